@@ -1,0 +1,28 @@
+"""ASGI entry point: Django, plus the built-in demo upstream when it is switched on."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+django_application = get_asgi_application()
+
+from django.conf import settings  # noqa: E402  (settings need the Django setup above)
+
+DEMO_PREFIX = "/demo-upstream"
+
+
+def _with_demo_upstream(django_app):
+    from usage.demo_upstream import app as demo_app
+
+    async def application(scope, receive, send):
+        path = scope.get("path", "")
+        if scope["type"] == "http" and (path == DEMO_PREFIX or path.startswith(DEMO_PREFIX + "/")):
+            scope = dict(scope, path=path[len(DEMO_PREFIX):] or "/", root_path=DEMO_PREFIX)
+            return await demo_app(scope, receive, send)
+        return await django_app(scope, receive, send)
+
+    return application
+
+
+application = _with_demo_upstream(django_application) if settings.TOKENWISE_DEMO_UPSTREAM else django_application

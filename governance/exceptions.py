@@ -1,0 +1,61 @@
+"""Domain errors of governance. ``usage/proxy/errors.py`` maps them to OpenAI error JSON."""
+
+from __future__ import annotations
+
+
+class GovernanceError(Exception):
+    """Base class: carries an HTTP status and an OpenAI-style code."""
+
+    status = 400
+    code = "invalid_request"
+    type = "invalid_request_error"
+
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None, param: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.headers = headers or {}
+        self.param = param
+
+
+class AuthenticationFailed(GovernanceError):
+    status = 401
+    code = "invalid_api_key"
+    type = "invalid_request_error"
+
+
+class KeyRevoked(AuthenticationFailed):
+    code = "api_key_revoked"
+
+
+class KeyExpired(AuthenticationFailed):
+    code = "api_key_expired"
+
+
+class ModelNotAllowed(GovernanceError):
+    status = 403
+    code = "model_not_allowed"
+    type = "permission_error"
+
+
+class RateLimited(GovernanceError):
+    status = 429
+    code = "rate_limit_exceeded"
+    type = "rate_limit_error"
+
+
+class BudgetExceeded(GovernanceError):
+    status = 429
+    code = "budget_exceeded"
+    type = "insufficient_quota"
+
+
+class MaxTokensTooLarge(GovernanceError):
+    status = 400
+    code = "max_tokens_exceeds_policy"
+    type = "invalid_request_error"
+
+
+class UnknownModel(GovernanceError):
+    status = 404
+    code = "model_not_found"
+    type = "invalid_request_error"

@@ -1,0 +1,211 @@
+"""The organisation and its rules: teams, memberships, keys, policies, providers, prices, audit."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Team(models.Model):
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        MEMBER = "member", "Member"
+        MANAGER = "manager", "Manager"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "team"], name="membership_unique_user_team")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.team} ({self.role})"
+
+
+class ApiKey(models.Model):
+    """A proxy key (``tw-…``). Only the SHA-256 of the secret is stored; the secret is shown once."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys")
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100, default="default")
+    prefix = models.CharField(max_length=16, help_text="First characters of the secret, to recognise it.")
+    key_hash = models.CharField(max_length=64, unique=True)
+    is_service = models.BooleanField(default=False, help_text="Belongs to a team's own application.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.name})"
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+
+class Policy(models.Model):
+    """Usage rules at one level: organisation default, team, or person within a team.
+
+    A null field means "not set at this level": the effective policy takes, per field, the most
+    specific level that sets it (person > team > organisation).
+    """
+
+    class Scope(models.TextChoices):
+        ORG = "org", "Organisation default"
+        TEAM = "team", "Team"
+        USER = "user", "Person within a team"
+
+    class OnExceed(models.TextChoices):
+        BLOCK = "block", "Block"
+        WARN = "warn", "Warn (allow, add a header, notify)"
+        DOWNGRADE = "downgrade", "Downgrade to a cheaper model"
+
+    class MaxTokensAction(models.TextChoices):
+        CAP = "cap", "Cap the request"
+        REJECT = "reject", "Reject the request"
+
+    scope = models.CharField(max_length=8, choices=Scope.choices)
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.CASCADE, related_name="policies")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="policies"
+    )
+    allowed_models = models.JSONField(null=True, blank=True, help_text="Model names and glob patterns.")
+    tokens_per_day = models.BigIntegerField(null=True, blank=True)
+    tokens_per_week = models.BigIntegerField(null=True, blank=True)
+    tokens_per_month = models.BigIntegerField(null=True, blank=True)
+    usd_per_day = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    usd_per_week = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    usd_per_month = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    requests_per_minute = models.IntegerField(null=True, blank=True)
+    tokens_per_minute = models.IntegerField(null=True, blank=True)
+    max_tokens = models.IntegerField(null=True, blank=True)
+    max_tokens_action = models.CharField(max_length=8, choices=MaxTokensAction.choices, null=True, blank=True)
+    on_exceed = models.CharField(max_length=10, choices=OnExceed.choices, null=True, blank=True)
+    downgrade_to = models.CharField(max_length=200, null=True, blank=True)
+    alert_thresholds = models.JSONField(null=True, blank=True, help_text="Percentages, e.g. [50, 80, 100].")
+    store_text = models.BooleanField(null=True, blank=True, help_text="Store prompt and response text.")
+    detector_thresholds = models.JSONField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "policies"
+        constraints = [
+            models.UniqueConstraint(fields=["scope"], condition=Q(scope="org"), name="policy_one_org_default"),
+            models.UniqueConstraint(
+                fields=["team"], condition=Q(scope="team"), name="policy_one_per_team"
+            ),
+            models.UniqueConstraint(
+                fields=["team", "user"], condition=Q(scope="user"), name="policy_one_per_team_user"
+            ),
+            models.CheckConstraint(
+                condition=(Q(scope="org", team__isnull=True, user__isnull=True)
+                           | Q(scope="team", team__isnull=False, user__isnull=True)
+                           | Q(scope="user", team__isnull=False, user__isnull=False)),
+                name="policy_scope_matches_targets",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        if self.scope == self.Scope.ORG:
+            return "organisation default"
+        if self.scope == self.Scope.TEAM:
+            return f"team {self.team}"
+        return f"{self.user} in {self.team}"
+
+
+class Provider(models.Model):
+    """An OpenAI-compatible upstream. The default one comes from OPENAI_BASE_URL / OPENAI_API_KEY."""
+
+    name = models.SlugField(max_length=64, unique=True)
+    base_url = models.URLField(max_length=500)
+    api_key_encrypted = models.TextField(blank=True, default="", help_text="Encrypted at rest; never shown.")
+    api_key_env = models.CharField(
+        max_length=100, blank=True, default="", help_text="Or: name of an environment variable holding it."
+    )
+    extra_headers = models.JSONField(default=dict, blank=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ModelRoute(models.Model):
+    """Routes requested model names (exact or glob) to a provider, optionally renaming the model."""
+
+    pattern = models.CharField(max_length=200, unique=True)
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="routes")
+    upstream_model = models.CharField(max_length=200, blank=True, default="")
+    fallback_provider = models.ForeignKey(
+        Provider, null=True, blank=True, on_delete=models.SET_NULL, related_name="fallback_routes"
+    )
+    priority = models.IntegerField(default=100, help_text="Lower wins when several patterns match.")
+
+    class Meta:
+        ordering = ["priority", "pattern"]
+
+    def __str__(self) -> str:
+        return f"{self.pattern} -> {self.provider}"
+
+
+class Price(models.Model):
+    """One version of a model's price, in USD per million tokens.
+
+    Prices are never edited in place: a change adds a new version, so an event keeps the price it was
+    charged at (``UsageEvent.price``).
+    """
+
+    model = models.CharField(max_length=200, db_index=True)
+    input_per_mtok = models.DecimalField(max_digits=12, decimal_places=6)
+    cached_input_per_mtok = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    output_per_mtok = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"))
+    valid_from = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["model", "-valid_from"]
+        constraints = [models.UniqueConstraint(fields=["model", "valid_from"], name="price_unique_version")]
+
+    def __str__(self) -> str:
+        return f"{self.model} from {self.valid_from:%Y-%m-%d}"
+
+
+class AuditLogEntry(models.Model):
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_label = models.CharField(max_length=200, blank=True, default="", help_text="e.g. a command name")
+    action = models.CharField(max_length=32)
+    object_type = models.CharField(max_length=64)
+    object_id = models.CharField(max_length=64)
+    object_repr = models.CharField(max_length=300, blank=True, default="")
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "audit log entries"
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.object_type} {self.object_id}"

@@ -1,0 +1,40 @@
+"""Process-wide Redis clients (None in embedded mode, where REDIS_URL is unset).
+
+The async client is bound to the event loop that first used it, so one is kept per loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import weakref
+
+import redis
+import redis.asyncio as aioredis
+from django.conf import settings
+
+_async_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis]" = weakref.WeakKeyDictionary()
+
+REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+
+
+def get_async_redis() -> aioredis.Redis | None:
+    """The async client for the running loop, or None when Tokenwise runs without Redis."""
+    if not settings.REDIS_URL:
+        return None
+    loop = asyncio.get_running_loop()
+    client = _async_clients.get(loop)
+    if client is None:
+        client = aioredis.Redis.from_url(
+            settings.REDIS_URL, socket_connect_timeout=0.5, socket_timeout=1.0, health_check_interval=30
+        )
+        _async_clients[loop] = client
+    return client
+
+
+@functools.cache
+def get_sync_redis() -> redis.Redis | None:
+    """The blocking client for workers and commands, or None without Redis."""
+    if not settings.REDIS_URL:
+        return None
+    return redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1.0, socket_timeout=5.0)

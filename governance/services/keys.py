@@ -1,0 +1,157 @@
+"""Proxy keys: creation, revocation, and authentication on the hot path."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from governance.exceptions import AuthenticationFailed, KeyExpired, KeyRevoked
+from governance.models import ApiKey, Team
+from governance.redis import REDIS_ERRORS, get_async_redis, get_sync_redis
+from governance.services.audit import audit_record, audit_snapshot
+
+KEY_PREFIX = "tw-"
+_CACHE_KEY = "tw:key:{}"
+
+
+def key_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class KeyPrincipal:
+    """What the hot path needs to know about a key; cached in-process and in Redis."""
+
+    key_id: int
+    key_hash: str
+    user_id: int
+    team_id: int
+    user_email: str
+    team_slug: str
+    is_service: bool
+    expires_at: float | None  # epoch seconds
+    revoked: bool
+
+
+@transaction.atomic
+def key_create(
+    *, user, team: Team, name: str = "default", is_service: bool = False,
+    expires_at: datetime | None = None, actor=None, actor_label: str = "",
+) -> tuple[ApiKey, str]:
+    """Create a key and return it with its secret, which is never stored and never shown again.
+
+    The person must belong to the team (a membership is not created here). Audited.
+    """
+    secret = KEY_PREFIX + secrets.token_urlsafe(32)
+    key = ApiKey.objects.create(
+        user=user, team=team, name=name, prefix=secret[:10], key_hash=key_hash(secret),
+        is_service=is_service, expires_at=expires_at,
+    )
+    audit_record(actor=actor, actor_label=actor_label, action="create", instance=key, after=audit_snapshot(key))
+    return key, secret
+
+
+@transaction.atomic
+def key_revoke(*, key: ApiKey, actor=None, actor_label: str = "") -> ApiKey:
+    """Revoke a key. Idempotent. Every replica stops accepting it within the in-process cache TTL."""
+    key = ApiKey.objects.select_for_update().get(pk=key.pk)
+    if key.revoked_at is None:
+        before = audit_snapshot(key)
+        key.revoked_at = timezone.now()
+        key.save(update_fields=["revoked_at"])
+        audit_record(actor=actor, actor_label=actor_label, action="revoke", instance=key, before=before,
+                     after=audit_snapshot(key))
+    transaction.on_commit(lambda: key_cache_evict(key_hash_value=key.key_hash))
+    return key
+
+
+def key_cache_evict(*, key_hash_value: str) -> None:
+    """Drop a key from the shared cache and this process's cache."""
+    _local_cache.pop(key_hash_value, None)
+    client = get_sync_redis()
+    if client is not None:
+        try:
+            client.delete(_CACHE_KEY.format(key_hash_value))
+        except REDIS_ERRORS:
+            pass  # the shared entry expires on its own within its TTL
+
+
+# --- Hot path -------------------------------------------------------------------------------------
+
+_local_cache: dict[str, tuple[float, KeyPrincipal | None]] = {}
+_SHARED_TTL_S = 60
+
+
+def _principal_from_db(hash_value: str) -> KeyPrincipal | None:
+    key = ApiKey.objects.select_related("user", "team").filter(key_hash=hash_value).first()
+    if key is None:
+        return None
+    return KeyPrincipal(
+        key_id=key.pk, key_hash=key.key_hash, user_id=key.user_id, team_id=key.team_id,
+        user_email=key.user.email, team_slug=key.team.slug, is_service=key.is_service,
+        expires_at=key.expires_at.timestamp() if key.expires_at else None, revoked=key.revoked_at is not None,
+    )
+
+
+async def _principal_lookup(hash_value: str) -> KeyPrincipal | None:
+    """Redis (shared) cache, else the database; a miss is cached too, briefly."""
+    from asgiref.sync import sync_to_async
+
+    client = get_async_redis()
+    if client is not None:
+        try:
+            raw = await client.get(_CACHE_KEY.format(hash_value))
+            if raw is not None:
+                data = json.loads(raw)
+                return KeyPrincipal(**data) if data else None
+        except REDIS_ERRORS:
+            client = None  # Redis down: fall through to the database
+    principal = await sync_to_async(_principal_from_db, thread_sensitive=False)(hash_value)
+    if client is not None:
+        try:
+            payload = json.dumps(dataclasses.asdict(principal) if principal else None)
+            await client.set(_CACHE_KEY.format(hash_value), payload, ex=_SHARED_TTL_S if principal else 5)
+        except REDIS_ERRORS:
+            pass
+    return principal
+
+
+async def key_authenticate(authorization: str | None) -> KeyPrincipal:
+    """Resolve ``Authorization: Bearer tw-…`` to a principal.
+
+    Raises AuthenticationFailed (missing/unknown), KeyRevoked or KeyExpired. Steady state: one dict
+    lookup; the database is read only on a cache miss.
+    """
+    if not authorization or not authorization.startswith("Bearer "):
+        raise AuthenticationFailed("Missing API key. Send it as 'Authorization: Bearer tw-...'.")
+    secret = authorization[7:].strip()
+    if not secret.startswith(KEY_PREFIX) or len(secret) > 200:
+        raise AuthenticationFailed("Incorrect API key provided.")
+    hash_value = key_hash(secret)
+    now = time.monotonic()
+    cached = _local_cache.get(hash_value)
+    if cached is not None and cached[0] > now:
+        principal = cached[1]
+    else:
+        principal = await _principal_lookup(hash_value)
+        if len(_local_cache) > 100_000:
+            _local_cache.clear()
+        _local_cache[hash_value] = (now + settings.TOKENWISE_KEY_CACHE_TTL_S, principal)
+    # The lookup is by hash; compare again in constant time so timing never depends on the secret.
+    if principal is None or not hmac.compare_digest(principal.key_hash, hash_value):
+        raise AuthenticationFailed("Incorrect API key provided.")
+    if principal.revoked:
+        raise KeyRevoked("This API key has been revoked.")
+    if principal.expires_at is not None and principal.expires_at <= time.time():
+        raise KeyExpired("This API key has expired.")
+    return principal
+

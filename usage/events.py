@@ -1,0 +1,97 @@
+"""The usage event as it leaves the hot path, and its publication to the ledger.
+
+``usage_event_publish`` appends the event to a Redis stream (one ``XADD``); a Celery task drains the
+stream into the database in batches (``usage.tasks.usage_events_flush_task``). Without Redis - embedded
+mode, or Redis unreachable - the event is written straight to the database. The write is idempotent on
+``request_id``, so a retried publication or a redelivered stream entry never counts twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import uuid
+from datetime import datetime, timezone
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+
+from governance.redis import REDIS_ERRORS, get_async_redis
+
+logger = logging.getLogger(__name__)
+
+
+def new_request_id() -> str:
+    """Tokenwise's own request id (never the provider's response id, which may be missing or collide)."""
+    return "req_" + uuid.uuid4().hex
+
+
+@dataclasses.dataclass(slots=True)
+class UsageEventData:
+    """One call through the proxy. Field names match ``usage.models.UsageEvent``."""
+
+    request_id: str
+    created_at: datetime
+    endpoint: str
+    status: int = 200
+    key_id: int | None = None
+    user_id: int | None = None
+    team_id: int | None = None
+    model_requested: str = ""
+    model_served: str = ""
+    provider: str = ""
+    error_code: str = ""
+    stream: bool = False
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+    total_tokens: int = 0
+    cost_usd: str | None = None  # decimal as text; None = unknown price
+    price_id: int | None = None
+    latency_ms: int = 0
+    time_to_first_byte_ms: int | None = None
+    is_estimated: bool = False
+    client_disconnected: bool = False
+    max_tokens: int | None = None
+    purpose: str = ""
+    policy_action: str = ""
+    prompt_hash: str = ""
+    prompt_simhash: int | None = None
+    output_simhash: int | None = None
+    prompt_text: str | None = None
+    output_text: str | None = None
+
+    def to_json(self) -> str:
+        data = dataclasses.asdict(self)
+        data["created_at"] = self.created_at.isoformat()
+        return json.dumps(data, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> "UsageEventData":
+        data = json.loads(raw)
+        data["created_at"] = datetime.fromisoformat(data["created_at"])
+        return cls(**data)
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+async def usage_event_publish(event: UsageEventData) -> None:
+    """Hand one event to the ledger; never raises for a storage failure it can route around.
+
+    Redis stream first; on any Redis error (or without Redis) the event is written directly through
+    ``usage_events_ingest``, idempotent on ``request_id``.
+    """
+    client = get_async_redis()
+    if client is not None:
+        try:
+            await client.xadd(settings.TOKENWISE_LEDGER_STREAM, {"e": event.to_json()})
+            return
+        except REDIS_ERRORS:
+            logger.warning("ledger stream unreachable; writing event %s directly", event.request_id)
+    from usage.services import usage_events_ingest
+
+    await sync_to_async(usage_events_ingest, thread_sensitive=True)(events=[event])
