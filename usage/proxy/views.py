@@ -1,2 +1,247 @@
-async def chat_completions(r): pass
-completions=embeddings=responses=models_list=chat_completions
+"""The OpenAI-compatible endpoints under ``/v1/``: plain async Django views.
+
+Each call follows the hot path of the design: authenticate, read the request, admit (policy check and
+reservation), route, forward, relay, settle, record. Nothing here touches the database in the steady
+state; every outcome - success, rejection or failure - is recorded as one usage event.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+import httpx
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from governance.enforcement.admission import admission_admit, models_visible
+from governance.exceptions import GovernanceError
+from governance.services.keys import key_authenticate
+from usage.proxy.accounting import estimate_tokens, output_text_of, requested_max_tokens, tokens_from_usage
+from usage.proxy.call import Call
+from usage.proxy.errors import (
+    ProxyError, error_code_of, error_response, response_for_exception, upstream_error_body,
+)
+from usage.proxy.relay import relay
+from usage.proxy.upstream import Upstream, build_request, http_client, upstream_for, upstreams_all
+
+logger = logging.getLogger(__name__)
+
+PATHS = {"chat.completions": "/chat/completions", "completions": "/completions",
+         "embeddings": "/embeddings", "responses": "/responses"}
+STREAMABLE = {"chat.completions", "completions", "responses"}
+_PASS_HEADERS = ("retry-after", "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests",
+                 "x-ratelimit-reset-requests", "openai-processing-ms")
+
+
+def _method_not_allowed(request: HttpRequest, allowed: str) -> HttpResponse:
+    return error_response(status=405, message=f"Method {request.method} not allowed; use {allowed}.",
+                          type="invalid_request_error", code="method_not_allowed", request_id="",
+                          headers={"Allow": allowed})
+
+
+def read_body(request: HttpRequest) -> tuple[bytes, dict[str, Any]]:
+    """The raw body and its JSON object; ProxyError 413 when too large, 400 when not a JSON object."""
+    limit = settings.TOKENWISE_MAX_BODY_BYTES
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        raise ProxyError(413, f"Request body is larger than the {limit}-byte limit.", code="request_too_large")
+    try:
+        raw = request.body
+    except RequestDataTooBig:
+        raise ProxyError(413, f"Request body is larger than the {limit}-byte limit.", code="request_too_large")
+    if len(raw) > limit:
+        raise ProxyError(413, f"Request body is larger than the {limit}-byte limit.", code="request_too_large")
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProxyError(400, f"We could not parse the JSON body of your request: {exc}", code="invalid_json")
+    if not isinstance(body, dict):
+        raise ProxyError(400, "The request body must be a JSON object.", code="invalid_json")
+    model = body.get("model")
+    if not isinstance(model, str) or not model.strip():
+        raise ProxyError(400, "You must provide a model parameter (a string).", code="missing_model", param="model")
+    if "stream" in body and not isinstance(body["stream"], bool) and body["stream"] is not None:
+        raise ProxyError(400, "'stream' must be a boolean.", code="invalid_type", param="stream")
+    return raw, body
+
+
+def forward_body(call: Call, raw: bytes, body: dict[str, Any], upstream: Upstream) -> bytes:
+    """The body sent upstream: the caller's bytes, unless the model, max_tokens or usage option change."""
+    changed = False
+    if upstream.model != body["model"]:
+        body = dict(body, model=upstream.model)
+        changed = True
+    admission = call.admission
+    if admission is not None and admission.max_tokens is not None:
+        field, _ = requested_max_tokens(call.endpoint, body)
+        if field:
+            body = dict(body, **{field: admission.max_tokens})
+            changed = True
+    if call.event.stream and call.endpoint in ("chat.completions", "completions") and not call.caller_wants_usage:
+        options = body.get("stream_options") if isinstance(body.get("stream_options"), dict) else {}
+        body = dict(body, stream_options=dict(options, include_usage=True))
+        changed = True
+    return json.dumps(body).encode() if changed else raw
+
+
+async def send_upstream(call: Call, upstream: Upstream, payload: bytes) -> httpx.Response:
+    request = build_request(upstream, method="POST", path=PATHS[call.endpoint], body=payload)
+    call.event.provider, call.event.model_served = upstream.provider, upstream.model
+    try:
+        return await http_client().send(request, stream=True)
+    except httpx.TimeoutException:
+        raise ProxyError(504, "The upstream provider did not answer in time.", code="upstream_timeout",
+                         type="server_error")
+    except httpx.HTTPError as exc:
+        raise ProxyError(502, f"Could not reach the upstream provider ({type(exc).__name__}).",
+                         code="upstream_connection_error", type="server_error")
+
+
+async def answer_whole(call: Call, response: httpx.Response) -> HttpResponse:
+    """Read a non-streamed (or error) upstream answer and pass it through."""
+    try:
+        raw = await response.aread()
+    except httpx.TimeoutException:
+        raise ProxyError(504, "The upstream provider did not answer in time.", code="upstream_timeout",
+                         type="server_error")
+    except httpx.HTTPError:
+        raise ProxyError(502, "The upstream connection broke before the answer was complete.",
+                         code="upstream_connection_error", type="server_error")
+    finally:
+        await response.aclose()
+    call.mark_first_byte()
+    status = response.status_code
+    if status >= 400:
+        raw = upstream_error_body(status, raw)
+        try:
+            call.event.error_code = str(json.loads(raw)["error"].get("code") or f"upstream_{status}")
+        except (ValueError, KeyError, AttributeError, TypeError):
+            call.event.error_code = f"upstream_{status}"
+        call.event.model_served = ""  # nothing was served
+    else:
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            data = None
+        if isinstance(data, dict):
+            call.tokens = tokens_from_usage(data.get("usage"))
+            call.output_parts.append(output_text_of(call.endpoint, data))
+    out = HttpResponse(raw, status=status, content_type=response.headers.get("content-type", "application/json"))
+    for name in _PASS_HEADERS:
+        if name in response.headers:
+            out[name] = response.headers[name]
+    await call.finish(status=status, error_code=call.event.error_code)
+    return out
+
+
+async def proxy(request: HttpRequest, endpoint: str) -> HttpResponse:
+    """One proxied POST: every exit path records exactly one usage event."""
+    if request.method != "POST":
+        return _method_not_allowed(request, "POST")
+    call = Call.begin(endpoint, request)
+    try:
+        call.identify(await key_authenticate(request.META.get("HTTP_AUTHORIZATION")))
+        raw, body = read_body(request)
+        if body.get("stream") is True and endpoint not in STREAMABLE:
+            raise ProxyError(400, f"Streaming is not supported on {PATHS[endpoint]}.", code="invalid_stream",
+                             param="stream")
+        call.observe_request(body)
+        call.admission = await admission_admit(
+            principal=call.principal, endpoint=endpoint, model=body["model"],
+            max_tokens=call.event.max_tokens, prompt_tokens_estimate=estimate_tokens(call.prompt_text))
+        upstream = await upstream_for(call.admission.model)
+        if upstream is None:
+            raise ProxyError(404, f"The model '{body['model']}' does not exist or is not routed to a provider.",
+                             code="model_not_found", param="model")
+        upstream_response = await send_upstream(call, upstream, forward_body(call, raw, body, upstream))
+        if call.event.stream and upstream_response.status_code < 400:
+            response = StreamingHttpResponse(relay(call, upstream_response), content_type="text/event-stream")
+            response["Cache-Control"] = "no-cache"
+            response["X-Accel-Buffering"] = "no"
+        else:
+            response = await answer_whole(call, upstream_response)
+    except (GovernanceError, ProxyError) as exc:
+        response = response_for_exception(exc, request_id=call.request_id)
+        await call.finish(status=exc.status, error_code=error_code_of(exc))
+    except Exception:
+        # A defect, not bad input: still answer in OpenAI's shape and record the call.
+        logger.exception("proxy failure on %s", call.request_id)
+        response = error_response(status=500, message="Tokenwise failed to handle this request.",
+                                  type="server_error", code="internal_error", request_id=call.request_id)
+        await call.finish(status=500, error_code="internal_error")
+    response["x-request-id"] = call.request_id
+    if call.admission is not None:
+        for name, value in call.admission.headers.items():
+            response[name] = value
+    return response
+
+
+@csrf_exempt
+async def chat_completions(request: HttpRequest) -> HttpResponse:
+    return await proxy(request, "chat.completions")
+
+
+@csrf_exempt
+async def completions(request: HttpRequest) -> HttpResponse:
+    return await proxy(request, "completions")
+
+
+@csrf_exempt
+async def embeddings(request: HttpRequest) -> HttpResponse:
+    return await proxy(request, "embeddings")
+
+
+@csrf_exempt
+async def responses(request: HttpRequest) -> HttpResponse:
+    return await proxy(request, "responses")
+
+
+_models_cache: dict[str, tuple[float, list[dict[str, Any]]]] = {}
+MODELS_TTL_S = 60.0
+
+
+async def _provider_models(upstream: Upstream) -> list[dict[str, Any]]:
+    cached = _models_cache.get(upstream.provider)
+    if cached and cached[0] > time.monotonic():
+        return cached[1]
+    models: list[dict[str, Any]] = []
+    try:
+        response = await http_client().send(build_request(upstream, method="GET", path="/models", body=None))
+        data = response.json() if response.status_code == 200 else {}
+        models = [m for m in data.get("data", []) if isinstance(m, dict) and isinstance(m.get("id"), str)]
+    except (httpx.HTTPError, ValueError, AttributeError):
+        models = []  # an unreachable provider lists nothing; retried after the TTL
+    _models_cache[upstream.provider] = (time.monotonic() + MODELS_TTL_S, models)
+    return models
+
+
+@csrf_exempt
+async def models_list(request: HttpRequest) -> HttpResponse:
+    """``GET /v1/models``: the models of every provider that the caller's policy allows."""
+    if request.method != "GET":
+        return _method_not_allowed(request, "GET")
+    call = Call.begin("models", request)
+    try:
+        principal = await key_authenticate(request.META.get("HTTP_AUTHORIZATION"))
+    except GovernanceError as exc:
+        call.finish_in_background(status=exc.status, error_code=error_code_of(exc))
+        return response_for_exception(exc, request_id=call.request_id)
+    call.identify(principal)
+    by_id: dict[str, dict[str, Any]] = {}
+    for upstream in await upstreams_all():
+        for model in await _provider_models(upstream):
+            by_id.setdefault(model["id"], model)
+    allowed = set(await models_visible(principal=principal, models=list(by_id)))
+    data = [model for model_id, model in sorted(by_id.items()) if model_id in allowed]
+    response = HttpResponse(json.dumps({"object": "list", "data": data}), content_type="application/json")
+    response["x-request-id"] = call.request_id
+    await call.finish(status=200)
+    return response

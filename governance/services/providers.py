@@ -1,0 +1,82 @@
+"""Providers and model routes. Provider secrets are encrypted at rest and never shown back."""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import os
+
+from cryptography.fernet import Fernet, InvalidToken
+from django.conf import settings
+from django.db import transaction
+
+from governance.models import ModelRoute, Provider
+from governance.services.audit import audit_record, audit_snapshot
+
+
+@functools.cache
+def _fernet() -> Fernet:
+    material = settings.TOKENWISE_SECRETS_KEY or settings.SECRET_KEY
+    return Fernet(base64.urlsafe_b64encode(hashlib.sha256(material.encode()).digest()))
+
+
+def secret_encrypt(plain: str) -> str:
+    return _fernet().encrypt(plain.encode()).decode() if plain else ""
+
+
+def provider_secret(provider: Provider) -> str:
+    """The provider's API key: from its environment variable if named, else decrypted from the database."""
+    if provider.api_key_env:
+        return os.environ.get(provider.api_key_env, "")
+    if not provider.api_key_encrypted:
+        return ""
+    try:
+        return _fernet().decrypt(provider.api_key_encrypted.encode()).decode()
+    except InvalidToken:
+        return ""  # encrypted under another key: treated as no secret; an admin must set it again
+
+
+def _after_change() -> None:
+    from usage.proxy.upstream import routes_invalidate
+
+    transaction.on_commit(routes_invalidate)
+
+
+@transaction.atomic
+def provider_upsert(*, name: str, base_url: str, api_key: str | None = None, api_key_env: str = "",
+                    extra_headers: dict | None = None, is_active: bool = True, actor=None,
+                    actor_label: str = "") -> Provider:
+    """Create or update a provider. ``api_key=None`` keeps the stored secret. Audited (secret masked)."""
+    provider = Provider.objects.select_for_update().filter(name=name).first()
+    before = audit_snapshot(provider) if provider else None
+    provider = provider or Provider(name=name)
+    provider.base_url = base_url
+    provider.api_key_env = api_key_env
+    provider.extra_headers = extra_headers or {}
+    provider.is_active = is_active
+    if api_key is not None:
+        provider.api_key_encrypted = secret_encrypt(api_key)
+    provider.save()
+    audit_record(actor=actor, actor_label=actor_label, action="update" if before else "create",
+                 instance=provider, before=before, after=audit_snapshot(provider))
+    _after_change()
+    return provider
+
+
+@transaction.atomic
+def route_upsert(*, pattern: str, provider: Provider, upstream_model: str = "", priority: int = 100,
+                 fallback_provider: Provider | None = None, actor=None, actor_label: str = "") -> ModelRoute:
+    """Route model names matching ``pattern`` to ``provider``. Audited."""
+    route = ModelRoute.objects.select_for_update().filter(pattern=pattern).first()
+    before = audit_snapshot(route) if route else None
+    route = route or ModelRoute(pattern=pattern)
+    route.provider = provider
+    route.upstream_model = upstream_model
+    route.priority = priority
+    route.fallback_provider = fallback_provider
+    route.save()
+    audit_record(actor=actor, actor_label=actor_label, action="update" if before else "create",
+                 instance=route, before=before, after=audit_snapshot(route))
+    _after_change()
+    return route

@@ -1,0 +1,144 @@
+"""Shared fixtures: personas, a live proxy on a loopback port, the fake upstream, the ledger."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+import uvicorn
+from django.conf import settings
+
+from governance.models import Membership
+from tests.factories import TeamFactory, UserFactory
+from tests.fake_upstream import FakeUpstream
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LiveServer:
+    """config.asgi served by uvicorn in a thread of the test process (so it sees the test database)."""
+
+    def __init__(self) -> None:
+        from config.asgi import application
+
+        self.port = free_port()
+        config = uvicorn.Config(application, host="127.0.0.1", port=self.port, lifespan="off",
+                                log_level="warning", timeout_graceful_shutdown=2)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> "LiveServer":
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("live server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def fake_upstream():
+    with FakeUpstream() as upstream:
+        yield upstream
+
+
+@pytest.fixture
+def upstream(fake_upstream, settings):
+    """The fake upstream as Tokenwise's default provider, with a clean request log."""
+    fake_upstream.reset()
+    settings.OPENAI_BASE_URL = fake_upstream.base_url
+    settings.OPENAI_API_KEY = "sk-upstream-secret"
+    return fake_upstream
+
+
+@pytest.fixture
+def redis_clean():
+    """Empty the configured Redis database (the test's own) before and after the test."""
+    from governance.redis import get_sync_redis
+
+    client = get_sync_redis()
+    if client is not None:
+        client.flushdb()
+    yield client
+    if client is not None:
+        client.flushdb()
+
+
+@pytest.fixture
+def live_proxy(transactional_db, upstream, redis_clean):
+    with LiveServer() as server:
+        yield server
+
+
+@pytest.fixture
+def ledger():
+    """Drains the ledger the way the Celery worker does, so tests can read the events."""
+    class Ledger:
+        def drain(self) -> None:
+            if settings.REDIS_URL:
+                from django.core.management import call_command
+
+                call_command("drain_ledger", verbosity=0)
+
+    return Ledger()
+
+
+# --- Personas --------------------------------------------------------------------------------------
+
+@pytest.fixture
+def team(db):
+    return TeamFactory(slug="platform")
+
+
+@pytest.fixture
+def other_team(db):
+    return TeamFactory(slug="research")
+
+
+@pytest.fixture
+def employee(team):
+    user = UserFactory(email="alice@example.com")
+    Membership.objects.create(user=user, team=team, role=Membership.Role.MEMBER)
+    return user
+
+
+@pytest.fixture
+def manager(team):
+    user = UserFactory(email="maria@example.com")
+    Membership.objects.create(user=user, team=team, role=Membership.Role.MANAGER)
+    return user
+
+
+@pytest.fixture
+def admin(db):
+    return UserFactory(email="root@example.com", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def outsider(other_team):
+    user = UserFactory(email="oscar@example.com")
+    Membership.objects.create(user=user, team=other_team, role=Membership.Role.MEMBER)
+    return user
+
+
+@pytest.fixture
+def employee_key(employee, team):
+    from governance.services.keys import key_create
+
+    key, secret = key_create(user=employee, team=team, name="laptop")
+    return key, secret

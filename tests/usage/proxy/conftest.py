@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import time
+
+import openai
+import pytest
+
+from usage.models import UsageEvent
+
+
+@pytest.fixture
+def client(live_proxy, employee_key):
+    _, secret = employee_key
+    return openai.OpenAI(base_url=f"{live_proxy.url}/v1", api_key=secret, max_retries=0, timeout=10)
+
+
+@pytest.fixture
+def event_of(ledger):
+    """Waits (a stream settles just after its last byte) and returns the ledger row of a request id."""
+
+    def get(request_id: str, timeout: float = 5.0) -> UsageEvent:
+        deadline = time.monotonic() + timeout
+        while True:
+            ledger.drain()
+            event = UsageEvent.objects.filter(request_id=request_id).select_related("user", "team").first()
+            if event is not None or time.monotonic() > deadline:
+                assert event is not None, f"no usage event for {request_id}"
+                return event
+            time.sleep(0.05)
+
+    return get

@@ -1,0 +1,148 @@
+"""Every /v1 endpoint through the real openai client, the live proxy and the fake upstream."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from governance.models import Price
+from governance.services.pricing import price_snapshot_invalidate
+from usage.demo_upstream.tokens import chat_prompt_tokens, count_tokens
+from usage.models import UsageEvent
+
+HELLO = [{"role": "user", "content": "hello there"}]
+
+
+def test_chat_completion_is_relayed_and_recorded_with_exact_usage_and_cost(client, upstream, event_of):
+    raw = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=HELLO, max_tokens=5)
+    completion = raw.parse()
+
+    request_id = raw.headers["x-request-id"]
+    event = event_of(request_id)
+    assert completion.usage.prompt_tokens == chat_prompt_tokens(HELLO) == 8
+    assert completion.usage.completion_tokens == 5
+    assert (event.user.email, event.team.slug, event.endpoint, event.status) == (
+        "alice@example.com", "platform", "chat.completions", 200)
+    assert (event.prompt_tokens, event.completion_tokens, event.total_tokens, event.is_estimated) == (8, 5, 13, False)
+    assert (event.model_requested, event.model_served, event.provider, event.stream) == (
+        "gpt-4o-mini", "gpt-4o-mini", "default", False)
+    # gpt-4o-mini default price: $0.15 / 1M input, $0.60 / 1M output
+    assert event.cost_usd == Decimal("8") * Decimal("0.15") / 10**6 + Decimal("5") * Decimal("0.60") / 10**6
+    assert event.price_id is not None
+    assert event.max_tokens == 5
+    assert request_id.startswith("req_") and request_id != completion.id
+
+
+def test_upstream_gets_provider_key_not_caller_key_and_unknown_fields(client, upstream, employee_key):
+    client.chat.completions.create(model="gpt-4o-mini", messages=HELLO, extra_body={"x_custom": {"a": [1, 2]}})
+
+    received = upstream.requests[-1]
+    assert received["headers"]["authorization"] == "Bearer sk-upstream-secret"
+    assert employee_key[1] not in json.dumps(received)
+    assert received["json"]["x_custom"] == {"a": [1, 2]}
+
+
+def test_stream_hides_usage_chunk_the_caller_did_not_ask_for(client, upstream, event_of):
+    with client.chat.completions.with_streaming_response.create(
+        model="gpt-4o-mini", messages=HELLO, max_tokens=7, stream=True
+    ) as response:
+        chunks = list(response.parse())
+        request_id = response.headers["x-request-id"]
+
+    assert all(chunk.usage is None for chunk in chunks)
+    assert all(chunk.choices for chunk in chunks)
+    assert upstream.requests[-1]["json"]["stream_options"] == {"include_usage": True}
+    text = "".join(c.choices[0].delta.content or "" for c in chunks)
+    assert count_tokens(text) == 7
+    event = event_of(request_id)
+    assert (event.stream, event.prompt_tokens, event.completion_tokens, event.is_estimated) == (True, 8, 7, False)
+    assert event.time_to_first_byte_ms is not None and event.output_simhash is not None
+
+
+def test_stream_keeps_usage_chunk_when_the_caller_asks(client, upstream, event_of):
+    stream = client.chat.completions.create(model="gpt-4o-mini", messages=HELLO, max_tokens=4, stream=True,
+                                            stream_options={"include_usage": True})
+    chunks = list(stream)
+
+    assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == 4
+    assert chunks[-1].usage.prompt_tokens == 8
+
+
+def test_legacy_completions_with_and_without_stream(client, upstream, event_of):
+    raw = client.completions.with_raw_response.create(model="gpt-3.5-turbo-instruct", prompt="say one two three",
+                                                      max_tokens=3)
+    streamed = client.completions.with_streaming_response.create(
+        model="gpt-3.5-turbo-instruct", prompt="say one two three", max_tokens=6, stream=True)
+
+    assert raw.parse().usage.total_tokens == 4 + 3
+    event = event_of(raw.headers["x-request-id"])
+    assert (event.endpoint, event.prompt_tokens, event.completion_tokens) == ("completions", 4, 3)
+    with streamed as response:
+        list(response.parse())
+        stream_id = response.headers["x-request-id"]
+    event = event_of(stream_id)
+    assert (event.stream, event.prompt_tokens, event.completion_tokens) == (True, 4, 6)
+
+
+def test_embeddings_are_recorded(client, upstream, event_of):
+    raw = client.embeddings.with_raw_response.create(model="text-embedding-3-small", input=["one two", "three"])
+
+    result = raw.parse()
+    assert len(result.data) == 2
+    event = event_of(raw.headers["x-request-id"])
+    assert (event.endpoint, event.prompt_tokens, event.completion_tokens, event.total_tokens) == (
+        "embeddings", 3, 0, 3)
+    assert event.cost_usd == Decimal(3) * Decimal("0.02") / 10**6
+
+
+def test_responses_with_and_without_stream(client, upstream, event_of):
+    raw = client.responses.with_raw_response.create(model="gpt-4o-mini", input="write a haiku", max_output_tokens=9)
+    response = raw.parse()
+
+    assert response.usage.output_tokens == 9
+    event = event_of(raw.headers["x-request-id"])
+    assert (event.endpoint, event.completion_tokens, event.max_tokens) == ("responses", 9, 9)
+    assert event.prompt_tokens == response.usage.input_tokens
+    with client.responses.with_streaming_response.create(
+        model="gpt-4o-mini", input="write a haiku", max_output_tokens=5, stream=True
+    ) as streamed:
+        events = list(streamed.parse())
+        stream_id = streamed.headers["x-request-id"]
+    assert events[-1].type == "response.completed"
+    event = event_of(stream_id)
+    assert (event.stream, event.completion_tokens, event.prompt_tokens) == (True, 5, response.usage.input_tokens)
+
+
+def test_models_lists_upstream_models(client, upstream):
+    models = client.models.list()
+
+    ids = {m.id for m in models.data}
+    assert {"gpt-4o", "gpt-4o-mini", "text-embedding-3-small"} <= ids
+
+
+def test_missing_usage_is_estimated_and_marked(client, upstream, event_of):
+    raw = client.chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "x" * 400}], extra_body={"fake_fault": "no-usage"})
+
+    event = event_of(raw.headers["x-request-id"])
+    assert event.is_estimated is True
+    assert event.prompt_tokens == 100  # 400 characters at four characters a token
+    assert event.completion_tokens > 0
+
+
+def test_model_without_price_has_unknown_cost_not_zero(client, upstream, event_of):
+    Price.objects.filter(model="gpt-4.1-nano").delete()
+    price_snapshot_invalidate()
+
+    raw = client.chat.completions.with_raw_response.create(model="gpt-4.1-nano", messages=HELLO)
+
+    event = event_of(raw.headers["x-request-id"])
+    assert (event.status, event.total_tokens, event.cost_usd, event.price_id) == (200, 8 + 12, None, None)
+
+
+def test_purpose_header_is_recorded(client, upstream, event_of):
+    raw = client.chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=HELLO, extra_headers={"X-Tokenwise-Purpose": "code-review"})
+
+    assert event_of(raw.headers["x-request-id"]).purpose == "code-review"
+    assert UsageEvent.objects.count() == 1

@@ -1,0 +1,38 @@
+"""``python manage.py serve [--demo]``: migrate, optionally seed the demo org, and run the ASGI server."""
+
+from __future__ import annotations
+
+import os
+
+import uvicorn
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+
+class Command(BaseCommand):
+    help = "Run Tokenwise with uvicorn (migrations applied first). --demo also creates a demo organisation."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default=os.environ.get("TOKENWISE_HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("TOKENWISE_PORT", "8000")))
+        parser.add_argument("--workers", type=int, default=int(os.environ.get("TOKENWISE_WORKERS", "1")))
+        parser.add_argument("--demo", action="store_true", help="seed the demo org and its demo upstream")
+        parser.add_argument("--no-migrate", action="store_true")
+
+    def handle(self, *args, **options):
+        workers = options["workers"]
+        if settings.EMBEDDED and workers > 1:
+            raise CommandError("The embedded mode keeps counters in-process: run one worker, or set REDIS_URL.")
+        if not options["no_migrate"]:
+            call_command("migrate", interactive=False, verbosity=0)
+        base_url = f"http://{options['host']}:{options['port']}"
+        if options["demo"]:
+            if not settings.TOKENWISE_DEMO_UPSTREAM:
+                raise CommandError("--demo needs the built-in demo upstream: set TOKENWISE_DEMO_UPSTREAM=true.")
+            call_command("seed_demo", base_url=base_url, stdout=self.stdout)
+        mode = "embedded (SQLite, in-process counters, eager tasks)" if settings.EMBEDDED else "Redis + database"
+        self.stdout.write(f"Tokenwise on {base_url}  - OpenAI base URL: {base_url}/v1  - mode: {mode}")
+        uvicorn.run("config.asgi:application", host=options["host"], port=options["port"], workers=workers,
+                    log_level=os.environ.get("TOKENWISE_LOG_LEVEL", "info"), lifespan="off",
+                    timeout_graceful_shutdown=10)

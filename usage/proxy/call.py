@@ -1,0 +1,120 @@
+"""The state of one proxied call, and its settlement (steps 7 and 8 of the hot path)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from decimal import Decimal
+from typing import Any
+
+from governance.enforcement.admission import Admission, admission_settle
+from governance.services.keys import KeyPrincipal
+from governance.services.pricing import cost_usd, price_quote
+from usage.events import UsageEventData, new_request_id, usage_event_publish, utc_now
+from usage.fingerprints import prompt_hash, simhash64, text_of_messages
+from usage.proxy.accounting import Tokens, estimate_tokens, requested_max_tokens
+
+logger = logging.getLogger(__name__)
+
+PURPOSE_HEADER = "HTTP_X_TOKENWISE_PURPOSE"
+# Settlement tasks that must outlive a cancelled request (client disconnect); kept referenced here.
+_background: set[asyncio.Task] = set()
+
+
+@dataclasses.dataclass(slots=True)
+class Call:
+    endpoint: str
+    request_id: str
+    started: float
+    event: UsageEventData
+    principal: KeyPrincipal | None = None
+    admission: Admission | None = None
+    body: dict[str, Any] | None = None
+    prompt_text: str = ""
+    caller_wants_usage: bool = False
+    output_parts: list[str] = dataclasses.field(default_factory=list)
+    tokens: Tokens | None = None
+    finished: bool = False
+
+    @classmethod
+    def begin(cls, endpoint: str, request) -> "Call":
+        request_id = new_request_id()
+        event = UsageEventData(request_id=request_id, created_at=utc_now(), endpoint=endpoint)
+        event.purpose = (request.META.get(PURPOSE_HEADER) or "")[:100]
+        return cls(endpoint=endpoint, request_id=request_id, started=time.perf_counter(), event=event)
+
+    def identify(self, principal: KeyPrincipal) -> None:
+        self.principal = principal
+        self.event.key_id, self.event.user_id, self.event.team_id = (
+            principal.key_id, principal.user_id, principal.team_id)
+
+    def observe_request(self, body: dict[str, Any]) -> None:
+        """Note what the caller asked for; fingerprint the prompt (the text itself is not kept)."""
+        self.body = body
+        event = self.event
+        event.model_requested = body["model"][:200]
+        event.stream = body.get("stream") is True
+        _, event.max_tokens = requested_max_tokens(self.endpoint, body)
+        metadata = body.get("metadata")
+        if not event.purpose and isinstance(metadata, dict) and isinstance(metadata.get("purpose"), str):
+            event.purpose = metadata["purpose"][:100]
+        options = body.get("stream_options")
+        self.caller_wants_usage = isinstance(options, dict) and options.get("include_usage") is True
+        self.prompt_text = text_of_messages(body)
+        event.prompt_hash = prompt_hash(self.prompt_text)
+        event.prompt_simhash = simhash64(self.prompt_text)
+
+    def mark_first_byte(self) -> None:
+        if self.event.time_to_first_byte_ms is None:
+            self.event.time_to_first_byte_ms = int((time.perf_counter() - self.started) * 1000)
+
+    async def finish(self, *, status: int, error_code: str = "") -> None:
+        """Settle the reservation and record the event; runs once per call, whatever happened."""
+        if self.finished:
+            return
+        self.finished = True
+        event = self.event
+        event.status, event.error_code = status, error_code[:64]
+        event.latency_ms = int((time.perf_counter() - self.started) * 1000)
+        output = "".join(self.output_parts)
+        self._count_tokens(output)
+        if output:
+            event.output_simhash = simhash64(output)
+        cost: Decimal | None = Decimal(0)  # nothing consumed costs nothing
+        if event.total_tokens:
+            quote = await price_quote(event.model_served or event.model_requested)
+            cost = None if quote is None else cost_usd(
+                quote, prompt_tokens=event.prompt_tokens, cached_tokens=event.cached_tokens,
+                completion_tokens=event.completion_tokens)
+            event.price_id = None if quote is None else quote.id
+        event.cost_usd = None if cost is None else str(cost)
+        if self.admission is not None:
+            event.policy_action = self.admission.action
+            if self.admission.store_text:
+                event.prompt_text, event.output_text = self.prompt_text, output
+            try:
+                await admission_settle(self.admission, total_tokens=event.total_tokens, cost_usd=cost)
+            except Exception:  # settlement must never lose the event; the reconcile task repairs counters
+                logger.exception("settlement failed for %s", self.request_id)
+        await usage_event_publish(event)
+
+    def _count_tokens(self, output: str) -> None:
+        event, tokens = self.event, self.tokens
+        if tokens is None:
+            if not event.model_served:
+                return  # never reached the upstream: nothing was consumed
+            tokens = Tokens(prompt=estimate_tokens(self.prompt_text), completion=estimate_tokens(output))
+            tokens.total = tokens.prompt + tokens.completion
+            event.is_estimated = True
+        event.prompt_tokens, event.completion_tokens = tokens.prompt, tokens.completion
+        event.cached_tokens, event.reasoning_tokens, event.total_tokens = (
+            tokens.cached, tokens.reasoning, tokens.total)
+
+    def finish_in_background(self, *, status: int, error_code: str = "") -> asyncio.Task:
+        """Run ``finish`` in its own task, so a cancelled request (client gone) still settles."""
+        task = asyncio.ensure_future(self.finish(status=status, error_code=error_code))
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+        return task

@@ -1,0 +1,109 @@
+"""Relaying a server-sent-event stream as it arrives (steps 6 to 8 for streams).
+
+Events are passed through byte for byte, split only at event boundaries. The relay reads the usage
+block the proxy asked for and drops that extra chunk when the caller did not ask for it. Settlement runs
+whether the stream completes, breaks upstream, or the client goes away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+import httpx
+
+from usage.proxy.accounting import delta_text_of, tokens_from_usage
+from usage.proxy.call import Call
+
+_SEPARATORS = (b"\n\n", b"\r\n\r\n")
+
+
+def _data_of(event: bytes) -> bytes | None:
+    for line in event.splitlines():
+        if line.startswith(b"data:"):
+            return line[5:].strip()
+    return None
+
+
+def observe_event(call: Call, event: bytes) -> bool:
+    """Account for one SSE event; return False when it must not reach the caller."""
+    data = _data_of(event)
+    if not data or data == b"[DONE]" or not data.startswith(b"{"):
+        return True
+    try:
+        chunk = json.loads(data)
+    except ValueError:
+        return True
+    if not isinstance(chunk, dict):
+        return True
+    if isinstance(chunk.get("error"), dict):
+        call.event.error_code = str(chunk["error"].get("code") or "upstream_stream_error")[:64]
+        return True
+    if call.endpoint == "responses":
+        response = chunk.get("response")
+        if isinstance(response, dict) and response.get("usage"):
+            call.tokens = tokens_from_usage(response["usage"]) or call.tokens
+    elif chunk.get("usage"):
+        call.tokens = tokens_from_usage(chunk["usage"]) or call.tokens
+        if not call.caller_wants_usage and not chunk.get("choices"):
+            return False  # the usage chunk Tokenwise asked for on the caller's behalf
+    text = delta_text_of(call.endpoint, chunk)
+    if text:
+        call.output_parts.append(text)
+    return True
+
+
+def _split(buffer: bytes) -> tuple[list[bytes], bytes]:
+    events = []
+    while True:
+        cut = min(((buffer.find(sep), sep) for sep in _SEPARATORS if buffer.find(sep) >= 0), default=None)
+        if cut is None:
+            return events, buffer
+        index, sep = cut
+        events.append(buffer[: index + len(sep)])
+        buffer = buffer[index + len(sep):]
+
+
+def _stream_error(message: str, code: str) -> bytes:
+    body = {"error": {"message": message, "type": "server_error", "param": None, "code": code}}
+    return b"data: " + json.dumps(body).encode() + b"\n\n"
+
+
+async def relay(call: Call, upstream: httpx.Response) -> AsyncIterator[bytes]:
+    """Yield the upstream's events as they arrive; settle and record when the stream ends in any way."""
+    status, error_code = 200, ""
+    buffer = b""
+    try:
+        async for piece in upstream.aiter_bytes():
+            call.mark_first_byte()
+            events, buffer = _split(buffer + piece)
+            out = b"".join(event for event in events if observe_event(call, event))
+            if out:
+                yield out
+        if buffer.strip():
+            yield buffer
+    except httpx.TimeoutException:
+        error_code = "upstream_timeout"
+        yield _stream_error("The upstream stopped sending within the timeout.", error_code)
+    except httpx.HTTPError:
+        error_code = "upstream_stream_interrupted"
+        yield _stream_error("The upstream connection broke before the stream ended.", error_code)
+    except (asyncio.CancelledError, GeneratorExit):
+        call.event.client_disconnected = True
+        error_code = "client_disconnected"
+        raise
+    finally:
+        await _close_quietly(upstream)  # cancels the upstream generation when the client left
+        settle = call.finish_in_background(status=status, error_code=error_code or call.event.error_code)
+        try:
+            await asyncio.shield(settle)
+        except (asyncio.CancelledError, RuntimeError):
+            pass  # the settlement task goes on by itself
+
+
+async def _close_quietly(upstream: httpx.Response) -> None:
+    try:
+        await asyncio.shield(upstream.aclose())
+    except (asyncio.CancelledError, httpx.HTTPError, RuntimeError):
+        pass

@@ -1,0 +1,145 @@
+"""Upstream providers: routing a model name to a provider, and the pooled HTTP client.
+
+The default provider is configured like the ``openai`` package (``OPENAI_BASE_URL``, ``OPENAI_API_KEY``);
+admins add providers and model routes in the database. Routes are cached in-process and refreshed at
+most every ``ROUTES_TTL_S`` seconds, so the database is not read in the steady state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import fnmatch
+import time
+import weakref
+
+import httpx
+from asgiref.sync import sync_to_async
+from django.conf import settings
+
+ROUTES_TTL_S = 15.0
+DEFAULT_PROVIDER = "default"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Upstream:
+    """Where one call goes. ``api_key`` never leaves the server."""
+
+    provider: str
+    base_url: str
+    api_key: str
+    model: str  # the model name sent upstream
+    extra_headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Route:
+    pattern: str
+    is_glob: bool
+    provider: str
+    base_url: str
+    api_key: str
+    upstream_model: str
+    extra_headers: tuple[tuple[str, str], ...]
+
+
+_routes: tuple[float, list[_Route]] = (0.0, [])
+_routes_lock: asyncio.Lock | None = None
+
+
+def _load_routes() -> list[_Route]:
+    from governance.services.providers import provider_secret  # decrypts at rest-encrypted secrets
+    from governance.models import ModelRoute
+
+    routes = []
+    for route in ModelRoute.objects.select_related("provider").filter(provider__is_active=True):
+        provider = route.provider
+        routes.append(_Route(
+            pattern=route.pattern, is_glob=any(ch in route.pattern for ch in "*?["),
+            provider=provider.name, base_url=provider.base_url.rstrip("/"), api_key=provider_secret(provider),
+            upstream_model=route.upstream_model,
+            extra_headers=tuple(sorted((str(k), str(v)) for k, v in (provider.extra_headers or {}).items())),
+        ))
+    return routes
+
+
+def routes_invalidate() -> None:
+    """Forget this process's route snapshot (called after an admin change)."""
+    global _routes
+    _routes = (0.0, [])
+
+
+async def _current_routes() -> list[_Route]:
+    global _routes, _routes_lock
+    expires_at, routes = _routes
+    if expires_at > time.monotonic():
+        return routes
+    if _routes_lock is None:
+        _routes_lock = asyncio.Lock()
+    async with _routes_lock:
+        if _routes[0] <= time.monotonic():
+            _routes = (time.monotonic() + ROUTES_TTL_S, await sync_to_async(_load_routes)())
+    return _routes[1]
+
+
+async def upstream_for(model: str) -> Upstream | None:
+    """The upstream serving ``model``: an exact route, else the first matching glob, else the default.
+
+    Returns None when no route matches and no default provider is configured.
+    """
+    routes = await _current_routes()
+    chosen = next((r for r in routes if not r.is_glob and r.pattern == model), None)
+    if chosen is None:
+        chosen = next((r for r in routes if r.is_glob and fnmatch.fnmatchcase(model, r.pattern)), None)
+    if chosen is not None:
+        return Upstream(provider=chosen.provider, base_url=chosen.base_url, api_key=chosen.api_key,
+                        model=chosen.upstream_model or model, extra_headers=chosen.extra_headers)
+    if not settings.OPENAI_BASE_URL:
+        return None
+    return Upstream(provider=DEFAULT_PROVIDER, base_url=settings.OPENAI_BASE_URL.rstrip("/"),
+                    api_key=settings.OPENAI_API_KEY, model=model)
+
+
+async def upstreams_all() -> list[Upstream]:
+    """One entry per distinct provider (for listing models)."""
+    seen: dict[str, Upstream] = {}
+    for r in await _current_routes():
+        seen.setdefault(r.provider, Upstream(provider=r.provider, base_url=r.base_url, api_key=r.api_key,
+                                             model="", extra_headers=r.extra_headers))
+    if settings.OPENAI_BASE_URL:
+        seen.setdefault(DEFAULT_PROVIDER, Upstream(provider=DEFAULT_PROVIDER,
+                                                   base_url=settings.OPENAI_BASE_URL.rstrip("/"),
+                                                   api_key=settings.OPENAI_API_KEY, model=""))
+    return list(seen.values())
+
+
+# --- The pooled client (one per event loop, i.e. one per worker process) --------------------------
+
+_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]" = weakref.WeakKeyDictionary()
+
+
+def http_client() -> httpx.AsyncClient:
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None:
+        client = httpx.AsyncClient(
+            timeout=httpx.Timeout(
+                connect=settings.TOKENWISE_UPSTREAM_CONNECT_TIMEOUT_S,
+                read=settings.TOKENWISE_UPSTREAM_READ_TIMEOUT_S,
+                write=30.0, pool=10.0,
+            ),
+            limits=httpx.Limits(max_connections=2000, max_keepalive_connections=200),
+            follow_redirects=False,
+        )
+        _clients[loop] = client
+    return client
+
+
+def build_request(upstream: Upstream, *, method: str, path: str, body: bytes | None) -> httpx.Request:
+    headers = {"accept": "application/json, text/event-stream"}
+    if upstream.api_key:
+        headers["authorization"] = f"Bearer {upstream.api_key}"
+    if body is not None:
+        headers["content-type"] = "application/json"
+    headers.update(upstream.extra_headers)
+    return http_client().build_request(method, f"{upstream.base_url}{path}", content=body, headers=headers)
