@@ -209,3 +209,45 @@ class AuditLogEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.object_type} {self.object_id}"
+
+
+class ApiToken(models.Model):
+    """A token for the REST API under ``/api/`` (``twa-…``). Only the SHA-256 of the secret is stored.
+
+    A personal token acts as its person, narrowed to its scopes. A service token (``team`` set) acts
+    for that one team only, never as a person, and can never hold the ``admin`` scope. Proxy keys
+    (``tw-…``, :class:`ApiKey`) and API tokens are separate: neither is accepted where the other is.
+    """
+
+    class Scope(models.TextChoices):
+        READ_REPORTS = "read_reports", "Read reports, usage, flags and settings"
+        MANAGE_TEAM = "manage_team", "Manage keys and review flags"
+        POST_OUTCOMES = "post_outcomes", "Post outcomes and feedback"
+        ADMIN = "admin", "Administer everything (staff only)"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens",
+                             help_text="The person it acts as; for a service token, who created it.")
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.CASCADE, related_name="api_tokens",
+                             help_text="Set for a service token: it acts for this team only.")
+    name = models.CharField(max_length=100, default="default")
+    prefix = models.CharField(max_length=16, help_text="First characters of the secret, to recognise it.")
+    token_hash = models.CharField(max_length=64, unique=True)
+    scopes = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.name})"
+
+    @property
+    def is_service(self) -> bool:
+        return self.team_id is not None
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
