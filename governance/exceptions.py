@@ -23,11 +23,19 @@ class AuthenticationFailed(GovernanceError):
     type = "invalid_request_error"
 
 
-class KeyRevoked(AuthenticationFailed):
+class KnownKeyRefused(AuthenticationFailed):
+    """A real key that may not be used; carries its principal so the refusal is attributed."""
+
+    def __init__(self, message: str, *, principal, **kwargs):
+        super().__init__(message, **kwargs)
+        self.principal = principal
+
+
+class KeyRevoked(KnownKeyRefused):
     code = "api_key_revoked"
 
 
-class KeyExpired(AuthenticationFailed):
+class KeyExpired(KnownKeyRefused):
     code = "api_key_expired"
 
 

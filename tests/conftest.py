@@ -80,7 +80,24 @@ def redis_clean():
 
 
 @pytest.fixture
-def live_proxy(transactional_db, upstream, redis_clean):
+def default_prices(transactional_db):
+    """The default price table (a data migration's rows do not survive transactional tests' flushes)."""
+    from datetime import datetime, timezone
+
+    from governance.models import Price
+    from governance.services.pricing import DEFAULT_PRICES, price_snapshot_invalidate
+
+    if not Price.objects.exists():
+        valid_from = datetime(2024, 1, 1, tzinfo=timezone.utc)
+        Price.objects.bulk_create(
+            Price(model=model, input_per_mtok=i, cached_input_per_mtok=c, output_per_mtok=o, valid_from=valid_from)
+            for model, i, c, o in DEFAULT_PRICES
+        )
+    price_snapshot_invalidate()
+
+
+@pytest.fixture
+def live_proxy(transactional_db, default_prices, upstream, redis_clean):
     with LiveServer() as server:
         yield server
 

@@ -150,8 +150,8 @@ async def key_authenticate(authorization: str | None) -> KeyPrincipal:
     if principal is None or not hmac.compare_digest(principal.key_hash, hash_value):
         raise AuthenticationFailed("Incorrect API key provided.")
     if principal.revoked:
-        raise KeyRevoked("This API key has been revoked.")
+        raise KeyRevoked("This API key has been revoked.", principal=principal)
     if principal.expires_at is not None and principal.expires_at <= time.time():
-        raise KeyExpired("This API key has expired.")
+        raise KeyExpired("This API key has expired.", principal=principal)
     return principal
 

@@ -142,4 +142,7 @@ def build_request(upstream: Upstream, *, method: str, path: str, body: bytes | N
     if body is not None:
         headers["content-type"] = "application/json"
     headers.update(upstream.extra_headers)
-    return http_client().build_request(method, f"{upstream.base_url}{path}", content=body, headers=headers)
+    timeout = httpx.Timeout(connect=settings.TOKENWISE_UPSTREAM_CONNECT_TIMEOUT_S,
+                            read=settings.TOKENWISE_UPSTREAM_READ_TIMEOUT_S, write=30.0, pool=10.0)
+    return http_client().build_request(method, f"{upstream.base_url}{path}", content=body, headers=headers,
+                                       timeout=timeout)

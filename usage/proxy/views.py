@@ -19,7 +19,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from governance.enforcement.admission import admission_admit, models_visible
-from governance.exceptions import GovernanceError
+from governance.exceptions import GovernanceError, KnownKeyRefused
 from governance.services.keys import key_authenticate
 from usage.proxy.accounting import estimate_tokens, output_text_of, requested_max_tokens, tokens_from_usage
 from usage.proxy.call import Call
@@ -169,6 +169,8 @@ async def proxy(request: HttpRequest, endpoint: str) -> HttpResponse:
         else:
             response = await answer_whole(call, upstream_response)
     except (GovernanceError, ProxyError) as exc:
+        if isinstance(exc, KnownKeyRefused):
+            call.identify(exc.principal)
         response = response_for_exception(exc, request_id=call.request_id)
         await call.finish(status=exc.status, error_code=error_code_of(exc))
     except Exception:
