@@ -177,3 +177,37 @@ LOGGING = {
         "httpx2": {"level": "WARNING"},
     },
 }
+
+# --- Web pages: sign-in, single sign-on, weekly digest ----------------------------------------------
+# After this many failed sign-ins for one username from one address, that pair is locked out for
+# TOKENWISE_LOGIN_LOCKOUT_S seconds (HTTP 429).
+TOKENWISE_LOGIN_MAX_FAILURES = env_int("TOKENWISE_LOGIN_MAX_FAILURES", 5)
+TOKENWISE_LOGIN_LOCKOUT_S = env_int("TOKENWISE_LOGIN_LOCKOUT_S", 900)
+# Optional OpenID Connect single sign-on (mozilla-django-oidc): on when a client id is set.
+TOKENWISE_OIDC_ENABLED = bool(env_str("TOKENWISE_OIDC_CLIENT_ID"))
+if TOKENWISE_OIDC_ENABLED:
+    INSTALLED_APPS += ["mozilla_django_oidc"]
+    AUTHENTICATION_BACKENDS = [
+        "django.contrib.auth.backends.ModelBackend",
+        "governance.oidc.TokenwiseOIDCBackend",
+    ]
+    OIDC_RP_CLIENT_ID = env_str("TOKENWISE_OIDC_CLIENT_ID")
+    OIDC_RP_CLIENT_SECRET = env_str("TOKENWISE_OIDC_CLIENT_SECRET")
+    OIDC_OP_AUTHORIZATION_ENDPOINT = env_str("TOKENWISE_OIDC_AUTHORIZATION_ENDPOINT")
+    OIDC_OP_TOKEN_ENDPOINT = env_str("TOKENWISE_OIDC_TOKEN_ENDPOINT")
+    OIDC_OP_USER_ENDPOINT = env_str("TOKENWISE_OIDC_USER_ENDPOINT")
+    OIDC_OP_JWKS_ENDPOINT = env_str("TOKENWISE_OIDC_JWKS_ENDPOINT")
+    OIDC_RP_SIGN_ALGO = env_str("TOKENWISE_OIDC_SIGN_ALGO", "RS256")
+    OIDC_RP_SCOPES = env_str("TOKENWISE_OIDC_SCOPES", "openid email profile")
+    OIDC_CREATE_USER = env_bool("TOKENWISE_OIDC_CREATE_USERS", True)
+    TOKENWISE_OIDC_LABEL = env_str("TOKENWISE_OIDC_LABEL", "Sign in with single sign-on")
+# The weekly digest to managers goes out on this day and hour (organisation time zone is not used by
+# Celery beat: CELERY_TIMEZONE applies).
+TOKENWISE_DIGEST_DAY_OF_WEEK = env_str("TOKENWISE_DIGEST_DAY_OF_WEEK", "mon")
+TOKENWISE_DIGEST_HOUR = env_int("TOKENWISE_DIGEST_HOUR", 7)
+from celery.schedules import crontab  # noqa: E402
+
+CELERY_BEAT_SCHEDULE["governance-weekly-digest"] = {
+    "task": "governance.tasks.weekly_digest_send_task",
+    "schedule": crontab(day_of_week=TOKENWISE_DIGEST_DAY_OF_WEEK, hour=TOKENWISE_DIGEST_HOUR, minute=0),
+}

@@ -1,0 +1,64 @@
+"""A person's own usage: over time, per team, and what is left of each budget."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date
+
+from django.utils import timezone
+
+from governance.models import Membership, Team
+from governance.reports.budgets import BudgetBurn, person_budget_limits
+from governance.reports.periods import Period
+from governance.reports.rollups import DayPoint, ModelShare, Totals, burns, days_series, model_mix, rollups, totals_of
+from governance.reports.value import ValueMetrics, value_metrics_compute, value_signals_for
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TeamUsage:
+    team_id: int
+    team_slug: str
+    team_name: str
+    totals: Totals
+    budgets: list[BudgetBurn]  # this person's budgets in this team, per period that sets one
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PersonUsage:
+    user_id: int
+    period: Period
+    totals: Totals
+    days: list[DayPoint]
+    models: list[ModelShare]
+    teams: list[TeamUsage]
+    value: ValueMetrics
+
+
+def person_usage(*, user, period: Period, today: date | None = None) -> PersonUsage:
+    """A person's own usage over ``period`` (all teams), and what is left of each of their budgets.
+
+    Budgets are the current day/week/month periods (whatever ``period`` is), per team the person
+    belongs to, from their effective policy (person-in-team, else team, else organisation default).
+    """
+    today = today or timezone.localdate()
+    rows = rollups(start=period.start, end=period.end, user_id=user.pk)
+    team_ids = set(Membership.objects.filter(user=user).values_list("team_id", flat=True))
+    team_ids |= {tid for tid in rows.values_list("team_id", flat=True).distinct() if tid is not None}
+    teams = []
+    for team in Team.objects.filter(pk__in=team_ids).order_by("slug"):
+        limits = person_budget_limits(user_id=user.pk, team=team)
+        periods = [name for name in ("day", "week", "month") if any(p == name for p, _ in limits.limits)]
+        teams.append(TeamUsage(
+            team_id=team.pk, team_slug=team.slug, team_name=team.name, totals=totals_of(rows.filter(team=team)),
+            budgets=burns(limits=limits, anchor=today, today=today, team_id=team.pk, user_id=user.pk,
+                           periods=periods),
+        ))
+    totals = totals_of(rows)
+    signals = value_signals_for(user_id=user.pk, start=period.start, end=period.end)
+    signal = signals.total if signals.available else None
+    return PersonUsage(
+        user_id=user.pk, period=period, totals=totals, days=days_series(rows, period), models=model_mix(rows),
+        teams=teams,
+        value=value_metrics_compute(signal=signal, tokens=totals.tokens, cost_usd=totals.cost_usd,
+                                    requests=totals.requests),
+    )
