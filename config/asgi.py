@@ -25,4 +25,8 @@ def _with_demo_upstream(django_app):
     return application
 
 
-application = _with_demo_upstream(django_application) if settings.TOKENWISE_DEMO_UPSTREAM else django_application
+from usage.proxy.body_limit import body_limit  # noqa: E402
+
+application = body_limit(django_application)
+if settings.TOKENWISE_DEMO_UPSTREAM:
+    application = _with_demo_upstream(application)

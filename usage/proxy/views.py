@@ -22,6 +22,7 @@ from governance.enforcement.admission import admission_admit, models_visible
 from governance.exceptions import GovernanceError, KnownKeyRefused
 from governance.services.keys import key_authenticate
 from usage.proxy.accounting import estimate_tokens, output_text_of, requested_max_tokens, tokens_from_usage
+from usage.proxy.body_limit import BODY_TOO_LARGE
 from usage.proxy.call import Call
 from usage.proxy.errors import (
     ProxyError, error_code_of, error_response, response_for_exception, upstream_error_body,
@@ -51,7 +52,7 @@ def read_body(request: HttpRequest) -> tuple[bytes, dict[str, Any]]:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         declared = 0
-    if declared > limit:
+    if declared > limit or request.scope.get(BODY_TOO_LARGE):
         raise ProxyError(413, f"Request body is larger than the {limit}-byte limit.", code="request_too_large")
     try:
         raw = request.body

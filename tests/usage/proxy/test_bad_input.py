@@ -190,3 +190,33 @@ def test_every_rejected_call_is_one_ledger_row(post, event_of):
     for request_id in ids:
         event_of(request_id)
     assert UsageEvent.objects.filter(request_id__in=ids).count() == 3
+
+
+def test_rejects_oversized_chunked_body_without_buffering_it(live_proxy, employee_key, settings, upstream, event_of):
+    settings.TOKENWISE_MAX_BODY_BYTES = 10_000
+
+    def body():
+        yield b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "'
+        for _ in range(200):
+            yield b"x" * 1000
+        yield b'"}]}'
+
+    response = httpx.post(f"{live_proxy.url}/v1/chat/completions", content=body(), timeout=10,
+                          headers={"authorization": f"Bearer {employee_key[1]}", "content-type": "application/json"})
+
+    assert_openai_error(response, 413, "request_too_large")
+    assert upstream.requests == []
+    event = event_of(response.headers["x-request-id"])
+    assert (event.status, event.key_id) == (413, employee_key[0].pk)
+
+
+def test_accepts_chunked_body_under_the_limit(live_proxy, employee_key, upstream, event_of):
+    def body():
+        yield b'{"model": "gpt-4o-mini", '
+        yield b'"messages": [{"role": "user", "content": "hello there"}], "max_tokens": 2}'
+
+    response = httpx.post(f"{live_proxy.url}/v1/chat/completions", content=body(), timeout=10,
+                          headers={"authorization": f"Bearer {employee_key[1]}", "content-type": "application/json"})
+
+    assert response.status_code == 200
+    assert event_of(response.headers["x-request-id"]).total_tokens == 10
