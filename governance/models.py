@@ -251,3 +251,56 @@ class ApiToken(models.Model):
     @property
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
+
+
+class Flag(models.Model):
+    """A detector's finding about one person in one team for one period, for a manager to review."""
+
+    class State(models.TextChoices):
+        OPEN = "open", "Open"
+        ACKNOWLEDGED = "acknowledged", "Acknowledged"
+        DISMISSED = "dismissed", "Dismissed as legitimate"
+        CONFIRMED = "confirmed", "Confirmed"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="flags")
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="flags")
+    detector = models.CharField(max_length=64)
+    score = models.FloatField()
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    evidence = models.JSONField(default=dict)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.OPEN)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "team", "detector", "period_start"], name="flag_unique_period"),
+        ]
+        indexes = [models.Index(fields=["team", "state"], name="flag_team_state")]
+
+    def __str__(self) -> str:
+        return f"{self.detector} on {self.user} ({self.state})"
+
+
+class FlagReview(models.Model):
+    """One review decision on a flag, with the manager's comment (shown to the person flagged)."""
+
+    class Action(models.TextChoices):
+        ACKNOWLEDGE = "acknowledge", "Acknowledge"
+        DISMISS = "dismiss", "Dismiss as legitimate"
+        CONFIRM = "confirm", "Confirm"
+        COMMENT = "comment", "Comment"
+
+    flag = models.ForeignKey(Flag, on_delete=models.CASCADE, related_name="reviews")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    action = models.CharField(max_length=16, choices=Action.choices)
+    comment = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} on flag {self.flag_id}"

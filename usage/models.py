@@ -89,3 +89,86 @@ class DailyRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.user_id}/{self.team_id}/{self.model}"
+
+
+class Feedback(models.Model):
+    """A caller's rating of one call. One per (request id, key): a second rating replaces the first."""
+
+    class Scale(models.TextChoices):
+        BINARY = "binary", "Thumbs up (1) / down (-1)"
+        FIVE = "five", "One to five stars"
+
+    request_id = models.CharField(max_length=40, db_index=True)
+    key = models.ForeignKey("governance.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="feedback")
+    team = models.ForeignKey("governance.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    score = models.SmallIntegerField()
+    scale = models.CharField(max_length=8, choices=Scale.choices)
+    comment = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["request_id", "key"], name="feedback_unique_request_key"),
+            models.UniqueConstraint(fields=["request_id", "user"], condition=models.Q(key__isnull=True),
+                                    name="feedback_unique_request_user_web"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.request_id}: {self.score} ({self.scale})"
+
+    @property
+    def normalised_score(self) -> float:
+        """-1.0 (bad) .. +1.0 (good), whatever the scale."""
+        if self.scale == self.Scale.FIVE:
+            return (self.score - 3) / 2
+        return 1.0 if self.score > 0 else -1.0
+
+    @property
+    def is_positive(self) -> bool:
+        return self.normalised_score > 0
+
+
+class OutcomeKind(models.Model):
+    """An outcome kind (``pr_merged``, ``ticket_resolved`` …) and the weight admins give it."""
+
+    kind = models.SlugField(max_length=64, unique=True)
+    weight = models.DecimalField(max_digits=10, decimal_places=4, default=1)
+    description = models.CharField(max_length=300, blank=True, default="")
+
+    def __str__(self) -> str:
+        return f"{self.kind} (x{self.weight})"
+
+
+class Outcome(models.Model):
+    """A result reported by an integration; ``external_id`` makes retries idempotent."""
+
+    external_id = models.CharField(max_length=200, unique=True)
+    kind = models.SlugField(max_length=64, db_index=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="outcomes")
+    team = models.ForeignKey("governance.Team", null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="outcomes")
+    occurred_at = models.DateTimeField(db_index=True)
+    value = models.DecimalField(max_digits=12, decimal_places=4, default=1)
+    request_ids = models.JSONField(default=list, blank=True)
+    source = models.CharField(max_length=200, blank=True, default="", help_text="who reported it")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["team", "occurred_at"], name="outcome_team_time"),
+                   models.Index(fields=["user", "occurred_at"], name="outcome_user_time")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.external_id}"
+
+
+class OutcomeRequest(models.Model):
+    """One request id linked to an outcome (for the share of tokens linked to outcomes)."""
+
+    outcome = models.ForeignKey(Outcome, on_delete=models.CASCADE, related_name="links")
+    request_id = models.CharField(max_length=40, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["outcome", "request_id"], name="outcome_request_unique")]
