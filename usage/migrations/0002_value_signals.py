@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('governance', '0004_flag_flagreview_flag_flag_team_state_and_more'),
+        ('governance', '0004_flags'),
         ('usage', '0001_initial'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
