@@ -1,7 +1,14 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("v1/", include("usage.proxy.urls")),
+    # Web pages (sign-in, reports, my usage, admin pages).
+    path("", include("governance.urls")),
+    path("", include("usage.urls")),
 ]
+
+if settings.TOKENWISE_OIDC_ENABLED:  # single sign-on, when configured
+    urlpatterns.append(path("oidc/", include("mozilla_django_oidc.urls")))

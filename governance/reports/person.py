@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import date
+from datetime import date, datetime
+from decimal import Decimal
 
 from django.utils import timezone
 
@@ -11,7 +12,9 @@ from governance.models import Membership, Team
 from governance.reports.budgets import BudgetBurn, person_budget_limits
 from governance.reports.periods import Period
 from governance.reports.rollups import DayPoint, ModelShare, Totals, burns, days_series, model_mix, rollups, totals_of
-from governance.reports.value import ValueMetrics, value_metrics_compute, value_signals_for
+from governance.reports.value import (
+    ValueMetrics, feedback_scores_for, value_metrics_compute, value_signals_for,
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -62,3 +65,43 @@ def person_usage(*, user, period: Period, today: date | None = None) -> PersonUs
         value=value_metrics_compute(signal=signal, tokens=totals.tokens, cost_usd=totals.cost_usd,
                                     requests=totals.requests),
     )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RecentCall:
+    request_id: str
+    created_at: datetime
+    team_slug: str
+    model: str
+    endpoint: str
+    status: int
+    total_tokens: int
+    cost_usd: Decimal | None
+    purpose: str
+    rating: int | None  # the person's own feedback score, when given
+
+
+def recent_calls_for_user(*, user, limit: int = 20) -> list[RecentCall]:
+    """The person's latest calls through the proxy (newest first), with their own rating if any.
+
+    One query on the (user, created_at) index, plus one for ratings once feedback exists.
+    """
+    from usage.models import UsageEvent  # governance reads the ledger through selectors only
+
+    events = list(
+        UsageEvent.objects.filter(user_id=user.pk).select_related("team").only(
+            "request_id", "created_at", "team__slug", "model_served", "model_requested", "endpoint", "status",
+            "total_tokens", "cost_usd", "purpose",
+        ).order_by("-created_at", "-id")[:limit]
+    )
+    ratings = feedback_scores_for(request_ids=[event.request_id for event in events], user_id=user.pk)
+    return [
+        RecentCall(
+            request_id=event.request_id, created_at=event.created_at,
+            team_slug=event.team.slug if event.team_id and event.team else "",
+            model=event.model_served or event.model_requested, endpoint=event.endpoint, status=event.status,
+            total_tokens=event.total_tokens, cost_usd=event.cost_usd, purpose=event.purpose,
+            rating=ratings.get(event.request_id),
+        )
+        for event in events
+    ]

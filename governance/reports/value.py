@@ -77,3 +77,13 @@ def value_signals_for(*, start: date, end: date, team_id: int | None = None,
     do not exist yet.
     """
     return ValueSignals(available=False, by_user={}, total=ValueSignal())
+
+
+def feedback_available() -> bool:
+    """Can people rate their calls yet (does the feedback table exist)?"""
+    return False
+
+
+def feedback_scores_for(*, request_ids: list[str], user_id: int) -> dict[str, int]:
+    """The score ``user_id`` gave each of these calls, by request id (calls not rated are absent)."""
+    return {}

@@ -1,0 +1,13 @@
+"""Employee web pages of the usage app."""
+
+from django.urls import path
+
+from usage import views
+
+app_name = "usage"
+
+urlpatterns = [
+    path("me/", views.my_usage, name="my_usage"),
+    path("me/keys/", views.my_key_create, name="my_key_create"),
+    path("me/keys/<int:key_id>/revoke/", views.my_key_revoke, name="my_key_revoke"),
+]

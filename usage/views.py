@@ -1,0 +1,86 @@
+"""Employee pages: "My usage" (usage over time, budgets left, keys, flags, recent calls) and key actions."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from governance.models import ApiKey, Team
+from governance.reports import (
+    feedback_available, flags_for_person, period_this_month, person_usage, recent_calls_for_user,
+)
+from governance.services.keys import key_create, key_revoke
+from governance.views.charts import mix_chart, usage_chart
+from governance.views.common import period_from_request
+
+
+
+class KeyCreateForm(forms.Form):
+    name = forms.CharField(max_length=100, label="Name", help_text="Where you will use it, e.g. 'laptop'.")
+    team = forms.ModelChoiceField(queryset=Team.objects.none(), label="Team", empty_label=None,
+                                  help_text="Usage with this key counts towards this team.")
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["team"].queryset = Team.objects.filter(memberships__user=user).order_by("slug")
+
+
+def _my_usage_context(request: HttpRequest, *, key_form: KeyCreateForm | None = None) -> dict:
+    period, period_error = period_from_request(request)
+    usage = person_usage(user=request.user, period=period)
+    last_month_end = period_this_month().start - timedelta(days=1)
+    return {
+        "nav": "me",
+        "usage": usage,
+        "period": period,
+        "period_error": period_error,
+        "usage_chart": usage_chart(usage.days),
+        "mix_chart": mix_chart(usage.models),
+        "keys": ApiKey.objects.filter(user=request.user).select_related("team").order_by("revoked_at", "-created_at"),
+        "key_form": key_form or KeyCreateForm(user=request.user),
+        "flags": flags_for_person(user=request.user),
+        "calls": recent_calls_for_user(user=request.user, limit=20),
+        "feedback_available": feedback_available(),
+        "last_month": {"start": last_month_end.replace(day=1), "end": last_month_end},
+        "now": timezone.now(),
+    }
+
+
+@login_required
+def my_usage(request: HttpRequest) -> HttpResponse:
+    context = _my_usage_context(request)
+    return render(request, "usage/my_usage.html", context, status=400 if context["period_error"] else 200)
+
+
+@login_required
+@require_POST
+def my_key_create(request: HttpRequest) -> HttpResponse:
+    """Create one of my keys in one of my teams; the secret is shown on this response only."""
+    form = KeyCreateForm(request.POST, user=request.user)
+    if not form.is_valid():
+        return render(request, "usage/my_usage.html", _my_usage_context(request, key_form=form), status=400)
+    key, secret = key_create(user=request.user, team=form.cleaned_data["team"], name=form.cleaned_data["name"],
+                             actor=request.user)
+    response = render(request, "usage/key_created.html", {"nav": "me", "key": key, "secret": secret}, status=201)
+    response["Cache-Control"] = "no-store"  # the secret must not stay in any cache
+    return response
+
+
+@login_required
+@require_POST
+def my_key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
+    """Revoke one of my own keys; someone else's key is a 404."""
+    key = ApiKey.objects.filter(pk=key_id, user=request.user).first()
+    if key is None:
+        raise Http404("not found")
+    key_revoke(key=key, actor=request.user)
+    messages.success(request, f"Key “{key.name}” ({key.prefix}…) is revoked; it stops working within seconds.")
+    return redirect(reverse("usage:my_usage") + "#keys")
