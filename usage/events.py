@@ -18,8 +18,14 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from governance.redis import REDIS_ERRORS, get_async_redis
+from usage import metrics
 
 logger = logging.getLogger(__name__)
+
+
+# Who made a recent call, so feedback can be checked before the event reaches the database.
+CALL_OWNER_KEY = "tw:call-owner:{}"
+CALL_OWNER_TTL_S = 7 * 24 * 3600
 
 
 def new_request_id() -> str:
@@ -83,15 +89,35 @@ async def usage_event_publish(event: UsageEventData) -> None:
     """Hand one event to the ledger; never raises for a storage failure it can route around.
 
     Redis stream first; on any Redis error (or without Redis) the event is written directly through
-    ``usage_events_ingest``, idempotent on ``request_id``.
+    ``usage_events_ingest``, idempotent on ``request_id``; when the database fails too, it is appended
+    to the local spool file (``usage.spool``), re-ingested by the next drain. Raises only if the local
+    disk fails as well.
     """
     client = get_async_redis()
     if client is not None:
         try:
-            await client.xadd(settings.TOKENWISE_LEDGER_STREAM, {"e": event.to_json()})
+            async with client.pipeline(transaction=False) as pipe:  # one round trip for both
+                pipe.xadd(settings.TOKENWISE_LEDGER_STREAM, {"e": event.to_json()})
+                if event.user_id is not None:
+                    pipe.set(CALL_OWNER_KEY.format(event.request_id), f"{event.user_id}:{event.team_id or ''}",
+                             ex=CALL_OWNER_TTL_S)
+                await pipe.execute()
+            metrics.LEDGER_PUBLISHED.labels("stream").inc()
             return
         except REDIS_ERRORS:
+            metrics.DEPENDENCY_FAILURES.labels("redis", "ledger_publish").inc()
             logger.warning("ledger stream unreachable; writing event %s directly", event.request_id)
-    from usage.services import usage_events_ingest
+    from django.db import Error as DatabaseError
 
-    await sync_to_async(usage_events_ingest, thread_sensitive=True)(events=[event])
+    from usage.services import usage_events_ingest
+    from usage.spool import usage_spool_append
+
+    try:
+        await sync_to_async(usage_events_ingest, thread_sensitive=True)(events=[event])
+        metrics.LEDGER_PUBLISHED.labels("database").inc()
+        return
+    except DatabaseError:
+        metrics.DEPENDENCY_FAILURES.labels("database", "ledger_publish").inc()
+        logger.error("ledger database unreachable too; spooling event %s to local disk", event.request_id)
+    await sync_to_async(usage_spool_append, thread_sensitive=False)(event=event)
+    metrics.LEDGER_PUBLISHED.labels("spool").inc()

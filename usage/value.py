@@ -1,0 +1,113 @@
+"""Value signals: feedback on calls and outcomes reported by integrations (the writes)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+
+from governance.models import Team
+from governance.services.audit import audit_record, audit_snapshot
+from usage.models import Feedback, Outcome, OutcomeKind, OutcomeRequest, UsageEvent
+
+BINARY_SCORES = (-1, 1)
+FIVE_SCORES = (1, 2, 3, 4, 5)
+
+
+class ValueSignalError(ValueError):
+    """Invalid feedback or outcome; the message says what to fix."""
+
+
+def feedback_scale_for(*, score: object, scale: str | None) -> str:
+    """The scale a score is on: ``1``/``-1`` default to thumbs up/down, ``2``..``5`` to stars.
+
+    Raises ValueSignalError for anything else (including booleans and floats).
+    """
+    if not isinstance(score, int) or isinstance(score, bool):
+        raise ValueSignalError("score must be an integer: 1 or -1 (thumbs), or 1..5 (stars)")
+    if scale is None:
+        scale = Feedback.Scale.BINARY if score in BINARY_SCORES else Feedback.Scale.FIVE
+    if scale == Feedback.Scale.BINARY and score in BINARY_SCORES:
+        return scale
+    if scale == Feedback.Scale.FIVE and score in FIVE_SCORES:
+        return scale
+    raise ValueSignalError(f"score {score} is not valid on the '{scale}' scale (binary: 1|-1, five: 1..5)")
+
+
+@dataclass(frozen=True)
+class CallOwner:
+    user_id: int | None
+    team_id: int | None
+
+
+def feedback_record(*, request_id: str, owner: CallOwner, rater_user_id: int, rater_team_id: int | None,
+                    key_id: int | None, score: int, scale: str | None = None, comment: str = "") -> Feedback:
+    """Record (or replace) the rating of one call by one key (or, from the web page, by one person).
+
+    The rater must be the person who made the call, or rate with a key of the call's team - checked by
+    the caller against ``owner``. Idempotent per (request id, key): a repeat replaces score and comment.
+    """
+    scale = feedback_scale_for(score=score, scale=scale)
+    lookup = {"request_id": request_id, "key_id": key_id} if key_id else {"request_id": request_id,
+                                                                         "user_id": rater_user_id, "key": None}
+    defaults = {"user_id": rater_user_id, "team_id": rater_team_id or owner.team_id, "score": score,
+                "scale": scale, "comment": comment[:2000]}
+    try:
+        feedback, _ = Feedback.objects.update_or_create(**lookup, defaults=defaults)
+    except IntegrityError:  # a concurrent first rating won the race: replace it
+        feedback = Feedback.objects.get(**lookup)
+        Feedback.objects.filter(pk=feedback.pk).update(**defaults)
+        feedback.refresh_from_db()
+    return feedback
+
+
+def call_owner_from_db(request_id: str) -> CallOwner | None:
+    row = UsageEvent.objects.filter(request_id=request_id).values("user_id", "team_id").first()
+    return CallOwner(**row) if row else None
+
+
+@transaction.atomic
+def outcome_record(*, external_id: str, kind: str, occurred_at: datetime, user=None, team: Team | None = None,
+                   value: Decimal | int | float = 1, request_ids: list[str] | tuple[str, ...] = (),
+                   source: str = "") -> tuple[Outcome, bool]:
+    """Record one outcome; returns it and whether it was created.
+
+    Idempotent on ``external_id``: a retry returns the stored outcome unchanged. Needs a person or a
+    team (ValueSignalError otherwise). Unknown kinds are accepted (weight 1 until an admin sets one).
+    """
+    if user is None and team is None:
+        raise ValueSignalError("an outcome needs a user or a team")
+    if not external_id or len(external_id) > 200:
+        raise ValueSignalError("external_id is required (at most 200 characters)")
+    existing = Outcome.objects.filter(external_id=external_id).first()
+    if existing is not None:
+        return existing, False
+    ids = list(dict.fromkeys(str(r) for r in request_ids))[:1000]
+    try:
+        with transaction.atomic():
+            outcome = Outcome.objects.create(
+                external_id=external_id, kind=kind, user=user, team=team, occurred_at=occurred_at,
+                value=Decimal(str(value)), request_ids=ids, source=source[:200])
+    except IntegrityError:
+        return Outcome.objects.get(external_id=external_id), False
+    OutcomeRequest.objects.bulk_create(OutcomeRequest(outcome=outcome, request_id=r) for r in ids)
+    return outcome, True
+
+
+@transaction.atomic
+def outcome_kind_set(*, kind: str, weight: Decimal | int | float, description: str = "", actor=None,
+                     actor_label: str = "") -> OutcomeKind:
+    """Set the weight of an outcome kind (admins). Audited."""
+    if Decimal(str(weight)) < 0:
+        raise ValueSignalError("weight must not be negative")
+    item = OutcomeKind.objects.select_for_update().filter(kind=kind).first()
+    before = audit_snapshot(item) if item else None
+    item = item or OutcomeKind(kind=kind)
+    item.weight = Decimal(str(weight))
+    item.description = description or item.description
+    item.save()
+    audit_record(actor=actor, actor_label=actor_label, action="update" if before else "create", instance=item,
+                 before=before, after=audit_snapshot(item))
+    return item
