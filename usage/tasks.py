@@ -1,0 +1,42 @@
+"""Celery tasks of the ledger (scheduled by ``CELERY_BEAT_SCHEDULE``)."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.db import Error as DatabaseError
+
+from governance.redis import REDIS_ERRORS
+from usage.services import usage_rollups_refresh
+from usage.stream import usage_stream_drain
+
+logger = logging.getLogger(__name__)
+
+
+# Beat sends one every second; a flush that waited longer than this in the queue is redundant.
+@shared_task(ignore_result=True, expires=10)
+def usage_events_flush_task(time_budget_s: float = 4.0) -> int:
+    """Drain the ledger stream into the database for up to ``time_budget_s``; returns events inserted.
+
+    Idempotent and safe on several workers (consumer group + idempotent ingest). When the database or
+    Redis is unreachable it logs and returns 0: unacknowledged entries stay pending and are reclaimed
+    by a later run, so nothing is lost.
+    """
+    try:
+        result = usage_stream_drain(time_budget_s=time_budget_s)
+    except DatabaseError:
+        logger.warning("ledger flush: database unavailable; entries left pending", exc_info=True)
+        return 0
+    except REDIS_ERRORS:
+        logger.warning("ledger flush: Redis unavailable", exc_info=True)
+        return 0
+    if result.dead:
+        logger.error("ledger flush: %d unreadable entries moved to the dead-letter stream", result.dead)
+    return result.inserted
+
+
+@shared_task(ignore_result=True)
+def usage_rollups_refresh_task() -> int:
+    """Recompute the daily rollup slices queued as dirty; returns how many. Idempotent."""
+    return usage_rollups_refresh()
