@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from governance.views import auth, reports
+from governance.views import auth, flags, reports
 
 app_name = "governance"
 
@@ -14,4 +14,6 @@ urlpatterns = [
     path("teams/switch/", reports.team_report_switch, name="team_report_switch"),
     path("teams/<slug:slug>/", reports.team_report_view, name="team_report"),
     path("teams/<slug:slug>/report.csv", reports.team_report_csv_view, name="team_report_csv"),
+    path("teams/<slug:slug>/flags/", flags.team_flags, name="team_flags"),
+    path("flags/<int:flag_id>/", flags.flag_review, name="flag_review"),
 ]

@@ -84,3 +84,24 @@ def my_key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
     key_revoke(key=key, actor=request.user)
     messages.success(request, f"Key “{key.name}” ({key.prefix}…) is revoked; it stops working within seconds.")
     return redirect(reverse("usage:my_usage") + "#keys")
+
+
+@login_required
+@require_POST
+def my_call_rate(request: HttpRequest, request_id: str) -> HttpResponse:
+    """Rate one of my own calls (thumbs up 1 / down -1); a second rating replaces the first."""
+    from usage.value import call_owner_from_db, feedback_record
+
+    owner = call_owner_from_db(request_id)
+    if owner is None or owner.user_id != request.user.pk:
+        raise Http404("not found")
+    try:
+        score = int(request.POST.get("score", ""))
+    except ValueError:
+        score = 0
+    if score not in (1, -1):
+        return HttpResponse("score must be 1 or -1", status=400, content_type="text/plain")
+    feedback_record(request_id=request_id, owner=owner, rater_user_id=request.user.pk, rater_team_id=None,
+                    key_id=None, score=score, scale="binary")
+    messages.success(request, "Thanks: your rating is recorded.")
+    return redirect(reverse("usage:my_usage") + "#calls")

@@ -9,7 +9,9 @@ empty until those tables hold data.
 from governance.reports.budgets import (
     BudgetBurn, BudgetLimits, BurnPoint, budget_burn, person_budget_limits, team_budget_limits,
 )
-from governance.reports.flags import FlagEvent, FlagView, flags_for_person, flags_open_for_team
+from governance.reports.flags import (
+    FlagEvent, FlagView, detector_label, flag_detail, flags_for_person, flags_for_team, flags_open_for_team,
+)
 from governance.reports.org import OrgSummary, TeamSummary, org_summary
 from governance.reports.periods import Period, budget_period, month_end, period_parse, period_this_month
 from governance.reports.person import PersonUsage, RecentCall, TeamUsage, person_usage, recent_calls_for_user
@@ -23,7 +25,7 @@ from governance.reports.value import (
 __all__ = [
     "BudgetBurn", "BudgetLimits", "BurnPoint", "CSV_TABLES", "DayPoint", "FlagEvent", "FlagView", "ModelShare",
     "OrgSummary", "Period", "PersonRow", "PersonUsage", "RecentCall", "TeamReport", "TeamSummary", "TeamUsage", "Totals",
-    "ValueMetrics", "ValueSignal", "ValueSignals", "budget_burn", "budget_period", "flags_for_person",
+    "ValueMetrics", "ValueSignal", "ValueSignals", "budget_burn", "budget_period", "detector_label", "flag_detail", "flags_for_person", "flags_for_team",
     "flags_open_for_team", "month_end", "org_summary", "period_parse", "period_this_month", "person_budget_limits",
     "person_usage", "recent_calls_for_user", "feedback_available", "feedback_scores_for", "team_budget_limits", "team_report", "team_report_csv", "value_metrics_compute",
     "value_signals_for",

@@ -58,7 +58,7 @@ def person_usage(*, user, period: Period, today: date | None = None) -> PersonUs
         ))
     totals = totals_of(rows)
     signals = value_signals_for(user_id=user.pk, start=period.start, end=period.end)
-    signal = signals.total if signals.available else None
+    signal = signals.total if signals.by_user else None
     return PersonUsage(
         user_id=user.pk, period=period, totals=totals, days=days_series(rows, period), models=model_mix(rows),
         teams=teams,

@@ -84,7 +84,7 @@ def team_report(*, team: Team, period: Period, today: date | None = None) -> Tea
         ))
     people.sort(key=_people_rank_key)
     totals = totals_of(rows)
-    team_signal = signals.total if signals.available else None
+    team_signal = signals.total if signals.by_user else None  # nothing reported: no value data
     anchor = min(max(today, period.start), period.end)
     return TeamReport(
         team_id=team.pk, team_slug=team.slug, team_name=team.name, period=period, totals=totals,

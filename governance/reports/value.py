@@ -1,16 +1,18 @@
 """Value metrics for the reports: outcomes per million tokens, cost per outcome, feedback rate.
 
 ``value_signals_for`` reads the value signals (reported outcomes, per-call feedback) and
-``value_metrics_compute`` turns them and the usage volume into the metrics. Until the value tables
-exist, or when nothing was reported, the signals are empty: metrics are None ("no data"), never a
-made-up zero value per token.
+``value_metrics_compute`` turns them and the usage volume into the metrics. A person for whom nothing
+was reported has no signal: their metrics are None ("no data"), never a made-up zero value per token.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from datetime import date
+from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
 
 MTOK = 1_000_000
 
@@ -69,21 +71,71 @@ def value_metrics_compute(*, signal: ValueSignal | None, tokens: int, cost_usd: 
     )
 
 
+def _day_bounds(start: date, end: date) -> tuple[datetime, datetime]:
+    """[start 00:00, the day after end 00:00) in the organisation's time zone."""
+    zone = timezone.get_default_timezone()
+    return (datetime.combine(start, time.min, tzinfo=zone),
+            datetime.combine(end + timedelta(days=1), time.min, tzinfo=zone))
+
+
 def value_signals_for(*, start: date, end: date, team_id: int | None = None,
                       user_id: int | None = None) -> ValueSignals:
-    """Outcomes and feedback reported for calls/work between ``start`` and ``end`` (days, inclusive).
+    """Outcomes (by when they occurred) and feedback (by when it was given) between ``start`` and ``end``.
 
-    Filtered by team and/or person. Returns ``available=False`` and no signals while the value models
-    do not exist yet.
+    Days are inclusive, in the organisation's time zone; filtered by team and/or person. An outcome
+    counts ``value x weight of its kind`` (weight 1 for a kind no admin has weighed). Four queries.
     """
-    return ValueSignals(available=False, by_user={}, total=ValueSignal())
+    from usage.models import Feedback, Outcome, OutcomeKind  # governance reads the ledger through selectors
+
+    since, until = _day_bounds(start, end)
+    scope = {}
+    if team_id is not None:
+        scope["team_id"] = team_id
+    if user_id is not None:
+        scope["user_id"] = user_id
+    weights = {kind: float(weight) for kind, weight in OutcomeKind.objects.values_list("kind", "weight")}
+    outcomes: dict[int | None, list[float]] = {}
+    rows = (Outcome.objects.filter(occurred_at__gte=since, occurred_at__lt=until, **scope)
+            .values("user_id", "kind").annotate(value=Sum("value"), count=Count("id")))
+    for row in rows:
+        totals = outcomes.setdefault(row["user_id"], [0.0, 0])
+        totals[0] += float(row["value"]) * weights.get(row["kind"], 1.0)
+        totals[1] += row["count"]
+    positive = (Q(scale=Feedback.Scale.BINARY, score__gt=0) | Q(scale=Feedback.Scale.FIVE, score__gt=3))
+    feedback = {
+        row["user_id"]: (row["count"], row["positive"])
+        for row in Feedback.objects.filter(created_at__gte=since, created_at__lt=until, **scope)
+        .values("user_id").annotate(count=Count("id"), positive=Count("id", filter=positive))
+    }
+    by_user = {}
+    for uid in set(outcomes) | set(feedback):
+        value, count = outcomes.get(uid, (0.0, 0))
+        given, liked = feedback.get(uid, (0, 0))
+        by_user[uid] = ValueSignal(outcomes=value, outcome_count=count, feedback_count=given,
+                                   positive_feedback_count=liked)
+    total = ValueSignal(
+        outcomes=sum(signal.outcomes for signal in by_user.values()),
+        outcome_count=sum(signal.outcome_count for signal in by_user.values()),
+        feedback_count=sum(signal.feedback_count for signal in by_user.values()),
+        positive_feedback_count=sum(signal.positive_feedback_count for signal in by_user.values()),
+    )
+    return ValueSignals(available=True, by_user=by_user, total=total)
 
 
 def feedback_available() -> bool:
-    """Can people rate their calls yet (does the feedback table exist)?"""
-    return False
+    """Can people rate their calls from the web page?"""
+    return True
 
 
 def feedback_scores_for(*, request_ids: list[str], user_id: int) -> dict[str, int]:
-    """The score ``user_id`` gave each of these calls, by request id (calls not rated are absent)."""
-    return {}
+    """The score ``user_id`` gave each of these calls on the web page or with a key (latest wins)."""
+    from usage.models import Feedback
+
+    if not request_ids:
+        return {}
+    rows = (Feedback.objects.filter(request_id__in=request_ids, user_id=user_id)
+            .order_by("updated_at", "id").values_list("request_id", "score", "scale"))
+    scores = {}
+    for request_id, score, scale in rows:
+        scores[request_id] = (1 if score > 3 else -1 if score < 3 else 0) if scale == "five" else score
+    return scores

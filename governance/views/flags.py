@@ -1,0 +1,71 @@
+"""Flag review for managers: the team's flags, and one flag's evidence, history and decision form."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+
+from governance.models import Flag, FlagReview, Team
+from governance.permissions import teams_managed_by, user_manages_team
+from governance.reports import flag_detail, flags_for_team
+
+
+class FlagReviewForm(forms.Form):
+    action = forms.ChoiceField(
+        choices=[
+            (FlagReview.Action.ACKNOWLEDGE, "Acknowledge - seen, will follow up"),
+            (FlagReview.Action.DISMISS, "Dismiss - the usage is legitimate"),
+            (FlagReview.Action.CONFIRM, "Confirm - this is usage chasing"),
+            (FlagReview.Action.COMMENT, "Comment only"),
+        ],
+        widget=forms.RadioSelect, label="Decision",
+    )
+    comment = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=2000,
+                              label="Comment", help_text="The person flagged sees this comment.")
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("action") == FlagReview.Action.COMMENT and not (cleaned.get("comment") or "").strip():
+            self.add_error("comment", "Write the comment to add.")
+        return cleaned
+
+
+def _reviewable_flag(request: HttpRequest, flag_id: int) -> Flag:
+    flag = get_object_or_404(Flag.objects.select_related("team"), pk=flag_id)
+    if not user_manages_team(user=request.user, team=flag.team):
+        raise Http404("not found")
+    return flag
+
+
+@login_required
+def team_flags(request: HttpRequest, slug: str) -> HttpResponse:
+    """All of a team's flags, open first-class, reviewed ones with their decision."""
+    team = get_object_or_404(Team, slug=slug)
+    if not user_manages_team(user=request.user, team=team):
+        raise Http404("not found")
+    return render(request, "governance/flag_list.html", {
+        "nav": "teams", "team": team, "flags": flags_for_team(team=team),
+        "teams": teams_managed_by(user=request.user).order_by("slug"),
+    })
+
+
+@login_required
+def flag_review(request: HttpRequest, flag_id: int) -> HttpResponse:
+    """GET: the flag's evidence and history. POST: record a decision with a comment (audited)."""
+    flag = _reviewable_flag(request, flag_id)
+    form = FlagReviewForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        from governance.services.flags import flag_review as flag_review_service
+
+        flag_review_service(flag=flag, reviewer=request.user, action=form.cleaned_data["action"],
+                            comment=form.cleaned_data["comment"].strip())
+        messages.success(request, "Your review is recorded; the person flagged can read your comment.")
+        return redirect(reverse("governance:flag_review", args=[flag.pk]))
+    status = 400 if request.method == "POST" else 200
+    return render(request, "governance/flag_review.html", {
+        "nav": "teams", "flag": flag_detail(flag_id=flag.pk), "team": flag.team, "form": form,
+    }, status=status)
