@@ -5,6 +5,7 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("v1/", include("usage.proxy.urls")),
+    path("api/", include("config.api_urls")),  # REST API, OpenAPI schema and docs
     # Web pages (sign-in, reports, my usage, admin pages).
     path("", include("governance.urls")),
     path("", include("usage.urls")),

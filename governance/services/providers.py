@@ -80,3 +80,12 @@ def route_upsert(*, pattern: str, provider: Provider, upstream_model: str = "", 
                  instance=route, before=before, after=audit_snapshot(route))
     _after_change()
     return route
+
+
+@transaction.atomic
+def route_delete(*, route: ModelRoute, actor=None, actor_label: str = "") -> None:
+    """Delete a model route; its model names fall back to the default upstream. Audited."""
+    before = audit_snapshot(route)
+    audit_record(actor=actor, actor_label=actor_label, action="delete", instance=route, before=before)
+    route.delete()
+    _after_change()

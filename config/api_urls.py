@@ -1,0 +1,38 @@
+"""The REST API, mounted at ``/api/``: OpenAPI schema at ``schema/``, interactive docs at ``docs/``."""
+
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+
+from governance.apis import audit, keys, providers, reports, teams
+from usage.apis import usage
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    path("me/", keys.MeApi.as_view(), name="api-me"),
+    # Teams and memberships
+    path("teams/", teams.TeamListApi.as_view(), name="api-teams"),
+    path("teams/<int:team_id>/", teams.TeamDetailApi.as_view(), name="api-team"),
+    path("memberships/", teams.MembershipListApi.as_view(), name="api-memberships"),
+    path("memberships/<int:membership_id>/", teams.MembershipDetailApi.as_view(), name="api-membership"),
+    # Keys and tokens
+    path("keys/", keys.KeyListApi.as_view(), name="api-keys"),
+    path("keys/<int:key_id>/", keys.KeyDetailApi.as_view(), name="api-key"),
+    path("keys/<int:key_id>/revoke/", keys.KeyRevokeApi.as_view(), name="api-key-revoke"),
+    path("tokens/", keys.ApiTokenListApi.as_view(), name="api-tokens"),
+    path("tokens/<int:token_id>/revoke/", keys.ApiTokenRevokeApi.as_view(), name="api-token-revoke"),
+    # Providers, routes, prices
+    path("providers/", providers.ProviderListApi.as_view(), name="api-providers"),
+    path("providers/<int:provider_id>/", providers.ProviderDetailApi.as_view(), name="api-provider"),
+    path("routes/", providers.RouteListApi.as_view(), name="api-routes"),
+    path("routes/<int:route_id>/", providers.RouteDetailApi.as_view(), name="api-route"),
+    path("prices/", providers.PriceListApi.as_view(), name="api-prices"),
+    # Usage and reports
+    path("usage/events/", usage.UsageEventListApi.as_view(), name="api-usage-events"),
+    path("usage/events/<str:request_id>/", usage.UsageEventDetailApi.as_view(), name="api-usage-event"),
+    path("usage/summary/", usage.UsageSummaryApi.as_view(), name="api-usage-summary"),
+    path("reports/teams/<int:team_id>/", reports.TeamReportApi.as_view(), name="api-report-team"),
+    path("reports/me/", reports.MyUsageReportApi.as_view(), name="api-report-me"),
+    path("reports/org/", reports.OrgReportApi.as_view(), name="api-report-org"),
+    path("audit/", audit.AuditEntryListApi.as_view(), name="api-audit"),
+]

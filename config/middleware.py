@@ -1,0 +1,70 @@
+"""Security middleware: a Content Security Policy on every response, and a body size limit on ``/api/``.
+
+Django 5.2 has no built-in CSP. The policy comes from ``settings.TOKENWISE_CSP``; a view that needs a
+different one (the API docs, which run Swagger UI) sets the ``Content-Security-Policy`` header itself and
+it is kept. Both middlewares are sync and async capable, so the ``/v1/`` hot path stays async.
+"""
+
+from __future__ import annotations
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.conf import settings
+from django.http import JsonResponse
+
+
+class _Middleware:
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request):
+        if self.is_async:
+            return self._acall(request)
+        early = self.before(request)
+        return early if early is not None else self.after(request, self.get_response(request))
+
+    async def _acall(self, request):
+        early = self.before(request)
+        return early if early is not None else self.after(request, await self.get_response(request))
+
+    def before(self, request):
+        return None
+
+    def after(self, request, response):
+        return response
+
+
+class ContentSecurityPolicyMiddleware(_Middleware):
+    """Adds ``Content-Security-Policy`` (unless the view set one) when ``TOKENWISE_CSP`` is not empty."""
+
+    def after(self, request, response):
+        policy = settings.TOKENWISE_CSP
+        if policy and "Content-Security-Policy" not in response:
+            response["Content-Security-Policy"] = policy
+        return response
+
+
+class ApiBodyLimitMiddleware(_Middleware):
+    """Refuses ``/api/`` requests declaring a body over ``TOKENWISE_API_MAX_BODY_BYTES`` (413, API error body).
+
+    DRF reads only the declared length, so a body without one is read as empty: the limit holds.
+    """
+
+    def before(self, request):
+        if not request.path.startswith("/api/"):
+            return None
+        limit = settings.TOKENWISE_API_MAX_BODY_BYTES
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        if declared <= limit:
+            return None
+        message = f"The request body is larger than the {limit}-byte limit."
+        return JsonResponse({"error": {"status": 413, "code": "request_too_large", "message": message,
+                                       "fields": None}}, status=413)

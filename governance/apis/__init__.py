@@ -1,0 +1,1 @@
+"""The REST API under ``/api/`` (governance side): thin ``<Entity><Action>Api`` views."""
