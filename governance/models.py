@@ -304,3 +304,59 @@ class FlagReview(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} on flag {self.flag_id}"
+
+
+class Alert(models.Model):
+    """A budget threshold reached by a team (its pool) or a person in one period; notified once.
+
+    Raised from admission/settlement through ``governance.tasks.alert_raise_task``; unique per
+    (team, person, metric, period, threshold), so a crossing seen twice notifies once.
+    """
+
+    class Scope(models.TextChoices):
+        TEAM = "team", "Team"
+        USER = "user", "Person within a team"
+
+    class Metric(models.TextChoices):
+        TOKENS = "tokens", "Tokens"
+        USD = "usd", "USD"
+
+    class PeriodKind(models.TextChoices):
+        DAY = "day", "Day"
+        WEEK = "week", "Week"
+        MONTH = "month", "Month"
+
+    scope = models.CharField(max_length=8, choices=Scope.choices)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="alerts")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="budget_alerts"
+    )
+    metric = models.CharField(max_length=8, choices=Metric.choices)
+    period = models.CharField(max_length=8, choices=PeriodKind.choices)
+    period_start = models.DateField(help_text="First day of the period, in the organisation's time zone.")
+    threshold_percent = models.PositiveSmallIntegerField()
+    used = models.DecimalField(max_digits=20, decimal_places=8, help_text="Tokens or USD used when raised.")
+    limit = models.DecimalField(max_digits=20, decimal_places=8)
+    is_exceeded = models.BooleanField(default=False, help_text="A call did not fit the budget.")
+    recipients = models.JSONField(default=list, blank=True)
+    notified_at = models.DateTimeField(null=True, blank=True)
+    webhook_status = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "metric", "period", "period_start", "threshold_percent"],
+                condition=Q(scope="team"), name="alert_unique_team_period_threshold",
+            ),
+            models.UniqueConstraint(
+                fields=["team", "user", "metric", "period", "period_start", "threshold_percent"],
+                condition=Q(scope="user"), name="alert_unique_user_period_threshold",
+            ),
+        ]
+        indexes = [models.Index(fields=["team", "created_at"], name="alert_team_time")]
+
+    def __str__(self) -> str:
+        who = f"team {self.team}" if self.scope == self.Scope.TEAM else f"{self.user} in {self.team}"
+        return f"{who}: {self.threshold_percent}% of {self.period} {self.metric} budget"
