@@ -266,3 +266,43 @@ if PRODUCTION:
     # Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips it from clients).
     if env_bool("TOKENWISE_TRUST_X_FORWARDED_PROTO", False):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- Reliability and operations (docs/operations.md) -------------------------------------------------
+# When Redis (counters, reservations) is unreachable, admission either lets calls through under a local
+# in-process limiter ("open", the default: LLM access stays up, budgets are enforced per process only)
+# or refuses them with 503 ("closed": no call without the shared counters).
+TOKENWISE_REDIS_FAILURE_MODE = env_str("TOKENWISE_REDIS_FAILURE_MODE", "open").strip().lower()
+if TOKENWISE_REDIS_FAILURE_MODE not in ("open", "closed"):
+    raise RuntimeError(f"TOKENWISE_REDIS_FAILURE_MODE must be 'open' or 'closed', got {TOKENWISE_REDIS_FAILURE_MODE!r}")
+# Usage events that neither Redis nor the database accepted are appended here (local disk) and
+# re-ingested by the next ledger drain on this host.
+TOKENWISE_LEDGER_SPOOL_DIR = env_str("TOKENWISE_LEDGER_SPOOL_DIR", str(BASE_DIR / "var" / "ledger-spool"))
+# A ledger stream entry pending this long with a consumer (a worker that died mid-batch) is taken over.
+TOKENWISE_LEDGER_CLAIM_IDLE_MS = env_int("TOKENWISE_LEDGER_CLAIM_IDLE_MS", 60_000)
+# /readyz answers 503 when more usage events than this wait in the stream and spool.
+TOKENWISE_READYZ_MAX_BACKLOG = env_int("TOKENWISE_READYZ_MAX_BACKLOG", 100_000)
+# /metrics requires "Authorization: Bearer <token>" when set.
+TOKENWISE_METRICS_TOKEN = env_str("TOKENWISE_METRICS_TOKEN")
+# Raw usage events older than this many days are deleted daily (daily rollups are kept); 0 keeps all.
+TOKENWISE_RETENTION_DAYS = env_int("TOKENWISE_RETENTION_DAYS", 400)
+CELERY_BEAT_SCHEDULE["usage-events-prune"] = {
+    "task": "usage.tasks.usage_events_prune_task",
+    "schedule": crontab(hour=3, minute=17),
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Fail fast when PostgreSQL is unreachable, so the ledger falls back instead of hanging.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT_S", 3))
+# TOKENWISE_LOG_FORMAT=json: one JSON object per log line (python-json-logger), with the request id.
+TOKENWISE_LOG_FORMAT = env_str("TOKENWISE_LOG_FORMAT", "plain").strip().lower()
+LOGGING["filters"] = {"request_id": {"()": "usage.log_context.RequestIdFilter"}}
+LOGGING["handlers"]["console"]["filters"] = ["request_id"]
+LOGGING["formatters"]["json"] = {
+    "()": "pythonjsonlogger.json.JsonFormatter",
+    "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+    "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+}
+if TOKENWISE_LOG_FORMAT == "json":
+    LOGGING["handlers"]["console"]["formatter"] = "json"
+# Set for several uvicorn workers (prometheus-client reads it too): an empty directory, wiped at start.
+PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR")

@@ -2,9 +2,15 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
+from usage import health as usage_health
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("v1/", include("usage.proxy.urls")),
+    # Operations: liveness, readiness, Prometheus metrics (docs/operations.md).
+    path("healthz", usage_health.healthz, name="healthz"),
+    path("readyz", usage_health.readyz, name="readyz"),
+    path("metrics", usage_health.metrics, name="metrics"),
     path("api/", include("config.api_urls")),  # REST API, OpenAPI schema and docs
     # Web pages (sign-in, reports, my usage, admin pages).
     path("", include("governance.urls")),

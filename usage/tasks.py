@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from django.conf import settings
 from django.db import Error as DatabaseError
 
 from governance.redis import REDIS_ERRORS
 from usage.services import usage_rollups_refresh
+from usage.spool import usage_spool_drain
 from usage.stream import usage_stream_drain
 
 logger = logging.getLogger(__name__)
@@ -24,7 +26,8 @@ def usage_events_flush_task(time_budget_s: float = 4.0) -> int:
     by a later run, so nothing is lost.
     """
     try:
-        result = usage_stream_drain(time_budget_s=time_budget_s)
+        result = usage_stream_drain(time_budget_s=time_budget_s, claim_idle_ms=settings.TOKENWISE_LEDGER_CLAIM_IDLE_MS)
+        spooled = usage_spool_drain()  # events this host could only write to local disk (double outage)
     except DatabaseError:
         logger.warning("ledger flush: database unavailable; entries left pending", exc_info=True)
         return 0
@@ -33,10 +36,21 @@ def usage_events_flush_task(time_budget_s: float = 4.0) -> int:
         return 0
     if result.dead:
         logger.error("ledger flush: %d unreadable entries moved to the dead-letter stream", result.dead)
-    return result.inserted
+    return result.inserted + spooled
 
 
 @shared_task(ignore_result=True)
 def usage_rollups_refresh_task() -> int:
     """Recompute the daily rollup slices queued as dirty; returns how many. Idempotent."""
     return usage_rollups_refresh()
+
+
+@shared_task(ignore_result=True)
+def usage_events_prune_task() -> int:
+    """Delete raw usage events past ``TOKENWISE_RETENTION_DAYS`` (rollups are kept); returns how many.
+
+    Idempotent; deletes in short batches. Scheduled daily by ``CELERY_BEAT_SCHEDULE``.
+    """
+    from usage.retention import usage_events_prune
+
+    return usage_events_prune(days=settings.TOKENWISE_RETENTION_DAYS)

@@ -14,6 +14,8 @@ from governance.services.keys import KeyPrincipal
 from governance.services.pricing import cost_usd, price_quote
 from usage.events import UsageEventData, new_request_id, usage_event_publish, utc_now
 from usage.fingerprints import prompt_hash, simhash64, text_of_messages
+from usage.log_context import current_request_id
+from usage.metrics import metrics_observe_call
 from usage.proxy.accounting import Tokens, estimate_tokens, requested_max_tokens
 
 logger = logging.getLogger(__name__)
@@ -41,6 +43,7 @@ class Call:
     @classmethod
     def begin(cls, endpoint: str, request) -> "Call":
         request_id = new_request_id()
+        current_request_id.set(request_id)
         event = UsageEventData(request_id=request_id, created_at=utc_now(), endpoint=endpoint)
         event.purpose = (request.META.get(PURPOSE_HEADER) or "")[:100]
         return cls(endpoint=endpoint, request_id=request_id, started=time.perf_counter(), event=event)
@@ -98,6 +101,7 @@ class Call:
                 await admission_settle(self.admission, total_tokens=event.total_tokens, cost_usd=cost)
             except Exception:  # settlement must never lose the event; the reconcile task repairs counters
                 logger.exception("settlement failed for %s", self.request_id)
+        metrics_observe_call(event)
         await usage_event_publish(event)
 
     def _count_tokens(self, output: str) -> None:

@@ -6,13 +6,14 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import Error as DatabaseError
 
 from usage.services import usage_rollups_refresh
+from usage.spool import usage_spool_drain
 from usage.stream import CLAIM_IDLE_MS, usage_stream_backlog, usage_stream_drain
 
 
 class Command(BaseCommand):
     help = (
         "Drain the ledger stream (Redis) into the database until it is empty, then refresh the dirty "
-        "daily rollups. Entries pending with another consumer are taken over once idle for "
+        "daily rollups; also re-ingests this host's local spool (TOKENWISE_LEDGER_SPOOL_DIR). Entries pending with another consumer are taken over once idle for "
         "--claim-idle-ms (default 60000; 0 takes them all - use when no worker is running)."
     )
 
@@ -30,10 +31,15 @@ class Command(BaseCommand):
             read, inserted, dead = read + result.read, inserted + result.inserted, dead + result.dead
             if result.exhausted:
                 break
+        try:
+            spooled = usage_spool_drain()  # this host's local spool (events written during a double outage)
+        except DatabaseError as exc:
+            raise CommandError(f"database unavailable, spooled events left on disk: {exc}") from None
         slices = 0 if options["no_rollups"] else usage_rollups_refresh()
         length, pending = usage_stream_backlog()
         if options["verbosity"] > 0:
             self.stdout.write(
                 f"read {read} entries, inserted {inserted} new events, {dead} unreadable (dead-lettered), "
+                f"{spooled} new events from the local spool, "
                 f"refreshed {slices} rollup slices; {length} entries left ({pending} pending with other consumers)"
             )

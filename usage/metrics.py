@@ -1,0 +1,73 @@
+"""Prometheus metrics of the proxy and the ledger (served at ``/metrics`` by ``usage.health``).
+
+Counters and histograms are updated in-process on the hot path (a few dict lookups per call, no I/O).
+With several uvicorn workers, set ``PROMETHEUS_MULTIPROC_DIR`` to an empty directory shared by the
+workers (wiped before they start): prometheus-client then keeps each process's values in files there
+and ``/metrics`` merges them. Ledger backlog gauges are computed when scraped, not kept here.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING
+
+from prometheus_client import Counter, Histogram
+
+if TYPE_CHECKING:
+    from usage.events import UsageEventData
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+
+REQUESTS = Counter("tokenwise_proxy_requests_total", "Calls answered by the proxy.", ["endpoint", "status"])
+TOKENS = Counter("tokenwise_proxy_tokens_total", "Tokens settled, by kind.", ["endpoint", "kind"])
+COST = Counter("tokenwise_proxy_cost_usd_total", "Cost settled, in USD (priced calls only).", ["endpoint"])
+LATENCY = Histogram("tokenwise_proxy_latency_seconds", "Whole-call latency as the proxy saw it.",
+                    ["endpoint"], buckets=_LATENCY_BUCKETS)
+TTFB = Histogram("tokenwise_proxy_time_to_first_byte_seconds", "Time to the upstream's first byte.",
+                 ["endpoint"], buckets=_LATENCY_BUCKETS)
+REJECTIONS = Counter("tokenwise_proxy_rejections_total",
+                     "Calls refused before reaching an upstream (auth, input, policy), by reason.", ["reason"])
+UPSTREAM_ERRORS = Counter("tokenwise_upstream_errors_total", "Upstream failures, by provider and kind.",
+                          ["provider", "kind"])
+UPSTREAM_FALLBACKS = Counter("tokenwise_upstream_fallbacks_total",
+                             "Calls retried on a route's fallback provider.", ["provider", "fallback"])
+CLIENT_DISCONNECTS = Counter("tokenwise_proxy_client_disconnects_total", "Streams the caller abandoned.",
+                             ["endpoint"])
+LEDGER_PUBLISHED = Counter("tokenwise_ledger_published_total",
+                           "Usage events handed to the ledger, by where they went (stream, database, spool).",
+                           ["path"])
+DEPENDENCY_FAILURES = Counter("tokenwise_dependency_failures_total",
+                              "Failed calls to a dependency on the hot path (redis, database).",
+                              ["dependency", "operation"])
+
+# Our own upstream failure codes; anything else the upstream said is counted by its HTTP status.
+_UPSTREAM_KINDS = {"upstream_timeout": "timeout", "upstream_connection_error": "connection",
+                   "upstream_stream_interrupted": "stream_interrupted"}
+
+
+def metrics_observe_call(event: "UsageEventData") -> None:
+    """Count one finished call (called once per call by ``Call.finish``). Never raises."""
+    endpoint, status = event.endpoint, event.status
+    REQUESTS.labels(endpoint, str(status)).inc()
+    LATENCY.labels(endpoint).observe(event.latency_ms / 1000)
+    if event.time_to_first_byte_ms is not None:
+        TTFB.labels(endpoint).observe(event.time_to_first_byte_ms / 1000)
+    if event.total_tokens:
+        TOKENS.labels(endpoint, "prompt").inc(event.prompt_tokens)
+        TOKENS.labels(endpoint, "completion").inc(event.completion_tokens)
+        TOKENS.labels(endpoint, "cached").inc(event.cached_tokens)
+    if event.cost_usd:
+        try:
+            COST.labels(endpoint).inc(float(Decimal(event.cost_usd)))
+        except (InvalidOperation, ValueError):
+            pass
+    if event.client_disconnected:
+        CLIENT_DISCONNECTS.labels(endpoint).inc()
+        return
+    kind = _UPSTREAM_KINDS.get(event.error_code)
+    if kind is not None:
+        UPSTREAM_ERRORS.labels(event.provider or "unknown", kind).inc()
+    elif status >= 400 and event.provider and event.model_served == "":
+        UPSTREAM_ERRORS.labels(event.provider, f"status_{status}").inc()  # the upstream answered an error
+    elif status >= 400:
+        REJECTIONS.labels(event.error_code or f"status_{status}").inc()
