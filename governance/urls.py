@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from governance.views import auth, flags, reports
+from governance.views import auth, flags, manage, manage_policies, reports
 
 app_name = "governance"
 
@@ -10,10 +10,21 @@ urlpatterns = [
     path("", auth.home, name="home"),
     path("accounts/login/", auth.SignInView.as_view(), name="login"),
     path("accounts/logout/", auth.SignOutView.as_view(), name="logout"),
+    # Managers (and admins): team reports and flag review.
     path("teams/", reports.team_report_default, name="team_report_default"),
     path("teams/switch/", reports.team_report_switch, name="team_report_switch"),
     path("teams/<slug:slug>/", reports.team_report_view, name="team_report"),
     path("teams/<slug:slug>/report.csv", reports.team_report_csv_view, name="team_report_csv"),
     path("teams/<slug:slug>/flags/", flags.team_flags, name="team_flags"),
     path("flags/<int:flag_id>/", flags.flag_review, name="flag_review"),
+    # Admins.
+    path("manage/", manage.manage_home, name="manage_home"),
+    path("manage/teams/", manage.manage_teams, name="manage_teams"),
+    path("manage/teams/<slug:slug>/", manage.manage_team, name="manage_team"),
+    path("manage/memberships/<int:membership_id>/", manage.manage_membership, name="manage_membership"),
+    path("manage/policies/", manage_policies.manage_policies, name="manage_policies"),
+    path("manage/providers/", manage.manage_providers, name="manage_providers"),
+    path("manage/routes/<int:route_id>/delete/", manage.manage_route_delete, name="manage_route_delete"),
+    path("manage/prices/", manage.manage_prices, name="manage_prices"),
+    path("manage/audit/", manage.manage_audit, name="manage_audit"),
 ]

@@ -49,18 +49,22 @@ def _policy_merge(policies: Iterable[Policy | None]) -> BudgetLimits:
 
 
 def team_budget_limits(*, team: Team) -> BudgetLimits:
-    """The team's budgets: the team policy's fields, else the organisation default's (two queries)."""
+    """The team's pooled budgets: the team policy's fields, else the organisation default's (two queries).
+
+    As enforced (``governance.enforcement.effective``): these limits are one pool shared by the team.
+    """
     team_policy = Policy.objects.filter(scope=Policy.Scope.TEAM, team=team).first()
     org_policy = Policy.objects.filter(scope=Policy.Scope.ORG).first()
     return _policy_merge([team_policy, org_policy])
 
 
 def person_budget_limits(*, user_id: int, team: Team) -> BudgetLimits:
-    """A person's budgets within a team: person-in-team policy, else team, else organisation default."""
+    """A person's own budgets within a team: their person-in-team policy only (one query).
+
+    As enforced, personal limits count that person's usage in the team, on top of the team's pool.
+    """
     user_policy = Policy.objects.filter(scope=Policy.Scope.USER, team=team, user_id=user_id).first()
-    team_policy = Policy.objects.filter(scope=Policy.Scope.TEAM, team=team).first()
-    org_policy = Policy.objects.filter(scope=Policy.Scope.ORG).first()
-    return _policy_merge([user_policy, team_policy, org_policy])
+    return _policy_merge([user_policy])
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -87,6 +91,7 @@ class BudgetBurn:
     forecast_at_end: Decimal | int
     run_out_on: date | None
     points: list[BurnPoint]
+    scope: str = "team"  # "team": the team's pooled usage; "person": one person's usage in the team
 
     @property
     def left(self) -> Decimal | int:
@@ -108,7 +113,7 @@ def _round_unit(value: Decimal, unit: str) -> Decimal | int:
 
 
 def budget_burn(*, unit: str, period_name: str, period: Period, limit: Decimal | int,
-                daily: dict[date, Decimal | int], today: date) -> BudgetBurn:
+                daily: dict[date, Decimal | int], today: date, scope: str = "team") -> BudgetBurn:
     """Pure: burn-down and forecast of one budget from the spend per day (``daily``) in its period."""
     as_of = min(max(today, period.start - timedelta(days=1)), period.end)
     points: list[BurnPoint] = []
@@ -139,5 +144,5 @@ def budget_burn(*, unit: str, period_name: str, period: Period, limit: Decimal |
             run_out_on = candidate
     return BudgetBurn(
         unit=unit, period_name=period_name, period=period, limit=limit, spent=_round_unit(spent, unit),
-        forecast_at_end=_round_unit(forecast_at_end, unit), run_out_on=run_out_on, points=points,
+        forecast_at_end=_round_unit(forecast_at_end, unit), run_out_on=run_out_on, points=points, scope=scope,
     )

@@ -9,7 +9,7 @@ from decimal import Decimal
 from django.utils import timezone
 
 from governance.models import Membership, Team
-from governance.reports.budgets import BudgetBurn, person_budget_limits
+from governance.reports.budgets import BudgetBurn, BudgetLimits, person_budget_limits, team_budget_limits
 from governance.reports.periods import Period
 from governance.reports.rollups import DayPoint, ModelShare, Totals, burns, days_series, model_mix, rollups, totals_of
 from governance.reports.value import (
@@ -23,7 +23,7 @@ class TeamUsage:
     team_slug: str
     team_name: str
     totals: Totals
-    budgets: list[BudgetBurn]  # this person's budgets in this team, per period that sets one
+    budgets: list[BudgetBurn]  # the team's pooled budgets, then this person's own, per period that sets one
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -37,11 +37,17 @@ class PersonUsage:
     value: ValueMetrics
 
 
+def _periods_set(limits: BudgetLimits) -> list[str]:
+    return [name for name in ("day", "week", "month") if any(period == name for period, _ in limits.limits)]
+
+
 def person_usage(*, user, period: Period, today: date | None = None) -> PersonUsage:
     """A person's own usage over ``period`` (all teams), and what is left of each of their budgets.
 
     Budgets are the current day/week/month periods (whatever ``period`` is), per team the person
-    belongs to, from their effective policy (person-in-team, else team, else organisation default).
+    belongs to, counted as they are enforced: the team's pool (team policy, else the organisation
+    default) against the whole team's usage, and the person's own limits (their person-in-team policy)
+    against their usage in that team.
     """
     today = today or timezone.localdate()
     rows = rollups(start=period.start, end=period.end, user_id=user.pk)
@@ -49,12 +55,14 @@ def person_usage(*, user, period: Period, today: date | None = None) -> PersonUs
     team_ids |= {tid for tid in rows.values_list("team_id", flat=True).distinct() if tid is not None}
     teams = []
     for team in Team.objects.filter(pk__in=team_ids).order_by("slug"):
-        limits = person_budget_limits(user_id=user.pk, team=team)
-        periods = [name for name in ("day", "week", "month") if any(p == name for p, _ in limits.limits)]
+        team_limits = team_budget_limits(team=team)
+        own_limits = person_budget_limits(user_id=user.pk, team=team)
         teams.append(TeamUsage(
             team_id=team.pk, team_slug=team.slug, team_name=team.name, totals=totals_of(rows.filter(team=team)),
-            budgets=burns(limits=limits, anchor=today, today=today, team_id=team.pk, user_id=user.pk,
-                           periods=periods),
+            budgets=(burns(limits=team_limits, anchor=today, today=today, team_id=team.pk,
+                           periods=_periods_set(team_limits))
+                     + burns(limits=own_limits, anchor=today, today=today, team_id=team.pk, user_id=user.pk,
+                             periods=_periods_set(own_limits))),
         ))
     totals = totals_of(rows)
     signals = value_signals_for(user_id=user.pk, start=period.start, end=period.end)

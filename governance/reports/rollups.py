@@ -100,7 +100,7 @@ def burns(*, limits: BudgetLimits, anchor: date, today: date, team_id: int,
             field = "cost" if unit == "usd" else "tokens"
             daily = {day: row[field] or 0 for day, row in per_day.items()}
             burns.append(budget_burn(unit=unit, period_name=name, period=window, limit=limit, daily=daily,
-                                     today=today))
+                                     today=today, scope="team" if user_id is None else "person"))
     return burns
 
 

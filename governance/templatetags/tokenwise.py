@@ -56,3 +56,9 @@ def nav_roles(context) -> dict:
     if user is None or not user.is_authenticated:
         return {"manager": False, "admin": False}
     return {"manager": user_is_manager(user=user), "admin": user_is_admin(user)}
+
+
+@register.filter
+def periodly(name: str) -> str:
+    """``day`` -> ``daily``, ``week`` -> ``weekly``, ``month`` -> ``monthly``."""
+    return {"day": "daily", "week": "weekly", "month": "monthly"}.get(name, name)

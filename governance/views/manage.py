@@ -1,0 +1,264 @@
+"""Admin pages, quicker than Django admin for daily work: teams and memberships, policies, providers and
+routes, prices, the audit log. Every write goes through a service, so it is validated and audited.
+
+Admins only (active staff): anyone else gets a 404. Django admin stays available at /admin/.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from urllib.parse import urlencode
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db import IntegrityError
+from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from governance.exceptions import GovernanceError
+from governance.models import AuditLogEntry, Membership, ModelRoute, Price, Provider, Team
+from governance.reports import org_summary, period_this_month
+from governance.selectors import models_to_price
+from governance.services.orgs import membership_remove, membership_set, team_create, user_get_or_create
+from governance.services.pricing import price_set
+from governance.services.providers import provider_upsert, route_delete, route_upsert
+from governance.views.charts import usage_chart
+from governance.views.common import admin_required, period_from_request
+
+
+def _render(request: HttpRequest, template: str, context: dict, status: int = 200) -> HttpResponse:
+    return render(request, f"governance/manage/{template}", {"nav": "admin", **context}, status=status)
+
+
+# --- Overview ------------------------------------------------------------------------------------
+
+@login_required
+def manage_home(request: HttpRequest) -> HttpResponse:
+    """The organisation at a glance: every team's usage this period, models waiting for a price."""
+    admin_required(request)
+    period, period_error = period_from_request(request)
+    summary = org_summary(period=period)
+    return _render(request, "home.html", {
+        "summary": summary, "period": period, "period_error": period_error, "usage_chart": usage_chart(summary.days),
+        "to_price": models_to_price()[:10], "last_month": _last_month(),
+    })
+
+
+def _last_month() -> dict:
+    from datetime import timedelta
+
+    end = period_this_month().start - timedelta(days=1)
+    return {"start": end.replace(day=1), "end": end}
+
+
+# --- Teams and memberships -----------------------------------------------------------------------
+
+class TeamCreateForm(forms.Form):
+    slug = forms.SlugField(max_length=64, help_text="Short name used in URLs and keys, e.g. 'platform'.")
+    name = forms.CharField(max_length=200, required=False)
+
+
+class MembershipAddForm(forms.Form):
+    email = forms.EmailField(label="E-mail")
+    role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.MEMBER)
+
+
+@login_required
+def manage_teams(request: HttpRequest) -> HttpResponse:
+    admin_required(request)
+    form = TeamCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            team = team_create(slug=form.cleaned_data["slug"], name=form.cleaned_data["name"], actor=request.user)
+        except (IntegrityError, GovernanceError):
+            form.add_error("slug", "A team with this slug exists already.")
+        else:
+            messages.success(request, f"Team {team.slug} created.")
+            return redirect(reverse("governance:manage_team", args=[team.slug]))
+    teams = Team.objects.annotate(
+        members=Count("memberships", distinct=True),
+        managers=Count("memberships", filter=Q(memberships__role=Membership.Role.MANAGER), distinct=True),
+    ).order_by("slug")
+    return _render(request, "teams.html", {"teams": teams, "form": form},
+                   status=400 if request.method == "POST" else 200)
+
+
+@login_required
+def manage_team(request: HttpRequest, slug: str) -> HttpResponse:
+    """One team: its members and their roles; add a person by e-mail."""
+    admin_required(request)
+    team = get_object_or_404(Team, slug=slug)
+    form = MembershipAddForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = user_get_or_create(email=form.cleaned_data["email"], actor=request.user)
+        membership_set(user=user, team=team, role=form.cleaned_data["role"], actor=request.user)
+        messages.success(request, f"{user.email} is now a {form.cleaned_data['role']} of {team.slug}.")
+        return redirect(reverse("governance:manage_team", args=[team.slug]))
+    memberships = team.memberships.select_related("user").order_by("role", "user__email")
+    return _render(request, "team.html", {"team": team, "memberships": memberships, "form": form,
+                                          "roles": Membership.Role.choices},
+                   status=400 if request.method == "POST" else 200)
+
+
+@login_required
+@require_POST
+def manage_membership(request: HttpRequest, membership_id: int) -> HttpResponse:
+    """Change a member's role (``role=…``) or remove them (``remove=1``; their team keys are revoked)."""
+    admin_required(request)
+    membership = get_object_or_404(Membership.objects.select_related("team", "user"), pk=membership_id)
+    team_slug = membership.team.slug
+    if request.POST.get("remove"):
+        membership_remove(membership=membership, actor=request.user)
+        messages.success(request, f"{membership.user.email} removed from {team_slug}; their keys for it are revoked.")
+    elif request.POST.get("role") in Membership.Role.values:
+        membership_set(user=membership.user, team=membership.team, role=request.POST["role"], actor=request.user)
+        messages.success(request, f"{membership.user.email} is now a {request.POST['role']} of {team_slug}.")
+    else:
+        messages.error(request, "Nothing to change.")
+    return redirect(reverse("governance:manage_team", args=[team_slug]))
+
+
+# --- Providers and routes ------------------------------------------------------------------------
+
+class ProviderForm(forms.Form):
+    name = forms.SlugField(max_length=64)
+    base_url = forms.URLField(max_length=500, label="Base URL", help_text="OpenAI-compatible, e.g. https://…/v1")
+    api_key = forms.CharField(
+        required=False, label="API key", widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Write-only: stored encrypted, never shown. Leave empty to keep the stored key.",
+    )
+    api_key_env = forms.CharField(required=False, max_length=100, label="…or environment variable")
+    extra_headers = forms.CharField(required=False, label="Extra headers (JSON object)",
+                                    widget=forms.Textarea(attrs={"rows": 2}))
+    is_active = forms.BooleanField(required=False, initial=True, label="Active")
+
+    def clean_extra_headers(self) -> dict:
+        raw = self.cleaned_data["extra_headers"].strip()
+        if not raw:
+            return {}
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise forms.ValidationError(f"Not valid JSON: {exc.msg}") from exc
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise forms.ValidationError("Give a JSON object of header names to text values.")
+        return value
+
+
+class RouteForm(forms.Form):
+    pattern = forms.CharField(max_length=200, help_text="A model name or a glob, e.g. gpt-4o* or *.")
+    provider = forms.ModelChoiceField(queryset=Provider.objects.order_by("name"))
+    upstream_model = forms.CharField(max_length=200, required=False, label="Rename to",
+                                     help_text="Model name sent upstream; empty keeps the asked name.")
+    priority = forms.IntegerField(initial=100, help_text="Lower wins when several patterns match.")
+    fallback_provider = forms.ModelChoiceField(queryset=Provider.objects.order_by("name"), required=False)
+
+
+@login_required
+def manage_providers(request: HttpRequest) -> HttpResponse:
+    """Providers (secrets write-only) and model routes, with forms to add or update either."""
+    admin_required(request)
+    provider_form = ProviderForm(request.POST if request.POST.get("form") == "provider" else None,
+                                 prefix="provider")
+    route_form = RouteForm(request.POST if request.POST.get("form") == "route" else None, prefix="route")
+    if request.method == "POST" and provider_form.is_bound and provider_form.is_valid():
+        data = provider_form.cleaned_data
+        provider = provider_upsert(
+            name=data["name"], base_url=data["base_url"], api_key=data["api_key"] or None,
+            api_key_env=data["api_key_env"], extra_headers=data["extra_headers"], is_active=data["is_active"],
+            actor=request.user,
+        )
+        messages.success(request, f"Provider {provider.name} saved.")
+        return redirect(reverse("governance:manage_providers"))
+    if request.method == "POST" and route_form.is_bound and route_form.is_valid():
+        data = route_form.cleaned_data
+        route = route_upsert(pattern=data["pattern"], provider=data["provider"], upstream_model=data["upstream_model"],
+                             priority=data["priority"], fallback_provider=data["fallback_provider"], actor=request.user)
+        messages.success(request, f"Route {route.pattern} saved.")
+        return redirect(reverse("governance:manage_providers"))
+    return _render(request, "providers.html", {
+        "providers": Provider.objects.annotate(route_count=Count("routes")).order_by("name"),
+        "routes": ModelRoute.objects.select_related("provider", "fallback_provider"),
+        "provider_form": provider_form, "route_form": route_form,
+    }, status=400 if request.method == "POST" else 200)
+
+
+@login_required
+@require_POST
+def manage_route_delete(request: HttpRequest, route_id: int) -> HttpResponse:
+    admin_required(request)
+    route = get_object_or_404(ModelRoute, pk=route_id)
+    route_delete(route=route, actor=request.user)
+    messages.success(request, f"Route {route.pattern} deleted.")
+    return redirect(reverse("governance:manage_providers"))
+
+
+# --- Prices --------------------------------------------------------------------------------------
+
+class PriceForm(forms.Form):
+    model = forms.CharField(max_length=200)
+    input_per_mtok = forms.DecimalField(min_value=Decimal("0"), max_digits=12, decimal_places=6,
+                                        label="Input $/M tokens")
+    cached_input_per_mtok = forms.DecimalField(min_value=Decimal("0"), max_digits=12, decimal_places=6,
+                                               required=False, label="Cached input $/M tokens")
+    output_per_mtok = forms.DecimalField(min_value=Decimal("0"), max_digits=12, decimal_places=6,
+                                         label="Output $/M tokens")
+    valid_from = forms.DateTimeField(required=False, help_text="Empty: from now.",
+                                     widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+
+
+@login_required
+def manage_prices(request: HttpRequest) -> HttpResponse:
+    """The price table (current version per model, history on demand); a change adds a new version."""
+    admin_required(request)
+    form = PriceForm(request.POST or None, initial={"model": request.GET.get("model", "")})
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            price = price_set(model=data["model"], input_per_mtok=data["input_per_mtok"],
+                              cached_input_per_mtok=data["cached_input_per_mtok"],
+                              output_per_mtok=data["output_per_mtok"], valid_from=data["valid_from"],
+                              actor=request.user)
+        except (IntegrityError, ValueError) as exc:
+            form.add_error(None, "This model already has a price from that moment." if isinstance(
+                exc, IntegrityError) else str(exc))
+        else:
+            messages.success(request, f"New price for {price.model} from {price.valid_from:%Y-%m-%d %H:%M}.")
+            return redirect(reverse("governance:manage_prices"))
+    current: dict[str, Price] = {}
+    history: dict[str, list[Price]] = {}
+    for price in Price.objects.order_by("model", "-valid_from", "-id"):
+        current.setdefault(price.model, price)
+        history.setdefault(price.model, []).append(price)
+    rows = [(price, history[model][1:]) for model, price in sorted(current.items())]
+    return _render(request, "prices.html", {"rows": rows, "form": form, "to_price": models_to_price()},
+                   status=400 if request.method == "POST" else 200)
+
+
+# --- Audit log -----------------------------------------------------------------------------------
+
+@login_required
+def manage_audit(request: HttpRequest) -> HttpResponse:
+    """The audit log, newest first, filtered by action, object type or actor, 50 per page."""
+    admin_required(request)
+    entries = AuditLogEntry.objects.select_related("actor")
+    filters = {name: request.GET.get(name, "").strip() for name in ("action", "object_type", "actor")}
+    if filters["action"]:
+        entries = entries.filter(action=filters["action"])
+    if filters["object_type"]:
+        entries = entries.filter(object_type=filters["object_type"])
+    if filters["actor"]:
+        entries = entries.filter(Q(actor_label__icontains=filters["actor"]) | Q(actor__email__icontains=filters["actor"]))
+    page = Paginator(entries, 50).get_page(request.GET.get("page"))
+    query = urlencode({name: value for name, value in filters.items() if value})
+    return _render(request, "audit.html", {
+        "page": page, "filters": filters, "query": query,
+        "actions": AuditLogEntry.objects.order_by().values_list("action", flat=True).distinct(),
+        "object_types": AuditLogEntry.objects.order_by().values_list("object_type", flat=True).distinct(),
+    })
