@@ -59,15 +59,15 @@ def _insert_copy(events: list[UsageEventData]) -> int:
     ]
     columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
     table = connection.ops.quote_name(UsageEvent._meta.db_table)
-    unique = connection.ops.quote_name(UsageEvent._meta.get_field("request_id").column)
     with connection.cursor() as cursor:
         cursor.execute(f"CREATE TEMP TABLE tw_ledger_batch ON COMMIT DROP AS SELECT {columns} FROM {table} WITH NO DATA")
         with cursor.cursor.copy(f"COPY tw_ledger_batch ({columns}) FROM STDIN") as copy:
             write_row = copy.write_row
             for event in events:
                 write_row([getattr(event, name) if name else default for name, default in getters])
-        cursor.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM tw_ledger_batch "
-                       f"ON CONFLICT ({unique}) DO NOTHING")
+        # No conflict target, as bulk_create writes it: the unique index is (request_id) on a plain table
+        # and (request_id, created_at) on the monthly-partitioned one (usage/0003).
+        cursor.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM tw_ledger_batch ON CONFLICT DO NOTHING")
         inserted = cursor.rowcount
         # ON COMMIT DROP alone is not enough: inside an outer transaction the next batch would clash.
         cursor.execute("DROP TABLE tw_ledger_batch")
