@@ -289,6 +289,11 @@ CELERY_BEAT_SCHEDULE["usage-events-prune"] = {
     "task": "usage.tasks.usage_events_prune_task",
     "schedule": crontab(hour=3, minute=17),
 }
+# PostgreSQL: the usage-event table is partitioned by month; create the coming months ahead of time.
+CELERY_BEAT_SCHEDULE["usage-partitions-ensure"] = {
+    "task": "usage.tasks.usage_partitions_ensure_task",
+    "schedule": crontab(hour=2, minute=41),
+}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Fail fast when PostgreSQL is unreachable, so the ledger falls back instead of hanging.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(

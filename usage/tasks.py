@@ -54,3 +54,14 @@ def usage_events_prune_task() -> int:
     from usage.retention import usage_events_prune
 
     return usage_events_prune(days=settings.TOKENWISE_RETENTION_DAYS)
+
+
+@shared_task(ignore_result=True)
+def usage_partitions_ensure_task(months_ahead: int = 3) -> int:
+    """PostgreSQL: create the usage-event partitions of the coming months; returns how many. Idempotent.
+
+    Scheduled daily by ``CELERY_BEAT_SCHEDULE``; does nothing on SQLite or an unpartitioned table.
+    """
+    from usage.partitions import usage_partitions_ensure
+
+    return len(usage_partitions_ensure(months_ahead=months_ahead))
