@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from django import forms
+from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 
 from governance.models import Policy, Team
 from governance.views.common import admin_required
@@ -31,5 +37,119 @@ def manage_policies(request: HttpRequest) -> HttpResponse:
     policies.sort(key=lambda p: (order[p.scope], p.team.slug if p.team else "", p.user.email if p.user else ""))
     return render(request, "governance/manage/policies.html", {
         "nav": "admin", "policies": [(policy, _rows(policy)) for policy in policies],
+        "has_org_policy": any(policy.scope == Policy.Scope.ORG for policy in policies),
         "teams_without_policy": Team.objects.exclude(policies__scope=Policy.Scope.TEAM).order_by("slug"),
     })
+
+
+def _csv_list(raw: str) -> list[str]:
+    return [item.strip() for item in raw.replace("\n", ",").split(",") if item.strip()]
+
+
+class PolicyForm(forms.Form):
+    """The fields of one policy level; an empty field is "not set here" (inherited from the level above)."""
+
+    scope = forms.ChoiceField(choices=Policy.Scope.choices)
+    team = forms.ModelChoiceField(queryset=Team.objects.order_by("slug"), required=False, to_field_name="slug")
+    user_email = forms.EmailField(required=False, label="Person (e-mail)", help_text="For a person-in-team policy.")
+    usd_per_day = forms.DecimalField(required=False, min_value=0, max_digits=14, decimal_places=4, label="USD / day")
+    usd_per_week = forms.DecimalField(required=False, min_value=0, max_digits=14, decimal_places=4,
+                                      label="USD / week")
+    usd_per_month = forms.DecimalField(required=False, min_value=0, max_digits=14, decimal_places=4,
+                                       label="USD / month")
+    tokens_per_day = forms.IntegerField(required=False, min_value=0, label="Tokens / day")
+    tokens_per_week = forms.IntegerField(required=False, min_value=0, label="Tokens / week")
+    tokens_per_month = forms.IntegerField(required=False, min_value=0, label="Tokens / month")
+    requests_per_minute = forms.IntegerField(required=False, min_value=1, label="Requests / minute")
+    tokens_per_minute = forms.IntegerField(required=False, min_value=1, label="Tokens / minute")
+    allowed_models = forms.CharField(required=False, label="Allowed models",
+                                     help_text="Comma-separated names or globs (gpt-4o*); empty: inherited.")
+    max_tokens = forms.IntegerField(required=False, min_value=1, label="max_tokens cap")
+    max_tokens_action = forms.ChoiceField(required=False, choices=[("", "inherit")] + Policy.MaxTokensAction.choices,
+                                          label="Above the cap")
+    on_exceed = forms.ChoiceField(required=False, choices=[("", "inherit")] + Policy.OnExceed.choices,
+                                  label="Over a limit")
+    downgrade_to = forms.CharField(required=False, max_length=200, label="Downgrade to model")
+    alert_thresholds = forms.CharField(required=False, label="Alert at % of a budget",
+                                       help_text="Comma-separated, e.g. 50, 80, 100.")
+    store_text = forms.NullBooleanField(required=False, label="Store prompt and response text",
+                                        widget=forms.Select(choices=[("unknown", "inherit"), ("true", "yes"),
+                                                                     ("false", "no")]))
+
+    def clean_allowed_models(self) -> list[str] | None:
+        models = _csv_list(self.cleaned_data["allowed_models"])
+        return models or None
+
+    def clean_alert_thresholds(self) -> list[int] | None:
+        items = _csv_list(self.cleaned_data["alert_thresholds"])
+        try:
+            return [int(item) for item in items] or None
+        except ValueError as exc:
+            raise forms.ValidationError("Give whole percentages, e.g. 50, 80, 100.") from exc
+
+    def clean(self):
+        cleaned = super().clean()
+        scope, team, email = cleaned.get("scope"), cleaned.get("team"), cleaned.get("user_email")
+        if scope in (Policy.Scope.TEAM, Policy.Scope.USER) and team is None:
+            self.add_error("team", "Choose the team.")
+        if scope == Policy.Scope.USER:
+            user = get_user_model().objects.filter(email__iexact=email or "").first() if email else None
+            if user is None:
+                self.add_error("user_email", "Give the e-mail of a person in the team.")
+            cleaned["user"] = user
+        return cleaned
+
+    @classmethod
+    def initial_of(cls, policy: Policy) -> dict:
+        initial = {field: getattr(policy, field) for field in EDITABLE_FIELDS}
+        initial.update(scope=policy.scope, team=policy.team.slug if policy.team else None,
+                       user_email=policy.user.email if policy.user else "",
+                       allowed_models=", ".join(policy.allowed_models or []),
+                       alert_thresholds=", ".join(str(t) for t in policy.alert_thresholds or []))
+        return initial
+
+
+EDITABLE_FIELDS = (
+    "usd_per_day", "usd_per_week", "usd_per_month", "tokens_per_day", "tokens_per_week", "tokens_per_month",
+    "requests_per_minute", "tokens_per_minute", "allowed_models", "max_tokens", "max_tokens_action", "on_exceed",
+    "downgrade_to", "alert_thresholds", "store_text",
+)
+
+
+@login_required
+def manage_policy_edit(request: HttpRequest, policy_id: int | None = None) -> HttpResponse:
+    """Create (``/new/?scope=&team=``) or change one policy; saved through ``policy_save`` (validated,
+    audited, enforcement caches invalidated)."""
+    from governance.services.policies import policy_delete, policy_save
+
+    admin_required(request)
+    policy = get_object_or_404(Policy.objects.select_related("team", "user"), pk=policy_id) if policy_id else None
+    if request.method == "POST" and policy is not None and request.POST.get("delete"):
+        policy_delete(policy=policy, actor=request.user)
+        messages.success(request, f"Policy for {policy} deleted; that level now inherits everything.")
+        return redirect(reverse("governance:manage_policies"))
+    initial = PolicyForm.initial_of(policy) if policy else {
+        "scope": request.GET.get("scope", Policy.Scope.TEAM), "team": request.GET.get("team")}
+    form = PolicyForm(request.POST or None, initial=initial)
+    if policy is not None:  # the target of an existing policy is fixed
+        for name in ("scope", "team", "user_email"):
+            form.fields[name].disabled = True
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        target = policy or Policy(scope=data["scope"], team=data["team"] if data["scope"] != "org" else None,
+                                  user=data.get("user") if data["scope"] == "user" else None)
+        for field in EDITABLE_FIELDS:
+            value = data.get(field)
+            setattr(target, field, None if value in ("", None) else value)
+        try:
+            policy_save(policy=target, actor=request.user)
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        except IntegrityError:
+            form.add_error(None, "That level has a policy already: edit it instead.")
+        else:
+            messages.success(request, f"Policy for {target} saved.")
+            return redirect(reverse("governance:manage_policies"))
+    return render(request, "governance/manage/policy_edit.html", {"nav": "admin", "form": form, "policy": policy},
+                  status=400 if request.method == "POST" else 200)
