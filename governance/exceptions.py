@@ -26,7 +26,7 @@ class AuthenticationFailed(GovernanceError):
 class KnownKeyRefused(AuthenticationFailed):
     """A real key that may not be used; carries its principal so the refusal is attributed."""
 
-    def __init__(self, message: str, *, principal, **kwargs):
+    def __init__(self, message: str, *, principal=None, **kwargs):
         super().__init__(message, **kwargs)
         self.principal = principal
 

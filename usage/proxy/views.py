@@ -170,7 +170,7 @@ async def proxy(request: HttpRequest, endpoint: str) -> HttpResponse:
         else:
             response = await answer_whole(call, upstream_response)
     except (GovernanceError, ProxyError) as exc:
-        if isinstance(exc, KnownKeyRefused):
+        if isinstance(exc, KnownKeyRefused) and exc.principal is not None:
             call.identify(exc.principal)
         response = response_for_exception(exc, request_id=call.request_id)
         await call.finish(status=exc.status, error_code=error_code_of(exc))
