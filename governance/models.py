@@ -360,3 +360,35 @@ class Alert(models.Model):
     def __str__(self) -> str:
         who = f"team {self.team}" if self.scope == self.Scope.TEAM else f"{self.user} in {self.team}"
         return f"{who}: {self.threshold_percent}% of {self.period} {self.metric} budget"
+
+
+class UsageTarget(models.Model):
+    """An announced usage target or review, which the target-hugging detector watches usage react to.
+
+    ``team`` None means the whole organisation. A ``usage_target`` may state ``tokens_per_day`` (usage
+    that then settles just above it is suspicious); a ``review`` is an announced performance or usage
+    review (usage that jumps right after it is).
+    """
+
+    class Kind(models.TextChoices):
+        USAGE_TARGET = "usage_target", "Usage target"
+        REVIEW = "review", "Review"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.CASCADE, related_name="usage_targets",
+                             help_text="Empty: the whole organisation.")
+    announced_at = models.DateTimeField(db_index=True)
+    tokens_per_day = models.BigIntegerField(null=True, blank=True, help_text="The daily tokens target, if any.")
+    description = models.CharField(max_length=300, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-announced_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(tokens_per_day__isnull=True) | Q(tokens_per_day__gt=0),
+                                   name="usage_target_positive_tokens"),
+        ]
+
+    def __str__(self) -> str:
+        scope = self.team.slug if self.team_id else "organisation"
+        return f"{self.get_kind_display()} for {scope} on {self.announced_at:%Y-%m-%d}"
