@@ -164,21 +164,29 @@ def _slice_decode(raw: bytes | str) -> RollupSlice:
     return date.fromisoformat(day), (int(team) if team else None)
 
 
+_queue_down_until = 0.0  # time.monotonic() before which Redis is not retried for marking (it just failed)
+_QUEUE_RETRY_AFTER_S = 5.0
+
+
 def usage_rollups_mark_dirty(*, slices: Iterable[RollupSlice]) -> None:
     """Queue rollup slices for recomputation by any worker (a Redis set).
 
     Without Redis, or when Redis fails, the slices are recomputed right here instead, so a rollup is
-    never left stale for want of a queue. Call it after the events are committed.
+    never left stale for want of a queue; after a failure Redis is not retried for a few seconds, so a
+    Redis outage (when the proxy writes events directly) does not add a connect timeout to every
+    write. Call it after the events are committed.
     """
+    global _queue_down_until
     slices = set(slices)
     if not slices:
         return
     client = get_sync_redis()
-    if client is not None:
+    if client is not None and time.monotonic() >= _queue_down_until:
         try:
             client.sadd(_dirty_key(), *[_slice_encode(item) for item in slices])
             return
         except REDIS_ERRORS:
+            _queue_down_until = time.monotonic() + _QUEUE_RETRY_AFTER_S
             logger.warning("rollup queue unreachable; refreshing %d slices inline", len(slices))
     usage_rollups_refresh(slices=slices)
 

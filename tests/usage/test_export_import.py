@@ -277,3 +277,14 @@ def test_import_reads_stdin(db, monkeypatch, ledger_stream):
 def test_import_of_a_missing_file_fails_clearly(db, tmp_path):
     with pytest.raises(CommandError, match=r"cannot read .*missing.jsonl: No such file or directory"):
         call_command("import_usage", str(tmp_path / "missing.jsonl"))
+
+
+def test_import_progress_goes_to_stderr_only(db, tmp_path, ledger_stream):
+    path = tmp_path / "one.jsonl"
+    path.write_text(json.dumps(GOOD) + "\n")
+    out, err = io.StringIO(), io.StringIO()
+
+    call_command("import_usage", str(path), "--progress", stdout=out, stderr=err)
+
+    assert out.getvalue() == "imported 1 new events (0 already present) from 1 lines; 0 bad lines skipped\n"
+    assert "import: 100%" in err.getvalue()

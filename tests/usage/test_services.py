@@ -208,3 +208,39 @@ def test_marking_without_redis_recomputes_at_once(db, team, make_event, ledger_s
             ("text-embedding-3-small", 8, Decimal("0.00000016"))]
     finally:
         get_sync_redis.cache_clear()
+
+
+def test_refreshes_inline_when_redis_is_unreachable(db, team, make_event, ingest, ledger_stream, settings, monkeypatch):
+    import socket
+
+    from governance.redis import get_sync_redis
+    from usage import services
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    settings.REDIS_URL = f"redis://127.0.0.1:{closed_port}/0"
+    monkeypatch.setattr(services, "_queue_down_until", 0.0)
+    get_sync_redis.cache_clear()
+    try:
+        ingest([make_event(request_id="req_a", team_id=team.pk)])
+        ingest([make_event(request_id="req_b", team_id=team.pk)])  # Redis not retried: straight inline
+
+        assert list(DailyRollup.objects.values_list("team_id", "requests")) == [(team.pk, 2)]
+        assert services._queue_down_until > 0
+    finally:
+        get_sync_redis.cache_clear()
+
+
+def test_rebuild_rollups_command(db, employee, team, make_event, ingest, ledger_stream, capsys):
+    from django.core.management import CommandError, call_command
+
+    ingest([make_event(user_id=employee.pk, team_id=team.pk)])
+    DailyRollup.objects.all().delete()
+
+    call_command("rebuild_rollups", "--since", "2025-03-10", "--until", "2025-03-10")
+
+    assert capsys.readouterr().out == "recomputed 1 rollup slices (day x team)\n"
+    assert list(DailyRollup.objects.values_list("requests", "total_tokens")) == [(1, 1200)]
+    with pytest.raises(CommandError, match=r"--since: 'march' is not an ISO 8601 date"):
+        call_command("rebuild_rollups", "--since", "march")
