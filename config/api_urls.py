@@ -3,8 +3,8 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from governance.apis import audit, keys, providers, reports, teams
-from usage.apis import usage
+from governance.apis import audit, flags, keys, providers, reports, teams
+from usage.apis import usage, value
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -34,5 +34,13 @@ urlpatterns = [
     path("reports/teams/<int:team_id>/", reports.TeamReportApi.as_view(), name="api-report-team"),
     path("reports/me/", reports.MyUsageReportApi.as_view(), name="api-report-me"),
     path("reports/org/", reports.OrgReportApi.as_view(), name="api-report-org"),
+    # Value signals and flags
+    path("outcomes/", value.OutcomeListApi.as_view(), name="api-outcomes"),
+    path("outcomes/<int:outcome_id>/", value.OutcomeDetailApi.as_view(), name="api-outcome"),
+    path("outcome-kinds/", value.OutcomeKindListApi.as_view(), name="api-outcome-kinds"),
+    path("feedback/", value.FeedbackListApi.as_view(), name="api-feedback"),
+    path("flags/", flags.FlagListApi.as_view(), name="api-flags"),
+    path("flags/<int:flag_id>/", flags.FlagDetailApi.as_view(), name="api-flag"),
+    path("flags/<int:flag_id>/review/", flags.FlagReviewApi.as_view(), name="api-flag-review"),
     path("audit/", audit.AuditEntryListApi.as_view(), name="api-audit"),
 ]

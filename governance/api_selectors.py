@@ -10,7 +10,9 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 
 from governance.api_permissions import READ, Access
-from governance.models import ApiKey, ApiToken, AuditLogEntry, Membership, ModelRoute, Policy, Price, Provider, Team
+from governance.models import (
+    ApiKey, ApiToken, AuditLogEntry, Flag, Membership, ModelRoute, Policy, Price, Provider, Team,
+)
 
 
 def _team_scoped(access: Access, *, team_field: str, user_field: str | None) -> Q | None:
@@ -90,3 +92,16 @@ def audit_entries_all() -> QuerySet[AuditLogEntry]:
 def person_by_id(*, user_id: int):
     """A person by id, or None."""
     return get_user_model().objects.filter(pk=user_id).first()
+
+
+def flags_visible(*, access: Access) -> QuerySet[Flag]:
+    """Flags of the teams the caller reads team-wide, plus (for people) the flags raised about them."""
+    queryset = Flag.objects.select_related("team").prefetch_related("reviews")
+    return _narrow(queryset, _team_scoped(access, team_field="team_id", user_field="user_id"))
+
+
+def memberships_of_person(*, user_id: int | None) -> QuerySet[Membership]:
+    """A person's memberships, by team slug (none for a service token)."""
+    if user_id is None:
+        return Membership.objects.none()
+    return Membership.objects.filter(user_id=user_id).select_related("team").order_by("team__slug")

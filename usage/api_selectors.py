@@ -13,7 +13,8 @@ from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 
 from governance.api_permissions import READ, Access
-from usage.models import DailyRollup, UsageEvent
+from usage.models import DailyRollup, Feedback, Outcome, OutcomeKind, UsageEvent
+from usage.value import CallOwner, call_owner_from_db
 
 GROUPS = ("day", "team", "user", "model")
 _GROUP_FIELDS = {"day": "day", "team": "team_id", "user": "user_id", "model": "model"}
@@ -102,3 +103,35 @@ def usage_aggregate(
 def _total(rows: QuerySet) -> list[dict]:
     sums = rows.aggregate(**ROLLUP_SUMS)
     return [{name: value or 0 for name, value in sums.items()}]
+
+
+def outcomes_visible(*, access: Access) -> QuerySet[Outcome]:
+    """Outcomes of the teams the caller reads team-wide, plus (for people) those about themselves."""
+    outcomes = Outcome.objects.all()
+    condition = _visible(access)
+    return outcomes if condition is None else outcomes.filter(condition)
+
+
+def outcome_kinds_all() -> QuerySet[OutcomeKind]:
+    return OutcomeKind.objects.order_by("kind")
+
+
+def feedback_visible(*, access: Access) -> QuerySet[Feedback]:
+    """Feedback in the teams the caller reads team-wide, plus (for people) their own ratings."""
+    feedback = Feedback.objects.all()
+    condition = _visible(access)
+    return feedback if condition is None else feedback.filter(condition)
+
+
+def usage_event_owner(*, request_id: str) -> CallOwner | None:
+    """Who made the call ``request_id`` (person and team), or None when the ledger has no such call."""
+    return call_owner_from_db(request_id)
+
+
+def request_ids_of_other_teams(*, request_ids: list[str], team_id: int) -> list[str]:
+    """Those of ``request_ids`` that are recorded calls of another team (unknown ids are not listed:
+    the ledger may not have written them yet)."""
+    if not request_ids:
+        return []
+    rows = UsageEvent.objects.filter(request_id__in=request_ids).exclude(team_id=team_id)
+    return sorted(rows.values_list("request_id", flat=True))

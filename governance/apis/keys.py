@@ -12,7 +12,9 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from governance.api_permissions import MANAGE, READ
-from governance.api_selectors import api_tokens_visible, keys_visible, person_by_id, teams_visible
+from governance.api_selectors import (
+    api_tokens_visible, keys_visible, memberships_of_person, person_by_id, teams_visible,
+)
 from governance.apis.common import BaseApi, PageFilterSerializer, ordering_field, page_response, paginated
 from governance.exceptions import GovernanceError
 from governance.models import ApiToken, Membership
@@ -90,8 +92,7 @@ class KeyListApi(BaseApi):
             raise GovernanceError("The person is not a member of this team.", param="team")
         key, secret = key_create(user=owner, team=team, name=data["name"], is_service=data["is_service"],
                                  expires_at=data["expires_at"], actor=request.user)
-        return Response(self.CreatedSerializer({**KeyOutputSerializer(key).data, "secret": secret}).data,
-                        status=201)
+        return Response({**KeyOutputSerializer(key).data, "secret": secret}, status=201)
 
 
 class KeyDetailApi(BaseApi):
@@ -178,8 +179,7 @@ class ApiTokenListApi(BaseApi):
             team = get_object_or_404(teams_visible(access=access), pk=data["team"])
         token, secret = api_token_create(user=request.user, name=data["name"], scopes=data["scopes"], team=team,
                                          expires_at=data["expires_at"], actor=request.user)
-        return Response(self.CreatedSerializer({**ApiTokenOutputSerializer(token).data, "secret": secret}).data,
-                        status=201)
+        return Response({**ApiTokenOutputSerializer(token).data, "secret": secret}, status=201)
 
 
 class ApiTokenRevokeApi(BaseApi):
@@ -211,8 +211,7 @@ class MeApi(BaseApi):
     @extend_schema(operation_id="me_retrieve", responses=OutputSerializer)
     def get(self, request):
         access = self.access
-        memberships = (Membership.objects.filter(user_id=access.person_id).select_related("team")
-                       .order_by("team__slug") if access.person_id is not None else [])
+        memberships = memberships_of_person(user_id=access.person_id)
         return Response(self.OutputSerializer({
             "user_id": access.user_id, "email": request.user.email, "is_admin": access.is_admin,
             "scopes": sorted(access.scopes), "service_team_id": access.service_team_id,

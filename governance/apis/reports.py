@@ -121,13 +121,16 @@ class FlagEventSerializer(serializers.Serializer):
 class FlagViewSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     detector = serializers.CharField()
+    score = serializers.FloatField()
     user_id = serializers.IntegerField(allow_null=True)
     person = serializers.CharField()
     team_id = serializers.IntegerField(allow_null=True)
     team_slug = serializers.CharField()
     status = serializers.CharField()
     raised_at = serializers.DateTimeField()
-    summary = serializers.CharField()
+    period_start = serializers.DateTimeField()
+    period_end = serializers.DateTimeField()
+    summary = serializers.CharField(allow_blank=True)
     evidence = serializers.JSONField()
     history = FlagEventSerializer(many=True)
 

@@ -8,7 +8,8 @@ from django.db import models
 
 from governance.models import AuditLogEntry
 
-SECRET_FIELDS = frozenset({"key_hash", "api_key_encrypted", "password"})
+SECRET_FIELDS = frozenset({"key_hash", "token_hash", "api_key_encrypted", "password"})
+SECRET_VALUE_FIELDS = frozenset({"extra_headers"})  # names are kept, values (often credentials) masked
 
 
 def audit_snapshot(instance: models.Model) -> dict[str, Any]:
@@ -18,6 +19,8 @@ def audit_snapshot(instance: models.Model) -> dict[str, Any]:
         value = getattr(instance, field.attname)
         if field.name in SECRET_FIELDS:
             value = "***" if value else ""
+        elif field.name in SECRET_VALUE_FIELDS and isinstance(value, dict):
+            value = {name: "***" for name in value}
         elif value is not None and not isinstance(value, (str, int, float, bool, list, dict)):
             value = str(value)
         data[field.attname] = value

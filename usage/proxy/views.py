@@ -15,12 +15,14 @@ from typing import Any
 import httpx
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from governance.enforcement.admission import admission_admit, models_visible
 from governance.exceptions import GovernanceError, KnownKeyRefused
 from governance.services.keys import key_authenticate
+from usage import metrics
 from usage.proxy.accounting import estimate_tokens, output_text_of, requested_max_tokens, tokens_from_usage
 from usage.proxy.body_limit import BODY_TOO_LARGE
 from usage.proxy.call import Call
@@ -35,6 +37,7 @@ logger = logging.getLogger(__name__)
 PATHS = {"chat.completions": "/chat/completions", "completions": "/completions",
          "embeddings": "/embeddings", "responses": "/responses"}
 STREAMABLE = {"chat.completions", "completions", "responses"}
+FALLBACK_STATUSES = frozenset({429, 500, 502, 503, 504})  # worth retrying on another provider
 _PASS_HEADERS = ("retry-after", "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests",
                  "x-ratelimit-reset-requests", "openai-processing-ms")
 
@@ -106,6 +109,32 @@ async def send_upstream(call: Call, upstream: Upstream, payload: bytes) -> httpx
                          code="upstream_connection_error", type="server_error")
 
 
+async def send_with_fallback(call: Call, upstream: Upstream, raw: bytes, body: dict[str, Any]) -> httpx.Response:
+    """Send to the route's provider; when it fails before answering anything usable (unreachable,
+    timeout, 429 or 5xx), send once to the route's fallback provider, if it has one.
+
+    Nothing has reached the caller yet at that point, so the retry is invisible to it. The primary's
+    failure is counted in ``tokenwise_upstream_errors_total``; the event records the provider that served.
+    """
+    fallback = upstream.fallback
+    try:
+        response = await send_upstream(call, upstream, forward_body(call, raw, body, upstream))
+    except ProxyError as exc:
+        if fallback is None:
+            raise
+        failure = exc.code
+    else:
+        if fallback is None or response.status_code not in FALLBACK_STATUSES:
+            return response
+        failure = f"status_{response.status_code}"
+        await response.aclose()
+    metrics.UPSTREAM_ERRORS.labels(upstream.provider, metrics.UPSTREAM_KINDS.get(failure, failure)).inc()
+    metrics.UPSTREAM_FALLBACKS.labels(upstream.provider, fallback.provider).inc()
+    logger.warning("upstream %s failed (%s) for %s; trying fallback %s", upstream.provider, failure,
+                   call.request_id, fallback.provider)
+    return await send_upstream(call, fallback, forward_body(call, raw, body, fallback))
+
+
 async def answer_whole(call: Call, response: httpx.Response) -> HttpResponse:
     """Read a non-streamed (or error) upstream answer and pass it through."""
     try:
@@ -162,7 +191,7 @@ async def proxy(request: HttpRequest, endpoint: str) -> HttpResponse:
         if upstream is None:
             raise ProxyError(404, f"The model '{body['model']}' does not exist or is not routed to a provider.",
                              code="model_not_found", param="model")
-        upstream_response = await send_upstream(call, upstream, forward_body(call, raw, body, upstream))
+        upstream_response = await send_with_fallback(call, upstream, raw, body)
         if call.event.stream and upstream_response.status_code < 400:
             response = StreamingHttpResponse(relay(call, upstream_response), content_type="text/event-stream")
             response["Cache-Control"] = "no-cache"
@@ -174,6 +203,13 @@ async def proxy(request: HttpRequest, endpoint: str) -> HttpResponse:
             call.identify(exc.principal)
         response = response_for_exception(exc, request_id=call.request_id)
         await call.finish(status=exc.status, error_code=error_code_of(exc))
+    except DatabaseError:
+        # A store this call needed (a key not cached anywhere, a route table never loaded) is down.
+        logger.warning("proxy: database unavailable for %s", call.request_id)
+        response = error_response(status=503, message="Tokenwise cannot reach its database; retry shortly.",
+                                  type="server_error", code="service_unavailable", request_id=call.request_id,
+                                  headers={"Retry-After": "5"})
+        await call.finish(status=503, error_code="service_unavailable")
     except Exception:
         # A defect, not bad input: still answer in OpenAI's shape and record the call.
         logger.exception("proxy failure on %s", call.request_id)
