@@ -41,7 +41,7 @@ DEPENDENCY_FAILURES = Counter("tokenwise_dependency_failures_total",
                               ["dependency", "operation"])
 
 # Our own upstream failure codes; anything else the upstream said is counted by its HTTP status.
-_UPSTREAM_KINDS = {"upstream_timeout": "timeout", "upstream_connection_error": "connection",
+UPSTREAM_KINDS = {"upstream_timeout": "timeout", "upstream_connection_error": "connection",
                    "upstream_stream_interrupted": "stream_interrupted"}
 
 
@@ -64,7 +64,7 @@ def metrics_observe_call(event: "UsageEventData") -> None:
     if event.client_disconnected:
         CLIENT_DISCONNECTS.labels(endpoint).inc()
         return
-    kind = _UPSTREAM_KINDS.get(event.error_code)
+    kind = UPSTREAM_KINDS.get(event.error_code)
     if kind is not None:
         UPSTREAM_ERRORS.labels(event.provider or "unknown", kind).inc()
     elif status >= 400 and event.provider and event.model_served == "":

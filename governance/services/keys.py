@@ -11,7 +11,7 @@ import time
 from datetime import datetime
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, close_old_connections, transaction
 from django.utils import timezone
 
 from governance.exceptions import AuthenticationFailed, KeyExpired, KeyRevoked
@@ -92,6 +92,7 @@ _SHARED_TTL_S = 60
 
 
 def _principal_from_db(hash_value: str) -> KeyPrincipal | None:
+    close_old_connections()  # a pool thread: drop a connection an earlier database outage broke
     key = ApiKey.objects.select_related("user", "team").filter(key_hash=hash_value).first()
     if key is None:
         return None
@@ -142,7 +143,14 @@ async def key_authenticate(authorization: str | None) -> KeyPrincipal:
     if cached is not None and cached[0] > now:
         principal = cached[1]
     else:
-        principal = await _principal_lookup(hash_value)
+        try:
+            principal = await _principal_lookup(hash_value)
+        except DatabaseError:
+            if cached is None:
+                raise
+            # Redis and the database both unreachable: keep the last answer (stale-if-error) rather
+            # than lock everyone out; revocations wait for the stores to come back.
+            principal = cached[1]
         if len(_local_cache) > 100_000:
             _local_cache.clear()
         _local_cache[hash_value] = (now + settings.TOKENWISE_KEY_CACHE_TTL_S, principal)

@@ -10,14 +10,20 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import fnmatch
+import logging
+import threading
 import time
 import weakref
 
 import httpx
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import DatabaseError
+
+logger = logging.getLogger(__name__)
 
 ROUTES_TTL_S = 15.0
+ROUTES_RETRY_S = 2.0
 DEFAULT_PROVIDER = "default"
 
 
@@ -30,6 +36,7 @@ class Upstream:
     api_key: str
     model: str  # the model name sent upstream
     extra_headers: tuple[tuple[str, str], ...] = ()
+    fallback: "Upstream | None" = None  # the route's secondary provider, tried when this one fails
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -41,9 +48,11 @@ class _Route:
     api_key: str
     upstream_model: str
     extra_headers: tuple[tuple[str, str], ...]
+    fallback: Upstream | None = None  # with model "": filled in per call
 
 
 _routes: tuple[float, list[_Route]] = (0.0, [])
+_routes_loaded = threading.Event()  # set once a routing table was read from the database
 _routes_lock: asyncio.Lock | None = None
 
 
@@ -51,14 +60,20 @@ def _load_routes() -> list[_Route]:
     from governance.services.providers import provider_secret  # decrypts at rest-encrypted secrets
     from governance.models import ModelRoute
 
+    def headers_of(provider) -> tuple[tuple[str, str], ...]:
+        return tuple(sorted((str(k), str(v)) for k, v in (provider.extra_headers or {}).items()))
+
     routes = []
-    for route in ModelRoute.objects.select_related("provider").filter(provider__is_active=True):
-        provider = route.provider
+    for route in ModelRoute.objects.select_related("provider", "fallback_provider").filter(provider__is_active=True):
+        provider, second = route.provider, route.fallback_provider
+        fallback = None
+        if second is not None and second.is_active and second.pk != provider.pk:
+            fallback = Upstream(provider=second.name, base_url=second.base_url.rstrip("/"),
+                                api_key=provider_secret(second), model="", extra_headers=headers_of(second))
         routes.append(_Route(
             pattern=route.pattern, is_glob=any(ch in route.pattern for ch in "*?["),
             provider=provider.name, base_url=provider.base_url.rstrip("/"), api_key=provider_secret(provider),
-            upstream_model=route.upstream_model,
-            extra_headers=tuple(sorted((str(k), str(v)) for k, v in (provider.extra_headers or {}).items())),
+            upstream_model=route.upstream_model, extra_headers=headers_of(provider), fallback=fallback,
         ))
     return routes
 
@@ -66,7 +81,7 @@ def _load_routes() -> list[_Route]:
 def routes_invalidate() -> None:
     """Forget this process's route snapshot (called after an admin change)."""
     global _routes
-    _routes = (0.0, [])
+    _routes = (0.0, _routes[1])  # expired: reloaded by the next call (kept only if the database is down)
 
 
 async def _current_routes() -> list[_Route]:
@@ -78,7 +93,15 @@ async def _current_routes() -> list[_Route]:
         _routes_lock = asyncio.Lock()
     async with _routes_lock:
         if _routes[0] <= time.monotonic():
-            _routes = (time.monotonic() + ROUTES_TTL_S, await sync_to_async(_load_routes)())
+            try:
+                _routes = (time.monotonic() + ROUTES_TTL_S, await sync_to_async(_load_routes)())
+                _routes_loaded.set()
+            except DatabaseError:
+                if not _routes_loaded.is_set():
+                    raise  # never loaded: no routing table to fall back on
+                # Keep routing with the last table and retry soon (a database outage).
+                logger.warning("model routes unreadable; keeping the last ones for %ss", ROUTES_RETRY_S)
+                _routes = (time.monotonic() + ROUTES_RETRY_S, _routes[1])
     return _routes[1]
 
 
@@ -92,8 +115,10 @@ async def upstream_for(model: str) -> Upstream | None:
     if chosen is None:
         chosen = next((r for r in routes if r.is_glob and fnmatch.fnmatchcase(model, r.pattern)), None)
     if chosen is not None:
+        served = chosen.upstream_model or model
+        fallback = None if chosen.fallback is None else dataclasses.replace(chosen.fallback, model=served)
         return Upstream(provider=chosen.provider, base_url=chosen.base_url, api_key=chosen.api_key,
-                        model=chosen.upstream_model or model, extra_headers=chosen.extra_headers)
+                        model=served, extra_headers=chosen.extra_headers, fallback=fallback)
     if not settings.OPENAI_BASE_URL:
         return None
     return Upstream(provider=DEFAULT_PROVIDER, base_url=settings.OPENAI_BASE_URL.rstrip("/"),
