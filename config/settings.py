@@ -311,3 +311,22 @@ if TOKENWISE_LOG_FORMAT == "json":
     LOGGING["handlers"]["console"]["formatter"] = "json"
 # Set for several uvicorn workers (prometheus-client reads it too): an empty directory, wiped at start.
 PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR")
+
+# --- Policy enforcement (governance/enforcement) --------------------------------------------------
+# The effective policy is cached in each process this long (changes also propagate at once through a
+# version in Redis that every admission reads).
+TOKENWISE_POLICY_CACHE_TTL_S = env_float("TOKENWISE_POLICY_CACHE_TTL_S", 30.0)
+# A reservation not settled within this time (its process died) is released by the next admission.
+TOKENWISE_RESERVATION_TTL_S = env_float("TOKENWISE_RESERVATION_TTL_S", 900.0)
+# Worst case reserved per call: prompt estimate + this margin (message framing the estimate does not
+# see), + max_tokens (the caller's, else the policy cap, else this default).
+TOKENWISE_RESERVE_PROMPT_MARGIN_TOKENS = env_int("TOKENWISE_RESERVE_PROMPT_MARGIN_TOKENS", 16)
+TOKENWISE_DEFAULT_COMPLETION_RESERVE_TOKENS = env_int("TOKENWISE_DEFAULT_COMPLETION_RESERVE_TOKENS", 4096)
+# Reconcile repairs a budget counter from the ledger once it has had no settlement for this long.
+TOKENWISE_RECONCILE_QUIET_S = env_float("TOKENWISE_RECONCILE_QUIET_S", 120.0)
+# Budget alerts also go to this Slack-compatible webhook ({"text": ...}) when set.
+TOKENWISE_ALERT_WEBHOOK_URL = env_str("TOKENWISE_ALERT_WEBHOOK_URL")
+CELERY_BEAT_SCHEDULE["governance-counters-reconcile"] = {
+    "task": "governance.tasks.counters_reconcile_task",
+    "schedule": 300.0,
+}

@@ -67,3 +67,11 @@ class UnknownModel(GovernanceError):
     status = 404
     code = "model_not_found"
     type = "invalid_request_error"
+
+
+class EnforcementUnavailable(GovernanceError):
+    """The usage counters cannot be reached and the deployment fails closed."""
+
+    status = 503
+    code = "enforcement_unavailable"
+    type = "server_error"

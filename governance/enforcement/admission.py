@@ -2,15 +2,51 @@
 
 The proxy calls ``admission_admit`` before forwarding and ``admission_settle`` exactly once when the call
 ends (success, failure or client disconnect). Rejections raise ``governance.exceptions`` errors.
+
+Steady state: the effective policy and the price come from in-process snapshots, the periods are
+memoised, and the counters take one Redis round trip to admit (``lua/admit.lua``) and one to settle
+(``lua/settle.lua``); in embedded mode (no Redis) the same algorithm runs in-process. The worst case
+reserved for a call is ``prompt estimate + TOKENWISE_RESERVE_PROMPT_MARGIN_TOKENS + max_tokens`` (the
+caller's, else the policy's cap, else ``TOKENWISE_DEFAULT_COMPLETION_RESERVE_TOKENS``), and its cost at
+the model's price. Concurrent calls can therefore overspend a budget only by what an upstream reports
+beyond a call's reservation (a prompt larger than estimated, or an uncapped completion longer than the
+default reserve).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
+import math
+import uuid
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
+from django.db import DatabaseError
+
+from governance.enforcement import clock
+from governance.enforcement.counters import (
+    USD_UNITS, AdmitResult, BudgetCheck, Plan, RateCheck, budget_key, local_counters, rate_key, redis_counters,
+)
+from governance.enforcement.effective import EffectivePolicy, Limits, policy_for, policy_version_observe
+from governance.enforcement.periods import periods_at
+from governance.enforcement.responses import budget_exceeded_error, exceeded_warning, rate_headers, rate_limited_error
+from governance.exceptions import EnforcementUnavailable, MaxTokensTooLarge, ModelNotAllowed
+from governance.redis import REDIS_ERRORS
+from governance.services.alerts import alert_crossings_queue
 from governance.services.keys import KeyPrincipal
+from governance.services.pricing import cost_usd, price_quote
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(slots=True)
+class Reservation:
+    plan: Plan
+    held: list[int]  # per budget of the plan: what this call holds (tokens or 1e-8 USD units)
+    principal: KeyPrincipal
+    backend: Any  # the counters that admitted it settle it
 
 
 @dataclasses.dataclass(slots=True)
@@ -19,28 +55,205 @@ class Admission:
 
     model: str  # the model to serve (may differ from the one asked when the policy downgrades)
     max_tokens: int | None  # the max_tokens to send upstream (capped by policy), None = as asked
-    action: str = ""  # policy action taken: "", "warn", "downgrade", "cap"
+    action: str = ""  # policy action taken: "", "warn", "downgrade", "cap" (comma-separated when several)
     headers: dict[str, str] = dataclasses.field(default_factory=dict)
     store_text: bool = False
-    reservation: Any = None
+    reservation: Reservation | None = None
     settled: bool = False
+
+
+def _has_limits(limits: Limits) -> bool:
+    return limits.has_budget or limits.rpm is not None or limits.tpm is not None
+
+
+def _mode(policy: EffectivePolicy, model: str) -> str:
+    if policy.on_exceed == "downgrade" and (not policy.downgrade_to or policy.downgrade_to == model):
+        # Nothing to downgrade to (or already there): let it through and say so, as "warn" does.
+        return "warn" if policy.downgrade_to else "block"
+    return policy.on_exceed
+
+
+def _completion_limit(policy: EffectivePolicy, *, endpoint: str, max_tokens: int | None,
+                      actions: list[str], headers: dict[str, str]) -> tuple[int | None, int]:
+    """(max_tokens to send upstream or None = as asked, completion tokens to reserve)."""
+    if endpoint == "embeddings":
+        return None, 0
+    cap = policy.max_tokens
+    if cap is None:
+        return None, max_tokens if max_tokens is not None else settings.TOKENWISE_DEFAULT_COMPLETION_RESERVE_TOKENS
+    if max_tokens is None:
+        return cap, cap  # bound the output so the reservation is a true worst case
+    if max_tokens <= cap:
+        return None, max_tokens
+    if policy.max_tokens_action == "reject":
+        raise MaxTokensTooLarge(
+            f"max_tokens is {max_tokens}, above the {cap} your team's policy allows per request. "
+            f"Send max_tokens <= {cap}.", param="max_tokens")
+    actions.append("cap")
+    headers["x-tokenwise-max-tokens-capped"] = str(cap)
+    return cap, cap
+
+
+async def _cost_units(model: str, *, prompt: int, completion: int) -> int:
+    quote = await price_quote(model)
+    if quote is None:
+        return 0  # unpriced model: its cost is unknown and cannot count against a USD budget
+    cost = cost_usd(quote, prompt_tokens=prompt, cached_tokens=0, completion_tokens=completion)
+    return math.ceil(cost * USD_UNITS)
+
+
+def _checks(policy: EffectivePolicy, principal: KeyPrincipal, *, now: float, tokens: int, cost: int,
+            cost_alt: int) -> tuple[list[RateCheck], list[BudgetCheck]]:
+    periods = {p.kind: p for p in periods_at(now)}
+    rates: list[RateCheck] = []
+    budgets: list[BudgetCheck] = []
+    levels: tuple[tuple[str, int | None, Limits], ...] = (
+        ("team", None, policy.team), ("user", principal.user_id, policy.person))
+    for scope, user_id, limits in levels:
+        ids = {"team_id": principal.team_id, "user_id": user_id}
+        if limits.rpm is not None:
+            rates.append(RateCheck(key=rate_key(**ids, kind="rpm"), kind="requests", limit=limits.rpm, amount=1,
+                                   scope=scope))
+        if limits.tpm is not None:
+            rates.append(RateCheck(key=rate_key(**ids, kind="tpm"), kind="tokens", limit=limits.tpm,
+                                   amount=tokens, scope=scope))
+        for kind, limit in limits.tokens:
+            budgets.append(BudgetCheck(
+                key=budget_key(**ids, unit="tok", period=periods[kind]), unit="tokens", limit=limit,
+                amount=tokens, amount_if_downgraded=tokens, thresholds=limits.thresholds, scope=scope,
+                period=periods[kind], **ids))
+        for kind, limit_usd in limits.usd:
+            budgets.append(BudgetCheck(
+                key=budget_key(**ids, unit="usd", period=periods[kind]), unit="usd",
+                limit=int(limit_usd * USD_UNITS), amount=cost, amount_if_downgraded=cost_alt,
+                thresholds=limits.thresholds, scope=scope, period=periods[kind], **ids))
+    return rates, budgets
+
+
+async def _run(plan: Plan) -> tuple[AdmitResult, Any]:
+    """The decision and the counters that took it.
+
+    Redis unreachable: with ``TOKENWISE_REDIS_FAILURE_MODE=open`` this process's own counters decide
+    (seeded from the ledger; budgets then hold per process only), with ``closed`` the call is refused.
+    """
+    if settings.REDIS_URL:
+        try:
+            result = await redis_counters.admit(plan)
+        except REDIS_ERRORS:
+            if settings.TOKENWISE_REDIS_FAILURE_MODE == "closed":
+                raise EnforcementUnavailable("Usage limits cannot be checked right now; retry shortly.",
+                                             headers={"Retry-After": "5"})
+            logger.warning("counters unreachable: %s admitted by this process's own counters", plan.rid)
+        else:
+            policy_version_observe(result.version)
+            return result, redis_counters
+    await _seed_local(plan)
+    return await local_counters.admit(plan), local_counters
+
+
+async def _seed_local(plan: Plan) -> None:
+    """Embedded mode: start counters this process has not seen yet from the ledger (once per period)."""
+    missing = local_counters.unseeded([b.key for b in plan.budgets])
+    if not missing:
+        return
+    from asgiref.sync import sync_to_async
+
+    from governance.enforcement.reconcile import ledger_usage
+
+    for budget in plan.budgets:
+        if budget.key in missing:
+            try:
+                used = await sync_to_async(ledger_usage, thread_sensitive=True)(budget=budget)
+            except DatabaseError:
+                logger.warning("ledger unreadable: counter %s starts at 0 in this process", budget.key)
+                used = 0
+            local_counters.seed(budget.key, used=used, expire_at=budget.expire_at)
 
 
 async def admission_admit(
     *, principal: KeyPrincipal, endpoint: str, model: str, max_tokens: int | None, prompt_tokens_estimate: int,
+    request_id: str | None = None,
 ) -> Admission:
     """Check every limit that applies to this call and reserve its worst-case cost.
 
-    Raises ModelNotAllowed, RateLimited, BudgetExceeded or MaxTokensTooLarge.
+    Raises ModelNotAllowed (403), MaxTokensTooLarge (400), RateLimited (429, ``Retry-After`` and
+    ``x-ratelimit-*``), BudgetExceeded (429 ``budget_exceeded``, ``x-tokenwise-budget-reset``), or
+    EnforcementUnavailable (503) when the counters are unreachable and the policy fails closed. A
+    rejection changes no counter. One Redis round trip (none without limits in embedded mode).
     """
-    return Admission(model=model, max_tokens=None)
+    policy = await policy_for(team_id=principal.team_id, user_id=principal.user_id)
+    if not policy.allows(model):
+        allowed = ", ".join(policy.allowed_models or ()) or "none"
+        raise ModelNotAllowed(f"The model '{model}' is not allowed by your team's policy. Allowed: {allowed}.",
+                              param="model")
+    actions: list[str] = []
+    headers: dict[str, str] = {}
+    send_max, completion = _completion_limit(policy, endpoint=endpoint, max_tokens=max_tokens, actions=actions,
+                                             headers=headers)
+    admission = Admission(model=model, max_tokens=send_max, store_text=policy.store_text)
+    mode = _mode(policy, model)
+    if not settings.REDIS_URL and not (_has_limits(policy.team) or _has_limits(policy.person)):
+        admission.action, admission.headers = ",".join(actions), headers
+        return admission
+    now = clock.now()
+    prompt = prompt_tokens_estimate + settings.TOKENWISE_RESERVE_PROMPT_MARGIN_TOKENS
+    tokens = prompt + completion
+    cost = await _cost_units(model, prompt=prompt, completion=completion)
+    cost_alt = (await _cost_units(policy.downgrade_to, prompt=prompt, completion=completion)
+                if mode == "downgrade" else cost)
+    rates, budgets = _checks(policy, principal, now=now, tokens=tokens, cost=cost, cost_alt=cost_alt)
+    plan = Plan(rid=request_id or uuid.uuid4().hex, now=now,
+                deadline=now + settings.TOKENWISE_RESERVATION_TTL_S, mode=mode, rates=rates, budgets=budgets)
+    result, backend = await _run(plan)
+    if result.alert_level:
+        over = budgets[result.over - 1]
+        alert_crossings_queue(items=[(over, 100, result.budgets[result.over - 1][0], True)])
+    if result.status == "budget":
+        raise budget_exceeded_error(plan, result, principal=principal)
+    if result.status == "rate":
+        raise rate_limited_error(plan, result, principal=principal)
+    headers.update(rate_headers(plan.rates, result.rates))
+    if result.over:
+        over = budgets[result.over - 1]
+        warning = exceeded_warning(over, principal=principal)
+        if mode == "downgrade":
+            actions.append("downgrade")
+            admission.model = policy.downgrade_to or model
+            headers["x-tokenwise-downgraded-from"] = model
+            warning += f"; served {admission.model} instead of {model}"
+        else:
+            actions.append("warn")
+        headers["x-tokenwise-warning"] = warning
+    downgraded = bool(result.over) and mode == "downgrade"
+    held = [b.amount_if_downgraded if downgraded else b.amount for b in budgets]
+    if plan.needs_settlement:
+        admission.reservation = Reservation(plan=plan, held=held, principal=principal, backend=backend)
+    admission.action, admission.headers = ",".join(actions), headers
+    return admission
 
 
 async def admission_settle(admission: Admission, *, total_tokens: int, cost_usd: Decimal | None) -> None:
-    """Replace the reservation by the actual usage. Idempotent: a second call does nothing."""
+    """Replace the reservation by the actual usage. Idempotent: a second call does nothing.
+
+    One Redis round trip (none when nothing was reserved). Thresholds the settled usage crosses for the
+    first time this period are queued as alerts without waiting. Raises the counter store's errors
+    (the caller logs them; the reconcile task repairs the counters from the ledger).
+    """
+    if admission.settled:
+        return
     admission.settled = True
+    reservation = admission.reservation
+    if reservation is None:
+        return
+    cost_units = 0 if cost_usd is None else math.ceil(cost_usd * USD_UNITS)
+    crossings = await reservation.backend.settle(reservation.plan, now=clock.now(), tokens=max(total_tokens, 0),
+                                        cost_units=cost_units, held=reservation.held)
+    if crossings:
+        alert_crossings_queue(
+            items=[(c.budget, c.level, c.used, False) for c in crossings])
 
 
 async def models_visible(*, principal: KeyPrincipal, models: list[str]) -> list[str]:
     """The subset of ``models`` the caller's policy allows."""
-    return models
+    policy = await policy_for(team_id=principal.team_id, user_id=principal.user_id)
+    return [model for model in models if policy.allows(model)]

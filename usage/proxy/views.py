@@ -186,7 +186,8 @@ async def proxy(request: HttpRequest, endpoint: str) -> HttpResponse:
         call.observe_request(body)
         call.admission = await admission_admit(
             principal=call.principal, endpoint=endpoint, model=body["model"],
-            max_tokens=call.event.max_tokens, prompt_tokens_estimate=estimate_tokens(call.prompt_text))
+            max_tokens=call.event.max_tokens, prompt_tokens_estimate=estimate_tokens(call.prompt_text),
+            request_id=call.request_id)
         upstream = await upstream_for(call.admission.model)
         if upstream is None:
             raise ProxyError(404, f"The model '{body['model']}' does not exist or is not routed to a provider.",

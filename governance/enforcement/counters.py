@@ -1,0 +1,300 @@
+"""Counters that admission checks and reserves: Redis (one Lua script per step) or in-process.
+
+Both backends run the same algorithm (``lua/admit.lua`` and ``lua/settle.lua`` are the reference; the
+in-process ``LocalCounters`` mirrors them line by line under a lock) and are tested with the same tests:
+
+- a **budget counter** per (team, or person within a team) x (tokens, USD) x period holds ``u`` (settled
+  actual usage), ``r`` (held by live reservations), ``t`` (last settlement) and ``a`` (highest alert
+  level raised this period). A call is admitted when ``u + r + worst case <= limit``; settlement moves
+  its reservation to ``u`` with the actual amount. USD is counted in integer units of 1e-8 USD (the
+  ledger's precision).
+- a **rate bucket** per (team, or person) x (requests, tokens) per minute is a token bucket of capacity
+  ``limit`` refilling ``limit/60`` per second.
+- a **reservation** (request id -> the counters it holds and how much) carries a deadline; whichever
+  admission runs after the deadline releases it, so a process that died mid-call leaks nothing.
+
+Keys share the ``{tw}`` hash tag so one script may touch them all on a Redis Cluster too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+import json
+import threading
+import weakref
+from pathlib import Path
+
+from governance.enforcement.effective import POLICY_VERSION_KEY
+from governance.enforcement.periods import Period
+from governance.redis import get_async_redis
+
+RESERVATIONS_KEY = "tw:{tw}:resv"
+DEADLINES_KEY = "tw:{tw}:resv:deadlines"
+USD_UNITS = 10**8  # counter units per USD
+KEY_GRACE_S = 3 * 86400  # counters outlive their period by this much (reconcile, reports of "last period")
+_LUA = Path(__file__).with_name("lua")
+
+
+def scope_id(*, team_id: int, user_id: int | None) -> str:
+    return f"t{team_id}" if user_id is None else f"u{team_id}.{user_id}"
+
+
+def budget_key(*, team_id: int, user_id: int | None, unit: str, period: Period) -> str:
+    """The counter of one budget: ``unit`` is "tok" or "usd"; ``user_id`` None for the team's pool."""
+    return f"tw:{{tw}}:b:{scope_id(team_id=team_id, user_id=user_id)}:{unit}:{period.id}"
+
+
+def rate_key(*, team_id: int, user_id: int | None, kind: str) -> str:
+    """The bucket of one rate limit: ``kind`` is "rpm" or "tpm"."""
+    return f"tw:{{tw}}:r:{scope_id(team_id=team_id, user_id=user_id)}:{kind}"
+
+
+@dataclasses.dataclass(slots=True)
+class RateCheck:
+    key: str
+    kind: str  # "requests" | "tokens"
+    limit: int  # per minute
+    amount: int  # 1 request, or the call's worst-case tokens
+    scope: str  # "team" | "user"
+
+
+@dataclasses.dataclass(slots=True)
+class BudgetCheck:
+    key: str
+    unit: str  # "tokens" | "usd"
+    limit: int  # tokens, or 1e-8 USD units
+    amount: int  # the call's worst case
+    amount_if_downgraded: int
+    thresholds: tuple[int, ...]
+    scope: str  # "team" | "user"
+    team_id: int
+    user_id: int | None
+    period: Period
+
+    @property
+    def expire_at(self) -> int:
+        return int(self.period.end) + KEY_GRACE_S
+
+
+@dataclasses.dataclass(slots=True)
+class Plan:
+    """Everything one admission checks; kept on the Admission to settle it."""
+
+    rid: str
+    now: float
+    deadline: float
+    mode: str  # "block" | "warn" | "downgrade"
+    rates: list[RateCheck]
+    budgets: list[BudgetCheck]
+
+    @property
+    def needs_settlement(self) -> bool:
+        return bool(self.budgets) or any(rate.kind == "tokens" for rate in self.rates)
+
+
+@dataclasses.dataclass(slots=True)
+class AdmitResult:
+    status: str  # "ok" | "rate" | "budget"
+    version: int | None
+    over: int  # 1-based index of the first budget the call does not fit, 0 if none
+    rate_index: int  # 1-based index of the binding rate limit, 0 if none
+    retry_after_s: float
+    rates: list[tuple[float, float]]  # per rate: (level after the call, seconds until full)
+    budgets: list[tuple[int, int]]  # per budget, before this call: (used, held)
+    alert_level: int  # 100 when this call raised the "exceeded" alert of budget ``over``
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Crossing:
+    budget: BudgetCheck
+    level: int  # alert threshold reached, percent
+    used: int  # settled usage after the call
+
+
+def _list(value) -> list:
+    return value if isinstance(value, list) else []  # cjson encodes an empty table as {}
+
+
+def _admit_payload(plan: Plan) -> str:
+    return json.dumps({
+        "now": plan.now, "rid": plan.rid, "deadline": plan.deadline, "mode": plan.mode,
+        "rates": [[r.key, r.limit, r.amount] for r in plan.rates],
+        "budgets": [[b.key, b.limit, b.amount, b.amount_if_downgraded, int(100 in b.thresholds), b.expire_at]
+                    for b in plan.budgets],
+    })
+
+
+def _settle_payload(plan: Plan, *, now: float, tokens: int, cost_units: int, held: list[int]) -> str:
+    return json.dumps({
+        "now": now, "rid": plan.rid, "tokens": tokens, "cost": cost_units,
+        "budgets": [[b.key, held[i], int(b.unit == "usd"), b.limit, list(b.thresholds), b.expire_at]
+                    for i, b in enumerate(plan.budgets)],
+        "tpm": [[r.key, r.amount] for r in plan.rates if r.kind == "tokens"],
+    })
+
+
+def _admit_result(data: dict) -> AdmitResult:
+    return AdmitResult(
+        status=data["s"], version=data["v"], over=data["over"], rate_index=data["rf"],
+        retry_after_s=float(data["ra"]), rates=[tuple(x) for x in _list(data.get("rs"))],
+        budgets=[(int(u), int(r)) for u, r in _list(data.get("bs"))], alert_level=data["al"],
+    )
+
+
+def lua_source(name: str) -> str:
+    """The text of ``lua/<name>.lua``."""
+    return (_LUA / f"{name}.lua").read_text()
+
+
+class RedisCounters:
+    """The shared counters: one script call (EVALSHA) to admit, one to settle."""
+
+    def __init__(self) -> None:
+        self._sources = {name: lua_source(name) for name in ("admit", "settle")}
+        self._scripts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # client -> {name: Script}
+
+    def _script(self, name: str):
+        client = get_async_redis()
+        scripts = self._scripts.get(client)
+        if scripts is None:
+            scripts = self._scripts[client] = {n: client.register_script(s) for n, s in self._sources.items()}
+        return scripts[name]
+
+    async def admit(self, plan: Plan) -> AdmitResult:
+        keys = [POLICY_VERSION_KEY, RESERVATIONS_KEY, DEADLINES_KEY,
+                *(r.key for r in plan.rates), *(b.key for b in plan.budgets)]
+        raw = await self._script("admit")(keys=keys, args=[_admit_payload(plan)])
+        return _admit_result(json.loads(raw))
+
+    async def settle(self, plan: Plan, *, now: float, tokens: int, cost_units: int, held: list[int]) -> list[Crossing]:
+        keys = [RESERVATIONS_KEY, DEADLINES_KEY, *(r.key for r in plan.rates), *(b.key for b in plan.budgets)]
+        payload = _settle_payload(plan, now=now, tokens=tokens, cost_units=cost_units, held=held)
+        raw = await self._script("settle")(keys=keys, args=[payload])
+        return [Crossing(budget=plan.budgets[i - 1], level=level, used=int(used))
+                for i, level, used in _list(json.loads(raw)["c"])]
+
+
+class LocalCounters:
+    """The same counters in this process (embedded mode, no Redis), guarded by one lock.
+
+    Counters are seeded from the ledger the first time this process uses them (``seed``), so a restart
+    does not forget what was already spent this period.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.budgets: dict[str, dict[str, float]] = {}  # key -> {u, r, t, a, x (expire_at)}
+        self.buckets: dict[str, list[float]] = {}  # key -> [level, time]
+        self.reservations: dict[str, list[tuple[str, int]]] = {}
+        self.deadlines: list[tuple[float, str]] = []  # heap
+
+    def unseeded(self, keys: list[str]) -> list[str]:
+        with self.lock:
+            return [key for key in keys if key not in self.budgets]
+
+    def seed(self, key: str, *, used: int, expire_at: int) -> None:
+        """Start a counter at ``used`` unless another call created it meanwhile."""
+        with self.lock:
+            self.budgets.setdefault(key, {"u": used, "r": 0, "t": 0.0, "a": 0, "x": expire_at})
+
+    def _counter(self, key: str, expire_at: int) -> dict[str, float]:
+        counter = self.budgets.setdefault(key, {"u": 0, "r": 0, "t": 0.0, "a": 0, "x": expire_at})
+        counter["x"] = expire_at
+        return counter
+
+    def _release_expired(self, now: float) -> None:
+        while self.deadlines and self.deadlines[0][0] <= now:
+            _, rid = heapq.heappop(self.deadlines)
+            for key, amount in self.reservations.pop(rid, ()):
+                if key in self.budgets:
+                    self.budgets[key]["r"] -= amount
+        for key in [k for k, c in self.budgets.items() if c["x"] < now]:
+            del self.budgets[key]
+
+    async def admit(self, plan: Plan) -> AdmitResult:
+        with self.lock:
+            return self._admit(plan)
+
+    def _admit(self, plan: Plan) -> AdmitResult:  # mirrors lua/admit.lua
+        now = plan.now
+        self._release_expired(now)
+        levels: list[float] = []
+        rate_index, retry = 0, 0.0
+        for i, rate in enumerate(plan.rates, 1):
+            per_s = rate.limit / 60
+            state = self.buckets.get(rate.key)
+            level = rate.limit if state is None else min(rate.limit, state[0] + max(0.0, now - state[1]) * per_s)
+            levels.append(level)
+            need = min(rate.amount, rate.limit)
+            if level < need and (need - level) / per_s > retry:
+                rate_index, retry = i, (need - level) / per_s
+        used_held: list[tuple[int, int]] = []
+        over = 0
+        for i, budget in enumerate(plan.budgets, 1):
+            counter = self.budgets.get(budget.key, {"u": 0, "r": 0})
+            used, held = int(counter["u"]), int(counter["r"])
+            used_held.append((used, held))
+            if over == 0 and used + held + budget.amount > budget.limit:
+                over = i
+        result = AdmitResult(status="ok", version=None, over=over, rate_index=rate_index, retry_after_s=retry,
+                             rates=[], budgets=used_held, alert_level=0)
+        if over and (plan.mode != "block" or 100 in plan.budgets[over - 1].thresholds):
+            budget = plan.budgets[over - 1]
+            counter = self._counter(budget.key, budget.expire_at)
+            if counter["a"] < 100:
+                counter["a"] = 100
+                result.alert_level = 100
+        if over and plan.mode == "block":
+            result.status = "budget"
+            return result
+        if rate_index:
+            result.status = "rate"
+            result.rates = [(lv, (r.limit - lv) / (r.limit / 60)) for lv, r in zip(levels, plan.rates)]
+            return result
+        for level, rate in zip(levels, plan.rates):
+            level -= rate.amount
+            self.buckets[rate.key] = [level, now]
+            result.rates.append((level, (rate.limit - level) / (rate.limit / 60)))
+        downgraded = bool(over) and plan.mode == "downgrade"
+        items = []
+        for budget in plan.budgets:
+            amount = budget.amount_if_downgraded if downgraded else budget.amount
+            self._counter(budget.key, budget.expire_at)["r"] += amount
+            items.append((budget.key, amount))
+        if items or plan.rates:
+            self.reservations[plan.rid] = items
+            heapq.heappush(self.deadlines, (plan.deadline, plan.rid))
+        return result
+
+    async def settle(self, plan: Plan, *, now: float, tokens: int, cost_units: int, held: list[int]) -> list[Crossing]:
+        with self.lock:  # mirrors lua/settle.lua
+            live = self.reservations.pop(plan.rid, None) is not None  # its heap entry is skipped later
+            crossings = []
+            for i, budget in enumerate(plan.budgets):
+                actual = cost_units if budget.unit == "usd" else tokens
+                counter = self._counter(budget.key, budget.expire_at)
+                if live:
+                    counter["r"] -= held[i]
+                counter["u"] += actual
+                counter["t"] = now
+                level = max((t for t in budget.thresholds if counter["u"] * 100 >= t * budget.limit), default=0)
+                if level > counter["a"]:
+                    counter["a"] = level
+                    crossings.append(Crossing(budget=budget, level=level, used=int(counter["u"])))
+            if live:
+                for rate in plan.rates:
+                    if rate.kind == "tokens" and rate.key in self.buckets:
+                        self.buckets[rate.key][0] += rate.amount - tokens
+            return crossings
+
+    def reset(self) -> None:
+        with self.lock:
+            self.budgets.clear()
+            self.buckets.clear()
+            self.reservations.clear()
+            self.deadlines.clear()
+
+
+local_counters = LocalCounters()
+redis_counters = RedisCounters()

@@ -1,0 +1,235 @@
+"""The effective policy of one person in one team, and its hot-path cache.
+
+Resolution (``policy_resolve``, a pure function): organisation default, then team, then person within
+the team - per field, the most specific level that sets it (non-null) wins. Limits are counted at two
+levels:
+
+- **team limits** (token/USD budgets, requests and tokens per minute) come from the organisation
+  default and the team's policy, and are a pool shared by everyone in the team: the organisation default
+  is each team's pool unless the team sets its own;
+- **personal limits** come from the person's own policy only, and are counted on that person's usage
+  within the team - checked in addition to the team's.
+
+Cache: an in-process dict (``TOKENWISE_POLICY_CACHE_TTL_S``), then Redis (a JSON entry tagged with the
+policy version), then the database (one query) on a miss. A change (``policy_cache_invalidate``) clears
+this process's dict and bumps the version in Redis; every admission script returns the current version,
+so other processes drop their stale entries on their next call - no extra round trip.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import json
+import logging
+import time
+from decimal import Decimal
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db.models import Q
+
+from governance.redis import REDIS_ERRORS, get_async_redis, get_sync_redis
+
+logger = logging.getLogger(__name__)
+
+POLICY_VERSION_KEY = "tw:{tw}:policy:version"
+_ENTRY_KEY = "tw:{{tw}}:policy:{}:{}"
+_ENTRY_TTL_S = 3600
+
+TOKEN_FIELDS = (("day", "tokens_per_day"), ("week", "tokens_per_week"), ("month", "tokens_per_month"))
+USD_FIELDS = (("day", "usd_per_day"), ("week", "usd_per_week"), ("month", "usd_per_month"))
+LIMIT_FIELDS = (*(f for _, f in TOKEN_FIELDS), *(f for _, f in USD_FIELDS), "requests_per_minute",
+                "tokens_per_minute")
+RULE_FIELDS = ("allowed_models", "max_tokens", "max_tokens_action", "on_exceed", "downgrade_to",
+               "alert_thresholds", "store_text", "detector_thresholds")
+POLICY_FIELDS = (*LIMIT_FIELDS, *RULE_FIELDS)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Limits:
+    """The limits counted at one level (a team's pool, or one person's usage within the team)."""
+
+    tokens: tuple[tuple[str, int], ...] = ()  # (period kind, limit)
+    usd: tuple[tuple[str, Decimal], ...] = ()
+    rpm: int | None = None
+    tpm: int | None = None
+    thresholds: tuple[int, ...] = ()  # alert percentages
+
+    @property
+    def has_budget(self) -> bool:
+        return bool(self.tokens or self.usd)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class EffectivePolicy:
+    team_id: int
+    user_id: int
+    allowed_models: tuple[str, ...] | None  # None: every model
+    max_tokens: int | None
+    max_tokens_action: str  # "cap" | "reject"
+    on_exceed: str  # "block" | "warn" | "downgrade"
+    downgrade_to: str | None
+    store_text: bool
+    team: Limits
+    person: Limits
+
+    def allows(self, model: str) -> bool:
+        """Whether ``model`` matches an allowed name or glob (case-sensitive, like model ids)."""
+        if self.allowed_models is None:
+            return True
+        return any(fnmatch.fnmatchcase(model, pattern) for pattern in self.allowed_models)
+
+
+def _merge(levels: list[dict[str, Any]], fields: tuple[str, ...]) -> dict[str, Any]:
+    merged: dict[str, Any] = dict.fromkeys(fields)
+    for level in levels:  # least specific first
+        for field in fields:
+            if level.get(field) is not None:
+                merged[field] = level[field]
+    return merged
+
+
+def _limits(values: dict[str, Any], thresholds: Any) -> Limits:
+    return Limits(
+        tokens=tuple((kind, int(values[f])) for kind, f in TOKEN_FIELDS if values.get(f) is not None),
+        usd=tuple((kind, Decimal(str(values[f]))) for kind, f in USD_FIELDS if values.get(f) is not None),
+        rpm=values.get("requests_per_minute"), tpm=values.get("tokens_per_minute"),
+        thresholds=tuple(sorted({int(t) for t in thresholds or ()})),
+    )
+
+
+def policy_resolve(*, team_id: int, user_id: int, org: dict[str, Any] | None, team: dict[str, Any] | None,
+                   person: dict[str, Any] | None) -> EffectivePolicy:
+    """Merge the three levels' field values (dicts of Policy fields; None = no policy at that level)."""
+    org, team, person = org or {}, team or {}, person or {}
+    rules = _merge([org, team, person], RULE_FIELDS)
+    team_rules = _merge([org, team], ("alert_thresholds",))
+    models = rules["allowed_models"]
+    return EffectivePolicy(
+        team_id=team_id, user_id=user_id,
+        allowed_models=None if models is None else tuple(str(m) for m in models),
+        max_tokens=rules["max_tokens"], max_tokens_action=rules["max_tokens_action"] or "cap",
+        on_exceed=rules["on_exceed"] or "block", downgrade_to=rules["downgrade_to"] or None,
+        store_text=bool(rules["store_text"]),
+        team=_limits(_merge([org, team], LIMIT_FIELDS), team_rules["alert_thresholds"]),
+        person=_limits(_merge([person], LIMIT_FIELDS), rules["alert_thresholds"]),
+    )
+
+
+def policy_levels_load(*, team_id: int, user_id: int) -> dict[str, dict[str, Any] | None]:
+    """The field values of the three policy levels that apply (one query)."""
+    from governance.models import Policy
+
+    levels: dict[str, dict[str, Any] | None] = {"org": None, "team": None, "person": None}
+    rows = Policy.objects.filter(
+        Q(scope="org") | Q(scope="team", team_id=team_id) | Q(scope="user", team_id=team_id, user_id=user_id)
+    ).values("scope", *POLICY_FIELDS)
+    for row in rows:
+        scope = row.pop("scope")
+        levels["person" if scope == "user" else scope] = row
+    return levels
+
+
+def policy_effective_load(*, team_id: int, user_id: int) -> EffectivePolicy:
+    """The effective policy from the database (no cache)."""
+    return policy_resolve(team_id=team_id, user_id=user_id, **policy_levels_load(team_id=team_id, user_id=user_id))
+
+
+# --- JSON form (the Redis entry) --------------------------------------------------------------------
+
+def _limits_json(limits: Limits) -> dict[str, Any]:
+    return {"tokens": [list(x) for x in limits.tokens], "usd": [[k, str(v)] for k, v in limits.usd],
+            "rpm": limits.rpm, "tpm": limits.tpm, "thresholds": list(limits.thresholds)}
+
+
+def _limits_from(data: dict[str, Any]) -> Limits:
+    return Limits(tokens=tuple((k, int(v)) for k, v in data["tokens"]),
+                  usd=tuple((k, Decimal(v)) for k, v in data["usd"]), rpm=data["rpm"], tpm=data["tpm"],
+                  thresholds=tuple(data["thresholds"]))
+
+
+def policy_to_json(policy: EffectivePolicy) -> str:
+    data = {f.name: getattr(policy, f.name) for f in dataclasses.fields(policy)}
+    data["team"], data["person"] = _limits_json(policy.team), _limits_json(policy.person)
+    return json.dumps(data)
+
+
+def policy_from_json(raw: str | bytes) -> EffectivePolicy:
+    data = json.loads(raw)
+    data["team"], data["person"] = _limits_from(data["team"]), _limits_from(data["person"])
+    if data["allowed_models"] is not None:
+        data["allowed_models"] = tuple(data["allowed_models"])
+    return EffectivePolicy(**data)
+
+
+# --- Hot-path cache ------------------------------------------------------------------------------------
+
+_local: dict[tuple[int, int], tuple[float, EffectivePolicy]] = {}
+_known_version: int | None = None
+
+
+def policy_cache_clear() -> None:
+    """Forget this process's cached policies."""
+    global _known_version
+    _local.clear()
+    _known_version = None
+
+
+def policy_cache_invalidate() -> None:
+    """After a policy change commits: clear this process's cache and bump the shared version.
+
+    Other processes learn the new version from their next admission and drop their caches.
+    """
+    _local.clear()
+    client = get_sync_redis()
+    if client is not None:
+        try:
+            client.incr(POLICY_VERSION_KEY)
+        except REDIS_ERRORS:
+            logger.warning("could not bump the policy version; other processes refresh within the TTL")
+
+
+def policy_version_observe(version: int) -> None:
+    """Called with the version an admission script read: a different one drops the local cache."""
+    global _known_version
+    if version != _known_version:
+        _local.clear()
+        _known_version = version
+
+
+async def _shared_lookup(team_id: int, user_id: int) -> EffectivePolicy:
+    client = get_async_redis()
+    entry_key = _ENTRY_KEY.format(team_id, user_id)
+    version = None
+    if client is not None:
+        try:
+            version, raw = await client.mget(POLICY_VERSION_KEY, entry_key)
+            version = int(version or 0)
+            if raw is not None:
+                entry = json.loads(raw)
+                if entry["v"] == version:
+                    return policy_from_json(entry["p"])
+        except REDIS_ERRORS:
+            client = None
+    policy = await sync_to_async(policy_effective_load, thread_sensitive=True)(team_id=team_id, user_id=user_id)
+    if client is not None:
+        try:  # tagged with the version read *before* the load: a concurrent change makes it stale at once
+            await client.set(entry_key, json.dumps({"v": version, "p": policy_to_json(policy)}), ex=_ENTRY_TTL_S)
+        except REDIS_ERRORS:
+            pass
+    return policy
+
+
+async def policy_for(*, team_id: int, user_id: int) -> EffectivePolicy:
+    """The effective policy of a person in a team. Steady state: one dict lookup, no I/O."""
+    now = time.monotonic()
+    cached = _local.get((team_id, user_id))
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    policy = await _shared_lookup(team_id, user_id)
+    if len(_local) > 100_000:
+        _local.clear()
+    _local[(team_id, user_id)] = (now + settings.TOKENWISE_POLICY_CACHE_TTL_S, policy)
+    return policy

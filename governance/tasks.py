@@ -1,0 +1,32 @@
+"""Celery tasks of governance. Each takes plain ids / JSON and calls one service."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import shared_task
+
+logger = logging.getLogger(__name__)
+
+
+# --- Policies: budget alerts and counter reconciliation -----------------------------------------------
+
+@shared_task(ignore_result=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+def alert_raise_task(payload: dict[str, Any]) -> int | None:
+    """Record and notify one budget threshold crossing (``alert_raise``); idempotent. Returns the alert id."""
+    from governance.services.alerts import alert_raise
+
+    alert = alert_raise(payload=payload)
+    return None if alert is None else alert.pk
+
+
+@shared_task(ignore_result=True, expires=600)
+def counters_reconcile_task() -> dict[str, int]:
+    """Compare the budget counters with the ledger and repair the drift (``counters_reconcile``)."""
+    from governance.enforcement.reconcile import counters_reconcile
+
+    report = counters_reconcile()
+    if report.repaired:
+        logger.warning("budget counters repaired from the ledger: %s", report.as_dict())
+    return report.as_dict()
