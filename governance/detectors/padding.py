@@ -1,0 +1,73 @@
+"""Padding: prompts inflated far beyond the person's usual size, answered with almost nothing.
+
+Reference prompt size = the smaller of the person's own median prompt tokens and the peer median of
+people's medians (so someone who pads every call cannot raise their own norm). A call is padded when
+    prompt_tokens >= ``padding_prompt_factor`` x reference
+    AND completion_tokens <= ``padding_output_ratio`` x prompt_tokens.
+Only calls that generate text count (embeddings have no output by nature). A team that legitimately
+sends big prompts (retrieval, long documents) raises its own reference and is not flagged.
+
+Flag when padded share >= ``padding_share`` (of at least ``min_events`` calls).
+Score: how far past the threshold the share is. Evidence adds how far ``max_tokens`` overshot the
+output of the padded calls (a reservation inflated for nothing) and the peer median padded share.
+"""
+
+from __future__ import annotations
+
+
+from governance.detectors.base import EventRecord, Finding, PersonKey, Thresholds, ValueSignals
+from governance.detectors.evidence import count, decimal, make_finding, peer_clause, percent
+from governance.detectors.grouping import Grouped, as_detector, generates_text
+from governance.detectors.stats import median, over, peer_medians, share
+
+NAME = "padding"
+
+
+def find(grouped: Grouped, signals: ValueSignals, thresholds: Thresholds) -> list[Finding]:
+    """Findings for people who inflate prompts for tiny answers (see the module docstring)."""
+    calls = {key: [e for e in p.events if generates_text(e)] for key, p in grouped.people.items()}
+    norms = {key: median([e.prompt_tokens for e in mine]) for key, mine in calls.items() if mine}
+    peer_norms = peer_medians(grouped, norms)
+    factor, ratio = thresholds.padding_prompt_factor, thresholds.padding_output_ratio
+    padded: dict[PersonKey, list[EventRecord]] = {}
+    references: dict[PersonKey, float] = {}
+    for key, own in norms.items():
+        reference = references[key] = max(min(own, peer_norms.get(key, own)), 1.0)
+        padded[key] = [
+            e for e in calls[key]
+            if e.prompt_tokens >= factor * reference and e.completion_tokens <= ratio * e.prompt_tokens
+        ]
+    shares = {key: share(len(padded[key]), len(calls[key])) for key in norms}
+    peer_shares = peer_medians(grouped, shares)
+    findings = []
+    for person in grouped.judged(thresholds):
+        key = person.key
+        if len(calls[key]) < thresholds.min_events or shares[key] < thresholds.padding_share:
+            continue
+        mine = padded[key]
+        peer_share = peer_shares.get(key)
+        overshoot = [e.max_tokens / max(e.completion_tokens, 1) for e in mine if e.max_tokens]
+        padded_prompt = median([e.prompt_tokens for e in mine])
+        findings.append(make_finding(
+            grouped=grouped, person=person, detector=NAME, score=over(shares[key], thresholds.padding_share),
+            summary=(
+                f"{percent(shares[key])} of {count(len(calls[key]))} calls sent prompts of typically "
+                f"{count(padded_prompt)} tokens - at least {decimal(factor)}x the usual "
+                f"{count(references[key])} - for answers under {percent(ratio)} of the prompt"
+                f"{peer_clause(grouped, person, peer_share, percent, what='median share')}."
+            ),
+            examples=(e.request_id for e in mine),
+            calls=len(calls[key]),
+            padded_calls=len(mine),
+            padded_share=shares[key],
+            median_padded_prompt_tokens=padded_prompt,
+            median_prompt_tokens=norms[key],
+            reference_prompt_tokens=references[key],
+            peer_median_prompt_tokens=peer_norms.get(key),
+            median_max_tokens_over_output=median(overshoot) if overshoot else None,
+            peer_median_padded_share=peer_share,
+        ))
+    return findings
+
+
+detect = as_detector(find)

@@ -1,0 +1,67 @@
+"""Repetition: a large share of a person's prompts are (near-)identical to another of their prompts.
+
+A prompt counts as repeated when some *other* call of the same person in the window has the same
+``prompt_hash``, or a ``prompt_simhash`` at most ``simhash_distance`` bits away. Calls without
+fingerprints (empty hash, simhash 0) never count as repeated, but do count in the total.
+
+Flag when repeated share >= ``repetition_share`` (of at least ``min_events`` calls).
+Score: how far past the threshold the share is. Evidence adds the peer median share.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+from governance.detectors.base import EventRecord, Finding, Thresholds, ValueSignals
+from governance.detectors.evidence import count, make_finding, peer_clause, percent
+from governance.detectors.grouping import Grouped, as_detector
+from governance.detectors.similarity import near_duplicates
+from governance.detectors.stats import over, peer_medians, share
+
+NAME = "repetition"
+
+
+def find(grouped: Grouped, signals: ValueSignals, thresholds: Thresholds) -> list[Finding]:
+    """Findings for people who send the same prompt again and again (see the module docstring)."""
+    distance = thresholds.simhash_distance
+    repeated = {key: repeated_calls(p.events, distance) for key, p in grouped.people.items()}
+    shares = {key: share(len(repeated[key]), len(p.events)) for key, p in grouped.people.items()}
+    peers = peer_medians(grouped, shares)
+    findings = []
+    for person in grouped.judged(thresholds):
+        key = person.key
+        mine = shares[key]
+        if mine < thresholds.repetition_share:
+            continue
+        peer = peers.get(key)
+        findings.append(make_finding(
+            grouped=grouped, person=person, detector=NAME, score=over(mine, thresholds.repetition_share),
+            summary=(
+                f"{percent(mine)} of {count(len(person.events))} prompts were repeats or near-duplicates "
+                f"(SimHash distance <= {distance}){peer_clause(grouped, person, peer, percent)}."
+            ),
+            examples=(person.events[i].request_id for i in repeated[key]),
+            calls=len(person.events),
+            repeated_calls=len(repeated[key]),
+            repeated_share=mine,
+            simhash_distance=distance,
+            peer_median_repeated_share=peer,
+        ))
+    return findings
+
+
+detect = as_detector(find)
+
+
+def repeated_calls(events: Sequence[EventRecord], distance: int) -> list[int]:
+    """Indices of the calls whose prompt repeats another call's prompt (see the module docstring)."""
+    hashes = Counter(e.prompt_hash for e in events)
+    simhashes = Counter(e.prompt_simhash for e in events)
+    repeated_hashes = {h for h, seen in hashes.items() if seen > 1 and h}
+    repeated_simhashes = near_duplicates(list(simhashes), distance)
+    repeated_simhashes.update(s for s, seen in simhashes.items() if seen > 1 and s)
+    return [
+        i for i, e in enumerate(events)
+        if e.prompt_hash in repeated_hashes or e.prompt_simhash in repeated_simhashes
+    ]

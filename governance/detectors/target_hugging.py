@@ -1,0 +1,157 @@
+"""Target hugging: usage that settles just above a target or the peer average, or jumps on cue.
+
+Daily tokens are summed per UTC day; only active days (with a call) count. Two signals:
+
+Settling - a day is "in band" when its tokens lie in [ref, ref x (1 + ``hug_band``)], against
+  (a) the usage target in force that day (the latest ``usage_target`` with ``tokens_per_day``
+      announced for the person's team or the whole organisation by the end of that day), over the
+      days a target is in force, and
+  (b) the peer average day (peer median of people's average tokens per active day), over all days.
+  Settled when, over at least ``hug_min_days`` days, the in-band share >= ``hug_share``.
+Jumping - for each target or review announced in the window for the person's team or organisation,
+  tokens per day over the ``jump_days`` after it (clipped to the window) / tokens per day over all
+  of the window before it - a long baseline, so one quiet week is not mistaken for the norm. Each
+  side needs ``MIN_ACTIVE_DAYS_AROUND`` active days. Jumped when the largest ratio >= ``jump_ratio``.
+
+Flag when (at least ``min_events`` calls) settled or jumped. Score: the larger of how far past each
+threshold. A person whose use merely varies day to day around a target is not in band often enough.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections import defaultdict
+from collections.abc import Sequence
+
+from governance.detectors.base import Finding, Target, Thresholds, ValueSignals, Window
+from governance.detectors.evidence import count, decimal, make_finding, peer_clause, percent
+from governance.detectors.grouping import Grouped, Person, as_detector
+from governance.detectors.stats import over, peer_medians
+
+NAME = "target_hugging"
+DAY_SECONDS = 86_400.0
+MIN_ACTIVE_DAYS_AROUND = 3
+
+
+def find(grouped: Grouped, signals: ValueSignals, thresholds: Thresholds) -> list[Finding]:
+    """Findings for people whose usage tracks a target instead of their work (see the module docstring)."""
+    daily = {key: _daily_tokens(p) for key, p in grouped.people.items()}
+    average_day = {key: sum(days.values()) / len(days) for key, days in daily.items()}
+    peer_days = peer_medians(grouped, average_day)
+    window = grouped.window
+    announced = sorted((t for t in signals.targets if window.start < t.announced_at < window.end),
+                       key=lambda t: t.announced_at)
+    jumps = {key: _largest_jump(p, announced, window, thresholds) for key, p in grouped.people.items()}
+    peer_jumps = peer_medians(grouped, {key: jump[0] for key, jump in jumps.items() if jump})
+    in_force: dict[int, list[tuple[float, float]]] = {}
+    findings = []
+    for person in grouped.judged(thresholds):
+        key = person.key
+        scores: list[float] = []
+        sentences: list[str] = []
+        numbers: dict[str, object] = {}
+        if person.team_id not in in_force:
+            in_force[person.team_id] = _targets_in_force(signals.targets, person.team_id)
+        settled = _settling(daily[key], in_force[person.team_id], peer_days.get(key), thresholds)
+        if settled is not None and settled[2] >= thresholds.hug_share:
+            label, reference, in_band_share, in_band, considered = settled
+            scores.append(over(in_band_share, thresholds.hug_share))
+            sentences.append(
+                f"on {in_band} of {considered} active days ({percent(in_band_share)}) daily usage sat within "
+                f"{percent(thresholds.hug_band)} above the {label} of {count(reference)} tokens"
+            )
+            numbers.update(settled_against=label, reference_tokens_per_day=reference, days_in_band=in_band,
+                           days_considered=considered, in_band_share=in_band_share)
+        jump = jumps[key]
+        if jump is not None and jump[0] >= thresholds.jump_ratio:
+            ratio, before, after, target = jump
+            peer = peer_jumps.get(key)
+            scores.append(over(ratio, thresholds.jump_ratio))
+            sentences.append(
+                f"daily tokens rose {decimal(ratio)}x (from {count(before)} to {count(after)} a day) in the "
+                f"{thresholds.jump_days} days after a {target.kind.replace('_', ' ')} was announced on "
+                f"{target.announced_at.date().isoformat()}"
+                + peer_clause(grouped, person, peer, lambda r: decimal(r) + "x", brackets=True)
+            )
+            numbers.update(jump_ratio=ratio, tokens_per_day_before=before, tokens_per_day_after=after,
+                           announced_at=target.announced_at.isoformat(), announcement_kind=target.kind,
+                           peer_median_jump_ratio=peer)
+        if not scores:
+            continue
+        summary = " and ".join(sentences)
+        findings.append(make_finding(
+            grouped=grouped, person=person, detector=NAME, score=max(scores),
+            summary=summary[0].upper() + summary[1:] + ".",
+            examples=(e.request_id for e in reversed(person.events)),
+            active_days=len(daily[key]),
+            **numbers,
+        ))
+    return findings
+
+
+detect = as_detector(find)
+
+
+def _daily_tokens(person: Person) -> dict[int, int]:
+    days: dict[int, int] = defaultdict(int)
+    for moment, event in zip(person.times, person.events):
+        days[int(moment // DAY_SECONDS)] += event.total_tokens
+    return days
+
+
+def _targets_in_force(targets: Sequence[Target], team_id: int) -> list[tuple[float, float]]:
+    """(announced at, tokens per day) of the daily usage targets that apply to a team, oldest first."""
+    return sorted(
+        (t.announced_at.timestamp(), float(t.tokens_per_day)) for t in targets
+        if t.kind == "usage_target" and t.tokens_per_day and t.team_id in (None, team_id)
+    )
+
+
+def _settling(
+    daily: dict[int, int], in_force: list[tuple[float, float]], peer_day: float | None, thresholds: Thresholds
+) -> tuple[str, float, float, int, int] | None:
+    """(label, reference, in-band share, in-band days, days considered) of the tighter fit, or None."""
+    band = 1.0 + thresholds.hug_band
+    fits = []
+    target_days = []
+    for day, tokens in sorted(daily.items()):
+        position = bisect_left(in_force, ((day + 1) * DAY_SECONDS,)) - 1
+        if position >= 0:
+            target_days.append((tokens, in_force[position][1]))
+    if target_days:
+        fits.append(("daily target", target_days[-1][1], target_days))
+    if peer_day is not None:
+        fits.append(("peer average day", peer_day, [(tokens, peer_day) for tokens in daily.values()]))
+    best = None
+    for label, reference, days in fits:
+        if len(days) < thresholds.hug_min_days:
+            continue
+        in_band = sum(1 for tokens, ref in days if ref <= tokens <= ref * band)
+        fit = (label, reference, in_band / len(days), in_band, len(days))
+        if best is None or fit[2] > best[2]:
+            best = fit
+    return best
+
+
+def _largest_jump(
+    person: Person, announced: list[Target], window: Window, thresholds: Thresholds
+) -> tuple[float, float, float, Target] | None:
+    """(after/before ratio, tokens a day before, after, the announcement) of the largest jump, or None."""
+    start, end, span = window.start.timestamp(), window.end.timestamp(), thresholds.jump_days * DAY_SECONDS
+    times, events = person.times, person.events
+    largest = None
+    for target in announced:
+        if target.team_id not in (None, person.team_id):
+            continue
+        moment = target.announced_at.timestamp()
+        lo, hi = start, min(moment + span, end)
+        first, middle, last = bisect_left(times, lo), bisect_left(times, moment), bisect_left(times, hi)
+        days_before = {int(t // DAY_SECONDS) for t in times[first:middle]}
+        days_after = {int(t // DAY_SECONDS) for t in times[middle:last]}
+        if min(len(days_before), len(days_after)) < MIN_ACTIVE_DAYS_AROUND:
+            continue
+        before = sum(e.total_tokens for e in events[first:middle]) / ((moment - lo) / DAY_SECONDS)
+        after = sum(e.total_tokens for e in events[middle:last]) / ((hi - moment) / DAY_SECONDS)
+        if before > 0 and (largest is None or after / before > largest[0]):
+            largest = (after / before, before, after, target)
+    return largest
