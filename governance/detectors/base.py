@@ -130,18 +130,21 @@ class Thresholds:
 
     @classmethod
     def from_policy(cls, policy: Mapping[str, Any] | None) -> Thresholds:
-        """Defaults overridden by ``policy``; raises ValueError on an unknown key, a wrong type or range."""
+        """Defaults overridden by ``policy``; raises ValueError on an unknown key, a wrong type or range.
+
+        Numbers are taken as JSON gives them (an int is fine where a float is expected, never a bool);
+        a list of names is fine for ``overkill_models``.
+        """
         overrides = dict(policy or {})
         known = {f.name: f for f in dataclasses.fields(cls)}
         unknown = sorted(set(overrides) - set(known))
         if unknown:
             raise ValueError(f"unknown detector threshold(s): {', '.join(unknown)}")
         values = {name: _coerce(name, known[name].default, value) for name, value in overrides.items()}
-        thresholds = cls(**values)
-        thresholds._validate()
-        return thresholds
+        return cls(**values)
 
-    def _validate(self) -> None:
+    def __post_init__(self) -> None:
+        """Every instance is valid, however built; raises ValueError naming the first bad field."""
         for name in ("value_ratio", "repetition_share", "padding_share", "unread_share", "loop_share",
                      "hug_share", "overkill_share", "padding_output_ratio"):
             if not 0 < getattr(self, name) <= 1:

@@ -31,3 +31,8 @@ def test_rejects_bad_policy(policy, message):
         Thresholds.from_policy(policy)
 
     assert str(error.value) == message
+
+
+def test_direct_construction_is_validated_too():
+    with pytest.raises(ValueError, match="padding_share must be in"):
+        Thresholds(padding_share=0)
