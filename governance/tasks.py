@@ -30,3 +30,17 @@ def counters_reconcile_task() -> dict[str, int]:
     if report.repaired:
         logger.warning("budget counters repaired from the ledger: %s", report.as_dict())
     return report.as_dict()
+
+
+# --- Weekly digest to managers --------------------------------------------------------------------
+
+@shared_task(ignore_result=True, expires=6 * 3600)
+def weekly_digest_send_task() -> int:
+    """E-mail each manager last week's summary of their teams (``digests_send_all``); returns e-mails sent.
+
+    Celery beat runs it weekly (``TOKENWISE_DIGEST_DAY_OF_WEEK`` / ``_HOUR``). Idempotent per manager and
+    week: a redelivered or repeated run sends nothing twice.
+    """
+    from governance.services.digest import digests_send_all
+
+    return digests_send_all()
