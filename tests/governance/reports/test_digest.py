@@ -84,3 +84,12 @@ def test_beat_schedules_the_digest(settings):
 
     assert entry["task"] == "governance.tasks.weekly_digest_send_task"
     assert (entry["schedule"].day_of_week, entry["schedule"].hour, entry["schedule"].minute) == ({1}, {7}, {0})
+
+
+def test_the_beat_task_sends_every_managers_digest(team, manager, employee):
+    from governance.tasks import weekly_digest_send_task
+
+    sent = weekly_digest_send_task()
+
+    assert sent == 1
+    assert [message.to for message in mail.outbox] == [["maria@example.com"]]
