@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from usage.models import UsageEvent
+from usage.partitions import usage_events_partitioned, usage_partitions_drop
 from usage.services import usage_rollups_refresh
 
 logger = logging.getLogger(__name__)
@@ -32,15 +33,24 @@ def usage_events_prune(*, days: int, now: datetime | None = None) -> int:
     """Delete raw usage events older than ``days`` whole days; returns how many were deleted.
 
     First recomputes every rollup slice still queued as dirty, so no pruned day is later recomputed
-    from missing events. Deletes in batches of ``_DELETE_BATCH`` (each its own transaction); safe to
-    interrupt and to run again. ``days`` <= 0 keeps everything (returns 0). Daily rollups are never
-    touched. Do not run ``usage_rollups_rebuild`` over pruned days: it would recompute them from nothing.
+    from missing events. On PostgreSQL, whole monthly partitions before the cutoff's month are dropped
+    (``usage_partitions_drop``, instant); the rest is deleted in batches of ``_DELETE_BATCH`` (each its
+    own transaction). Safe to interrupt and to run again. ``days`` <= 0 keeps everything (returns 0).
+    The count returned includes the rows of dropped partitions. Daily rollups are never touched. Do not
+    run ``usage_rollups_rebuild`` over pruned days: it would recompute them from nothing.
     """
     if days <= 0:
         return 0
     usage_rollups_refresh()
     cutoff = retention_cutoff(days=days, now=now)
     deleted = 0
+    if usage_events_partitioned():
+        older = UsageEvent.objects.filter(created_at__lt=cutoff.replace(day=1))
+        before = older.count()
+        dropped = usage_partitions_drop(before=cutoff.date())
+        deleted = before - older.count()  # rows of old months in the default partition remain: batches
+        if dropped:
+            logger.info("retention: dropped partitions %s (%d events)", ", ".join(dropped), deleted)
     while True:
         ids = list(UsageEvent.objects.filter(created_at__lt=cutoff).order_by().values_list("id", flat=True)[
             :_DELETE_BATCH])
