@@ -192,10 +192,11 @@ def policy_cache_invalidate() -> None:
 
 
 def policy_version_observe(version: int) -> None:
-    """Called with the version an admission script read: a different one drops the local cache."""
+    """Called with the version an admission script read: a newer one drops the local cache."""
     global _known_version
     if version != _known_version:
-        _local.clear()
+        if _known_version is not None:
+            _local.clear()
         _known_version = version
 
 
@@ -207,6 +208,7 @@ async def _shared_lookup(team_id: int, user_id: int) -> EffectivePolicy:
         try:
             version, raw = await client.mget(POLICY_VERSION_KEY, entry_key)
             version = int(version or 0)
+            policy_version_observe(version)
             if raw is not None:
                 entry = json.loads(raw)
                 if entry["v"] == version:

@@ -88,10 +88,10 @@ def alert_message(alert: Alert, *, resets_at: datetime | None = None) -> tuple[s
     used, limit = _amount_text(alert.metric, alert.used), _amount_text(alert.metric, alert.limit)
     if alert.is_exceeded:
         subject = f"[Tokenwise] {who}: {budget} exceeded"
-        text = f"The {budget} of {who} ({limit}) is exceeded: a call did not fit (used so far: {used})."
+        text = f"Budget alert for {who}: the {budget} of {limit} is exceeded (a call did not fit; used so far: {used})."
     else:
         subject = f"[Tokenwise] {who} reached {alert.threshold_percent}% of its {budget}"
-        text = f"{who.capitalize()} has used {used} of its {budget} of {limit} ({alert.threshold_percent}%)."
+        text = f"Budget alert for {who}: {used} used of the {budget} of {limit} ({alert.threshold_percent}%)."
     text += f" Period starting {alert.period_start.isoformat()}"
     text += f", resets at {resets_at.isoformat()}." if resets_at else "."
     return subject, text
