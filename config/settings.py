@@ -309,6 +309,7 @@ LOGGING["formatters"]["json"] = {
 }
 if TOKENWISE_LOG_FORMAT == "json":
     LOGGING["handlers"]["console"]["formatter"] = "json"
+    CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # workers log through LOGGING too: one JSON object per line
 # Set for several uvicorn workers (prometheus-client reads it too): an empty directory, wiped at start.
 PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR")
 
