@@ -11,7 +11,6 @@ from decimal import ROUND_HALF_UP, Decimal
 from governance.models import Policy, Team
 from governance.reports.periods import Period
 
-CENT = Decimal("0.01")
 ZERO = Decimal("0")
 
 
@@ -106,10 +105,13 @@ class BudgetBurn:
         return self.spent >= self.limit
 
 
-def _round_unit(value: Decimal, unit: str) -> Decimal | int:
+def _round_unit(value: Decimal, unit: str, *, places: Decimal = Decimal("0.000001")) -> Decimal | int:
     if unit == "tokens":
         return int(value.to_integral_value(rounding=ROUND_HALF_UP))
-    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+    return value.quantize(places, rounding=ROUND_HALF_UP)
+
+
+POINT_PLACES = Decimal("0.000001")  # USD to the micro-dollar: small budgets stay exact and smooth
 
 
 def budget_burn(*, unit: str, period_name: str, period: Period, limit: Decimal | int,
@@ -125,7 +127,7 @@ def budget_burn(*, unit: str, period_name: str, period: Period, limit: Decimal |
         running += Decimal(daily.get(day, 0))
         if run_out_on is None and limit and running >= Decimal(limit):
             run_out_on = day
-        points.append(BurnPoint(day=day, actual=_round_unit(running, unit), forecast=None))
+        points.append(BurnPoint(day=day, actual=_round_unit(running, unit, places=POINT_PLACES), forecast=None))
     spent = running
     elapsed_days = (as_of - period.start).days + 1
     rate = spent / elapsed_days if elapsed_days > 0 else ZERO
@@ -135,7 +137,8 @@ def budget_burn(*, unit: str, period_name: str, period: Period, limit: Decimal |
     for day in period.days:
         if day > as_of:
             projected = spent + rate * (day - as_of).days
-            points.append(BurnPoint(day=day, actual=None, forecast=_round_unit(projected, unit)))
+            points.append(BurnPoint(day=day, actual=None,
+                                    forecast=_round_unit(projected, unit, places=POINT_PLACES)))
     forecast_at_end = spent + rate * (period.end - as_of).days
     if run_out_on is None and limit and rate > 0:
         days_needed = math.ceil((Decimal(limit) - spent) / rate)

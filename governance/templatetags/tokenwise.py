@@ -62,3 +62,25 @@ def nav_roles(context) -> dict:
 def periodly(name: str) -> str:
     """``day`` -> ``daily``, ``week`` -> ``weekly``, ``month`` -> ``monthly``."""
     return {"day": "daily", "week": "weekly", "month": "monthly"}.get(name, name)
+
+
+@register.filter
+def evidence_label(key: str) -> str:
+    """``share_near_identical`` -> ``Share near identical``."""
+    return str(key).replace("_", " ").strip().capitalize()
+
+
+@register.filter
+def evidence_value(value) -> str:
+    """Evidence numbers and lists as a person reads them: lists joined, dicts as ``key: value``."""
+    if isinstance(value, (list, tuple)):
+        return ", ".join(evidence_value(item) for item in value)
+    if isinstance(value, dict):
+        return "; ".join(f"{evidence_label(k)}: {evidence_value(v)}" for k, v in value.items())
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:,.4g}" if abs(value) < 1000 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)

@@ -10,6 +10,14 @@
 
   var palette = [1, 2, 3, 4, 5, 6, 7].map(function (i) { return cssVar("--chart-" + i, "#888"); });
   var money = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD", maximumFractionDigits: 2 });
+  var cents = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD", maximumFractionDigits: 4 });
+
+  // Dollars with cents, or with four decimals when every amount on the axis is under a dollar.
+  function moneyFormat(values) {
+    var top = Math.max.apply(null, values.filter(function (v) { return v !== null; }).concat([0]));
+    var format = top < 1 ? cents : money;
+    return function (v) { return format.format(v); };
+  }
   var count = new Intl.NumberFormat("en-US", { notation: "compact", maximumFractionDigits: 1 });
 
   function common() {
@@ -29,7 +37,7 @@
       tokens: { type: "linear", position: "left", beginAtZero: true, title: { display: true, text: "tokens" },
         ticks: { callback: function (v) { return count.format(v); } } },
       cost: { type: "linear", position: "right", beginAtZero: true, grid: { drawOnChartArea: false },
-        title: { display: true, text: "USD" }, ticks: { callback: function (v) { return money.format(v); } } }
+        title: { display: true, text: "USD" }, ticks: { callback: moneyFormat(data.cost) } }
     };
     return new Chart(canvas, {
       data: {
@@ -46,7 +54,8 @@
 
   function burnChart(canvas, data) {
     var options = common();
-    var format = data.unit === "usd" ? function (v) { return money.format(v); } : function (v) { return count.format(v); };
+    var format = data.unit === "usd" ? moneyFormat(data.actual.concat(data.forecast, [data.limit]))
+      : function (v) { return count.format(v); };
     options.scales = {
       x: { ticks: { maxRotation: 0, autoSkip: true, maxTicksLimit: 8 } },
       y: { beginAtZero: true, ticks: { callback: format } }
