@@ -117,3 +117,20 @@ def test_overview_lists_every_team(client, signed_in_admin, team, other_team):
     response = client.get("/manage/")
 
     assert [item.team_slug for item in response.context["summary"].teams] == ["platform", "research"]
+
+
+@pytest.mark.parametrize("path", ["/admin/", "/admin/usage/usageevent/", "/admin/usage/dailyrollup/",
+                                  "/admin/usage/outcomekind/"])
+def test_django_admin_stays_available(client, signed_in_admin, path):
+    response = client.get(path)
+
+    assert response.status_code == 200
+
+
+def test_django_admin_is_for_staff_only(client, manager):
+    client.force_login(manager)
+
+    response = client.get("/admin/usage/usageevent/")
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/admin/login/")
