@@ -1,4 +1,5 @@
-"""Security middleware: a Content Security Policy on every response, and a body size limit on ``/api/``.
+"""Security middleware: a Content Security Policy on every response; on ``/api/``, a body size limit and
+JSON error bodies for errors Django answers itself.
 
 Django 5.2 has no built-in CSP. The policy comes from ``settings.TOKENWISE_CSP``; a view that needs a
 different one (the API docs, which run Swagger UI) sets the ``Content-Security-Policy`` header itself and
@@ -49,14 +50,25 @@ class ContentSecurityPolicyMiddleware(_Middleware):
         return response
 
 
-class ApiBodyLimitMiddleware(_Middleware):
-    """Refuses ``/api/`` requests declaring a body over ``TOKENWISE_API_MAX_BODY_BYTES`` (413, API error body).
+_API_PREFIX = "/api/"
+_API_PAGES = ("/api/docs/", "/api/schema/")  # HTML and YAML by design
+_ERROR_CODES = {404: "not_found", 405: "method_not_allowed", 500: "server_error"}
+
+
+def _api_error(status: int, code: str, message: str) -> JsonResponse:
+    return JsonResponse({"error": {"status": status, "code": code, "message": message, "fields": None}},
+                        status=status)
+
+
+class ApiEdgeMiddleware(_Middleware):
+    """The edge of ``/api/``: refuses bodies declared over ``TOKENWISE_API_MAX_BODY_BYTES`` (413), and turns
+    any error Django answers itself (an unknown URL, a server error page) into the API's JSON error body.
 
     DRF reads only the declared length, so a body without one is read as empty: the limit holds.
     """
 
     def before(self, request):
-        if not request.path.startswith("/api/"):
+        if not request.path.startswith(_API_PREFIX):
             return None
         limit = settings.TOKENWISE_API_MAX_BODY_BYTES
         try:
@@ -65,6 +77,13 @@ class ApiBodyLimitMiddleware(_Middleware):
             declared = 0
         if declared <= limit:
             return None
-        message = f"The request body is larger than the {limit}-byte limit."
-        return JsonResponse({"error": {"status": 413, "code": "request_too_large", "message": message,
-                                       "fields": None}}, status=413)
+        return _api_error(413, "request_too_large", f"The request body is larger than the {limit}-byte limit.")
+
+    def after(self, request, response):
+        if (response.status_code < 400 or not request.path.startswith(_API_PREFIX)
+                or request.path.startswith(_API_PAGES)
+                or response.get("Content-Type", "").startswith("application/json")):
+            return response
+        status = response.status_code
+        reason = response.reason_phrase or "Error"
+        return _api_error(status, _ERROR_CODES.get(status, reason.lower().replace(" ", "_")), f"{reason}.")
