@@ -217,7 +217,7 @@ INSTALLED_APPS += ["drf_spectacular_sidecar"]  # Swagger UI served from our own 
 MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
                   "config.middleware.ContentSecurityPolicyMiddleware")
 MIDDLEWARE.insert(MIDDLEWARE.index("config.middleware.ContentSecurityPolicyMiddleware") + 1,
-                  "config.middleware.ApiBodyLimitMiddleware")
+                  "config.middleware.ApiEdgeMiddleware")
 REST_FRAMEWORK.update({
     # API tokens (Bearer twa-...) first, so a missing credential answers 401 with WWW-Authenticate.
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -331,58 +331,3 @@ CELERY_BEAT_SCHEDULE["governance-counters-reconcile"] = {
     "task": "governance.tasks.counters_reconcile_task",
     "schedule": 300.0,
 }
-
-# --- REST API (/api/) and security hardening --------------------------------------------------------
-INSTALLED_APPS += ["drf_spectacular_sidecar"]  # Swagger UI served from our own static files, no CDN
-MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
-                  "config.middleware.ContentSecurityPolicyMiddleware")
-MIDDLEWARE.insert(MIDDLEWARE.index("config.middleware.ContentSecurityPolicyMiddleware") + 1,
-                  "config.middleware.ApiEdgeMiddleware")
-REST_FRAMEWORK.update({
-    # API tokens (Bearer twa-...) first, so a missing credential answers 401 with WWW-Authenticate.
-    "DEFAULT_AUTHENTICATION_CLASSES": [
-        "governance.apis.auth.ApiTokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",  # enforces CSRF for the browser
-    ],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "EXCEPTION_HANDLER": "governance.apis.errors.api_exception_handler",
-    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
-})
-SPECTACULAR_SETTINGS.update({
-    "SWAGGER_UI_DIST": "SIDECAR",
-    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
-    "COMPONENT_SPLIT_REQUEST": True,  # write-only fields (provider secrets) only in request schemas
-    "SCHEMA_PATH_PREFIX": "/api/",
-    "SERVE_AUTHENTICATION": [],  # the schema and docs are public and the same for everyone
-})
-TOKENWISE_API_MAX_BODY_BYTES = env_int("TOKENWISE_API_MAX_BODY_BYTES", 1024 * 1024)
-# Failed API-token attempts per client address per minute before that address gets 429 for the minute.
-TOKENWISE_API_AUTH_FAILURES_PER_MINUTE = env_int("TOKENWISE_API_AUTH_FAILURES_PER_MINUTE", 20)
-# Content Security Policy for every response (empty: none). Pages load scripts and styles from
-# /static/ only; inline styles are allowed for chart libraries.
-TOKENWISE_CSP = env_str(
-    "TOKENWISE_CSP",
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
-    "frame-ancestors 'none'",
-)
-
-if PRODUCTION:
-    DEBUG = False  # never on in production, whatever DEBUG says
-    SESSION_COOKIE_SECURE = True
-    CSRF_COOKIE_SECURE = True
-    SESSION_COOKIE_HTTPONLY = True
-    SESSION_COOKIE_SAMESITE = "Lax"
-    SECURE_SSL_REDIRECT = env_bool("TOKENWISE_SSL_REDIRECT", True)
-    SECURE_REDIRECT_EXEMPT = env_list("TOKENWISE_SSL_REDIRECT_EXEMPT", [])  # regexes, e.g. ^healthz$
-    SECURE_HSTS_SECONDS = env_int("TOKENWISE_HSTS_SECONDS", 31_536_000)
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("TOKENWISE_HSTS_INCLUDE_SUBDOMAINS", True)
-    SECURE_HSTS_PRELOAD = env_bool("TOKENWISE_HSTS_PRELOAD", True)
-    SECURE_CONTENT_TYPE_NOSNIFF = True
-    SECURE_REFERRER_POLICY = "same-origin"
-    X_FRAME_OPTIONS = "DENY"
-    # Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips it from clients).
-    if env_bool("TOKENWISE_TRUST_X_FORWARDED_PROTO", False):
-        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
