@@ -71,8 +71,9 @@ class Pages:
         context = self.browser.new_context(viewport={"width": width, "height": height})
         self.contexts.append(context)
         page = context.new_page()
-        page.errors = []
+        page.errors = []  # script errors, and console errors such as a Content-Security-Policy refusal
         page.on("pageerror", lambda error: page.errors.append(str(error)))
+        page.on("console", lambda message: message.type == "error" and page.errors.append(message.text))
         page.goto(self.base_url + "/")
         page.get_by_label("Username or e-mail").fill(email)
         page.get_by_label("Password").fill(password)
