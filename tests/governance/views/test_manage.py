@@ -134,3 +134,11 @@ def test_django_admin_is_for_staff_only(client, manager):
 
     assert response.status_code == 302
     assert response["Location"].startswith("/admin/login/")
+
+
+@pytest.mark.parametrize("model", ["team", "membership", "apikey", "provider", "modelroute", "price",
+                                   "auditlogentry", "flag"])
+def test_django_admin_lists_governance_models(client, signed_in_admin, employee_key, model):
+    response = client.get(f"/admin/governance/{model}/")
+
+    assert response.status_code == 200
