@@ -331,3 +331,12 @@ CELERY_BEAT_SCHEDULE["governance-counters-reconcile"] = {
     "task": "governance.tasks.counters_reconcile_task",
     "schedule": 300.0,
 }
+
+# --- Usage-chasing detection (governance/detection.py, governance/services/flags.py) ----------------
+# Each run judges the trailing window of this many days; flags are de-duplicated across runs.
+TOKENWISE_DETECTION_WINDOW_DAYS = env_int("TOKENWISE_DETECTION_WINDOW_DAYS", 30)
+TOKENWISE_DETECTION_INTERVAL_S = env_int("TOKENWISE_DETECTION_INTERVAL_S", 3600)
+CELERY_BEAT_SCHEDULE["governance-flags-detect"] = {
+    "task": "governance.tasks.flags_detect_task",
+    "schedule": float(TOKENWISE_DETECTION_INTERVAL_S),
+}

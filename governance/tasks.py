@@ -32,6 +32,39 @@ def counters_reconcile_task() -> dict[str, int]:
     return report.as_dict()
 
 
+# --- Usage-chasing detection: flags ------------------------------------------------------------------
+
+@shared_task(ignore_result=True, expires=3000)
+def flags_detect_task() -> dict[str, Any]:
+    """Run the detectors over the trailing ``TOKENWISE_DETECTION_WINDOW_DAYS`` and raise flags
+    (``detection_run``). Hourly from Celery beat; idempotent (flags are de-duplicated)."""
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    from governance.services.flags import detection_run
+
+    end = timezone.now()
+    run = detection_run(start=end - timedelta(days=settings.TOKENWISE_DETECTION_WINDOW_DAYS), end=end)
+    summary = run.as_dict()
+    logger.info("detection run: %s", summary)
+    return summary
+
+
+@shared_task(ignore_result=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+def flag_notify_task(flag_id: int) -> int:
+    """E-mail a newly raised flag to its team's managers and the person flagged (``flag_notify``).
+
+    Once per flag (a redelivery sends nothing); a flag deleted meanwhile is skipped. Returns e-mails sent.
+    """
+    from governance.models import Flag
+    from governance.services.flags import flag_notify
+
+    flag = Flag.objects.select_related("user", "team").filter(pk=flag_id).first()
+    return 0 if flag is None else flag_notify(flag=flag)
+
+
 # --- Weekly digest to managers --------------------------------------------------------------------
 
 @shared_task(ignore_result=True, expires=6 * 3600)
