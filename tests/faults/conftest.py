@@ -9,6 +9,7 @@ private Redis - so ``Stack.drain`` and the ledger checks see exactly what the pr
 from __future__ import annotations
 
 import os
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import pytest
 from django.db import connection
 
 from tests.fake_upstream import FakeUpstream
-from tests.faults.harness import Answer, CeleryWorker, ProxyProcess, RedisServer, TcpProxy, summarize
+from tests.faults.harness import REPO_ROOT, Answer, CeleryWorker, ProxyProcess, RedisServer, TcpProxy, summarize
 
 
 @pytest.fixture(scope="module")
@@ -89,10 +90,17 @@ class Stack:
 
 
 @pytest.fixture
-def stack(transactional_db, default_prices, fault_upstream, settings, tmp_path):
+def stack(transactional_db, default_prices, fault_upstream, settings, tmp_path, request):
     built = Stack(directory=tmp_path, upstream=fault_upstream, settings=settings)
     yield built
     built.close()
+    # Keep the processes' logs where CI keeps its output (pytest's temp dirs are recycled).
+    kept = REPO_ROOT / "test-output" / "faults" / request.node.name
+    shutil.rmtree(kept, ignore_errors=True)
+    kept.mkdir(parents=True)
+    for log in [tmp_path / "proxy.log", *sorted((tmp_path / "celery").glob("*.log"))]:
+        if log.exists():
+            shutil.copy(log, kept / log.name)
 
 
 def assert_ledger_matches(answers: list[Answer], stack: Stack) -> dict:

@@ -204,9 +204,9 @@ async def proxy(request: HttpRequest, endpoint: str) -> HttpResponse:
             call.identify(exc.principal)
         response = response_for_exception(exc, request_id=call.request_id)
         await call.finish(status=exc.status, error_code=error_code_of(exc))
-    except DatabaseError:
+    except DatabaseError as exc:
         # A store this call needed (a key not cached anywhere, a route table never loaded) is down.
-        logger.warning("proxy: database unavailable for %s", call.request_id)
+        logger.warning("proxy: database unavailable for %s: %s", call.request_id, str(exc).strip()[:200])
         response = error_response(status=503, message="Tokenwise cannot reach its database; retry shortly.",
                                   type="server_error", code="service_unavailable", request_id=call.request_id,
                                   headers={"Retry-After": "5"})
