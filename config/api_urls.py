@@ -3,7 +3,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from governance.apis import audit, flags, keys, providers, reports, teams
+from governance.apis import audit, flags, keys, policies, providers, reports, teams
 from usage.apis import usage, value
 
 urlpatterns = [
@@ -21,6 +21,9 @@ urlpatterns = [
     path("keys/<int:key_id>/revoke/", keys.KeyRevokeApi.as_view(), name="api-key-revoke"),
     path("tokens/", keys.ApiTokenListApi.as_view(), name="api-tokens"),
     path("tokens/<int:token_id>/revoke/", keys.ApiTokenRevokeApi.as_view(), name="api-token-revoke"),
+    # Policies
+    path("policies/", policies.PolicyListApi.as_view(), name="api-policies"),
+    path("policies/<int:policy_id>/", policies.PolicyDetailApi.as_view(), name="api-policy"),
     # Providers, routes, prices
     path("providers/", providers.ProviderListApi.as_view(), name="api-providers"),
     path("providers/<int:provider_id>/", providers.ProviderDetailApi.as_view(), name="api-provider"),

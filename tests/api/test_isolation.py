@@ -40,6 +40,8 @@ VISIBLE = {
     "feedback": {"employee": {"alice"}, "manager_a": {"alice"}, "manager_b": {"oscar"}, "admin": ALL},
     "flags": {"employee": {"alice"}, "manager_a": {"alice", "maria"}, "manager_b": {"carol_b", "oscar"},
               "admin": ALL},
+    "policies": {"employee": {"org", "team_a", "alice"}, "manager_a": {"org", "team_a", "alice"},
+                 "manager_b": {"org", "team_b", "oscar"}, "admin": ALL},
 }
 
 
@@ -56,9 +58,10 @@ def _objects(world, collection: str) -> dict:
 
 LIST_URLS = {"teams": "/api/teams/", "memberships": "/api/memberships/", "keys": "/api/keys/",
              "tokens": "/api/tokens/", "events": "/api/usage/events/", "outcomes": "/api/outcomes/",
-             "feedback": "/api/feedback/", "flags": "/api/flags/"}
+             "feedback": "/api/feedback/", "flags": "/api/flags/", "policies": "/api/policies/"}
 DETAIL_URLS = {"teams": "/api/teams/{}/", "memberships": "/api/memberships/{}/", "keys": "/api/keys/{}/",
-               "events": "/api/usage/events/{}/", "outcomes": "/api/outcomes/{}/", "flags": "/api/flags/{}/"}
+               "events": "/api/usage/events/{}/", "outcomes": "/api/outcomes/{}/", "flags": "/api/flags/{}/",
+               "policies": "/api/policies/{}/"}
 LIST_ID_FIELD = {"events": "request_id"}
 MISSING_IDS = {"events": "req-does-not-exist"}
 
@@ -89,7 +92,8 @@ def test_lists_show_exactly_what_the_role_may_read(api, world, persona, collecti
 
 
 @pytest.mark.parametrize("persona", PERSONAS)
-@pytest.mark.parametrize("collection", ["memberships", "keys", "events", "outcomes", "feedback", "flags"])
+@pytest.mark.parametrize("collection", ["memberships", "keys", "events", "outcomes", "feedback", "flags",
+                                        "policies"])
 def test_filtering_by_another_team_or_person_reveals_nothing(api, world, persona, collection):
     objects = _objects(world, collection)
     by_id = {object_id: label for label, object_id in objects.items()}
@@ -258,6 +262,12 @@ def _writes(world) -> list[tuple[str, str, dict | None, dict]]:
          {"employee": 404, "manager_a": 404, "manager_b": 200, "admin": 200, "service": 403}),
         ("POST", "/api/tokens/", {"name": "more", "scopes": ["read_reports"]}, admin_only_201),
         ("POST", "/api/tokens/", {"name": "svc", "scopes": ["post_outcomes"], "team": b}, admin_only_201),
+        ("POST", "/api/policies/", {"scope": "team", "team": a, "tokens_per_day": 1}, admin_only_200),
+        ("POST", "/api/policies/", {"scope": "user", "team": b, "user": world.people["carol"].pk,
+                                    "usd_per_day": "0.01"}, admin_only_200),
+        ("PATCH", f"/api/policies/{world.policies['alice'].pk}/", {"tokens_per_day": None}, admin_only_200),
+        ("PATCH", f"/api/policies/{world.policies['org'].pk}/", {"allowed_models": ["gpt-*"]}, admin_only_200),
+        ("DELETE", f"/api/policies/{world.policies['oscar'].pk}/", None, admin_only_204),
         ("POST", "/api/providers/", dict(provider, name="newco"), admin_only_201),
         ("PUT", f"/api/providers/{world.provider.pk}/", provider, admin_only_200),
         ("POST", "/api/routes/", {"pattern": "mistral-*", "provider": world.provider.pk}, admin_only_201),
@@ -291,10 +301,10 @@ def _writes(world) -> list[tuple[str, str, dict | None, dict]]:
         ("POST", "/api/flags/987654/review/", {"action": "acknowledge"},
          {"employee": 404, "manager_a": 404, "manager_b": 404, "admin": 404, "service": 403}),
         # last: revoking the caller's own token ends its session
-        ("POST", f"/api/tokens/{t['manager_a'].pk}/revoke/", None,
-         {"employee": 404, "manager_a": 200, "manager_b": 404, "admin": 200, "service": 403}),
         ("POST", f"/api/tokens/{t['service'].pk}/revoke/", None,
          {"employee": 404, "manager_a": 404, "manager_b": 404, "admin": 200, "service": 403}),
+        ("POST", f"/api/tokens/{t['manager_a'].pk}/revoke/", None,
+         {"employee": 404, "manager_a": 200, "manager_b": 404, "admin": 200, "service": 403}),
     ]
 
 
