@@ -18,11 +18,13 @@ so other processes drop their stale entries on their next call - no extra round 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import fnmatch
 import json
 import logging
 import time
+import weakref
 from decimal import Decimal
 from typing import Any
 
@@ -224,14 +226,33 @@ async def _shared_lookup(team_id: int, user_id: int) -> EffectivePolicy:
     return policy
 
 
+_load_locks: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]" = weakref.WeakKeyDictionary()
+
+
+def _cached(key: tuple[int, int]) -> EffectivePolicy | None:
+    cached = _local.get(key)
+    return cached[1] if cached is not None and cached[0] > time.monotonic() else None
+
+
 async def policy_for(*, team_id: int, user_id: int) -> EffectivePolicy:
-    """The effective policy of a person in a team. Steady state: one dict lookup, no I/O."""
-    now = time.monotonic()
-    cached = _local.get((team_id, user_id))
-    if cached is not None and cached[0] > now:
-        return cached[1]
-    policy = await _shared_lookup(team_id, user_id)
-    if len(_local) > 100_000:
-        _local.clear()
-    _local[(team_id, user_id)] = (now + settings.TOKENWISE_POLICY_CACHE_TTL_S, policy)
+    """The effective policy of a person in a team. Steady state: one dict lookup, no I/O.
+
+    A miss loads once per process however many calls wait for it (hundreds of calls arriving together
+    must not open hundreds of database connections).
+    """
+    key = (team_id, user_id)
+    policy = _cached(key)
+    if policy is not None:
+        return policy
+    loop = asyncio.get_running_loop()
+    lock = _load_locks.get(loop)
+    if lock is None:
+        lock = _load_locks[loop] = asyncio.Lock()
+    async with lock:
+        policy = _cached(key)
+        if policy is None:
+            policy = await _shared_lookup(team_id, user_id)
+            if len(_local) > 100_000:
+                _local.clear()
+            _local[key] = (time.monotonic() + settings.TOKENWISE_POLICY_CACHE_TTL_S, policy)
     return policy
