@@ -135,3 +135,8 @@ def request_ids_of_other_teams(*, request_ids: list[str], team_id: int) -> list[
         return []
     rows = UsageEvent.objects.filter(request_id__in=request_ids).exclude(team_id=team_id)
     return sorted(rows.values_list("request_id", flat=True))
+
+
+def outcome_by_external_id(*, external_id: str) -> Outcome | None:
+    """The outcome recorded under ``external_id``, whoever reported it (for idempotent retries)."""
+    return Outcome.objects.filter(external_id=external_id).first()

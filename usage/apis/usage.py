@@ -31,6 +31,9 @@ class UsageFilterSerializer(PageFilterSerializer):
         return data
 
 
+_GROUP_KEYS = ("day", "team_id", "user_id", "model")
+
+
 def _selector_filters(filters: dict) -> dict:
     names = {"team": "team_id", "user": "user_id", "model": "model", "start": "start", "end": "end",
              "status": "status"}
@@ -130,6 +133,11 @@ class UsageSummaryApi(BaseApi):
         total_tokens = serializers.IntegerField()
         cost_usd = serializers.DecimalField(max_digits=20, decimal_places=8)
         unpriced_requests = serializers.IntegerField()
+
+        def to_representation(self, row):
+            # Group fields appear only when grouped by them (a null team or person is a real group).
+            data = super().to_representation(row)
+            return {name: value for name, value in data.items() if name in row or name not in _GROUP_KEYS}
 
     @extend_schema(operation_id="usage_summary", responses=paginated(OutputSerializer))
     def get(self, request):

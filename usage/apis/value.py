@@ -19,9 +19,10 @@ from governance.api_selectors import person_by_id
 from governance.apis.common import BaseApi, PageFilterSerializer, ordering_field, page_response, paginated
 from governance.models import Membership, Team
 from usage.api_selectors import (
-    feedback_visible, outcome_kinds_all, outcomes_visible, request_ids_of_other_teams, usage_event_owner,
+    feedback_visible, outcome_by_external_id, outcome_kinds_all, outcomes_visible, request_ids_of_other_teams,
+    usage_event_owner,
 )
-from usage.models import Feedback, Outcome
+from usage.models import Feedback
 from usage.value import ValueSignalError, feedback_record, outcome_kind_set, outcome_record
 
 
@@ -101,8 +102,9 @@ class OutcomeListApi(BaseApi):
         foreign = request_ids_of_other_teams(request_ids=data["request_ids"], team_id=team.pk)
         if foreign:
             raise ValidationError({"request_ids": ["These calls belong to another team: " + ", ".join(foreign[:10])]})
-        existing = outcomes_visible(access=access).filter(external_id=data["external_id"]).first()
-        if existing is None and Outcome.objects.filter(external_id=data["external_id"]).exists():
+        existing = outcome_by_external_id(external_id=data["external_id"])
+        if existing is not None and allowed is not None and existing.team_id not in allowed:
+            # Someone else's outcome: say no more than that the id is taken.
             raise ValidationError({"external_id": ["This external_id is already used."]})
         try:
             outcome, created = outcome_record(
