@@ -11,14 +11,14 @@ import time
 import httpx
 import pytest
 
-from tests.faults.conftest import assert_ledger_matches
+from tests.faults.conftest import assert_budgets_settled, assert_ledger_matches
 from tests.faults.harness import Load, wait_until
 from usage.models import UsageEvent
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 
-def test_proxy_serves_through_a_database_outage_and_the_stream_catches_up(stack, employee_key):
+def test_proxy_serves_through_a_database_outage_and_the_stream_catches_up(stack, employee_key, team_budget):
     proxy = stack.proxy()
     stack.worker("flush")
     load = Load(base_url=proxy.url, api_key=employee_key[1]).start()
@@ -45,5 +45,6 @@ def test_proxy_serves_through_a_database_outage_and_the_stream_catches_up(stack,
     assert ready_during.json()["status"] == "degraded"
     assert ready_during.json()["checks"]["database"]["ok"] is False
     figures = assert_ledger_matches(answers, stack)
+    figures.update(assert_budgets_settled(stack, team_id=team_budget.team_id))
     assert figures["outcomes"] == {"200": len(answers)}
     print(f"\ndatabase outage: stream held {backlog_during} events during the outage; {figures}")

@@ -60,7 +60,11 @@ def fuzz(live_proxy, employee_key, ledger):
     yield send
     client.close()
     ledger.drain()
-    assert sorted(UsageEvent.objects.values_list("request_id", flat=True)) == sorted(request_ids)
+    recorded = sorted(UsageEvent.objects.values_list("request_id", flat=True))
+    unexpected = list(UsageEvent.objects.exclude(request_id__in=request_ids).values_list(
+        "request_id", "endpoint", "status", "error_code")[:5])
+    assert (len(recorded), unexpected) == (len(request_ids), [])
+    assert recorded == sorted(request_ids)
 
 
 @FUZZ

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.faults.conftest import assert_ledger_matches
+from tests.faults.conftest import assert_budgets_settled, assert_ledger_matches
 from tests.faults.harness import Load, wait_until
 from usage.stream import GROUP
 
@@ -25,7 +25,7 @@ def _pending_of(client, consumer_prefix: str) -> int:
     return sum(c["pending"] for c in consumers if c["name"].decode().endswith(f"-{consumer_prefix}"))
 
 
-def test_worker_killed_mid_batch_loses_and_duplicates_nothing(stack, employee_key):
+def test_worker_killed_mid_batch_loses_and_duplicates_nothing(stack, employee_key, team_budget):
     proxy = stack.proxy()
     load = Load(base_url=proxy.url, api_key=employee_key[1]).start()
     load.wait_for(400)  # a backlog, so the first worker reads full batches
@@ -47,5 +47,6 @@ def test_worker_killed_mid_batch_loses_and_duplicates_nothing(stack, employee_ke
 
     assert orphaned > 0
     figures = assert_ledger_matches(answers, stack)
+    figures.update(assert_budgets_settled(stack, team_id=team_budget.team_id))
     assert figures["outcomes"] == {"200": len(answers)}
     print(f"\nworker killed mid-batch: {orphaned} entries were pending with it; {figures}")
