@@ -16,6 +16,7 @@ from governance.api_permissions import MANAGE, READ
 from governance.api_selectors import flags_visible
 from governance.apis.common import BaseApi, PageFilterSerializer, ordering_field, page_response, paginated
 from governance.models import Flag, FlagReview
+from governance.services.flags import flag_review
 
 
 class FlagReviewOutputSerializer(serializers.Serializer):
@@ -101,8 +102,6 @@ class FlagReviewApi(BaseApi):
             raise PermissionDenied("Nobody reviews a flag raised about themselves; another manager or an admin does.")
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        from governance.services.flags import flag_review  # the detectors' flag services
-
         flag_review(flag=flag, reviewer=request.user, action=payload.validated_data["action"],
                     comment=payload.validated_data["comment"].strip())
         flag = flags_visible(access=access).get(pk=flag.pk)

@@ -182,3 +182,25 @@ def test_secrets_appear_once_and_never_in_logs(api, world, caplog):
         assert all(secret.encode() not in body for body in later), secret
         assert secret not in caplog.text, secret
     assert "sk-vendor-secret-42" not in provider.content.decode()
+
+
+def test_command_prints_a_working_token_once(world):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("create_api_token", "--user", "ROOT@example.com", "--scopes", "admin", "--days", "30", stdout=out)
+
+    secret = out.getvalue().strip().splitlines()[-1]
+    assert Api(secret).get("/api/providers/").status_code == 200
+    token = ApiToken.objects.get(name="cli")
+    assert token.scopes == ["admin"] and token.expires_at is not None and secret not in str(
+        ApiToken.objects.filter(pk=token.pk).values().get())
+
+
+def test_command_refuses_the_admin_scope_for_a_non_staff_person(world):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="Only a staff person's personal token can hold the admin scope."):
+        call_command("create_api_token", "--user", "alice@example.com", "--scopes", "admin")
