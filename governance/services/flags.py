@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.mail import send_mail
 from django.db import connection, transaction
@@ -34,7 +35,7 @@ from django.utils import timezone
 
 from governance.detection import detection_inputs, detection_thresholds
 from governance.detectors import DETECTORS, Finding, Window, run_all
-from governance.models import Flag, FlagReview, Membership
+from governance.models import Flag, FlagReview, Membership, Team
 from governance.services.audit import audit_record
 
 logger = logging.getLogger(__name__)
@@ -68,46 +69,59 @@ def flags_raise(*, findings: Sequence[Finding]) -> tuple[list[Flag], list[Flag]]
     """Store findings as flags; return (flags created, open flags updated). See the module docstring.
 
     Idempotent: the same findings again create and update nothing (an open flag whose score, evidence
-    and period end did not change is left alone). A new flag is audited (action "raise") and its
-    e-mails go out after commit (``flag_notify_task``). Several findings of one person and detector in
-    one call are taken in period order.
+    and period end did not change is left alone). New flags are written in one batch, each audited
+    (action "raise"), and their e-mails go out after commit (``flag_notify_task``). Several findings
+    of one person and detector in one call are taken in period order (the latest wins). Findings about
+    a person or team that no longer exists (the ledger keeps ids of deleted ones) are skipped, logged.
     """
     if not findings:
         return [], []
     _lock_flags()
+    users = get_user_model().objects.in_bulk({f.user_id for f in findings})
+    teams = Team.objects.in_bulk({f.team_id for f in findings})
+    gone = [f for f in findings if f.user_id not in users or f.team_id not in teams]
+    if gone:
+        logger.warning("skipped %d findings about deleted people or teams: %s", len(gone),
+                       sorted({(f.user_id, f.team_id) for f in gone})[:20])
+    findings = [f for f in findings if f.user_id in users and f.team_id in teams]
+    if not findings:
+        return [], []
     keys = {(f.user_id, f.team_id, f.detector) for f in findings}
-    earliest = min(f.period_start for f in findings)
-    latest = max(f.period_end for f in findings)
     existing: dict[tuple[int, int, str], list[Flag]] = {}
     candidates = Flag.objects.filter(
         detector__in={key[2] for key in keys}, user_id__in={key[0] for key in keys},
-        period_start__lt=latest, period_end__gt=earliest,
+        period_start__lt=max(f.period_end for f in findings), period_end__gt=min(f.period_start for f in findings),
     ).order_by("period_start", "pk")
     for flag in candidates:
         key = (flag.user_id, flag.team_id, flag.detector)
         if key in keys:
             existing.setdefault(key, []).append(flag)
-    created: list[Flag] = []
+    new: list[Flag] = []
     updated: dict[int, Flag] = {}
-    for finding in sorted(findings, key=lambda f: (f.user_id, f.team_id, f.detector, f.period_start)):
+    in_order = sorted(findings, key=lambda f: (f.user_id, f.team_id, f.detector, f.period_start, f.period_end))
+    for finding in in_order:
         key = (finding.user_id, finding.team_id, finding.detector)
         same = [flag for flag in existing.get(key, ()) if _same_flag(flag, finding)]
         open_flags = [flag for flag in same if flag.state == Flag.State.OPEN]
-        if open_flags:
+        if open_flags and open_flags[-1].pk is None:  # raised earlier in this call: not written yet
+            flag = open_flags[-1]
+            flag.score, flag.evidence = finding.score, finding.evidence
+            flag.period_end = max(flag.period_end, finding.period_end)
+        elif open_flags:
             flag = open_flags[-1]
             if _flag_refresh(flag=flag, finding=finding):
                 updated[flag.pk] = flag
         elif not same:
-            flag = Flag.objects.create(
-                user_id=finding.user_id, team_id=finding.team_id, detector=finding.detector,
-                score=finding.score, period_start=finding.period_start, period_end=finding.period_end,
-                evidence=finding.evidence,
-            )
-            audit_record(actor_label="detection", action="raise", instance=flag, after=_flag_summary(flag))
+            flag = Flag(user=users[finding.user_id], team=teams[finding.team_id], detector=finding.detector,
+                        score=finding.score, period_start=finding.period_start, period_end=finding.period_end,
+                        evidence=finding.evidence)
             existing.setdefault(key, []).append(flag)
-            created.append(flag)
-            transaction.on_commit(lambda flag_id=flag.pk: _queue_notification(flag_id))
-    return created, [flag for flag in updated.values() if flag.pk not in {c.pk for c in created}]
+            new.append(flag)
+    created = Flag.objects.bulk_create(new, batch_size=500)
+    for flag in created:
+        audit_record(actor_label="detection", action="raise", instance=flag, after=_flag_summary(flag))
+        transaction.on_commit(lambda flag_id=flag.pk: _queue_notification(flag_id))
+    return created, list(updated.values())
 
 
 def _flag_refresh(*, flag: Flag, finding: Finding) -> bool:

@@ -110,6 +110,27 @@ def test_other_people_teams_and_detectors_get_flags_of_their_own(employee, team,
     assert Flag.objects.count() == 4
 
 
+def test_findings_about_people_or_teams_gone_from_the_organisation_are_skipped(employee, team):
+    ghost = Finding(user_id=employee.pk + 1000, team_id=team.pk, detector="repetition", score=1.5,
+                    period_start=SINCE, period_end=UNTIL, evidence={"summary": "gone"})
+
+    created, updated = flags_raise(findings=[ghost, finding(employee, team)])
+
+    assert [(f.user, f.detector) for f in created] == [(employee, "repetition")]
+    assert (updated, Flag.objects.count()) == ([], 1)
+
+
+def test_two_overlapping_findings_in_one_call_make_one_flag(employee, team):
+    created, updated = flags_raise(findings=[
+        finding(employee, team, end=UNTIL + timedelta(days=1), score=2.0, summary="second"),
+        finding(employee, team),
+    ])
+
+    assert [(f.period_start, f.period_end, f.score, f.evidence["summary"]) for f in created] == [
+        (SINCE, UNTIL + timedelta(days=1), 2.0, "second")]
+    assert (updated, Flag.objects.count()) == ([], 1)
+
+
 # --- Reviewing -----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("state", "action", "after"), [
