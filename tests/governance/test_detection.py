@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import ValidationError
 
 from governance.detection import (
     detection_events,
@@ -17,8 +18,9 @@ from governance.detection import (
     period_ends,
 )
 from governance.detectors import EventRecord, OutcomeRecord, Target, Thresholds
-from governance.models import Flag, Policy, UsageTarget
+from governance.models import AuditLogEntry, Flag, Policy, UsageTarget
 from governance.services.flags import detection_run
+from governance.services.targets import usage_target_delete, usage_target_save
 from tests.factories import TeamFactory, UserFactory
 from tests.governance.detectors.records import T0, event
 from tests.governance.seed import SINCE, UNTIL, events_store, org_seed
@@ -266,3 +268,18 @@ def test_runs_only_the_named_detectors(employee, team):
     assert (run.findings, run.findings_per_detector) == ([], {"padding": 0})
     with pytest.raises(ValueError, match="unknown detector"):
         detection_run(start=SINCE, end=UNTIL, only=["vibes"])
+
+
+# --- Announcements ------------------------------------------------------------------------------------------
+
+def test_announcing_a_target_is_validated_and_audited(team, admin):
+    target = usage_target_save(target=UsageTarget(kind="usage_target", team=team, announced_at=T0,
+                                                  tokens_per_day=80_000), actor=admin)
+    with pytest.raises(ValidationError):
+        usage_target_save(target=UsageTarget(kind="quota", announced_at=T0, tokens_per_day=0), actor=admin)
+    usage_target_delete(target=target, actor=admin)
+
+    entries = AuditLogEntry.objects.filter(object_type="governance.UsageTarget").order_by("pk")
+    assert [(e.action, e.actor, (e.after or e.before)["tokens_per_day"]) for e in entries] == [
+        ("create", admin, 80_000), ("delete", admin, 80_000)]
+    assert UsageTarget.objects.count() == 0
