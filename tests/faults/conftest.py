@@ -107,9 +107,13 @@ def assert_ledger_matches(answers: list[Answer], stack: Stack) -> dict:
     """The count check every scenario ends with; returns the figures for the report.
 
     Every call the client saw answered is in the ledger exactly once, with the status the client got;
-    nothing else is; nothing is left in the stream, pending, dead-lettered or spooled.
+    nothing else is; nothing is left in the stream, pending, dead-lettered or spooled; the daily rollups
+    count every call once.
     """
-    from usage.models import UsageEvent
+    from django.db.models import Sum
+
+    from usage.models import DailyRollup, UsageEvent
+    from usage.services import usage_rollups_refresh
     from usage.spool import usage_spool_backlog
     from usage.stream import usage_stream_backlog
 
@@ -126,6 +130,8 @@ def assert_ledger_matches(answers: list[Answer], stack: Stack) -> dict:
     assert usage_stream_backlog() == (0, 0)
     assert stack.redis.client().xlen("tokenwise:events:dead") == 0
     assert usage_spool_backlog() == 0
+    usage_rollups_refresh()  # reports read the rollups: each call counted there once too
+    assert DailyRollup.objects.aggregate(n=Sum("requests"))["n"] == len(rows)
     return {"answered": len(answers), "ledger_rows": len(rows), "outcomes": summarize(answers)}
 
 

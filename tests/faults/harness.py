@@ -267,7 +267,7 @@ class Answer:
     request_id: str | None  # None: the client got no HTTP answer at all
     status: int
     code: str  # "" for success; the error code (HTTP or in-stream) otherwise
-    kind: str
+    kind: str  # chat, stream or embeddings; with "/<fake fault>" when one was asked
     shaped: bool = True  # an error came as OpenAI's {"error": {"message", "type", "param", "code"}}
 
 
@@ -329,6 +329,8 @@ class Load:
         while not self.stopping.is_set():
             extra_body = self.extra_bodies[(n // len(self.kinds)) % len(self.extra_bodies)]
             answer = call_once(client, self.kinds[n % len(self.kinds)], extra_body=extra_body)
+            if extra_body:
+                answer.kind += f"/{extra_body.get('fake_fault', '')}"
             n += 1
             with self.lock:
                 self.answers.append(answer)
