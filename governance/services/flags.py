@@ -43,7 +43,6 @@ logger = logging.getLogger(__name__)
 _LOCK_KEY = 0x746B_666C  # "tkfl": the advisory lock of flags_raise
 _NOTIFIED_KEY = "flag-notified:{flag_id}:{created}"  # with the creation time: ids can be reused
 _NOTIFIED_TTL_S = 90 * 24 * 3600
-REVIEWED_STATES = frozenset({Flag.State.ACKNOWLEDGED, Flag.State.DISMISSED, Flag.State.CONFIRMED})
 DECIDED_STATES = frozenset({Flag.State.DISMISSED, Flag.State.CONFIRMED})
 
 
