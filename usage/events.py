@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import Error as DatabaseError
 
 from governance.redis import REDIS_ERRORS, get_async_redis
 from usage import metrics
@@ -107,9 +108,7 @@ async def usage_event_publish(event: UsageEventData) -> None:
         except REDIS_ERRORS:
             metrics.DEPENDENCY_FAILURES.labels("redis", "ledger_publish").inc()
             logger.warning("ledger stream unreachable; writing event %s directly", event.request_id)
-    from django.db import Error as DatabaseError
-
-    from usage.services import usage_events_ingest
+    from usage.services import usage_events_ingest  # (both import this module)
     from usage.spool import usage_spool_append
 
     try:

@@ -12,8 +12,9 @@ from usage.stream import CLAIM_IDLE_MS, usage_stream_backlog, usage_stream_drain
 
 class Command(BaseCommand):
     help = (
-        "Drain the ledger stream (Redis) into the database until it is empty, then refresh the dirty "
-        "daily rollups; also re-ingests this host's local spool (TOKENWISE_LEDGER_SPOOL_DIR). Entries pending with another consumer are taken over once idle for "
+        "Drain the ledger stream (Redis) into the database until it is empty, re-ingest this host's local "
+        "spool (TOKENWISE_LEDGER_SPOOL_DIR), then refresh the dirty daily rollups. Entries pending with "
+        "another consumer are taken over once idle for "
         "--claim-idle-ms (default 60000; 0 takes them all - use when no worker is running)."
     )
 
