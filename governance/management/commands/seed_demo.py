@@ -8,6 +8,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.test.utils import override_settings
 from django.utils import timezone
 
 from governance.models import ApiKey, Membership
@@ -29,6 +30,15 @@ PEOPLE = [
     ("sam.support@demo.tokenwise", "support", Membership.Role.MANAGER),
     ("erin@demo.tokenwise", "support", Membership.Role.MEMBER),
 ]
+BUDGETS = {
+    "platform": {"tokens_per_month": 3_000_000, "usd_per_month": 25, "alert_thresholds": [50, 80, 100]},
+    "research": {"tokens_per_month": 2_000_000, "alert_thresholds": [80, 100]},
+}
+SCRIPTED = "dan@demo.tokenwise"
+SCRIPT_PROMPT = "Generate a detailed status report for my AI usage dashboard, as long as possible."
+WORDS = ("refactor", "the", "billing", "service", "explain", "this", "stack", "trace", "write", "tests", "for",
+         "parser", "summarise", "customer", "ticket", "draft", "release", "notes", "review", "pull", "request",
+         "migration", "plan", "query", "slow", "index", "docs", "api", "error", "budget")
 MODELS = ["gpt-4o-mini", "gpt-4o-mini", "gpt-4o-mini", "gpt-4o", "text-embedding-3-small", "gpt-4.1-mini"]
 
 
@@ -48,10 +58,12 @@ class Command(BaseCommand):
                                        api_key="demo-upstream-key", actor_label=LABEL)
             route_upsert(pattern="*", provider=provider, priority=1000, actor_label=LABEL)
             keys = self._keys(people)
+            self._budgets()
         events = self._history(people, days=options["days"], seed=options["seed"])
         self.stdout.write(self.style.WARNING("DEMO DATA - synthetic people, usage and answers; not for production."))
         self.stdout.write(f"Demo upstream: {provider.base_url} (synthetic answers, no provider account needed)")
-        self.stdout.write(f"History: {events} usage events over {options['days']} days.")
+        self.stdout.write(f"History: {events} usage events over {options['days']} days; "
+                          f"{len(getattr(self, '_flags', []))} usage-chasing flags raised for review.")
         self.stdout.write(f"Sign in at {options['base_url']}/ with any demo e-mail and password '{DEMO_PASSWORD}':")
         self.stdout.write("  admin@demo.tokenwise (admin), maria.manager@demo.tokenwise (manager), alice@demo.tokenwise")
         self.stdout.write("Proxy keys (shown once; earlier demo keys were revoked):")
@@ -74,6 +86,13 @@ class Command(BaseCommand):
             people.setdefault(email, (user, []))[1].append(teams[slug])
         return people
 
+    def _budgets(self) -> None:
+        from governance.models import Policy, Team
+        from governance.services.policies import policy_set
+
+        for slug, values in BUDGETS.items():
+            policy_set(scope=Policy.Scope.TEAM, team=Team.objects.get(slug=slug), values=values, actor_label=LABEL)
+
     def _keys(self, people: dict) -> list[tuple[str, str, str]]:
         for key in ApiKey.objects.filter(name="demo", revoked_at__isnull=True):
             key_revoke(key=key, actor_label=LABEL)
@@ -85,38 +104,86 @@ class Command(BaseCommand):
         return out
 
     def _history(self, people: dict, *, days: int, seed: int) -> int:
-        """Synthetic past usage, written through the ledger's own ingest path."""
-        from governance.services.pricing import cost_usd, price_table_load
-        from usage.events import UsageEventData
+        """Synthetic past usage, outcomes and ratings, written through the ledger's own paths.
+
+        Everyone works honestly except dan@demo.tokenwise, whose script sends the same prompt around the
+        clock - so the demo has a usage-chasing flag to review.
+        """
         from usage.models import UsageEvent
         from usage.services import usage_events_ingest, usage_rollups_rebuild
 
-        if UsageEvent.objects.filter(request_id__startswith="req_demo_").exists():
-            return UsageEvent.objects.filter(request_id__startswith="req_demo_").count()
+        existing = UsageEvent.objects.filter(request_id__startswith="req_demo_").count()
+        if existing:
+            return existing
         rng = random.Random(seed)
-        prices = price_table_load()
-        now = timezone.now()
+        now = timezone.now().replace(second=0, microsecond=0)
         events = []
         for email, (user, teams) in people.items():
             keys = {k.team_id: k.pk for k in ApiKey.objects.filter(user=user, name="demo")}
             for team in teams:
+                scripted = email == SCRIPTED
                 for day in range(days, 0, -1):
-                    for _ in range(rng.randint(0, 12)):
-                        model = rng.choice(MODELS)
-                        when = now - timedelta(days=day, minutes=rng.randint(0, 600))
-                        prompt = rng.randint(50, 2500)
-                        completion = 0 if model.startswith("text-embedding") else rng.randint(20, 800)
-                        quote = prices.quote(model, at=when)
-                        cost = cost_usd(quote, prompt_tokens=prompt, cached_tokens=0, completion_tokens=completion)
-                        events.append(UsageEventData(
-                            request_id=f"req_demo_{len(events):08d}", created_at=when,
-                            endpoint="embeddings" if completion == 0 else "chat.completions",
-                            key_id=keys.get(team.pk), user_id=user.pk, team_id=team.pk, model_requested=model,
-                            model_served=model, provider="demo", prompt_tokens=prompt, completion_tokens=completion,
-                            total_tokens=prompt + completion, cost_usd=str(cost) if quote else None,
-                            price_id=quote.id if quote else None, latency_ms=rng.randint(200, 4000),
-                            max_tokens=completion and 1024, purpose=rng.choice(["", "coding", "support", "docs"]),
-                        ))
+                    calls = 48 if scripted else rng.randint(0, 12)
+                    for index in range(calls):
+                        when = (now - timedelta(days=day, minutes=index * 30) if scripted
+                                else now - timedelta(days=day, minutes=rng.randint(0, 600)))
+                        events.append(self._event(rng, len(events), when, user, team, keys.get(team.pk), scripted))
         usage_events_ingest(events=events)
         usage_rollups_rebuild()
+        self._value(rng, people, [e for e in events if e.status == 200])
         return len(events)
+
+    def _event(self, rng: random.Random, number: int, when, user, team, key_id, scripted: bool):
+        from governance.services.pricing import cost_usd, price_table_load
+        from usage.events import UsageEventData
+        from usage.fingerprints import prompt_hash, simhash64
+
+        if not hasattr(self, "_prices"):
+            self._prices = price_table_load()
+        model = "gpt-4o" if scripted else rng.choice(MODELS)
+        prompt_text = SCRIPT_PROMPT if scripted else " ".join(rng.choice(WORDS) for _ in range(rng.randint(8, 40)))
+        prompt = 1900 if scripted else rng.randint(50, 2500)
+        completion = 0 if model.startswith("text-embedding") else (8 if scripted else rng.randint(20, 800))
+        quote = self._prices.quote(model, at=when)
+        cost = cost_usd(quote, prompt_tokens=prompt, cached_tokens=0, completion_tokens=completion) if quote else None
+        return UsageEventData(
+            request_id=f"req_demo_{number:08d}", created_at=when,
+            endpoint="embeddings" if model.startswith("text-embedding") else "chat.completions",
+            key_id=key_id, user_id=user.pk, team_id=team.pk, model_requested=model, model_served=model,
+            provider="demo", prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion,
+            cost_usd=None if cost is None else str(cost), price_id=quote.id if quote else None,
+            latency_ms=rng.randint(200, 4000), max_tokens=completion and 1024,
+            purpose="nightly-script" if scripted else rng.choice(["", "coding", "support", "docs"]),
+            prompt_hash=prompt_hash(prompt_text), prompt_simhash=simhash64(prompt_text),
+            output_simhash=simhash64(" ".join(rng.choice(WORDS) for _ in range(max(1, min(completion, 60))))),
+        )
+
+    def _value(self, rng: random.Random, people: dict, events: list) -> None:
+        """Outcomes for honest work and ratings of some calls; then one detection run."""
+        from governance.services.flags import detection_run
+        from usage.value import CallOwner, feedback_record, outcome_kind_set, outcome_record
+
+        for kind, weight in (("pr_merged", 3), ("ticket_resolved", 2), ("doc_published", 1)):
+            outcome_kind_set(kind=kind, weight=weight, actor_label=LABEL)
+        by_person: dict[tuple[int, int], list] = {}
+        for event in events:
+            by_person.setdefault((event.user_id, event.team_id), []).append(event)
+        users = {user.pk: user for user, _ in people.values()}
+        teams = {team.pk: team for _, person_teams in people.values() for team in person_teams}
+        for (user_id, team_id), calls in by_person.items():
+            if users[user_id].email == SCRIPTED:
+                continue
+            for number in range(len(calls) // 8):
+                linked = rng.sample(calls, k=min(3, len(calls)))
+                outcome_record(external_id=f"demo-{user_id}-{team_id}-{number}",
+                               kind=rng.choice(["pr_merged", "ticket_resolved", "doc_published"]),
+                               occurred_at=max(e.created_at for e in linked), user=users[user_id],
+                               team=teams[team_id], request_ids=[e.request_id for e in linked], source=LABEL)
+            for event in rng.sample(calls, k=len(calls) // 5):
+                feedback_record(request_id=event.request_id, owner=CallOwner(user_id, team_id),
+                                rater_user_id=user_id, rater_team_id=team_id, key_id=event.key_id,
+                                score=1 if rng.random() < 0.8 else -1)
+        now = timezone.now()
+        # Flags about synthetic history are not e-mailed: the demo's people have no mailboxes.
+        with override_settings(EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend"):
+            self._flags = detection_run(start=now - timedelta(days=30), end=now).created
