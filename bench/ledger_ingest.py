@@ -78,16 +78,17 @@ def main() -> None:
     keys = make_keys(200, 10)
     db = settings.DATABASES["default"]
     print(f"database: {db['ENGINE'].rsplit('.', 1)[-1]} {db.get('NAME')}; batch {args.batch}; "
-          f"{args.events} events; {len(keys)} keys")
+          f"{args.events} events; {len(keys)} keys; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     tag = uuid.uuid4().hex[:8]
     try:
         events = make_events(args.events, keys, tag)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         inserted = 0
         for start in range(0, len(events), args.batch):
             inserted += usage_events_ingest(events=events[start:start + args.batch])
-        elapsed = time.perf_counter() - started
-        print(f"usage_events_ingest: {inserted} rows in {elapsed:.2f}s = {inserted / elapsed:,.0f} events/s")
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+        print(f"usage_events_ingest: {inserted} rows in {elapsed:.2f}s = {inserted / elapsed:,.0f} events/s "
+              f"(client CPU {cpu:.2f}s)")
 
         started = time.perf_counter()
         again = sum(usage_events_ingest(events=events[s:s + args.batch]) for s in range(0, len(events), args.batch))
@@ -111,16 +112,16 @@ def main() -> None:
             for event in stream_events:
                 pipe.xadd(settings.TOKENWISE_LEDGER_STREAM, {"e": event.to_json()})
             pipe.execute()
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             drained = 0
             while True:
                 result = usage_stream_drain(time_budget_s=60.0, batch_size=args.batch)
                 drained += result.inserted
                 if result.exhausted:
                     break
-            elapsed = time.perf_counter() - started
+            elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
             print(f"stream drain (XREADGROUP + parse + ingest + XACK/XDEL): {drained} rows in {elapsed:.2f}s "
-                  f"= {drained / elapsed:,.0f} events/s")
+                  f"= {drained / elapsed:,.0f} events/s (client CPU {cpu:.2f}s)")
             client.delete(settings.TOKENWISE_LEDGER_STREAM, f"{settings.TOKENWISE_LEDGER_STREAM}:dirty-rollups")
     finally:
         UsageEvent.objects.filter(request_id__startswith=f"req_bench{tag}").delete()

@@ -1,7 +1,8 @@
 """Ledger writes: bulk ingest of usage events, and the daily rollups recomputed from them.
 
-Ingest is idempotent on ``request_id`` (``bulk_create(ignore_conflicts=True)`` against the unique
-index), so a redelivered stream entry or a re-imported file never counts twice. Rollups are never
+Ingest is idempotent on ``request_id`` (INSERT ... ON CONFLICT DO NOTHING against the unique index: a
+COPY-fed statement on PostgreSQL, ``bulk_create(ignore_conflicts=True)`` elsewhere), so a redelivered
+stream entry or a re-imported file never counts twice. Rollups are never
 incremented: a (day, team) slice touched by an ingest is marked dirty and later recomputed exactly from
 the events (delete + insert, in one transaction), so recomputing is idempotent and cannot drift.
 """

@@ -81,7 +81,7 @@ def test_moves_unreadable_entries_aside(db, make_event, ledger_stream, redis_req
     assert dead[1][b"other"] == b"field"
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_leaves_entries_pending_while_the_database_is_down(make_event, ledger_stream, redis_required):
     if connection.vendor != "postgresql":
         pytest.skip("SKIPPED: simulates a database outage by pointing the connection at a closed port; "
@@ -133,7 +133,7 @@ def test_publish_without_redis_writes_straight_to_the_database(db, make_event, l
     assert list(UsageEvent.objects.values_list("request_id", "total_tokens")) == [("req_direct", 1200)]
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # real commits: rollups are queued after them
+@pytest.mark.django_db(transaction=True)  # real commits: rollups are queued after them
 def test_drain_ledger_command_empties_the_stream_and_refreshes_rollups(
     team, make_event, ledger_stream, redis_required, capsys,
 ):
@@ -168,7 +168,7 @@ def _database_url() -> str:
 
 
 @pytest.mark.timeout(180)
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_a_celery_worker_drains_published_events_into_the_database(
     employee_key, make_event, ledger_stream, redis_required, redis_keys_token, tmp_path,
 ):
@@ -196,11 +196,16 @@ def test_a_celery_worker_drains_published_events_into_the_database(
             cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
     try:
-        # The message delay() would send, put on the broker even if tests ever run Celery eagerly.
+        deadline = time.monotonic() + 120
+        while " ready." not in log_path.read_text():
+            assert worker.poll() is None, f"worker exited:\n{log_path.read_text()}"
+            assert time.monotonic() < deadline, f"worker did not start:\n{log_path.read_text()}"
+            time.sleep(0.2)
+        # The message delay() would send, put on the broker even if tests ever run Celery eagerly. The
+        # task's own 10 s expiry is meant for beat's backlog; a busy CI box may need longer here.
         from config.celery import app
 
-        app.send_task(usage_events_flush_task.name, queue=queue)
-        deadline = time.monotonic() + 120
+        app.send_task(usage_events_flush_task.name, queue=queue, expires=120)
         while not UsageEvent.objects.filter(request_id="req_worker").exists():
             assert worker.poll() is None, f"worker exited:\n{log_path.read_text()}"
             assert time.monotonic() < deadline, f"worker did not drain the stream:\n{log_path.read_text()}"
