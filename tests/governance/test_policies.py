@@ -268,3 +268,21 @@ def test_policy_admin_pages_list_policies_and_alerts(admin, employee, document, 
 
     assert (policies.status_code, alerts.status_code) == (200, 200)
     assert b"alice@example.com in platform" in policies.content
+
+
+def test_a_policy_edited_in_django_admin_is_audited(admin, team, client):
+    from governance.services.policies import policy_set
+
+    policy = policy_set(scope="team", team=team, values={"tokens_per_day": 100})
+    client.force_login(admin)
+
+    response = client.post(f"/admin/governance/policy/{policy.pk}/change/", {
+        "scope": "team", "team": team.pk, "tokens_per_day": 250, "on_exceed": "warn",
+        "allowed_models": "null", "alert_thresholds": "[50, 100]", "detector_thresholds": "null",
+        "store_text": "unknown", "max_tokens_action": ""})
+
+    assert response.status_code == 302
+    policy.refresh_from_db()
+    assert (policy.tokens_per_day, policy.on_exceed, policy.alert_thresholds) == (250, "warn", [50, 100])
+    audit = AuditLogEntry.objects.filter(action="update").get()
+    assert (audit.actor, audit.before["tokens_per_day"], audit.after["tokens_per_day"]) == (admin, 100, 250)

@@ -411,3 +411,16 @@ def test_two_proxy_processes_sharing_redis_hold_the_budget_to_the_token(two_prox
     assert set(served_by.values()) == {0, 1}  # both processes admitted calls
     assert UsageEvent.objects.filter(request_id__in=served_by, status=200).count() == len(served_by)
     print(f"\ntwo processes: {figures}")
+
+
+def test_prompt_and_answer_text_are_kept_only_when_the_team_opts_in(client, upstream, event_of, policies):
+    policies("teams:\n  platform:\n    max_tokens: 100\n")
+    default = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=HELLO, max_tokens=3)
+    policies("teams:\n  platform:\n    store_text: true\n")
+
+    opted_in = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=HELLO, max_tokens=3)
+
+    kept = event_of(opted_in.headers["x-request-id"])
+    assert (kept.prompt_text, kept.output_text) == ("hello there", opted_in.parse().choices[0].message.content)
+    plain = event_of(default.headers["x-request-id"])
+    assert (plain.prompt_text, plain.output_text) == (None, None)
