@@ -1,0 +1,207 @@
+"""The simulated organisation: teams, who is who (the ground truth), announcements, period ends.
+
+Everyone gets a *kind* - the truth the evaluation scores the detectors against - and a *style*:
+
+- ``honest``: ``coder`` (bursty office-hours sessions), ``occasional`` (a few calls on some days),
+  ``analyst`` (long documents, in the data team), ``weekend_light`` (weekdays plus light weekends),
+  ``model_mixer`` (many different models);
+- ``heavy_productive``: ``power_user`` (ten times a coder's tokens, and as many more outcomes) and
+  ``agent_pipeline`` (chained agent runs, most of which end in an outcome);
+- one chaser kind per detector, named after it (``CHASERS``): the style says how they chase.
+
+Chasers are spread over the teams so no team's peer baseline is made of chasers. Nothing here touches
+the database: ``org_plan`` is a pure function of its arguments.
+"""
+
+from __future__ import annotations
+
+import random
+import zoneinfo
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
+
+from governance.detectors.base import Thresholds
+
+HONEST, HEAVY = "honest", "heavy_productive"
+# (kind, style) of every chaser variant; the kind is the detector that should flag them.
+CHASERS: tuple[tuple[str, str], ...] = (
+    ("volume_without_value", "burner"),
+    ("repetition", "repeater"),
+    ("mechanical_cadence", "cron_script"),
+    ("padding", "padder"),
+    ("period_end_surge", "surger"),
+    ("unread_output", "abandoner"),
+    ("self_feeding_loop", "looper"),
+    ("target_hugging", "target_settler"),
+    ("target_hugging", "announcement_jumper"),
+    ("overkill_model", "overkiller"),
+)
+HEAVY_STYLES = ("power_user", "agent_pipeline")
+# Honest working styles by team profile, with their weights.
+PROFILE_STYLES: dict[str, tuple[tuple[str, float], ...]] = {
+    "engineering": (("coder", 0.45), ("weekend_light", 0.2), ("model_mixer", 0.2), ("occasional", 0.15)),
+    "data": (("analyst", 0.75), ("model_mixer", 0.1), ("occasional", 0.15)),
+    "support": (("occasional", 0.45), ("weekend_light", 0.35), ("model_mixer", 0.2)),
+}
+OUTCOME_KIND = {"engineering": "pr_merged", "data": "doc_published", "support": "ticket_resolved"}
+# What an admin weighs each outcome kind at (team outcomes included).
+OUTCOME_WEIGHTS = {"pr_merged": 3, "doc_published": 4, "ticket_resolved": 2, "release_shipped": 5}
+TARGET_TOKENS_PER_DAY = 60_000
+
+_TEAMS = (("platform", "engineering", 0), ("data", "data", 1), ("support", "support", -4),
+          ("payments", "engineering", 2), ("mobile", "engineering", 5), ("growth", "engineering", -3),
+          ("infra", "engineering", 0), ("research", "data", 3), ("success", "support", -5),
+          ("security", "engineering", 1))
+_FIRST = ("ada", "ben", "chloe", "dev", "elif", "femi", "grace", "hugo", "ines", "jun", "kofi", "lena",
+          "mateo", "nadia", "omar", "priya", "quinn", "rosa", "sami", "tara", "umar", "vera", "wei", "xena",
+          "yusuf", "zoe", "aiko", "bruno", "carla", "diego", "emma", "farid", "gita", "hana", "ivan", "jade")
+_LAST = ("okafor", "lindqvist", "moreau", "tanaka", "silva", "novak", "haddad", "kowalski", "nguyen",
+         "fischer", "rossi", "mensah", "ibrahim", "costa", "dubois", "sato", "berg", "kaur", "lopez",
+         "petrov", "wright", "yilmaz", "adeyemi", "murphy", "schmidt", "park", "ali", "garcia")
+MIN_PEOPLE, MIN_DAYS = 30, 35
+
+
+@dataclass(frozen=True, slots=True)
+class TeamPlan:
+    slug: str
+    profile: str  # a PROFILE_STYLES key
+    utc_offset_hours: int  # office hours are 08:30-19:00 in this offset
+
+    @property
+    def outcome_kind(self) -> str:
+        return OUTCOME_KIND[self.profile]
+
+
+@dataclass(frozen=True, slots=True)
+class PersonPlan:
+    index: int
+    email: str
+    team: TeamPlan
+    kind: str  # HONEST, HEAVY or a detector name (the ground truth)
+    style: str
+
+
+@dataclass(frozen=True, slots=True)
+class Announcement:
+    """A usage target or review announced to a team (None: the organisation), as ``UsageTarget`` holds it."""
+
+    kind: str  # "usage_target" | "review"
+    team: str | None
+    announced_at: datetime
+    tokens_per_day: int | None
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrgPlan:
+    seed: int
+    start: datetime  # 00:00 UTC of the first day
+    days: int
+    teams: tuple[TeamPlan, ...]
+    people: tuple[PersonPlan, ...]
+    announcements: tuple[Announcement, ...]
+    period_ends: tuple[datetime, ...]  # month starts in the organisation's time zone, in the window
+    run_up_days: float  # how long before a period end the surger piles up usage
+
+    @property
+    def end(self) -> datetime:
+        return self.start + timedelta(days=self.days)
+
+    def announced(self, kind: str, team: str | None = None) -> Announcement | None:
+        """The first announcement of ``kind`` that applies to ``team`` (or the organisation)."""
+        return next((a for a in self.announcements if a.kind == kind and a.team in (None, team)), None)
+
+
+def month_starts(*, start: datetime, end: datetime, time_zone: str) -> tuple[datetime, ...]:
+    """Midnights of the 1st in ``time_zone`` with ``start < P <= end``, in UTC (the detection's period ends)."""
+    zone = zoneinfo.ZoneInfo(time_zone)
+    local = start.astimezone(zone)
+    year, month, found = local.year, local.month, []
+    while True:
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        boundary = datetime(year, month, 1, tzinfo=zone)
+        if boundary > end:
+            return tuple(found)
+        if boundary > start:
+            found.append(boundary.astimezone(dt_timezone.utc))
+
+
+def _weekday_at_eight(start: datetime, day: int) -> datetime:
+    """08:00 UTC of day ``day``, moved forward to a Monday when it falls on a weekend."""
+    moment = start + timedelta(days=day, hours=8)
+    while moment.weekday() >= 5:
+        moment += timedelta(days=1)
+    return moment
+
+
+def _honest_styles(profile: str, count: int, rng: random.Random) -> list[str]:
+    """``count`` working styles in the profile's proportions (largest remainder), shuffled."""
+    weights = PROFILE_STYLES[profile]
+    shares = [(style, weight * count) for style, weight in weights]
+    counts = {style: int(share) for style, share in shares}
+    by_remainder = sorted(shares, key=lambda item: int(item[1]) - item[1])
+    for style, _ in by_remainder[:count - sum(counts.values())]:
+        counts[style] += 1
+    styles = [style for style, _ in weights for _ in range(counts[style])]
+    rng.shuffle(styles)
+    return styles
+
+
+def org_plan(*, people: int, days: int, seed: int, start: datetime, time_zone: str = "UTC") -> OrgPlan:
+    """Who is who in an organisation of ``people`` over ``days`` days from ``start`` (see the module doc).
+
+    ``start`` is truncated to 00:00 UTC. Deterministic for the same arguments. Raises ValueError for
+    fewer than ``MIN_PEOPLE`` people or ``MIN_DAYS`` days (every chaser kind needs peers and a month end).
+    """
+    if people < MIN_PEOPLE or days < MIN_DAYS:
+        raise ValueError(f"a simulated organisation needs at least {MIN_PEOPLE} people and {MIN_DAYS} days")
+    if start.tzinfo is None:
+        raise ValueError("start must be timezone-aware")
+    start = start.astimezone(dt_timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    rng = random.Random(f"org:{seed}")
+    team_count = max(3, round(people / 10))
+    teams = tuple(
+        TeamPlan(slug=name if i < len(_TEAMS) else f"{name}-{i // len(_TEAMS) + 1}", profile=profile,
+                 utc_offset_hours=offset)
+        for i in range(team_count)
+        for name, profile, offset in [_TEAMS[i % len(_TEAMS)]]
+    )
+    each = max(1, people // 60)
+    heavy = max(2, people // 12)
+    specials = [kind_style for kind_style in CHASERS for _ in range(each)]
+    specials += [(HEAVY, HEAVY_STYLES[i % len(HEAVY_STYLES)]) for i in range(heavy)]
+    rng.shuffle(specials)
+    members: list[list[tuple[str, str]]] = [[] for _ in teams]
+    for i, special in enumerate(specials):
+        members[i % team_count].append(special)
+    for i in range(people - len(specials)):
+        members[(len(specials) + i) % team_count].append((HONEST, ""))
+    names = rng.sample([(f, last) for f in _FIRST for last in _LAST], k=min(people, len(_FIRST) * len(_LAST)))
+    plans: list[PersonPlan] = []
+    for team, crew in zip(teams, members):
+        honest = iter(_honest_styles(team.profile, sum(1 for kind, _ in crew if kind == HONEST), rng))
+        for kind, style in crew:
+            index = len(plans)
+            first, last = names[index % len(names)]
+            suffix = "" if index < len(names) else str(index)
+            plans.append(PersonPlan(
+                index=index, email=f"{first}.{last}{suffix}@example.com", team=team, kind=kind,
+                style=style or next(honest),
+            ))
+    end = start + timedelta(days=days)
+    announcements = [Announcement(
+        kind="usage_target", team=None, announced_at=_weekday_at_eight(start, round(days * 0.4)),
+        tokens_per_day=TARGET_TOKENS_PER_DAY,
+        description=f"Everyone should use at least {TARGET_TOKENS_PER_DAY:,} tokens a day (AI adoption goal)",
+    )]
+    for team in dict.fromkeys(p.team.slug for p in plans if p.style == "announcement_jumper"):
+        announcements.append(Announcement(
+            kind="review", team=team, announced_at=_weekday_at_eight(start, round(days * 0.65)),
+            tokens_per_day=None, description=f"Quarterly review of AI usage in {team}",
+        ))
+    return OrgPlan(
+        seed=seed, start=start, days=days, teams=teams, people=tuple(plans),
+        announcements=tuple(announcements), period_ends=month_starts(start=start, end=end, time_zone=time_zone),
+        run_up_days=Thresholds().surge_days,
+    )
