@@ -106,7 +106,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict = {
     "usage-events-flush": {"task": "usage.tasks.usage_events_flush_task", "schedule": 1.0},
-    "usage-rollups-refresh": {"task": "usage.tasks.usage_rollups_refresh_task", "schedule": 300.0},
+    "usage-rollups-refresh": {"task": "usage.tasks.usage_rollups_refresh_task", "schedule": 30.0},
 }
 
 # --- Auth, i18n, static ----------------------------------------------------------------------------
