@@ -1,10 +1,11 @@
 """Reads for usage-chasing detection: the detectors' inputs, their thresholds, and flags as records.
 
 ``detection_inputs`` turns one window of the ledger into the plain records the pure detectors read
-(``governance.detectors.base``). It is built for a million events: one query streamed through a
-server-side cursor (``values_list`` tuples in chunks, no model instances), the served model, cost and
-fingerprints shaped in SQL, and one ``EventRecord`` built per row. Value signals, announced targets and
-the period ends inside the window come from a handful of small queries.
+(``governance.detectors.base``). It is built for a million events (measured: about 9 s on a busy
+two-core machine, 3 s of it Python): one ORM ``values_list`` query, its rows streamed from PostgreSQL
+in binary (no model instances, no per-row Python parsing), the served model, cost and fingerprints
+shaped in SQL, and one ``EventRecord`` built per row with the garbage collector paused. Value signals,
+announced targets and the period ends inside the window come from a handful of small queries.
 
 ``detection_thresholds`` resolves each team's detector thresholds from policy; ``flag_records`` is the
 ``export_flags`` format.
@@ -13,10 +14,12 @@ the period ends inside the window come from a handful of small queries.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import logging
 import zoneinfo
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from datetime import timezone as dt_timezone
@@ -24,7 +27,7 @@ from itertools import starmap
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Case, F, FloatField, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Cast, Coalesce, NullIf
 from django.utils import timezone
@@ -73,22 +76,23 @@ _make_event_record = _event_record_factory()
 def _event_rows(queryset: QuerySet, chunk_size: int) -> Iterator[tuple[Any, ...]]:
     """The rows of a ``values_list`` queryset, streamed.
 
-    On PostgreSQL: a server-side cursor in psycopg's *binary* format, read straight from the driver.
-    Django's own iterator reads text and parses every timestamptz in Python (its time-zone loader),
-    three times slower over a million rows. Types come out the same: aware datetimes in the session's
-    time zone (UTC), ints, floats, str, bool, None. Elsewhere: ``queryset.iterator``.
+    On PostgreSQL: psycopg's ``stream`` in *binary* format, straight from the driver. The server sends
+    the rows without waiting for the client to ask for each batch (a server-side cursor's FETCHes would
+    leave it idle in between), and binary timestamps skip Django's text time-zone loader, which parses
+    each one in Python: together about three times faster over a million rows. Types come out as
+    Django's would: aware datetimes in the session's time zone (UTC), ints, floats, str, bool, None.
+    Elsewhere: ``queryset.iterator``.
     """
     if connection.vendor != "postgresql":
         yield from queryset.iterator(chunk_size=chunk_size)
         return
+    import psycopg  # only on PostgreSQL (the embedded quick start runs on SQLite without it)
+
     sql, params = queryset.query.sql_with_params()
     connection.ensure_connection()
-    with transaction.atomic():  # a server-side cursor lives in a transaction
-        with connection.connection.cursor(name=f"detection_{id(queryset):x}", binary=True) as cursor:
-            cursor.itersize = chunk_size
-            cursor.execute(sql, params)
-            while rows := cursor.fetchmany(chunk_size):
-                yield from rows
+    # Django's cursors bind parameters client-side, which rules out binary results: use psycopg's own.
+    with psycopg.Cursor(connection.connection) as cursor:
+        yield from cursor.stream(sql, params, binary=True, size=chunk_size)
 
 
 def detection_events(*, start: datetime, end: datetime, chunk_size: int = EVENT_CHUNK_SIZE) -> list[EventRecord]:
@@ -96,7 +100,7 @@ def detection_events(*, start: datetime, end: datetime, chunk_size: int = EVENT_
 
     Any status (the detectors drop blocked and failed calls themselves); no particular order. ``model``
     is the served model, else the requested one; cost a float or None (unknown); a missing SimHash is
-    0 ("no fingerprint"). One streamed query; datetimes are aware UTC. About 1 s per 100,000 events.
+    0 ("no fingerprint"). One streamed query; datetimes are aware UTC.
     """
     queryset = (
         UsageEvent.objects.filter(created_at__gte=start, created_at__lt=end, user_id__isnull=False,
@@ -110,7 +114,22 @@ def detection_events(*, start: datetime, end: datetime, chunk_size: int = EVENT_
         .order_by()
         .values_list(*EVENT_COLUMNS)
     )
-    return list(starmap(_make_event_record, _event_rows(queryset, chunk_size)))
+    with _gc_paused():
+        return list(starmap(_make_event_record, _event_rows(queryset, chunk_size)))
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector: a million new records would otherwise trigger dozens of full
+    collections, each walking every record built so far (most of the build time). Records hold no
+    cycles, so nothing is missed; the collector is back on (if it was) when the block ends."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def feedback_scores(*, since: datetime) -> dict[str, float]:

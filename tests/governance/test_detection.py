@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -62,6 +63,14 @@ def test_records_are_frozen(employee, team):
     with pytest.raises(AttributeError):
         record.user_id = 7  # type: ignore[misc]
     assert hash(record) == hash(replace(record))
+
+
+def test_the_garbage_collector_is_back_on_after_loading(employee, team):
+    events_store([event(0, user_id=employee.pk, team_id=team.pk)])
+
+    detection_events(start=SINCE, end=UNTIL)
+
+    assert gc.isenabled()
 
 
 def test_takes_the_served_model_else_the_requested_one_and_zero_for_missing_fingerprints(employee, team):
