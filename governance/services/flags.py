@@ -263,6 +263,7 @@ class DetectionRun:
     load_s: float
     detect_s: float
     store_s: float
+    stored: bool = True  # False: a dry run (``store=False``), no flag written
 
     @property
     def findings_per_detector(self) -> dict[str, int]:
@@ -273,6 +274,8 @@ class DetectionRun:
     @property
     def unchanged(self) -> int:
         """Findings that neither created nor changed a flag (same as before, or the flag was reviewed)."""
+        if not self.stored:
+            return 0
         return len(self.findings) - len(self.created) - len(self.updated)
 
     @property
@@ -283,8 +286,8 @@ class DetectionRun:
         return {"start": self.start.isoformat(), "end": self.end.isoformat(), "events": self.events,
                 "people": self.people, "findings": len(self.findings),
                 "findings_per_detector": self.findings_per_detector, "created": len(self.created),
-                "updated": len(self.updated), "unchanged": self.unchanged, "problems": list(self.problems),
-                "seconds": round(self.seconds, 3)}
+                "updated": len(self.updated), "unchanged": self.unchanged, "stored": self.stored,
+                "problems": list(self.problems), "seconds": round(self.seconds, 3)}
 
 
 def detection_run(*, start: datetime, end: datetime, only: Collection[str] | None = None,
@@ -318,4 +321,5 @@ def detection_run(*, start: datetime, end: datetime, only: Collection[str] | Non
     people = len({(event.user_id, event.team_id) for event in events})
     return DetectionRun(start=start, end=end, detectors=detectors, events=len(events), people=people,
                         findings=findings, created=created, updated=updated, problems=plan.problems,
-                        load_s=loaded - started, detect_s=detected - loaded, store_s=stored - detected)
+                        load_s=loaded - started, detect_s=detected - loaded, store_s=stored - detected,
+                        stored=store)

@@ -267,6 +267,7 @@ def test_a_dry_run_finds_without_raising_flags(employee, team):
     run = detection_run(start=SINCE, end=UNTIL, store=False)
 
     assert ([f.detector for f in run.findings], run.created, Flag.objects.count()) == (["repetition"], [], 0)
+    assert (run.stored, run.unchanged, run.as_dict()["stored"]) == (False, 0, False)
 
 
 def test_runs_only_the_named_detectors(employee, team):
