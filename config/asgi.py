@@ -25,8 +25,22 @@ def _with_demo_upstream(django_app):
     return application
 
 
-from usage.proxy.body_limit import body_limit  # noqa: E402
+def _with_proxy_handler(django_app):
+    """``/v1/*`` goes to Django without the web pages' middleware (see usage/proxy/asgi.py)."""
+    from usage.proxy.asgi import ProxyASGIHandler
 
-application = body_limit(django_application)
+    proxy_app = ProxyASGIHandler()
+
+    async def application(scope, receive, send):
+        if scope["type"] == "http" and scope.get("path", "").startswith(PROXY_PREFIX):
+            return await proxy_app(scope, receive, send)
+        return await django_app(scope, receive, send)
+
+    return application
+
+
+from usage.proxy.body_limit import PREFIX as PROXY_PREFIX, body_limit  # noqa: E402
+
+application = body_limit(_with_proxy_handler(django_application))
 if settings.TOKENWISE_DEMO_UPSTREAM:
     application = _with_demo_upstream(application)

@@ -71,7 +71,8 @@ class UsageEventData:
     output_text: str | None = None
 
     def to_json(self) -> str:
-        data = dataclasses.asdict(self)
+        # Every field is a plain value: a flat dict, not dataclasses.asdict's recursive deep copy.
+        data = {name: getattr(self, name) for name in _FIELD_NAMES}
         data["created_at"] = self.created_at.isoformat()
         return json.dumps(data, separators=(",", ":"))
 
@@ -80,6 +81,9 @@ class UsageEventData:
         data = json.loads(raw)
         data["created_at"] = datetime.fromisoformat(data["created_at"])
         return cls(**data)
+
+
+_FIELD_NAMES = tuple(field.name for field in dataclasses.fields(UsageEventData))
 
 
 def utc_now() -> datetime:

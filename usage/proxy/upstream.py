@@ -13,12 +13,12 @@ import fnmatch
 import logging
 import threading
 import time
-import weakref
 
-import httpx
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import DatabaseError
+
+from usage.proxy.transport import UpstreamClient, UpstreamRequest, upstream_client
 
 logger = logging.getLogger(__name__)
 
@@ -140,34 +140,18 @@ async def upstreams_all() -> list[Upstream]:
 
 # --- The pooled client (one per event loop, i.e. one per worker process) --------------------------
 
-_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]" = weakref.WeakKeyDictionary()
+def http_client() -> UpstreamClient:
+    """The pooled upstream client of this process (aiohttp; see usage/proxy/transport.py)."""
+    return upstream_client()
 
 
-def http_client() -> httpx.AsyncClient:
-    loop = asyncio.get_running_loop()
-    client = _clients.get(loop)
-    if client is None:
-        client = httpx.AsyncClient(
-            timeout=httpx.Timeout(
-                connect=settings.TOKENWISE_UPSTREAM_CONNECT_TIMEOUT_S,
-                read=settings.TOKENWISE_UPSTREAM_READ_TIMEOUT_S,
-                write=30.0, pool=10.0,
-            ),
-            limits=httpx.Limits(max_connections=2000, max_keepalive_connections=200),
-            follow_redirects=False,
-        )
-        _clients[loop] = client
-    return client
-
-
-def build_request(upstream: Upstream, *, method: str, path: str, body: bytes | None) -> httpx.Request:
+def build_request(upstream: Upstream, *, method: str, path: str, body: bytes | None) -> UpstreamRequest:
     headers = {"accept": "application/json, text/event-stream"}
     if upstream.api_key:
         headers["authorization"] = f"Bearer {upstream.api_key}"
     if body is not None:
         headers["content-type"] = "application/json"
     headers.update(upstream.extra_headers)
-    timeout = httpx.Timeout(connect=settings.TOKENWISE_UPSTREAM_CONNECT_TIMEOUT_S,
-                            read=settings.TOKENWISE_UPSTREAM_READ_TIMEOUT_S, write=30.0, pool=10.0)
-    return http_client().build_request(method, f"{upstream.base_url}{path}", content=body, headers=headers,
-                                       timeout=timeout)
+    return UpstreamRequest(method=method, url=f"{upstream.base_url}{path}", headers=headers, content=body,
+                           connect_timeout_s=settings.TOKENWISE_UPSTREAM_CONNECT_TIMEOUT_S,
+                           read_timeout_s=settings.TOKENWISE_UPSTREAM_READ_TIMEOUT_S)
