@@ -15,6 +15,7 @@ default reserve).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import math
@@ -22,6 +23,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+import redis
 from django.conf import settings
 from django.db import DatabaseError
 
@@ -44,9 +46,7 @@ logger = logging.getLogger(__name__)
 @dataclasses.dataclass(slots=True)
 class Reservation:
     plan: Plan
-    held: list[int]  # per budget of the plan: what this call holds (tokens or 1e-8 USD units)
-    principal: KeyPrincipal
-    backend: Any  # the counters that admitted it settle it
+    backend: Any  # the counters that admitted it settle it (Redis, or this process's when Redis failed)
 
 
 @dataclasses.dataclass(slots=True)
@@ -139,7 +139,9 @@ async def _run(plan: Plan) -> tuple[AdmitResult, Any]:
     if settings.REDIS_URL:
         try:
             result = await redis_counters.admit(plan)
-        except REDIS_ERRORS:
+        except REDIS_ERRORS as exc:
+            if isinstance(exc, (TimeoutError, redis.exceptions.TimeoutError)):
+                _release_later(plan)  # the script may have run: do not let its reservation sit until expiry
             if settings.TOKENWISE_REDIS_FAILURE_MODE == "closed":
                 raise EnforcementUnavailable("Usage limits cannot be checked right now; retry shortly.",
                                              headers={"Retry-After": "5"})
@@ -149,6 +151,23 @@ async def _run(plan: Plan) -> tuple[AdmitResult, Any]:
             return result, redis_counters
     await _seed_local(plan)
     return await local_counters.admit(plan), local_counters
+
+
+_releases: set[asyncio.Task] = set()
+
+
+def _release_later(plan: Plan) -> None:
+    """Settle a possibly-made Redis reservation with zero usage (a no-op when the script never ran)."""
+    async def release() -> None:
+        await asyncio.sleep(1.0)
+        try:
+            await redis_counters.settle(plan, now=clock.now(), tokens=0, cost_units=0)
+        except REDIS_ERRORS:
+            logger.info("reservation %s left to expire (counters still unreachable)", plan.rid)
+
+    task = asyncio.ensure_future(release())
+    _releases.add(task)
+    task.add_done_callback(_releases.discard)
 
 
 async def _seed_local(plan: Plan) -> None:
@@ -224,10 +243,8 @@ async def admission_admit(
         else:
             actions.append("warn")
         headers["x-tokenwise-warning"] = warning
-    downgraded = bool(result.over) and mode == "downgrade"
-    held = [b.amount_if_downgraded if downgraded else b.amount for b in budgets]
     if plan.needs_settlement:
-        admission.reservation = Reservation(plan=plan, held=held, principal=principal, backend=backend)
+        admission.reservation = Reservation(plan=plan, backend=backend)
     admission.action, admission.headers = ",".join(actions), headers
     return admission
 
@@ -247,7 +264,7 @@ async def admission_settle(admission: Admission, *, total_tokens: int, cost_usd:
         return
     cost_units = 0 if cost_usd is None else math.ceil(cost_usd * USD_UNITS)
     crossings = await reservation.backend.settle(reservation.plan, now=clock.now(), tokens=max(total_tokens, 0),
-                                        cost_units=cost_units, held=reservation.held)
+                                                 cost_units=cost_units)
     if crossings:
         alert_crossings_queue(
             items=[(c.budget, c.level, c.used, False) for c in crossings])

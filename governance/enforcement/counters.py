@@ -125,11 +125,10 @@ def _admit_payload(plan: Plan) -> str:
     })
 
 
-def _settle_payload(plan: Plan, *, now: float, tokens: int, cost_units: int, held: list[int]) -> str:
+def _settle_payload(plan: Plan, *, now: float, tokens: int, cost_units: int) -> str:
     return json.dumps({
         "now": now, "rid": plan.rid, "tokens": tokens, "cost": cost_units,
-        "budgets": [[b.key, held[i], int(b.unit == "usd"), b.limit, list(b.thresholds), b.expire_at]
-                    for i, b in enumerate(plan.budgets)],
+        "budgets": [[b.key, int(b.unit == "usd"), b.limit, list(b.thresholds), b.expire_at] for b in plan.budgets],
         "tpm": [[r.key, r.amount] for r in plan.rates if r.kind == "tokens"],
     })
 
@@ -167,9 +166,9 @@ class RedisCounters:
         raw = await self._script("admit")(keys=keys, args=[_admit_payload(plan)])
         return _admit_result(json.loads(raw))
 
-    async def settle(self, plan: Plan, *, now: float, tokens: int, cost_units: int, held: list[int]) -> list[Crossing]:
+    async def settle(self, plan: Plan, *, now: float, tokens: int, cost_units: int) -> list[Crossing]:
         keys = [RESERVATIONS_KEY, DEADLINES_KEY, *(r.key for r in plan.rates), *(b.key for b in plan.budgets)]
-        payload = _settle_payload(plan, now=now, tokens=tokens, cost_units=cost_units, held=held)
+        payload = _settle_payload(plan, now=now, tokens=tokens, cost_units=cost_units)
         raw = await self._script("settle")(keys=keys, args=[payload])
         return [Crossing(budget=plan.budgets[i - 1], level=level, used=int(used))
                 for i, level, used in _list(json.loads(raw)["c"])]
@@ -267,15 +266,17 @@ class LocalCounters:
             heapq.heappush(self.deadlines, (plan.deadline, plan.rid))
         return result
 
-    async def settle(self, plan: Plan, *, now: float, tokens: int, cost_units: int, held: list[int]) -> list[Crossing]:
+    async def settle(self, plan: Plan, *, now: float, tokens: int, cost_units: int) -> list[Crossing]:
         with self.lock:  # mirrors lua/settle.lua
-            live = self.reservations.pop(plan.rid, None) is not None  # its heap entry is skipped later
+            record = self.reservations.pop(plan.rid, None)  # its heap entry is skipped later
+            live = record is not None
+            held = dict(record or ())
             crossings = []
-            for i, budget in enumerate(plan.budgets):
+            for budget in plan.budgets:
                 actual = cost_units if budget.unit == "usd" else tokens
                 counter = self._counter(budget.key, budget.expire_at)
-                if live:
-                    counter["r"] -= held[i]
+                if budget.key in held:
+                    counter["r"] -= held[budget.key]
                 counter["u"] += actual
                 counter["t"] = now
                 level = max((t for t in budget.thresholds if counter["u"] * 100 >= t * budget.limit), default=0)

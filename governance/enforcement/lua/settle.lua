@@ -1,32 +1,38 @@
 -- Settlement of one call: replace its reservation by its actual usage (refund or top-up), atomically.
 --
 -- KEYS[1] live reservations (hash)   KEYS[2] reservation deadlines (zset)   KEYS[3..] counters, buckets
--- ARGV[1] JSON {now, rid, tokens, cost, budgets: [[key, reserved, is_usd, limit, thresholds, expire_at]],
+-- ARGV[1] JSON {now, rid, tokens, cost, budgets: [[key, is_usd, limit, thresholds, expire_at]],
 --               tpm: [[key, reserved]]}
 --
--- When the reservation already expired (and was released), only the actual usage is added: the
--- counters end up exact either way. Returns JSON {c = [[budget index, alert level, u after]]}: the
+-- What the reservation holds is read from its own record (written by admit.lua). When it already
+-- expired (and was released), only the actual usage is added: the counters end up exact either way. Returns JSON {c = [[budget index, alert level, u after]]}: the
 -- thresholds (percent of the limit) that settled usage reached for the first time this period.
 local p = cjson.decode(ARGV[1])
 local function int(x) return string.format('%d', x) end
 -- Counters expire relative to the caller's clock (tests move it; Redis keeps real time).
 local function ttl(expire_at) return string.format('%d', math.max(60, expire_at - p.now)) end
 
-local live = redis.call('HDEL', KEYS[1], p.rid) == 1
+local record = redis.call('HGET', KEYS[1], p.rid)
+local live = record ~= false
+local held = {}
+if live then
+  for _, item in ipairs(cjson.decode(record)) do held[item[1]] = item[2] end
+  redis.call('HDEL', KEYS[1], p.rid)
+end
 redis.call('ZREM', KEYS[2], p.rid)
 
 local crossings = {}
 for i, budget in ipairs(p.budgets) do
   local key = budget[1]
   local actual = p.tokens
-  if budget[3] == 1 then actual = p.cost end
-  if live then redis.call('HINCRBY', key, 'r', int(-budget[2])) end
+  if budget[2] == 1 then actual = p.cost end
+  if held[key] then redis.call('HINCRBY', key, 'r', int(-held[key])) end
   local used = redis.call('HINCRBY', key, 'u', int(actual))
   redis.call('HSET', key, 't', tostring(p.now))
-  redis.call('EXPIRE', key, ttl(budget[6]))
+  redis.call('EXPIRE', key, ttl(budget[5]))
   local level = 0
-  for _, threshold in ipairs(budget[5]) do
-    if used * 100 >= threshold * budget[4] and threshold > level then level = threshold end
+  for _, threshold in ipairs(budget[4]) do
+    if used * 100 >= threshold * budget[3] and threshold > level then level = threshold end
   end
   if level > 0 and level > (tonumber(redis.call('HGET', key, 'a')) or 0) then
     redis.call('HSET', key, 'a', level)
