@@ -90,6 +90,18 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+_TEXT_FIELDS = tuple(f.name for f in dataclasses.fields(UsageEventData) if f.type in ("str", "str | None"))
+
+
+def _text_safe(event: UsageEventData) -> None:
+    """PostgreSQL text cannot hold NUL: one such event (a model name, a purpose or an upstream error
+    code sent with ``\u0000``) would fail its whole ledger batch, over and over. Replace it (U+FFFD)."""
+    for name in _TEXT_FIELDS:
+        value = getattr(event, name)
+        if value and "\x00" in value:
+            setattr(event, name, value.replace("\x00", "\ufffd"))
+
+
 async def usage_event_publish(event: UsageEventData) -> None:
     """Hand one event to the ledger; never raises for a storage failure it can route around.
 
@@ -98,6 +110,7 @@ async def usage_event_publish(event: UsageEventData) -> None:
     to the local spool file (``usage.spool``), re-ingested by the next drain. Raises only if the local
     disk fails as well.
     """
+    _text_safe(event)
     client = get_async_redis()
     if client is not None:
         try:

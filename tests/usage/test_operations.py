@@ -252,3 +252,17 @@ def test_prune_with_zero_days_keeps_everything(transactional_db, make_event):
 
     assert usage_events_prune(days=0, now=NOW) == 0
     assert UsageEvent.objects.count() == 1
+
+
+# --- Poison-proof events --------------------------------------------------------------------------
+
+def test_nul_characters_from_the_caller_never_block_the_ledger(live_proxy, employee_key, ledger):
+    body = b'{"model": "gpt-4o-mini\\u0000x", "messages": [{"role": "user", "content": "hi"}], ' \
+           b'"metadata": {"purpose": "re\\u0000port"}}'
+
+    response = httpx.post(f"{live_proxy.url}/v1/chat/completions", content=body,
+                          headers={"authorization": f"Bearer {employee_key[1]}", "content-type": "application/json"})
+    ledger.drain()
+
+    event = UsageEvent.objects.get(request_id=response.headers["x-request-id"])
+    assert (event.model_requested, event.purpose) == ("gpt-4o-mini\ufffdx", "re\ufffdport")
