@@ -94,8 +94,8 @@ _TEXT_FIELDS = tuple(f.name for f in dataclasses.fields(UsageEventData) if f.typ
 
 
 def _text_safe(event: UsageEventData) -> None:
-    """PostgreSQL text cannot hold NUL: one such event (a model name, a purpose or an upstream error
-    code sent with ``\u0000``) would fail its whole ledger batch, over and over. Replace it (U+FFFD)."""
+    """PostgreSQL text cannot hold NUL (U+0000): one event carrying it in a model name, a purpose or an
+    upstream error code would fail its whole ledger batch, over and over. Replace it with U+FFFD."""
     for name in _TEXT_FIELDS:
         value = getattr(event, name)
         if value and "\x00" in value:
