@@ -240,3 +240,27 @@ def test_without_any_policy_everything_is_admitted_and_nothing_is_held(counters,
     assert (admission.model, admission.max_tokens, admission.action, admission.reservation) == (
         "anything-at-all", None, "", None)
     assert counters.reservations() == 0
+
+
+@pytest.mark.parametrize(("calls_in_budget", "expected"), [(25, (25, 75, 0)), (40, (30, 0, 70))])
+def test_concurrent_admissions_take_exactly_the_rate_and_the_budget(counters, clock, run, alice, team_policy,
+                                                                    calls_in_budget, expected):
+    import asyncio
+
+    team_policy(requests_per_minute=30, tokens_per_day=calls_in_budget * 30)  # 30-token calls
+
+    async def race() -> list[str]:
+        async def one() -> str:
+            try:
+                await admission_admit(principal=alice, endpoint="chat.completions", model="gpt-4o-mini",
+                                      max_tokens=10, prompt_tokens_estimate=4)
+                return "ok"
+            except (RateLimited, BudgetExceeded) as exc:
+                return exc.code
+
+        return await asyncio.gather(*(one() for _ in range(100)))
+
+    outcomes = run(race())
+
+    assert (outcomes.count("ok"), outcomes.count("budget_exceeded"), outcomes.count("rate_limit_exceeded")) == expected
+    assert counters.budget(day_key(alice, clock)) == {"u": 0, "r": expected[0] * 30}
