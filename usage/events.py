@@ -91,15 +91,24 @@ def utc_now() -> datetime:
 
 
 _TEXT_FIELDS = tuple(f.name for f in dataclasses.fields(UsageEventData) if f.type in ("str", "str | None"))
+# Integer columns (32-bit in the database) fed by callers or upstreams (a usage block can say anything).
+_INT32_FIELDS = ("prompt_tokens", "completion_tokens", "cached_tokens", "reasoning_tokens", "total_tokens",
+                 "latency_ms", "time_to_first_byte_ms", "max_tokens")
+_INT32_MAX = 2**31 - 1
 
 
-def _text_safe(event: UsageEventData) -> None:
-    """PostgreSQL text cannot hold NUL (U+0000): one event carrying it in a model name, a purpose or an
-    upstream error code would fail its whole ledger batch, over and over. Replace it with U+FFFD."""
+def _storable(event: UsageEventData) -> None:
+    """Make the event fit its ledger row: one that does not fits nowhere, and fails its whole batch,
+    over and over. PostgreSQL text cannot hold NUL (U+0000) - replaced with U+FFFD - and integers are
+    clamped to the 32-bit columns."""
     for name in _TEXT_FIELDS:
         value = getattr(event, name)
         if value and "\x00" in value:
             setattr(event, name, value.replace("\x00", "\ufffd"))
+    for name in _INT32_FIELDS:
+        value = getattr(event, name)
+        if value is not None and not -_INT32_MAX <= value <= _INT32_MAX:
+            setattr(event, name, max(-_INT32_MAX, min(_INT32_MAX, value)))
 
 
 async def usage_event_publish(event: UsageEventData) -> None:
@@ -110,7 +119,7 @@ async def usage_event_publish(event: UsageEventData) -> None:
     to the local spool file (``usage.spool``), re-ingested by the next drain. Raises only if the local
     disk fails as well.
     """
-    _text_safe(event)
+    _storable(event)
     client = get_async_redis()
     if client is not None:
         try:

@@ -266,3 +266,28 @@ def test_nul_characters_from_the_caller_never_block_the_ledger(live_proxy, emplo
 
     event = UsageEvent.objects.get(request_id=response.headers["x-request-id"])
     assert (event.model_requested, event.purpose) == ("gpt-4o-mini\ufffdx", "re\ufffdport")
+
+
+@pytest.mark.parametrize("max_tokens", [2**31, 10**30, -1])
+def test_out_of_range_max_tokens_is_a_clean_400_and_recorded(live_proxy, employee_key, ledger, upstream, max_tokens):
+    response = httpx.post(f"{live_proxy.url}/v1/chat/completions", headers={"authorization": f"Bearer {employee_key[1]}"},
+                          json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}],
+                                "max_tokens": max_tokens})
+    ledger.drain()
+
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "invalid_value")
+    assert upstream.requests == []
+    event = UsageEvent.objects.get(request_id=response.headers["x-request-id"])
+    assert (event.status, event.error_code, event.max_tokens) == (400, "invalid_value", None)
+
+
+def test_numbers_too_large_for_the_ledger_are_clamped_not_refused(transactional_db, unreachable_redis, spool,
+                                                                  make_event):
+    from asgiref.sync import async_to_sync
+
+    event = make_event(request_id="req_huge", completion_tokens=2**40, total_tokens=2**40 + 5)
+
+    async_to_sync(usage_event_publish)(event)
+
+    stored = UsageEvent.objects.get(request_id="req_huge")
+    assert (stored.completion_tokens, stored.total_tokens) == (2**31 - 1, 2**31 - 1)

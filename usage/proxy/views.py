@@ -38,6 +38,8 @@ PATHS = {"chat.completions": "/chat/completions", "completions": "/completions",
          "embeddings": "/embeddings", "responses": "/responses"}
 STREAMABLE = {"chat.completions", "completions", "responses"}
 FALLBACK_STATUSES = frozenset({429, 500, 502, 503, 504})  # worth retrying on another provider
+_MAX_TOKENS_FIELDS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
+MAX_TOKENS_BOUND = 2**31 - 1
 _PASS_HEADERS = ("retry-after", "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests",
                  "x-ratelimit-reset-requests", "openai-processing-ms")
 
@@ -74,6 +76,11 @@ def read_body(request: HttpRequest) -> tuple[bytes, dict[str, Any]]:
         raise ProxyError(400, "You must provide a model parameter (a string).", code="missing_model", param="model")
     if "stream" in body and not isinstance(body["stream"], bool) and body["stream"] is not None:
         raise ProxyError(400, "'stream' must be a boolean.", code="invalid_type", param="stream")
+    for name in _MAX_TOKENS_FIELDS:  # an absurd bound would overflow pricing and the ledger's columns
+        value = body.get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and not 0 <= value <= MAX_TOKENS_BOUND:
+            raise ProxyError(400, f"'{name}' must be between 0 and {MAX_TOKENS_BOUND}.", code="invalid_value",
+                             param=name)
     return raw, body
 
 
