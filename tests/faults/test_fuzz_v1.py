@@ -12,7 +12,7 @@ import json
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings as hypothesis_settings, strategies as st
 
 from usage.models import UsageEvent
 
@@ -77,6 +77,26 @@ def test_arbitrary_json_never_fails_the_proxy(fuzz, path, body):
 @given(path=st.sampled_from(PATHS), body=known_fields)
 def test_wrong_types_and_extreme_numbers_in_known_fields(fuzz, path, body):
     fuzz(path, content=json.dumps(body).encode())
+
+
+VALID = {
+    "/v1/chat/completions": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 3},
+    "/v1/completions": {"model": "gpt-3.5-turbo-instruct", "prompt": "hi", "max_tokens": 3},
+    "/v1/embeddings": {"model": "text-embedding-3-small", "input": "hi"},
+    "/v1/responses": {"model": "gpt-4o-mini", "input": "hi", "max_output_tokens": 3},
+}
+FIELDS = ("model", "messages", "prompt", "input", "max_tokens", "max_completion_tokens", "max_output_tokens",
+          "stream", "stream_options", "metadata", "n", "temperature", "tools", "user")
+
+
+@FUZZ
+@given(path=st.sampled_from(PATHS), field=st.sampled_from(FIELDS), value=wrong_values)
+@example(path="/v1/chat/completions", field="max_tokens", value=10**30)  # once a 500: pricing overflowed
+@example(path="/v1/responses", field="max_output_tokens", value=2**31)  # once a stalled ledger batch
+@example(path="/v1/chat/completions", field="model", value="gpt-4o-mini\x00")  # once a stalled ledger batch
+def test_one_wrong_field_in_an_otherwise_valid_call(fuzz, path, field, value):
+    """Reaches the deep steps (admission, pricing, routing, relay, ledger) with one bad value."""
+    fuzz(path, content=json.dumps(dict(VALID[path], **{field: value})).encode())
 
 
 @FUZZ
