@@ -11,8 +11,8 @@ do is their role narrowed by the token's scopes:
 | service token of a team | that team's data (read_reports) | that team's outcomes (post_outcomes); flags (manage_team) |
 
 A browser session holds every scope its person's role allows. Objects outside what a caller may read are
-answered with 404, never 403, so ids cannot be probed. (Web pages have their own checks in the web
-helper's ``governance/permissions.py``; both encode the same table.)
+answered with 404, never 403, so ids cannot be probed. The web pages' checks (``governance/permissions.py``)
+encode the same table; both take "admin" from ``user_is_admin``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import dataclasses
 from rest_framework.permissions import BasePermission
 
 from governance.models import ApiToken, Membership
+from governance.permissions import user_is_admin
 
 READ = ApiToken.Scope.READ_REPORTS
 MANAGE = ApiToken.Scope.MANAGE_TEAM
@@ -80,7 +81,7 @@ def access_of(request) -> Access | None:
     if user is None or not user.is_authenticated:
         return None
     token = request.auth if isinstance(request.auth, ApiToken) else None
-    is_staff = bool(user.is_staff and user.is_active)
+    is_staff = user_is_admin(user)  # the same rule as the web pages
     if token is not None and token.team_id is not None:
         access = Access(
             user_id=user.pk, person_id=None, scopes=frozenset(token.scopes) - {ADMIN}, is_admin=False,
