@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 
+from governance.detectors.base import Thresholds
 from governance.enforcement.effective import POLICY_FIELDS, policy_cache_invalidate, policy_resolve
 from governance.models import Membership, Policy, Team
 from governance.services.audit import audit_record, audit_snapshot
@@ -47,6 +48,11 @@ def _validate(policy: Policy) -> None:
     if thresholds is not None and (not isinstance(thresholds, list) or not all(
             isinstance(t, int) and not isinstance(t, bool) and 1 <= t <= 1000 for t in thresholds)):
         problems["alert_thresholds"] = "must be a list of whole percentages between 1 and 1000"
+    if policy.detector_thresholds is not None:
+        try:
+            Thresholds.from_policy(policy.detector_thresholds)
+        except (ValueError, TypeError) as exc:
+            problems["detector_thresholds"] = str(exc)
     if problems:
         raise ValidationError(problems)
 
