@@ -13,6 +13,7 @@ from django.utils import timezone
 from governance.models import Team
 from governance.permissions import teams_managed_by
 from governance.reports import CSV_TABLES, period_this_month, team_report, team_report_csv
+from governance.selectors import team_policy_rows
 from governance.views.charts import burn_chart, mix_chart, usage_chart
 from governance.views.common import period_from_request
 
@@ -52,6 +53,7 @@ def team_report_view(request: HttpRequest, slug: str) -> HttpResponse:
         "csv_tables": CSV_TABLES,
         "last_month": {"start": last_month_end.replace(day=1), "end": last_month_end},
         "today": timezone.localdate(),
+        "policy_rows": team_policy_rows(team_id=team.pk),
     }
     return render(request, "governance/team_report.html", context, status=400 if period_error else 200)
 

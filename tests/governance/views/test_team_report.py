@@ -183,3 +183,20 @@ def test_default_report_is_the_first_managed_team(client, team, manager):
 
     assert response.status_code == 302
     assert response["Location"] == "/teams/platform/"
+
+
+def test_managers_read_the_rules_in_force_for_their_team(client, team, manager):
+    Policy.objects.create(scope=Policy.Scope.ORG, allowed_models=["gpt-4o-mini", "text-embedding-3-*"],
+                          tokens_per_month=5_000_000)
+    Policy.objects.create(scope=Policy.Scope.TEAM, team=team, tokens_per_month=200_000, on_exceed="warn")
+    client.force_login(manager)
+
+    response = client.get("/teams/platform/")
+
+    rows = [(row.name, row.value, row.source) for row in response.context["policy_rows"]]
+    assert rows == [
+        ("budget.tokens_per_month", "200000", "team"),
+        ("models", "gpt-4o-mini, text-embedding-3-*", "organisation default"),
+        ("on_exceed", "warn", "team"),
+    ]
+    assert b"budget.tokens_per_month" in response.content
