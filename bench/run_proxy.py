@@ -1,0 +1,37 @@
+"""Targets 1 and 2 on one running stack: proxy overhead and throughput, then ledger ingest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from asgiref.sync import sync_to_async
+
+from bench import ledger_bench, proxy_bench
+from bench.loadgen import COMPLETED
+from bench.org import bench_org_create
+from bench.stack import stack_start
+
+
+async def proxy_and_ledger(*, logdir: Path, quick: bool, workers: int, proxy: bool, ledger: bool) -> None:
+    org = await sync_to_async(bench_org_create)()
+    stack = stack_start(logdir=logdir, workers=workers)
+    try:
+        print(f"\n## Proxy overhead (fake upstream, bare forwarder, Tokenwise with {workers} uvicorn workers, "
+              f"PostgreSQL, Redis, Celery worker + beat)", flush=True)
+        if proxy:
+            rounds, per_round, warmup = (3, 150, 100) if quick else (5, 400, 300)
+            for stream in (False, True):
+                samples = await proxy_bench.latency(stack, secret=org.secret, stream=stream, rounds=rounds,
+                                                    per_round=per_round, warmup=warmup)
+                proxy_bench.latency_report(samples, stream=stream)
+            print("\n## Throughput", flush=True)
+            rounds, seconds = (2, 4.0) if quick else (3, 10.0)
+            for stream in (False, True):
+                await proxy_bench.throughput(stack, secret=org.secret, stream=stream, rounds=rounds, seconds=seconds)
+        if ledger:
+            print("\n## Ledger", flush=True)
+            await ledger_bench.ledger_exact(org=org, expected=COMPLETED["tokenwise"])
+            await ledger_bench.hot_path_without_database(stack, org=org, quick=quick)
+            await ledger_bench.ingest_rate(quick=quick)
+    finally:
+        stack.stop()

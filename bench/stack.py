@@ -1,0 +1,79 @@
+"""The stack under test: fake upstream, bare forwarder, and Tokenwise in its production layout.
+
+Tokenwise runs as it does in production: ``uvicorn config.asgi:application`` with several workers on
+PostgreSQL and Redis, a Celery worker draining the ledger stream and Celery beat scheduling it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+from bench.loadgen import Target, build_request, chat_body
+from bench.processes import Service, celery_services, upstream_service, uvicorn_service
+
+BENCH_SECRET_KEY = "bench-secret-key-not-for-production-0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def tokenwise_env(*, upstream_port: int, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of every Tokenwise process (web, Celery): production mode, our PG and Redis."""
+    env = dict(os.environ)
+    env.update({
+        "DJANGO_SETTINGS_MODULE": "config.settings", "TOKENWISE_PRODUCTION": "true", "DEBUG": "false",
+        "SECRET_KEY": env.get("SECRET_KEY") or BENCH_SECRET_KEY, "LOG_LEVEL": "WARNING",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost", "TOKENWISE_DEMO_UPSTREAM": "false",
+        "OPENAI_BASE_URL": f"http://127.0.0.1:{upstream_port}/v1", "OPENAI_API_KEY": "sk-bench-upstream",
+        "PYTHONUNBUFFERED": "1", "TOKENWISE_SSL_REDIRECT": "false",  # TLS ends at the load balancer
+    })
+    env.update(extra or {})
+    return env
+
+
+@dataclasses.dataclass
+class Stack:
+    logdir: Path
+    upstream: Service
+    floor: Service
+    tokenwise: Service
+    celery: list[Service]
+
+    def stop(self) -> None:
+        for service in [self.tokenwise, self.floor, *self.celery, self.upstream]:
+            service.stop()
+
+    def targets(self, *, secret: str, stream: bool) -> dict[str, Target]:
+        body = chat_body(stream=stream)
+        path = "/v1/chat/completions"
+        return {
+            "direct": Target("direct", "127.0.0.1", self.upstream.port,
+                             build_request(host="127.0.0.1", port=self.upstream.port, path=path, body=body)),
+            "floor": Target("floor", "127.0.0.1", self.floor.port,
+                            build_request(host="127.0.0.1", port=self.floor.port, path=path, body=body)),
+            "tokenwise": Target("tokenwise", "127.0.0.1", self.tokenwise.port,
+                                build_request(host="127.0.0.1", port=self.tokenwise.port, path=path, body=body,
+                                              api_key=secret)),
+        }
+
+
+def stack_start(*, logdir: Path, workers: int, celery_workers: int = 1, chunk_delay_ms: float = 0.0) -> Stack:
+    """Start everything and wait until every server accepts connections."""
+    logdir.mkdir(parents=True, exist_ok=True)
+    upstream = upstream_service(logdir=logdir, env=dict(os.environ), chunk_delay_ms=chunk_delay_ms).start()
+    env = tokenwise_env(upstream_port=upstream.port)
+    floor_env = dict(os.environ, BENCH_UPSTREAM_URL=f"http://127.0.0.1:{upstream.port}")
+    floor_env.pop("DJANGO_SETTINGS_MODULE", None)
+    started: list[Service] = [upstream]
+    try:
+        floor = uvicorn_service("floor", "bench.floor:application", logdir=logdir, env=floor_env, workers=workers)
+        started.append(floor.start())
+        tokenwise = uvicorn_service("tokenwise", "config.asgi:application", logdir=logdir, env=env, workers=workers)
+        started.append(tokenwise.start())
+        celery = celery_services(logdir=logdir, env=env, workers=celery_workers)
+        for service in celery:
+            started.append(service.start(wait=False))
+    except BaseException:
+        for service in reversed(started):
+            service.stop()
+        raise
+    return Stack(logdir=logdir, upstream=upstream, floor=floor, tokenwise=tokenwise, celery=celery)
