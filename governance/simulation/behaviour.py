@@ -332,7 +332,7 @@ def _outcomes(rng: random.Random, person: PersonPlan, plan: OrgPlan, habits: Hab
     for today in by_day.values():
         for _ in range(_poisson(rng, habits.outcomes_per_day)):
             occurred = min(today[-1].at + timedelta(minutes=rng.uniform(5, 120)), plan.end - timedelta(seconds=1))
-            record = {"external_id": f"sim{plan.seed}-{person.index:03d}-o{len(outcomes)}",
+            record = {"external_id": f"sim-{plan.tag}-{person.index:03d}-o{len(outcomes)}",
                       "kind": person.team.outcome_kind, "user": person.email, "team": person.team.slug,
                       "occurred_at": occurred.isoformat(), "value": rng.randint(1, habits.outcome_value)}
             if rng.random() < habits.linked_share:
@@ -385,8 +385,9 @@ def person_history(person: PersonPlan, plan: OrgPlan) -> PersonHistory:
     if chase is not None:
         calls = chase(rng, calls, plan, habits)
     calls = [c for c in calls if plan.start <= c.at < plan.end]
+    prefix = f"sim-{plan.tag}-{person.index:03d}"
     for number, call in enumerate(calls):
-        call.request_id = f"sim{plan.seed}-{person.index:03d}-{number:05d}"
+        call.request_id = f"{prefix}-{number:05d}"
     history = PersonHistory(usage=[usage_record(c, person) for c in calls])
     history.outcomes = _outcomes(rng, person, plan, habits, calls)
     history.feedback = _feedback(rng, person, habits, calls)
@@ -398,9 +399,11 @@ def team_outcomes(plan: OrgPlan) -> list[dict[str, Any]]:
     outcomes = []
     for team in plan.teams:
         for number, day in enumerate(range(10, plan.days, 14)):
-            outcomes.append({"external_id": f"sim{plan.seed}-{team.slug}-release{number}", "kind": "release_shipped",
-                             "team": team.slug, "occurred_at": (plan.start + day * DAY + timedelta(hours=15)).isoformat(),
-                             "value": 1})
+            outcomes.append({
+                "external_id": f"sim-{plan.tag}-{team.slug}-release{number}", "kind": "release_shipped",
+                "team": team.slug, "occurred_at": (plan.start + day * DAY + timedelta(hours=15)).isoformat(),
+                "value": 1,
+            })
     return outcomes
 
 

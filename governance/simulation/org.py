@@ -5,16 +5,20 @@ Everyone gets a *kind* - the truth the evaluation scores the detectors against -
 - ``honest``: ``coder`` (bursty office-hours sessions), ``occasional`` (a few calls on some days),
   ``analyst`` (long documents, in the data team), ``weekend_light`` (weekdays plus light weekends),
   ``model_mixer`` (many different models);
-- ``heavy_productive``: ``power_user`` (ten times a coder's tokens, and as many more outcomes) and
-  ``agent_pipeline`` (chained agent runs, most of which end in an outcome);
+- ``heavy_productive``: ``power_user`` (several times a coder's tokens, and as much more value) and
+  ``agent_pipeline`` (chained agent runs that end in outcomes);
 - one chaser kind per detector, named after it (``CHASERS``): the style says how they chase.
 
-Chasers are spread over the teams so no team's peer baseline is made of chasers. Nothing here touches
-the database: ``org_plan`` is a pure function of its arguments.
+Teams have a profile (engineering, data, support) that sets their honest people's styles and the kind
+of outcome they ship. Chasers and heavy users are spread over the teams so no team's peer baseline is
+made of them. An organisation-wide usage target is announced about 40% into the window and a review
+to the announcement jumper's team about 65% in. Nothing here touches the database: ``org_plan`` is a
+pure function of its arguments.
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
 import zoneinfo
 from dataclasses import dataclass
@@ -60,6 +64,7 @@ _LAST = ("okafor", "lindqvist", "moreau", "tanaka", "silva", "novak", "haddad", 
          "fischer", "rossi", "mensah", "ibrahim", "costa", "dubois", "sato", "berg", "kaur", "lopez",
          "petrov", "wright", "yilmaz", "adeyemi", "murphy", "schmidt", "park", "ali", "garcia")
 MIN_PEOPLE, MIN_DAYS = 30, 35
+QUIET_BEFORE_END = timedelta(days=Thresholds().jump_days + 1)  # no announcement this close to a period end
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +113,13 @@ class OrgPlan:
     def end(self) -> datetime:
         return self.start + timedelta(days=self.days)
 
+    @property
+    def tag(self) -> str:
+        """8 hex digits naming this scenario (seed, size, window) in request and outcome ids, so two
+        different scenarios never share an id (an import would silently skip the second one's)."""
+        label = f"{self.seed}:{len(self.people)}:{self.days}:{self.start.isoformat()}"
+        return hashlib.blake2b(label.encode(), digest_size=4).hexdigest()
+
     def announced(self, kind: str, team: str | None = None) -> Announcement | None:
         """The first announcement of ``kind`` that applies to ``team`` (or the organisation)."""
         return next((a for a in self.announcements if a.kind == kind and a.team in (None, team)), None)
@@ -127,10 +139,12 @@ def month_starts(*, start: datetime, end: datetime, time_zone: str) -> tuple[dat
             found.append(boundary.astimezone(dt_timezone.utc))
 
 
-def _weekday_at_eight(start: datetime, day: int) -> datetime:
-    """08:00 UTC of day ``day``, moved forward to a Monday when it falls on a weekend."""
+def _announcement_at(start: datetime, day: int, period_ends: tuple[datetime, ...]) -> datetime:
+    """08:00 UTC of day ``day``, moved forward past weekends and out of the ``QUIET_BEFORE_END`` before a
+    period end: a period-end run-up right after an announcement would read as a jump on cue, and the
+    scenario should tell the two kinds of chasing apart."""
     moment = start + timedelta(days=day, hours=8)
-    while moment.weekday() >= 5:
+    while moment.weekday() >= 5 or any(timedelta(0) <= end - moment <= QUIET_BEFORE_END for end in period_ends):
         moment += timedelta(days=1)
     return moment
 
@@ -190,18 +204,19 @@ def org_plan(*, people: int, days: int, seed: int, start: datetime, time_zone: s
                 style=style or next(honest),
             ))
     end = start + timedelta(days=days)
+    period_ends = month_starts(start=start, end=end, time_zone=time_zone)
     announcements = [Announcement(
-        kind="usage_target", team=None, announced_at=_weekday_at_eight(start, round(days * 0.4)),
+        kind="usage_target", team=None, announced_at=_announcement_at(start, round(days * 0.4), period_ends),
         tokens_per_day=TARGET_TOKENS_PER_DAY,
         description=f"Everyone should use at least {TARGET_TOKENS_PER_DAY:,} tokens a day (AI adoption goal)",
     )]
     for team in dict.fromkeys(p.team.slug for p in plans if p.style == "announcement_jumper"):
         announcements.append(Announcement(
-            kind="review", team=team, announced_at=_weekday_at_eight(start, round(days * 0.65)),
+            kind="review", team=team, announced_at=_announcement_at(start, round(days * 0.65), period_ends),
             tokens_per_day=None, description=f"Quarterly review of AI usage in {team}",
         ))
     return OrgPlan(
         seed=seed, start=start, days=days, teams=teams, people=tuple(plans),
-        announcements=tuple(announcements), period_ends=month_starts(start=start, end=end, time_zone=time_zone),
+        announcements=tuple(announcements), period_ends=period_ends,
         run_up_days=Thresholds().surge_days,
     )

@@ -108,6 +108,10 @@ class Evaluation:
         for email, detector, summary in wrong:
             lines.append(f"false positive: {email} ({truth.kinds[email]}, {truth.styles[email]}) "
                          f"by {detector}: {summary}")
+        caught = {(email, detector) for email, detector, _ in self.flags}
+        for email, kind in sorted(truth.kinds.items()):
+            if not innocent(kind) and (email, kind) not in caught:
+                lines.append(f"missed: {email} ({truth.styles[email]}) was not flagged by {kind}")
         lines.append(
             f"detection run took {run.seconds:.2f} s (load {run.load_s:.2f} s, detect {run.detect_s:.2f} s, "
             f"store {run.store_s:.2f} s)"

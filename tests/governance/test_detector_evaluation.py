@@ -20,6 +20,7 @@ from governance.simulation.evaluation import OVERALL, confusion, confusion_table
 from governance.simulation.files import truth_read
 from governance.simulation.org import CHASERS, HEAVY, HONEST, org_plan
 from governance.simulation.services import scenario_evaluate
+from governance.simulation.sweep import sweep
 from usage.fingerprints import simhash64, text_of_messages
 from usage.models import Feedback, OutcomeRequest, UsageEvent
 
@@ -39,7 +40,7 @@ def test_plan_has_every_chaser_kind_heavy_users_and_several_honest_styles():
     assert styles == {"coder", "occasional", "analyst", "weekend_light", "model_mixer"}
     assert len({p.email for p in plan.people}) == 50
     assert [(a.kind, a.team, a.announced_at) for a in plan.announcements] == [
-        ("usage_target", None, datetime(2025, 3, 27, 8, tzinfo=timezone.utc)),
+        ("usage_target", None, datetime(2025, 4, 1, 8, tzinfo=timezone.utc)),
         ("review", next(p.team.slug for p in plan.people if p.style == "announcement_jumper"),
          datetime(2025, 4, 11, 8, tzinfo=timezone.utc)),
     ]
@@ -67,10 +68,9 @@ def test_looper_prompts_fingerprint_as_their_previous_answer():
     looper = next(p for p in plan.people if p.style == "looper")
 
     usage = person_history(looper, plan).usage
-    fed = [
-        (before, after) for before, after in zip(usage, usage[1:])
-        if "output" in before and simhash64(text_of_messages({"prompt": after["prompt"]})) == simhash64(before["output"])
-    ]
+    prompts = [simhash64(text_of_messages({"prompt": record["prompt"]})) for record in usage]
+    outputs = [simhash64(record.get("output", "")) for record in usage]
+    fed = [n for n in range(1, len(usage)) if outputs[n - 1] and prompts[n] == outputs[n - 1]]
 
     assert len(fed) / len(usage) > 0.5
 
@@ -128,3 +128,6 @@ def test_flags_every_chaser_kind_and_no_honest_or_productive_person(tmp_path, re
     assert [(r.detector, r.tp, r.fp, r.fn) for r in evaluation.rows] == [
         (name, 2 if name == "target_hugging" else 1, 0, 0) for name in DETECTORS
     ]
+    # The in-memory sweep (README's many-seed figures) scores this seed exactly as the database path did.
+    in_memory = sweep(seeds=[SEED], people=50, days=60, start=START)
+    assert (in_memory.rows, in_memory.overall) == (evaluation.rows, evaluation.overall)

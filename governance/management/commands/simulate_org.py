@@ -12,9 +12,11 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from governance.simulation.evaluation import confusion_table
 from governance.simulation.files import TRUTH, scenario_write, truth_read
 from governance.simulation.org import MIN_DAYS, MIN_PEOPLE, org_plan
 from governance.simulation.services import scenario_evaluate, scenario_load
+from governance.simulation.sweep import sweep
 
 
 def _start(value: str | None, days: int) -> datetime:
@@ -34,7 +36,8 @@ class Command(BaseCommand):
         "(import_usage, with prompt/output text), outcomes.jsonl (import_outcomes), feedback.jsonl, "
         "targets.json, outcome_kinds.json, and truth.json (who is who; never loaded). --load loads them "
         "through the import commands; --evaluate also runs detection over the window and prints the "
-        "confusion table per detector and the run's timings."
+        "confusion table per detector and the run's timings. --sweep N scores N seeds in memory instead "
+        "(no files, no database): the confusion table summed over them and every wrong or missed flag."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -46,17 +49,21 @@ class Command(BaseCommand):
         parser.add_argument("--load", action="store_true", help="load the files into the database")
         parser.add_argument("--evaluate", action="store_true", help="load, run detection and print the scores")
         parser.add_argument("--dry-run", action="store_true", help="with --evaluate: score without raising flags")
+        parser.add_argument("--sweep", type=int, metavar="N", help="score seeds SEED..SEED+N-1 in memory")
         parser.add_argument("--progress", action="store_true", help="progress bars on stderr (default: on a tty)")
 
     def handle(self, *args, **options) -> None:
         people, days, seed = options["people"], options["days"], options["seed"]
         out = Path(options["out"] or Path(tempfile.gettempdir()) / f"tokenwise-sim-{seed}")
         progress = sys.stderr if options["progress"] or sys.stderr.isatty() else None
+        start = _start(options["start"], days)
         try:
-            plan = org_plan(people=people, days=days, seed=seed, start=_start(options["start"], days),
-                            time_zone=settings.TIME_ZONE)
+            plan = org_plan(people=people, days=days, seed=seed, start=start, time_zone=settings.TIME_ZONE)
         except ValueError as exc:
             raise CommandError(str(exc)) from None
+        if options["sweep"]:
+            self._sweep(range(seed, seed + options["sweep"]), people, days, start, progress)
+            return
         began = time.perf_counter()
         written = scenario_write(plan=plan, directory=out, progress=progress)
         self.stdout.write(
@@ -79,3 +86,16 @@ class Command(BaseCommand):
             truth = truth_read(out / TRUTH)
             evaluation = scenario_evaluate(truth=truth, store=not options["dry_run"])
             self.stdout.write(evaluation.report(truth))
+
+    def _sweep(self, seeds: range, people: int, days: int, start: datetime, progress) -> None:
+        result = sweep(seeds=seeds, people=people, days=days, start=start, time_zone=settings.TIME_ZONE,
+                       progress=progress)
+        self.stdout.write(
+            f"{len(seeds)} seeds ({seeds.start}..{seeds.stop - 1}) x {people} people x {days} days: "
+            f"{result.people:,} people, {result.events:,} events; run_all took {result.detect_s:.1f} s in all"
+        )
+        self.stdout.write(confusion_table(result.rows, result.overall))
+        for seed, style, detector, summary in result.wrong:
+            self.stdout.write(f"false positive (seed {seed}): {style} by {detector}: {summary}")
+        for seed, style, kind in result.missed:
+            self.stdout.write(f"missed (seed {seed}): {style} not flagged by {kind}")
