@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from tqdm import tqdm
 
+from usage.management.jsonl_input import jsonl_source
 from usage.outcome_import import outcomes_import
 
 
@@ -25,23 +24,9 @@ class Command(BaseCommand):
         parser.add_argument("--progress", action="store_true", help="show a progress bar on stderr")
 
     def handle(self, *args, **options) -> None:
-        path = options["file"]
-        err = options.get("stderr") or sys.stderr
-        try:
-            source = sys.stdin.buffer if path == "-" else open(path, "rb")
-        except OSError as exc:
-            raise CommandError(f"cannot read {path}: {exc.strerror}") from None
-        bar = None
-        if options["progress"] or err.isatty():
-            total = None if path == "-" else os.path.getsize(path)
-            bar = tqdm(total=total, unit="B", unit_scale=True, file=err, desc="import_outcomes")
-        try:
-            report = outcomes_import(lines=source, on_line=bar.update if bar is not None else None)
-        finally:
-            if bar is not None:
-                bar.close()
-            if source is not sys.stdin.buffer:
-                source.close()
+        with jsonl_source(options["file"], stderr=options.get("stderr") or sys.stderr,
+                          progress=options["progress"], desc="import_outcomes") as (source, on_line):
+            report = outcomes_import(lines=source, on_line=on_line)
         if report.bad:
             for number, reason in report.bad:
                 self.stderr.write(f"line {number}: {reason}")

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from tqdm import tqdm
 
 from usage.interchange import usage_events_import
+from usage.management.jsonl_input import jsonl_source
 
 
 class Command(BaseCommand):
@@ -25,26 +24,11 @@ class Command(BaseCommand):
         parser.add_argument("--progress", action="store_true", help="show a progress bar on stderr")
 
     def handle(self, *args, **options) -> None:
-        path = options["file"]
-        err = options.get("stderr") or sys.stderr
-        try:
-            source = sys.stdin.buffer if path == "-" else open(path, "rb")
-        except OSError as exc:
-            raise CommandError(f"cannot read {path}: {exc.strerror}") from None
-        bar = None
-        if options["progress"] or err.isatty():
-            total = None if path == "-" else os.path.getsize(path)
-            bar = tqdm(total=total, unit="B", unit_scale=True, file=err, desc="import")
-        try:
+        with jsonl_source(options["file"], stderr=options.get("stderr") or sys.stderr,
+                          progress=options["progress"], desc="import") as (source, on_line):
             report = usage_events_import(
-                lines=source, strict=options["strict"], batch_size=max(1, options["batch_size"]),
-                on_line=bar.update if bar is not None else None,
+                lines=source, strict=options["strict"], batch_size=max(1, options["batch_size"]), on_line=on_line,
             )
-        finally:
-            if bar is not None:
-                bar.close()
-            if source is not sys.stdin.buffer:
-                source.close()
         for number, reason in report.bad:
             self.stderr.write(f"line {number}: {reason}")
         self.stdout.write(
