@@ -28,8 +28,15 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def unreachable_redis(settings):
-    """REDIS_URL pointing at a port nobody listens on (connection refused at once)."""
+def unreachable_redis(settings, monkeypatch):
+    """REDIS_URL pointing at a port nobody listens on (connection refused at once).
+
+    The rollup queue remembers a Redis failure for a few seconds; that memory is put back afterwards,
+    so the next test finds Redis as it was.
+    """
+    from usage import services
+
+    monkeypatch.setattr(services, "_queue_down_until", services._queue_down_until)
     settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
     get_sync_redis.cache_clear()
     yield
