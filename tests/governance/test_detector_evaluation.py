@@ -3,6 +3,10 @@
 The slow test writes 50 people x 60 days with ``simulate_org --load`` (usage through import_usage,
 outcomes through import_outcomes, ratings through feedback_record, announcements as UsageTargets),
 runs ``detection_run`` over the window, and prints the confusion table (``pytest -s`` shows it).
+It asserts precision 1.0 for this seed. That is not true of every seed: over 30 seeds
+(``simulate_org --sweep 30``, README) 9 of 1,200 honest or heavy people are flagged, all occasional
+users whose small numbers swing (target hugging's jump, period-end surge); no heavy productive user
+ever is, and every chaser is caught. A change that flags anyone here is a loss of precision.
 """
 
 from __future__ import annotations
@@ -111,7 +115,7 @@ def test_flags_every_chaser_kind_and_no_honest_or_productive_person(tmp_path, re
     assert UsageEvent.objects.filter(prompt_text__isnull=False).count() == 0  # text became fingerprints only
     assert UsageEvent.objects.filter(prompt_simhash__isnull=True, status__lt=400).count() == 0
     assert OutcomeRequest.objects.exists()  # outcomes linked to the calls they came from
-    assert Feedback.objects.count() == sum(1 for _ in open(tmp_path / "feedback.jsonl"))
+    assert Feedback.objects.count() == len((tmp_path / "feedback.jsonl").read_text().splitlines())
     assert UsageTarget.objects.count() == 2
     flags = {(f.user.email, f.detector): f for f in Flag.objects.select_related("user")}
     chasers = {email: kind for email, kind in truth.kinds.items() if not innocent(kind)}
