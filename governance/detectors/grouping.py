@@ -9,6 +9,8 @@ the whole organisation when the team has fewer than ``min_team_size`` active peo
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -26,6 +28,9 @@ from governance.detectors.base import (
 _BY_TIME = attrgetter("created_at")
 
 
+DAY_SECONDS = 86_400.0
+
+
 @dataclass(slots=True)
 class Person:
     """One person's successful calls in the window, oldest first; ``times`` are epoch seconds."""
@@ -39,6 +44,13 @@ class Person:
     @property
     def key(self) -> PersonKey:
         return (self.user_id, self.team_id)
+
+    def daily_tokens(self) -> dict[int, int]:
+        """Tokens per UTC day (day number since the epoch), active days only."""
+        days: dict[int, int] = defaultdict(int)
+        for moment, event in zip(self.times, self.events):
+            days[int(moment // DAY_SECONDS)] += event.total_tokens
+        return days
 
 
 @dataclass(slots=True)

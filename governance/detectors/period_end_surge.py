@@ -8,7 +8,9 @@ period end belongs to no closed period and is ignored.
 
 Flag when ratio >= ``surge_ratio``, with at least ``min_events`` calls and at least
 ``surge_baseline_days`` active days (UTC) outside the run-ups - someone who only appears in the
-run-up (a new joiner) has no baseline to surge from. Score: how far past the threshold the ratio is.
+run-up (a new joiner) has no baseline to surge from - and with run-up tokens a day at least the peers'
+typical active day (peer median of average tokens per active day), so a light user's small bump is
+not a surge. Score: how far past the threshold the ratio is.
 """
 
 from __future__ import annotations
@@ -18,11 +20,10 @@ from datetime import datetime, timezone
 
 from governance.detectors.base import Finding, Thresholds, ValueSignals
 from governance.detectors.evidence import count, decimal, make_finding, peer_clause, percent
-from governance.detectors.grouping import Grouped, Person, as_detector
+from governance.detectors.grouping import DAY_SECONDS, Grouped, Person, as_detector
 from governance.detectors.stats import over, peer_medians
 
 NAME = "period_end_surge"
-DAY_SECONDS = 86_400.0
 
 Span = tuple[float, float, float]  # period start, run-up start, period end (epoch seconds)
 
@@ -42,12 +43,17 @@ def find(grouped: Grouped, signals: ValueSignals, thresholds: Thresholds) -> lis
     measured = {key: _measure(person, spans) for key, person in grouped.people.items()}
     ratios = {key: share / expected for key, (_, total, share, _) in measured.items() if total}
     peers = peer_medians(grouped, ratios)
+    # A surge must also be real volume: run-up tokens a day at least the peers' typical active day.
+    run_up_days = sum(end - run for _, run, end in spans) / DAY_SECONDS
+    typical_day = peer_medians(grouped, {key: _average_day(p) for key, p in grouped.people.items() if p.events})
     findings = []
     for person in grouped.judged(thresholds):
         key = person.key
         run_tokens, total, run_share, baseline_days = measured[key]
         ratio = ratios.get(key)
         if ratio is None or ratio < thresholds.surge_ratio or baseline_days < thresholds.surge_baseline_days:
+            continue
+        if run_tokens / run_up_days < typical_day.get(key, 0.0):
             continue
         peer = peers.get(key)
         in_run_up = [e for e in person.events if _in_run_up(e.created_at.timestamp(), spans)]
@@ -89,6 +95,11 @@ def _measure(person: Person, spans: list[Span]) -> tuple[int, int, float, int]:
         total += before + during
         days.update(int(t // DAY_SECONDS) for t in times[first:middle])
     return run_tokens, total, (run_tokens / total if total else 0.0), len(days)
+
+
+def _average_day(person: Person) -> float:
+    days = person.daily_tokens()
+    return sum(days.values()) / len(days)
 
 
 def _in_run_up(moment: float, spans: list[Span]) -> bool:

@@ -11,7 +11,8 @@ Settling - a day is "in band" when its tokens lie in [ref, ref x (1 + ``hug_band
 Jumping - for each target or review announced in the window for the person's team or organisation,
   tokens per day over the ``jump_days`` after it (clipped to the window) / tokens per day over all
   of the window before it - a long baseline, so one quiet week is not mistaken for the norm. Each
-  side needs ``MIN_ACTIVE_DAYS_AROUND`` active days. Jumped when the largest ratio >= ``jump_ratio``.
+  side needs ``MIN_ACTIVE_DAYS_AROUND`` active days. Jumped when the largest ratio >= ``jump_ratio`` and
+  the level after it reaches at least the peer average day (a light user's bump is noise).
 
 Flag when (at least ``min_events`` calls) settled or jumped. Score: the larger of how far past each
 threshold. A person whose use merely varies day to day around a target is not in band often enough.
@@ -20,22 +21,20 @@ threshold. A person whose use merely varies day to day around a target is not in
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections import defaultdict
 from collections.abc import Sequence
 
 from governance.detectors.base import Finding, Target, Thresholds, ValueSignals, Window
 from governance.detectors.evidence import count, decimal, make_finding, peer_clause, percent
-from governance.detectors.grouping import Grouped, Person, as_detector
+from governance.detectors.grouping import DAY_SECONDS, Grouped, Person, as_detector
 from governance.detectors.stats import over, peer_medians
 
 NAME = "target_hugging"
-DAY_SECONDS = 86_400.0
 MIN_ACTIVE_DAYS_AROUND = 3
 
 
 def find(grouped: Grouped, signals: ValueSignals, thresholds: Thresholds) -> list[Finding]:
     """Findings for people whose usage tracks a target instead of their work (see the module docstring)."""
-    daily = {key: _daily_tokens(p) for key, p in grouped.people.items()}
+    daily = {key: p.daily_tokens() for key, p in grouped.people.items()}
     average_day = {key: sum(days.values()) / len(days) for key, days in daily.items()}
     peer_days = peer_medians(grouped, average_day)
     window = grouped.window
@@ -63,7 +62,10 @@ def find(grouped: Grouped, signals: ValueSignals, thresholds: Thresholds) -> lis
             numbers.update(settled_against=label, reference_tokens_per_day=reference, days_in_band=in_band,
                            days_considered=considered, in_band_share=in_band_share)
         jump = jumps[key]
-        if jump is not None and jump[0] >= thresholds.jump_ratio:
+        # A jump only counts when it lifts usage to at least the peers' typical day: a light user
+        # going from 700 to 2,600 tokens a day is noise, not a chase.
+        floor = peer_days.get(key) or 0.0
+        if jump is not None and jump[0] >= thresholds.jump_ratio and jump[2] >= floor:
             ratio, before, after, target = jump
             peer = peer_jumps.get(key)
             scores.append(over(ratio, thresholds.jump_ratio))
@@ -90,13 +92,6 @@ def find(grouped: Grouped, signals: ValueSignals, thresholds: Thresholds) -> lis
 
 
 detect = as_detector(find)
-
-
-def _daily_tokens(person: Person) -> dict[int, int]:
-    days: dict[int, int] = defaultdict(int)
-    for moment, event in zip(person.times, person.events):
-        days[int(moment // DAY_SECONDS)] += event.total_tokens
-    return days
 
 
 def _targets_in_force(targets: Sequence[Target], team_id: int) -> list[tuple[float, float]]:

@@ -72,3 +72,13 @@ def test_says_nothing_without_period_ends():
     findings = detect(peers() + surger(), ValueSignals(), WINDOW, Thresholds())
 
     assert findings == []
+
+
+def test_does_not_flag_a_light_user_whose_run_up_stays_below_a_typical_day():
+    """Same 3.5x shape as the surger, but 120 tokens a call: 720 a run-up day against peers' 2,400."""
+    times = sorted(calls_on([d for d in range(28) if d not in RUN_UP_DAYS], 1) + calls_on(list(RUN_UP_DAYS), 6))
+    light = person(5, len(times), times=times, prompt_tokens=100, completion_tokens=20)
+
+    findings = detect(peers() + light, SIGNALS, WINDOW, Thresholds())
+
+    assert findings == []

@@ -73,6 +73,14 @@ def test_flags_jump_right_after_a_review_is_announced():
     }
 
 
+def test_does_not_flag_a_light_user_whose_jump_stays_below_a_typical_day():
+    light = daily(5, [400] * 14 + [1_600] * 7)  # 4x, but still under the peers' 2,300-token day
+
+    findings = detect(peers() + light, ValueSignals(targets=[REVIEW]), WINDOW, Thresholds())
+
+    assert findings == []
+
+
 def test_does_not_flag_usage_that_varies_around_the_target():
     varied = daily(5, [90_000, 110_000, 100_000, 120_000, 95_000] * 4)
 
