@@ -298,6 +298,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Fail fast when PostgreSQL is unreachable, so the ledger falls back instead of hanging.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
         "connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT_S", 3))
+    # PostgreSQL's JIT compiles any query it estimates as big: 40-600 ms spent compiling report and
+    # ledger aggregates that then run in a fraction of that (docs/performance.md). Off unless asked.
+    if not env_bool("DATABASE_JIT", False):
+        DATABASES["default"]["OPTIONS"].setdefault("options", "-c jit=off")
 # TOKENWISE_LOG_FORMAT=json: one JSON object per log line (python-json-logger), with the request id.
 TOKENWISE_LOG_FORMAT = env_str("TOKENWISE_LOG_FORMAT", "plain").strip().lower()
 LOGGING["filters"] = {"request_id": {"()": "usage.log_context.RequestIdFilter"}}

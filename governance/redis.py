@@ -15,7 +15,7 @@ from django.conf import settings
 
 _async_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis]" = weakref.WeakKeyDictionary()
 
-ASYNC_POOL_SIZE = 1000  # connections per process (Redis accepts 10,000 clients by default)
+ASYNC_POOL_SIZE = 64  # connections per process; a command holds one for a single round trip
 ASYNC_POOL_WAIT_S = 2.0  # then ConnectionError: callers fall back as for Redis being down
 
 REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
@@ -30,10 +30,12 @@ def get_async_redis() -> aioredis.Redis | None:
     if client is None:
         # A blocking pool: past its size a call waits (briefly) for a free connection. redis-py's
         # default pool holds 100 and raises "Too many connections" at once, which a burst of calls in
-        # one process reaches as soon as the upstream client is fast (settlement then fails).
+        # one process reaches as soon as the upstream client is fast (settlement then fails). A small
+        # pool also keeps a burst from opening hundreds of connections at once: on a busy host their
+        # handshakes took longer than the former 0.5 s connect timeout (docs/performance.md).
         pool = aioredis.BlockingConnectionPool.from_url(
             settings.REDIS_URL, max_connections=ASYNC_POOL_SIZE, timeout=ASYNC_POOL_WAIT_S,
-            socket_connect_timeout=0.5, socket_timeout=1.0, health_check_interval=30,
+            socket_connect_timeout=2.0, socket_timeout=1.0, health_check_interval=30,
         )
         client = aioredis.Redis(connection_pool=pool)
         _async_clients[loop] = client

@@ -29,7 +29,10 @@ import httpx
 from multidict import CIMultiDictProxy
 
 POOL_SIZE = 2000  # connections per process, all providers together
-KEEPALIVE_S = 30.0
+# Idle pooled connections are closed after this. Shorter than the 5 s of uvicorn-served upstreams (vLLM,
+# the demo upstream): reusing a connection the server is closing at that moment fails the call with
+# "Server disconnected", and a busy event loop notices the server's close late.
+KEEPALIVE_S = 4.0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
