@@ -24,7 +24,7 @@ if not settings.configured:
     )
     django.setup()
 
-from django.core.asgi import get_asgi_application  # noqa: E402
+from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse  # noqa: E402
 from django.urls import re_path  # noqa: E402
 from django.views.decorators.csrf import csrf_exempt  # noqa: E402
@@ -66,4 +66,13 @@ async def forward(request: HttpRequest, path: str) -> HttpResponse:
 
 
 urlpatterns = [re_path(r"^(?P<path>.*)$", forward)]
-application = get_asgi_application()
+
+
+class FloorHandler(ASGIHandler):
+    """Served the way Tokenwise serves ``/v1/`` (usage/proxy/asgi.py): no per-request sync thread."""
+
+    async def __call__(self, scope, receive, send):
+        await self.handle(scope, receive, send)
+
+
+application = FloorHandler()
