@@ -20,9 +20,8 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection
 
-from bench.loadgen import COMPLETED, percentile, run_count
+from bench.loadgen import COMPLETED, run_count
 from bench.org import BenchOrg
-from bench.proxy_bench import OVERHEAD_P99_S
 from bench.report import check, ms, stats_ms
 from bench.stack import Stack
 
@@ -78,10 +77,12 @@ async def hot_path_without_database(stack: Stack, *, org: BenchOrg, quick: bool)
     locker = await psycopg.AsyncConnection.connect(_pg_url())
     try:
         await locker.execute("LOCK TABLE usage_usageevent IN ACCESS EXCLUSIVE MODE")
+        locked_at = time.perf_counter()
         direct, tokenwise = [], []
         for _ in range(4):
             direct += await run_count(targets["direct"], requests=requests // 4, concurrency=1)
             tokenwise += await run_count(targets["tokenwise"], requests=requests // 4, concurrency=1)
+        held_s = time.perf_counter() - locked_at
         await asyncio.sleep(1.5)
         during = await sync_to_async(_transactions)() - before
         if any(s.status != 200 for s in tokenwise):
@@ -90,15 +91,16 @@ async def hot_path_without_database(stack: Stack, *, org: BenchOrg, quick: bool)
         await locker.rollback()
         await locker.close()
     totals_d, totals_t = [s.total_s for s in direct], [s.total_s for s in tokenwise]
-    print(f"    usage-event table locked: direct {stats_ms(totals_d)}")
-    print(f"                              tokenwise {stats_ms(totals_t)}")
+    print(f"    usage-event table locked for {held_s:.1f} s: direct    {stats_ms(totals_d)}")
+    print(f"                                      tokenwise {stats_ms(totals_t)}, slowest {ms(max(totals_t))}")
     print(f"    database transactions committed while {len(tokenwise)} calls ran: {during} "
           f"(includes the benchmark's own statistics queries)")
-    overhead = percentile(totals_t, 0.99) - percentile(totals_d, 0.99)
-    median = statistics.median(totals_t) - statistics.median(totals_d)
-    check("ledger", "hot path with the ledger table locked: added latency p50 / p99",
-          measured=f"{ms(median)} / {ms(overhead)}", limit=f"p99 < {ms(OVERHEAD_P99_S)}",
-          passed=overhead < OVERHEAD_P99_S)
+    # A call that waited on the ledger table would have waited until the lock was released: seconds.
+    check("ledger", f"hot path never waits on the database ({len(tokenwise)} calls, ledger table locked "
+                    f"{held_s:.0f} s)",
+          measured=f"slowest call {ms(max(totals_t))}, p50 {ms(statistics.median(totals_t))}",
+          limit="every call far shorter than the lock (< 500 ms)",
+          passed=max(totals_t) < 0.5 and held_s > 2.0)
     expected = COMPLETED["tokenwise"]
     found, waited = await _wait_count(lambda: _team_events(org.team_id), expected, timeout_s=120)
     check("ledger", "events queued during the lock written after it", measured=f"{found}/{expected} "

@@ -1,6 +1,10 @@
 """Summarise a py-spy speedscope profile: the functions with the most inclusive and self time.
 
-    .venv/bin/python -m bench.speedscope_top profile.json [--top 25] [--filter usage/]
+    .venv/bin/python -m bench.speedscope_top profile.json [--top 25] [--filter usage/] [--breakdown]
+
+``--breakdown`` sorts every busy sample of a Tokenwise profile into one component of the hot path (the
+innermost component on its stack; code resumed by the event loop by the library it belongs to), the
+table in docs/performance.md.
 """
 
 from __future__ import annotations
@@ -45,13 +49,61 @@ def summarise(path: str, *, top: int = 25, only: str | None = None, idle: bool =
     return lines
 
 
+# (component, function-name prefixes); the innermost match on a stack wins.
+COMPONENTS = (
+    ("fingerprints (prompt hash, 2 SimHashes)", ("simhash64", "prompt_hash", "text_of_messages")),
+    ("Redis: admission script", ("RedisCounters.admit",)),
+    ("Redis: settlement script", ("RedisCounters.settle",)),
+    ("Redis: ledger publish (XADD + owner key)", ("usage_event_publish",)),
+    ("admission logic (policy, plan, headers)", ("admission_admit",)),
+    ("settlement logic (tokens, price, cost, metrics)", ("Call.finish",)),
+    ("request and answer parsing (JSON, usage)", ("read_body", "Call.observe_request", "answer_whole", "forward_body",
+                                                  "tokens_from_usage", "output_text_of", "relay", "observe_event")),
+    ("upstream transport (aiohttp)", ("UpstreamClient.send", "UpstreamResponse.")),
+    ("key authentication", ("key_authenticate",)),
+    ("Django request cycle (signals, URL resolution, request/response)", ("ASGIHandler.", "BaseHandler.", "Signal.",
+                                                                          "SyncToAsync", "URLResolver")),
+)
+_BY_FILE = (("/redis/", "Redis client (resumed by the event loop)"), ("/aiohttp/", "upstream transport (aiohttp)"),
+            ("/django/", "Django request cycle (signals, URL resolution, request/response)"),
+            ("/asgiref/", "Django request cycle (signals, URL resolution, request/response)"),
+            ("/uvicorn/", "uvicorn HTTP and the event loop"), ("asyncio", "uvicorn HTTP and the event loop"))
+
+
+def breakdown(path: str) -> list[str]:
+    with open(path) as handle:
+        data = json.load(handle)
+    frames = data["shared"]["frames"]
+    shares: Counter = Counter()
+    total = 0.0
+    for profile in data["profiles"]:
+        for stack, weight in zip(profile["samples"], profile["weights"]):
+            if not stack:
+                continue
+            names = [frames[i]["name"] for i in stack]
+            if f"{names[-1]} (".startswith(_IDLE):
+                continue
+            total += weight
+            chosen = next((label for name in reversed(names) for label, prefixes in COMPONENTS
+                           if name.startswith(prefixes)), None)
+            if chosen is None:
+                files = [frames[i].get("file", "") for i in stack]
+                chosen = next((label for marker, label in _BY_FILE if any(marker in f for f in files)), "other")
+            shares[chosen] += weight
+    return [f"{100 * weight / max(total, 1):5.1f}%  {label}" for label, weight in shares.most_common()]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("path")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--filter", default=None)
     parser.add_argument("--idle", action="store_true", help="count samples where the loop waits for I/O")
+    parser.add_argument("--breakdown", action="store_true", help="CPU share of each hot-path component")
     arguments = parser.parse_args()
+    if arguments.breakdown:
+        print("\n".join(breakdown(arguments.path)))
+        return
     print("\n".join(summarise(arguments.path, top=arguments.top, only=arguments.filter, idle=arguments.idle)))
 
 
