@@ -18,3 +18,10 @@ TOKENWISE_KEY_CACHE_TTL_S = 0.0
 if "TOKENWISE_LEDGER_SPOOL_DIR" not in os.environ:
     os.environ["TOKENWISE_LEDGER_SPOOL_DIR"] = tempfile.mkdtemp(prefix="tokenwise-test-spool-")
 TOKENWISE_LEDGER_SPOOL_DIR = os.environ["TOKENWISE_LEDGER_SPOOL_DIR"]
+
+# Embedded-mode tests serve the proxy from a thread: an in-memory SQLite database (shared cache) fails
+# concurrent writers at once ("table is locked") instead of waiting, so they use a file like production.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    DATABASES["default"]["TEST"] = {  # noqa: F405
+        "NAME": os.path.join(tempfile.mkdtemp(prefix="tokenwise-test-db-"), "test.sqlite3"),
+    }
