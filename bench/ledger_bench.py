@@ -72,6 +72,7 @@ def _transactions() -> int:
 async def hot_path_without_database(stack: Stack, *, org: BenchOrg, quick: bool) -> None:
     requests = 300 if quick else 1000
     targets = stack.targets(secret=org.secret, stream=False)
+    await run_count(targets["tokenwise"], requests=100, concurrency=4)  # steady state: warm caches and pools
     await asyncio.sleep(1.5)  # let the statistics of earlier transactions be flushed
     before = await sync_to_async(_transactions)()
     locker = await psycopg.AsyncConnection.connect(_pg_url())

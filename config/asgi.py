@@ -7,6 +7,12 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django_application = get_asgi_application()
 
+from django.urls import get_resolver  # noqa: E402
+
+# Import every URLconf and view now, at worker start: done lazily, it added about a second to the
+# first call each worker served (docs/performance.md).
+get_resolver().reverse_dict  # noqa: B018
+
 from django.conf import settings  # noqa: E402  (settings need the Django setup above)
 
 DEMO_PREFIX = "/demo-upstream"
