@@ -23,6 +23,7 @@ from bench.report import check, ms
 
 TEAM_TARGET_S = 0.300
 ORG_TARGET_S = 1.0
+TARGET_EVENTS = 10_000_000
 REPEAT = 7
 
 
@@ -97,9 +98,10 @@ def reports(*, quick: bool, events: int | None) -> None:
     report = team_report(team=team, period=period)
     print(f"    period {start} .. {end}; team {team.slug}: {report.totals.requests:,} calls, "
           f"{len(report.people)} people, {len(report.models)} models")
+    judged = count >= TARGET_EVENTS  # a smaller data set (--quick) is context, not the target
     for (kind, name), (cold, warm) in figures.items():
         limit = TEAM_TARGET_S if kind == "team" else ORG_TARGET_S
         median = statistics.median(warm)
         check("reports", f"{'team monthly report' if kind == 'team' else 'org summary'}: {name}",
-              measured=f"{ms(median)} median of {REPEAT} (cold {ms(cold)}, max {ms(max(warm))})",
-              limit=f"< {ms(limit)}", passed=median < limit)
+              measured=f"{ms(median)} median of {REPEAT} (cold {ms(cold)}, max {ms(max(warm))}; {count:,} events)",
+              limit=f"< {ms(limit)} at {TARGET_EVENTS:,} events", passed=(median < limit) if judged else None)
