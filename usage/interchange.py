@@ -172,17 +172,25 @@ def _cost(data: dict) -> Decimal | None:
     return cost.quantize(COST_QUANTUM)
 
 
-def _created_at(data: dict) -> datetime:
-    value = data.get("created_at")
+def aware_iso_field(data: dict, name: str, *, error: type[Exception], missing: str) -> datetime:
+    """``data[name]`` as an aware date-time; a value without offset is in the org's time zone.
+
+    Raises ``error`` with ``missing`` when the field is absent or not a string, or when it is not ISO 8601.
+    """
+    value = data.get(name)
     if not isinstance(value, str):
-        raise BadRecord("created_at: missing or not a string")
+        raise error(f"{name}: {missing}")
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise BadRecord(f"created_at: {value!r} is not an ISO 8601 date-time") from None
+        raise error(f"{name}: {value!r} is not an ISO 8601 date-time") from None
     if timezone.is_naive(moment):
         moment = timezone.make_aware(moment, timezone.get_default_timezone())
     return moment
+
+
+def _created_at(data: dict) -> datetime:
+    return aware_iso_field(data, "created_at", error=BadRecord, missing="missing or not a string")
 
 
 def _text(data: dict, name: str) -> str | None:

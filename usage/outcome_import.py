@@ -22,9 +22,9 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
 from django.db import transaction
-from django.utils import timezone
 
 from governance.models import Membership, Team
+from usage.interchange import aware_iso_field
 from usage.value import outcome_record
 
 FIELDS = frozenset({"external_id", "kind", "user", "team", "occurred_at", "value", "request_ids", "source"})
@@ -95,16 +95,7 @@ def _text(data: dict[str, Any], name: str, *, limit: int, required: bool) -> str
 
 
 def _occurred_at(data: dict[str, Any]) -> datetime:
-    value = data.get("occurred_at")
-    if not isinstance(value, str):
-        raise BadOutcome("occurred_at: required, an ISO 8601 date-time")
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise BadOutcome(f"occurred_at: {value!r} is not an ISO 8601 date-time") from None
-    if timezone.is_naive(moment):
-        moment = timezone.make_aware(moment, timezone.get_default_timezone())
-    return moment
+    return aware_iso_field(data, "occurred_at", error=BadOutcome, missing="required, an ISO 8601 date-time")
 
 
 def _value(data: dict[str, Any]) -> Decimal:
