@@ -51,6 +51,19 @@ class LiveServer:
         self.thread.join(timeout=10)
 
 
+def calls_recorded_wait(timeout_s: float = 10.0) -> None:
+    """Wait until the live server has recorded every call it answered: calls are settled and published
+    just after their response is sent (usage/proxy/asgi.py), so a test can read the ledger a moment
+    before the last call is in it."""
+    from usage.proxy.call import calls_in_flight
+
+    deadline = time.monotonic() + timeout_s
+    while calls_in_flight() > 0:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{calls_in_flight()} calls still unrecorded after {timeout_s} s")
+        time.sleep(0.005)
+
+
 @pytest.fixture(scope="session")
 def fake_upstream():
     with FakeUpstream() as upstream:
@@ -107,6 +120,7 @@ def ledger():
     """Drains the ledger the way the Celery worker does, so tests can read the events."""
     class Ledger:
         def drain(self) -> None:
+            calls_recorded_wait()
             if settings.REDIS_URL:
                 from django.core.management import call_command
 

@@ -13,13 +13,18 @@ import json
 import logging
 import uuid
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import Error as DatabaseError
 
-from governance.redis import REDIS_ERRORS, get_async_redis
+from governance.redis import REDIS_ERRORS
+from governance.redis_mux import get_multiplexed_redis
 from usage import metrics
+
+if TYPE_CHECKING:
+    from governance.enforcement.admission import Settlement
 
 logger = logging.getLogger(__name__)
 
@@ -111,29 +116,62 @@ def _storable(event: UsageEventData) -> None:
             setattr(event, name, max(-_INT32_MAX, min(_INT32_MAX, value)))
 
 
-async def usage_event_publish(event: UsageEventData) -> None:
+def _owner_command(event: UsageEventData) -> tuple:
+    return ("SET", CALL_OWNER_KEY.format(event.request_id), f"{event.user_id}:{event.team_id or ''}",
+            "EX", CALL_OWNER_TTL_S)
+
+
+async def call_owner_announce(event: UsageEventData) -> None:
+    """Tell Redis whose call this is, before it is answered (so feedback can follow at once).
+
+    Sent without waiting: the admission script that follows on the same connection runs after it. A
+    failure is ignored: feedback then finds the owner in the ledger.
+    """
+    client = get_multiplexed_redis()
+    if client is None or event.user_id is None:
+        return
+    try:
+        await client.send(_owner_command(event))
+    except REDIS_ERRORS:
+        pass
+
+
+async def usage_event_publish(event: UsageEventData, *, settlement: "Settlement | None" = None) -> None:
     """Hand one event to the ledger; never raises for a storage failure it can route around.
 
     Redis stream first; on any Redis error (or without Redis) the event is written directly through
     ``usage_events_ingest``, idempotent on ``request_id``; when the database fails too, it is appended
     to the local spool file (``usage.spool``), re-ingested by the next drain. Raises only if the local
     disk fails as well.
+
+    ``settlement`` (the call's budget settlement, if any) goes in the same round trip when its
+    reservation is in Redis, else it runs first on its own; its failure is logged, never raised (the
+    reconcile task repairs counters from the ledger), and never keeps the event from being recorded.
     """
     _storable(event)
-    client = get_async_redis()
+    command = None if settlement is None else settlement.command
+    if settlement is not None and command is None:
+        await _settle_quietly(settlement.run(), event.request_id)
+    client = get_multiplexed_redis()
     if client is not None:
+        publish = [("XADD", settings.TOKENWISE_LEDGER_STREAM, "*", "e", event.to_json())]
         try:
-            async with client.pipeline(transaction=False) as pipe:  # one round trip for both
-                pipe.xadd(settings.TOKENWISE_LEDGER_STREAM, {"e": event.to_json()})
-                if event.user_id is not None:
-                    pipe.set(CALL_OWNER_KEY.format(event.request_id), f"{event.user_id}:{event.team_id or ''}",
-                             ex=CALL_OWNER_TTL_S)
-                await pipe.execute()
-            metrics.LEDGER_PUBLISHED.labels("stream").inc()
-            return
+            replies = await client.execute(*([command] if command else []), *publish)
         except REDIS_ERRORS:
             metrics.DEPENDENCY_FAILURES.labels("redis", "ledger_publish").inc()
             logger.warning("ledger stream unreachable; writing event %s directly", event.request_id)
+            if command is not None:
+                logger.warning("settlement of %s left to the reconcile task (Redis unreachable)", event.request_id)
+        else:
+            if command is not None:
+                await _settle_quietly(settlement.reply(replies[0]), event.request_id)
+                replies = replies[1:]
+            failed = next((reply for reply in replies if isinstance(reply, Exception)), None)
+            if failed is None:
+                metrics.LEDGER_PUBLISHED.labels("stream").inc()
+                return
+            metrics.DEPENDENCY_FAILURES.labels("redis", "ledger_publish").inc()
+            logger.warning("ledger stream refused event %s (%s); writing it directly", event.request_id, failed)
     from usage.services import usage_events_ingest  # (both import this module)
     from usage.spool import usage_spool_append
 
@@ -146,3 +184,10 @@ async def usage_event_publish(event: UsageEventData) -> None:
         logger.error("ledger database unreachable too; spooling event %s to local disk", event.request_id)
     await sync_to_async(usage_spool_append, thread_sensitive=False)(event=event)
     metrics.LEDGER_PUBLISHED.labels("spool").inc()
+
+
+async def _settle_quietly(step, request_id: str) -> None:
+    try:
+        await step
+    except Exception:  # settlement must never lose the event; the reconcile task repairs counters
+        logger.exception("settlement failed for %s", request_id)

@@ -36,6 +36,7 @@ from governance.enforcement.periods import periods_at
 from governance.enforcement.responses import budget_exceeded_error, exceeded_warning, rate_headers, rate_limited_error
 from governance.exceptions import EnforcementUnavailable, MaxTokensTooLarge, ModelNotAllowed
 from governance.redis import REDIS_ERRORS
+from governance.redis_mux import Command
 from governance.services.alerts import alert_crossings_queue
 from governance.services.keys import KeyPrincipal
 from governance.services.pricing import cost_usd, price_quote
@@ -249,6 +250,56 @@ async def admission_admit(
     return admission
 
 
+@dataclasses.dataclass(slots=True)
+class Settlement:
+    """One call's settlement, ready to go: alone (``run``), or as a command sent in the same round trip
+    as the ledger publication (``command``, then ``reply`` with its answer)."""
+
+    plan: Plan
+    backend: Any
+    now: float
+    tokens: int
+    cost_units: int
+
+    @property
+    def command(self) -> Command | None:
+        """The Redis command that settles, when the reservation is in Redis; None otherwise."""
+        if self.backend is not redis_counters:
+            return None
+        return redis_counters.settle_command(self.plan, now=self.now, tokens=self.tokens, cost_units=self.cost_units)
+
+    async def run(self) -> None:
+        crossings = await self.backend.settle(self.plan, now=self.now, tokens=self.tokens, cost_units=self.cost_units)
+        _crossings_queue(crossings)
+
+    async def reply(self, raw: Any) -> None:
+        """Read the answer to ``command`` (a script missing from Redis's cache is run again, loaded)."""
+        if isinstance(raw, redis.exceptions.ResponseError) and str(raw).startswith("NOSCRIPT"):
+            await self.run()
+            return
+        _crossings_queue(redis_counters.settle_reply(self.plan, raw))
+
+
+def _crossings_queue(crossings: list) -> None:
+    """Thresholds the settled usage crossed for the first time this period become alerts (queued)."""
+    if crossings:
+        alert_crossings_queue(items=[(c.budget, c.level, c.used, False) for c in crossings])
+
+
+def admission_settlement(admission: Admission, *, total_tokens: int, cost_usd: Decimal | None) -> Settlement | None:
+    """The settlement that replaces the reservation by the actual usage; None when there is nothing
+    to settle. Once only: a second call returns None."""
+    if admission.settled:
+        return None
+    admission.settled = True
+    reservation = admission.reservation
+    if reservation is None:
+        return None
+    cost_units = 0 if cost_usd is None else math.ceil(cost_usd * USD_UNITS)
+    return Settlement(plan=reservation.plan, backend=reservation.backend, now=clock.now(),
+                      tokens=max(total_tokens, 0), cost_units=cost_units)
+
+
 async def admission_settle(admission: Admission, *, total_tokens: int, cost_usd: Decimal | None) -> None:
     """Replace the reservation by the actual usage. Idempotent: a second call does nothing.
 
@@ -256,18 +307,9 @@ async def admission_settle(admission: Admission, *, total_tokens: int, cost_usd:
     first time this period are queued as alerts without waiting. Raises the counter store's errors
     (the caller logs them; the reconcile task repairs the counters from the ledger).
     """
-    if admission.settled:
-        return
-    admission.settled = True
-    reservation = admission.reservation
-    if reservation is None:
-        return
-    cost_units = 0 if cost_usd is None else math.ceil(cost_usd * USD_UNITS)
-    crossings = await reservation.backend.settle(reservation.plan, now=clock.now(), tokens=max(total_tokens, 0),
-                                                 cost_units=cost_units)
-    if crossings:
-        alert_crossings_queue(
-            items=[(c.budget, c.level, c.used, False) for c in crossings])
+    settlement = admission_settlement(admission, total_tokens=total_tokens, cost_usd=cost_usd)
+    if settlement is not None:
+        await settlement.run()
 
 
 async def models_visible(*, principal: KeyPrincipal, models: list[str]) -> list[str]:

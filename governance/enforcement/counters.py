@@ -19,15 +19,16 @@ Keys share the ``{tw}`` hash tag so one script may touch them all on a Redis Clu
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import heapq
 import json
 import threading
-import weakref
 from pathlib import Path
+from typing import Any
 
 from governance.enforcement.effective import POLICY_VERSION_KEY
 from governance.enforcement.periods import Period
-from governance.redis import get_async_redis
+from governance.redis_mux import Command, get_multiplexed_redis
 
 RESERVATIONS_KEY = "tw:{tw}:resv"
 DEADLINES_KEY = "tw:{tw}:resv:deadlines"
@@ -147,31 +148,48 @@ def lua_source(name: str) -> str:
 
 
 class RedisCounters:
-    """The shared counters: one script call (EVALSHA) to admit, one to settle."""
+    """The shared counters: one script call (EVALSHA) to admit, one to settle.
+
+    Both go over the hot path's multiplexed connection (``governance.redis_mux``). Settlement can also
+    travel in the same round trip as the ledger publication: ``settle_command`` builds it and
+    ``settle_reply`` reads its answer.
+    """
 
     def __init__(self) -> None:
         self._sources = {name: lua_source(name) for name in ("admit", "settle")}
-        self._scripts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # client -> {name: Script}
+        self._shas = {name: hashlib.sha1(source.encode()).hexdigest() for name, source in self._sources.items()}
 
-    def _script(self, name: str):
-        client = get_async_redis()
-        scripts = self._scripts.get(client)
-        if scripts is None:
-            scripts = self._scripts[client] = {n: client.register_script(s) for n, s in self._sources.items()}
-        return scripts[name]
+    async def _run(self, name: str, keys: list[str], payload: str) -> Any:
+        client = get_multiplexed_redis()
+        return await client.evalsha(self._shas[name], self._sources[name], keys, [payload])
 
     async def admit(self, plan: Plan) -> AdmitResult:
         keys = [POLICY_VERSION_KEY, RESERVATIONS_KEY, DEADLINES_KEY,
                 *(r.key for r in plan.rates), *(b.key for b in plan.budgets)]
-        raw = await self._script("admit")(keys=keys, args=[_admit_payload(plan)])
-        return _admit_result(json.loads(raw))
+        return _admit_result(json.loads(await self._run("admit", keys, _admit_payload(plan))))
 
-    async def settle(self, plan: Plan, *, now: float, tokens: int, cost_units: int) -> list[Crossing]:
+    def settle_command(self, plan: Plan, *, now: float, tokens: int, cost_units: int) -> Command:
+        """The settlement as one command (EVALSHA), to send with others; see ``settle_reply``."""
         keys = [RESERVATIONS_KEY, DEADLINES_KEY, *(r.key for r in plan.rates), *(b.key for b in plan.budgets)]
-        payload = _settle_payload(plan, now=now, tokens=tokens, cost_units=cost_units)
-        raw = await self._script("settle")(keys=keys, args=[payload])
+        return ("EVALSHA", self._shas["settle"], len(keys), *keys,
+                _settle_payload(plan, now=now, tokens=tokens, cost_units=cost_units))
+
+    def settle_reply(self, plan: Plan, raw: Any) -> list[Crossing]:
+        """The thresholds a settlement crossed, from its script's reply (raises an error reply)."""
+        if isinstance(raw, Exception):
+            raise raw
         return [Crossing(budget=plan.budgets[i - 1], level=level, used=int(used))
                 for i, level, used in _list(json.loads(raw)["c"])]
+
+    async def settle(self, plan: Plan, *, now: float, tokens: int, cost_units: int) -> list[Crossing]:
+        command = self.settle_command(plan, now=now, tokens=tokens, cost_units=cost_units)
+        keys, payload = list(command[3:-1]), command[-1]
+        return self.settle_reply(plan, await self._run("settle", keys, payload))
+
+    async def scripts_load(self) -> None:
+        """Make sure both scripts are in the script cache (so a combined EVALSHA does not miss)."""
+        client = get_multiplexed_redis()
+        await client.execute(*(("SCRIPT", "LOAD", source) for source in self._sources.values()))
 
 
 class LocalCounters:

@@ -14,12 +14,18 @@ fallbacks (a database write when Redis is down). Those share asgiref's one long-
 instead, which also keeps its database connection from call to call.
 
 URL resolution, the request object, signals and exception handling are Django's, unchanged.
+
+A call's settlement and ledger publication run after its response is sent (``AFTER_RESPONSE``): still
+inside this request's ASGI call, so a graceful shutdown waits for them, but no longer between the
+upstream's answer and the caller.
 """
 
 from __future__ import annotations
 
 from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.exception import convert_exception_to_response
+
+from usage.proxy.call import AFTER_RESPONSE, after_response_run
 
 
 class ProxyASGIHandler(ASGIHandler):
@@ -28,7 +34,12 @@ class ProxyASGIHandler(ASGIHandler):
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
-        await self.handle(scope, receive, send)
+        after_response = scope[AFTER_RESPONSE] = []
+        try:
+            await self.handle(scope, receive, send)
+        finally:
+            if after_response:  # settle and record, once the caller has its whole answer
+                await after_response_run(after_response)
 
     def load_middleware(self, is_async: bool = False) -> None:
         self._view_middleware = []

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import time
 from decimal import Decimal
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from governance.enforcement.admission import Admission, admission_settle
+from governance.enforcement.admission import Admission, admission_settlement
 from governance.services.keys import KeyPrincipal
 from governance.services.pricing import cost_usd, price_quote
 from usage.events import UsageEventData, new_request_id, usage_event_publish, utc_now
@@ -21,8 +23,27 @@ from usage.proxy.accounting import Tokens, estimate_tokens, requested_max_tokens
 logger = logging.getLogger(__name__)
 
 PURPOSE_HEADER = "HTTP_X_TOKENWISE_PURPOSE"
+# The ASGI scope entry where the proxy's handler (usage/proxy/asgi.py) collects what a call still has to
+# do once its response is sent: settle and record. The caller has its answer a round trip sooner.
+AFTER_RESPONSE = "tokenwise.after_response"
 # Settlement tasks that must outlive a cancelled request (client disconnect); kept referenced here.
 _background: set[asyncio.Task] = set()
+_in_flight = 0  # calls begun in this process and not yet recorded
+
+
+def calls_in_flight() -> int:
+    """Calls this process has begun and not yet recorded (settled and published)."""
+    return _in_flight
+
+
+async def after_response_run(steps: list[Callable[[], Awaitable[None]]]) -> None:
+    """Run what calls left for after their response, each in its own task (a cancelled request -
+    a worker shutting down - does not stop it) and wait for them."""
+    for step in steps:
+        task = asyncio.ensure_future(step())
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+        await asyncio.shield(task)
 
 
 @dataclasses.dataclass(slots=True)
@@ -39,14 +60,26 @@ class Call:
     output_parts: list[str] = dataclasses.field(default_factory=list)
     tokens: Tokens | None = None
     finished: bool = False
+    after_response: list[Callable[[], Awaitable[None]]] | None = None
 
     @classmethod
     def begin(cls, endpoint: str, request) -> "Call":
+        global _in_flight
         request_id = new_request_id()
         current_request_id.set(request_id)
         event = UsageEventData(request_id=request_id, created_at=utc_now(), endpoint=endpoint)
         event.purpose = (request.META.get(PURPOSE_HEADER) or "")[:100]
-        return cls(endpoint=endpoint, request_id=request_id, started=time.perf_counter(), event=event)
+        _in_flight += 1
+        return cls(endpoint=endpoint, request_id=request_id, started=time.perf_counter(), event=event,
+                   after_response=getattr(request, "scope", {}).get(AFTER_RESPONSE))
+
+    async def end(self, *, status: int, error_code: str = "") -> None:
+        """Settle and record the call: right after its response is sent when the proxy's handler serves
+        it (``AFTER_RESPONSE``), else now, in a task of its own that a cancelled request cannot stop."""
+        if self.after_response is not None:
+            self.after_response.append(functools.partial(self.finish, status=status, error_code=error_code))
+        else:
+            await asyncio.shield(self.finish_in_background(status=status, error_code=error_code))
 
     def identify(self, principal: KeyPrincipal) -> None:
         self.principal = principal
@@ -65,9 +98,7 @@ class Call:
             event.purpose = metadata["purpose"][:100]
         options = body.get("stream_options")
         self.caller_wants_usage = isinstance(options, dict) and options.get("include_usage") is True
-        self.prompt_text = text_of_messages(body)
-        event.prompt_hash = prompt_hash(self.prompt_text)
-        event.prompt_simhash = simhash64(self.prompt_text)
+        self.prompt_text = text_of_messages(body)  # fingerprinted in ``finish``, off the response's path
 
     def mark_first_byte(self) -> None:
         if self.event.time_to_first_byte_ms is None:
@@ -78,11 +109,21 @@ class Call:
         if self.finished:
             return
         self.finished = True
+        try:
+            await self._record(status=status, error_code=error_code)
+        finally:
+            global _in_flight
+            _in_flight -= 1
+
+    async def _record(self, *, status: int, error_code: str) -> None:
         event = self.event
         event.status, event.error_code = status, error_code[:64]
         event.latency_ms = int((time.perf_counter() - self.started) * 1000)
         output = "".join(self.output_parts)
         self._count_tokens(output)
+        if self.body is not None:  # the request was read
+            event.prompt_hash = prompt_hash(self.prompt_text)
+            event.prompt_simhash = simhash64(self.prompt_text)
         if output:
             event.output_simhash = simhash64(output)
         cost: Decimal | None = Decimal(0)  # nothing consumed costs nothing
@@ -93,16 +134,14 @@ class Call:
                 completion_tokens=event.completion_tokens)
             event.price_id = None if quote is None else quote.id
         event.cost_usd = None if cost is None else str(cost)
+        settlement = None
         if self.admission is not None:
             event.policy_action = self.admission.action
             if self.admission.store_text:
                 event.prompt_text, event.output_text = self.prompt_text, output
-            try:
-                await admission_settle(self.admission, total_tokens=event.total_tokens, cost_usd=cost)
-            except Exception:  # settlement must never lose the event; the reconcile task repairs counters
-                logger.exception("settlement failed for %s", self.request_id)
+            settlement = admission_settlement(self.admission, total_tokens=event.total_tokens, cost_usd=cost)
         metrics_observe_call(event)
-        await usage_event_publish(event)
+        await usage_event_publish(event, settlement=settlement)  # one round trip for both
 
     def _count_tokens(self, output: str) -> None:
         event, tokens = self.event, self.tokens

@@ -95,9 +95,8 @@ async def relay(call: Call, upstream: httpx.Response) -> AsyncIterator[bytes]:
         raise
     finally:
         await _close_quietly(upstream)  # cancels the upstream generation when the client left
-        settle = call.finish_in_background(status=status, error_code=error_code or call.event.error_code)
         try:
-            await asyncio.shield(settle)
+            await call.end(status=status, error_code=error_code or call.event.error_code)
         except (asyncio.CancelledError, RuntimeError):
             pass  # the settlement task goes on by itself
 

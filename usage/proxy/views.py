@@ -23,6 +23,7 @@ from governance.enforcement.admission import admission_admit, models_visible
 from governance.exceptions import GovernanceError, KnownKeyRefused
 from governance.services.keys import key_authenticate
 from usage import metrics
+from usage.events import call_owner_announce
 from usage.proxy.accounting import estimate_tokens, output_text_of, requested_max_tokens, tokens_from_usage
 from usage.proxy.body_limit import BODY_TOO_LARGE
 from usage.proxy.call import Call
@@ -175,7 +176,7 @@ async def answer_whole(call: Call, response: httpx.Response) -> HttpResponse:
     for name in _PASS_HEADERS:
         if name in response.headers:
             out[name] = response.headers[name]
-    await call.finish(status=status, error_code=call.event.error_code)
+    await call.end(status=status, error_code=call.event.error_code)
     return out
 
 
@@ -186,6 +187,7 @@ async def proxy(request: HttpRequest, endpoint: str) -> HttpResponse:
     call = Call.begin(endpoint, request)
     try:
         call.identify(await key_authenticate(request.META.get("HTTP_AUTHORIZATION")))
+        await call_owner_announce(call.event)
         raw, body = read_body(request)
         if body.get("stream") is True and endpoint not in STREAMABLE:
             raise ProxyError(400, f"Streaming is not supported on {PATHS[endpoint]}.", code="invalid_stream",
@@ -210,20 +212,20 @@ async def proxy(request: HttpRequest, endpoint: str) -> HttpResponse:
         if isinstance(exc, KnownKeyRefused) and exc.principal is not None:
             call.identify(exc.principal)
         response = response_for_exception(exc, request_id=call.request_id)
-        await call.finish(status=exc.status, error_code=error_code_of(exc))
+        await call.end(status=exc.status, error_code=error_code_of(exc))
     except DatabaseError as exc:
         # A store this call needed (a key not cached anywhere, a route table never loaded) is down.
         logger.warning("proxy: database unavailable for %s: %s", call.request_id, str(exc).strip()[:200])
         response = error_response(status=503, message="Tokenwise cannot reach its database; retry shortly.",
                                   type="server_error", code="service_unavailable", request_id=call.request_id,
                                   headers={"Retry-After": "5"})
-        await call.finish(status=503, error_code="service_unavailable")
+        await call.end(status=503, error_code="service_unavailable")
     except Exception:
         # A defect, not bad input: still answer in OpenAI's shape and record the call.
         logger.exception("proxy failure on %s", call.request_id)
         response = error_response(status=500, message="Tokenwise failed to handle this request.",
                                   type="server_error", code="internal_error", request_id=call.request_id)
-        await call.finish(status=500, error_code="internal_error")
+        await call.end(status=500, error_code="internal_error")
     response["x-request-id"] = call.request_id
     if call.admission is not None:
         for name, value in call.admission.headers.items():
@@ -279,7 +281,7 @@ async def models_list(request: HttpRequest) -> HttpResponse:
     try:
         principal = await key_authenticate(request.META.get("HTTP_AUTHORIZATION"))
     except GovernanceError as exc:
-        call.finish_in_background(status=exc.status, error_code=error_code_of(exc))
+        await call.end(status=exc.status, error_code=error_code_of(exc))
         return response_for_exception(exc, request_id=call.request_id)
     call.identify(principal)
     by_id: dict[str, dict[str, Any]] = {}
@@ -290,5 +292,5 @@ async def models_list(request: HttpRequest) -> HttpResponse:
     data = [model for model_id, model in sorted(by_id.items()) if model_id in allowed]
     response = HttpResponse(json.dumps({"object": "list", "data": data}), content_type="application/json")
     response["x-request-id"] = call.request_id
-    await call.finish(status=200)
+    await call.end(status=200)
     return response

@@ -24,6 +24,7 @@ from governance.enforcement.periods import period_of
 from governance.models import Alert
 from governance.redis import get_sync_redis
 from governance.services.alerts import alerts_queued_wait
+from tests.conftest import calls_recorded_wait
 from tests.governance.test_policies import ISSUE_DOCUMENT
 from usage.fingerprints import text_of_messages
 from usage.proxy.accounting import estimate_tokens
@@ -59,6 +60,7 @@ def ledger(settings):
 
     class Ledger:
         def drain(self) -> None:
+            calls_recorded_wait()
             if settings.REDIS_URL:
                 call_command("drain_ledger", verbosity=0)
             try:

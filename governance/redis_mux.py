@@ -1,0 +1,241 @@
+"""The hot path's Redis connection: one multiplexed, auto-pipelined connection per event loop.
+
+Every proxied call makes two Redis round trips (admission; settlement + ledger publication). With
+redis-py's asyncio client each command checks a connection out of a pool, wraps its send and its read
+in their own timeouts and resumes through several layers of coroutines - about a third of the CPU a
+call cost (docs/performance.md). Here all the calls of one worker process share one connection:
+
+- a command (or a group of commands sent together) is encoded and written at once; commands written in
+  the same event-loop turn leave in one TCP segment, so concurrent calls pipeline without asking;
+- replies arrive in order: the protocol parses them with hiredis (the C parser redis-py uses too) and
+  resolves the waiting futures first in, first out;
+- a timeout or a broken connection fails every command in flight with redis-py's own exceptions
+  (``redis.exceptions.TimeoutError`` / ``ConnectionError``), so callers keep their fallbacks unchanged;
+  the next command reconnects.
+
+Only the per-call commands use it (Lua admission and settlement, ``XADD``, the call-owner key). Rare
+and blocking work (cache fills, workers, commands) keeps redis-py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import ssl
+import weakref
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import hiredis
+import redis.exceptions
+from django.conf import settings
+
+CONNECT_TIMEOUT_S = 2.0
+COMMAND_TIMEOUT_S = 1.0
+
+Command = tuple[Any, ...]
+
+
+def _encode(value: Any) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return repr(value).encode()
+    raise redis.exceptions.DataError(f"cannot send a {type(value).__name__} to Redis")
+
+
+def pack(commands: list[Command] | tuple[Command, ...]) -> bytes:
+    """The RESP encoding of ``commands`` (each a tuple of arguments), back to back."""
+    out: list[bytes] = []
+    for command in commands:
+        out.append(b"*%d\r\n" % len(command))
+        for argument in command:
+            data = _encode(argument)
+            out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(out)
+
+
+class _Waiter:
+    """The commands of one ``execute`` call: their replies, and the future that receives them."""
+
+    __slots__ = ("future", "remaining", "replies")
+
+    def __init__(self, future: asyncio.Future, count: int) -> None:
+        self.future, self.remaining, self.replies = future, count, []
+
+
+class _Protocol(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.reader = hiredis.Reader(replyError=redis.exceptions.ResponseError,
+                                     protocolError=redis.exceptions.ConnectionError)
+        self.waiting: collections.deque[_Waiter] = collections.deque()
+        self.transport: asyncio.Transport | None = None
+        self.lost = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        reader, waiting = self.reader, self.waiting
+        reader.feed(data)
+        while True:
+            try:
+                reply = reader.gets()
+            except redis.exceptions.ConnectionError as exc:
+                self.fail(exc)
+                return
+            if reply is False:
+                return
+            if not waiting:  # a reply nobody asked for: the stream is out of step
+                self.fail(redis.exceptions.ConnectionError("unexpected reply from Redis"))
+                return
+            waiter = waiting[0]
+            waiter.replies.append(reply)
+            waiter.remaining -= 1
+            if waiter.remaining == 0:
+                waiting.popleft()
+                if not waiter.future.done():
+                    waiter.future.set_result(waiter.replies)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.fail(redis.exceptions.ConnectionError(f"Redis closed the connection ({exc or 'EOF'})"))
+
+    def fail(self, exc: Exception) -> None:
+        """Fail every command in flight and drop the connection (the next command reconnects)."""
+        self.lost = True
+        while self.waiting:
+            future = self.waiting.popleft().future
+            if not future.done():
+                future.set_exception(exc)
+        if self.transport is not None:
+            self.transport.close()
+
+
+class MultiplexedRedis:
+    """One connection shared by every caller on one event loop (see the module docstring)."""
+
+    def __init__(self, url: str, *, connect_timeout_s: float = CONNECT_TIMEOUT_S,
+                 command_timeout_s: float = COMMAND_TIMEOUT_S) -> None:
+        self.url = url
+        self.connect_timeout_s, self.command_timeout_s = connect_timeout_s, command_timeout_s
+        self._protocol: _Protocol | None = None
+        self._connecting: asyncio.Future | None = None
+
+    async def execute(self, *commands: Command) -> list[Any]:
+        """Send ``commands`` together; their replies in order. Error replies are returned, not raised
+        (``redis.exceptions.ResponseError`` instances); connection failures and timeouts raise."""
+        protocol = self._protocol
+        if protocol is None or protocol.lost:
+            protocol = await self._connect()
+        future = asyncio.get_running_loop().create_future()
+        protocol.waiting.append(_Waiter(future, len(commands)))
+        protocol.transport.write(pack(commands))
+        try:
+            async with asyncio.timeout(self.command_timeout_s):
+                return await future
+        except TimeoutError:
+            protocol.fail(redis.exceptions.TimeoutError("Redis did not answer in time"))
+            raise redis.exceptions.TimeoutError(f"no reply from Redis within {self.command_timeout_s} s") from None
+
+    async def send(self, *commands: Command) -> None:
+        """Send ``commands`` without waiting for their replies (read and dropped when they come back).
+
+        Redis runs commands in the order they arrive, so a command sent next on this connection sees
+        their effect. Fails only when there is no connection to send on.
+        """
+        protocol = self._protocol
+        if protocol is None or protocol.lost:
+            protocol = await self._connect()
+        future = asyncio.get_running_loop().create_future()
+        future.add_done_callback(_consume)
+        protocol.waiting.append(_Waiter(future, len(commands)))
+        protocol.transport.write(pack(commands))
+
+    async def evalsha(self, sha: str, source: str, keys: list[str], args: list[Any]) -> Any:
+        """Run a Lua script by its SHA-1, loading it on ``NOSCRIPT``; raises its error reply."""
+        command = ("EVALSHA", sha, len(keys), *keys, *args)
+        reply = (await self.execute(command))[0]
+        if isinstance(reply, redis.exceptions.ResponseError) and str(reply).startswith("NOSCRIPT"):
+            reply = (await self.execute(("EVAL", source, len(keys), *keys, *args)))[0]
+        if isinstance(reply, redis.exceptions.ResponseError):
+            raise reply
+        return reply
+
+    async def close(self) -> None:
+        if self._protocol is not None and self._protocol.transport is not None:
+            self._protocol.transport.close()
+        self._protocol = None
+
+    async def _connect(self) -> _Protocol:
+        if self._connecting is None or self._connecting.done():
+            self._connecting = asyncio.ensure_future(self._open())
+        return await asyncio.shield(self._connecting)
+
+    async def _open(self) -> _Protocol:
+        loop = asyncio.get_running_loop()
+        target = _parse(self.url)
+        try:
+            async with asyncio.timeout(self.connect_timeout_s):
+                if target["path"]:
+                    _, protocol = await loop.create_unix_connection(_Protocol, target["path"])
+                else:
+                    _, protocol = await loop.create_connection(
+                        _Protocol, target["host"], target["port"], ssl=target["ssl"])
+                hello = []
+                if target["password"] is not None:
+                    hello.append(("AUTH", target["username"], target["password"]) if target["username"]
+                                 else ("AUTH", target["password"]))
+                if target["db"]:
+                    hello.append(("SELECT", target["db"]))
+                if hello:
+                    future = loop.create_future()
+                    protocol.waiting.append(_Waiter(future, len(hello)))
+                    protocol.transport.write(pack(hello))
+                    for reply in await future:
+                        if isinstance(reply, redis.exceptions.ResponseError):
+                            protocol.transport.close()
+                            raise redis.exceptions.ConnectionError(f"Redis refused the connection: {reply}")
+        except (OSError, TimeoutError) as exc:
+            raise redis.exceptions.ConnectionError(f"cannot connect to Redis: {exc or type(exc).__name__}") from None
+        self._protocol = protocol
+        return protocol
+
+
+def _consume(future: asyncio.Future) -> None:
+    if not future.cancelled():
+        future.exception()  # retrieved: a lost fire-and-forget reply is not an "unhandled" error
+
+
+def _parse(url: str) -> dict[str, Any]:
+    parts = urlsplit(url)
+    query = dict(pair.split("=", 1) for pair in parts.query.split("&") if "=" in pair)
+    if parts.scheme == "unix":
+        db = int(query.get("db", 0))
+        return {"path": parts.path, "host": None, "port": None, "ssl": None, "db": db,
+                "username": unquote(parts.username) if parts.username else None,
+                "password": unquote(parts.password) if parts.password is not None else None}
+    if parts.scheme not in ("redis", "rediss"):
+        raise ValueError(f"unsupported Redis URL scheme: {parts.scheme!r}")
+    path = parts.path.lstrip("/")
+    db = int(path) if path else int(query.get("db", 0))
+    return {"path": None, "host": parts.hostname or "localhost", "port": parts.port or 6379,
+            "ssl": ssl.create_default_context() if parts.scheme == "rediss" else None, "db": db,
+            "username": unquote(parts.username) if parts.username else None,
+            "password": unquote(parts.password) if parts.password is not None else None}
+
+
+_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, MultiplexedRedis]" = weakref.WeakKeyDictionary()
+
+
+def get_multiplexed_redis() -> MultiplexedRedis | None:
+    """The running loop's multiplexed connection, or None when Tokenwise runs without Redis."""
+    url = settings.REDIS_URL
+    if not url:
+        return None
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None or client.url != url:
+        client = _clients[loop] = MultiplexedRedis(url)
+    return client
