@@ -1,6 +1,7 @@
 """The floor: a minimal pass-through reverse proxy on the same stack as Tokenwise, with nothing else.
 
-Django (ASGI handler, one async view, no apps, no middleware) under uvicorn, forwarding with one pooled
+Django (the lean ASGI handler Tokenwise serves /v1/ with - no middleware, no per-request thread, no
+signal hops -, one async view, no apps) under uvicorn, forwarding with one pooled
 aiohttp session per process (Tokenwise's upstream transport, usage/proxy/transport.py), streams relayed
 chunk by chunk - and no auth, no policy, no ledger. What Tokenwise costs on top of this is what
 Tokenwise itself adds.
@@ -24,10 +25,11 @@ if not settings.configured:
     )
     django.setup()
 
-from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse  # noqa: E402
 from django.urls import re_path  # noqa: E402
 from django.views.decorators.csrf import csrf_exempt  # noqa: E402
+
+from usage.proxy.handler import LeanASGIHandler  # noqa: E402  (imports nothing of Tokenwise's apps)
 
 UPSTREAM = os.environ.get("BENCH_UPSTREAM_URL", "http://127.0.0.1:9100").rstrip("/")
 _sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
@@ -68,11 +70,4 @@ async def forward(request: HttpRequest, path: str) -> HttpResponse:
 urlpatterns = [re_path(r"^(?P<path>.*)$", forward)]
 
 
-class FloorHandler(ASGIHandler):
-    """Served the way Tokenwise serves ``/v1/`` (usage/proxy/asgi.py): no per-request sync thread."""
-
-    async def __call__(self, scope, receive, send):
-        await self.handle(scope, receive, send)
-
-
-application = FloorHandler()
+application = LeanASGIHandler()  # served the way Tokenwise serves /v1/ (usage/proxy/handler.py)

@@ -30,6 +30,8 @@ def main() -> None:
     parser.add_argument("--out", default=None)
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--filter", default=None)
+    parser.add_argument("--target", choices=("tokenwise", "floor"), default="tokenwise",
+                        help="profile Tokenwise or the bare forwarder (to compare what they share)")
     arguments = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
@@ -50,9 +52,10 @@ def main() -> None:
     org = bench_org_create(label="profile")
     stack = stack_start(logdir=logdir, workers=1)
     try:
-        target = stack.targets(secret=org.secret, stream=arguments.stream)["tokenwise"]
+        target = stack.targets(secret=org.secret, stream=arguments.stream)[arguments.target]
+        server = stack.tokenwise if arguments.target == "tokenwise" else stack.floor
         async_to_sync(run_count)(target, requests=300, concurrency=1)
-        spy = subprocess.Popen([str(ROOT / ".venv" / "bin" / "py-spy"), "record", "-p", str(stack.tokenwise.proc.pid),
+        spy = subprocess.Popen([str(ROOT / ".venv" / "bin" / "py-spy"), "record", "-p", str(server.proc.pid),
                                 "-d", str(int(arguments.seconds)), "-r", str(arguments.rate), "-f", "speedscope",
                                 "-o", out, "--nonblocking"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -5,8 +5,10 @@ redis-py's asyncio client each command checks a connection out of a pool, wraps 
 in their own timeouts and resumes through several layers of coroutines - about a third of the CPU a
 call cost (docs/performance.md). Here all the calls of one worker process share one connection:
 
-- a command (or a group of commands sent together) is encoded and written at once; commands written in
-  the same event-loop turn leave in one TCP segment, so concurrent calls pipeline without asking;
+- a command (or a group of commands sent together) is encoded and queued. The queue is written at the
+  end of the event-loop turn when no answer is pending, else as soon as the pending answers arrive: one
+  write per round trip whatever the number of concurrent calls (a write to a socket is a large part of a
+  call's cost on a VM), and concurrent calls pipeline without asking;
 - replies arrive in order: the protocol parses them with hiredis (the C parser redis-py uses too) and
   resolves the waiting futures first in, first out;
 - a timeout or a broken connection fails every command in flight with redis-py's own exceptions
@@ -73,6 +75,28 @@ class _Protocol(asyncio.Protocol):
         self.waiting: collections.deque[_Waiter] = collections.deque()
         self.transport: asyncio.Transport | None = None
         self.lost = False
+        self.outgoing: list[bytes] = []  # encoded commands not written yet
+        self.queued = 0  # replies the commands in ``outgoing`` will produce
+        self.unanswered = 0  # replies still to come for what was written
+        self.flush_scheduled = False
+
+    def submit(self, waiter: _Waiter, data: bytes) -> None:
+        """Queue ``data``: written at the end of this event-loop turn when nothing is awaiting an answer,
+        else as soon as the answers to what was written arrive (one write per round trip)."""
+        self.waiting.append(waiter)
+        self.outgoing.append(data)
+        self.queued += waiter.remaining
+        if not self.flush_scheduled and self.unanswered == 0:
+            self.flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        self.flush_scheduled = False
+        if not self.outgoing or self.lost:
+            return
+        data, self.outgoing = b"".join(self.outgoing), []
+        self.unanswered, self.queued = self.unanswered + self.queued, 0
+        self.transport.write(data)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -87,7 +111,11 @@ class _Protocol(asyncio.Protocol):
                 self.fail(exc)
                 return
             if reply is False:
+                if self.unanswered == 0 and self.outgoing and not self.flush_scheduled:
+                    self.flush_scheduled = True  # after the callers just answered have queued theirs
+                    asyncio.get_running_loop().call_soon(self.flush)
                 return
+            self.unanswered -= 1
             if not waiting:  # a reply nobody asked for: the stream is out of step
                 self.fail(redis.exceptions.ConnectionError("unexpected reply from Redis"))
                 return
@@ -105,6 +133,7 @@ class _Protocol(asyncio.Protocol):
     def fail(self, exc: Exception) -> None:
         """Fail every command in flight and drop the connection (the next command reconnects)."""
         self.lost = True
+        self.outgoing, self.queued, self.unanswered = [], 0, 0
         while self.waiting:
             future = self.waiting.popleft().future
             if not future.done():
@@ -130,8 +159,7 @@ class MultiplexedRedis:
         if protocol is None or protocol.lost:
             protocol = await self._connect()
         future = asyncio.get_running_loop().create_future()
-        protocol.waiting.append(_Waiter(future, len(commands)))
-        protocol.transport.write(pack(commands))
+        protocol.submit(_Waiter(future, len(commands)), pack(commands))
         try:
             async with asyncio.timeout(self.command_timeout_s):
                 return await future
@@ -150,8 +178,7 @@ class MultiplexedRedis:
             protocol = await self._connect()
         future = asyncio.get_running_loop().create_future()
         future.add_done_callback(_consume)
-        protocol.waiting.append(_Waiter(future, len(commands)))
-        protocol.transport.write(pack(commands))
+        protocol.submit(_Waiter(future, len(commands)), pack(commands))
 
     async def evalsha(self, sha: str, source: str, keys: list[str], args: list[Any]) -> Any:
         """Run a Lua script by its SHA-1, loading it on ``NOSCRIPT``; raises its error reply."""
@@ -191,8 +218,7 @@ class MultiplexedRedis:
                     hello.append(("SELECT", target["db"]))
                 if hello:
                     future = loop.create_future()
-                    protocol.waiting.append(_Waiter(future, len(hello)))
-                    protocol.transport.write(pack(hello))
+                    protocol.submit(_Waiter(future, len(hello)), pack(hello))
                     for reply in await future:
                         if isinstance(reply, redis.exceptions.ResponseError):
                             protocol.transport.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import uuid
+import os
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
@@ -35,8 +35,9 @@ CALL_OWNER_TTL_S = 7 * 24 * 3600
 
 
 def new_request_id() -> str:
-    """Tokenwise's own request id (never the provider's response id, which may be missing or collide)."""
-    return "req_" + uuid.uuid4().hex
+    """Tokenwise's own request id (never the provider's response id, which may be missing or collide):
+    ``req_`` and 128 random bits in hex."""
+    return "req_" + os.urandom(16).hex()
 
 
 @dataclasses.dataclass(slots=True)
@@ -168,7 +169,7 @@ async def usage_event_publish(event: UsageEventData, *, settlement: "Settlement 
                 replies = replies[1:]
             failed = next((reply for reply in replies if isinstance(reply, Exception)), None)
             if failed is None:
-                metrics.LEDGER_PUBLISHED.labels("stream").inc()
+                metrics.labelled(metrics.LEDGER_PUBLISHED, "stream").inc()
                 return
             metrics.DEPENDENCY_FAILURES.labels("redis", "ledger_publish").inc()
             logger.warning("ledger stream refused event %s (%s); writing it directly", event.request_id, failed)

@@ -12,7 +12,8 @@ SimHash (Charikar): each word bigram of the normalised text is hashed to 64 bits
 ``i`` of the result is set when more than half of the bigrams have bit ``i`` set. Near-identical texts
 get fingerprints a small Hamming distance apart; unrelated texts land about 32 bits apart. Bigrams
 were chosen over single words (too many false matches between unrelated English texts) and trigrams
-(a one-word edit moves the fingerprint further). Cost: about 1 microsecond per word.
+(a one-word edit moves the fingerprint further). Cost: about 0.6 microseconds per word (the bit
+counts are one NumPy reduction).
 
 Storage: the fingerprint is returned as a *signed* 64-bit integer (two's complement of the unsigned
 value, range -2**63 .. 2**63-1) so it fits a PostgreSQL ``bigint`` unchanged. ``hamming`` accepts
@@ -25,6 +26,8 @@ from __future__ import annotations
 import hashlib
 import unicodedata
 from typing import Any
+
+import numpy
 
 _MASK64 = (1 << 64) - 1
 _SIGN64 = 1 << 63
@@ -42,23 +45,17 @@ def prompt_hash(text: str) -> str:
 
 def simhash64(text: str) -> int:
     """64-bit SimHash of the text's word bigrams, as a signed int64; ``0`` for text without words."""
-    words = normalise(text).split(" ")
-    if words == [""]:
+    words = normalise(text).encode("utf-8").split(b" ")
+    if words == [b""]:
         return 0
-    if len(words) == 1:
-        shingles = words
-    else:
-        shingles = [f"{a} {b}" for a, b in zip(words, words[1:])]
+    shingles = [a + b" " + b for a, b in zip(words, words[1:])] if len(words) > 1 else words
     blake2b = hashlib.blake2b
-    digests = b"".join([blake2b(s.encode("utf-8"), digest_size=8).digest() for s in shingles])
-    count = len(shingles)
-    # All digests as one bit string: column i (every 64th character from i) holds bit i of every
-    # shingle, so counting the ones in a column is one C-level slice and count.
-    bits = format(int.from_bytes(digests, "big"), f"0{64 * count}b").encode("ascii")
-    value = 0
-    for i in range(64):
-        if 2 * bits[i::64].count(49) > count:  # 49 == ord("1")
-            value |= 1 << (63 - i)
+    digests = b"".join([blake2b(s, digest_size=8).digest() for s in shingles])
+    # One row of 64 bits per shingle (most significant first); a bit of the result is set where more
+    # than half of the rows have it set.
+    rows = numpy.unpackbits(numpy.frombuffer(digests, dtype=numpy.uint8).reshape(len(shingles), 8), axis=1)
+    majority = 2 * rows.sum(axis=0, dtype=numpy.int64) > len(shingles)
+    value = int.from_bytes(numpy.packbits(majority).tobytes(), "big")
     return value - (1 << 64) if value & _SIGN64 else value
 
 

@@ -8,7 +8,6 @@ and ``/metrics`` merges them. Ledger backlog gauges are computed when scraped, n
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
 from prometheus_client import Counter, Histogram
@@ -45,21 +44,33 @@ UPSTREAM_KINDS = {"upstream_timeout": "timeout", "upstream_connection_error": "c
                    "upstream_stream_interrupted": "stream_interrupted"}
 
 
+_children: dict[tuple, object] = {}
+
+
+def labelled(metric, *labels: str):
+    """``metric.labels(*labels)``, kept: ``labels`` validates and locks on every call."""
+    key = (metric, labels)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(*labels)
+    return child
+
+
 def metrics_observe_call(event: "UsageEventData") -> None:
     """Count one finished call (called once per call by ``Call.finish``). Never raises."""
     endpoint, status = event.endpoint, event.status
-    REQUESTS.labels(endpoint, str(status)).inc()
-    LATENCY.labels(endpoint).observe(event.latency_ms / 1000)
+    labelled(REQUESTS, endpoint, str(status)).inc()
+    labelled(LATENCY, endpoint).observe(event.latency_ms / 1000)
     if event.time_to_first_byte_ms is not None:
-        TTFB.labels(endpoint).observe(event.time_to_first_byte_ms / 1000)
+        labelled(TTFB, endpoint).observe(event.time_to_first_byte_ms / 1000)
     if event.total_tokens:
-        TOKENS.labels(endpoint, "prompt").inc(event.prompt_tokens)
-        TOKENS.labels(endpoint, "completion").inc(event.completion_tokens)
-        TOKENS.labels(endpoint, "cached").inc(event.cached_tokens)
+        labelled(TOKENS, endpoint, "prompt").inc(event.prompt_tokens)
+        labelled(TOKENS, endpoint, "completion").inc(event.completion_tokens)
+        labelled(TOKENS, endpoint, "cached").inc(event.cached_tokens)
     if event.cost_usd:
         try:
-            COST.labels(endpoint).inc(float(Decimal(event.cost_usd)))
-        except (InvalidOperation, ValueError):
+            labelled(COST, endpoint).inc(float(event.cost_usd))
+        except ValueError:
             pass
     if event.client_disconnected:
         CLIENT_DISCONNECTS.labels(endpoint).inc()

@@ -24,12 +24,13 @@ class Period:
     first_day: date  # local date the period starts on
     start: float  # epoch seconds
     end: float  # epoch seconds, exclusive
+    id: str = dataclasses.field(init=False, compare=False)  # "d2025-03-14", "w2025-03-10", "m2025-03"
 
-    @property
-    def id(self) -> str:
+    def __post_init__(self) -> None:  # computed once: every admission builds counter keys from it
         if self.kind == "month":
-            return f"m{self.first_day:%Y-%m}"
-        return f"{self.kind[0]}{self.first_day.isoformat()}"
+            object.__setattr__(self, "id", f"m{self.first_day:%Y-%m}")
+        else:
+            object.__setattr__(self, "id", f"{self.kind[0]}{self.first_day.isoformat()}")
 
     @property
     def adjective(self) -> str:

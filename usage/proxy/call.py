@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import json
 import logging
 import time
 from decimal import Decimal
@@ -18,7 +19,7 @@ from usage.events import UsageEventData, new_request_id, usage_event_publish, ut
 from usage.fingerprints import prompt_hash, simhash64, text_of_messages
 from usage.log_context import current_request_id
 from usage.metrics import metrics_observe_call
-from usage.proxy.accounting import Tokens, estimate_tokens, requested_max_tokens
+from usage.proxy.accounting import Tokens, delta_text_of, estimate_tokens, requested_max_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +30,13 @@ AFTER_RESPONSE = "tokenwise.after_response"
 # Settlement tasks that must outlive a cancelled request (client disconnect); kept referenced here.
 _background: set[asyncio.Task] = set()
 _in_flight = 0  # calls begun in this process and not yet recorded
+
+
+def _json_or_none(data: bytes) -> Any:
+    try:
+        return json.loads(data)
+    except ValueError:
+        return None
 
 
 def calls_in_flight() -> int:
@@ -58,6 +66,7 @@ class Call:
     prompt_text: str = ""
     caller_wants_usage: bool = False
     output_parts: list[str] = dataclasses.field(default_factory=list)
+    stream_chunks: list[bytes] = dataclasses.field(default_factory=list)  # JSON of relayed events
     tokens: Tokens | None = None
     finished: bool = False
     after_response: list[Callable[[], Awaitable[None]]] | None = None
@@ -119,7 +128,7 @@ class Call:
         event = self.event
         event.status, event.error_code = status, error_code[:64]
         event.latency_ms = int((time.perf_counter() - self.started) * 1000)
-        output = "".join(self.output_parts)
+        output = self.output_text()
         self._count_tokens(output)
         if self.body is not None:  # the request was read
             event.prompt_hash = prompt_hash(self.prompt_text)
@@ -142,6 +151,20 @@ class Call:
             settlement = admission_settlement(self.admission, total_tokens=event.total_tokens, cost_usd=cost)
         metrics_observe_call(event)
         await usage_event_publish(event, settlement=settlement)  # one round trip for both
+
+    def output_text(self) -> str:
+        """The generated text: of a whole answer, or of every relayed stream event (parsed here, in one
+        go, rather than one by one while relaying)."""
+        chunks, self.stream_chunks = self.stream_chunks, []
+        if chunks:
+            try:
+                parsed = json.loads(b"[" + b",".join(chunks) + b"]")
+            except ValueError:  # one malformed event: parse them one by one, skipping it
+                parsed = [_json_or_none(chunk) for chunk in chunks]
+            for chunk in parsed:
+                if isinstance(chunk, dict):
+                    self.output_parts.append(delta_text_of(self.endpoint, chunk))
+        return "".join(self.output_parts)
 
     def _count_tokens(self, output: str) -> None:
         event, tokens = self.event, self.tokens

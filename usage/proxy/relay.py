@@ -13,23 +13,37 @@ from collections.abc import AsyncIterator
 
 import httpx
 
-from usage.proxy.accounting import delta_text_of, tokens_from_usage
+from usage.proxy.accounting import tokens_from_usage
 from usage.proxy.call import Call
 
 _SEPARATORS = (b"\n\n", b"\r\n\r\n")
 
 
 def _data_of(event: bytes) -> bytes | None:
+    """The first ``data:`` line's value of an event."""
+    if event.startswith(b"data:"):  # the usual shape: no event name, one data line
+        end = event.find(b"\n")
+        return event[5:end].strip() if end >= 0 else event[5:].strip()
     for line in event.splitlines():
         if line.startswith(b"data:"):
             return line[5:].strip()
     return None
 
 
+# A chunk is parsed as it passes only when it may carry what must be acted on at once: the usage block
+# (dropped when Tokenwise asked for it on the caller's behalf) or an error. Every key of a JSON object
+# appears quoted, so a chunk without these byte strings has neither. The others - the text deltas,
+# nearly all of a stream - are kept and parsed in one go once the stream is over (``Call.output_text``).
+_ACT_NOW = (b'"usage"', b'"error"')
+
+
 def observe_event(call: Call, event: bytes) -> bool:
     """Account for one SSE event; return False when it must not reach the caller."""
     data = _data_of(event)
     if not data or data == b"[DONE]" or not data.startswith(b"{"):
+        return True
+    if not any(marker in data for marker in _ACT_NOW):
+        call.stream_chunks.append(data)
         return True
     try:
         chunk = json.loads(data)
@@ -48,13 +62,16 @@ def observe_event(call: Call, event: bytes) -> bool:
         call.tokens = tokens_from_usage(chunk["usage"]) or call.tokens
         if not call.caller_wants_usage and not chunk.get("choices"):
             return False  # the usage chunk Tokenwise asked for on the caller's behalf
-    text = delta_text_of(call.endpoint, chunk)
-    if text:
-        call.output_parts.append(text)
+    call.stream_chunks.append(data)
     return True
 
 
 def _split(buffer: bytes) -> tuple[list[bytes], bytes]:
+    """The complete events at the start of ``buffer`` (each with its blank line), and the rest."""
+    if b"\r" not in buffer:  # the usual case: LF line ends only
+        parts = buffer.split(b"\n\n")
+        rest = parts.pop()
+        return [part + b"\n\n" for part in parts], rest
     events = []
     while True:
         cut = min(((buffer.find(sep), sep) for sep in _SEPARATORS if buffer.find(sep) >= 0), default=None)
@@ -77,10 +94,10 @@ async def relay(call: Call, upstream: httpx.Response) -> AsyncIterator[bytes]:
     try:
         async for piece in upstream.aiter_bytes():
             call.mark_first_byte()
-            events, buffer = _split(buffer + piece)
-            out = b"".join(event for event in events if observe_event(call, event))
-            if out:
-                yield out
+            events, buffer = _split(buffer + piece if buffer else piece)
+            kept = [event for event in events if observe_event(call, event)]
+            if kept:
+                yield b"".join(kept)
         if buffer.strip():
             yield buffer
     except httpx.TimeoutException:

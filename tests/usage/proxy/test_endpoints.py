@@ -8,6 +8,7 @@ from decimal import Decimal
 from governance.models import Price
 from governance.services.pricing import price_snapshot_invalidate
 from usage.demo_upstream.tokens import chat_prompt_tokens, count_tokens
+from usage.fingerprints import prompt_hash, simhash64
 from usage.models import UsageEvent
 
 HELLO = [{"role": "user", "content": "hello there"}]
@@ -146,3 +147,25 @@ def test_purpose_header_is_recorded(client, upstream, event_of):
 
     assert event_of(raw.headers["x-request-id"]).purpose == "code-review"
     assert UsageEvent.objects.count() == 1
+
+
+def test_streamed_answers_are_fingerprinted_from_the_text_the_caller_received(client, upstream, event_of):
+    prompt = [{"role": "user", "content": "Tell me about the Rhine and its bridges"}]
+    with client.chat.completions.with_streaming_response.create(
+        model="gpt-4o-mini", messages=prompt, max_tokens=40, stream=True
+    ) as streamed:
+        chat_text = "".join(chunk.choices[0].delta.content or "" for chunk in streamed.parse() if chunk.choices)
+        chat_id = streamed.headers["x-request-id"]
+    with client.responses.with_streaming_response.create(
+        model="gpt-4o-mini", input="write a haiku about rivers", max_output_tokens=30, stream=True
+    ) as streamed:
+        responses_text = "".join(e.delta for e in streamed.parse() if e.type == "response.output_text.delta")
+        responses_id = streamed.headers["x-request-id"]
+
+    chat, responses = event_of(chat_id), event_of(responses_id)
+    assert chat_text and responses_text
+    assert (chat.output_simhash, chat.prompt_hash, chat.prompt_simhash) == (
+        simhash64(chat_text), prompt_hash("Tell me about the Rhine and its bridges"),
+        simhash64("Tell me about the Rhine and its bridges"))
+    assert responses.output_simhash == simhash64(responses_text)
+    assert responses.prompt_simhash == simhash64("write a haiku about rivers")
