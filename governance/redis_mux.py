@@ -23,6 +23,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
+import os
+import socket
 import ssl
 import weakref
 from typing import Any
@@ -155,6 +158,8 @@ class MultiplexedRedis:
     async def execute(self, *commands: Command) -> list[Any]:
         """Send ``commands`` together; their replies in order. Error replies are returned, not raised
         (``redis.exceptions.ResponseError`` instances); connection failures and timeouts raise."""
+        if not commands:
+            return []
         protocol = self._protocol
         if protocol is None or protocol.lost:
             protocol = await self._connect()
@@ -173,6 +178,8 @@ class MultiplexedRedis:
         Redis runs commands in the order they arrive, so a command sent next on this connection sees
         their effect. Fails only when there is no connection to send on.
         """
+        if not commands:
+            return
         protocol = self._protocol
         if protocol is None or protocol.lost:
             protocol = await self._connect()
@@ -190,6 +197,20 @@ class MultiplexedRedis:
             raise reply
         return reply
 
+    def abandon(self) -> None:
+        """Drop the connection now, from any thread, even after its loop closed."""
+        protocol, self._protocol = self._protocol, None
+        transport = None if protocol is None else protocol.transport
+        if transport is None:
+            return
+        sock = transport.get_extra_info("socket")
+        try:
+            transport.abort()
+        except RuntimeError:  # the loop is closed: end the connection on the socket itself
+            if sock is not None:
+                with contextlib.suppress(OSError), socket.socket(fileno=os.dup(sock.fileno())) as alias:
+                    alias.shutdown(socket.SHUT_RDWR)
+
     async def close(self) -> None:
         if self._protocol is not None and self._protocol.transport is not None:
             self._protocol.transport.close()
@@ -203,6 +224,7 @@ class MultiplexedRedis:
     async def _open(self) -> _Protocol:
         loop = asyncio.get_running_loop()
         target = _parse(self.url)
+        protocol: _Protocol | None = None
         try:
             async with asyncio.timeout(self.connect_timeout_s):
                 if target["path"]:
@@ -210,23 +232,33 @@ class MultiplexedRedis:
                 else:
                     _, protocol = await loop.create_connection(
                         _Protocol, target["host"], target["port"], ssl=target["ssl"])
-                hello = []
-                if target["password"] is not None:
-                    hello.append(("AUTH", target["username"], target["password"]) if target["username"]
-                                 else ("AUTH", target["password"]))
-                if target["db"]:
-                    hello.append(("SELECT", target["db"]))
-                if hello:
-                    future = loop.create_future()
-                    protocol.submit(_Waiter(future, len(hello)), pack(hello))
-                    for reply in await future:
-                        if isinstance(reply, redis.exceptions.ResponseError):
-                            protocol.transport.close()
-                            raise redis.exceptions.ConnectionError(f"Redis refused the connection: {reply}")
-        except (OSError, TimeoutError) as exc:
-            raise redis.exceptions.ConnectionError(f"cannot connect to Redis: {exc or type(exc).__name__}") from None
+                await _hello(protocol, target)
+        except BaseException as exc:
+            if protocol is not None:
+                protocol.transport.close()  # a handshake that failed or timed out leaves no socket open
+            if isinstance(exc, (OSError, TimeoutError)):
+                raise redis.exceptions.ConnectionError(
+                    f"cannot connect to Redis: {str(exc) or type(exc).__name__}") from None
+            raise
         self._protocol = protocol
         return protocol
+
+
+async def _hello(protocol: _Protocol, target: dict[str, Any]) -> None:
+    """Authenticate and select the database, as the URL says."""
+    hello: list[Command] = []
+    if target["password"] is not None:
+        hello.append(("AUTH", target["username"], target["password"]) if target["username"]
+                     else ("AUTH", target["password"]))
+    if target["db"]:
+        hello.append(("SELECT", target["db"]))
+    if not hello:
+        return
+    future = asyncio.get_running_loop().create_future()
+    protocol.submit(_Waiter(future, len(hello)), pack(hello))
+    for reply in await future:
+        if isinstance(reply, redis.exceptions.ResponseError):
+            raise redis.exceptions.ConnectionError(f"Redis refused the connection: {reply}")
 
 
 def _consume(future: asyncio.Future) -> None:
@@ -263,5 +295,15 @@ def get_multiplexed_redis() -> MultiplexedRedis | None:
     loop = asyncio.get_running_loop()
     client = _clients.get(loop)
     if client is None or client.url != url:
+        if client is not None:
+            client.abandon()  # the URL changed (tests, a reconfigured process)
+        _forget_closed_loops()
         client = _clients[loop] = MultiplexedRedis(url)
     return client
+
+
+def _forget_closed_loops() -> None:
+    """Drop the clients of event loops that are closed (``asyncio.run`` / ``async_to_sync`` in sync
+    code make one loop per call; the client refers to its loop, so the weak reference never clears)."""
+    for loop in [loop for loop in list(_clients.keys()) if loop.is_closed()]:
+        _clients.pop(loop).abandon()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import hmac
@@ -126,6 +127,41 @@ async def _principal_lookup(hash_value: str) -> KeyPrincipal | None:
     return principal
 
 
+_refreshing: dict[tuple[asyncio.AbstractEventLoop, str], asyncio.Future] = {}
+
+
+async def _principal_refresh(hash_value: str) -> KeyPrincipal | None:
+    """Look a key up again once its cache entry expired: one lookup however many of its calls are
+    waiting (a busy key's entry expires under dozens of concurrent calls at once)."""
+    loop = asyncio.get_running_loop()
+    pending = _refreshing.get((loop, hash_value))
+    if pending is not None:
+        return await asyncio.shield(pending)
+    future = _refreshing[loop, hash_value] = loop.create_future()
+    cached = _local_cache.get(hash_value)
+    try:
+        try:
+            principal = await _principal_lookup(hash_value)
+        except DatabaseError:
+            if cached is None:
+                raise
+            # Redis and the database both unreachable: keep the last answer (stale-if-error) rather
+            # than lock everyone out; revocations wait for the stores to come back.
+            principal = cached[1]
+        if len(_local_cache) > 100_000:
+            _local_cache.clear()
+        _local_cache[hash_value] = (time.monotonic() + settings.TOKENWISE_KEY_CACHE_TTL_S, principal)
+    except BaseException as exc:
+        future.set_exception(exc)
+        future.exception()  # retrieved here: the waiters, if any, get it too
+        raise
+    else:
+        future.set_result(principal)
+    finally:
+        del _refreshing[loop, hash_value]
+    return principal
+
+
 async def key_authenticate(authorization: str | None) -> KeyPrincipal:
     """Resolve ``Authorization: Bearer tw-…`` to a principal.
 
@@ -138,22 +174,11 @@ async def key_authenticate(authorization: str | None) -> KeyPrincipal:
     if not secret.startswith(KEY_PREFIX) or len(secret) > 200:
         raise AuthenticationFailed("Incorrect API key provided.")
     hash_value = key_hash(secret)
-    now = time.monotonic()
     cached = _local_cache.get(hash_value)
-    if cached is not None and cached[0] > now:
+    if cached is not None and cached[0] > time.monotonic():
         principal = cached[1]
     else:
-        try:
-            principal = await _principal_lookup(hash_value)
-        except DatabaseError:
-            if cached is None:
-                raise
-            # Redis and the database both unreachable: keep the last answer (stale-if-error) rather
-            # than lock everyone out; revocations wait for the stores to come back.
-            principal = cached[1]
-        if len(_local_cache) > 100_000:
-            _local_cache.clear()
-        _local_cache[hash_value] = (now + settings.TOKENWISE_KEY_CACHE_TTL_S, principal)
+        principal = await _principal_refresh(hash_value)
     # The lookup is by hash; compare again in constant time so timing never depends on the secret.
     if principal is None or not hmac.compare_digest(principal.key_hash, hash_value):
         raise AuthenticationFailed("Incorrect API key provided.")

@@ -667,13 +667,8 @@ def test_a_new_client_when_the_redis_url_changes(settings):
     assert (before.url, after.url) == ("redis://127.0.0.1:6379/8", "redis://127.0.0.1:6379/9")
 
 
-# --- Known bugs (strict xfail: they pass once redis_mux.py is fixed) -------------------------------
+# --- Bugs found by these tests, fixed -------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason=(
-    "execute() with no commands queues a waiter expecting 0 replies that is never resolved; the next "
-    "caller's reply is appended to it (remaining goes to -1), so both wait for the command timeout, "
-    "which then drops the shared connection. Fix: `if not commands: return []` in execute (and return "
-    "early in send)."))
 def test_an_execute_without_commands_returns_no_replies_and_disturbs_nobody(redis_url):
     async def scenario():
         client = MultiplexedRedis(redis_url, command_timeout_s=0.3)
@@ -685,11 +680,6 @@ def test_an_execute_without_commands_returns_no_replies_and_disturbs_nobody(redi
     assert asyncio.run(scenario()) == [[], [b"PONG"]]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "_open: when AUTH/SELECT gets no answer within connect_timeout_s the TimeoutError becomes a "
-    "ConnectionError but the connected transport is never closed: the socket stays open for the life "
-    "of the event loop. Fix: close protocol.transport on any failure after create_connection (e.g. a "
-    "try/except BaseException around the handshake that calls protocol.transport.close() and re-raises)."))
 def test_a_handshake_timeout_closes_the_socket():
     async def scenario():
         async with FakeRedis("silent") as fake:
@@ -701,10 +691,6 @@ def test_a_handshake_timeout_closes_the_socket():
     assert asyncio.run(scenario()) is True
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "_open's error message is f'cannot connect to Redis: {exc or type(exc).__name__}': an exception "
-    "instance is always truthy, so a connect timeout (str(TimeoutError()) == '') gives "
-    "'cannot connect to Redis: ' with nothing after it. Fix: {str(exc) or type(exc).__name__}."))
 def test_a_connect_timeout_says_it_timed_out():
     async def scenario():
         async with FakeRedis("silent") as fake:
@@ -716,14 +702,6 @@ def test_a_connect_timeout_says_it_timed_out():
     assert "TimeoutError" in asyncio.run(scenario())
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "_clients is a WeakKeyDictionary keyed by the loop, but its value holds the loop strongly "
-    "(client -> protocol -> transport -> loop), so the entry never dies: every event loop that ever "
-    "used get_multiplexed_redis() (each asyncio.run / async_to_sync call from sync code, e.g. the "
-    "tests) keeps its loop and an open Redis connection for the life of the process. governance/redis.py "
-    "has the same pattern. Fix, e.g.: on lookup, drop the entries of closed loops and close their "
-    "sockets (transport.abort() needs the loop, so close transport.get_extra_info('socket') / the raw "
-    "socket), or keep the client on the loop object itself so the cycle can be collected."))
 def test_a_finished_event_loop_leaves_no_connection_open(redis_url, settings):
     settings.REDIS_URL = redis_url
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 
 import httpx
@@ -30,11 +31,12 @@ def _data_of(event: bytes) -> bytes | None:
     return None
 
 
-# A chunk is parsed as it passes only when it may carry what must be acted on at once: the usage block
-# (dropped when Tokenwise asked for it on the caller's behalf) or an error. Every key of a JSON object
-# appears quoted, so a chunk without these byte strings has neither. The others - the text deltas,
-# nearly all of a stream - are kept and parsed in one go once the stream is over (``Call.output_text``).
-_ACT_NOW = (b'"usage"', b'"error"')
+# A chunk is parsed as it passes only when it may carry what must be acted on at once: a usage block
+# (dropped when Tokenwise asked for it on the caller's behalf) or an error - an object under the key
+# "usage" or "error" (OpenAI sends "usage": null in every chunk of a stream that asked for usage). The
+# others - the text deltas, nearly all of a stream - are kept and parsed in one go once the stream is
+# over (``Call.output_text``).
+_ACT_NOW = re.compile(rb'"(?:usage|error)"\s*:\s*\{')
 
 
 def observe_event(call: Call, event: bytes) -> bool:
@@ -42,7 +44,7 @@ def observe_event(call: Call, event: bytes) -> bool:
     data = _data_of(event)
     if not data or data == b"[DONE]" or not data.startswith(b"{"):
         return True
-    if not any(marker in data for marker in _ACT_NOW):
+    if _ACT_NOW.search(data) is None:
         call.stream_chunks.append(data)
         return True
     try:
