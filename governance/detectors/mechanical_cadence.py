@@ -15,6 +15,8 @@ Score: the larger of how far past each threshold the person is.
 from __future__ import annotations
 
 from collections import Counter
+from itertools import islice
+from operator import sub
 
 from governance.detectors.base import Finding, PersonKey, Thresholds, ValueSignals
 from governance.detectors.evidence import count, decimal, make_finding, peer_clause
@@ -32,12 +34,13 @@ def find(grouped: Grouped, signals: ValueSignals, thresholds: Thresholds) -> lis
     gap_medians: dict[PersonKey, float] = {}
     hours: dict[PersonKey, float] = {}
     for key, person in grouped.people.items():
-        gaps = sorted(g for g in (b - a for a, b in zip(person.times, person.times[1:])) if g >= BURST_SECONDS)
+        times = person.times
+        gaps = sorted(g for g in map(sub, islice(times, 1, None), times) if g >= BURST_SECONDS)
         if len(gaps) >= MIN_GAPS:
             centre = median(gaps)
             gap_medians[key] = centre
             cvs[key] = mad(gaps, centre) / centre
-        hours[key] = median(list(Counter(hour // 24 for hour in {int(t // 3600) for t in person.times}).values()))
+        hours[key] = median(list(Counter(hour // 24 for hour in {int(t // 3600) for t in times}).values()))
     peer_cvs = peer_medians(grouped, cvs)
     peer_hours = peer_medians(grouped, hours)
     findings = []

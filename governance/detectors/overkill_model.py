@@ -13,13 +13,15 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from operator import attrgetter
 
 from governance.detectors.base import EventRecord, Finding, PersonKey, Thresholds, ValueSignals
 from governance.detectors.evidence import count, make_finding, peer_clause, percent
-from governance.detectors.grouping import Grouped, as_detector, generates_text
+from governance.detectors.grouping import Grouped, as_detector
 from governance.detectors.stats import over, peer_medians, share
 
 NAME = "overkill_model"
+_MODEL = attrgetter("model")
 
 
 def is_top_tier(model: str, tiers: Sequence[str]) -> bool:
@@ -37,13 +39,14 @@ def find(grouped: Grouped, signals: ValueSignals, thresholds: Thresholds) -> lis
     tiers: dict[str, bool] = {}
     top: dict[PersonKey, list[EventRecord]] = {}
     for key, person in grouped.people.items():
-        mine = []
-        for event in person.events:
-            tier = tiers.get(event.model)
-            if tier is None:
-                tier = tiers[event.model] = is_top_tier(event.model, thresholds.overkill_models)
-            if tier and generates_text(event):
-                mine.append(event)
+        calls = person.text_calls()
+        models = set(map(_MODEL, calls))
+        for model in models - tiers.keys():
+            tiers[model] = is_top_tier(model, thresholds.overkill_models)
+        top_models = {model for model in models if tiers[model]}
+        if not top_models:
+            continue
+        mine = [e for e in calls if e.model in top_models]
         if mine:
             top[key] = mine
     max_out, max_in = thresholds.overkill_output_tokens, thresholds.overkill_prompt_tokens

@@ -14,28 +14,30 @@ output of the padded calls (a reservation inflated for nothing) and the peer med
 
 from __future__ import annotations
 
+from operator import attrgetter
 
 from governance.detectors.base import EventRecord, Finding, PersonKey, Thresholds, ValueSignals
 from governance.detectors.evidence import count, decimal, make_finding, peer_clause, percent
-from governance.detectors.grouping import Grouped, as_detector, generates_text
+from governance.detectors.grouping import Grouped, as_detector
 from governance.detectors.stats import median, over, peer_medians, share
 
 NAME = "padding"
+_PROMPT_TOKENS = attrgetter("prompt_tokens")
 
 
 def find(grouped: Grouped, signals: ValueSignals, thresholds: Thresholds) -> list[Finding]:
     """Findings for people who inflate prompts for tiny answers (see the module docstring)."""
-    calls = {key: [e for e in p.events if generates_text(e)] for key, p in grouped.people.items()}
-    norms = {key: median([e.prompt_tokens for e in mine]) for key, mine in calls.items() if mine}
+    calls = {key: p.text_calls() for key, p in grouped.people.items()}
+    norms = {key: median(list(map(_PROMPT_TOKENS, mine))) for key, mine in calls.items() if mine}
     peer_norms = peer_medians(grouped, norms)
     factor, ratio = thresholds.padding_prompt_factor, thresholds.padding_output_ratio
     padded: dict[PersonKey, list[EventRecord]] = {}
     references: dict[PersonKey, float] = {}
     for key, own in norms.items():
         reference = references[key] = max(min(own, peer_norms.get(key, own)), 1.0)
+        big = factor * reference
         padded[key] = [
-            e for e in calls[key]
-            if e.prompt_tokens >= factor * reference and e.completion_tokens <= ratio * e.prompt_tokens
+            e for e in calls[key] if e.prompt_tokens >= big and e.completion_tokens <= ratio * e.prompt_tokens
         ]
     shares = {key: share(len(padded[key]), len(calls[key])) for key in norms}
     peer_shares = peer_medians(grouped, shares)

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 
 from governance.detectors.base import Finding, Thresholds, ValueSignals
 from governance.detectors.evidence import count, decimal, make_finding, peer_clause, percent
-from governance.detectors.grouping import DAY_SECONDS, Grouped, Person, as_detector
+from governance.detectors.grouping import DAY_SECONDS, Grouped, Person, as_detector, time_buckets
 from governance.detectors.stats import over, peer_medians
 
 NAME = "period_end_surge"
@@ -84,16 +84,16 @@ detect = as_detector(find)
 
 def _measure(person: Person, spans: list[Span]) -> tuple[int, int, float, int]:
     """(run-up tokens, period tokens, run-up share, active days outside run-ups) of one person."""
-    times, events = person.times, person.events
+    times, tokens = person.times, person.tokens()
     run_tokens = total = 0
     days: set[int] = set()
     for begin, run, end in spans:
         first, middle, last = bisect_left(times, begin), bisect_left(times, run), bisect_left(times, end)
-        before = sum(e.total_tokens for e in events[first:middle])
-        during = sum(e.total_tokens for e in events[middle:last])
+        before = sum(tokens[first:middle])
+        during = sum(tokens[middle:last])
         run_tokens += during
         total += before + during
-        days.update(int(t // DAY_SECONDS) for t in times[first:middle])
+        days.update(time_buckets(times, DAY_SECONDS, first, middle))
     return run_tokens, total, (run_tokens / total if total else 0.0), len(days)
 
 

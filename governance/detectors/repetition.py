@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from itertools import compress
+from operator import attrgetter, or_
 
 from governance.detectors.base import EventRecord, Finding, Thresholds, ValueSignals
 from governance.detectors.evidence import count, make_finding, peer_clause, percent
@@ -20,6 +22,8 @@ from governance.detectors.similarity import near_duplicates
 from governance.detectors.stats import over, peer_medians, share
 
 NAME = "repetition"
+_PROMPT_HASH = attrgetter("prompt_hash")
+_PROMPT_SIMHASH = attrgetter("prompt_simhash")
 
 
 def find(grouped: Grouped, signals: ValueSignals, thresholds: Thresholds) -> list[Finding]:
@@ -56,12 +60,12 @@ detect = as_detector(find)
 
 def repeated_calls(events: Sequence[EventRecord], distance: int) -> list[int]:
     """Indices of the calls whose prompt repeats another call's prompt (see the module docstring)."""
-    hashes = Counter(e.prompt_hash for e in events)
-    simhashes = Counter(e.prompt_simhash for e in events)
-    repeated_hashes = {h for h, seen in hashes.items() if seen > 1 and h}
-    repeated_simhashes = near_duplicates(list(simhashes), distance)
-    repeated_simhashes.update(s for s, seen in simhashes.items() if seen > 1 and s)
-    return [
-        i for i, e in enumerate(events)
-        if e.prompt_hash in repeated_hashes or e.prompt_simhash in repeated_simhashes
-    ]
+    hashes = list(map(_PROMPT_HASH, events))
+    simhashes = list(map(_PROMPT_SIMHASH, events))
+    hash_counts, simhash_counts = Counter(hashes), Counter(simhashes)
+    repeated_hashes = {h for h, seen in hash_counts.items() if seen > 1 and h}
+    repeated_simhashes = near_duplicates(list(simhash_counts), distance)
+    repeated_simhashes.update(s for s, seen in simhash_counts.items() if seen > 1 and s)
+    # Column-wise membership tests (C loops): this runs over every call of every person.
+    repeated = map(or_, map(repeated_hashes.__contains__, hashes), map(repeated_simhashes.__contains__, simhashes))
+    return list(compress(range(len(events)), repeated))

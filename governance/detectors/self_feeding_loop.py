@@ -12,6 +12,7 @@ threshold the share is. Evidence adds the longest chain and the peer median fed 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import attrgetter
 
 from governance.detectors.base import EventRecord, Finding, Thresholds, ValueSignals
 from governance.detectors.evidence import count, make_finding, peer_clause, percent
@@ -20,6 +21,8 @@ from governance.detectors.similarity import latest_earlier_match
 from governance.detectors.stats import over, peer_medians, share
 
 NAME = "self_feeding_loop"
+_PROMPT_SIMHASH = attrgetter("prompt_simhash")
+_OUTPUT_SIMHASH = attrgetter("output_simhash")
 
 
 def find(grouped: Grouped, signals: ValueSignals, thresholds: Thresholds) -> list[Finding]:
@@ -62,7 +65,7 @@ def fed_chains(events: Sequence[EventRecord], distance: int) -> list[int]:
     A call is fed by the latest earlier call whose output fingerprint is near its prompt's.
     """
     feeders = latest_earlier_match(
-        [e.prompt_simhash for e in events], [e.output_simhash for e in events], distance
+        list(map(_PROMPT_SIMHASH, events)), list(map(_OUTPUT_SIMHASH, events)), distance
     )
     chains = [0] * len(events)
     for i, feeder in enumerate(feeders):

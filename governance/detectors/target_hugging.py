@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 from governance.detectors.base import Finding, Target, Thresholds, ValueSignals, Window
 from governance.detectors.evidence import count, decimal, make_finding, peer_clause, percent
-from governance.detectors.grouping import DAY_SECONDS, Grouped, Person, as_detector
+from governance.detectors.grouping import DAY_SECONDS, Grouped, Person, as_detector, time_buckets
 from governance.detectors.stats import over, peer_medians
 
 NAME = "target_hugging"
@@ -133,7 +133,7 @@ def _largest_jump(
 ) -> tuple[float, float, float, Target] | None:
     """(after/before ratio, tokens a day before, after, the announcement) of the largest jump, or None."""
     start, end, span = window.start.timestamp(), window.end.timestamp(), thresholds.jump_days * DAY_SECONDS
-    times, events = person.times, person.events
+    times, tokens = person.times, person.tokens()
     largest = None
     for target in announced:
         if target.team_id not in (None, person.team_id):
@@ -141,12 +141,12 @@ def _largest_jump(
         moment = target.announced_at.timestamp()
         lo, hi = start, min(moment + span, end)
         first, middle, last = bisect_left(times, lo), bisect_left(times, moment), bisect_left(times, hi)
-        days_before = {int(t // DAY_SECONDS) for t in times[first:middle]}
-        days_after = {int(t // DAY_SECONDS) for t in times[middle:last]}
+        days_before = time_buckets(times, DAY_SECONDS, first, middle)
+        days_after = time_buckets(times, DAY_SECONDS, middle, last)
         if min(len(days_before), len(days_after)) < MIN_ACTIVE_DAYS_AROUND:
             continue
-        before = sum(e.total_tokens for e in events[first:middle]) / ((moment - lo) / DAY_SECONDS)
-        after = sum(e.total_tokens for e in events[middle:last]) / ((hi - moment) / DAY_SECONDS)
+        before = sum(tokens[first:middle]) / ((moment - lo) / DAY_SECONDS)
+        after = sum(tokens[middle:last]) / ((hi - moment) / DAY_SECONDS)
         if before > 0 and (largest is None or after / before > largest[0]):
             largest = (after / before, before, after, target)
     return largest

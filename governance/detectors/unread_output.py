@@ -12,13 +12,16 @@ the rest as often as their peers do is reading, not chasing. Score: how far past
 
 from __future__ import annotations
 
+from operator import attrgetter
 
-from governance.detectors.base import Finding, Thresholds, ValueSignals
+from governance.detectors.base import EventRecord, Finding, Thresholds, ValueSignals
 from governance.detectors.evidence import count, make_finding, peer_clause, percent
-from governance.detectors.grouping import Grouped, as_detector, generates_text
+from governance.detectors.grouping import Grouped, as_detector
 from governance.detectors.stats import over, peer_medians, share
 
 NAME = "unread_output"
+_DISCONNECTED = attrgetter("client_disconnected")
+_REQUEST_ID = attrgetter("request_id")
 
 
 def find(grouped: Grouped, signals: ValueSignals, thresholds: Thresholds) -> list[Finding]:
@@ -26,11 +29,11 @@ def find(grouped: Grouped, signals: ValueSignals, thresholds: Thresholds) -> lis
     used_ids = set(signals.feedback)
     for outcome in signals.outcomes:
         used_ids.update(outcome.request_ids)
-    calls = {key: [e for e in p.events if generates_text(e)] for key, p in grouped.people.items()}
-    unread = {key: [e for e in mine if e.client_disconnected] for key, mine in calls.items()}
+    calls = {key: p.text_calls() for key, p in grouped.people.items()}
+    unread = {key: list(filter(_DISCONNECTED, mine)) for key, mine in calls.items()}
     unread_shares = {key: share(len(unread[key]), len(mine)) for key, mine in calls.items() if mine}
     used_shares = {
-        key: share(sum(1 for e in mine if e.request_id in used_ids), len(mine)) for key, mine in calls.items() if mine
+        key: share(_used(mine, used_ids), len(mine)) for key, mine in calls.items() if mine
     }
     peer_unread_shares = peer_medians(grouped, unread_shares)
     peer_used_shares = peer_medians(grouped, used_shares)
@@ -68,3 +71,8 @@ def find(grouped: Grouped, signals: ValueSignals, thresholds: Thresholds) -> lis
 
 
 detect = as_detector(find)
+
+
+def _used(calls: list[EventRecord], used_ids: set[str]) -> int:
+    """How many of ``calls`` were rated or linked to an outcome (no lookups when nothing was)."""
+    return sum(map(used_ids.__contains__, map(_REQUEST_ID, calls))) if used_ids else 0

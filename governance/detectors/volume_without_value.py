@@ -17,6 +17,8 @@ Score: the smaller of how far past each of the two thresholds the person is.
 from __future__ import annotations
 
 from collections import defaultdict
+from itertools import repeat
+from operator import attrgetter
 
 from governance.detectors.base import Finding, PersonKey, Thresholds, ValueSignals
 from governance.detectors.evidence import count, decimal, make_finding
@@ -24,6 +26,7 @@ from governance.detectors.grouping import Grouped, as_detector
 from governance.detectors.stats import over, peer_baselines, under
 
 NAME = "volume_without_value"
+_REQUEST_ID = attrgetter("request_id")
 
 
 def find(grouped: Grouped, signals: ValueSignals, thresholds: Thresholds) -> list[Finding]:
@@ -94,6 +97,6 @@ def person_values(grouped: Grouped, signals: ValueSignals) -> dict[PersonKey, fl
     for key, person in grouped.people.items():
         total = direct.get(key, 0.0)
         if by_request:
-            total += sum(lookup(e.request_id, 0.0) for e in person.events)
+            total += sum(map(lookup, map(_REQUEST_ID, person.events), repeat(0.0)))
         values[key] = total
     return values
