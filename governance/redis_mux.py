@@ -42,37 +42,50 @@ Command = tuple[Any, ...]
 
 
 def _encode(value: Any) -> bytes:
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, str):
+    kind = type(value)
+    if kind is str:  # the usual cases first, by exact type
         return value.encode()
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    if kind is bytes:
+        return value
+    if kind is int or kind is float:
         return repr(value).encode()
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, str):
+        return str(value).encode()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return repr(float(value) if isinstance(value, float) else int(value)).encode()
     raise redis.exceptions.DataError(f"cannot send a {type(value).__name__} to Redis")
 
 
 def pack(commands: list[Command] | tuple[Command, ...]) -> bytes:
     """The RESP encoding of ``commands`` (each a tuple of arguments), back to back."""
     out: list[bytes] = []
+    append = out.append
     for command in commands:
-        out.append(b"*%d\r\n" % len(command))
+        append(b"*%d\r\n" % len(command))
         for argument in command:
             data = _encode(argument)
-            out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+            append(b"$%d\r\n" % len(data))
+            append(data)
+            append(b"\r\n")
     return b"".join(out)
 
 
 class _Waiter:
     """The commands of one ``execute`` call: their replies, and the future that receives them."""
 
-    __slots__ = ("future", "remaining", "replies")
+    __slots__ = ("future", "remaining", "replies", "deadline")
 
     def __init__(self, future: asyncio.Future, count: int) -> None:
         self.future, self.remaining, self.replies = future, count, []
+        self.deadline = 0.0
 
 
 class _Protocol(asyncio.Protocol):
-    def __init__(self) -> None:
+    def __init__(self, timeout_s: float = COMMAND_TIMEOUT_S) -> None:
+        self.timeout_s = timeout_s
+        self.timer: asyncio.TimerHandle | None = None  # the oldest unanswered command's deadline
         self.reader = hiredis.Reader(replyError=redis.exceptions.ResponseError,
                                      protocolError=redis.exceptions.ConnectionError)
         self.waiting: collections.deque[_Waiter] = collections.deque()
@@ -86,12 +99,31 @@ class _Protocol(asyncio.Protocol):
     def submit(self, waiter: _Waiter, data: bytes) -> None:
         """Queue ``data``: written at the end of this event-loop turn when nothing is awaiting an answer,
         else as soon as the answers to what was written arrive (one write per round trip)."""
+        loop = asyncio.get_running_loop()
+        waiter.deadline = loop.time() + self.timeout_s
+        if self.timer is None:
+            self.timer = loop.call_at(waiter.deadline, self.expire)
         self.waiting.append(waiter)
         self.outgoing.append(data)
         self.queued += waiter.remaining
         if not self.flush_scheduled and self.unanswered == 0:
             self.flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self.flush)
+            loop.call_soon(self.flush)
+
+    def expire(self) -> None:
+        """The deadline watchdog: replies come in order, so the oldest command waiting says it all.
+
+        One timer per connection rather than one per command (``asyncio.timeout`` per command was a
+        measurable part of a call's cost)."""
+        self.timer = None
+        if not self.waiting:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = self.waiting[0].deadline
+        if deadline <= loop.time():
+            self.fail(redis.exceptions.TimeoutError(f"no reply from Redis within {self.timeout_s} s"))
+        else:
+            self.timer = loop.call_at(deadline, self.expire)
 
     def flush(self) -> None:
         self.flush_scheduled = False
@@ -137,6 +169,9 @@ class _Protocol(asyncio.Protocol):
         """Fail every command in flight and drop the connection (the next command reconnects)."""
         self.lost = True
         self.outgoing, self.queued, self.unanswered = [], 0, 0
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
         while self.waiting:
             future = self.waiting.popleft().future
             if not future.done():
@@ -165,12 +200,7 @@ class MultiplexedRedis:
             protocol = await self._connect()
         future = asyncio.get_running_loop().create_future()
         protocol.submit(_Waiter(future, len(commands)), pack(commands))
-        try:
-            async with asyncio.timeout(self.command_timeout_s):
-                return await future
-        except TimeoutError:
-            protocol.fail(redis.exceptions.TimeoutError("Redis did not answer in time"))
-            raise redis.exceptions.TimeoutError(f"no reply from Redis within {self.command_timeout_s} s") from None
+        return await future  # the connection's watchdog fails it after ``command_timeout_s``
 
     async def send(self, *commands: Command) -> None:
         """Send ``commands`` without waiting for their replies (read and dropped when they come back).
@@ -225,13 +255,16 @@ class MultiplexedRedis:
         loop = asyncio.get_running_loop()
         target = _parse(self.url)
         protocol: _Protocol | None = None
+
+        def make() -> _Protocol:
+            return _Protocol(self.command_timeout_s)
         try:
             async with asyncio.timeout(self.connect_timeout_s):
                 if target["path"]:
-                    _, protocol = await loop.create_unix_connection(_Protocol, target["path"])
+                    _, protocol = await loop.create_unix_connection(make, target["path"])
                 else:
                     _, protocol = await loop.create_connection(
-                        _Protocol, target["host"], target["port"], ssl=target["ssl"])
+                        make, target["host"], target["port"], ssl=target["ssl"])
                 await _hello(protocol, target)
         except BaseException as exc:
             if protocol is not None:

@@ -55,10 +55,11 @@ for i, rate in ipairs(p.rates) do
 end
 
 -- 3. Budgets: settled usage + live reservations + this call must fit the limit.
-local bs, over = {}, 0
+local bs, over, fresh = {}, 0, {}
 for i, budget in ipairs(p.budgets) do
   local state = redis.call('HMGET', budget[1], 'u', 'r')
   local u, r = tonumber(state[1]) or 0, tonumber(state[2]) or 0
+  fresh[i] = state[1] == false and state[2] == false  -- a counter this call creates
   bs[i] = {u, r}
   if over == 0 and u + r + budget[3] > budget[2] then over = i end
 end
@@ -101,7 +102,9 @@ for i, budget in ipairs(p.budgets) do
   local amount = budget[3]
   if downgraded then amount = budget[4] end
   redis.call('HINCRBY', budget[1], 'r', int(amount))
-  redis.call('EXPIRE', budget[1], ttl(budget[6]))
+  -- A counter's expiry is its period's end (plus grace): set when the counter is created, and by
+  -- every write that may create it (settle.lua, an alert), never moved.
+  if fresh[i] then redis.call('EXPIRE', budget[1], ttl(budget[6])) end
   items[i] = {budget[1], amount}
 end
 if #items > 0 or #p.rates > 0 then

@@ -29,7 +29,9 @@ for i, budget in ipairs(p.budgets) do
   if held[key] then redis.call('HINCRBY', key, 'r', int(-held[key])) end
   local used = redis.call('HINCRBY', key, 'u', int(actual))
   redis.call('HSET', key, 't', tostring(p.now))
-  redis.call('EXPIRE', key, ttl(budget[5]))
+  -- The counter had its expiry when the reservation was made; set it again only when it may not have
+  -- (no reservation, or this settlement is the counter's first usage: it may have been re-created).
+  if not held[key] or used == actual then redis.call('EXPIRE', key, ttl(budget[5])) end
   local level = 0
   for _, threshold in ipairs(budget[4]) do
     if used * 100 >= threshold * budget[3] and threshold > level then level = threshold end
