@@ -8,6 +8,7 @@ No ORM and no Django here: a selector builds the records, a service stores the f
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Collection, Sequence
 from datetime import timedelta
 
@@ -57,11 +58,15 @@ def run_all(
     *,
     window: Window | None = None,
     only: Collection[str] | None = None,
+    grouped: Grouped | None = None,
 ) -> list[Finding]:
     """Every detector (or those named in ``only``) over ``events``, findings sorted by person then name.
 
     ``window`` defaults to the span of ``events`` (first event to just after the last); pass the
     reviewed period explicitly so findings carry it. ``thresholds`` defaults to ``Thresholds()``.
+    ``grouped``: the index of these same events over this same window from an earlier pass (any
+    ``min_team_size``), reused instead of grouping again - a run with several threshold sets groups
+    once, and the per-person views it caches serve every pass.
     Raises ValueError for an unknown detector name in ``only``. No events: no findings.
     """
     names = list(DETECTORS) if only is None else list(only)
@@ -74,7 +79,10 @@ def run_all(
         moments = [e.created_at for e in events]
         window = Window(start=min(moments), end=max(moments) + timedelta(microseconds=1))
     thresholds = thresholds or Thresholds()
-    grouped = group_events(events, window, min_team_size=thresholds.min_team_size)
+    if grouped is None:
+        grouped = group_events(events, window, min_team_size=thresholds.min_team_size)
+    elif grouped.min_team_size != thresholds.min_team_size:
+        grouped = dataclasses.replace(grouped, min_team_size=thresholds.min_team_size)
     findings = [
         finding
         for name in names

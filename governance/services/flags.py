@@ -34,7 +34,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from governance.detection import detection_inputs, detection_thresholds
-from governance.detectors import DETECTORS, Finding, Window, run_all
+from governance.detectors import DETECTORS, Finding, Window, group_events, run_all
 from governance.models import Flag, FlagReview, Membership, Team
 from governance.services.audit import audit_record
 
@@ -297,8 +297,9 @@ def detection_run(*, start: datetime, end: datetime, only: Collection[str] | Non
     ``detection_inputs`` loads the window; each team is judged with its own thresholds
     (``detection_thresholds``): one ``run_all`` pass over every event per distinct set of thresholds,
     keeping the findings about the teams it governs, so peer baselines always see the whole
-    organisation. ``only`` limits the detectors (ValueError for an unknown name); ``store=False``
-    computes the findings without writing flags (evaluation). Raises ValueError for a bad window.
+    organisation; the events are grouped by person once, and every pass shares that index. ``only``
+    limits the detectors (ValueError for an unknown name); ``store=False`` computes the findings
+    without writing flags (evaluation). Raises ValueError for a bad window.
     """
     detectors = tuple(DETECTORS) if only is None else tuple(name for name in DETECTORS if name in set(only))
     unknown = sorted(set(only or ()) - set(DETECTORS))
@@ -310,9 +311,10 @@ def detection_run(*, start: datetime, end: datetime, only: Collection[str] | Non
     plan = detection_thresholds()
     window = Window(start=start, end=end)
     team_ids = {event.team_id for event in events}
+    grouped = group_events(events, window, min_team_size=plan.default.min_team_size)
     findings: list[Finding] = []
     for thresholds, teams in plan.groups(sorted(team_ids)):
-        found = run_all(events, signals, thresholds, window=window, only=detectors)
+        found = run_all(events, signals, thresholds, window=window, only=detectors, grouped=grouped)
         findings.extend(f for f in found if f.team_id in teams)
     findings.sort(key=lambda f: (f.user_id, f.team_id, f.detector))
     detected = time.perf_counter()

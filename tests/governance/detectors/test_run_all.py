@@ -73,3 +73,19 @@ def test_small_teams_are_compared_with_the_whole_organisation():
 
     assert (grouped.peer_group((1, 1)), grouped.peer_scope((1, 1))) == ([(1, 1), (2, 1), (3, 1), (4, 1)], "team")
     assert (len(grouped.peer_group((5, 2))), grouped.peer_scope((5, 2))) == (7, "organisation")
+
+
+def test_an_index_from_an_earlier_pass_finds_what_a_fresh_one_finds():
+    repeater = [replace(e, prompt_hash="same") for e in person(6)]
+    padder = person(5, 40, prompt_tokens=9_000, completion_tokens=10)
+    events = [e for u in (1, 2, 3, 4) for e in person(u, prompt_tokens=800 + 100 * u)] + repeater + padder
+    earlier = group_events(events, WINDOW, min_team_size=4)
+    run_all(events, ValueSignals(), Thresholds(), window=WINDOW, grouped=earlier)  # fills its per-person views
+    strict = Thresholds(min_team_size=10, repetition_share=0.9)
+
+    findings = run_all(events, ValueSignals(), strict, window=WINDOW, grouped=earlier)
+
+    assert findings == run_all(events, ValueSignals(), strict, window=WINDOW)
+    assert [(f.user_id, f.detector, f.evidence["peer_scope"]) for f in findings] == [
+        (5, "padding", "organisation"), (6, "repetition", "organisation")]
+    assert earlier.min_team_size == 4
