@@ -60,12 +60,16 @@ def detection(*, quick: bool) -> None:
     print(f"\n## Detection over {size:,} events", flush=True)
 
     start, end, _ = _window_with(size)
+    # CPU time too (this process only; PostgreSQL's share of the load is not in it): on a shared
+    # machine the wall clock also counts other processes' turns.
+    run_cpu = time.process_time()
     run = detection_run(start=start, end=end, store=True)
+    run_cpu = time.process_time() - run_cpu
     print(f"    detection_run {start.date()} .. {end.date()}: {run.events:,} events, {run.people:,} people, "
           f"{len(run.findings):,} findings, flags {len(run.created)} created / {len(run.updated)} updated; "
-          f"load {run.load_s:.1f} s, detect {run.detect_s:.1f} s, store {run.store_s:.1f} s")
+          f"load {run.load_s:.1f} s, detect {run.detect_s:.1f} s, store {run.store_s:.1f} s; {run_cpu:.1f} s CPU")
     check("detection", f"detection_run (load from PostgreSQL + detect + store flags), {run.events:,} events",
-          measured=f"{run.seconds:.1f} s", limit=f"< {TARGET_S:.0f} s for {TARGET_EVENTS:,}",
+          measured=f"{run.seconds:.1f} s ({run_cpu:.1f} s CPU)", limit=f"< {TARGET_S:.0f} s for {TARGET_EVENTS:,}",
           passed=(run.seconds < TARGET_S and run.events >= TARGET_EVENTS * 0.95) if judged else None)
 
     events, signals = build(size, random.Random(7))
