@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 SECTIONS = ("proxy", "ledger", "memory", "reports", "detectors")
+PROXY_PARTS = ("latency", "throughput")  # --only latency / throughput: one half of "proxy"
 
 
 def _arguments() -> argparse.Namespace:
@@ -49,7 +50,7 @@ def _django_setup() -> None:
 def main() -> int:
     arguments = _arguments()
     sections = [s.strip() for s in arguments.only.split(",") if s.strip()]
-    unknown = set(sections) - set(SECTIONS)
+    unknown = set(sections) - set(SECTIONS) - set(PROXY_PARTS)
     if unknown:
         sys.exit(f"unknown sections: {', '.join(sorted(unknown))}")
     _django_setup()
@@ -59,11 +60,12 @@ def main() -> int:
     print(f"Tokenwise benchmark ({'quick' if arguments.quick else 'full'}); {os.cpu_count()} CPUs; "
           f"server logs in {logdir}", flush=True)
     started = time.monotonic()
-    if "proxy" in sections or "ledger" in sections:
+    parts = {part for part in PROXY_PARTS if "proxy" in sections or part in sections}
+    if parts or "ledger" in sections:
         from bench.run_proxy import proxy_and_ledger
 
         asyncio.run(proxy_and_ledger(logdir=logdir, quick=arguments.quick, workers=arguments.workers,
-                                     proxy="proxy" in sections, ledger="ledger" in sections))
+                                     proxy=parts, ledger="ledger" in sections))
     if "memory" in sections:
         from bench.memory_bench import memory
 

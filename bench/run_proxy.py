@@ -12,18 +12,19 @@ from bench.org import bench_org_create
 from bench.stack import stack_start
 
 
-async def proxy_and_ledger(*, logdir: Path, quick: bool, workers: int, proxy: bool, ledger: bool) -> None:
+async def proxy_and_ledger(*, logdir: Path, quick: bool, workers: int, proxy: set[str], ledger: bool) -> None:
     org = await sync_to_async(bench_org_create)()
     stack = stack_start(logdir=logdir, workers=workers)
     try:
         print(f"\n## Proxy overhead (fake upstream, bare forwarder, Tokenwise with {workers} uvicorn workers, "
               f"PostgreSQL, Redis, Celery worker + beat)", flush=True)
-        if proxy:
+        if "latency" in proxy:
             rounds, per_round, warmup = (3, 150, 100) if quick else (5, 400, 300)
             for stream in (False, True):
                 samples = await proxy_bench.latency(stack, secret=org.secret, stream=stream, rounds=rounds,
                                                     per_round=per_round, warmup=warmup)
                 proxy_bench.latency_report(samples, stream=stream)
+        if "throughput" in proxy:
             print("\n## Throughput", flush=True)
             rounds, seconds = (2, 4.0) if quick else (3, 10.0)
             for stream in (False, True):

@@ -35,11 +35,12 @@ class Stack:
     logdir: Path
     upstream: Service
     floor: Service
+    floor_lean: Service
     tokenwise: Service
     celery: list[Service]
 
     def stop(self) -> None:
-        for service in [self.tokenwise, self.floor, *self.celery, self.upstream]:
+        for service in [self.tokenwise, self.floor, self.floor_lean, *self.celery, self.upstream]:
             service.stop()
 
     def targets(self, *, secret: str, stream: bool) -> dict[str, Target]:
@@ -50,6 +51,8 @@ class Stack:
                              build_request(host="127.0.0.1", port=self.upstream.port, path=path, body=body)),
             "floor": Target("floor", "127.0.0.1", self.floor.port,
                             build_request(host="127.0.0.1", port=self.floor.port, path=path, body=body)),
+            "lean floor": Target("lean floor", "127.0.0.1", self.floor_lean.port,
+                                 build_request(host="127.0.0.1", port=self.floor_lean.port, path=path, body=body)),
             "tokenwise": Target("tokenwise", "127.0.0.1", self.tokenwise.port,
                                 build_request(host="127.0.0.1", port=self.tokenwise.port, path=path, body=body,
                                               api_key=secret)),
@@ -67,6 +70,9 @@ def stack_start(*, logdir: Path, workers: int, celery_workers: int = 1, chunk_de
     try:
         floor = uvicorn_service("floor", "bench.floor:application", logdir=logdir, env=floor_env, workers=workers)
         started.append(floor.start())
+        floor_lean = uvicorn_service("floor-lean", "bench.floor:lean_application", logdir=logdir, env=floor_env,
+                                     workers=workers)
+        started.append(floor_lean.start())
         tokenwise = uvicorn_service("tokenwise", "config.asgi:application", logdir=logdir, env=env, workers=workers)
         started.append(tokenwise.start())
         celery = celery_services(logdir=logdir, env=env, workers=celery_workers)
@@ -76,4 +82,5 @@ def stack_start(*, logdir: Path, workers: int, celery_workers: int = 1, chunk_de
         for service in reversed(started):
             service.stop()
         raise
-    return Stack(logdir=logdir, upstream=upstream, floor=floor, tokenwise=tokenwise, celery=celery)
+    return Stack(logdir=logdir, upstream=upstream, floor=floor, floor_lean=floor_lean, tokenwise=tokenwise,
+                 celery=celery)
