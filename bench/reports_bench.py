@@ -52,7 +52,7 @@ def reports(*, quick: bool, events: int | None) -> None:
     from django.test import Client
     from django.utils import timezone
 
-    from bench.generate import TEAM_PREFIX, dataset_ensure
+    from bench.generate import TEAM_PREFIX, dataset_ensure, rollups_settle
     from governance.models import Team
     from governance.reports import org_summary, period_parse, team_report
     from usage.models import DailyRollup
@@ -70,7 +70,8 @@ def reports(*, quick: bool, events: int | None) -> None:
         check("reports", "generated rollups = usage_rollups_refresh on a sample slice",
               measured=str(result["rollup_check"]), limit="True", passed=result["rollup_check"])
     else:
-        print(f"    data set already present ({result['events']:,} generated events)")
+        print(f"    data set already present ({result['events']:,} generated events); rollup table vacuumed "
+              f"in {rollups_settle():.1f} s (what autovacuum does after a load)")
     partitions = [p for p in usage_partitions_list() if p.month is not None]
     print(f"    {count:,} generated events; usage-event table: {len(partitions)} monthly partitions "
           f"({'partitioned' if partitions else 'NOT partitioned'}); {DailyRollup.objects.count():,} daily rollup rows")

@@ -53,20 +53,21 @@ def summarise(path: str, *, top: int = 25, only: str | None = None, idle: bool =
 COMPONENTS = (
     ("fingerprints (prompt hash, 2 SimHashes)", ("simhash64", "prompt_hash", "text_of_messages")),
     ("Redis: admission script", ("RedisCounters.admit",)),
-    ("Redis: settlement script", ("RedisCounters.settle",)),
-    ("Redis: ledger publish (XADD + owner key)", ("usage_event_publish",)),
+    ("Redis: settlement + ledger publish (one round trip)", ("usage_event_publish", "call_owner_announce")),
+    ("Redis connection (multiplexed: encode, write, parse replies)", ("_Protocol.", "MultiplexedRedis.", "pack")),
     ("admission logic (policy, plan, headers)", ("admission_admit",)),
-    ("settlement logic (tokens, price, cost, metrics)", ("Call.finish",)),
+    ("settlement logic (tokens, price, cost, metrics)", ("Call._record", "Call.finish", "after_response_run")),
     ("request and answer parsing (JSON, usage)", ("read_body", "Call.observe_request", "answer_whole", "forward_body",
-                                                  "tokens_from_usage", "output_text_of", "relay", "observe_event")),
+                                                  "tokens_from_usage", "output_text_of", "relay", "observe_event",
+                                                  "Call.output_text")),
     ("upstream transport (aiohttp)", ("UpstreamClient.send", "UpstreamResponse.")),
     ("key authentication", ("key_authenticate",)),
-    ("Django request cycle (signals, URL resolution, request/response)", ("ASGIHandler.", "BaseHandler.", "Signal.",
-                                                                          "SyncToAsync", "URLResolver")),
+    ("Django request cycle (URL resolution, request and response objects)", (
+        "ASGIHandler.", "BaseHandler.", "LeanASGIHandler.", "Signal.", "SyncToAsync", "URLResolver")),
 )
 _BY_FILE = (("/redis/", "Redis client (resumed by the event loop)"), ("/aiohttp/", "upstream transport (aiohttp)"),
-            ("/django/", "Django request cycle (signals, URL resolution, request/response)"),
-            ("/asgiref/", "Django request cycle (signals, URL resolution, request/response)"),
+            ("/django/", "Django request cycle (URL resolution, request and response objects)"),
+            ("/asgiref/", "Django request cycle (URL resolution, request and response objects)"),
             ("/uvicorn/", "uvicorn HTTP and the event loop"), ("asyncio", "uvicorn HTTP and the event loop"))
 
 

@@ -28,6 +28,7 @@ PURPOSE_HEADER = "HTTP_X_TOKENWISE_PURPOSE"
 # do once its response is sent: settle and record. The caller has its answer a round trip sooner.
 AFTER_RESPONSE = "tokenwise.after_response"
 TAIL_DELAY_S = 0.001
+CHUNK_BATCH = 32  # relayed stream events parsed together
 # Settlement tasks that must outlive a cancelled request (client disconnect); kept referenced here.
 _background: set[asyncio.Task] = set()
 _in_flight = 0  # calls begun in this process and not yet recorded
@@ -160,18 +161,28 @@ class Call:
         metrics_observe_call(event)
         await usage_event_publish(event, settlement=settlement)  # one round trip for both
 
-    def output_text(self) -> str:
-        """The generated text: of a whole answer, or of every relayed stream event (parsed here, in one
-        go, rather than one by one while relaying)."""
+    def stream_chunk_keep(self, data: bytes) -> None:
+        """Keep a relayed event's JSON for the output text; parsed in batches (one ``json.loads`` per
+        ``CHUNK_BATCH`` events rather than one per event), so a long stream holds little of it."""
+        self.stream_chunks.append(data)
+        if len(self.stream_chunks) >= CHUNK_BATCH:
+            self._chunks_absorb()
+
+    def _chunks_absorb(self) -> None:
         chunks, self.stream_chunks = self.stream_chunks, []
-        if chunks:
-            try:
-                parsed = json.loads(b"[" + b",".join(chunks) + b"]")
-            except ValueError:  # one malformed event: parse them one by one, skipping it
-                parsed = [_json_or_none(chunk) for chunk in chunks]
-            for chunk in parsed:
-                if isinstance(chunk, dict):
-                    self.output_parts.append(delta_text_of(self.endpoint, chunk))
+        if not chunks:
+            return
+        try:
+            parsed = json.loads(b"[" + b",".join(chunks) + b"]")
+        except ValueError:  # one malformed event: parse them one by one, skipping it
+            parsed = [_json_or_none(chunk) for chunk in chunks]
+        for chunk in parsed:
+            if isinstance(chunk, dict):
+                self.output_parts.append(delta_text_of(self.endpoint, chunk))
+
+    def output_text(self) -> str:
+        """The generated text: of a whole answer, or of every relayed stream event."""
+        self._chunks_absorb()
         return "".join(self.output_parts)
 
     def _count_tokens(self, output: str) -> None:

@@ -35,7 +35,7 @@ def _data_of(event: bytes) -> bytes | None:
 # (dropped when Tokenwise asked for it on the caller's behalf) or an error - an object under the key
 # "usage" or "error" (OpenAI sends "usage": null in every chunk of a stream that asked for usage). The
 # others - the text deltas, nearly all of a stream - are kept and parsed in one go once the stream is
-# over (``Call.output_text``).
+# over or in batches (``Call.stream_chunk_keep``).
 _ACT_NOW = re.compile(rb'"(?:usage|error)"\s*:\s*\{')
 
 
@@ -45,7 +45,7 @@ def observe_event(call: Call, event: bytes) -> bool:
     if not data or data == b"[DONE]" or not data.startswith(b"{"):
         return True
     if _ACT_NOW.search(data) is None:
-        call.stream_chunks.append(data)
+        call.stream_chunk_keep(data)
         return True
     try:
         chunk = json.loads(data)
@@ -64,7 +64,7 @@ def observe_event(call: Call, event: bytes) -> bool:
         call.tokens = tokens_from_usage(chunk["usage"]) or call.tokens
         if not call.caller_wants_usage and not chunk.get("choices"):
             return False  # the usage chunk Tokenwise asked for on the caller's behalf
-    call.stream_chunks.append(data)
+    call.stream_chunk_keep(data)
     return True
 
 
