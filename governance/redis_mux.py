@@ -195,12 +195,21 @@ class MultiplexedRedis:
         (``redis.exceptions.ResponseError`` instances); connection failures and timeouts raise."""
         if not commands:
             return []
+        return await (await self.submit(*commands))
+
+    async def submit(self, *commands: Command) -> asyncio.Future:
+        """Queue ``commands`` now; the future of their replies, to await later (see ``execute``).
+
+        Raises ``ConnectionError`` at once when there is no connection to send on."""
         protocol = self._protocol
         if protocol is None or protocol.lost:
             protocol = await self._connect()
         future = asyncio.get_running_loop().create_future()
-        protocol.submit(_Waiter(future, len(commands)), pack(commands))
-        return await future  # the connection's watchdog fails it after ``command_timeout_s``
+        if commands:
+            protocol.submit(_Waiter(future, len(commands)), pack(commands))
+        else:
+            future.set_result([])
+        return future  # failed by the connection's watchdog after ``command_timeout_s``
 
     async def send(self, *commands: Command) -> None:
         """Send ``commands`` without waiting for their replies (read and dropped when they come back).

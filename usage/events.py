@@ -13,7 +13,6 @@ import json
 import logging
 import os
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -22,9 +21,6 @@ from django.db import Error as DatabaseError
 from governance.redis import REDIS_ERRORS
 from governance.redis_mux import get_multiplexed_redis
 from usage import metrics
-
-if TYPE_CHECKING:
-    from governance.enforcement.admission import Settlement
 
 logger = logging.getLogger(__name__)
 
@@ -137,42 +133,28 @@ async def call_owner_announce(event: UsageEventData) -> None:
         pass
 
 
-async def usage_event_publish(event: UsageEventData, *, settlement: "Settlement | None" = None) -> None:
+async def usage_event_publish(event: UsageEventData) -> None:
     """Hand one event to the ledger; never raises for a storage failure it can route around.
 
     Redis stream first; on any Redis error (or without Redis) the event is written directly through
     ``usage_events_ingest``, idempotent on ``request_id``; when the database fails too, it is appended
     to the local spool file (``usage.spool``), re-ingested by the next drain. Raises only if the local
     disk fails as well.
-
-    ``settlement`` (the call's budget settlement, if any) goes in the same round trip when its
-    reservation is in Redis, else it runs first on its own; its failure is logged, never raised (the
-    reconcile task repairs counters from the ledger), and never keeps the event from being recorded.
     """
     _storable(event)
-    command = None if settlement is None else settlement.command
-    if settlement is not None and command is None:
-        await _settle_quietly(settlement.run(), event.request_id)
     client = get_multiplexed_redis()
     if client is not None:
-        publish = [("XADD", settings.TOKENWISE_LEDGER_STREAM, "*", "e", event.to_json())]
         try:
-            replies = await client.execute(*([command] if command else []), *publish)
+            [reply] = await client.execute(("XADD", settings.TOKENWISE_LEDGER_STREAM, "*", "e", event.to_json()))
         except REDIS_ERRORS:
             metrics.DEPENDENCY_FAILURES.labels("redis", "ledger_publish").inc()
             logger.warning("ledger stream unreachable; writing event %s directly", event.request_id)
-            if command is not None:
-                logger.warning("settlement of %s left to the reconcile task (Redis unreachable)", event.request_id)
         else:
-            if command is not None:
-                await _settle_quietly(settlement.reply(replies[0]), event.request_id)
-                replies = replies[1:]
-            failed = next((reply for reply in replies if isinstance(reply, Exception)), None)
-            if failed is None:
+            if not isinstance(reply, Exception):
                 metrics.labelled(metrics.LEDGER_PUBLISHED, "stream").inc()
                 return
             metrics.DEPENDENCY_FAILURES.labels("redis", "ledger_publish").inc()
-            logger.warning("ledger stream refused event %s (%s); writing it directly", event.request_id, failed)
+            logger.warning("ledger stream refused event %s (%s); writing it directly", event.request_id, reply)
     from usage.services import usage_events_ingest  # (both import this module)
     from usage.spool import usage_spool_append
 
@@ -185,10 +167,3 @@ async def usage_event_publish(event: UsageEventData, *, settlement: "Settlement 
         logger.error("ledger database unreachable too; spooling event %s to local disk", event.request_id)
     await sync_to_async(usage_spool_append, thread_sensitive=False)(event=event)
     metrics.LEDGER_PUBLISHED.labels("spool").inc()
-
-
-async def _settle_quietly(step, request_id: str) -> None:
-    try:
-        await step
-    except Exception:  # settlement must never lose the event; the reconcile task repairs counters
-        logger.exception("settlement failed for %s", request_id)

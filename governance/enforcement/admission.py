@@ -21,6 +21,7 @@ import logging
 import math
 import uuid
 from decimal import Decimal
+from collections.abc import Awaitable
 from typing import Any
 
 import redis
@@ -36,7 +37,7 @@ from governance.enforcement.periods import periods_at
 from governance.enforcement.responses import budget_exceeded_error, exceeded_warning, rate_headers, rate_limited_error
 from governance.exceptions import EnforcementUnavailable, MaxTokensTooLarge, ModelNotAllowed
 from governance.redis import REDIS_ERRORS
-from governance.redis_mux import Command
+from governance.redis_mux import Command, get_multiplexed_redis
 from governance.services.alerts import alert_crossings_queue
 from governance.services.keys import KeyPrincipal
 from governance.services.pricing import cost_usd, price_quote
@@ -284,6 +285,44 @@ def _crossings_queue(crossings: list) -> None:
     """Thresholds the settled usage crossed for the first time this period become alerts (queued)."""
     if crossings:
         alert_crossings_queue(items=[(c.budget, c.level, c.used, False) for c in crossings])
+
+
+async def settlement_send(settlement: Settlement, *, request_id: str) -> Awaitable[None]:
+    """Send a settlement now without waiting for its answer; await the result to read it.
+
+    Counters in Redis: the command is queued on the hot path's connection at once (commands there run
+    in order, so this process's next admission sees it). This process's own counters: settled here.
+    Never raises: a settlement that fails is logged, and the reconcile task repairs the counters
+    from the ledger.
+    """
+    command = settlement.command
+    if command is None:
+        await _settle_quietly(settlement.run(), request_id)
+        return _settle_quietly(None, request_id)
+    try:
+        replies = await get_multiplexed_redis().submit(command)
+    except REDIS_ERRORS:
+        logger.warning("settlement of %s left to the reconcile task (Redis unreachable)", request_id)
+        return _settle_quietly(None, request_id)
+
+    async def answer() -> None:
+        try:
+            raw = (await replies)[0]
+        except REDIS_ERRORS:
+            logger.warning("settlement of %s left to the reconcile task (Redis unreachable)", request_id)
+            return
+        await _settle_quietly(settlement.reply(raw), request_id)
+
+    return answer()
+
+
+async def _settle_quietly(step: Awaitable[None] | None, request_id: str) -> None:
+    if step is None:
+        return
+    try:
+        await step
+    except Exception:  # settlement must never lose the event; the reconcile task repairs counters
+        logger.exception("settlement failed for %s", request_id)
 
 
 def admission_settlement(admission: Admission, *, total_tokens: int, cost_usd: Decimal | None) -> Settlement | None:

@@ -12,7 +12,7 @@ from decimal import Decimal
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from governance.enforcement.admission import Admission, admission_settlement
+from governance.enforcement.admission import Admission, admission_settlement, settlement_send
 from governance.services.keys import KeyPrincipal
 from governance.services.pricing import cost_usd, price_quote
 from usage.events import UsageEventData, new_request_id, usage_event_publish, utc_now
@@ -70,7 +70,9 @@ class Call:
     output_parts: list[str] = dataclasses.field(default_factory=list)
     stream_chunks: list[bytes] = dataclasses.field(default_factory=list)  # JSON of relayed events
     tokens: Tokens | None = None
+    ended: bool = False
     finished: bool = False
+    settling: Awaitable[None] | None = None  # the settlement's answer, read by ``finish``
     after_response: list[Callable[[], Awaitable[None]]] | None = None
 
     @classmethod
@@ -85,12 +87,24 @@ class Call:
                    after_response=getattr(request, "scope", {}).get(AFTER_RESPONSE))
 
     async def end(self, *, status: int, error_code: str = "") -> None:
-        """Settle and record the call: right after its response is sent when the proxy's handler serves
-        it (``AFTER_RESPONSE``), else now, in a task of its own that a cancelled request cannot stop."""
-        if self.after_response is not None:
-            self.after_response.append(functools.partial(self.finish, status=status, error_code=error_code))
-        else:
-            await asyncio.shield(self.finish_in_background(status=status, error_code=error_code))
+        """The call is answered (or refused, or broken off): settle it now, record it after.
+
+        Settlement - the reservation replaced by the actual usage - is sent to the counters before the
+        caller gets the answer (sent, not waited for: commands on the connection run in order), so a
+        caller's next call never meets this call's reservation. The rest - fingerprints, the ledger
+        event - runs right after the response is sent when the proxy's handler serves the call
+        (``AFTER_RESPONSE``), else now, in a task of its own that a cancelled request cannot stop.
+        """
+        if self.ended:
+            return
+        self.ended = True
+        try:
+            await self._settle(status=status, error_code=error_code)
+        finally:
+            if self.after_response is not None:
+                self.after_response.append(self.finish)
+            else:
+                await asyncio.shield(self.finish_in_background())
 
     def identify(self, principal: KeyPrincipal) -> None:
         self.principal = principal
@@ -115,35 +129,12 @@ class Call:
         if self.event.time_to_first_byte_ms is None:
             self.event.time_to_first_byte_ms = int((time.perf_counter() - self.started) * 1000)
 
-    async def finish(self, *, status: int, error_code: str = "") -> None:
-        """Settle the reservation and record the event; runs once per call, whatever happened."""
-        if self.finished:
-            return
-        self.finished = True
-        try:
-            await self._record(status=status, error_code=error_code)
-        finally:
-            global _in_flight
-            _in_flight -= 1
-
-    async def _record(self, *, status: int, error_code: str) -> None:
+    async def _settle(self, *, status: int, error_code: str) -> None:
+        """Usage, cost and the settlement (dispatched: its answer is read by ``finish``)."""
         event = self.event
         event.status, event.error_code = status, error_code[:64]
         event.latency_ms = int((time.perf_counter() - self.started) * 1000)
-        # The caller has its answer: this is background work. It starts a moment later and runs in
-        # slices, so the next request on the connection - sent as soon as this answer arrived - is
-        # served first, and other calls' I/O is handled in between (measured: ~0.3 ms less added
-        # latency per call at concurrency 1, docs/performance.md).
-        await asyncio.sleep(TAIL_DELAY_S)
-        output = self.output_text()
-        self._count_tokens(output)
-        if self.body is not None:  # the request was read
-            event.prompt_hash = prompt_hash(self.prompt_text)
-            event.prompt_simhash = simhash64(self.prompt_text)
-            await asyncio.sleep(0)
-        if output:
-            event.output_simhash = simhash64(output)
-            await asyncio.sleep(0)
+        self._count_tokens(self.output_text())
         cost: Decimal | None = Decimal(0)  # nothing consumed costs nothing
         if event.total_tokens:
             quote = await price_quote(event.model_served or event.model_requested)
@@ -152,14 +143,47 @@ class Call:
                 completion_tokens=event.completion_tokens)
             event.price_id = None if quote is None else quote.id
         event.cost_usd = None if cost is None else str(cost)
-        settlement = None
-        if self.admission is not None:
-            event.policy_action = self.admission.action
-            if self.admission.store_text:
-                event.prompt_text, event.output_text = self.prompt_text, output
-            settlement = admission_settlement(self.admission, total_tokens=event.total_tokens, cost_usd=cost)
+        if self.admission is None:
+            return
+        event.policy_action = self.admission.action
+        settlement = admission_settlement(self.admission, total_tokens=event.total_tokens, cost_usd=cost)
+        if settlement is not None:
+            self.settling = await settlement_send(settlement, request_id=self.request_id)
+
+    async def finish(self) -> None:
+        """Record the call (and read its settlement's answer); runs once per call, whatever happened."""
+        if self.finished:
+            return
+        self.finished = True
+        try:
+            if self.admission is not None and not self.admission.settled:  # ``end`` was cut short
+                await self._settle(status=self.event.status, error_code=self.event.error_code)
+            await self._record()
+        finally:
+            global _in_flight
+            _in_flight -= 1
+
+    async def _record(self) -> None:
+        event = self.event
+        # The caller has its answer: this is background work. It starts a moment later and runs in
+        # slices, so the next request on the connection - sent as soon as this answer arrived - is
+        # served first, and other calls' I/O is handled in between (measured: ~0.3 ms less added
+        # latency per call at concurrency 1, docs/performance.md).
+        await asyncio.sleep(TAIL_DELAY_S)
+        output = self.output_text()
+        if self.body is not None:  # the request was read
+            event.prompt_hash = prompt_hash(self.prompt_text)
+            event.prompt_simhash = simhash64(self.prompt_text)
+            await asyncio.sleep(0)
+        if output:
+            event.output_simhash = simhash64(output)
+            await asyncio.sleep(0)
+        if self.admission is not None and self.admission.store_text:
+            event.prompt_text, event.output_text = self.prompt_text, output
+        if self.settling is not None:
+            await self.settling
         metrics_observe_call(event)
-        await usage_event_publish(event, settlement=settlement)  # one round trip for both
+        await usage_event_publish(event)
 
     def stream_chunk_keep(self, data: bytes) -> None:
         """Keep a relayed event's JSON for the output text; parsed in batches (one ``json.loads`` per
@@ -197,9 +221,9 @@ class Call:
         event.cached_tokens, event.reasoning_tokens, event.total_tokens = (
             tokens.cached, tokens.reasoning, tokens.total)
 
-    def finish_in_background(self, *, status: int, error_code: str = "") -> asyncio.Task:
-        """Run ``finish`` in its own task, so a cancelled request (client gone) still settles."""
-        task = asyncio.ensure_future(self.finish(status=status, error_code=error_code))
+    def finish_in_background(self) -> asyncio.Task:
+        """Run ``finish`` in its own task, so a cancelled request (client gone) is still recorded."""
+        task = asyncio.ensure_future(self.finish())
         _background.add(task)
         task.add_done_callback(_background.discard)
         return task
