@@ -5,10 +5,9 @@ redis-py's asyncio client each command checks a connection out of a pool, wraps 
 in their own timeouts and resumes through several layers of coroutines - about a third of the CPU a
 call cost (docs/performance.md). Here all the calls of one worker process share one connection:
 
-- a command (or a group of commands sent together) is encoded and queued. The queue is written at the
-  end of the event-loop turn when no answer is pending, else as soon as the pending answers arrive: one
-  write per round trip whatever the number of concurrent calls (a write to a socket is a large part of a
-  call's cost on a VM), and concurrent calls pipeline without asking;
+- a command (or a group of commands sent together) is encoded and queued. The queue is written at once
+  when no answer is pending, else as soon as the pending answers arrive: at most one write per round
+  trip whatever the number of concurrent calls, and concurrent calls pipeline without asking;
 - replies arrive in order: the protocol parses them with hiredis (the C parser redis-py uses too) and
   resolves the waiting futures first in, first out;
 - a timeout or a broken connection fails every command in flight with redis-py's own exceptions
@@ -97,8 +96,8 @@ class _Protocol(asyncio.Protocol):
         self.flush_scheduled = False
 
     def submit(self, waiter: _Waiter, data: bytes) -> None:
-        """Queue ``data``: written at the end of this event-loop turn when nothing is awaiting an answer,
-        else as soon as the answers to what was written arrive (one write per round trip)."""
+        """Queue ``data``: written at once when nothing is awaiting an answer, else as soon as the
+        answers to what was written arrive (then everything queued meanwhile leaves in one write)."""
         loop = asyncio.get_running_loop()
         waiter.deadline = loop.time() + self.timeout_s
         if self.timer is None:
@@ -106,9 +105,8 @@ class _Protocol(asyncio.Protocol):
         self.waiting.append(waiter)
         self.outgoing.append(data)
         self.queued += waiter.remaining
-        if not self.flush_scheduled and self.unanswered == 0:
-            self.flush_scheduled = True
-            loop.call_soon(self.flush)
+        if self.unanswered == 0 and not self.flush_scheduled:
+            self.flush()  # nothing in flight: out at once (the caller may compute while Redis answers)
 
     def expire(self) -> None:
         """The deadline watchdog: replies come in order, so the oldest command waiting says it all.

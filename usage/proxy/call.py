@@ -15,7 +15,7 @@ from typing import Any
 from governance.enforcement.admission import Admission, admission_settlement, settlement_send
 from governance.services.keys import KeyPrincipal
 from governance.services.pricing import cost_usd, price_quote
-from usage.events import UsageEventData, new_request_id, usage_event_publish, utc_now
+from usage.events import UsageEventData, call_owner_command, new_request_id, usage_event_publish, utc_now
 from usage.fingerprints import prompt_hash, simhash64, text_of_messages
 from usage.log_context import current_request_id
 from usage.metrics import metrics_observe_call
@@ -125,6 +125,12 @@ class Call:
         self.caller_wants_usage = isinstance(options, dict) and options.get("include_usage") is True
         self.prompt_text = text_of_messages(body)  # fingerprinted in ``finish``, off the response's path
 
+    def fingerprint_prompt(self) -> None:
+        """The prompt's fingerprints (after the response: the text itself is not kept)."""
+        if self.body is not None and not self.event.prompt_hash:
+            self.event.prompt_hash = prompt_hash(self.prompt_text)
+            self.event.prompt_simhash = simhash64(self.prompt_text)
+
     def mark_first_byte(self) -> None:
         if self.event.time_to_first_byte_ms is None:
             self.event.time_to_first_byte_ms = int((time.perf_counter() - self.started) * 1000)
@@ -143,12 +149,13 @@ class Call:
                 completion_tokens=event.completion_tokens)
             event.price_id = None if quote is None else quote.id
         event.cost_usd = None if cost is None else str(cost)
-        if self.admission is None:
-            return
-        event.policy_action = self.admission.action
-        settlement = admission_settlement(self.admission, total_tokens=event.total_tokens, cost_usd=cost)
-        if settlement is not None:
-            self.settling = await settlement_send(settlement, request_id=self.request_id)
+        settlement = None
+        if self.admission is not None:
+            event.policy_action = self.admission.action
+            settlement = admission_settlement(self.admission, total_tokens=event.total_tokens, cost_usd=cost)
+        # Whose call this is goes in the same write, so feedback can follow the answer at once.
+        owner = (call_owner_command(event),) if event.user_id is not None else ()
+        self.settling = await settlement_send(settlement, request_id=self.request_id, also=owner)
 
     async def finish(self) -> None:
         """Record the call (and read its settlement's answer); runs once per call, whatever happened."""
@@ -171,9 +178,8 @@ class Call:
         # latency per call at concurrency 1, docs/performance.md).
         await asyncio.sleep(TAIL_DELAY_S)
         output = self.output_text()
-        if self.body is not None:  # the request was read
-            event.prompt_hash = prompt_hash(self.prompt_text)
-            event.prompt_simhash = simhash64(self.prompt_text)
+        if self.body is not None and not event.prompt_hash:  # read, and not fingerprinted yet
+            self.fingerprint_prompt()
             await asyncio.sleep(0)
         if output:
             event.output_simhash = simhash64(output)

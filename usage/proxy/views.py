@@ -23,7 +23,6 @@ from governance.enforcement.admission import admission_admit, models_visible
 from governance.exceptions import GovernanceError, KnownKeyRefused
 from governance.services.keys import key_authenticate
 from usage import metrics
-from usage.events import call_owner_announce
 from usage.proxy.accounting import estimate_tokens, output_text_of, requested_max_tokens, tokens_from_usage
 from usage.proxy.body_limit import BODY_TOO_LARGE
 from usage.proxy.call import Call
@@ -187,7 +186,6 @@ async def proxy(request: HttpRequest, endpoint: str) -> HttpResponse:
     call = Call.begin(endpoint, request)
     try:
         call.identify(await key_authenticate(request.META.get("HTTP_AUTHORIZATION")))
-        await call_owner_announce(call.event)
         raw, body = read_body(request)
         if body.get("stream") is True and endpoint not in STREAMABLE:
             raise ProxyError(400, f"Streaming is not supported on {PATHS[endpoint]}.", code="invalid_stream",
