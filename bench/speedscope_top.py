@@ -53,7 +53,7 @@ def summarise(path: str, *, top: int = 25, only: str | None = None, idle: bool =
 COMPONENTS = (
     ("fingerprints (prompt hash, 2 SimHashes)", ("simhash64", "prompt_hash", "text_of_messages")),
     ("Redis: admission script", ("RedisCounters.admit",)),
-    ("Redis: settlement (sent before the answer) and owner key", ("settlement_send",)),
+    ("Redis: settlement (written with the answer) and owner key", ("settlement_send",)),
     ("Redis: ledger publish (XADD)", ("usage_event_publish",)),
     ("Redis connection (multiplexed: encode, write, parse replies)", ("_Protocol.", "MultiplexedRedis.", "pack")),
     ("admission logic (policy, plan, headers)", ("admission_admit",)),

@@ -95,9 +95,10 @@ class _Protocol(asyncio.Protocol):
         self.unanswered = 0  # replies still to come for what was written
         self.flush_scheduled = False
 
-    def submit(self, waiter: _Waiter, data: bytes) -> None:
-        """Queue ``data``: written at once when nothing is awaiting an answer, else as soon as the
-        answers to what was written arrive (then everything queued meanwhile leaves in one write)."""
+    def submit(self, waiter: _Waiter, data: bytes, *, at_once: bool = True) -> None:
+        """Queue ``data``: written when nothing is awaiting an answer - at once, or with ``at_once``
+        false at the end of this event-loop turn -, else as soon as the answers to what was written
+        arrive (then everything queued meanwhile leaves in one write)."""
         loop = asyncio.get_running_loop()
         waiter.deadline = loop.time() + self.timeout_s
         if self.timer is None:
@@ -106,7 +107,11 @@ class _Protocol(asyncio.Protocol):
         self.outgoing.append(data)
         self.queued += waiter.remaining
         if self.unanswered == 0 and not self.flush_scheduled:
-            self.flush()  # nothing in flight: out at once (the caller may compute while Redis answers)
+            if at_once:
+                self.flush()  # nothing in flight: out now (the caller waits for the answer)
+            else:
+                self.flush_scheduled = True
+                loop.call_soon(self.flush)
 
     def expire(self) -> None:
         """The deadline watchdog: replies come in order, so the oldest command waiting says it all.
@@ -195,16 +200,18 @@ class MultiplexedRedis:
             return []
         return await (await self.submit(*commands))
 
-    async def submit(self, *commands: Command) -> asyncio.Future:
+    async def submit(self, *commands: Command, at_once: bool = True) -> asyncio.Future:
         """Queue ``commands`` now; the future of their replies, to await later (see ``execute``).
 
-        Raises ``ConnectionError`` at once when there is no connection to send on."""
+        With ``at_once`` false they are written at the end of this event-loop turn, after what the
+        caller writes elsewhere meanwhile (the proxy queues a call's settlement, then sends its
+        answer). Raises ``ConnectionError`` at once when there is no connection to send on."""
         protocol = self._protocol
         if protocol is None or protocol.lost:
             protocol = await self._connect()
         future = asyncio.get_running_loop().create_future()
         if commands:
-            protocol.submit(_Waiter(future, len(commands)), pack(commands))
+            protocol.submit(_Waiter(future, len(commands)), pack(commands), at_once=at_once)
         else:
             future.set_result([])
         return future  # failed by the connection's watchdog after ``command_timeout_s``

@@ -291,9 +291,9 @@ async def settlement_send(settlement: Settlement | None, *, request_id: str,
                           also: tuple[Command, ...] = ()) -> Awaitable[None]:
     """Send a settlement now without waiting for its answer; await the result to read it.
 
-    Counters in Redis: the command is queued on the hot path's connection at once (commands there run
-    in order, so this process's next admission sees it), with ``also`` (commands whose answers do not
-    matter). This process's own counters: settled here. Never raises: a settlement that fails is
+    Counters in Redis: the command is queued on the hot path's connection now and written in this
+    event-loop turn (commands there run in order, so this process's next admission sees it), with
+    ``also`` (commands whose answers do not matter). This process's own counters: settled here. Never raises: a settlement that fails is
     logged, and the reconcile task repairs the counters from the ledger.
     """
     command = None if settlement is None else settlement.command
@@ -304,7 +304,9 @@ async def settlement_send(settlement: Settlement | None, *, request_id: str,
     if client is None or not commands:
         return _settle_quietly(None, request_id)
     try:
-        replies = await client.submit(*commands)
+        # Queued now, written in this event-loop turn right after the answer that is being sent: ahead
+        # of anything the caller can send next, without delaying the answer by a system call.
+        replies = await client.submit(*commands, at_once=False)
     except REDIS_ERRORS:
         logger.warning("settlement of %s left to the reconcile task (Redis unreachable)", request_id)
         return _settle_quietly(None, request_id)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
 import json
 import logging
 import time
 from decimal import Decimal
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+from django.conf import settings
 
 from governance.enforcement.admission import Admission, admission_settlement, settlement_send
 from governance.services.keys import KeyPrincipal
@@ -27,7 +28,6 @@ PURPOSE_HEADER = "HTTP_X_TOKENWISE_PURPOSE"
 # The ASGI scope entry where the proxy's handler (usage/proxy/asgi.py) collects what a call still has to
 # do once its response is sent: settle and record. The caller has its answer a round trip sooner.
 AFTER_RESPONSE = "tokenwise.after_response"
-TAIL_DELAY_S = 0.001
 CHUNK_BATCH = 32  # relayed stream events parsed together
 # Settlement tasks that must outlive a cancelled request (client disconnect); kept referenced here.
 _background: set[asyncio.Task] = set()
@@ -89,9 +89,10 @@ class Call:
     async def end(self, *, status: int, error_code: str = "") -> None:
         """The call is answered (or refused, or broken off): settle it now, record it after.
 
-        Settlement - the reservation replaced by the actual usage - is sent to the counters before the
-        caller gets the answer (sent, not waited for: commands on the connection run in order), so a
-        caller's next call never meets this call's reservation. The rest - fingerprints, the ledger
+        Settlement - the reservation replaced by the actual usage - is queued for the counters before
+        the answer is written, and written right after it in the same event-loop turn (not waited for:
+        commands on the connection run in order), so it reaches Redis before anything the caller can
+        send next: a caller's next call never meets this call's reservation. The rest - fingerprints, the ledger
         event - runs right after the response is sent when the proxy's handler serves the call
         (``AFTER_RESPONSE``), else now, in a task of its own that a cancelled request cannot stop.
         """
@@ -176,7 +177,7 @@ class Call:
         # slices, so the next request on the connection - sent as soon as this answer arrived - is
         # served first, and other calls' I/O is handled in between (measured: ~0.3 ms less added
         # latency per call at concurrency 1, docs/performance.md).
-        await asyncio.sleep(TAIL_DELAY_S)
+        await asyncio.sleep(settings.TOKENWISE_RECORD_DELAY_S)
         output = self.output_text()
         if self.body is not None and not event.prompt_hash:  # read, and not fingerprinted yet
             self.fingerprint_prompt()

@@ -397,11 +397,19 @@ def two_proxy_processes(live_proxy, upstream, tmp_path):
 
 @pytest.mark.slow
 def test_two_proxy_processes_sharing_redis_hold_the_budget_to_the_token(two_proxy_processes, employee_key, team,
-                                                                        policies, ledger):
+                                                                        policies, ledger, outsider, other_team):
     import asyncio
+
+    from governance.services.keys import key_create
 
     policies(f"teams:\n  platform:\n    budget: {{tokens_per_day: {BUDGET}}}\n")
     _, secret = employee_key
+    # One call of another team through each process first, so neither starts the storm cold (its first
+    # connections to Redis and PostgreSQL) while the other takes the whole budget.
+    _, other_secret = key_create(user=outsider, team=other_team, name="warm-up")
+    for url in two_proxy_processes:
+        openai.OpenAI(base_url=f"{url}/v1", api_key=other_secret, max_retries=0).chat.completions.create(
+            model="gpt-4o-mini", messages=HELLO, max_tokens=1)
 
     storm = asyncio.run(_storm(two_proxy_processes, secret, calls=STORM, concurrency=STORM))
     top_off = _top_off(two_proxy_processes, secret)
