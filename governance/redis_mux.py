@@ -198,7 +198,11 @@ class MultiplexedRedis:
         (``redis.exceptions.ResponseError`` instances); connection failures and timeouts raise."""
         if not commands:
             return []
-        return await (await self.submit(*commands))
+        replies = await (await self.submit(*commands))
+        for reply in replies:
+            if isinstance(reply, redis.exceptions.ResponseError) and str(reply).startswith(_UNAVAILABLE):
+                raise _unavailable(reply)
+        return replies
 
     async def submit(self, *commands: Command, at_once: bool = True) -> asyncio.Future:
         """Queue ``commands`` now; the future of their replies, to await later (see ``execute``).
@@ -306,6 +310,18 @@ async def _hello(protocol: _Protocol, target: dict[str, Any]) -> None:
     for reply in await future:
         if isinstance(reply, redis.exceptions.ResponseError):
             raise redis.exceptions.ConnectionError(f"Redis refused the connection: {reply}")
+
+
+# Error replies that mean "this Redis cannot serve now" (restarting, a replica after a failover, a
+# script running too long), raised as connection errors so callers take their "Redis down" path, as
+# redis-py does for LOADING (BusyLoadingError).
+_UNAVAILABLE = ("LOADING", "READONLY", "MASTERDOWN", "BUSY ")
+
+
+def _unavailable(reply: redis.exceptions.ResponseError) -> redis.exceptions.ConnectionError:
+    if str(reply).startswith("LOADING"):
+        return redis.exceptions.BusyLoadingError(str(reply))
+    return redis.exceptions.ConnectionError(f"Redis cannot serve now: {reply}")
 
 
 def _consume(future: asyncio.Future) -> None:

@@ -314,6 +314,8 @@ async def settlement_send(settlement: Settlement | None, *, request_id: str,
     async def answer() -> None:
         try:
             raw = (await replies)[0]
+            if isinstance(raw, redis.exceptions.ResponseError) and not str(raw).startswith("NOSCRIPT"):
+                raise redis.exceptions.ConnectionError(str(raw))  # not served (LOADING, READONLY ...)
         except REDIS_ERRORS:
             if command is not None:
                 logger.warning("settlement of %s left to the reconcile task (Redis unreachable)", request_id)

@@ -125,7 +125,8 @@ class FakeRedis:
     """A TCP server standing in for Redis: connection n behaves as ``behaviours[n]``.
 
     ``silent`` reads and never answers; ``pong`` answers ``+PONG`` to each PING; ``garbage`` answers
-    with bytes that are not RESP; ``manual`` hands the connection to the test (``accepted`` queue).
+    with bytes that are not RESP; ``loading`` answers every command as a Redis still loading its data
+    set does; ``manual`` hands the connection to the test (``accepted`` queue).
     """
 
     def __init__(self, *behaviours: str) -> None:
@@ -162,6 +163,8 @@ class FakeRedis:
                     writer.write(b"+PONG\r\n" * data.count(b"PING"))
                 elif behaviour == "garbage":
                     writer.write(b"?not resp\r\n")
+                elif behaviour == "loading":  # one error per command (no argument here holds a "*")
+                    writer.write(b"-LOADING Redis is loading the dataset in memory\r\n" * data.count(b"*"))
         except ConnectionError:
             pass
         if not writer.is_closing():
@@ -724,3 +727,18 @@ def test_a_finished_event_loop_leaves_no_connection_open(redis_url, settings):
         time.sleep(0.02)
 
     assert used_ids & _client_ids(redis_url) == set()
+
+
+def test_a_redis_still_loading_its_data_is_unavailable_not_an_error_reply():
+    # A restarted Redis answers LOADING until its append-only file is read: callers must take their
+    # "Redis down" path (redis-py raises BusyLoadingError, a ConnectionError), not fail the call.
+    async def scenario():
+        async with FakeRedis("loading") as fake:
+            client = MultiplexedRedis(fake.url)
+            with pytest.raises(redis.exceptions.BusyLoadingError):
+                await client.execute(("PING",))
+            with pytest.raises(redis.exceptions.ConnectionError):
+                await client.evalsha("0" * 40, "return 1", [], [])
+            await client.close()
+
+    asyncio.run(scenario())
