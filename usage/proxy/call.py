@@ -28,7 +28,7 @@ PURPOSE_HEADER = "HTTP_X_TOKENWISE_PURPOSE"
 # The ASGI scope entry where the proxy's handler (usage/proxy/asgi.py) collects what a call still has to
 # do once its response is sent: settle and record. The caller has its answer a round trip sooner.
 AFTER_RESPONSE = "tokenwise.after_response"
-CHUNK_BATCH = 32  # relayed stream events parsed together
+STREAM_BATCH_BYTES = 8192  # relayed stream bytes parsed together
 # Settlement tasks that must outlive a cancelled request (client disconnect); kept referenced here.
 _background: set[asyncio.Task] = set()
 _in_flight = 0  # calls begun in this process and not yet recorded
@@ -68,7 +68,8 @@ class Call:
     prompt_text: str = ""
     caller_wants_usage: bool = False
     output_parts: list[str] = dataclasses.field(default_factory=list)
-    stream_chunks: list[bytes] = dataclasses.field(default_factory=list)  # JSON of relayed events
+    stream_raw: list[bytes] = dataclasses.field(default_factory=list)  # relayed SSE bytes, not parsed yet
+    stream_raw_bytes: int = 0
     tokens: Tokens | None = None
     ended: bool = False
     finished: bool = False
@@ -141,7 +142,7 @@ class Call:
         event = self.event
         event.status, event.error_code = status, error_code[:64]
         event.latency_ms = int((time.perf_counter() - self.started) * 1000)
-        self._count_tokens(self.output_text())
+        self._count_tokens(self.output_text() if self.tokens is None else "")  # text: only to estimate
         cost: Decimal | None = Decimal(0)  # nothing consumed costs nothing
         if event.total_tokens:
             quote = await price_quote(event.model_served or event.model_requested)
@@ -192,15 +193,20 @@ class Call:
         metrics_observe_call(event)
         await usage_event_publish(event)
 
-    def stream_chunk_keep(self, data: bytes) -> None:
-        """Keep a relayed event's JSON for the output text; parsed in batches (one ``json.loads`` per
-        ``CHUNK_BATCH`` events rather than one per event), so a long stream holds little of it."""
-        self.stream_chunks.append(data)
-        if len(self.stream_chunks) >= CHUNK_BATCH:
+    def stream_keep(self, data: bytes) -> None:
+        """Keep relayed SSE bytes for the answer's text; parsed in batches (one ``json.loads`` per
+        ``STREAM_BATCH_BYTES``), so a long stream holds little of them."""
+        self.stream_raw.append(data)
+        self.stream_raw_bytes += len(data)
+        if self.stream_raw_bytes >= STREAM_BATCH_BYTES:
             self._chunks_absorb()
 
     def _chunks_absorb(self) -> None:
-        chunks, self.stream_chunks = self.stream_chunks, []
+        raw, self.stream_raw, self.stream_raw_bytes = b"".join(self.stream_raw), [], 0
+        if not raw:
+            return
+        chunks = [line[5:].strip() for line in raw.split(b"\n") if line.startswith(b"data:")]
+        chunks = [chunk for chunk in chunks if chunk.startswith(b"{")]
         if not chunks:
             return
         try:

@@ -34,8 +34,8 @@ def _data_of(event: bytes) -> bytes | None:
 # A chunk is parsed as it passes only when it may carry what must be acted on at once: a usage block
 # (dropped when Tokenwise asked for it on the caller's behalf) or an error - an object under the key
 # "usage" or "error" (OpenAI sends "usage": null in every chunk of a stream that asked for usage). The
-# others - the text deltas, nearly all of a stream - are kept and parsed in one go once the stream is
-# over or in batches (``Call.stream_chunk_keep``).
+# others - the text deltas, nearly all of a stream - pass as they came, and their text is parsed later
+# in batches (``Call.stream_keep``).
 _ACT_NOW = re.compile(rb'"(?:usage|error)"\s*:\s*\{')
 
 
@@ -45,7 +45,6 @@ def observe_event(call: Call, event: bytes) -> bool:
     if not data or data == b"[DONE]" or not data.startswith(b"{"):
         return True
     if _ACT_NOW.search(data) is None:
-        call.stream_chunk_keep(data)
         return True
     try:
         chunk = json.loads(data)
@@ -64,7 +63,6 @@ def observe_event(call: Call, event: bytes) -> bool:
         call.tokens = tokens_from_usage(chunk["usage"]) or call.tokens
         if not call.caller_wants_usage and not chunk.get("choices"):
             return False  # the usage chunk Tokenwise asked for on the caller's behalf
-    call.stream_chunk_keep(data)
     return True
 
 
@@ -84,6 +82,23 @@ def _split(buffer: bytes) -> tuple[list[bytes], bytes]:
         buffer = buffer[index + len(sep):]
 
 
+def _pass(call: Call, data: bytes) -> tuple[bytes, bytes]:
+    """What of ``data`` goes to the caller now (its complete events, but a dropped usage chunk), and
+    the rest (an incomplete event). The usual piece - LF line ends, no usage or error object - is
+    passed whole after one search; the others are split and looked at event by event."""
+    if b"\r" not in data:
+        end = data.rfind(b"\n\n")
+        if end < 0:
+            return b"", data
+        complete, rest = data[:end + 2], data[end + 2:]
+        if _ACT_NOW.search(complete) is None:
+            return complete, rest
+        events = [event + b"\n\n" for event in complete[:-2].split(b"\n\n")]
+    else:
+        events, rest = _split(data)
+    return b"".join(event for event in events if observe_event(call, event)), rest
+
+
 def _stream_error(message: str, code: str) -> bytes:
     body = {"error": {"message": message, "type": "server_error", "param": None, "code": code}}
     return b"data: " + json.dumps(body).encode() + b"\n\n"
@@ -96,10 +111,10 @@ async def relay(call: Call, upstream: httpx.Response) -> AsyncIterator[bytes]:
     try:
         async for piece in upstream.aiter_bytes():
             call.mark_first_byte()
-            events, buffer = _split(buffer + piece if buffer else piece)
-            kept = [event for event in events if observe_event(call, event)]
-            if kept:
-                yield b"".join(kept)
+            out, buffer = _pass(call, buffer + piece if buffer else piece)
+            if out:
+                call.stream_keep(out)  # the text is read from it later, in batches
+                yield out
         if buffer.strip():
             yield buffer
     except httpx.TimeoutException:
