@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import json
 import logging
+import re
 import time
 from decimal import Decimal
 from collections.abc import Awaitable, Callable
@@ -32,6 +33,16 @@ STREAM_BATCH_BYTES = 8192  # relayed stream bytes parsed together
 # Settlement tasks that must outlive a cancelled request (client disconnect); kept referenced here.
 _background: set[asyncio.Task] = set()
 _in_flight = 0  # calls begun in this process and not yet recorded
+
+
+# The text of a relayed chat or completions stream, read without parsing every chunk: the string values
+# under "content" (chat: ``choices[].delta.content``) or "text" (completions: ``choices[].text``). A
+# key can only appear unescaped as a key (quotes inside JSON strings are escaped), and no other member
+# of those chunks holds a string under that name (logprobs' "content" is a list). The Responses API's
+# events carry several kinds of "delta": parsed one by one (``delta_text_of``).
+_JSON_STRING = rb'("(?:[^"\\]|\\.)*")'
+_TEXT_FIELDS = {"chat.completions": re.compile(rb'"content"\s*:\s*' + _JSON_STRING),
+                "completions": re.compile(rb'"text"\s*:\s*' + _JSON_STRING)}
 
 
 def _json_or_none(data: bytes) -> Any:
@@ -205,6 +216,13 @@ class Call:
         raw, self.stream_raw, self.stream_raw_bytes = b"".join(self.stream_raw), [], 0
         if not raw:
             return
+        field = _TEXT_FIELDS.get(self.endpoint)
+        if field is not None:  # chat and completions chunks: their text is every string under one key
+            try:
+                self.output_parts.extend(json.loads(b"[" + b",".join(field.findall(raw)) + b"]"))
+                return
+            except ValueError:
+                pass  # not the JSON expected: parse the events themselves
         chunks = [line[5:].strip() for line in raw.split(b"\n") if line.startswith(b"data:")]
         chunks = [chunk for chunk in chunks if chunk.startswith(b"{")]
         if not chunks:
