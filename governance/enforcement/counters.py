@@ -186,10 +186,6 @@ class RedisCounters:
         keys, payload = list(command[3:-1]), command[-1]
         return self.settle_reply(plan, await self._run("settle", keys, payload))
 
-    async def scripts_load(self) -> None:
-        """Make sure both scripts are in the script cache (so a combined EVALSHA does not miss)."""
-        client = get_multiplexed_redis()
-        await client.execute(*(("SCRIPT", "LOAD", source) for source in self._sources.values()))
 
 
 class LocalCounters:

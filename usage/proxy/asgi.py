@@ -29,7 +29,3 @@ class ProxyASGIHandler(LeanASGIHandler):
             if after_response:  # settle and record, once the caller has its whole answer
                 await after_response_run(after_response)
 
-
-def proxy_application():
-    """The ASGI application for ``/v1/*`` paths (call after ``django.setup()``)."""
-    return ProxyASGIHandler()

@@ -57,14 +57,19 @@ def calls_in_flight() -> int:
     return _in_flight
 
 
+def _in_background(work: Awaitable[None]) -> asyncio.Task:
+    """``work`` in a task of its own, kept referenced until done (a cancelled request does not stop it)."""
+    task = asyncio.ensure_future(work)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+    return task
+
+
 async def after_response_run(steps: list[Callable[[], Awaitable[None]]]) -> None:
     """Run what calls left for after their response, each in its own task (a cancelled request -
     a worker shutting down - does not stop it) and wait for them."""
     for step in steps:
-        task = asyncio.ensure_future(step())
-        _background.add(task)
-        task.add_done_callback(_background.discard)
-        await asyncio.shield(task)
+        await asyncio.shield(_in_background(step()))
 
 
 @dataclasses.dataclass(slots=True)
@@ -138,12 +143,6 @@ class Call:
         self.caller_wants_usage = isinstance(options, dict) and options.get("include_usage") is True
         self.prompt_text = text_of_messages(body)  # fingerprinted in ``finish``, off the response's path
 
-    def fingerprint_prompt(self) -> None:
-        """The prompt's fingerprints (after the response: the text itself is not kept)."""
-        if self.body is not None and not self.event.prompt_hash:
-            self.event.prompt_hash = prompt_hash(self.prompt_text)
-            self.event.prompt_simhash = simhash64(self.prompt_text)
-
     def mark_first_byte(self) -> None:
         if self.event.time_to_first_byte_ms is None:
             self.event.time_to_first_byte_ms = int((time.perf_counter() - self.started) * 1000)
@@ -191,8 +190,9 @@ class Call:
         # latency per call at concurrency 1, docs/performance.md).
         await asyncio.sleep(settings.TOKENWISE_RECORD_DELAY_S)
         output = self.output_text()
-        if self.body is not None and not event.prompt_hash:  # read, and not fingerprinted yet
-            self.fingerprint_prompt()
+        if self.body is not None:  # the request was read: fingerprint the prompt (its text is not kept)
+            event.prompt_hash = prompt_hash(self.prompt_text)
+            event.prompt_simhash = simhash64(self.prompt_text)
             await asyncio.sleep(0)
         if output:
             event.output_simhash = simhash64(output)
@@ -254,7 +254,4 @@ class Call:
 
     def finish_in_background(self) -> asyncio.Task:
         """Run ``finish`` in its own task, so a cancelled request (client gone) is still recorded."""
-        task = asyncio.ensure_future(self.finish())
-        _background.add(task)
-        task.add_done_callback(_background.discard)
-        return task
+        return _in_background(self.finish())
