@@ -325,9 +325,9 @@ PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR")
 TOKENWISE_POLICY_CACHE_TTL_S = env_float("TOKENWISE_POLICY_CACHE_TTL_S", 30.0)
 # A reservation not settled within this time (its process died) is released by the next admission.
 TOKENWISE_RESERVATION_TTL_S = env_float("TOKENWISE_RESERVATION_TTL_S", 900.0)
-# A call is recorded (fingerprints, ledger event) this long after its answer is sent, so the caller's
-# next request is served first (usage/proxy/call.py).
-TOKENWISE_RECORD_DELAY_S = env_float("TOKENWISE_RECORD_DELAY_S", 0.001)
+# The calls a proxy process answers within this window are recorded together (fingerprints, ledger
+# events in one write), once the window ends: off the path of the calls that follow (usage/proxy/call.py).
+TOKENWISE_RECORD_DELAY_S = env_float("TOKENWISE_RECORD_DELAY_S", 0.025)
 # Worst case reserved per call: prompt estimate + this margin (message framing the estimate does not
 # see), + max_tokens (the caller's, else the policy cap, else this default).
 TOKENWISE_RESERVE_PROMPT_MARGIN_TOKENS = env_int("TOKENWISE_RESERVE_PROMPT_MARGIN_TOKENS", 16)

@@ -121,36 +121,52 @@ def call_owner_command(event: UsageEventData) -> tuple:
 
 
 async def usage_event_publish(event: UsageEventData) -> None:
-    """Hand one event to the ledger; never raises for a storage failure it can route around.
+    """Hand one event to the ledger (``usage_events_publish`` of one)."""
+    await usage_events_publish([event])
 
-    Redis stream first; on any Redis error (or without Redis) the event is written directly through
-    ``usage_events_ingest``, idempotent on ``request_id``; when the database fails too, it is appended
-    to the local spool file (``usage.spool``), re-ingested by the next drain. Raises only if the local
-    disk fails as well.
+
+async def usage_events_publish(events: list[UsageEventData]) -> None:
+    """Hand events to the ledger; never raises for a storage failure it can route around.
+
+    Redis stream first, every event in one write (one ``XADD`` each); the events Redis did not take (any
+    Redis error, or no Redis) are written directly through ``usage_events_ingest``, idempotent on
+    ``request_id``; when the database fails too, they are appended to the local spool file
+    (``usage.spool``), re-ingested by the next drain. Raises only if the local disk fails as well.
     """
-    _storable(event)
+    if not events:
+        return
+    for event in events:
+        _storable(event)
+    left = events
     client = get_multiplexed_redis()
     if client is not None:
+        stream = settings.TOKENWISE_LEDGER_STREAM
         try:
-            [reply] = await client.execute(("XADD", settings.TOKENWISE_LEDGER_STREAM, "*", "e", event.to_json()))
+            replies = await client.execute(*(("XADD", stream, "*", "e", event.to_json()) for event in events))
         except REDIS_ERRORS:
             metrics.DEPENDENCY_FAILURES.labels("redis", "ledger_publish").inc()
-            logger.warning("ledger stream unreachable; writing event %s directly", event.request_id)
+            logger.warning("ledger stream unreachable; writing %d event(s) directly", len(events))
         else:
-            if not isinstance(reply, Exception):
-                metrics.labelled(metrics.LEDGER_PUBLISHED, "stream").inc()
-                return
-            metrics.DEPENDENCY_FAILURES.labels("redis", "ledger_publish").inc()
-            logger.warning("ledger stream refused event %s (%s); writing it directly", event.request_id, reply)
+            left = [event for event, reply in zip(events, replies) if isinstance(reply, Exception)]
+            published = len(events) - len(left)
+            if published:
+                metrics.labelled(metrics.LEDGER_PUBLISHED, "stream").inc(published)
+            if left:
+                metrics.DEPENDENCY_FAILURES.labels("redis", "ledger_publish").inc()
+                logger.warning("ledger stream refused %d event(s) (%s); writing them directly", len(left),
+                               next(reply for reply in replies if isinstance(reply, Exception)))
+    if not left:
+        return
     from usage.services import usage_events_ingest  # (both import this module)
     from usage.spool import usage_spool_append
 
     try:
-        await sync_to_async(usage_events_ingest, thread_sensitive=True)(events=[event])
-        metrics.LEDGER_PUBLISHED.labels("database").inc()
+        await sync_to_async(usage_events_ingest, thread_sensitive=True)(events=left)
+        metrics.LEDGER_PUBLISHED.labels("database").inc(len(left))
         return
     except DatabaseError:
         metrics.DEPENDENCY_FAILURES.labels("database", "ledger_publish").inc()
-        logger.error("ledger database unreachable too; spooling event %s to local disk", event.request_id)
-    await sync_to_async(usage_spool_append, thread_sensitive=False)(event=event)
-    metrics.LEDGER_PUBLISHED.labels("spool").inc()
+        logger.error("ledger database unreachable too; spooling %d event(s) to local disk", len(left))
+    for event in left:
+        await sync_to_async(usage_spool_append, thread_sensitive=False)(event=event)
+    metrics.LEDGER_PUBLISHED.labels("spool").inc(len(left))
