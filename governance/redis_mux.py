@@ -58,7 +58,15 @@ def _encode(value: Any) -> bytes:
 
 
 def pack(commands: list[Command] | tuple[Command, ...]) -> bytes:
-    """The RESP encoding of ``commands`` (each a tuple of arguments), back to back."""
+    """The RESP encoding of ``commands`` (each a tuple of arguments), back to back: hiredis's encoder
+    (C), or this module's for what it does not take (bytearray; bool and None are refused)."""
+    try:
+        return b"".join([hiredis.pack_command(command) for command in commands])
+    except TypeError:
+        return _pack(commands)
+
+
+def _pack(commands: list[Command] | tuple[Command, ...]) -> bytes:
     out: list[bytes] = []
     append = out.append
     for command in commands:

@@ -28,7 +28,7 @@ import redis
 import redis.exceptions
 from django.conf import settings
 
-from governance.redis_mux import MultiplexedRedis, get_multiplexed_redis
+from governance.redis_mux import MultiplexedRedis, _pack, get_multiplexed_redis, pack
 
 PASSWORD = "s3cr:t/@#?%pw"  # every character a URL would misread, to prove the URL is unquoted
 ACL_USER, ACL_PASSWORD = "tw-hot-path", "acl-pw"
@@ -742,3 +742,14 @@ def test_a_redis_still_loading_its_data_is_unavailable_not_an_error_reply():
             await client.close()
 
     asyncio.run(scenario())
+
+
+def test_the_c_encoder_writes_what_the_reference_encoder_writes():
+    commands = [("EVALSHA", "ab" * 20, 3, "k:1", "k:é", "k:3", '{"now": 1.5}'),
+                ("SET", b"\x00\xff", 2**70, -7, 0, 1.5, 1e20, 1732345678.123456, -0.0, float("inf")),
+                ("SET", "mv", memoryview(b"cd"))]
+    assert pack(commands) == _pack(commands)
+    # What hiredis does not take goes through the reference encoder: bytearray is bytes, bool is refused.
+    assert pack([("SET", "ba", bytearray(b"ab"))]) == _pack([("SET", "ba", b"ab")])
+    with pytest.raises(redis.exceptions.DataError):
+        pack([("SET", "flag", True)])

@@ -30,7 +30,7 @@ PURPOSE_HEADER = "HTTP_X_TOKENWISE_PURPOSE"
 # The ASGI scope entry where the proxy's handler (usage/proxy/asgi.py) collects what a call still has to
 # do once its response is sent: settle and record. The caller has its answer a round trip sooner.
 AFTER_RESPONSE = "tokenwise.after_response"
-STREAM_BATCH_BYTES = 8192  # relayed stream bytes parsed together
+STREAM_BATCH_BYTES = 32768  # relayed stream bytes parsed together (a short answer's: once, when recorded)
 RECORD_BATCH_MAX = 128  # calls recorded together at most; a full batch is recorded at once
 RECORD_SLICE = 4  # calls fingerprinted between two yields to the event loop
 # Settlement tasks that must outlive a cancelled request (client disconnect); kept referenced here.

@@ -85,18 +85,21 @@ def _split(buffer: bytes) -> tuple[list[bytes], bytes]:
 def _pass(call: Call, data: bytes) -> tuple[bytes, bytes]:
     """What of ``data`` goes to the caller now (its complete events, but a dropped usage chunk), and
     the rest (an incomplete event). The usual piece - LF line ends, no usage or error object - is
-    passed whole after one search; the others are split and looked at event by event."""
+    passed whole after one search; otherwise the events before the first match still pass whole and
+    only the rest is looked at event by event."""
     if b"\r" not in data:
         end = data.rfind(b"\n\n")
         if end < 0:
             return b"", data
         complete, rest = data[:end + 2], data[end + 2:]
-        if _ACT_NOW.search(complete) is None:
+        match = _ACT_NOW.search(complete)
+        if match is None:
             return complete, rest
-        events = [event + b"\n\n" for event in complete[:-2].split(b"\n\n")]
+        cut = complete.rfind(b"\n\n", 0, match.start()) + 2  # the start of the event that matched
+        head, events = complete[:cut], [event + b"\n\n" for event in complete[cut:-2].split(b"\n\n")]
     else:
-        events, rest = _split(data)
-    return b"".join(event for event in events if observe_event(call, event)), rest
+        head, (events, rest) = b"", _split(data)
+    return head + b"".join(event for event in events if observe_event(call, event)), rest
 
 
 def _stream_error(message: str, code: str) -> bytes:
