@@ -84,6 +84,9 @@ def read_body(request: HttpRequest) -> tuple[bytes, dict[str, Any]]:
     return raw, body
 
 
+_INCLUDE_USAGE = b',"stream_options":{"include_usage":true}'
+
+
 def forward_body(call: Call, raw: bytes, body: dict[str, Any], upstream: Upstream) -> bytes:
     """The body sent upstream: the caller's bytes, unless the model, max_tokens or usage option change."""
     changed = False
@@ -97,6 +100,11 @@ def forward_body(call: Call, raw: bytes, body: dict[str, Any], upstream: Upstrea
             body = dict(body, **{field: admission.max_tokens})
             changed = True
     if call.event.stream and call.endpoint in ("chat.completions", "completions") and not call.caller_wants_usage:
+        if not changed and "stream_options" not in body and raw.lstrip()[:1] == b"{":  # UTF-8, no BOM
+            # Only the usage option to add: appended to the caller's own bytes (a JSON object with at
+            # least "model", so ``...}`` becomes ``...,"stream_options":{...}}``), not re-serialised.
+            end = raw.rstrip().rfind(b"}")
+            return raw[:end] + _INCLUDE_USAGE + raw[end:]
         options = body.get("stream_options") if isinstance(body.get("stream_options"), dict) else {}
         body = dict(body, stream_options=dict(options, include_usage=True))
         changed = True

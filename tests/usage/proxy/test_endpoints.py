@@ -169,3 +169,22 @@ def test_streamed_answers_are_fingerprinted_from_the_text_the_caller_received(cl
         simhash64("Tell me about the Rhine and its bridges"))
     assert responses.output_simhash == simhash64(responses_text)
     assert responses.prompt_simhash == simhash64("write a haiku about rivers")
+
+
+def test_usage_option_is_added_to_the_callers_own_body_whatever_its_encoding(live_proxy, employee_key, upstream):
+    import httpx
+
+    headers = {"Authorization": f"Bearer {employee_key[1]}", "Content-Type": "application/json"}
+    fields = {"model": "gpt-4o-mini", "messages": HELLO, "max_tokens": 3, "stream": True,
+              "x_unknown": {"kept": [1, "two"]}}
+    bodies = [json.dumps(fields, indent=2).encode() + b"\n  ",  # the usual: UTF-8, spaced as the caller likes
+              json.dumps(fields).encode("utf-16"),  # JSON in UTF-16 (with its BOM): re-serialised instead
+              json.dumps(dict(fields, stream_options=None)).encode()]  # an option there, but not an object
+    for body in bodies:
+        with httpx.stream("POST", f"{live_proxy.url}/v1/chat/completions", content=body, headers=headers,
+                          timeout=10) as response:
+            assert response.status_code == 200
+            lines = [line for line in response.iter_lines() if line.startswith("data: {")]
+        assert lines and all('"usage":{' not in line for line in lines)  # the extra chunk stays hidden
+        received = upstream.requests[-1]["json"]
+        assert received == dict(fields, stream_options={"include_usage": True})
