@@ -234,14 +234,8 @@ class MultiplexedRedis:
         Redis runs commands in the order they arrive, so a command sent next on this connection sees
         their effect. Fails only when there is no connection to send on.
         """
-        if not commands:
-            return
-        protocol = self._protocol
-        if protocol is None or protocol.lost:
-            protocol = await self._connect()
-        future = asyncio.get_running_loop().create_future()
-        future.add_done_callback(_consume)
-        protocol.submit(_Waiter(future, len(commands)), pack(commands))
+        if commands:
+            (await self.submit(*commands)).add_done_callback(_consume)
 
     async def evalsha(self, sha: str, source: str, keys: list[str], args: list[Any]) -> Any:
         """Run a Lua script by its SHA-1, loading it on ``NOSCRIPT``; raises its error reply."""

@@ -187,7 +187,6 @@ class RedisCounters:
         return self.settle_reply(plan, await self._run("settle", keys, payload))
 
 
-
 class LocalCounters:
     """The same counters in this process (embedded mode, no Redis), guarded by one lock.
 

@@ -180,6 +180,18 @@ class FakeRedis:
         return True
 
 
+def _execute_once(url: str, *commands) -> list:
+    """``commands`` on a new client of ``url``, closed after."""
+    async def scenario():
+        client = MultiplexedRedis(url)
+        try:
+            return await client.execute(*commands)
+        finally:
+            await client.close()
+
+    return asyncio.run(scenario())
+
+
 def _client_ids(url: str) -> set[int]:
     client = redis.Redis.from_url(url)
     try:
@@ -532,14 +544,7 @@ def test_commands_fail_while_redis_is_down_and_work_again_once_it_is_back(tmp_pa
 # --- Connection URLs -------------------------------------------------------------------------------
 
 def test_the_url_password_and_db_number_are_used(locked_redis, locked_admin):
-    async def scenario():
-        client = MultiplexedRedis(f"{locked_redis.url}/5")
-        try:
-            return await client.execute(("SET", "mux:db", "five"))
-        finally:
-            await client.close()
-
-    replies = asyncio.run(scenario())
+    replies = _execute_once(f"{locked_redis.url}/5", ("SET", "mux:db", "five"))
 
     assert replies == [b"OK"]
     assert locked_admin(5).get("mux:db") == b"five"
@@ -547,28 +552,16 @@ def test_the_url_password_and_db_number_are_used(locked_redis, locked_admin):
 
 
 def test_a_url_with_an_acl_user_authenticates_as_that_user(locked_redis, locked_admin):
-    async def scenario():
-        client = MultiplexedRedis(f"redis://{ACL_USER}:{ACL_PASSWORD}@127.0.0.1:{locked_redis.port}/3")
-        try:
-            return await client.execute(("ACL", "WHOAMI"), ("SET", "mux:acl", "1"))
-        finally:
-            await client.close()
-
-    replies = asyncio.run(scenario())
+    replies = _execute_once(f"redis://{ACL_USER}:{ACL_PASSWORD}@127.0.0.1:{locked_redis.port}/3",
+                            ("ACL", "WHOAMI"), ("SET", "mux:acl", "1"))
 
     assert replies == [ACL_USER.encode(), b"OK"]
     assert locked_admin(3).get("mux:acl") == b"1"
 
 
 def test_a_unix_socket_url_with_a_db_query_is_used(locked_redis, locked_admin):
-    async def scenario():
-        client = MultiplexedRedis(f"unix://:{quote(PASSWORD, safe='')}@{locked_redis.unix_socket}?db=4")
-        try:
-            return await client.execute(("SET", "mux:unix", "1"))
-        finally:
-            await client.close()
-
-    replies = asyncio.run(scenario())
+    replies = _execute_once(f"unix://:{quote(PASSWORD, safe='')}@{locked_redis.unix_socket}?db=4",
+                            ("SET", "mux:unix", "1"))
 
     assert replies == [b"OK"]
     assert locked_admin(4).get("mux:unix") == b"1"
@@ -613,20 +606,13 @@ def tls_redis(tmp_path):
 def test_a_rediss_url_speaks_tls_and_verifies_the_certificate(tls_redis, monkeypatch):
     url = f"rediss://127.0.0.1:{tls_redis.port}/1"
 
-    async def scenario():
-        client = MultiplexedRedis(url)
-        try:
-            return await client.execute(("SET", "mux:tls", "1"), ("GET", "mux:tls"))
-        finally:
-            await client.close()
-
     async def untrusted():
         with pytest.raises(redis.exceptions.ConnectionError) as refused:
             await MultiplexedRedis(url).execute(("PING",))
         return str(refused.value)
 
     monkeypatch.setenv("SSL_CERT_FILE", str(tls_redis.certificate))  # the default context trusts it
-    trusted_replies = asyncio.run(scenario())
+    trusted_replies = _execute_once(url, ("SET", "mux:tls", "1"), ("GET", "mux:tls"))
     monkeypatch.delenv("SSL_CERT_FILE")
     untrusted_message = asyncio.run(untrusted())
 

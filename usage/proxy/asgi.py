@@ -5,9 +5,10 @@ request signals' thread hops (see ``usage.proxy.handler``): callers authenticate
 CSRF-exempt, nothing is rendered in a browser, and HTTPS is terminated - and redirected - by the load
 balancer in front (docs/scaling.md).
 
-A call's settlement and ledger publication run after its response is sent (``AFTER_RESPONSE``): still
-inside this request's ASGI call, so a graceful shutdown waits for them, but no longer between the
-upstream's answer and the caller.
+A call's record - fingerprints and ledger event, in a batch with the other calls of its window
+(usage/proxy/call.py) - is waited for after its response is sent (``AFTER_RESPONSE``): still inside this
+request's ASGI call, so a graceful shutdown waits for it, but no longer between the upstream's answer
+and the caller.
 """
 
 from __future__ import annotations
@@ -20,12 +21,10 @@ class ProxyASGIHandler(LeanASGIHandler):
     """The lean handler; what a call left for after its response runs once the response is sent."""
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http":
-            raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
         after_response = scope[AFTER_RESPONSE] = []
         try:
-            await self.handle(scope, receive, send)
+            await super().__call__(scope, receive, send)
         finally:
-            if after_response:  # settle and record, once the caller has its whole answer
+            if after_response:  # record, once the caller has its whole answer
                 await after_response_run(after_response)
 

@@ -92,7 +92,7 @@ class Call:
     tokens: Tokens | None = None
     ended: bool = False
     finished: bool = False
-    settling: Awaitable[None] | None = None  # the settlement's answer, read by ``finish``
+    settling: Awaitable[None] | None = None  # the settlement's answer, read when the call is recorded
     after_response: list[Callable[[], Awaitable[None]]] | None = None
 
     @classmethod

@@ -67,11 +67,8 @@ def observe_event(call: Call, event: bytes) -> bool:
 
 
 def _split(buffer: bytes) -> tuple[list[bytes], bytes]:
-    """The complete events at the start of ``buffer`` (each with its blank line), and the rest."""
-    if b"\r" not in buffer:  # the usual case: LF line ends only
-        parts = buffer.split(b"\n\n")
-        rest = parts.pop()
-        return [part + b"\n\n" for part in parts], rest
+    """The complete events at the start of ``buffer`` (each with its blank line), and the rest; for
+    pieces with CR line ends (``_pass`` handles LF-only pieces itself)."""
     events = []
     while True:
         cut = min(((buffer.find(sep), sep) for sep in _SEPARATORS if buffer.find(sep) >= 0), default=None)
