@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import heapq
-import json
 import threading
 from pathlib import Path
 from typing import Any
@@ -113,32 +112,38 @@ class Crossing:
     used: int  # settled usage after the call
 
 
-def _list(value) -> list:
-    return value if isinstance(value, list) else []  # cjson encodes an empty table as {}
+def _admit_args(plan: Plan) -> list[Any]:
+    """``lua/admit.lua``'s arguments, flat (the keys go in KEYS, in the same order)."""
+    args: list[Any] = [plan.now, plan.rid, plan.deadline, plan.mode, len(plan.rates)]
+    for rate in plan.rates:
+        args += (rate.limit, rate.amount)
+    for budget in plan.budgets:
+        args += (budget.limit, budget.amount, budget.amount_if_downgraded, int(100 in budget.thresholds),
+                 budget.expire_at)
+    return args
 
 
-def _admit_payload(plan: Plan) -> str:
-    return json.dumps({
-        "now": plan.now, "rid": plan.rid, "deadline": plan.deadline, "mode": plan.mode,
-        "rates": [[r.key, r.limit, r.amount] for r in plan.rates],
-        "budgets": [[b.key, b.limit, b.amount, b.amount_if_downgraded, int(100 in b.thresholds), b.expire_at]
-                    for b in plan.budgets],
-    })
+def _settle_keys_args(plan: Plan, *, now: float, tokens: int, cost_units: int) -> tuple[list[str], list[Any]]:
+    """``lua/settle.lua``'s keys and arguments, flat."""
+    tpm = [rate for rate in plan.rates if rate.kind == "tokens"]
+    keys = [RESERVATIONS_KEY, DEADLINES_KEY, *(b.key for b in plan.budgets), *(r.key for r in tpm)]
+    args: list[Any] = [now, plan.rid, tokens, cost_units, len(plan.budgets)]
+    for budget in plan.budgets:
+        args += (int(budget.unit == "usd"), budget.limit, budget.expire_at, len(budget.thresholds),
+                 *budget.thresholds)
+    args += (rate.amount for rate in tpm)
+    return keys, args
 
 
-def _settle_payload(plan: Plan, *, now: float, tokens: int, cost_units: int) -> str:
-    return json.dumps({
-        "now": now, "rid": plan.rid, "tokens": tokens, "cost": cost_units,
-        "budgets": [[b.key, int(b.unit == "usd"), b.limit, list(b.thresholds), b.expire_at] for b in plan.budgets],
-        "tpm": [[r.key, r.amount] for r in plan.rates if r.kind == "tokens"],
-    })
-
-
-def _admit_result(data: dict) -> AdmitResult:
+def _admit_result(raw: list, plan: Plan) -> AdmitResult:
+    """``lua/admit.lua``'s flat reply: status, version, over, binding rate, its wait, alert level, then
+    (level, seconds to full) per rate unless refused for a budget, then (used, held) per budget."""
+    status = raw[0].decode() if isinstance(raw[0], bytes) else raw[0]
+    at = 6 if status == "budget" else 6 + 2 * len(plan.rates)
     return AdmitResult(
-        status=data["s"], version=data["v"], over=data["over"], rate_index=data["rf"],
-        retry_after_s=float(data["ra"]), rates=[tuple(x) for x in _list(data.get("rs"))],
-        budgets=[(int(u), int(r)) for u, r in _list(data.get("bs"))], alert_level=data["al"],
+        status=status, version=raw[1], over=raw[2], rate_index=raw[3], retry_after_s=float(raw[4]),
+        rates=[(float(raw[i]), float(raw[i + 1])) for i in range(6, at, 2)],
+        budgets=[(raw[i], raw[i + 1]) for i in range(at, len(raw), 2)], alert_level=raw[5],
     )
 
 
@@ -159,32 +164,30 @@ class RedisCounters:
         self._sources = {name: lua_source(name) for name in ("admit", "settle")}
         self._shas = {name: hashlib.sha1(source.encode()).hexdigest() for name, source in self._sources.items()}
 
-    async def _run(self, name: str, keys: list[str], payload: str) -> Any:
+    async def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
         client = get_multiplexed_redis()
-        return await client.evalsha(self._shas[name], self._sources[name], keys, [payload])
+        return await client.evalsha(self._shas[name], self._sources[name], keys, args)
 
     async def admit(self, plan: Plan) -> AdmitResult:
         keys = [POLICY_VERSION_KEY, RESERVATIONS_KEY, DEADLINES_KEY,
                 *(r.key for r in plan.rates), *(b.key for b in plan.budgets)]
-        return _admit_result(json.loads(await self._run("admit", keys, _admit_payload(plan))))
+        return _admit_result(await self._run("admit", keys, _admit_args(plan)), plan)
 
     def settle_command(self, plan: Plan, *, now: float, tokens: int, cost_units: int) -> Command:
         """The settlement as one command (EVALSHA), to send with others; see ``settle_reply``."""
-        keys = [RESERVATIONS_KEY, DEADLINES_KEY, *(r.key for r in plan.rates), *(b.key for b in plan.budgets)]
-        return ("EVALSHA", self._shas["settle"], len(keys), *keys,
-                _settle_payload(plan, now=now, tokens=tokens, cost_units=cost_units))
+        keys, args = _settle_keys_args(plan, now=now, tokens=tokens, cost_units=cost_units)
+        return ("EVALSHA", self._shas["settle"], len(keys), *keys, *args)
 
     def settle_reply(self, plan: Plan, raw: Any) -> list[Crossing]:
-        """The thresholds a settlement crossed, from its script's reply (raises an error reply)."""
+        """The thresholds a settlement crossed, from its script's flat reply (raises an error reply)."""
         if isinstance(raw, Exception):
             raise raw
-        return [Crossing(budget=plan.budgets[i - 1], level=level, used=int(used))
-                for i, level, used in _list(json.loads(raw)["c"])]
+        return [Crossing(budget=plan.budgets[raw[i] - 1], level=raw[i + 1], used=raw[i + 2])
+                for i in range(0, len(raw), 3)]
 
     async def settle(self, plan: Plan, *, now: float, tokens: int, cost_units: int) -> list[Crossing]:
-        command = self.settle_command(plan, now=now, tokens=tokens, cost_units=cost_units)
-        keys, payload = list(command[3:-1]), command[-1]
-        return self.settle_reply(plan, await self._run("settle", keys, payload))
+        keys, args = _settle_keys_args(plan, now=now, tokens=tokens, cost_units=cost_units)
+        return self.settle_reply(plan, await self._run("settle", keys, args))
 
 
 class LocalCounters:

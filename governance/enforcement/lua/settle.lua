@@ -1,52 +1,62 @@
 -- Settlement of one call: replace its reservation by its actual usage (refund or top-up), atomically.
 --
--- KEYS[1] live reservations (hash)   KEYS[2] reservation deadlines (zset)   KEYS[3..] counters, buckets
--- ARGV[1] JSON {now, rid, tokens, cost, budgets: [[key, is_usd, limit, thresholds, expire_at]],
---               tpm: [[key, reserved]]}
+-- KEYS[1] live reservations (hash)   KEYS[2] reservation deadlines (zset)
+-- KEYS[3 .. 2+n] the n budget counters, then the tokens-per-minute buckets
+-- ARGV    now, rid, tokens, cost, n, then per budget: is_usd (0/1), limit, expire_at, thresholds count,
+--         the thresholds; then per tokens-per-minute bucket: the amount it reserved
 --
 -- What the reservation holds is read from its own record (written by admit.lua). When it already
--- expired (and was released), only the actual usage is added: the counters end up exact either way. Returns JSON {c = [[budget index, alert level, u after]]}: the
--- thresholds (percent of the limit) that settled usage reached for the first time this period.
-local p = cjson.decode(ARGV[1])
+-- expired (and was released), only the actual usage is added: the counters end up exact either way.
+-- Returns a flat list {budget index, alert level, u after, ...}: the thresholds (percent of the limit)
+-- that settled usage reached for the first time this period.
+local now, rid, tokens, cost = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local n = tonumber(ARGV[5])
 local function int(x) return string.format('%d', x) end
 -- Counters expire relative to the caller's clock (tests move it; Redis keeps real time).
-local function ttl(expire_at) return string.format('%d', math.max(60, expire_at - p.now)) end
+local function ttl(expire_at) return string.format('%d', math.max(60, expire_at - now)) end
 
-local record = redis.call('HGET', KEYS[1], p.rid)
+local record = redis.call('HGET', KEYS[1], rid)
 local live = record ~= false
 local held = {}
 if live then
   for _, item in ipairs(cjson.decode(record)) do held[item[1]] = item[2] end
-  redis.call('HDEL', KEYS[1], p.rid)
+  redis.call('HDEL', KEYS[1], rid)
 end
-redis.call('ZREM', KEYS[2], p.rid)
+redis.call('ZREM', KEYS[2], rid)
 
 local crossings = {}
-for i, budget in ipairs(p.budgets) do
-  local key = budget[1]
-  local actual = p.tokens
-  if budget[2] == 1 then actual = p.cost end
+local at = 6
+for i = 1, n do
+  local key, limit, expire_at = KEYS[2 + i], tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2])
+  local actual = tokens
+  if ARGV[at] == '1' then actual = cost end
+  local count = tonumber(ARGV[at + 3])
   if held[key] then redis.call('HINCRBY', key, 'r', int(-held[key])) end
   local used = redis.call('HINCRBY', key, 'u', int(actual))
-  redis.call('HSET', key, 't', tostring(p.now))
+  redis.call('HSET', key, 't', ARGV[1])
   -- The counter had its expiry when the reservation was made; set it again only when it may not have
   -- (no reservation, or this settlement is the counter's first usage: it may have been re-created).
-  if not held[key] or used == actual then redis.call('EXPIRE', key, ttl(budget[5])) end
+  if not held[key] or used == actual then redis.call('EXPIRE', key, ttl(expire_at)) end
   local level = 0
-  for _, threshold in ipairs(budget[4]) do
-    if used * 100 >= threshold * budget[3] and threshold > level then level = threshold end
+  for k = at + 4, at + 3 + count do
+    local threshold = tonumber(ARGV[k])
+    if used * 100 >= threshold * limit and threshold > level then level = threshold end
   end
   if level > 0 and level > (tonumber(redis.call('HGET', key, 'a')) or 0) then
     redis.call('HSET', key, 'a', level)
-    crossings[#crossings + 1] = {i, level, used}
+    crossings[#crossings + 1] = i
+    crossings[#crossings + 1] = level
+    crossings[#crossings + 1] = used
   end
+  at = at + 4 + count
 end
 
 if live then
-  for _, bucket in ipairs(p.tpm) do
-    if redis.call('EXISTS', bucket[1]) == 1 then
-      redis.call('HINCRBYFLOAT', bucket[1], 'v', bucket[2] - p.tokens)
+  for k = 3 + n, #KEYS do
+    if redis.call('EXISTS', KEYS[k]) == 1 then
+      redis.call('HINCRBYFLOAT', KEYS[k], 'v', tonumber(ARGV[at]) - tokens)
     end
+    at = at + 1
   end
 end
-return cjson.encode({c = crossings})
+return crossings
