@@ -22,6 +22,10 @@ def test_prompt_hash_is_sha256_of_normalised_text():
 def test_simhash_is_stable_across_processes():
     # A fixed value: BLAKE2b, not Python's per-process seeded hash(), so stored fingerprints stay comparable.
     assert simhash64("hello world") == -8681194425623006896
+    # Many bigrams: the per-bit majority over their digests, as fingerprints already stored were computed.
+    sentence = "The quick brown fox jumps over the lazy dog, then naps in the afternoon sun."
+    assert simhash64(sentence) == 7044272648295788674
+    assert simhash64("Summarise this: " + " ".join(f"word{i % 37}" for i in range(60))) == 247214948259089327
 
 
 def test_simhash_ignores_case_and_spacing():
