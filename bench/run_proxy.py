@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from asgiref.sync import sync_to_async
@@ -18,6 +19,9 @@ async def proxy_and_ledger(*, logdir: Path, quick: bool, workers: int, proxy: se
     try:
         print(f"\n## Proxy overhead (fake upstream, bare forwarder, Tokenwise with {workers} uvicorn workers, "
               f"PostgreSQL, Redis, Celery worker + beat)", flush=True)
+        waited = await asyncio.to_thread(stack.settle)
+        print(f"  (Celery's jobs due at beat's start - detection, rollups, reconcile - done after {waited:.0f} s; "
+              f"measuring from here)", flush=True)
         if "latency" in proxy:
             # Small blocks, many rounds: drift on this shared machine (its speed moves by tens of percent
             # within minutes) spreads over every target alike.

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from pathlib import Path
 
 from bench.loadgen import Target, build_request, chat_body
-from bench.processes import Service, celery_services, upstream_service, uvicorn_service
+from bench.processes import Service, celery_services, cpu_seconds, upstream_service, uvicorn_service
 
 BENCH_SECRET_KEY = "bench-secret-key-not-for-production-0123456789abcdefghijklmnopqrstuvwxyz"
 
@@ -38,6 +39,24 @@ class Stack:
     floor_lean: Service
     tokenwise: Service
     celery: list[Service]
+
+    def settle(self, *, quiet_cpu_s: float = 0.1, timeout_s: float = 900.0) -> float:
+        """Wait until Celery has done the jobs a freshly started beat runs at once, and return how long.
+
+        A new beat schedule makes every periodic job due at start: detection over the last 30 days,
+        rollups, reconcile - hourly or slower jobs, on worker hosts in production (docs/scaling.md), here
+        on the two cores the proxy is measured on, so they are let finish first (about 2 s here).
+        Quiet: the workers used under ``quiet_cpu_s`` of CPU in each of two consecutive seconds (the
+        ledger drain every second stays, it is the hot path's own work).
+        """
+        started = time.monotonic()
+        pids = [pid for service in self.celery for pid in service.pids()]
+        quiet, before = 0, cpu_seconds(pids)
+        while quiet < 2 and time.monotonic() - started < timeout_s:
+            time.sleep(1.0)
+            now = cpu_seconds(pids)
+            quiet, before = (quiet + 1 if now - before < quiet_cpu_s else 0), now
+        return time.monotonic() - started
 
     def stop(self) -> None:
         for service in [self.tokenwise, self.floor, self.floor_lean, *self.celery, self.upstream]:
