@@ -43,7 +43,7 @@ _in_flight = 0  # calls begun in this process and not yet recorded
 # key can only appear unescaped as a key (quotes inside JSON strings are escaped), and no other member
 # of those chunks holds a string under that name (logprobs' "content" is a list). The Responses API's
 # events carry several kinds of "delta": parsed one by one (``delta_text_of``).
-_JSON_STRING = rb'("(?:[^"\\]|\\.)*")'
+_JSON_STRING = rb'("(?:[^"\\]++|\\.)*+")'  # possessive: runs of plain characters at once, no backtracking
 _TEXT_FIELDS = {"chat.completions": re.compile(rb'"content"\s*:\s*' + _JSON_STRING),
                 "completions": re.compile(rb'"text"\s*:\s*' + _JSON_STRING)}
 
