@@ -8,9 +8,9 @@ memoised, and the counters take one Redis round trip to admit (``lua/admit.lua``
 (``lua/settle.lua``), with flat arguments and replies (no JSON on either side); in embedded mode (no
 Redis) the same algorithm runs in-process. The worst case reserved for a call is ``prompt estimate +
 TOKENWISE_RESERVE_PROMPT_MARGIN_TOKENS + max_tokens`` (the caller's, else the policy's cap, else
-``TOKENWISE_DEFAULT_COMPLETION_RESERVE_TOKENS``), and its cost at the model's price. Concurrent calls can therefore overspend a budget only by what an upstream reports
-beyond a call's reservation (a prompt larger than estimated, or an uncapped completion longer than the
-default reserve).
+``TOKENWISE_DEFAULT_COMPLETION_RESERVE_TOKENS``), and its cost at the model's price. Concurrent calls
+can therefore overspend a budget only by what an upstream reports beyond a call's reservation (a prompt
+larger than estimated, or an uncapped completion longer than the default reserve).
 """
 
 from __future__ import annotations
