@@ -167,6 +167,5 @@ async def usage_events_publish(events: list[UsageEventData]) -> None:
     except DatabaseError:
         metrics.DEPENDENCY_FAILURES.labels("database", "ledger_publish").inc()
         logger.error("ledger database unreachable too; spooling %d event(s) to local disk", len(left))
-    for event in left:
-        await sync_to_async(usage_spool_append, thread_sensitive=False)(event=event)
+    await sync_to_async(usage_spool_append, thread_sensitive=False)(events=left)
     metrics.LEDGER_PUBLISHED.labels("spool").inc(len(left))

@@ -1,7 +1,7 @@
 """The last-resort ledger: a local append-only file for events that neither Redis nor the database took.
 
-``usage_event_publish`` tries the Redis stream, then the database; when both fail the event is appended
-here (one JSON line, flushed and fsynced) so a double outage never loses a call. ``usage_spool_drain``
+``usage_events_publish`` tries the Redis stream, then the database; when both fail the events are
+appended here (a JSON line each, flushed and fsynced) so a double outage never loses a call. ``usage_spool_drain``
 (run by the flush task and ``manage.py drain_ledger`` on the same host) re-ingests the files into the
 database - idempotent on ``request_id`` - and deletes them once committed.
 
@@ -38,12 +38,12 @@ def _spool_path() -> Path:
     return spool_dir() / f"events-{socket.gethostname()}-{os.getpid()}{_ACTIVE_SUFFIX}"
 
 
-def usage_spool_append(*, event: UsageEventData) -> None:
-    """Append one event to this process's spool file, durably (flush + fsync) before returning.
+def usage_spool_append(*, events: list[UsageEventData]) -> None:
+    """Append events to this process's spool file, durably (one write, flush + fsync) before returning.
 
-    Raises OSError when the disk itself fails: then there is nowhere left to put the event.
+    Raises OSError when the disk itself fails: then there is nowhere left to put them.
     """
-    line = (event.to_json() + "\n").encode()
+    lines = "".join(event.to_json() + "\n" for event in events).encode()
     path = _spool_path()
     with _write_lock:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -56,7 +56,9 @@ def usage_spool_append(*, event: UsageEventData) -> None:
                 except FileNotFoundError:
                     same_file = False
                 if same_file:  # not renamed away by a drain between open and lock
-                    os.write(fd, line)
+                    view = memoryview(lines)
+                    while view:  # a regular file takes it in one write; a short one is continued
+                        view = view[os.write(fd, view):]
                     os.fsync(fd)
                     return
             finally:

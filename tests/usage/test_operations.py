@@ -192,8 +192,8 @@ def test_json_log_lines_carry_the_request_id(settings):
 
 def test_spooled_events_are_reingested_once(transactional_db, spool, make_event):
     events = [make_event() for _ in range(3)]
-    for event in events:
-        usage_spool_append(event=event)
+    usage_spool_append(events=events[:2])  # a batch
+    usage_spool_append(events=events[2:])  # and a later one
     usage_events_ingest(events=[events[0]])  # one reached the database too before its connection broke
 
     backlog = usage_spool_backlog()
@@ -205,7 +205,7 @@ def test_spooled_events_are_reingested_once(transactional_db, spool, make_event)
 
 
 def test_a_torn_spool_line_is_kept_aside_not_dropped(transactional_db, spool, make_event):
-    usage_spool_append(event=make_event(request_id="req_whole"))
+    usage_spool_append(events=[make_event(request_id="req_whole")])
     path = next(spool.iterdir())
     with path.open("ab") as handle:
         handle.write(b'{"request_id": "req_to')  # a crash mid-write
