@@ -54,7 +54,7 @@ COMPONENTS = (
     ("fingerprints (prompt hash, 2 SimHashes)", ("simhash64", "prompt_hash", "text_of_messages")),
     ("Redis: admission script", ("RedisCounters.admit",)),
     ("Redis: settlement (written with the answer) and owner key", ("settlement_send",)),
-    ("Redis: ledger publish (XADD)", ("usage_event_publish",)),
+    ("Redis: ledger publish (XADD)", ("usage_events_publish",)),
     ("Redis connection (multiplexed: encode, write, parse replies)", ("_Protocol.", "MultiplexedRedis.", "pack")),
     ("admission logic (policy, plan, headers)", ("admission_admit",)),
     ("settlement logic (tokens, price, cost, metrics)", ("Call._settle", "Call._record", "Call.finish",

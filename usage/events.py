@@ -1,9 +1,10 @@
 """The usage event as it leaves the hot path, and its publication to the ledger.
 
-``usage_event_publish`` appends the event to a Redis stream (one ``XADD``); a Celery task drains the
-stream into the database in batches (``usage.tasks.usage_events_flush_task``). Without Redis - embedded
-mode, or Redis unreachable - the event is written straight to the database. The write is idempotent on
-``request_id``, so a retried publication or a redelivered stream entry never counts twice.
+``usage_events_publish`` appends events to a Redis stream (one ``XADD`` each, in one write); a Celery
+task drains the stream into the database in batches (``usage.tasks.usage_events_flush_task``). Without
+Redis - embedded mode, or Redis unreachable - the events are written straight to the database. The
+write is idempotent on ``request_id``, so a retried publication or a redelivered stream entry never
+counts twice.
 """
 
 from __future__ import annotations
@@ -118,11 +119,6 @@ def call_owner_command(event: UsageEventData) -> tuple:
     reaches the database)."""
     return ("SET", CALL_OWNER_KEY.format(event.request_id), f"{event.user_id}:{event.team_id or ''}",
             "EX", CALL_OWNER_TTL_S)
-
-
-async def usage_event_publish(event: UsageEventData) -> None:
-    """Hand one event to the ledger (``usage_events_publish`` of one)."""
-    await usage_events_publish([event])
 
 
 async def usage_events_publish(events: list[UsageEventData]) -> None:

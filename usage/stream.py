@@ -1,6 +1,6 @@
 """The ledger stream: draining the Redis stream of usage events into the database.
 
-``usage_event_publish`` XADDs one entry ``{"e": <UsageEventData JSON>}`` per call to
+``usage_events_publish`` XADDs one entry ``{"e": <UsageEventData JSON>}`` per call to
 ``settings.TOKENWISE_LEDGER_STREAM``. Workers read it through one consumer group, so each entry goes to
 one consumer; an entry is acknowledged and deleted only after its batch is committed. Entries left
 pending by a consumer that died (or whose database write failed) are reclaimed with XAUTOCLAIM once

@@ -17,7 +17,7 @@ from django.test import Client
 
 from governance.redis import get_sync_redis
 from tests.faults.harness import free_port, wait_until
-from usage.events import usage_event_publish
+from usage.events import usage_events_publish
 from usage.log_context import RequestIdFilter, current_request_id
 from usage.models import DailyRollup, UsageEvent
 from usage.retention import retention_cutoff, usage_events_prune
@@ -223,7 +223,7 @@ def test_publish_writes_straight_to_the_database_when_redis_is_down(transactiona
 
     event = make_event(request_id="req_direct")
 
-    async_to_sync(usage_event_publish)(event)
+    async_to_sync(usage_events_publish)([event])
 
     assert UsageEvent.objects.filter(request_id="req_direct").count() == 1
     assert usage_spool_backlog() == 0
@@ -294,7 +294,7 @@ def test_numbers_too_large_for_the_ledger_are_clamped_not_refused(transactional_
 
     event = make_event(request_id="req_huge", completion_tokens=2**40, total_tokens=2**40 + 5)
 
-    async_to_sync(usage_event_publish)(event)
+    async_to_sync(usage_events_publish)([event])
 
     stored = UsageEvent.objects.get(request_id="req_huge")
     assert (stored.completion_tokens, stored.total_tokens) == (2**31 - 1, 2**31 - 1)

@@ -16,7 +16,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from governance.models import ApiKey
-from usage.events import usage_event_publish
+from usage.events import usage_events_publish
 from usage.models import DailyRollup, UsageEvent
 from usage.stream import GROUP, usage_stream_drain
 from usage.tasks import usage_events_flush_task, usage_rollups_refresh_task
@@ -127,8 +127,8 @@ def test_publish_without_redis_writes_straight_to_the_database(db, make_event, l
         pytest.skip("SKIPPED: embedded-mode behaviour; REDIS_URL is set (run with it unset to cover it)")
     event = make_event(request_id="req_direct")
 
-    async_to_sync(usage_event_publish)(event)
-    async_to_sync(usage_event_publish)(event)
+    async_to_sync(usage_events_publish)([event])
+    async_to_sync(usage_events_publish)([event])
 
     assert list(UsageEvent.objects.values_list("request_id", "total_tokens")) == [("req_direct", 1200)]
 
@@ -178,8 +178,8 @@ def test_a_celery_worker_drains_published_events_into_the_database(
     key, _ = employee_key
     event = make_event(request_id="req_worker", key_id=key.pk, user_id=key.user_id, team_id=key.team_id,
                        created_at=T0)
-    async_to_sync(usage_event_publish)(event)
-    async_to_sync(usage_event_publish)(event)  # published twice: must be written once
+    async_to_sync(usage_events_publish)([event])
+    async_to_sync(usage_events_publish)([event])  # published twice: must be written once
     assert ledger_stream.xlen(settings.TOKENWISE_LEDGER_STREAM) == 2
     queue = f"{redis_keys_token}-celery"
     log_path = tmp_path / "worker.log"
