@@ -112,15 +112,17 @@ class Crossing:
     used: int  # settled usage after the call
 
 
-def _admit_args(plan: Plan) -> list[Any]:
-    """``lua/admit.lua``'s arguments, flat (the keys go in KEYS, in the same order)."""
+def _admit_keys_args(plan: Plan) -> tuple[list[str], list[Any]]:
+    """``lua/admit.lua``'s keys and arguments, flat (rates then budgets, in the same order in both)."""
+    keys = [POLICY_VERSION_KEY, RESERVATIONS_KEY, DEADLINES_KEY,
+            *(r.key for r in plan.rates), *(b.key for b in plan.budgets)]
     args: list[Any] = [plan.now, plan.rid, plan.deadline, plan.mode, len(plan.rates)]
     for rate in plan.rates:
         args += (rate.limit, rate.amount)
     for budget in plan.budgets:
         args += (budget.limit, budget.amount, budget.amount_if_downgraded, int(100 in budget.thresholds),
                  budget.expire_at)
-    return args
+    return keys, args
 
 
 def _settle_keys_args(plan: Plan, *, now: float, tokens: int, cost_units: int) -> tuple[list[str], list[Any]]:
@@ -169,9 +171,7 @@ class RedisCounters:
         return await client.evalsha(self._shas[name], self._sources[name], keys, args)
 
     async def admit(self, plan: Plan) -> AdmitResult:
-        keys = [POLICY_VERSION_KEY, RESERVATIONS_KEY, DEADLINES_KEY,
-                *(r.key for r in plan.rates), *(b.key for b in plan.budgets)]
-        return _admit_result(await self._run("admit", keys, _admit_args(plan)), plan)
+        return _admit_result(await self._run("admit", *_admit_keys_args(plan)), plan)
 
     def settle_command(self, plan: Plan, *, now: float, tokens: int, cost_units: int) -> Command:
         """The settlement as one command (EVALSHA), to send with others; see ``settle_reply``."""
