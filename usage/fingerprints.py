@@ -43,12 +43,22 @@ def prompt_hash(text: str) -> str:
     return hashlib.sha256(normalise(text).encode("utf-8")).hexdigest()
 
 
+def prompt_fingerprints(text: str) -> tuple[str, int]:
+    """``(prompt_hash(text), simhash64(text))``, the text normalised once for both."""
+    normalised = normalise(text).encode("utf-8")
+    return hashlib.sha256(normalised).hexdigest(), _simhash_of(normalised)
+
+
 _BLAKE2B_64 = hashlib.blake2b(digest_size=8)  # copied per shingle: cheaper than building one per call
 
 
 def simhash64(text: str) -> int:
     """64-bit SimHash of the text's word bigrams, as a signed int64; ``0`` for text without words."""
-    words = normalise(text).encode("utf-8").split(b" ")
+    return _simhash_of(normalise(text).encode("utf-8"))
+
+
+def _simhash_of(normalised: bytes) -> int:
+    words = normalised.split(b" ")
     count = len(words) - 1
     if count == 0:
         if not words[0]:

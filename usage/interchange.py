@@ -23,7 +23,7 @@ from governance.models import Team
 from governance.services.orgs import membership_ensure, team_get_or_create, user_get_or_create
 from governance.services.pricing import COST_QUANTUM, PriceTable, cost_usd, price_table_load
 from usage.events import UsageEventData
-from usage.fingerprints import prompt_hash, simhash64, text_of_messages
+from usage.fingerprints import prompt_fingerprints, simhash64, text_of_messages
 from usage.models import UsageEvent
 from usage.services import usage_events_ingest, usage_rollups_refresh
 
@@ -256,7 +256,7 @@ def usage_record_parse(data: Any) -> ParsedRecord:
     event.cost_usd = None if cost is None else str(cost)
     prompt, output = _text(data, "prompt"), _text(data, "output")
     if prompt is not None:
-        event.prompt_hash, event.prompt_simhash = prompt_hash(prompt), simhash64(prompt)
+        event.prompt_hash, event.prompt_simhash = prompt_fingerprints(prompt)
     if output is not None:
         event.output_simhash = simhash64(output)
     return ParsedRecord(event=event, user_email=user, team_slug=team, has_cost=cost is not None)

@@ -3,7 +3,7 @@ import random
 
 import pytest
 
-from usage.fingerprints import hamming, normalise, prompt_hash, simhash64, text_of_messages
+from usage.fingerprints import hamming, normalise, prompt_fingerprints, prompt_hash, simhash64, text_of_messages
 
 WORDS = ("the invoice customer refund ticket order shipping delay account manager escalate policy review "
          "summary answer draft email please thanks today tomorrow urgent priority status update report").split()
@@ -48,6 +48,11 @@ def test_one_word_edit_stays_near_and_unrelated_text_is_far():
 
     assert near <= 3
     assert far > 10
+
+
+@pytest.mark.parametrize("text", ["", "  \n ", "word", "  Hello\t\nWORLD  ", "Summarise the ﬁle, café " * 20])
+def test_a_prompts_two_fingerprints_together_are_the_two_alone(text):
+    assert prompt_fingerprints(text) == (prompt_hash(text), simhash64(text))
 
 
 def test_text_without_words_has_no_fingerprint():

@@ -19,7 +19,7 @@ from governance.enforcement.admission import Admission, admission_settlement, se
 from governance.services.keys import KeyPrincipal
 from governance.services.pricing import cost_usd, price_quote
 from usage.events import UsageEventData, call_owner_command, new_request_id, usage_events_publish, utc_now
-from usage.fingerprints import prompt_hash, simhash64, text_of_messages
+from usage.fingerprints import prompt_fingerprints, simhash64, text_of_messages
 from usage.log_context import current_request_id
 from usage.metrics import metrics_observe_call
 from usage.proxy.accounting import Tokens, delta_text_of, estimate_tokens, requested_max_tokens
@@ -194,8 +194,7 @@ class Call:
         """Fingerprint the prompt and the answer (their text is kept only when the policy says so)."""
         event, output = self.event, self.output_text()
         if self.body is not None:  # the request was read
-            event.prompt_hash = prompt_hash(self.prompt_text)
-            event.prompt_simhash = simhash64(self.prompt_text)
+            event.prompt_hash, event.prompt_simhash = prompt_fingerprints(self.prompt_text)
         if output:
             event.output_simhash = simhash64(output)
         if self.admission is not None and self.admission.store_text:
