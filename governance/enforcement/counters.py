@@ -140,7 +140,7 @@ def _settle_keys_args(plan: Plan, *, now: float, tokens: int, cost_units: int) -
 def _admit_result(raw: list, plan: Plan) -> AdmitResult:
     """``lua/admit.lua``'s flat reply: status, version, over, binding rate, its wait, alert level, then
     (level, seconds to full) per rate unless refused for a budget, then (used, held) per budget."""
-    status = raw[0].decode() if isinstance(raw[0], bytes) else raw[0]
+    status = raw[0].decode()  # the hot path's client answers bytes
     at = 6 if status == "budget" else 6 + 2 * len(plan.rates)
     return AdmitResult(
         status=status, version=raw[1], over=raw[2], rate_index=raw[3], retry_after_s=float(raw[4]),
