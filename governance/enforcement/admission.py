@@ -273,6 +273,13 @@ class Settlement:
         crossings = await self.backend.settle(self.plan, now=self.now, tokens=self.tokens, cost_units=self.cost_units)
         _crossings_queue(crossings)
 
+    async def run_again(self) -> None:
+        """Send ``command`` once more, after its answer was lost (a timeout, a dropped connection): it
+        may have run, so it settles only a reservation still held - never twice."""
+        crossings = await redis_counters.settle(self.plan, now=self.now, tokens=self.tokens,
+                                                cost_units=self.cost_units, only_if_live=True)
+        _crossings_queue(crossings)
+
     async def reply(self, raw: Any) -> None:
         """Read the answer to ``command`` (a script missing from Redis's cache is run again, loaded)."""
         if isinstance(raw, redis.exceptions.ResponseError) and str(raw).startswith("NOSCRIPT"):
@@ -317,8 +324,14 @@ async def settlement_send(settlement: Settlement | None, *, request_id: str,
             if isinstance(raw, redis.exceptions.ResponseError) and not str(raw).startswith("NOSCRIPT"):
                 raise redis.exceptions.ConnectionError(str(raw))  # not served (LOADING, READONLY ...)
         except REDIS_ERRORS:
-            if command is not None:
+            if command is None:
+                return
+            try:  # the answer is lost, not necessarily the settlement: send it again, safely
+                await settlement.run_again()
+            except REDIS_ERRORS:
                 logger.warning("settlement of %s left to the reconcile task (Redis unreachable)", request_id)
+            except Exception:
+                logger.exception("settlement failed for %s", request_id)
             return
         if command is not None:
             await _settle_quietly(settlement.reply(raw), request_id)

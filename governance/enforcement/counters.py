@@ -125,11 +125,12 @@ def _admit_keys_args(plan: Plan) -> tuple[list[str], list[Any]]:
     return keys, args
 
 
-def _settle_keys_args(plan: Plan, *, now: float, tokens: int, cost_units: int) -> tuple[list[str], list[Any]]:
+def _settle_keys_args(plan: Plan, *, now: float, tokens: int, cost_units: int,
+                      only_if_live: bool = False) -> tuple[list[str], list[Any]]:
     """``lua/settle.lua``'s keys and arguments, flat."""
     tpm = [rate for rate in plan.rates if rate.kind == "tokens"]
     keys = [RESERVATIONS_KEY, DEADLINES_KEY, *(b.key for b in plan.budgets), *(r.key for r in tpm)]
-    args: list[Any] = [now, plan.rid, tokens, cost_units, len(plan.budgets)]
+    args: list[Any] = [now, plan.rid, tokens, cost_units, int(only_if_live), len(plan.budgets)]
     for budget in plan.budgets:
         args += (int(budget.unit == "usd"), budget.limit, budget.expire_at, len(budget.thresholds),
                  *budget.thresholds)
@@ -185,8 +186,11 @@ class RedisCounters:
         return [Crossing(budget=plan.budgets[raw[i] - 1], level=raw[i + 1], used=raw[i + 2])
                 for i in range(0, len(raw), 3)]
 
-    async def settle(self, plan: Plan, *, now: float, tokens: int, cost_units: int) -> list[Crossing]:
-        keys, args = _settle_keys_args(plan, now=now, tokens=tokens, cost_units=cost_units)
+    async def settle(self, plan: Plan, *, now: float, tokens: int, cost_units: int,
+                     only_if_live: bool = False) -> list[Crossing]:
+        """Settle ``plan``; with ``only_if_live``, only if its reservation is still held (a settlement
+        sent again after the first one's answer was lost: that one may have run)."""
+        keys, args = _settle_keys_args(plan, now=now, tokens=tokens, cost_units=cost_units, only_if_live=only_if_live)
         return self.settle_reply(plan, await self._run("settle", keys, args))
 
 

@@ -2,15 +2,18 @@
 --
 -- KEYS[1] live reservations (hash)   KEYS[2] reservation deadlines (zset)
 -- KEYS[3 .. 2+n] the n budget counters, then the tokens-per-minute buckets
--- ARGV    now, rid, tokens, cost, n, then per budget: is_usd (0/1), limit, expire_at, thresholds count,
---         the thresholds; then per tokens-per-minute bucket: the amount it reserved
+-- ARGV    now, rid, tokens, cost, only_if_live (0/1), n, then per budget: is_usd (0/1), limit,
+--         expire_at, thresholds count, the thresholds; then per tokens-per-minute bucket: the amount it
+--         reserved
 --
 -- What the reservation holds is read from its own record (written by admit.lua). When it already
 -- expired (and was released), only the actual usage is added: the counters end up exact either way.
+-- With only_if_live, a reservation that is no longer there changes nothing: a settlement sent again
+-- because the first one's answer never came (it may have run) cannot count the usage twice.
 -- Returns a flat list {budget index, alert level, u after, ...}: the thresholds (percent of the limit)
 -- that settled usage reached for the first time this period.
 local now, rid, tokens, cost = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local n = tonumber(ARGV[5])
+local n = tonumber(ARGV[6])
 local function int(x) return string.format('%d', x) end
 -- Counters expire relative to the caller's clock (tests move it; Redis keeps real time).
 local function ttl(expire_at) return string.format('%d', math.max(60, expire_at - now)) end
@@ -22,10 +25,11 @@ if live then
   for _, item in ipairs(cjson.decode(record)) do held[item[1]] = item[2] end
   redis.call('HDEL', KEYS[1], rid)
 end
+if not live and ARGV[5] == '1' then return {} end
 redis.call('ZREM', KEYS[2], rid)
 
 local crossings = {}
-local at = 6
+local at = 7
 for i = 1, n do
   local key, limit, expire_at = KEYS[2 + i], tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2])
   local actual = tokens

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from decimal import Decimal
 
 import pytest
+import redis.exceptions
 
-from governance.enforcement.admission import admission_admit, admission_settle, models_visible
+from governance.enforcement.admission import (
+    admission_admit, admission_settle, admission_settlement, models_visible, settlement_send,
+)
 from governance.enforcement.counters import budget_key
 from governance.enforcement.periods import period_of
 from governance.exceptions import BudgetExceeded, MaxTokensTooLarge, ModelNotAllowed, RateLimited
+from governance.redis_mux import MultiplexedRedis
 from governance.services.policies import policy_set
 
 MARGIN = 16  # TOKENWISE_RESERVE_PROMPT_MARGIN_TOKENS
@@ -264,3 +269,45 @@ def test_concurrent_admissions_take_exactly_the_rate_and_the_budget(counters, cl
 
     assert (outcomes.count("ok"), outcomes.count("budget_exceeded"), outcomes.count("rate_limit_exceeded")) == expected
     assert counters.budget(day_key(alice, clock)) == {"u": 0, "r": expected[0] * 30}
+
+
+def _redis_only(counters):
+    if counters.name != "redis":
+        pytest.skip("a lost answer is a Redis matter: the in-process counters answer at once")
+
+
+def test_a_settlement_sent_again_after_a_lost_answer_counts_once(counters, clock, run, alice, team_policy):
+    _redis_only(counters)
+    team_policy(tokens_per_day=100)
+    ran = admission_settlement(admit(run, alice, max_tokens=10, prompt=4), total_tokens=12, cost_usd=None)
+    never_ran = admission_settlement(admit(run, alice, max_tokens=10, prompt=4), total_tokens=7, cost_usd=None)
+
+    run(ran.run())  # it ran; only its answer went missing
+    run(ran.run_again())
+    run(never_ran.run_again())  # its command never reached Redis
+
+    assert counters.budget(day_key(alice, clock)) == {"u": 12 + 7, "r": 0}
+    assert counters.reservations() == 0
+
+
+def test_a_settlement_whose_answer_times_out_is_sent_again(counters, clock, run, alice, team_policy, monkeypatch):
+    _redis_only(counters)
+    team_policy(tokens_per_day=100)
+    settlement = admission_settlement(admit(run, alice, max_tokens=10, prompt=4), total_tokens=12, cost_usd=None)
+    submit = MultiplexedRedis.submit
+
+    async def lost(self, *commands, at_once=True):  # the first write is lost with its answer: a timeout
+        monkeypatch.setattr(MultiplexedRedis, "submit", submit)
+        future = asyncio.get_running_loop().create_future()
+        future.set_exception(redis.exceptions.TimeoutError("no reply from Redis within 1.0 s"))
+        return future
+
+    monkeypatch.setattr(MultiplexedRedis, "submit", lost)
+
+    async def send_and_read():
+        await (await settlement_send(settlement, request_id="req_lost"))
+
+    run(send_and_read())
+
+    assert counters.budget(day_key(alice, clock)) == {"u": 12, "r": 0}
+    assert counters.reservations() == 0
