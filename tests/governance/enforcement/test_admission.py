@@ -271,13 +271,9 @@ def test_concurrent_admissions_take_exactly_the_rate_and_the_budget(counters, cl
     assert counters.budget(day_key(alice, clock)) == {"u": 0, "r": expected[0] * 30}
 
 
-def _redis_only(counters):
-    if counters.name != "redis":
-        pytest.skip("a lost answer is a Redis matter: the in-process counters answer at once")
-
-
+# A lost answer is a Redis matter (the in-process counters answer at once): the Redis backend only.
+@pytest.mark.parametrize("counters", ["redis"], indirect=True)
 def test_a_settlement_sent_again_after_a_lost_answer_counts_once(counters, clock, run, alice, team_policy):
-    _redis_only(counters)
     team_policy(tokens_per_day=100)
     ran = admission_settlement(admit(run, alice, max_tokens=10, prompt=4), total_tokens=12, cost_usd=None)
     never_ran = admission_settlement(admit(run, alice, max_tokens=10, prompt=4), total_tokens=7, cost_usd=None)
@@ -290,8 +286,8 @@ def test_a_settlement_sent_again_after_a_lost_answer_counts_once(counters, clock
     assert counters.reservations() == 0
 
 
+@pytest.mark.parametrize("counters", ["redis"], indirect=True)
 def test_a_settlement_whose_answer_times_out_is_sent_again(counters, clock, run, alice, team_policy, monkeypatch):
-    _redis_only(counters)
     team_policy(tokens_per_day=100)
     settlement = admission_settlement(admit(run, alice, max_tokens=10, prompt=4), total_tokens=12, cost_usd=None)
     submit = MultiplexedRedis.submit
