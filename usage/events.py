@@ -56,6 +56,7 @@ class UsageEventData:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0
+    cache_write_tokens: int = 0
     reasoning_tokens: int = 0
     total_tokens: int = 0
     cost_usd: str | None = None  # decimal as text; None = unknown price
@@ -66,6 +67,11 @@ class UsageEventData:
     client_disconnected: bool = False
     max_tokens: int | None = None
     purpose: str = ""
+    client: str = ""
+    session_id: str = ""
+    agent_id: str = ""
+    parent_agent_id: str = ""
+    request_class: str = ""
     policy_action: str = ""
     prompt_hash: str = ""
     prompt_simhash: int | None = None
@@ -95,8 +101,8 @@ def utc_now() -> datetime:
 
 _TEXT_FIELDS = tuple(f.name for f in dataclasses.fields(UsageEventData) if f.type in ("str", "str | None"))
 # Integer columns (32-bit in the database) fed by callers or upstreams (a usage block can say anything).
-_INT32_FIELDS = ("prompt_tokens", "completion_tokens", "cached_tokens", "reasoning_tokens", "total_tokens",
-                 "latency_ms", "time_to_first_byte_ms", "max_tokens")
+_INT32_FIELDS = ("prompt_tokens", "completion_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens",
+                 "total_tokens", "latency_ms", "time_to_first_byte_ms", "max_tokens")
 _INT32_MAX = 2**31 - 1
 
 

@@ -34,6 +34,8 @@ EXPORT_FIELDS: tuple[str, ...] = (
     # extras
     "model_requested", "model_served", "provider", "error_code", "time_to_first_byte_ms", "policy_action",
     "prompt_hash", "prompt_simhash", "output_simhash",
+    # coding agents: the client, its session and sub-agent, and prompt-cache writes
+    "cache_write_tokens", "client", "session_id", "agent_id", "parent_agent_id", "request_class",
 )
 _INT32_MAX = 2**31 - 1
 _MAX_COST = Decimal("999999.99999999")  # UsageEvent.cost_usd: 14 digits, 8 after the point
@@ -74,6 +76,12 @@ def usage_event_record(event: UsageEvent) -> dict[str, Any]:
         "prompt_hash": event.prompt_hash,
         "prompt_simhash": event.prompt_simhash,
         "output_simhash": event.output_simhash,
+        "cache_write_tokens": event.cache_write_tokens,
+        "client": event.client,
+        "session_id": event.session_id,
+        "agent_id": event.agent_id,
+        "parent_agent_id": event.parent_agent_id,
+        "request_class": event.request_class,
     }
 
 
@@ -237,6 +245,7 @@ def usage_record_parse(data: Any) -> ParsedRecord:
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
         cached_tokens=_int(data, "cached_tokens"),
+        cache_write_tokens=_int(data, "cache_write_tokens"),
         reasoning_tokens=_int(data, "reasoning_tokens"),
         total_tokens=_int(data, "total_tokens", default=prompt_tokens + completion_tokens),
         latency_ms=_int(data, "latency_ms"),
@@ -245,6 +254,11 @@ def usage_record_parse(data: Any) -> ParsedRecord:
         client_disconnected=_bool(data, "client_disconnected"),
         max_tokens=_int(data, "max_tokens", default=None),
         purpose=_str(data, "purpose", 100),
+        client=_str(data, "client", 100),
+        session_id=_str(data, "session_id", 128),
+        agent_id=_str(data, "agent_id", 64),
+        parent_agent_id=_str(data, "parent_agent_id", 64),
+        request_class=_str(data, "request_class", 32),
         policy_action=_str(data, "policy_action", 32),
         prompt_hash=_str(data, "prompt_hash", 64),
         prompt_simhash=_simhash(data, "prompt_simhash"),

@@ -30,7 +30,8 @@ class UsageEvent(models.Model):
     stream = models.BooleanField(default=False)
     prompt_tokens = models.IntegerField(default=0)
     completion_tokens = models.IntegerField(default=0)
-    cached_tokens = models.IntegerField(default=0)
+    cached_tokens = models.IntegerField(default=0, help_text="Prompt tokens read from the provider's cache.")
+    cache_write_tokens = models.IntegerField(default=0, help_text="Prompt tokens written to the provider's cache.")
     reasoning_tokens = models.IntegerField(default=0)
     total_tokens = models.IntegerField(default=0)
     cost_usd = models.DecimalField(max_digits=14, decimal_places=8, null=True, blank=True, help_text="Null: unknown.")
@@ -43,6 +44,13 @@ class UsageEvent(models.Model):
     client_disconnected = models.BooleanField(default=False)
     max_tokens = models.IntegerField(null=True, blank=True)
     purpose = models.CharField(max_length=100, blank=True, default="")
+    client = models.CharField(max_length=100, blank=True, default="",
+                              help_text="The SDK or agent and its version, from the User-Agent (claude-cli/2.1.3).")
+    session_id = models.CharField(max_length=128, blank=True, default="", help_text="The coding agent's session.")
+    agent_id = models.CharField(max_length=64, blank=True, default="", help_text="A sub-agent's id, if any.")
+    parent_agent_id = models.CharField(max_length=64, blank=True, default="")
+    request_class = models.CharField(max_length=32, blank=True, default="",
+                                     help_text="The agent's kind of request (e.g. compaction), if it says.")
     policy_action = models.CharField(max_length=32, blank=True, default="")
     prompt_hash = models.CharField(max_length=64, blank=True, default="")
     prompt_simhash = models.BigIntegerField(null=True, blank=True)
@@ -54,6 +62,9 @@ class UsageEvent(models.Model):
         indexes = [
             models.Index(fields=["team", "created_at"], name="usage_event_team_time"),
             models.Index(fields=["user", "created_at"], name="usage_event_user_time"),
+            # A session's calls in order (request log, session pages): the few rows that have one.
+            models.Index(fields=["session_id", "created_at"], condition=~models.Q(session_id=""),
+                         name="usage_event_session_time"),
             # Models to price (admin overview): the few events of unknown cost, without a full scan.
             models.Index(fields=["model_served"], condition=models.Q(cost_usd__isnull=True),
                          name="usage_event_unpriced"),

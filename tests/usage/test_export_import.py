@@ -46,7 +46,9 @@ def ledger_events(db, employee, team, other_team, outsider, make_event, ledger_s
     usage_events_ingest(events=[
         make_event(request_id="req_1", user_id=employee.pk, team_id=team.pk, stream=True, reasoning_tokens=20,
                    time_to_first_byte_ms=90, max_tokens=800, purpose="triage", policy_action="allow",
-                   prompt_hash="ab" * 32, prompt_simhash=-5, output_simhash=7),
+                   prompt_hash="ab" * 32, prompt_simhash=-5, output_simhash=7, cache_write_tokens=50,
+                   client="claude-cli/2.1.3", session_id="sess-1", agent_id="agent-2", parent_agent_id="agent-1",
+                   request_class="compact"),
         make_event(request_id="req_2", user_id=employee.pk, team_id=team.pk, created_at=T0 + timedelta(days=1),
                    model_served="llama-3-70b", model_requested="llama-3-70b", cost_usd=None, is_estimated=True),
         make_event(request_id="req_3", user_id=outsider.pk, team_id=other_team.pk, created_at=T0 + timedelta(hours=1),
@@ -63,6 +65,8 @@ FIRST_RECORD = {
     "max_tokens": 800, "client_disconnected": False, "model_requested": "gpt-4o-mini",
     "model_served": "gpt-4o-mini-2024-07-18", "provider": "openai", "error_code": "", "time_to_first_byte_ms": 90,
     "policy_action": "allow", "prompt_hash": "ab" * 32, "prompt_simhash": -5, "output_simhash": 7,
+    "cache_write_tokens": 50, "client": "claude-cli/2.1.3", "session_id": "sess-1", "agent_id": "agent-2",
+    "parent_agent_id": "agent-1", "request_class": "compact",
 }
 
 
@@ -89,7 +93,7 @@ def test_exports_csv_with_empty_cells_for_unknown_values(ledger_events):
         "req_1", "2025-03-10T12:00:00+00:00", "alice@example.com", "platform", "/v1/chat/completions",
         "gpt-4o-mini-2024-07-18", "200", "true", "1000", "200", "400", "20", "1200", "0.00024", "850", "false",
         "triage", "800", "false", "gpt-4o-mini", "gpt-4o-mini-2024-07-18", "openai", "", "90", "allow",
-        "ab" * 32, "-5", "7"]
+        "ab" * 32, "-5", "7", "50", "claude-cli/2.1.3", "sess-1", "agent-2", "agent-1", "compact"]
     assert (rows[3][0], rows[3][13], rows[3][17]) == ("req_2", "", "")
     assert len(rows) == 4
 

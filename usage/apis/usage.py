@@ -57,6 +57,7 @@ class UsageEventOutputSerializer(serializers.Serializer):
     prompt_tokens = serializers.IntegerField()
     completion_tokens = serializers.IntegerField()
     cached_tokens = serializers.IntegerField()
+    cache_write_tokens = serializers.IntegerField()
     reasoning_tokens = serializers.IntegerField()
     total_tokens = serializers.IntegerField()
     cost_usd = serializers.DecimalField(max_digits=14, decimal_places=8, allow_null=True)
@@ -66,6 +67,11 @@ class UsageEventOutputSerializer(serializers.Serializer):
     client_disconnected = serializers.BooleanField()
     max_tokens = serializers.IntegerField(allow_null=True)
     purpose = serializers.CharField()
+    client = serializers.CharField()
+    session_id = serializers.CharField()
+    agent_id = serializers.CharField()
+    parent_agent_id = serializers.CharField()
+    request_class = serializers.CharField()
     policy_action = serializers.CharField()
 
     class Meta:
