@@ -23,14 +23,14 @@ from usage.proxy.call import Call
 
 _EOL = rb"(?:\r\n|\r(?!\n)|\n)"  # a CR that ends the bytes at hand ends its line (see ``_pass``)
 _EVENT = re.compile(rb"(?:[^\r\n]++" + _EOL + rb")*+" + _EOL)  # non-blank lines, then the blank one
-_THROUGH_LAST_BLANK_LINE = re.compile(rb"(?s:.*)" + _EOL + _EOL)  # ends where the last event ends
 
 # An event is parsed as it passes only when it may carry what must be acted on at once: a usage block
-# (dropped when Tokenwise asked for it on the caller's behalf) or an error - "usage" or "error" holding
-# anything but null (OpenAI sends "usage": null in every chunk of a stream that asked for usage), or an
-# error object's "type"/"object". The others - the text deltas, nearly all of a stream - pass as they
-# came, and their text is parsed later in batches (``Call.stream_keep``).
-_ACT_NOW = re.compile(rb'"(?:usage|error)"\s*:(?!\s*null)|"(?:type|object)"\s*:\s*"error"')
+# (dropped when Tokenwise asked for it on the caller's behalf) or an error - "usage" or "error" as a key
+# holding anything but null (OpenAI sends "usage": null in every chunk of a stream that asked for
+# usage), or "error" as a value (an error event's "type", an error object's "object"). The others - the
+# text deltas, nearly all of a stream - pass as they came, their text parsed later in batches
+# (``Call.stream_keep``).
+_ACT_NOW = re.compile(rb'"(?:usage|error)"\s*(?::(?!\s*null)|[,}])')
 
 
 def _data_of(event: bytes) -> bytes | None:
@@ -96,7 +96,11 @@ def _pass(call: Call, data: bytes, *, final: bool = False) -> tuple[bytes, bytes
     rest is looked at event by event.
     """
     has_cr = b"\r" in data
-    end = _last_event_end(data, len(data), has_cr)
+    if has_cr:
+        end = _last_event_end(data, len(data), has_cr)
+    else:  # the usual piece: ``_last_event_end``'s one search, inline
+        index = data.rfind(b"\n\n")
+        end = index + 2 if index >= 0 else 0
     match = _ACT_NOW.search(data, 0, end)
     if match is None:
         return data[:end], data[end:]
@@ -107,19 +111,26 @@ def _pass(call: Call, data: bytes, *, final: bool = False) -> tuple[bytes, bytes
         event = data[start:stop]
         if observe_event(call, event):
             out.append(event)
-        elif stop == len(data) and has_cr and data[-1:] == b"\r" and not final:
+        elif stop == len(data) and data[-1:] == b"\r" and not final:
             return b"".join(out), event
         start = stop
     return b"".join(out), data[end:]
 
 
 def _last_event_end(data: bytes, position: int, has_cr: bool) -> int:
-    """Where the last event that is complete before ``position`` ends (0: none is)."""
-    if has_cr:
-        last = _THROUGH_LAST_BLANK_LINE.match(data, 0, position)
-        return last.end() if last else 0
+    """Where the last event that is complete before ``position`` ends (0: none is).
+
+    A blank line follows a line end: its two line ends hold LF LF, LF CR or CR CR (LF CR LF and CR CR LF
+    when the blank line ends in CRLF), so the last of those three pairs marks where the last event ends.
+    """
     index = data.rfind(b"\n\n", 0, position)
-    return index + 2 if index >= 0 else 0
+    if has_cr:
+        index = max(index, data.rfind(b"\n\r", 0, position), data.rfind(b"\r\r", 0, position))
+    if index < 0:
+        return 0
+    if data[index + 1] == 13 and data[index + 2:index + 3] == b"\n":  # the blank line ends in CRLF
+        return index + 3
+    return index + 2
 
 
 def _stream_error(message: str, code: str) -> bytes:

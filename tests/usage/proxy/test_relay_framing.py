@@ -46,12 +46,25 @@ def _relayed(call: Call, pieces: list[bytes]) -> bytes:
     return b"".join(out) + passed + rest
 
 
-def _events(name: str, line_end: str) -> list[bytes]:
-    """The fixture's events, each through its blank line, with the line ends asked for."""
+def _events(name: str, line_end: str | list[bytes]) -> list[bytes]:
+    """The fixture's events, each through its blank line, with the line ends asked for: one kind, or
+    the line end of each line in turn."""
     raw = (FIXTURES / name).read_bytes()
     events = [event + b"\n\n" for event in raw.split(b"\n\n")[:-1]]
     assert b"".join(events) == raw
-    return [event.replace(b"\n", LINE_ENDS[line_end]) for event in events]
+    if isinstance(line_end, str):
+        return [event.replace(b"\n", LINE_ENDS[line_end]) for event in events]
+    ends, converted, previous = iter(line_end), [], b""
+    for event in events:
+        lines = []
+        for line in event.split(b"\n")[:-1]:
+            end = next(ends)
+            if previous == b"\r" and not line and end == b"\n":
+                end = b"\r\n"  # CR then LF would be one line end (CRLF), and the blank line gone
+            lines.append(line + end)
+            previous = end
+        converted.append(b"".join(lines))
+    return converted
 
 
 def _cut(data: bytes, positions: list[int]) -> list[bytes]:
@@ -69,9 +82,12 @@ def _tokens(expected: list[int] | None) -> Tokens | None:
 @pytest.mark.parametrize("caller_wants_usage", [False, True], ids=["caller-did-not-ask", "caller-asked"])
 @pytest.mark.parametrize("name", sorted(MANIFEST))
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=st.data(), line_end=st.sampled_from(sorted(LINE_ENDS)))
+@given(data=st.data(), line_end=st.sampled_from([*sorted(LINE_ENDS), "mixed"]))
 def test_a_recorded_stream_cut_anywhere_is_relayed_exactly_with_exact_tokens(name, caller_wants_usage, data, line_end):
     expected = MANIFEST[name]
+    if line_end == "mixed":
+        lines = (FIXTURES / name).read_bytes().count(b"\n")
+        line_end = data.draw(st.lists(st.sampled_from(list(LINE_ENDS.values())), min_size=lines, max_size=lines))
     events = _events(name, line_end)
     stream = b"".join(events)
     cuts = data.draw(st.lists(st.integers(min_value=1, max_value=max(len(stream) - 1, 1)), max_size=40), label="cuts")
