@@ -14,7 +14,6 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from . import payloads, tokens
-from .framing import frame, framing_check
 from .asgi import (
     DROP_CONNECTION,
     EVENT_STREAM,
@@ -31,6 +30,7 @@ from .asgi import (
     route_of,
 )
 from .faults import TRUNCATE_AFTER_DELTAS, Faults, parse_faults
+from .framing import frame, framing_check
 from .payloads import DEMO_MODELS, DemoModel
 
 MAX_CHOICES = 8

@@ -84,17 +84,16 @@ def _azure(events: StreamEvents) -> Writes:
 
 
 def _vllm(events: StreamEvents) -> Writes:
-    pending: list[tuple[bytes, bool]] = []
+    batch: list[tuple[bytes, bool]] = []
+    ending = False  # from the first finish chunk on, the rest goes in one write
     for event, is_delta in events:
-        pending.append((event, is_delta))
-        if len(pending) == 2 and not _is_usage_chunk(event) and b'"finish_reason":"stop"' not in event:
-            yield b"".join(e for e, _ in pending), any(d for _, d in pending), 0.0
-            pending = []
-        elif event == DONE:
-            yield b"".join(e for e, _ in pending), any(d for _, d in pending), 0.0
-            pending = []
-    if pending:
-        yield b"".join(e for e, _ in pending), any(d for _, d in pending), 0.0
+        batch.append((event, is_delta))
+        ending = ending or b'"finish_reason":"' in event or _is_usage_chunk(event)
+        if (len(batch) == 2 and not ending) or event == DONE:
+            yield b"".join(data for data, _ in batch), any(delta for _, delta in batch), 0.0
+            batch = []
+    if batch:
+        yield b"".join(data for data, _ in batch), any(delta for _, delta in batch), 0.0
 
 
 def _ollama(events: StreamEvents) -> Writes:
