@@ -90,10 +90,10 @@ def _pass(call: Call, data: bytes, *, final: bool = False) -> tuple[bytes, bytes
     Goes now: every complete event (through its blank line), byte for byte, but a dropped usage chunk.
     Held back: the incomplete trailing event, and a dropped event whose last byte is a CR ending
     ``data`` - the next byte may be the LF of that CRLF, to be dropped with it (``final``: no byte
-    follows). A passed event ending in such a CR goes at once: an LF after it arrives as a blank line of
-    its own, and passes too. The usual piece - LF line ends, nothing to act on - is passed whole after
-    one search; otherwise the events before the first one to act on still pass whole, and only the
-    rest is looked at event by event.
+    follows). A passed event ending in such a CR goes at once: an LF after it is then a blank line of its
+    own, passed with the event after it (a blank line alone dispatches nothing). The usual piece - LF
+    line ends, nothing to act on - is passed whole after one search; otherwise the events before the
+    first one to act on still pass whole, and only the rest is looked at event by event.
     """
     has_cr = b"\r" in data
     if has_cr:
