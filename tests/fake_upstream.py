@@ -11,7 +11,9 @@ live ``DemoUpstream``). ``FakeUpstream(subprocess=True)`` runs ``python -m usage
 child process instead (for multi-process tests); ``requests`` / ``stats`` / ``reset()`` then go over
 HTTP (``/_fake/*``). Either way the socket is bound to 127.0.0.1 port 0 here and handed over, so
 parallel runs never fight for a port. Faults are asked per request: ``extra_body={"fake_fault": ...}``
-or the ``x-fake-fault`` header (see ``usage.demo_upstream.faults``).
+or the ``x-fake-fault`` header (see ``usage.demo_upstream.faults``). ``framing`` is how streams are
+written unless a request asks otherwise (``usage.demo_upstream.framing``; settable on a running
+thread-served upstream as ``.framing``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import httpx
 import uvicorn
 
 from usage.demo_upstream import DemoUpstream, make_app
+from usage.demo_upstream.framing import framing_check
 
 _REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,8 +41,9 @@ class FakeUpstream:
     """A demo upstream on 127.0.0.1, in a thread (default) or a subprocess; a context manager."""
 
     def __init__(self, *, api_key: str | None = None, latency_ms: float = 0.0, chunk_delay_ms: float = 0.0,
-                 subprocess: bool = False, startup_timeout_s: float = 15.0) -> None:
+                 subprocess: bool = False, startup_timeout_s: float = 15.0, framing: str | None = None) -> None:
         self.api_key = api_key
+        self._framing = framing
         self.latency_ms = latency_ms
         self.chunk_delay_ms = chunk_delay_ms
         self.is_subprocess = subprocess
@@ -50,6 +54,19 @@ class FakeUpstream:
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._process: subprocesses.Popen[bytes] | None = None
+
+    @property
+    def framing(self) -> str | None:
+        """How streams are written by default (None: one write per event)."""
+        return self._framing
+
+    @framing.setter
+    def framing(self, name: str | None) -> None:
+        if self.app is None and self._socket is not None:
+            raise RuntimeError("the framing of a subprocess upstream is set when it starts")
+        self._framing = name
+        if self.app is not None:
+            self.app.framing = framing_check(name)
 
     @property
     def url(self) -> str:
@@ -79,7 +96,8 @@ class FakeUpstream:
         return self
 
     def _start_thread(self) -> None:
-        self.app = make_app(api_key=self.api_key, latency_ms=self.latency_ms, chunk_delay_ms=self.chunk_delay_ms)
+        self.app = make_app(api_key=self.api_key, latency_ms=self.latency_ms, chunk_delay_ms=self.chunk_delay_ms,
+                            framing=self._framing)
         config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off",
                                 timeout_graceful_shutdown=1)
         self._server = uvicorn.Server(config)
@@ -93,6 +111,8 @@ class FakeUpstream:
                    "--latency-ms", str(self.latency_ms), "--chunk-delay-ms", str(self.chunk_delay_ms)]
         if self.api_key is not None:
             command += ["--api-key", self.api_key]
+        if self._framing is not None:
+            command += ["--framing", self._framing]
         self._process = subprocesses.Popen(command, cwd=_REPO_ROOT, pass_fds=[self._socket.fileno()],
                                            stdout=subprocesses.DEVNULL)
 

@@ -30,6 +30,7 @@ from .asgi import (
     route_of,
 )
 from .faults import TRUNCATE_AFTER_DELTAS, Faults, parse_faults
+from .framing import frame, framing_check
 from .payloads import DEMO_MODELS, DemoModel
 
 MAX_CHOICES = 8
@@ -83,8 +84,10 @@ class DemoUpstream:
     """
 
     def __init__(self, *, api_key: str | None = None, latency_ms: float = 0.0, chunk_delay_ms: float = 0.0,
-                 models: Iterable[DemoModel] = DEMO_MODELS, max_recorded_requests: int = 10_000) -> None:
+                 models: Iterable[DemoModel] = DEMO_MODELS, max_recorded_requests: int = 10_000,
+                 framing: str | None = None) -> None:
         self.api_key = api_key
+        self.framing = framing_check(framing)  # streams' default framing (``framing``); a request's own wins
         self.latency_ms = latency_ms
         self.chunk_delay_ms = chunk_delay_ms
         self.models = tuple(models)
@@ -260,8 +263,8 @@ class DemoUpstream:
         self.stats["streams_started"] += 1
         pace = self.chunk_delay_ms if faults.slow_stream_ms is None else faults.slow_stream_ms
         deltas = 0
-        for data, is_delta in events:
-            if exchange.client_gone:
+        for data, is_delta, pause_ms in frame(faults.framing or self.framing, events):
+            if exchange.client_gone or (pause_ms and not await exchange.pause(pause_ms)):
                 self.stats["streams_cancelled"] += 1
                 return None
             await exchange.body(data, more=True)
@@ -407,12 +410,14 @@ class DemoUpstream:
 
 
 def make_app(api_key: str | None = None, latency_ms: float = 0.0, *, chunk_delay_ms: float = 0.0,
-             models: Iterable[DemoModel] = DEMO_MODELS, max_recorded_requests: int = 10_000) -> DemoUpstream:
+             models: Iterable[DemoModel] = DEMO_MODELS, max_recorded_requests: int = 10_000,
+             framing: str | None = None) -> DemoUpstream:
     """Build a demo upstream.
 
     ``api_key``: when set, every ``/v1`` call must send ``Authorization: Bearer <api_key>`` (else 401).
     ``latency_ms``: wait before every answer (time to first byte). ``chunk_delay_ms``: wait after each
-    streamed content chunk (a ``slow-stream`` fault overrides it per request).
+    streamed content chunk (a ``slow-stream`` fault overrides it per request). ``framing``: how streams
+    are written by default (``usage.demo_upstream.framing``; a ``framing:<name>`` fault overrides it).
     """
     return DemoUpstream(api_key=api_key, latency_ms=latency_ms, chunk_delay_ms=chunk_delay_ms, models=models,
-                        max_recorded_requests=max_recorded_requests)
+                        max_recorded_requests=max_recorded_requests, framing=framing)

@@ -16,6 +16,8 @@ directives may be combined with commas, e.g. ``"slow-stream:20,long-stream:500"`
 - ``slow-stream:<ms>`` wait that long after each content chunk
 - ``long-stream:<n>``  answer with exactly n words, i.e. n content chunks when streaming (reasoning
                        models additionally report n reasoning tokens); overrides ``max_tokens``
+- ``framing:<name>``   streams: write the events as that server does (``openai``, ``azure``, ``vllm``,
+                       ``ollama``, ``split``, ``crlf``; see ``framing``)
 
 ``slow`` applies first, so ``slow:200,status:503`` is a late 503.
 """
@@ -24,7 +26,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-FAULT_NAMES = ("slow", "stall", "reset", "status", "truncate", "no-usage", "slow-stream", "long-stream")
+from .framing import framing_check
+
+FAULT_NAMES = ("slow", "stall", "reset", "status", "truncate", "no-usage", "slow-stream", "long-stream", "framing")
 TRUNCATE_AFTER_DELTAS = 3
 MAX_LONG_STREAM = 100_000
 
@@ -41,6 +45,7 @@ class Faults:
     no_usage: bool = False
     slow_stream_ms: float | None = None
     answer_words: int | None = None
+    framing: str | None = None
 
 
 def _number(name: str, argument: str) -> float:
@@ -94,5 +99,7 @@ def _apply(faults: Faults, name: str, argument: str) -> None:
         faults.slow_stream_ms = _number(name, argument)
     elif name == "long-stream":
         faults.answer_words = _integer(name, argument, low=0, high=MAX_LONG_STREAM)
+    elif name == "framing":
+        faults.framing = framing_check(argument)
     elif name:
         raise ValueError(f"unknown fake fault {name!r}; known: {', '.join(FAULT_NAMES)}")

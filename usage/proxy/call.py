@@ -219,7 +219,7 @@ class Call:
                 return
             except ValueError:
                 pass  # not the JSON expected: parse the events themselves
-        chunks = [line[5:].strip() for line in raw.split(b"\n") if line.startswith(b"data:")]
+        chunks = [line[5:].strip() for line in raw.splitlines() if line.startswith(b"data:")]  # CRLF, LF, CR
         chunks = [chunk for chunk in chunks if chunk.startswith(b"{")]
         if not chunks:
             return

@@ -1,8 +1,11 @@
 """Relaying a server-sent-event stream as it arrives (steps 6 to 8 for streams).
 
-Events are passed through byte for byte, split only at event boundaries. The relay reads the usage
-block the proxy asked for and drops that extra chunk when the caller did not ask for it. Settlement runs
-whether the stream completes, breaks upstream, or the client goes away.
+Events are passed through byte for byte, split only at event boundaries as the WHATWG SSE spec frames
+them: lines end in CRLF, LF or CR, and an event ends at a blank line. Only the incomplete trailing event
+of what has arrived is held back. The relay reads the usage block (``usage`` of a chat or completions
+chunk, ``response.usage`` of a Responses API event), records an error event's code, and drops the one
+chunk the caller did not ask for: the usage chunk (usage, no choices) Tokenwise asked for on its
+behalf. Settlement runs whether the stream completes, breaks upstream, or the client goes away.
 """
 
 from __future__ import annotations
@@ -11,40 +14,53 @@ import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 
 from usage.proxy.accounting import tokens_from_usage
 from usage.proxy.call import Call
 
-_SEPARATORS = (b"\n\n", b"\r\n\r\n")
+_EOL = rb"(?:\r\n|\r(?!\n)|\n)"  # a CR that ends the bytes at hand ends its line (see ``_pass``)
+_EVENT = re.compile(rb"(?:[^\r\n]++" + _EOL + rb")*+" + _EOL)  # non-blank lines, then the blank one
+
+# An event is parsed as it passes only when it may carry what must be acted on at once: a usage block
+# (dropped when Tokenwise asked for it on the caller's behalf) or an error - "usage" or "error" as a key
+# holding anything but null (OpenAI sends "usage": null in every chunk of a stream that asked for
+# usage), or "error" as a value (an error event's "type", an error object's "object"). The others - the
+# text deltas, nearly all of a stream - pass as they came, their text parsed later in batches
+# (``Call.stream_keep``).
+_ACT_NOW = re.compile(rb'"(?:usage|error)"\s*(?::(?!\s*null)|[,}])')
 
 
 def _data_of(event: bytes) -> bytes | None:
-    """The first ``data:`` line's value of an event."""
-    if event.startswith(b"data:"):  # the usual shape: no event name, one data line
-        end = event.find(b"\n")
-        return event[5:end].strip() if end >= 0 else event[5:].strip()
-    for line in event.splitlines():
-        if line.startswith(b"data:"):
-            return line[5:].strip()
-    return None
+    """The event's data: the values of its ``data`` lines joined with LF; None when it has none."""
+    values = []
+    for line in event.splitlines():  # bytes split at CRLF, LF and CR only
+        field, _, value = line.partition(b":")
+        if field == b"data":
+            values.append(value[1:] if value[:1] == b" " else value)
+    return b"\n".join(values) if values else None
 
 
-# A chunk is parsed as it passes only when it may carry what must be acted on at once: a usage block
-# (dropped when Tokenwise asked for it on the caller's behalf) or an error - an object under the key
-# "usage" or "error" (OpenAI sends "usage": null in every chunk of a stream that asked for usage). The
-# others - the text deltas, nearly all of a stream - pass as they came, and their text is parsed later
-# in batches (``Call.stream_keep``).
-_ACT_NOW = re.compile(rb'"(?:usage|error)"\s*:\s*\{')
+def _error_code(chunk: dict[str, Any]) -> str | None:
+    """The code of an error the upstream reported mid-stream: a chunk ``{"error": {...}}``, a Responses
+    API ``error`` event or ``response.failed``, or an error object sent as a chunk."""
+    error = chunk.get("error")
+    if not isinstance(error, dict):
+        response = chunk.get("response")
+        error = response.get("error") if isinstance(response, dict) else None
+    if not isinstance(error, dict):
+        error = chunk if "error" in (chunk.get("type"), chunk.get("object")) else None
+    if error is None:
+        return None
+    return str(error.get("code") or "upstream_stream_error")[:64]
 
 
 def observe_event(call: Call, event: bytes) -> bool:
     """Account for one SSE event; return False when it must not reach the caller."""
     data = _data_of(event)
-    if not data or data == b"[DONE]" or not data.startswith(b"{"):
-        return True
-    if _ACT_NOW.search(data) is None:
+    if data is None or _ACT_NOW.search(data) is None:
         return True
     try:
         chunk = json.loads(data)
@@ -52,51 +68,69 @@ def observe_event(call: Call, event: bytes) -> bool:
         return True
     if not isinstance(chunk, dict):
         return True
-    if isinstance(chunk.get("error"), dict):
-        call.event.error_code = str(chunk["error"].get("code") or "upstream_stream_error")[:64]
-        return True
+    code = _error_code(chunk)
+    if code is not None:
+        call.event.error_code = code
     if call.endpoint == "responses":
         response = chunk.get("response")
-        if isinstance(response, dict) and response.get("usage"):
-            call.tokens = tokens_from_usage(response["usage"]) or call.tokens
-    elif chunk.get("usage"):
-        call.tokens = tokens_from_usage(chunk["usage"]) or call.tokens
-        if not call.caller_wants_usage and not chunk.get("choices"):
-            return False  # the usage chunk Tokenwise asked for on the caller's behalf
-    return True
-
-
-def _split(buffer: bytes) -> tuple[list[bytes], bytes]:
-    """The complete events at the start of ``buffer`` (each with its blank line), and the rest; for
-    pieces with CR line ends (``_pass`` handles LF-only pieces itself)."""
-    events = []
-    while True:
-        cut = min(((buffer.find(sep), sep) for sep in _SEPARATORS if buffer.find(sep) >= 0), default=None)
-        if cut is None:
-            return events, buffer
-        index, sep = cut
-        events.append(buffer[: index + len(sep)])
-        buffer = buffer[index + len(sep):]
-
-
-def _pass(call: Call, data: bytes) -> tuple[bytes, bytes]:
-    """What of ``data`` goes to the caller now (its complete events, but a dropped usage chunk), and
-    the rest (an incomplete event). The usual piece - LF line ends, no usage or error object - is
-    passed whole after one search; otherwise the events before the first match still pass whole and
-    only the rest is looked at event by event."""
-    if b"\r" not in data:
-        end = data.rfind(b"\n\n")
-        if end < 0:
-            return b"", data
-        complete, rest = data[:end + 2], data[end + 2:]
-        match = _ACT_NOW.search(complete)
-        if match is None:
-            return complete, rest
-        cut = complete.rfind(b"\n\n", 0, match.start()) + 2  # the start of the event that matched
-        head, events = complete[:cut], [event + b"\n\n" for event in complete[cut:-2].split(b"\n\n")]
+        usage = response.get("usage") if isinstance(response, dict) else None
     else:
-        head, (events, rest) = b"", _split(data)
-    return head + b"".join(event for event in events if observe_event(call, event)), rest
+        usage = chunk.get("usage")
+    if not usage:
+        return True
+    call.tokens = tokens_from_usage(usage) or call.tokens
+    # The usage chunk Tokenwise asked for on the caller's behalf: usage, no choices, not an error.
+    asked_for_caller = call.endpoint != "responses" and not call.caller_wants_usage
+    return not (asked_for_caller and code is None and not chunk.get("choices"))
+
+
+def _pass(call: Call, data: bytes, *, final: bool = False) -> tuple[bytes, bytes]:
+    """What of ``data`` goes to the caller now, and what is held back until more bytes arrive.
+
+    Goes now: every complete event (through its blank line), byte for byte, but a dropped usage chunk.
+    Held back: the incomplete trailing event, and a dropped event whose last byte is a CR ending
+    ``data`` - the next byte may be the LF of that CRLF, to be dropped with it (``final``: no byte
+    follows). A passed event ending in such a CR goes at once: an LF after it is then a blank line of its
+    own, passed with the event after it (a blank line alone dispatches nothing). The usual piece - LF
+    line ends, nothing to act on - is passed whole after one search; otherwise the events before the
+    first one to act on still pass whole, and only the rest is looked at event by event.
+    """
+    has_cr = b"\r" in data
+    if has_cr:
+        end = _last_event_end(data, len(data), has_cr)
+    else:  # the usual piece: ``_last_event_end``'s one search, inline
+        index = data.rfind(b"\n\n")
+        end = index + 2 if index >= 0 else 0
+    match = _ACT_NOW.search(data, 0, end)
+    if match is None:
+        return data[:end], data[end:]
+    start = _last_event_end(data, match.start(), has_cr)  # where the event to act on begins
+    out = [data[:start]]
+    while start < end:
+        stop = _EVENT.match(data, start).end()
+        event = data[start:stop]
+        if observe_event(call, event):
+            out.append(event)
+        elif stop == len(data) and data[-1:] == b"\r" and not final:
+            return b"".join(out), event
+        start = stop
+    return b"".join(out), data[end:]
+
+
+def _last_event_end(data: bytes, position: int, has_cr: bool) -> int:
+    """Where the last event that is complete before ``position`` ends (0: none is).
+
+    A blank line follows a line end: its two line ends hold LF LF, LF CR or CR CR (LF CR LF and CR CR LF
+    when the blank line ends in CRLF), so the last of those three pairs marks where the last event ends.
+    """
+    index = data.rfind(b"\n\n", 0, position)
+    if has_cr:
+        index = max(index, data.rfind(b"\n\r", 0, position), data.rfind(b"\r\r", 0, position))
+    if index < 0:
+        return 0
+    if data[index + 1] == 13 and data[index + 2:index + 3] == b"\n":  # the blank line ends in CRLF
+        return index + 3
+    return index + 2
 
 
 def _stream_error(message: str, code: str) -> bytes:
@@ -115,8 +149,11 @@ async def relay(call: Call, upstream: httpx.Response) -> AsyncIterator[bytes]:
             if out:
                 call.stream_keep(out)  # the text is read from it later, in batches
                 yield out
-        if buffer.strip():
-            yield buffer
+        if buffer:  # the stream ended: what was held back, and an incomplete event as it came
+            out, buffer = _pass(call, buffer, final=True)
+            if out + buffer:
+                call.stream_keep(out)
+                yield out + buffer
     except httpx.TimeoutException:
         error_code = "upstream_timeout"
         yield _stream_error("The upstream stopped sending within the timeout.", error_code)

@@ -5,7 +5,16 @@ import time
 import openai
 import pytest
 
+from usage.demo_upstream.framing import FRAMINGS
 from usage.models import UsageEvent
+
+
+@pytest.fixture(params=FRAMINGS)
+def framing(request, upstream):
+    """The fake upstream writes its streams as one real server does (each in turn); for streaming tests."""
+    upstream.framing = request.param
+    yield request.param
+    upstream.framing = None
 
 
 @pytest.fixture
