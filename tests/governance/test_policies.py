@@ -204,7 +204,7 @@ tokens_per_month, usd_per_day, usd_per_week, usd_per_month)
 {path}, line 13: teams.platform.users.alice@example.com.budget.tokens_per_day: must be a whole number >= 0, got -5
 {path}, line 15: teams.research.alerts: must be whole percentages between 1 and 1000, got 80.5
 {path}, line 16: teams.research: unknown key 'colour' (allowed: models, budget, rate, max_tokens, max_tokens_action, \
-on_exceed, downgrade_to, alerts, store_text, detectors, users)"""
+on_exceed, downgrade_to, alerts, store_text, detectors, allow_unpriced_models, users)"""
     assert rows() == before
 
 

@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 import redis.exceptions
 
+from governance.enforcement.bounds import RequestShape
 from governance.enforcement.admission import (
     admission_admit, admission_settle, admission_settlement, models_visible, settlement_send,
 )
@@ -22,8 +23,9 @@ MARGIN = 16  # TOKENWISE_RESERVE_PROMPT_MARGIN_TOKENS
 
 
 def admit(run, principal, *, model="gpt-4o-mini", max_tokens=10, prompt=4, endpoint="chat.completions", rid=None):
+    shape = RequestShape(text_bytes=prompt, choices=0 if endpoint == "embeddings" else 1)
     return run(admission_admit(principal=principal, endpoint=endpoint, model=model, max_tokens=max_tokens,
-                               prompt_tokens_estimate=prompt, request_id=rid))
+                               shape=shape, request_id=rid))
 
 
 def day_key(principal, clock, *, person=False, unit="tok"):
@@ -212,15 +214,16 @@ def test_max_tokens_above_the_cap_is_rejected_when_the_policy_says_so(counters, 
     assert counters.budget(day_key(alice, clock)) == {}
 
 
-def test_without_max_tokens_the_default_completion_is_reserved(counters, clock, run, alice, team_policy, settings):
-    settings.TOKENWISE_DEFAULT_COMPLETION_RESERVE_TOKENS = 500
-    team_policy(tokens_per_day=10_000)
+def test_without_max_tokens_the_models_maximum_output_is_reserved(counters, clock, run, alice, team_policy, settings):
+    settings.TOKENWISE_DEFAULT_MAX_OUTPUT_TOKENS = 500
+    team_policy(tokens_per_day=100_000)
 
     chat = admit(run, alice, max_tokens=None, prompt=4)
+    unknown = admit(run, alice, model="local-llama", max_tokens=None, prompt=4)
     embedding = admit(run, alice, endpoint="embeddings", model="text-embedding-3-small", max_tokens=None, prompt=7)
 
-    assert (chat.max_tokens, embedding.max_tokens) == (None, None)
-    assert counters.budget(day_key(alice, clock))["r"] == (4 + MARGIN + 500) + (7 + MARGIN)
+    assert (chat.max_tokens, unknown.max_tokens, embedding.max_tokens) == (None, 500, None)
+    assert counters.budget(day_key(alice, clock))["r"] == (4 + MARGIN + 16_384) + (4 + MARGIN + 500) + (7 + MARGIN)
 
 
 def test_model_allow_list_uses_the_most_specific_level_with_globs(counters, clock, run, alice, team):
@@ -258,7 +261,7 @@ def test_concurrent_admissions_take_exactly_the_rate_and_the_budget(counters, cl
         async def one() -> str:
             try:
                 await admission_admit(principal=alice, endpoint="chat.completions", model="gpt-4o-mini",
-                                      max_tokens=10, prompt_tokens_estimate=4)
+                                      max_tokens=10, shape=RequestShape(text_bytes=4))
                 return "ok"
             except (RateLimited, BudgetExceeded) as exc:
                 return exc.code
