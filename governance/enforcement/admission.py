@@ -122,9 +122,9 @@ def _worst(shape: RequestShape, *, model: str, quote: PriceQuote | None, asked: 
 
 
 def _unpriced(model: str, served: str) -> ModelUnpriced:
-    name = model if model == served else f"{model}' (served as '{served}')"
+    routed = "" if model == served else f" (served as '{served}')"
     return ModelUnpriced(
-        f"The model '{name}' has no price, so its cost cannot be counted against your team's USD budget. "
+        f"The model '{model}'{routed} has no price, so its cost cannot be counted against your team's USD budget. "
         "Ask an admin to set its price, or to allow unpriced models in the policy.", param="model")
 
 

@@ -197,8 +197,12 @@ def request_shape(*, endpoint: str, raw_size: int, body: dict[str, Any]) -> Requ
             prompts = len(prompt)
         choices = prompts * max(_count(body.get("n")), _count(body.get("best_of")))
     elif endpoint == "chat.completions":
-        parts.visit(body.get("messages"))
-        choices = _count(body.get("n"))
+        messages = body.get("messages")
+        if not (isinstance(messages, list)  # the common case: text messages only, nothing to walk
+                and all(type(m) is dict and type(m.get("content")) is str for m in messages)):
+            parts.visit(messages)
+        n = body.get("n")
+        choices = 1 if n is None else _count(n)
     elif endpoint == "responses":
         parts.visit(body.get("input"))
         tools = body.get("tools")

@@ -158,6 +158,16 @@ def test_export_prints_the_current_document_and_round_trips(employee, document):
     assert apply(document(exported)) == "No changes.\n"
 
 
+def test_allow_unpriced_models_applies_exports_and_round_trips(employee, document):
+    apply(document("teams:\n  platform:\n    budget: {usd_per_day: 5}\n    allow_unpriced_models: true\n"))
+
+    exported = export()
+
+    assert Policy.objects.get(scope="team").allow_unpriced_models is True
+    assert "    allow_unpriced_models: true\n" in exported
+    assert apply(document(exported)) == "No changes.\n"
+
+
 def test_export_of_nothing_applies_as_nothing(db, document):
     exported = export()
 

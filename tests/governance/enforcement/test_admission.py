@@ -14,8 +14,9 @@ from governance.enforcement.admission import (
     admission_admit, admission_settle, admission_settlement, models_visible, settlement_send,
 )
 from governance.enforcement.counters import budget_key
+from governance.enforcement.effective import policy_cache_invalidate
 from governance.enforcement.periods import period_of
-from governance.exceptions import BudgetExceeded, MaxTokensTooLarge, ModelNotAllowed, RateLimited
+from governance.exceptions import BudgetExceeded, MaxTokensTooLarge, ModelNotAllowed, ModelUnpriced, RateLimited
 from governance.redis_mux import MultiplexedRedis
 from governance.services.policies import policy_set
 
@@ -310,3 +311,58 @@ def test_a_settlement_whose_answer_times_out_is_sent_again(counters, clock, run,
 
     assert counters.budget(day_key(alice, clock)) == {"u": 12, "r": 0}
     assert counters.reservations() == 0
+
+
+def test_a_policy_cap_applies_per_choice_and_every_choice_is_reserved(counters, clock, run, alice, team_policy):
+    team_policy(max_tokens=500, tokens_per_day=100_000)
+
+    admission = run(admission_admit(principal=alice, endpoint="chat.completions", model="gpt-4o-mini",
+                                    max_tokens=None, shape=RequestShape(text_bytes=4, choices=8)))
+
+    assert admission.max_tokens == 500  # sent upstream: per choice
+    assert counters.budget(day_key(alice, clock))["r"] == 4 + MARGIN + 8 * 500
+
+
+def test_the_served_model_is_priced_not_the_name_asked(counters, clock, run, alice, team_policy):
+    team_policy(usd_per_day=Decimal("1"))
+
+    run(admission_admit(principal=alice, endpoint="chat.completions", model="alias-4o", served_model="gpt-4o",
+                        max_tokens=5, shape=RequestShape(text_bytes=4)))
+
+    assert counters.budget(day_key(alice, clock, unit="usd"))["r"] == 20 * 250 + 5 * 1000  # at gpt-4o's price
+
+
+def test_an_unpriced_model_is_refused_under_a_usd_budget_unless_the_policy_allows_it(counters, clock, run, alice,
+                                                                                     team_policy):
+    team_policy(usd_per_day=Decimal("1"))
+    with pytest.raises(ModelUnpriced) as caught:
+        run(admission_admit(principal=alice, endpoint="chat.completions", model="alias", served_model="mystery",
+                            max_tokens=5, shape=RequestShape(text_bytes=4)))
+    refused = counters.budget(day_key(alice, clock, unit="usd"))
+    team_policy(usd_per_day=Decimal("1"), allow_unpriced_models=True)
+    policy_cache_invalidate()  # the change's commit hook does this (the test's transaction never commits)
+
+    allowed = run(admission_admit(principal=alice, endpoint="chat.completions", model="alias",
+                                  served_model="mystery", max_tokens=5, shape=RequestShape(text_bytes=4)))
+
+    assert (caught.value.status, caught.value.code, caught.value.param) == (403, "model_unpriced", "model")
+    assert caught.value.message == (
+        "The model 'alias' (served as 'mystery') has no price, so its cost cannot be counted against your "
+        "team's USD budget. Ask an admin to set its price, or to allow unpriced models in the policy.")
+    assert refused == {}
+    assert allowed.model == "alias"
+    assert counters.budget(day_key(alice, clock, unit="usd")) == {"u": 0, "r": 0}
+
+
+def test_an_unpriced_downgrade_target_blocks_instead(counters, clock, run, alice, team_policy):
+    team_policy(usd_per_day=Decimal("0.0001"), on_exceed="downgrade", downgrade_to="cheap-alias")
+
+    async def serve(model: str) -> str:
+        return {"cheap-alias": "mystery"}.get(model, model)
+
+    with pytest.raises(BudgetExceeded):
+        run(admission_admit(principal=alice, endpoint="chat.completions", model="gpt-4o", max_tokens=500,
+                            shape=RequestShape(text_bytes=4), serve=serve))
+
+    held = counters.budget(day_key(alice, clock, unit="usd"))
+    assert (held.get("u", 0), held.get("r", 0)) == (0, 0)
