@@ -57,7 +57,9 @@ class Admission:
     """The decision for one call."""
 
     model: str  # the model to serve (may differ from the one asked when the policy downgrades)
-    max_tokens: int | None  # the max_tokens to send upstream (capped by policy), None = as asked
+    # The max_tokens to send upstream, None = as asked: the policy's cap, or the default output bound of a
+    # model the bounds' table does not know (reserved, so it must hold).
+    max_tokens: int | None
     action: str = ""  # policy action taken: "", "warn", "downgrade", "cap" (comma-separated when several)
     headers: dict[str, str] = dataclasses.field(default_factory=dict)
     store_text: bool = False

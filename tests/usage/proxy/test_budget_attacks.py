@@ -155,3 +155,14 @@ def test_a_policy_can_allow_unpriced_models(live_proxy, upstream, employee_key, 
 
     assert answers == [(404, "model_not_found")]  # admitted and forwarded: the demo upstream has no such model
     assert upstream.requests[-1]["json"]["model"] == "mystery-model"
+
+
+def test_an_unknown_models_default_output_bound_is_sent_upstream(live_proxy, upstream, employee_key, team, policies,
+                                                                 ledger, alias_route):
+    policies("teams:\n  platform:\n    budget: {tokens_per_day: 100000}\n")
+    _, secret = employee_key
+
+    asyncio.run(_send(live_proxy.url, secret, Attack("/v1/chat/completions", {"model": "mystery", "messages": HELLO},
+                                                     "", 0), calls=1, parallel=False))
+
+    assert upstream.requests[-1]["json"]["max_tokens"] == 4096  # TOKENWISE_DEFAULT_MAX_OUTPUT_TOKENS: reserved
