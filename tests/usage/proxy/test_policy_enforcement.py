@@ -253,7 +253,7 @@ def test_a_stream_the_client_abandons_still_settles(client, upstream, event_of, 
 
 # --- The budget held to the token under concurrency --------------------------------------------------------
 
-BUDGET = 1000
+BUDGET = 3000  # some 25 worst cases of the storm's calls (their body bytes) in flight at once
 STORM = 300
 ONE_TOKEN_CALL = HELLO_RESERVED_PROMPT + 1  # the worst case of a call with max_tokens=1
 
