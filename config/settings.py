@@ -328,10 +328,15 @@ TOKENWISE_RESERVATION_TTL_S = env_float("TOKENWISE_RESERVATION_TTL_S", 900.0)
 # The calls a proxy process answers within this window are recorded together (fingerprints, ledger
 # events in one write), once the window ends: off the path of the calls that follow (usage/proxy/call.py).
 TOKENWISE_RECORD_DELAY_S = env_float("TOKENWISE_RECORD_DELAY_S", 0.025)
-# Worst case reserved per call: prompt estimate + this margin (message framing the estimate does not
-# see), + max_tokens (the caller's, else the policy cap, else this default).
+# Worst case reserved per call (governance/enforcement/bounds.py): the request's bytes + media parts +
+# this margin (the reply primer, a request-wide preamble), + the output bound of every choice.
 TOKENWISE_RESERVE_PROMPT_MARGIN_TOKENS = env_int("TOKENWISE_RESERVE_PROMPT_MARGIN_TOKENS", 16)
-TOKENWISE_DEFAULT_COMPLETION_RESERVE_TOKENS = env_int("TOKENWISE_DEFAULT_COMPLETION_RESERVE_TOKENS", 4096)
+# A model missing from the bounds' table: its maximum output per choice when nothing caps it (then sent
+# upstream as max_tokens, so that it holds), its worst image part, and its context window (the bound of
+# an audio or file part, and of a Responses call whose input the body does not hold).
+TOKENWISE_DEFAULT_MAX_OUTPUT_TOKENS = env_int("TOKENWISE_DEFAULT_MAX_OUTPUT_TOKENS", 4096)
+TOKENWISE_UNKNOWN_MODEL_IMAGE_TOKENS = env_int("TOKENWISE_UNKNOWN_MODEL_IMAGE_TOKENS", 4096)
+TOKENWISE_UNKNOWN_MODEL_CONTEXT_TOKENS = env_int("TOKENWISE_UNKNOWN_MODEL_CONTEXT_TOKENS", 200_000)
 # Reconcile repairs a budget counter from the ledger once it has had no settlement for this long.
 TOKENWISE_RECONCILE_QUIET_S = env_float("TOKENWISE_RECONCILE_QUIET_S", 120.0)
 # Budget alerts also go to this Slack-compatible webhook ({"text": ...}) when set.

@@ -20,7 +20,7 @@ class PolicyAdmin(admin.ModelAdmin):
     raw_id_fields = ("team", "user")
     fieldsets = (
         ("Applies to", {"fields": ("scope", "team", "user")}),
-        ("Models", {"fields": ("allowed_models", "max_tokens", "max_tokens_action")}),
+        ("Models", {"fields": ("allowed_models", "max_tokens", "max_tokens_action", "allow_unpriced_models")}),
         ("Budgets", {"fields": (("tokens_per_day", "tokens_per_week", "tokens_per_month"),
                                 ("usd_per_day", "usd_per_week", "usd_per_month"))}),
         ("Rate limits", {"fields": ("requests_per_minute", "tokens_per_minute")}),

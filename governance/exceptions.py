@@ -45,6 +45,14 @@ class ModelNotAllowed(GovernanceError):
     type = "permission_error"
 
 
+class ModelUnpriced(GovernanceError):
+    """The model that would serve the call has no price, and a USD budget applies to the caller."""
+
+    status = 403
+    code = "model_unpriced"
+    type = "permission_error"
+
+
 class RateLimited(GovernanceError):
     status = 429
     code = "rate_limit_exceeded"

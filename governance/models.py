@@ -104,6 +104,8 @@ class Policy(models.Model):
     downgrade_to = models.CharField(max_length=200, null=True, blank=True)
     alert_thresholds = models.JSONField(null=True, blank=True, help_text="Percentages, e.g. [50, 80, 100].")
     store_text = models.BooleanField(null=True, blank=True, help_text="Store prompt and response text.")
+    allow_unpriced_models = models.BooleanField(
+        null=True, blank=True, help_text="Admit models without a price under a USD budget (their cost is not counted).")
     detector_thresholds = models.JSONField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 

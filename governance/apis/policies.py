@@ -47,6 +47,9 @@ class PolicyValuesSerializer(serializers.Serializer):
                                              help_text="Percentages of a budget, e.g. [50, 80, 100].")
     store_text = serializers.BooleanField(required=False, allow_null=True,
                                           help_text="Store prompt and response text (privacy: off by default).")
+    allow_unpriced_models = serializers.BooleanField(
+        required=False, allow_null=True,
+        help_text="Admit models without a price under a USD budget (their cost is not counted); default false.")
     detector_thresholds = serializers.DictField(child=serializers.FloatField(), required=False, allow_null=True,
                                                 help_text="Per detector name, its threshold.")
 

@@ -6,11 +6,11 @@ ends (success, failure or client disconnect). Rejections raise ``governance.exce
 Steady state: the effective policy and the price come from in-process snapshots, the periods are
 memoised, and the counters take one Redis round trip to admit (``lua/admit.lua``) and one to settle
 (``lua/settle.lua``), with flat arguments and replies (no JSON on either side); in embedded mode (no
-Redis) the same algorithm runs in-process. The worst case reserved for a call is ``prompt estimate +
-TOKENWISE_RESERVE_PROMPT_MARGIN_TOKENS + max_tokens`` (the caller's, else the policy's cap, else
-``TOKENWISE_DEFAULT_COMPLETION_RESERVE_TOKENS``), and its cost at the model's price. Concurrent calls
-can therefore overspend a budget only by what an upstream reports beyond a call's reservation (a prompt
-larger than estimated, or an uncapped completion longer than the default reserve).
+Redis) the same algorithm runs in-process. The worst case reserved for a call is a true upper bound of
+what it can be billed (``governance.enforcement.bounds``: every choice, every prompt, media parts, a
+prompt bound that cannot undercount, the model's maximum output when nothing caps it), priced at the
+model that will serve it (after routes and downgrades): concurrent calls cannot overspend a budget.
+A model without a price is refused under a USD budget unless the policy allows unpriced models.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import logging
 import math
 import uuid
 from decimal import Decimal
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import redis
@@ -29,18 +29,19 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from governance.enforcement import clock
+from governance.enforcement.bounds import RequestShape, output_bound, output_limit, prompt_bound
 from governance.enforcement.counters import (
     USD_UNITS, AdmitResult, BudgetCheck, Plan, RateCheck, budget_key, local_counters, rate_key, redis_counters,
 )
 from governance.enforcement.effective import EffectivePolicy, Limits, policy_for, policy_version_observe
 from governance.enforcement.periods import periods_at
 from governance.enforcement.responses import budget_exceeded_error, exceeded_warning, rate_headers, rate_limited_error
-from governance.exceptions import EnforcementUnavailable, MaxTokensTooLarge, ModelNotAllowed
+from governance.exceptions import EnforcementUnavailable, MaxTokensTooLarge, ModelNotAllowed, ModelUnpriced
 from governance.redis import REDIS_ERRORS
 from governance.redis_mux import Command, get_multiplexed_redis
 from governance.services.alerts import alert_crossings_queue
 from governance.services.keys import KeyPrincipal
-from governance.services.pricing import cost_usd, price_quote
+from governance.services.pricing import PriceQuote, cost_usd, price_quote
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +57,9 @@ class Admission:
     """The decision for one call."""
 
     model: str  # the model to serve (may differ from the one asked when the policy downgrades)
-    max_tokens: int | None  # the max_tokens to send upstream (capped by policy), None = as asked
+    # The max_tokens to send upstream, None = as asked: the policy's cap, or the default output bound of a
+    # model the bounds' table does not know (reserved, so it must hold).
+    max_tokens: int | None
     action: str = ""  # policy action taken: "", "warn", "downgrade", "cap" (comma-separated when several)
     headers: dict[str, str] = dataclasses.field(default_factory=dict)
     store_text: bool = False
@@ -76,13 +79,13 @@ def _mode(policy: EffectivePolicy, model: str) -> str:
 
 
 def _completion_limit(policy: EffectivePolicy, *, endpoint: str, max_tokens: int | None,
-                      actions: list[str], headers: dict[str, str]) -> tuple[int | None, int]:
-    """(max_tokens to send upstream or None = as asked, completion tokens to reserve)."""
+                      actions: list[str], headers: dict[str, str]) -> tuple[int | None, int | None]:
+    """(max_tokens to send upstream or None = as asked, output asked per choice or None = uncapped)."""
     if endpoint == "embeddings":
         return None, 0
     cap = policy.max_tokens
     if cap is None:
-        return None, max_tokens if max_tokens is not None else settings.TOKENWISE_DEFAULT_COMPLETION_RESERVE_TOKENS
+        return None, max_tokens
     if max_tokens is None:
         return cap, cap  # bound the output so the reservation is a true worst case
     if max_tokens <= cap:
@@ -96,16 +99,39 @@ def _completion_limit(policy: EffectivePolicy, *, endpoint: str, max_tokens: int
     return cap, cap
 
 
-async def _cost_units(model: str, *, prompt: int, completion: int) -> int:
-    quote = await price_quote(model)
-    if quote is None:
-        return 0  # unpriced model: its cost is unknown and cannot count against a USD budget
-    cost = cost_usd(quote, prompt_tokens=prompt, cached_tokens=0, completion_tokens=completion)
-    return math.ceil(cost * USD_UNITS)
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Worst:
+    """The worst case of the call if one model serves it."""
+
+    tokens: int
+    cost_units: int
+    send_max_tokens: int | None  # an output bound that holds only if sent upstream (unknown model)
+
+
+def _worst(shape: RequestShape, *, model: str, quote: PriceQuote | None, asked: int | None) -> _Worst:
+    prompt = prompt_bound(shape, model=model, margin=settings.TOKENWISE_RESERVE_PROMPT_MARGIN_TOKENS,
+                          unknown_image_tokens=settings.TOKENWISE_UNKNOWN_MODEL_IMAGE_TOKENS,
+                          unknown_context_tokens=settings.TOKENWISE_UNKNOWN_MODEL_CONTEXT_TOKENS)
+    per_choice, must_send = output_limit(model=model, requested=asked,
+                                         default=settings.TOKENWISE_DEFAULT_MAX_OUTPUT_TOKENS)
+    completion = output_bound(shape, per_choice=per_choice) if shape.choices else 0
+    cost = 0  # unpriced (allowed by the policy): its cost is unknown and cannot count against a USD budget
+    if quote is not None:
+        cost = math.ceil(cost_usd(quote, prompt_tokens=prompt, cached_tokens=0, completion_tokens=completion)
+                         * USD_UNITS)
+    return _Worst(tokens=prompt + completion, cost_units=cost,
+                  send_max_tokens=per_choice if must_send and shape.choices else None)
+
+
+def _unpriced(model: str, served: str) -> ModelUnpriced:
+    routed = "" if model == served else f" (served as '{served}')"
+    return ModelUnpriced(
+        f"The model '{model}'{routed} has no price, so its cost cannot be counted against your team's USD budget. "
+        "Ask an admin to set its price, or to allow unpriced models in the policy.", param="model")
 
 
 def _checks(policy: EffectivePolicy, principal: KeyPrincipal, *, now: float, tokens: int, cost: int,
-            cost_alt: int) -> tuple[list[RateCheck], list[BudgetCheck]]:
+            tokens_alt: int, cost_alt: int) -> tuple[list[RateCheck], list[BudgetCheck]]:
     periods = {p.kind: p for p in periods_at(now)}
     rates: list[RateCheck] = []
     budgets: list[BudgetCheck] = []
@@ -122,7 +148,7 @@ def _checks(policy: EffectivePolicy, principal: KeyPrincipal, *, now: float, tok
         for kind, limit in limits.tokens:
             budgets.append(BudgetCheck(
                 key=budget_key(**ids, unit="tok", period=periods[kind]), unit="tokens", limit=limit,
-                amount=tokens, amount_if_downgraded=tokens, thresholds=limits.thresholds, scope=scope,
+                amount=tokens, amount_if_downgraded=tokens_alt, thresholds=limits.thresholds, scope=scope,
                 period=periods[kind], **ids))
         for kind, limit_usd in limits.usd:
             budgets.append(BudgetCheck(
@@ -192,15 +218,20 @@ async def _seed_local(plan: Plan) -> None:
 
 
 async def admission_admit(
-    *, principal: KeyPrincipal, endpoint: str, model: str, max_tokens: int | None, prompt_tokens_estimate: int,
+    *, principal: KeyPrincipal, endpoint: str, model: str, max_tokens: int | None, shape: RequestShape,
+    served_model: str | None = None, serve: Callable[[str], Awaitable[str | None]] | None = None,
     request_id: str | None = None,
 ) -> Admission:
     """Check every limit that applies to this call and reserve its worst-case cost.
 
-    Raises ModelNotAllowed (403), MaxTokensTooLarge (400), RateLimited (429, ``Retry-After`` and
-    ``x-ratelimit-*``), BudgetExceeded (429 ``budget_exceeded``, ``x-tokenwise-budget-reset``), or
-    EnforcementUnavailable (503) when the counters are unreachable and the policy fails closed. A
-    rejection changes no counter. One Redis round trip (none without limits in embedded mode).
+    ``shape`` bounds what the request can be billed; ``served_model`` is the model the route sends
+    ``model`` to (default: ``model``) and ``serve`` resolves the policy's downgrade target the same way.
+    The worst case is priced at the served model. Raises ModelNotAllowed (403), ModelUnpriced (403,
+    a served model without a price under a USD budget, unless the policy allows unpriced models),
+    MaxTokensTooLarge (400), RateLimited (429, ``Retry-After`` and ``x-ratelimit-*``), BudgetExceeded
+    (429 ``budget_exceeded``, ``x-tokenwise-budget-reset``), or EnforcementUnavailable (503) when the
+    counters are unreachable and the policy fails closed. A rejection changes no counter. One Redis
+    round trip (none without limits in embedded mode).
     """
     policy = await policy_for(team_id=principal.team_id, user_id=principal.user_id)
     if not policy.allows(model):
@@ -209,20 +240,30 @@ async def admission_admit(
                               param="model")
     actions: list[str] = []
     headers: dict[str, str] = {}
-    send_max, completion = _completion_limit(policy, endpoint=endpoint, max_tokens=max_tokens, actions=actions,
-                                             headers=headers)
+    send_max, asked = _completion_limit(policy, endpoint=endpoint, max_tokens=max_tokens, actions=actions,
+                                        headers=headers)
     admission = Admission(model=model, max_tokens=send_max, store_text=policy.store_text)
     mode = _mode(policy, model)
     if not settings.REDIS_URL and not (_has_limits(policy.team) or _has_limits(policy.person)):
         admission.action, admission.headers = ",".join(actions), headers
         return admission
     now = clock.now()
-    prompt = prompt_tokens_estimate + settings.TOKENWISE_RESERVE_PROMPT_MARGIN_TOKENS
-    tokens = prompt + completion
-    cost = await _cost_units(model, prompt=prompt, completion=completion)
-    cost_alt = (await _cost_units(policy.downgrade_to, prompt=prompt, completion=completion)
-                if mode == "downgrade" else cost)
-    rates, budgets = _checks(policy, principal, now=now, tokens=tokens, cost=cost, cost_alt=cost_alt)
+    served = served_model or model
+    strict = bool(policy.team.usd or policy.person.usd) and not policy.allow_unpriced_models
+    quote = await price_quote(served)
+    if quote is None and strict:
+        raise _unpriced(model, served)
+    worst = alt = _worst(shape, model=served, quote=quote, asked=asked)
+    if mode == "downgrade":
+        target = policy.downgrade_to or model
+        served_alt = (await serve(target) if serve is not None else None) or target
+        quote_alt = await price_quote(served_alt)
+        if quote_alt is None and strict:
+            mode = "block"  # never downgrade to a model whose cost the budget cannot count
+        else:
+            alt = _worst(shape, model=served_alt, quote=quote_alt, asked=asked)
+    rates, budgets = _checks(policy, principal, now=now, tokens=max(worst.tokens, alt.tokens),
+                             cost=worst.cost_units, tokens_alt=alt.tokens, cost_alt=alt.cost_units)
     plan = Plan(rid=request_id or uuid.uuid4().hex, now=now,
                 deadline=now + settings.TOKENWISE_RESERVATION_TTL_S, mode=mode, rates=rates, budgets=budgets)
     result, backend = await _run(plan)
@@ -240,6 +281,7 @@ async def admission_admit(
         if mode == "downgrade":
             actions.append("downgrade")
             admission.model = policy.downgrade_to or model
+            worst = alt
             headers["x-tokenwise-downgraded-from"] = model
             warning += f"; served {admission.model} instead of {model}"
         else:
@@ -247,6 +289,8 @@ async def admission_admit(
         headers["x-tokenwise-warning"] = warning
     if plan.needs_settlement:
         admission.reservation = Reservation(plan=plan, backend=backend)
+        if worst.send_max_tokens is not None and admission.max_tokens is None:
+            admission.max_tokens = worst.send_max_tokens  # the reserved output holds only if sent
     admission.action, admission.headers = ",".join(actions), headers
     return admission
 

@@ -45,7 +45,7 @@ USD_FIELDS = (("day", "usd_per_day"), ("week", "usd_per_week"), ("month", "usd_p
 LIMIT_FIELDS = (*(f for _, f in TOKEN_FIELDS), *(f for _, f in USD_FIELDS), "requests_per_minute",
                 "tokens_per_minute")
 RULE_FIELDS = ("allowed_models", "max_tokens", "max_tokens_action", "on_exceed", "downgrade_to",
-               "alert_thresholds", "store_text", "detector_thresholds")
+               "alert_thresholds", "store_text", "detector_thresholds", "allow_unpriced_models")
 POLICY_FIELDS = (*LIMIT_FIELDS, *RULE_FIELDS)
 
 
@@ -76,6 +76,7 @@ class EffectivePolicy:
     store_text: bool
     team: Limits
     person: Limits
+    allow_unpriced_models: bool = False  # under a USD budget, admit models without a price
 
     def allows(self, model: str) -> bool:
         """Whether ``model`` matches an allowed name or glob (case-sensitive, like model ids)."""
@@ -117,6 +118,7 @@ def policy_resolve(*, team_id: int, user_id: int, org: dict[str, Any] | None, te
         store_text=bool(rules["store_text"]),
         team=_limits(_merge([org, team], LIMIT_FIELDS), team_rules["alert_thresholds"]),
         person=_limits(_merge([person], LIMIT_FIELDS), rules["alert_thresholds"]),
+        allow_unpriced_models=bool(rules["allow_unpriced_models"]),
     )
 
 

@@ -20,7 +20,8 @@ A document::
 Every level takes the same keys (``users`` only under a team): ``models``, ``budget``
 (``tokens_per_day|week|month``, ``usd_per_day|week|month``), ``rate`` (``rpm``, ``tpm``), ``max_tokens``,
 ``max_tokens_action`` (cap | reject), ``on_exceed``, ``downgrade_to``, ``alerts``, ``store_text``,
-``detectors`` (detector name -> threshold). ``null`` means "not set here" (inherit). Parsing collects
+``detectors`` (detector name -> threshold), ``allow_unpriced_models`` (true: admit models without a
+price under a USD budget; their cost is not counted). ``null`` means "not set here" (inherit). Parsing collects
 every problem - unknown keys, wrong types, duplicate keys, unknown teams and people - each naming its
 line, and raises ``PolicyDocumentError`` with all of them.
 """
@@ -41,9 +42,10 @@ _BUDGET = {"tokens_per_day": "tokens_per_day", "tokens_per_week": "tokens_per_we
 _RATE = {"rpm": "requests_per_minute", "tpm": "tokens_per_minute"}
 _SIMPLE = {"models": "allowed_models", "max_tokens": "max_tokens", "max_tokens_action": "max_tokens_action",
            "on_exceed": "on_exceed", "downgrade_to": "downgrade_to", "alerts": "alert_thresholds",
-           "store_text": "store_text", "detectors": "detector_thresholds"}
+           "store_text": "store_text", "detectors": "detector_thresholds",
+           "allow_unpriced_models": "allow_unpriced_models"}
 BODY_KEYS = ("models", "budget", "rate", "max_tokens", "max_tokens_action", "on_exceed", "downgrade_to",
-             "alerts", "store_text", "detectors")
+             "alerts", "store_text", "detectors", "allow_unpriced_models")
 # The document's name of each Policy field (for diffs and export).
 DOCUMENT_NAME = {**{f: f"budget.{k}" for k, f in _BUDGET.items()}, **{f: f"rate.{k}" for k, f in _RATE.items()},
                  **{f: k for k, f in _SIMPLE.items()}}
@@ -132,7 +134,7 @@ class _Parser:
             return value
         if field == "downgrade_to":
             return self.text(value, node, path)
-        if field == "store_text":
+        if field in ("store_text", "allow_unpriced_models"):
             if not isinstance(value, bool):
                 self.problem(node, path, f"must be true or false, got {value!r}")
                 return None

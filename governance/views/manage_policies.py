@@ -21,6 +21,7 @@ SHOWN_FIELDS = (
     ("requests_per_minute", "Requests / min"), ("tokens_per_minute", "Tokens / min"),
     ("allowed_models", "Allowed models"), ("max_tokens", "max_tokens cap"), ("on_exceed", "Over a limit"),
     ("downgrade_to", "Downgrade to"), ("alert_thresholds", "Alerts at %"), ("store_text", "Store text"),
+    ("allow_unpriced_models", "Unpriced models"),
 )
 
 
@@ -75,6 +76,9 @@ class PolicyForm(forms.Form):
     store_text = forms.NullBooleanField(required=False, label="Store prompt and response text",
                                         widget=forms.Select(choices=[("unknown", "inherit"), ("true", "yes"),
                                                                      ("false", "no")]))
+    allow_unpriced_models = forms.NullBooleanField(
+        required=False, label="Admit unpriced models under a USD budget",
+        widget=forms.Select(choices=[("unknown", "inherit"), ("true", "yes"), ("false", "no")]))
 
     def clean_allowed_models(self) -> list[str] | None:
         models = _csv_list(self.cleaned_data["allowed_models"])
@@ -112,7 +116,7 @@ class PolicyForm(forms.Form):
 EDITABLE_FIELDS = (
     "usd_per_day", "usd_per_week", "usd_per_month", "tokens_per_day", "tokens_per_week", "tokens_per_month",
     "requests_per_minute", "tokens_per_minute", "allowed_models", "max_tokens", "max_tokens_action", "on_exceed",
-    "downgrade_to", "alert_thresholds", "store_text",
+    "downgrade_to", "alert_thresholds", "store_text", "allow_unpriced_models",
 )
 
 

@@ -158,6 +158,16 @@ def test_export_prints_the_current_document_and_round_trips(employee, document):
     assert apply(document(exported)) == "No changes.\n"
 
 
+def test_allow_unpriced_models_applies_exports_and_round_trips(employee, document):
+    apply(document("teams:\n  platform:\n    budget: {usd_per_day: 5}\n    allow_unpriced_models: true\n"))
+
+    exported = export()
+
+    assert Policy.objects.get(scope="team").allow_unpriced_models is True
+    assert "    allow_unpriced_models: true\n" in exported
+    assert apply(document(exported)) == "No changes.\n"
+
+
 def test_export_of_nothing_applies_as_nothing(db, document):
     exported = export()
 
@@ -204,7 +214,7 @@ tokens_per_month, usd_per_day, usd_per_week, usd_per_month)
 {path}, line 13: teams.platform.users.alice@example.com.budget.tokens_per_day: must be a whole number >= 0, got -5
 {path}, line 15: teams.research.alerts: must be whole percentages between 1 and 1000, got 80.5
 {path}, line 16: teams.research: unknown key 'colour' (allowed: models, budget, rate, max_tokens, max_tokens_action, \
-on_exceed, downgrade_to, alerts, store_text, detectors, users)"""
+on_exceed, downgrade_to, alerts, store_text, detectors, allow_unpriced_models, users)"""
     assert rows() == before
 
 

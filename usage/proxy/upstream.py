@@ -13,6 +13,7 @@ import fnmatch
 import logging
 import threading
 import time
+import weakref
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -53,7 +54,8 @@ class _Route:
 
 _routes: tuple[float, list[_Route]] = (0.0, [])
 _routes_loaded = threading.Event()  # set once a routing table was read from the database
-_routes_lock: asyncio.Lock | None = None
+# One lock per event loop (a lock waited on belongs to its loop; a process may run several loops).
+_routes_locks: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]" = weakref.WeakKeyDictionary()
 
 
 def _load_routes() -> list[_Route]:
@@ -85,13 +87,15 @@ def routes_invalidate() -> None:
 
 
 async def _current_routes() -> list[_Route]:
-    global _routes, _routes_lock
+    global _routes
     expires_at, routes = _routes
     if expires_at > time.monotonic():
         return routes
-    if _routes_lock is None:
-        _routes_lock = asyncio.Lock()
-    async with _routes_lock:
+    loop = asyncio.get_running_loop()
+    lock = _routes_locks.get(loop)
+    if lock is None:
+        lock = _routes_locks[loop] = asyncio.Lock()
+    async with lock:
         if _routes[0] <= time.monotonic():
             try:
                 _routes = (time.monotonic() + ROUTES_TTL_S, await sync_to_async(_load_routes)())

@@ -20,10 +20,11 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from governance.enforcement.admission import admission_admit, models_visible
+from governance.enforcement.bounds import request_shape
 from governance.exceptions import GovernanceError, KnownKeyRefused
 from governance.services.keys import key_authenticate
 from usage import metrics
-from usage.proxy.accounting import estimate_tokens, output_text_of, requested_max_tokens, tokens_from_usage
+from usage.proxy.accounting import output_text_of, requested_max_tokens, tokens_from_usage
 from usage.proxy.body_limit import BODY_TOO_LARGE
 from usage.proxy.call import Call
 from usage.proxy.errors import (
@@ -109,6 +110,12 @@ def forward_body(call: Call, raw: bytes, body: dict[str, Any], upstream: Upstrea
         body = dict(body, stream_options=dict(options, include_usage=True))
         changed = True
     return json.dumps(body).encode() if changed else raw
+
+
+async def served_model_of(model: str) -> str | None:
+    """The model name the route for ``model`` sends upstream; None when nothing serves it."""
+    upstream = await upstream_for(model)
+    return None if upstream is None else upstream.model
 
 
 async def send_upstream(call: Call, upstream: Upstream, payload: bytes) -> httpx.Response:
@@ -199,11 +206,14 @@ async def proxy(request: HttpRequest, endpoint: str) -> HttpResponse:
             raise ProxyError(400, f"Streaming is not supported on {PATHS[endpoint]}.", code="invalid_stream",
                              param="stream")
         call.observe_request(body)
+        upstream = await upstream_for(body["model"])  # priced as the model it will serve
         call.admission = await admission_admit(
             principal=call.principal, endpoint=endpoint, model=body["model"],
-            max_tokens=call.event.max_tokens, prompt_tokens_estimate=estimate_tokens(call.prompt_text),
+            max_tokens=call.event.max_tokens, shape=request_shape(endpoint=endpoint, raw_size=len(raw), body=body),
+            served_model=None if upstream is None else upstream.model, serve=served_model_of,
             request_id=call.request_id)
-        upstream = await upstream_for(call.admission.model)
+        if call.admission.model != body["model"]:  # downgraded
+            upstream = await upstream_for(call.admission.model)
         if upstream is None:
             raise ProxyError(404, f"The model '{body['model']}' does not exist or is not routed to a provider.",
                              code="model_not_found", param="model")

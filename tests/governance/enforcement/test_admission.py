@@ -9,12 +9,14 @@ from decimal import Decimal
 import pytest
 import redis.exceptions
 
+from governance.enforcement.bounds import RequestShape
 from governance.enforcement.admission import (
     admission_admit, admission_settle, admission_settlement, models_visible, settlement_send,
 )
 from governance.enforcement.counters import budget_key
+from governance.enforcement.effective import policy_cache_invalidate
 from governance.enforcement.periods import period_of
-from governance.exceptions import BudgetExceeded, MaxTokensTooLarge, ModelNotAllowed, RateLimited
+from governance.exceptions import BudgetExceeded, MaxTokensTooLarge, ModelNotAllowed, ModelUnpriced, RateLimited
 from governance.redis_mux import MultiplexedRedis
 from governance.services.policies import policy_set
 
@@ -22,8 +24,9 @@ MARGIN = 16  # TOKENWISE_RESERVE_PROMPT_MARGIN_TOKENS
 
 
 def admit(run, principal, *, model="gpt-4o-mini", max_tokens=10, prompt=4, endpoint="chat.completions", rid=None):
+    shape = RequestShape(text_bytes=prompt, choices=0 if endpoint == "embeddings" else 1)
     return run(admission_admit(principal=principal, endpoint=endpoint, model=model, max_tokens=max_tokens,
-                               prompt_tokens_estimate=prompt, request_id=rid))
+                               shape=shape, request_id=rid))
 
 
 def day_key(principal, clock, *, person=False, unit="tok"):
@@ -212,15 +215,16 @@ def test_max_tokens_above_the_cap_is_rejected_when_the_policy_says_so(counters, 
     assert counters.budget(day_key(alice, clock)) == {}
 
 
-def test_without_max_tokens_the_default_completion_is_reserved(counters, clock, run, alice, team_policy, settings):
-    settings.TOKENWISE_DEFAULT_COMPLETION_RESERVE_TOKENS = 500
-    team_policy(tokens_per_day=10_000)
+def test_without_max_tokens_the_models_maximum_output_is_reserved(counters, clock, run, alice, team_policy, settings):
+    settings.TOKENWISE_DEFAULT_MAX_OUTPUT_TOKENS = 500
+    team_policy(tokens_per_day=100_000)
 
     chat = admit(run, alice, max_tokens=None, prompt=4)
+    unknown = admit(run, alice, model="local-llama", max_tokens=None, prompt=4)
     embedding = admit(run, alice, endpoint="embeddings", model="text-embedding-3-small", max_tokens=None, prompt=7)
 
-    assert (chat.max_tokens, embedding.max_tokens) == (None, None)
-    assert counters.budget(day_key(alice, clock))["r"] == (4 + MARGIN + 500) + (7 + MARGIN)
+    assert (chat.max_tokens, unknown.max_tokens, embedding.max_tokens) == (None, 500, None)
+    assert counters.budget(day_key(alice, clock))["r"] == (4 + MARGIN + 16_384) + (4 + MARGIN + 500) + (7 + MARGIN)
 
 
 def test_model_allow_list_uses_the_most_specific_level_with_globs(counters, clock, run, alice, team):
@@ -258,7 +262,7 @@ def test_concurrent_admissions_take_exactly_the_rate_and_the_budget(counters, cl
         async def one() -> str:
             try:
                 await admission_admit(principal=alice, endpoint="chat.completions", model="gpt-4o-mini",
-                                      max_tokens=10, prompt_tokens_estimate=4)
+                                      max_tokens=10, shape=RequestShape(text_bytes=4))
                 return "ok"
             except (RateLimited, BudgetExceeded) as exc:
                 return exc.code
@@ -307,3 +311,58 @@ def test_a_settlement_whose_answer_times_out_is_sent_again(counters, clock, run,
 
     assert counters.budget(day_key(alice, clock)) == {"u": 12, "r": 0}
     assert counters.reservations() == 0
+
+
+def test_a_policy_cap_applies_per_choice_and_every_choice_is_reserved(counters, clock, run, alice, team_policy):
+    team_policy(max_tokens=500, tokens_per_day=100_000)
+
+    admission = run(admission_admit(principal=alice, endpoint="chat.completions", model="gpt-4o-mini",
+                                    max_tokens=None, shape=RequestShape(text_bytes=4, choices=8)))
+
+    assert admission.max_tokens == 500  # sent upstream: per choice
+    assert counters.budget(day_key(alice, clock))["r"] == 4 + MARGIN + 8 * 500
+
+
+def test_the_served_model_is_priced_not_the_name_asked(counters, clock, run, alice, team_policy):
+    team_policy(usd_per_day=Decimal("1"))
+
+    run(admission_admit(principal=alice, endpoint="chat.completions", model="alias-4o", served_model="gpt-4o",
+                        max_tokens=5, shape=RequestShape(text_bytes=4)))
+
+    assert counters.budget(day_key(alice, clock, unit="usd"))["r"] == 20 * 250 + 5 * 1000  # at gpt-4o's price
+
+
+def test_an_unpriced_model_is_refused_under_a_usd_budget_unless_the_policy_allows_it(counters, clock, run, alice,
+                                                                                     team_policy):
+    team_policy(usd_per_day=Decimal("1"))
+    with pytest.raises(ModelUnpriced) as caught:
+        run(admission_admit(principal=alice, endpoint="chat.completions", model="alias", served_model="mystery",
+                            max_tokens=5, shape=RequestShape(text_bytes=4)))
+    refused = counters.budget(day_key(alice, clock, unit="usd"))
+    team_policy(usd_per_day=Decimal("1"), allow_unpriced_models=True)
+    policy_cache_invalidate()  # the change's commit hook does this (the test's transaction never commits)
+
+    allowed = run(admission_admit(principal=alice, endpoint="chat.completions", model="alias",
+                                  served_model="mystery", max_tokens=5, shape=RequestShape(text_bytes=4)))
+
+    assert (caught.value.status, caught.value.code, caught.value.param) == (403, "model_unpriced", "model")
+    assert caught.value.message == (
+        "The model 'alias' (served as 'mystery') has no price, so its cost cannot be counted against your "
+        "team's USD budget. Ask an admin to set its price, or to allow unpriced models in the policy.")
+    assert refused == {}
+    assert allowed.model == "alias"
+    assert counters.budget(day_key(alice, clock, unit="usd")) == {"u": 0, "r": 0}
+
+
+def test_an_unpriced_downgrade_target_blocks_instead(counters, clock, run, alice, team_policy):
+    team_policy(usd_per_day=Decimal("0.0001"), on_exceed="downgrade", downgrade_to="cheap-alias")
+
+    async def serve(model: str) -> str:
+        return {"cheap-alias": "mystery"}.get(model, model)
+
+    with pytest.raises(BudgetExceeded):
+        run(admission_admit(principal=alice, endpoint="chat.completions", model="gpt-4o", max_tokens=500,
+                            shape=RequestShape(text_bytes=4), serve=serve))
+
+    held = counters.budget(day_key(alice, clock, unit="usd"))
+    assert (held.get("u", 0), held.get("r", 0)) == (0, 0)

@@ -7,6 +7,7 @@ client goes away, and rejections recorded with their reason.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from io import StringIO
 from zoneinfo import ZoneInfo
@@ -26,12 +27,13 @@ from governance.redis import get_sync_redis
 from governance.services.alerts import alerts_queued_wait
 from tests.conftest import calls_recorded_wait
 from tests.governance.test_policies import ISSUE_DOCUMENT
-from usage.fingerprints import text_of_messages
-from usage.proxy.accounting import estimate_tokens
 
 HELLO = [{"role": "user", "content": "hello there"}]
 HELLO_PROMPT_TOKENS = 8  # what the fake upstream reports for HELLO
-HELLO_RESERVED_PROMPT = estimate_tokens(text_of_messages({"messages": HELLO})) + 16  # + the reserve margin
+# The prompt bound of HELLO with gpt-4o-mini and a one-digit max_tokens: the bytes of the body the openai
+# client sends (compact JSON), + the reserve margin.
+HELLO_RESERVED_PROMPT = len(json.dumps({"messages": HELLO, "model": "gpt-4o-mini", "max_tokens": 5},
+                                       separators=(",", ":"))) + 16
 NOON = datetime(2025, 3, 12, 12, 0, tzinfo=ZoneInfo("UTC")).timestamp()
 
 
@@ -251,7 +253,7 @@ def test_a_stream_the_client_abandons_still_settles(client, upstream, event_of, 
 
 # --- The budget held to the token under concurrency --------------------------------------------------------
 
-BUDGET = 1000
+BUDGET = 3000  # some 25 worst cases of the storm's calls (their body bytes) in flight at once
 STORM = 300
 ONE_TOKEN_CALL = HELLO_RESERVED_PROMPT + 1  # the worst case of a call with max_tokens=1
 
