@@ -155,6 +155,9 @@ SPECTACULAR_SETTINGS = {
 OPENAI_BASE_URL = env_str("OPENAI_BASE_URL", "https://api.openai.com/v1")
 OPENAI_API_KEY = env_str("OPENAI_API_KEY")
 TOKENWISE_MAX_BODY_BYTES = env_int("TOKENWISE_MAX_BODY_BYTES", 8 * 1024 * 1024)
+# JSON bodies (/v1 and /api) nested deeper than this (arrays and objects) are refused with 400. Deep tool
+# and response-format schemas stay far below it; Python's parser itself fails near 1,000 levels.
+TOKENWISE_MAX_JSON_DEPTH = env_int("TOKENWISE_MAX_JSON_DEPTH", 128)
 DATA_UPLOAD_MAX_MEMORY_SIZE = TOKENWISE_MAX_BODY_BYTES
 TOKENWISE_UPSTREAM_CONNECT_TIMEOUT_S = env_float("TOKENWISE_UPSTREAM_CONNECT_TIMEOUT_S", 5.0)
 TOKENWISE_UPSTREAM_READ_TIMEOUT_S = env_float("TOKENWISE_UPSTREAM_READ_TIMEOUT_S", 300.0)

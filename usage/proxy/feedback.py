@@ -12,6 +12,7 @@ from governance.exceptions import GovernanceError
 from governance.redis import REDIS_ERRORS, get_async_redis
 from governance.services.keys import KeyPrincipal, key_authenticate
 from usage.events import CALL_OWNER_KEY
+from usage.proxy.json_depth import json_depth_limit, json_too_deep
 from usage.proxy.errors import ProxyError, error_response, response_for_exception
 from usage.value import CallOwner, ValueSignalError, call_owner_from_db, feedback_record
 
@@ -30,9 +31,11 @@ async def _call_owner(request_id: str) -> CallOwner | None:
 
 
 def _parse(raw: bytes) -> dict:
+    if json_too_deep(raw):
+        raise ProxyError(400, f"The JSON body nests deeper than {json_depth_limit()} levels.", code="invalid_json")
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise ProxyError(400, "The body must be JSON: {\"request_id\": ..., \"score\": ...}.", code="invalid_json")
     if not isinstance(body, dict):
         raise ProxyError(400, "The body must be a JSON object.", code="invalid_json")

@@ -26,6 +26,7 @@ from usage import metrics
 from usage.proxy.accounting import estimate_tokens, output_text_of, requested_max_tokens, tokens_from_usage
 from usage.proxy.body_limit import BODY_TOO_LARGE
 from usage.proxy.call import Call
+from usage.proxy.json_depth import json_depth_limit, json_too_deep
 from usage.proxy.errors import (
     ProxyError, error_code_of, error_response, response_for_exception, upstream_error_body,
 )
@@ -65,9 +66,11 @@ def read_body(request: HttpRequest) -> tuple[bytes, dict[str, Any]]:
         raise ProxyError(413, f"Request body is larger than the {limit}-byte limit.", code="request_too_large")
     if len(raw) > limit:
         raise ProxyError(413, f"Request body is larger than the {limit}-byte limit.", code="request_too_large")
+    if json_too_deep(raw):
+        raise ProxyError(400, f"The JSON body nests deeper than {json_depth_limit()} levels.", code="invalid_json")
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ProxyError(400, f"We could not parse the JSON body of your request: {exc}", code="invalid_json")
     if not isinstance(body, dict):
         raise ProxyError(400, "The request body must be a JSON object.", code="invalid_json")
@@ -278,9 +281,18 @@ async def _provider_models(upstream: Upstream) -> list[dict[str, Any]]:
     return models
 
 
-@csrf_exempt
-async def models_list(request: HttpRequest) -> HttpResponse:
-    """``GET /v1/models``: the models of every provider that the caller's policy allows."""
+async def _models_visible(principal) -> dict[str, dict[str, Any]]:
+    """Every provider's models that the caller's policy allows, by id (the first provider's entry)."""
+    by_id: dict[str, dict[str, Any]] = {}
+    for upstream in await upstreams_all():
+        for model in await _provider_models(upstream):
+            by_id.setdefault(model["id"], model)
+    allowed = set(await models_visible(principal=principal, models=list(by_id)))
+    return {model_id: model for model_id, model in sorted(by_id.items()) if model_id in allowed}
+
+
+async def _models_answer(request: HttpRequest, answer) -> HttpResponse:
+    """Authenticate a ``GET`` on the models endpoints and answer with ``answer(models visible)``."""
     if request.method != "GET":
         return _method_not_allowed(request, "GET")
     call = Call.begin("models", request)
@@ -290,13 +302,38 @@ async def models_list(request: HttpRequest) -> HttpResponse:
         await call.end(status=exc.status, error_code=error_code_of(exc))
         return response_for_exception(exc, request_id=call.request_id)
     call.identify(principal)
-    by_id: dict[str, dict[str, Any]] = {}
-    for upstream in await upstreams_all():
-        for model in await _provider_models(upstream):
-            by_id.setdefault(model["id"], model)
-    allowed = set(await models_visible(principal=principal, models=list(by_id)))
-    data = [model for model_id, model in sorted(by_id.items()) if model_id in allowed]
-    response = HttpResponse(json.dumps({"object": "list", "data": data}), content_type="application/json")
+    try:
+        response, error_code = answer(await _models_visible(principal)), ""
+    except ProxyError as exc:
+        response, error_code = response_for_exception(exc, request_id=call.request_id), exc.code
     response["x-request-id"] = call.request_id
-    await call.end(status=200)
+    await call.end(status=response.status_code, error_code=error_code)
     return response
+
+
+@csrf_exempt
+async def models_list(request: HttpRequest) -> HttpResponse:
+    """``GET /v1/models``: the models of every provider that the caller's policy allows."""
+    return await _models_answer(request, lambda models: HttpResponse(
+        json.dumps({"object": "list", "data": list(models.values())}), content_type="application/json"))
+
+
+@csrf_exempt
+async def model_retrieve(request: HttpRequest, model_id: str) -> HttpResponse:
+    """``GET /v1/models/{model}``: the model object, as in the list, when the caller's policy allows it;
+    404 ``model_not_found`` otherwise (the same answer for a model that exists but is not allowed)."""
+
+    def answer(models: dict[str, dict[str, Any]]) -> HttpResponse:
+        if model_id not in models:
+            raise ProxyError(404, f"The model '{model_id}' does not exist or you do not have access to it.",
+                             code="model_not_found", param="model")
+        return HttpResponse(json.dumps(models[model_id]), content_type="application/json")
+
+    return await _models_answer(request, answer)
+
+
+@csrf_exempt
+async def not_found(request: HttpRequest, path: str = "") -> HttpResponse:
+    """Any other ``/v1/...`` path: 404 in OpenAI's shape (not a page), whatever the method."""
+    return error_response(status=404, message=f"Invalid URL ({request.method} {request.path}).",
+                          type="invalid_request_error", code="unknown_url", request_id="")
