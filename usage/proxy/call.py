@@ -18,7 +18,9 @@ from django.conf import settings
 from governance.enforcement.admission import Admission, admission_settlement, settlement_send
 from governance.services.keys import KeyPrincipal
 from governance.services.pricing import cost_usd, price_quote
-from usage.events import UsageEventData, call_owner_command, new_request_id, usage_events_publish, utc_now
+from usage.events import (
+    UsageEventData, call_owner_command, new_request_id, request_id_signed, usage_events_publish, utc_now,
+)
 from usage.fingerprints import prompt_fingerprints, simhash64, text_of_messages
 from usage.log_context import current_request_id
 from usage.metrics import metrics_observe_call
@@ -129,9 +131,14 @@ class Call:
                 await asyncio.shield(self.finish_in_background())
 
     def identify(self, principal: KeyPrincipal) -> None:
+        """The caller is known: attribute the call, and sign its request id for them (the id then proves
+        whose call it is: feedback needs no ledger lookup)."""
         self.principal = principal
         self.event.key_id, self.event.user_id, self.event.team_id = (
             principal.key_id, principal.user_id, principal.team_id)
+        self.request_id = self.event.request_id = request_id_signed(
+            self.request_id, user_id=principal.user_id, team_id=principal.team_id)
+        current_request_id.set(self.request_id)
 
     def observe_request(self, body: dict[str, Any]) -> None:
         """Note what the caller asked for; fingerprint the prompt (the text itself is not kept)."""

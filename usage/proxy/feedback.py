@@ -11,13 +11,22 @@ from django.views.decorators.csrf import csrf_exempt
 from governance.exceptions import GovernanceError
 from governance.redis import REDIS_ERRORS, get_async_redis
 from governance.services.keys import KeyPrincipal, key_authenticate
-from usage.events import CALL_OWNER_KEY
+from usage.events import CALL_OWNER_KEY, request_id_verify
 from usage.proxy.json_depth import json_depth_limit, json_too_deep
 from usage.proxy.errors import ProxyError, error_response, response_for_exception
 from usage.value import CallOwner, ValueSignalError, call_owner_from_db, feedback_record
 
 
-async def _call_owner(request_id: str) -> CallOwner | None:
+async def _call_owner(request_id: str, principal: KeyPrincipal) -> CallOwner | None:
+    """Whose call ``request_id`` is, as far as ``principal`` may know: a signed id says it by itself
+    (at once, before the call reaches the ledger); an id of an earlier format is looked up."""
+    signed = request_id_verify(request_id, user_id=principal.user_id, team_id=principal.team_id)
+    if signed is not None:
+        same_person, same_team = signed
+        if not (same_person or same_team):
+            return None
+        return CallOwner(user_id=principal.user_id if same_person else None,
+                         team_id=principal.team_id if same_team else None)
     client = get_async_redis()
     if client is not None:
         try:
@@ -50,7 +59,7 @@ def _parse(raw: bytes) -> dict:
 
 
 async def _rate(principal: KeyPrincipal, body: dict) -> dict:
-    owner = await _call_owner(body["request_id"])
+    owner = await _call_owner(body["request_id"], principal)
     if owner is None or not (owner.user_id == principal.user_id or owner.team_id == principal.team_id):
         # The same answer for "no such call" and "not yours": ids reveal nothing.
         raise ProxyError(404, "No call with this request_id was made by you or your team.", code="request_not_found",
