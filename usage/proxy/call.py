@@ -130,6 +130,20 @@ class Call:
             else:
                 await asyncio.shield(self.finish_in_background())
 
+    def discard(self, *, status: int, error_code: str) -> None:
+        """End a call that came with no known key (none, or an unknown one): counted in the metrics,
+        not recorded - the ledger holds the calls of known keys (``usage.proxy.auth_throttle`` counts
+        the failures per address)."""
+        global _in_flight
+        if self.ended:
+            return
+        self.ended = self.finished = True
+        event = self.event
+        event.status, event.error_code = status, error_code[:64]
+        event.latency_ms = int((time.perf_counter() - self.started) * 1000)
+        metrics_observe_call(event)
+        _in_flight -= 1
+
     def identify(self, principal: KeyPrincipal) -> None:
         """The caller is known: attribute the call, and sign its request id for them (the id then proves
         whose call it is: feedback needs no ledger lookup)."""

@@ -10,7 +10,8 @@ from django.views.decorators.csrf import csrf_exempt
 
 from governance.exceptions import GovernanceError
 from governance.redis import REDIS_ERRORS, get_async_redis
-from governance.services.keys import KeyPrincipal, key_authenticate
+from governance.services.keys import KeyPrincipal
+from usage.proxy.auth_throttle import proxy_authenticate
 from usage.events import CALL_OWNER_KEY, request_id_verify
 from usage.proxy.json_depth import json_depth_limit, json_too_deep
 from usage.proxy.errors import ProxyError, error_response, response_for_exception
@@ -81,7 +82,7 @@ async def feedback(request: HttpRequest) -> HttpResponse:
         return error_response(status=405, message="Use POST.", type="invalid_request_error",
                               code="method_not_allowed", request_id="", headers={"Allow": "POST"})
     try:
-        principal = await key_authenticate(request.META.get("HTTP_AUTHORIZATION"))
+        principal = await proxy_authenticate(request)
         if len(request.body) > 64 * 1024:
             raise ProxyError(413, "Feedback bodies are limited to 64 KiB.", code="request_too_large")
         result = await _rate(principal, _parse(request.body))

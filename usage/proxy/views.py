@@ -21,8 +21,8 @@ from django.views.decorators.csrf import csrf_exempt
 
 from governance.enforcement.admission import admission_admit, models_visible
 from governance.exceptions import GovernanceError, KnownKeyRefused
-from governance.services.keys import key_authenticate
 from usage import metrics
+from usage.proxy.auth_throttle import proxy_authenticate
 from usage.proxy.accounting import estimate_tokens, output_text_of, requested_max_tokens, tokens_from_usage
 from usage.proxy.body_limit import BODY_TOO_LARGE
 from usage.proxy.call import Call
@@ -196,7 +196,7 @@ async def proxy(request: HttpRequest, endpoint: str) -> HttpResponse:
         return _method_not_allowed(request, "POST")
     call = Call.begin(endpoint, request)
     try:
-        call.identify(await key_authenticate(request.META.get("HTTP_AUTHORIZATION")))
+        call.identify(await proxy_authenticate(request))
         raw, body = read_body(request)
         if body.get("stream") is True and endpoint not in STREAMABLE:
             raise ProxyError(400, f"Streaming is not supported on {PATHS[endpoint]}.", code="invalid_stream",
@@ -221,7 +221,10 @@ async def proxy(request: HttpRequest, endpoint: str) -> HttpResponse:
         if isinstance(exc, KnownKeyRefused) and exc.principal is not None:
             call.identify(exc.principal)
         response = response_for_exception(exc, request_id=call.request_id)
-        await call.end(status=exc.status, error_code=error_code_of(exc))
+        if call.principal is None:  # no known key: not a call of anyone's (usage.proxy.auth_throttle)
+            call.discard(status=exc.status, error_code=error_code_of(exc))
+        else:
+            await call.end(status=exc.status, error_code=error_code_of(exc))
     except DatabaseError as exc:
         # A store this call needed (a key not cached anywhere, a route table never loaded) is down.
         logger.warning("proxy: database unavailable for %s: %s", call.request_id, str(exc).strip()[:200])
@@ -297,9 +300,13 @@ async def _models_answer(request: HttpRequest, answer) -> HttpResponse:
         return _method_not_allowed(request, "GET")
     call = Call.begin("models", request)
     try:
-        principal = await key_authenticate(request.META.get("HTTP_AUTHORIZATION"))
-    except GovernanceError as exc:
-        await call.end(status=exc.status, error_code=error_code_of(exc))
+        principal = await proxy_authenticate(request)
+    except (GovernanceError, ProxyError) as exc:
+        if isinstance(exc, KnownKeyRefused) and exc.principal is not None:
+            call.identify(exc.principal)
+            await call.end(status=exc.status, error_code=error_code_of(exc))
+        else:
+            call.discard(status=exc.status, error_code=error_code_of(exc))
         return response_for_exception(exc, request_id=call.request_id)
     call.identify(principal)
     try:
