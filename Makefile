@@ -1,13 +1,16 @@
 .PHONY: install run demo test bench worker beat
 
+# The port `make run` and `make demo` listen on: `make demo PORT=8001` when 8000 is taken.
+PORT ?= 8000
+
 install:
 	scripts/bootstrap
 
 run: install
-	.venv/bin/python manage.py serve
+	.venv/bin/python manage.py serve --port $(PORT)
 
 demo: install
-	.venv/bin/python manage.py serve --demo
+	.venv/bin/python manage.py serve --demo --port $(PORT)
 
 test:
 	scripts/test

@@ -155,10 +155,16 @@ SPECTACULAR_SETTINGS = {
 OPENAI_BASE_URL = env_str("OPENAI_BASE_URL", "https://api.openai.com/v1")
 OPENAI_API_KEY = env_str("OPENAI_API_KEY")
 TOKENWISE_MAX_BODY_BYTES = env_int("TOKENWISE_MAX_BODY_BYTES", 8 * 1024 * 1024)
+# JSON bodies (/v1 and /api) nested deeper than this (arrays and objects) are refused with 400. Deep tool
+# and response-format schemas stay far below it; Python's parser itself fails near 1,000 levels.
+TOKENWISE_MAX_JSON_DEPTH = env_int("TOKENWISE_MAX_JSON_DEPTH", 128)
 DATA_UPLOAD_MAX_MEMORY_SIZE = TOKENWISE_MAX_BODY_BYTES
 TOKENWISE_UPSTREAM_CONNECT_TIMEOUT_S = env_float("TOKENWISE_UPSTREAM_CONNECT_TIMEOUT_S", 5.0)
 TOKENWISE_UPSTREAM_READ_TIMEOUT_S = env_float("TOKENWISE_UPSTREAM_READ_TIMEOUT_S", 300.0)
 TOKENWISE_KEY_CACHE_TTL_S = env_float("TOKENWISE_KEY_CACHE_TTL_S", 5.0)
+# Failed /v1 authentications (no key, unknown key) per client address per minute before that address
+# gets 429 for the rest of the minute (usage/proxy/auth_throttle.py).
+TOKENWISE_AUTH_FAILURES_PER_MINUTE = env_int("TOKENWISE_AUTH_FAILURES_PER_MINUTE", 20)
 TOKENWISE_LEDGER_STREAM = env_str("TOKENWISE_LEDGER_STREAM", "tokenwise:events")
 TOKENWISE_LEDGER_BATCH_SIZE = env_int("TOKENWISE_LEDGER_BATCH_SIZE", 2000)
 # Mount the built-in demo upstream (synthetic answers) at /demo-upstream/v1 for trying Tokenwise.

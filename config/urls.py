@@ -3,10 +3,12 @@ from django.contrib import admin
 from django.urls import include, path
 
 from usage import health as usage_health
+from usage.proxy import views as usage_proxy_views
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("v1/", include("usage.proxy.urls")),
+    path("v1", usage_proxy_views.not_found),  # in OpenAI's shape, like every other /v1 path
     # Operations: liveness, readiness, Prometheus metrics (docs/operations.md).
     path("healthz", usage_health.healthz, name="healthz"),
     path("readyz", usage_health.readyz, name="readyz"),

@@ -111,8 +111,12 @@ def default_prices(transactional_db):
 
 @pytest.fixture
 def live_proxy(transactional_db, default_prices, upstream, redis_clean):
+    from usage.proxy.auth_throttle import auth_throttle_reset
+
+    auth_throttle_reset()  # every test comes from 127.0.0.1: failures counted by earlier tests do not count
     with LiveServer() as server:
         yield server
+    auth_throttle_reset()
 
 
 @pytest.fixture

@@ -10,9 +10,13 @@ counts twice.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
+import hmac
 import json
 import logging
 import os
+import re
 from datetime import datetime, timezone
 
 from asgiref.sync import sync_to_async
@@ -33,8 +37,47 @@ CALL_OWNER_TTL_S = 7 * 24 * 3600
 
 def new_request_id() -> str:
     """Tokenwise's own request id (never the provider's response id, which may be missing or collide):
-    ``req_`` and 128 random bits in hex."""
+    ``req_`` and 128 random bits in hex. Once the caller is known, ``request_id_signed`` replaces it."""
     return "req_" + os.urandom(16).hex()
+
+
+# A signed request id: ``req_``, 80 random bits, then two 32-bit HMAC tags (SHA-256, keyed from
+# SECRET_KEY) binding those bits to the caller's person and to the key's team - 40 characters, the
+# ledger's column. The id alone proves whose call it is, so feedback can follow the answer at once,
+# before the event reaches the ledger; a made-up id, or another person's (of another team), fails.
+_SIGNED_ID = re.compile(r"req_([0-9a-f]{20})([0-9a-f]{8})([0-9a-f]{8})")
+
+
+@functools.cache
+def _request_id_mac(secret_key: str) -> "hmac.HMAC":
+    key = hashlib.sha256(b"tokenwise.request-id\x00" + secret_key.encode()).digest()
+    return hmac.new(key, digestmod=hashlib.sha256)
+
+
+def _request_id_tag(random_part: str, kind: str, owner_id: int | None) -> str:
+    mac = _request_id_mac(settings.SECRET_KEY).copy()
+    mac.update(f"{random_part}:{kind}:{owner_id}".encode())
+    return mac.hexdigest()[:8]
+
+
+def request_id_signed(request_id: str, *, user_id: int | None, team_id: int | None) -> str:
+    """The request id of a call whose caller is known: the random part of ``request_id`` (a
+    ``new_request_id``) with tags for the person and the team. Deterministic."""
+    random_part = request_id[4:24]
+    return (f"req_{random_part}{_request_id_tag(random_part, 'user', user_id)}"
+            f"{_request_id_tag(random_part, 'team', team_id)}")
+
+
+def request_id_verify(request_id: str, *, user_id: int | None, team_id: int | None) -> tuple[bool, bool] | None:
+    """Whether a signed request id was issued to this person, and whether to this team:
+    ``(same person, same team)``, compared in constant time; None when ``request_id`` is not a signed
+    id (an id of an earlier format, a made-up string): only the ledger can say whose it is."""
+    match = _SIGNED_ID.fullmatch(request_id)
+    if match is None:
+        return None
+    random_part, user_tag, team_tag = match.groups()
+    return (hmac.compare_digest(user_tag, _request_id_tag(random_part, "user", user_id)),
+            hmac.compare_digest(team_tag, _request_id_tag(random_part, "team", team_id)))
 
 
 @dataclasses.dataclass(slots=True)

@@ -26,6 +26,10 @@ TTFB = Histogram("tokenwise_proxy_time_to_first_byte_seconds", "Time to the upst
                  ["endpoint"], buckets=_LATENCY_BUCKETS)
 REJECTIONS = Counter("tokenwise_proxy_rejections_total",
                      "Calls refused before reaching an upstream (auth, input, policy), by reason.", ["reason"])
+AUTH_FAILURES = Counter("tokenwise_proxy_auth_failures_total",
+                        "Failed authentications on /v1 (no key, malformed or unknown key), by code.", ["code"])
+AUTH_THROTTLED = Counter("tokenwise_proxy_auth_throttled_total",
+                         "Calls refused with 429 because their address failed to authenticate too often.")
 UPSTREAM_ERRORS = Counter("tokenwise_upstream_errors_total", "Upstream failures, by provider and kind.",
                           ["provider", "kind"])
 UPSTREAM_FALLBACKS = Counter("tokenwise_upstream_fallbacks_total",

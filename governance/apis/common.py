@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import functools
 import inspect
+from datetime import date, datetime
 
 from django.db.models import QuerySet
 from drf_spectacular.openapi import AutoSchema
-from rest_framework import serializers
+from rest_framework import exceptions, serializers
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -16,6 +17,22 @@ from governance.api_permissions import Access, ApiAccess, access_of
 from governance.apis.errors import ErrorSerializer
 
 ERROR_STATUSES = (400, 401, 403, 404, 405, 406, 409, 413, 415, 429)
+# Query values past these cannot be looked up: SQLite raises OverflowError on integers beyond 64 bits,
+# and a day at the ends of the calendar overflows once a period is turned into datetimes.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+DAY_MIN, DAY_MAX = date(1000, 1, 1), date(9000, 12, 31)
+
+
+def query_value_error(value: object) -> str | None:
+    """Why a parsed query value cannot be used in a lookup, or None when it can."""
+    if isinstance(value, int) and not isinstance(value, bool) and not INT64_MIN <= value <= INT64_MAX:
+        return f"Ensure this value is between {INT64_MIN} and {INT64_MAX}."
+    day = value.date() if isinstance(value, datetime) else value
+    if isinstance(day, date) and not DAY_MIN <= day <= DAY_MAX:
+        return f"Enter a date between {DAY_MIN.isoformat()} and {DAY_MAX.isoformat()}."
+    if isinstance(value, (list, tuple)):
+        return next((error for error in map(query_value_error, value) if error), None)
+    return None
 
 
 def component_name(serializer_class: type) -> str:
@@ -67,16 +84,33 @@ class BaseApi(APIView):
         assert access is not None  # ApiAccess let the request through
         return access
 
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        # An id in the path past 64 bits names nothing (and SQLite cannot even compare it): 404.
+        if any(query_value_error(value) for value in kwargs.values() if isinstance(value, int)):
+            raise exceptions.NotFound()
+
     def filters(self) -> dict:
-        """The query string validated by the view's ``FilterSerializer`` (400 on bad values)."""
+        """The query string validated by the view's ``FilterSerializer``: 400 on bad values, integers
+        beyond 64 bits and days outside ``DAY_MIN``..``DAY_MAX`` included (on every database)."""
         parsed = self.FilterSerializer(data=self.request.query_params)
         parsed.is_valid(raise_exception=True)
+        errors = {name: [error] for name, value in parsed.validated_data.items()
+                  if (error := query_value_error(value))}
+        if errors:
+            raise exceptions.ValidationError(errors)
         return {name: value for name, value in parsed.validated_data.items() if value not in (None, "")}
 
 
 class Pagination(LimitOffsetPagination):
     default_limit = 50
     max_limit = 500
+
+    def get_offset(self, request) -> int:
+        offset = super().get_offset(request)
+        if offset > INT64_MAX:  # a database cannot skip that many rows (SQLite cannot even take the number)
+            raise exceptions.ValidationError({self.offset_query_param: [query_value_error(offset)]})
+        return offset
 
 
 @functools.cache

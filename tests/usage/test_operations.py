@@ -16,7 +16,8 @@ import pytest
 from django.test import Client
 
 from governance.redis import get_sync_redis
-from tests.faults.harness import free_port, wait_until
+from tests.conftest import calls_recorded_wait
+from tests.faults.harness import free_port
 from usage.events import usage_events_publish
 from usage.log_context import RequestIdFilter, current_request_id
 from usage.models import DailyRollup, UsageEvent
@@ -106,15 +107,9 @@ def _sample(text: str, name: str) -> float:
     return 0.0
 
 
-def _published_since(before: str, url: str, count: int) -> str | None:
-    """The metrics text once ``count`` more events were published (a refused call settles in the background)."""
-    name = 'tokenwise_ledger_published_total{path="stream"}'
-    text = httpx.get(f"{url}/metrics").text
-    return text if _sample(text, name) - _sample(before, name) >= count else None
-
-
 def test_metrics_count_calls_tokens_and_rejections(live_proxy, employee_key, spool):
     client = openai.OpenAI(base_url=f"{live_proxy.url}/v1", api_key=employee_key[1], max_retries=0)
+    calls_recorded_wait()  # nothing an earlier test left unrecorded is counted during this one
     before = httpx.get(f"{live_proxy.url}/metrics").text
 
     client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hello there"}],
@@ -122,7 +117,9 @@ def test_metrics_count_calls_tokens_and_rejections(live_proxy, employee_key, spo
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(base_url=f"{live_proxy.url}/v1", api_key="tw-nope", max_retries=0).models.list()
     httpx.post(f"{live_proxy.url}/v1/chat/completions", content=b"{", headers={"authorization": f"Bearer {employee_key[1]}"})
-    after = wait_until(lambda: _published_since(before, live_proxy.url, 3), timeout_s=5, what="3 events published")
+    # Calls are counted when recorded, just after their response (usage/proxy/call.py): wait for that.
+    calls_recorded_wait()
+    after = httpx.get(f"{live_proxy.url}/metrics").text
 
     def delta(name: str) -> float:
         return _sample(after, name) - _sample(before, name)
@@ -132,7 +129,8 @@ def test_metrics_count_calls_tokens_and_rejections(live_proxy, employee_key, spo
     assert delta('tokenwise_proxy_latency_seconds_count{endpoint="chat.completions"}') == 2
     assert delta('tokenwise_proxy_rejections_total{reason="invalid_json"}') == 1
     assert delta('tokenwise_proxy_rejections_total{reason="invalid_api_key"}') == 1
-    assert delta('tokenwise_ledger_published_total{path="stream"}') == 3
+    assert delta('tokenwise_proxy_auth_failures_total{code="invalid_api_key"}') == 1
+    assert delta('tokenwise_ledger_published_total{path="stream"}') == 2  # an unknown key's call is not recorded
     assert 'tokenwise_ledger_backlog_events{where="stream"}' in after
     assert 'tokenwise_dependency_up{dependency="redis"} 1.0' in after
 

@@ -18,7 +18,9 @@ from django.conf import settings
 from governance.enforcement.admission import Admission, admission_settlement, settlement_send
 from governance.services.keys import KeyPrincipal
 from governance.services.pricing import cost_usd, price_quote
-from usage.events import UsageEventData, call_owner_command, new_request_id, usage_events_publish, utc_now
+from usage.events import (
+    UsageEventData, call_owner_command, new_request_id, request_id_signed, usage_events_publish, utc_now,
+)
 from usage.fingerprints import prompt_fingerprints, simhash64, text_of_messages
 from usage.log_context import current_request_id
 from usage.metrics import metrics_observe_call
@@ -128,10 +130,29 @@ class Call:
             else:
                 await asyncio.shield(self.finish_in_background())
 
+    def discard(self, *, status: int, error_code: str) -> None:
+        """End a call that came with no known key (none, or an unknown one): counted in the metrics,
+        not recorded - the ledger holds the calls of known keys (``usage.proxy.auth_throttle`` counts
+        the failures per address)."""
+        global _in_flight
+        if self.ended:
+            return
+        self.ended = self.finished = True
+        event = self.event
+        event.status, event.error_code = status, error_code[:64]
+        event.latency_ms = int((time.perf_counter() - self.started) * 1000)
+        metrics_observe_call(event)
+        _in_flight -= 1
+
     def identify(self, principal: KeyPrincipal) -> None:
+        """The caller is known: attribute the call, and sign its request id for them (the id then proves
+        whose call it is: feedback needs no ledger lookup)."""
         self.principal = principal
         self.event.key_id, self.event.user_id, self.event.team_id = (
             principal.key_id, principal.user_id, principal.team_id)
+        self.request_id = self.event.request_id = request_id_signed(
+            self.request_id, user_id=principal.user_id, team_id=principal.team_id)
+        current_request_id.set(self.request_id)
 
     def observe_request(self, body: dict[str, Any]) -> None:
         """Note what the caller asked for; fingerprint the prompt (the text itself is not kept)."""

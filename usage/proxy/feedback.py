@@ -10,13 +10,24 @@ from django.views.decorators.csrf import csrf_exempt
 
 from governance.exceptions import GovernanceError
 from governance.redis import REDIS_ERRORS, get_async_redis
-from governance.services.keys import KeyPrincipal, key_authenticate
-from usage.events import CALL_OWNER_KEY
+from governance.services.keys import KeyPrincipal
+from usage.proxy.auth_throttle import proxy_authenticate
+from usage.events import CALL_OWNER_KEY, request_id_verify
+from usage.proxy.json_depth import json_depth_limit, json_too_deep
 from usage.proxy.errors import ProxyError, error_response, response_for_exception
 from usage.value import CallOwner, ValueSignalError, call_owner_from_db, feedback_record
 
 
-async def _call_owner(request_id: str) -> CallOwner | None:
+async def _call_owner(request_id: str, principal: KeyPrincipal) -> CallOwner | None:
+    """Whose call ``request_id`` is, as far as ``principal`` may know: a signed id says it by itself
+    (at once, before the call reaches the ledger); an id of an earlier format is looked up."""
+    signed = request_id_verify(request_id, user_id=principal.user_id, team_id=principal.team_id)
+    if signed is not None:
+        same_person, same_team = signed
+        if not (same_person or same_team):
+            return None
+        return CallOwner(user_id=principal.user_id if same_person else None,
+                         team_id=principal.team_id if same_team else None)
     client = get_async_redis()
     if client is not None:
         try:
@@ -30,9 +41,11 @@ async def _call_owner(request_id: str) -> CallOwner | None:
 
 
 def _parse(raw: bytes) -> dict:
+    if json_too_deep(raw):
+        raise ProxyError(400, f"The JSON body nests deeper than {json_depth_limit()} levels.", code="invalid_json")
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise ProxyError(400, "The body must be JSON: {\"request_id\": ..., \"score\": ...}.", code="invalid_json")
     if not isinstance(body, dict):
         raise ProxyError(400, "The body must be a JSON object.", code="invalid_json")
@@ -47,7 +60,7 @@ def _parse(raw: bytes) -> dict:
 
 
 async def _rate(principal: KeyPrincipal, body: dict) -> dict:
-    owner = await _call_owner(body["request_id"])
+    owner = await _call_owner(body["request_id"], principal)
     if owner is None or not (owner.user_id == principal.user_id or owner.team_id == principal.team_id):
         # The same answer for "no such call" and "not yours": ids reveal nothing.
         raise ProxyError(404, "No call with this request_id was made by you or your team.", code="request_not_found",
@@ -69,7 +82,7 @@ async def feedback(request: HttpRequest) -> HttpResponse:
         return error_response(status=405, message="Use POST.", type="invalid_request_error",
                               code="method_not_allowed", request_id="", headers={"Allow": "POST"})
     try:
-        principal = await key_authenticate(request.META.get("HTTP_AUTHORIZATION"))
+        principal = await proxy_authenticate(request)
         if len(request.body) > 64 * 1024:
             raise ProxyError(413, "Feedback bodies are limited to 64 KiB.", code="request_too_large")
         result = await _rate(principal, _parse(request.body))

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from usage.proxy import feedback, views
 
@@ -8,5 +8,8 @@ urlpatterns = [
     path("embeddings", views.embeddings, name="proxy-embeddings"),
     path("responses", views.responses, name="proxy-responses"),
     path("models", views.models_list, name="proxy-models"),
+    path("models/<path:model_id>", views.model_retrieve, name="proxy-model"),
     path("feedback", feedback.feedback, name="proxy-feedback"),
+    # Keep last: any other /v1 path answers 404 in OpenAI's shape; specific routes above it win.
+    re_path(r"^(?P<path>.*)$", views.not_found, name="proxy-not-found"),
 ]

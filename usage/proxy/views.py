@@ -22,11 +22,12 @@ from django.views.decorators.csrf import csrf_exempt
 from governance.enforcement.admission import admission_admit, models_visible
 from governance.enforcement.bounds import request_shape
 from governance.exceptions import GovernanceError, KnownKeyRefused
-from governance.services.keys import key_authenticate
 from usage import metrics
+from usage.proxy.auth_throttle import proxy_authenticate
 from usage.proxy.accounting import output_text_of, requested_max_tokens, tokens_from_usage
 from usage.proxy.body_limit import BODY_TOO_LARGE
 from usage.proxy.call import Call
+from usage.proxy.json_depth import json_depth_limit, json_too_deep
 from usage.proxy.errors import (
     ProxyError, error_code_of, error_response, response_for_exception, upstream_error_body,
 )
@@ -66,9 +67,11 @@ def read_body(request: HttpRequest) -> tuple[bytes, dict[str, Any]]:
         raise ProxyError(413, f"Request body is larger than the {limit}-byte limit.", code="request_too_large")
     if len(raw) > limit:
         raise ProxyError(413, f"Request body is larger than the {limit}-byte limit.", code="request_too_large")
+    if json_too_deep(raw):
+        raise ProxyError(400, f"The JSON body nests deeper than {json_depth_limit()} levels.", code="invalid_json")
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ProxyError(400, f"We could not parse the JSON body of your request: {exc}", code="invalid_json")
     if not isinstance(body, dict):
         raise ProxyError(400, "The request body must be a JSON object.", code="invalid_json")
@@ -200,7 +203,7 @@ async def proxy(request: HttpRequest, endpoint: str) -> HttpResponse:
         return _method_not_allowed(request, "POST")
     call = Call.begin(endpoint, request)
     try:
-        call.identify(await key_authenticate(request.META.get("HTTP_AUTHORIZATION")))
+        call.identify(await proxy_authenticate(request))
         raw, body = read_body(request)
         if body.get("stream") is True and endpoint not in STREAMABLE:
             raise ProxyError(400, f"Streaming is not supported on {PATHS[endpoint]}.", code="invalid_stream",
@@ -228,7 +231,10 @@ async def proxy(request: HttpRequest, endpoint: str) -> HttpResponse:
         if isinstance(exc, KnownKeyRefused) and exc.principal is not None:
             call.identify(exc.principal)
         response = response_for_exception(exc, request_id=call.request_id)
-        await call.end(status=exc.status, error_code=error_code_of(exc))
+        if call.principal is None:  # no known key: not a call of anyone's (usage.proxy.auth_throttle)
+            call.discard(status=exc.status, error_code=error_code_of(exc))
+        else:
+            await call.end(status=exc.status, error_code=error_code_of(exc))
     except DatabaseError as exc:
         # A store this call needed (a key not cached anywhere, a route table never loaded) is down.
         logger.warning("proxy: database unavailable for %s: %s", call.request_id, str(exc).strip()[:200])
@@ -288,25 +294,63 @@ async def _provider_models(upstream: Upstream) -> list[dict[str, Any]]:
     return models
 
 
-@csrf_exempt
-async def models_list(request: HttpRequest) -> HttpResponse:
-    """``GET /v1/models``: the models of every provider that the caller's policy allows."""
-    if request.method != "GET":
-        return _method_not_allowed(request, "GET")
-    call = Call.begin("models", request)
-    try:
-        principal = await key_authenticate(request.META.get("HTTP_AUTHORIZATION"))
-    except GovernanceError as exc:
-        await call.end(status=exc.status, error_code=error_code_of(exc))
-        return response_for_exception(exc, request_id=call.request_id)
-    call.identify(principal)
+async def _models_visible(principal) -> dict[str, dict[str, Any]]:
+    """Every provider's models that the caller's policy allows, by id (the first provider's entry)."""
     by_id: dict[str, dict[str, Any]] = {}
     for upstream in await upstreams_all():
         for model in await _provider_models(upstream):
             by_id.setdefault(model["id"], model)
     allowed = set(await models_visible(principal=principal, models=list(by_id)))
-    data = [model for model_id, model in sorted(by_id.items()) if model_id in allowed]
-    response = HttpResponse(json.dumps({"object": "list", "data": data}), content_type="application/json")
+    return {model_id: model for model_id, model in sorted(by_id.items()) if model_id in allowed}
+
+
+async def _models_answer(request: HttpRequest, answer) -> HttpResponse:
+    """Authenticate a ``GET`` on the models endpoints and answer with ``answer(models visible)``."""
+    if request.method != "GET":
+        return _method_not_allowed(request, "GET")
+    call = Call.begin("models", request)
+    try:
+        principal = await proxy_authenticate(request)
+    except (GovernanceError, ProxyError) as exc:
+        if isinstance(exc, KnownKeyRefused) and exc.principal is not None:
+            call.identify(exc.principal)
+            await call.end(status=exc.status, error_code=error_code_of(exc))
+        else:
+            call.discard(status=exc.status, error_code=error_code_of(exc))
+        return response_for_exception(exc, request_id=call.request_id)
+    call.identify(principal)
+    try:
+        response, error_code = answer(await _models_visible(principal)), ""
+    except ProxyError as exc:
+        response, error_code = response_for_exception(exc, request_id=call.request_id), exc.code
     response["x-request-id"] = call.request_id
-    await call.end(status=200)
+    await call.end(status=response.status_code, error_code=error_code)
     return response
+
+
+@csrf_exempt
+async def models_list(request: HttpRequest) -> HttpResponse:
+    """``GET /v1/models``: the models of every provider that the caller's policy allows."""
+    return await _models_answer(request, lambda models: HttpResponse(
+        json.dumps({"object": "list", "data": list(models.values())}), content_type="application/json"))
+
+
+@csrf_exempt
+async def model_retrieve(request: HttpRequest, model_id: str) -> HttpResponse:
+    """``GET /v1/models/{model}``: the model object, as in the list, when the caller's policy allows it;
+    404 ``model_not_found`` otherwise (the same answer for a model that exists but is not allowed)."""
+
+    def answer(models: dict[str, dict[str, Any]]) -> HttpResponse:
+        if model_id not in models:
+            raise ProxyError(404, f"The model '{model_id}' does not exist or you do not have access to it.",
+                             code="model_not_found", param="model")
+        return HttpResponse(json.dumps(models[model_id]), content_type="application/json")
+
+    return await _models_answer(request, answer)
+
+
+@csrf_exempt
+async def not_found(request: HttpRequest, path: str = "") -> HttpResponse:
+    """Any other ``/v1/...`` path: 404 in OpenAI's shape (not a page), whatever the method."""
+    return error_response(status=404, message=f"Invalid URL ({request.method} {request.path}).",
+                          type="invalid_request_error", code="unknown_url", request_id="")

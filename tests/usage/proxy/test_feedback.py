@@ -80,3 +80,49 @@ def test_rejects_bad_key(live_proxy, called):
 
     assert response.status_code == 401
     assert Feedback.objects.count() == 0
+
+
+def test_feedback_right_after_each_call_is_accepted(client, live_proxy, employee_key):
+    """The id proves whose call it is: no wait for the call's event to reach the ledger."""
+    statuses = []
+    for index in range(30):
+        raw = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=HELLO)
+        statuses.append(rate(live_proxy, employee_key[1], {"request_id": raw.headers["x-request-id"], "score": 1}))
+        with client.chat.completions.with_streaming_response.create(
+                model="gpt-4o-mini", messages=HELLO, stream=True) as streamed:
+            list(streamed.iter_bytes())
+            request_id = streamed.headers["x-request-id"]
+        statuses.append(rate(live_proxy, employee_key[1], {"request_id": request_id, "score": -1}))
+
+    assert [response.status_code for response in statuses] == [200] * 60
+    assert Feedback.objects.filter(key=employee_key[0]).count() == 60
+
+
+def test_forged_and_foreign_ids_are_not_found(live_proxy, employee_key, outsider, other_team, upstream, called,
+                                              ledger):
+    _, outsider_secret = key_create(user=outsider, team=other_team)
+    foreign = httpx.post(f"{live_proxy.url}/v1/chat/completions", headers={"authorization": f"Bearer {outsider_secret}"},
+                         json={"model": "gpt-4o-mini", "messages": HELLO}).headers["x-request-id"]
+    # Another random part with this call's tags, tags zeroed, a made-up id, a damaged one, tags swapped.
+    forged = ["req_" + "f" * 20 + called[24:], called[:-16] + "0" * 16, "req_" + "0" * 36, called[:-1] + "x",
+              called[:24] + called[32:] + called[24:32]]
+
+    answers = [rate(live_proxy, employee_key[1], {"request_id": request_id, "score": 1})
+               for request_id in [foreign, *forged]]
+    ledger.drain()
+    late = rate(live_proxy, employee_key[1], {"request_id": foreign, "score": 1})
+
+    assert [(a.status_code, a.json().get("error", {}).get("code")) for a in [*answers, late]] == [(404, "request_not_found")] * 7
+    assert Feedback.objects.count() == 0
+
+
+def test_ids_of_an_earlier_format_are_looked_up_in_the_ledger(live_proxy, employee, employee_key, team):
+    from usage.models import UsageEvent
+    from django.utils import timezone
+
+    UsageEvent.objects.create(request_id="req_" + "a" * 32, created_at=timezone.now(), endpoint="chat.completions",
+                              user=employee, team=team, status=200)
+
+    response = rate(live_proxy, employee_key[1], {"request_id": "req_" + "a" * 32, "score": 1})
+
+    assert response.status_code == 200

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 
 import uvicorn
 from django.conf import settings
@@ -21,6 +22,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-migrate", action="store_true")
 
     def handle(self, *args, **options):
+        _port_check(options["host"], options["port"], demo=options["demo"])
         workers = options["workers"]
         if settings.EMBEDDED and workers > 1:
             raise CommandError("The embedded mode keeps counters in-process: run one worker, or set REDIS_URL.")
@@ -36,3 +38,19 @@ class Command(BaseCommand):
         uvicorn.run("config.asgi:application", host=options["host"], port=options["port"], workers=workers,
                     log_level=os.environ.get("TOKENWISE_LOG_LEVEL", "info"), lifespan="off",
                     timeout_graceful_shutdown=10)
+
+
+def _port_check(host: str, port: int, *, demo: bool) -> None:
+    """CommandError when ``host:port`` cannot be listened on (another server has it), before anything is
+    migrated or seeded - so no keys are printed for a server that will never start."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no conflict
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            other = port + 1
+            how = f"make {'demo' if demo else 'run'} PORT={other}" + (
+                f" (or: python manage.py serve{' --demo' if demo else ''} --port {other})")
+            raise CommandError(f"Cannot listen on {host}:{port} ({exc.strerror or exc}): another server is "
+                               f"probably using it. Pick another port: {how}.") from None
