@@ -41,6 +41,7 @@ urlpatterns = [
     path("outcomes/", value.OutcomeListApi.as_view(), name="api-outcomes"),
     path("outcomes/<int:outcome_id>/", value.OutcomeDetailApi.as_view(), name="api-outcome"),
     path("outcome-kinds/", value.OutcomeKindListApi.as_view(), name="api-outcome-kinds"),
+    path("value-sources/", value.ValueSourceListApi.as_view(), name="api-value-sources"),
     path("feedback/", value.FeedbackListApi.as_view(), name="api-feedback"),
     path("flags/", flags.FlagListApi.as_view(), name="api-flags"),
     path("flags/<int:flag_id>/", flags.FlagDetailApi.as_view(), name="api-flag"),

@@ -222,3 +222,27 @@ class FlagAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+
+# --- Which value sources count ------------------------------------------------------------------------
+
+from governance.models import ValueSourceTrust  # noqa: E402
+
+
+@admin.register(ValueSourceTrust)
+class ValueSourceTrustAdmin(admin.ModelAdmin):
+    """Which outcome sources count for value metrics and detection; edits go through
+    ``value_source_trust_set`` (audited)."""
+
+    list_display = ("source_kind", "integration", "is_trusted", "counts_self_reports", "updated_at")
+    list_filter = ("source_kind", "is_trusted")
+
+    def save_model(self, request, obj, form, change) -> None:
+        from governance.value_sources import value_source_trust_set
+
+        obj.pk = value_source_trust_set(source_kind=obj.source_kind, integration=obj.integration,
+                                        is_trusted=obj.is_trusted, counts_self_reports=obj.counts_self_reports,
+                                        actor=request.user).pk
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("source_kind", "integration") if obj is not None else ()

@@ -35,7 +35,7 @@ from django.utils import timezone
 
 from governance.detectors import EventRecord, OutcomeRecord, Target, Thresholds, ValueSignals
 from governance.models import Flag, Policy, UsageTarget
-from usage.models import Feedback, Outcome, OutcomeKind, UsageEvent
+from usage.models import Feedback, OutcomeKind, UsageEvent
 
 logger = logging.getLogger(__name__)
 
@@ -157,10 +157,13 @@ def feedback_scores(*, since: datetime) -> dict[str, float]:
 
 
 def outcome_records(*, start: datetime, end: datetime) -> list[OutcomeRecord]:
-    """Outcomes that occurred in ``[start, end)``, each weighted ``value x`` its kind's weight (1 if unset)."""
+    """Outcomes that occurred in ``[start, end)`` from sources admins trust (``outcomes_trusted``), each
+    weighted ``value x`` its kind's weight (1 if unset)."""
+    from governance.value_sources import outcomes_trusted
+
     kind_weight = OutcomeKind.objects.filter(kind=OuterRef("kind")).values("weight")[:1]
     rows = (
-        Outcome.objects.filter(occurred_at__gte=start, occurred_at__lt=end)
+        outcomes_trusted().filter(occurred_at__gte=start, occurred_at__lt=end)
         .annotate(detection_weight=Coalesce(Subquery(kind_weight), Value(1), output_field=FloatField()))
         .order_by("occurred_at", "pk")
         .values_list("user_id", "team_id", "occurred_at", "kind", "value", "detection_weight", "request_ids")

@@ -39,6 +39,20 @@ class KeyExpired(KnownKeyRefused):
     code = "api_key_expired"
 
 
+class PermissionRefused(GovernanceError):
+    """The caller is known but may not do this (403 on every interface)."""
+
+    status = 403
+    code = "permission_denied"
+    type = "permission_error"
+
+
+class SelfReviewRefused(PermissionRefused):
+    """Nobody reviews a flag raised about themselves, whatever the credential."""
+
+    code = "self_review"
+
+
 class ModelNotAllowed(GovernanceError):
     status = 403
     code = "model_not_allowed"

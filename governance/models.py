@@ -394,3 +394,38 @@ class UsageTarget(models.Model):
     def __str__(self) -> str:
         scope = self.team.slug if self.team_id else "organisation"
         return f"{self.get_kind_display()} for {scope} on {self.announced_at:%Y-%m-%d}"
+
+
+class ValueSource(models.TextChoices):
+    """Where a value signal (an outcome) came from: its provenance."""
+
+    INTEGRATION = "integration", "An integration (e.g. GitHub, OTLP telemetry)"
+    SERVICE_TOKEN = "service_token", "A team's service token"
+    PERSON = "person", "A person (web session or personal API token)"
+    IMPORT = "import", "An admin's import (import_outcomes, the demo seed)"
+    LEGACY = "legacy", "Recorded before provenance was kept"
+
+
+class ValueSourceTrust(models.Model):
+    """Whether outcomes from one source count towards value metrics and detection (admins decide).
+
+    ``integration`` names one integration (``github``, ``otlp``); blank means every source of the kind
+    without a row of its own. ``counts_self_reports``: whether an outcome reported by the person it is
+    about (``reported_by`` = its ``user``) counts for them. No row: ``VALUE_SOURCE_DEFAULTS``.
+    """
+
+    source_kind = models.CharField(max_length=16, choices=ValueSource.choices)
+    integration = models.CharField(max_length=64, blank=True, default="",
+                                   help_text="One integration's name (github, otlp); blank: the whole kind.")
+    is_trusted = models.BooleanField(default=True, help_text="Its outcomes count for value and detection.")
+    counts_self_reports = models.BooleanField(
+        default=False, help_text="Outcomes reported by the person they are about count for that person.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["source_kind", "integration"],
+                                               name="value_source_trust_unique")]
+
+    def __str__(self) -> str:
+        name = f"{self.source_kind}:{self.integration}" if self.integration else self.source_kind
+        return f"{name} ({'trusted' if self.is_trusted else 'not trusted'})"

@@ -50,8 +50,8 @@ class FeedbackAdmin(ReadOnlyAdmin):
 
 @admin.register(Outcome)
 class OutcomeAdmin(ReadOnlyAdmin):
-    list_display = ("external_id", "kind", "user", "team", "value", "occurred_at", "source")
-    list_filter = ("kind",)
+    list_display = ("external_id", "kind", "user", "team", "value", "occurred_at", "source_kind", "integration", "reported_by", "source")
+    list_filter = ("kind", "source_kind", "integration")
     search_fields = ("external_id", "user__email", "team__slug")
 
 

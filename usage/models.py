@@ -161,7 +161,12 @@ class OutcomeKind(models.Model):
 
 
 class Outcome(models.Model):
-    """A result reported by an integration; ``external_id`` makes retries idempotent."""
+    """A result reported by an integration; ``external_id`` makes retries idempotent.
+
+    Provenance: ``source_kind`` (``governance.models.ValueSource``), the person whose credential reported
+    it (``reported_by``), the API token used (``api_token``) and, for integrations, their name
+    (``integration``). ``source`` is the reporter's own free-text label.
+    """
 
     external_id = models.CharField(max_length=200, unique=True)
     kind = models.SlugField(max_length=64, db_index=True)
@@ -173,6 +178,14 @@ class Outcome(models.Model):
     value = models.DecimalField(max_digits=12, decimal_places=4, default=1)
     request_ids = models.JSONField(default=list, blank=True)
     source = models.CharField(max_length=200, blank=True, default="", help_text="who reported it")
+    source_kind = models.CharField(max_length=16, default="legacy", db_index=True,
+                                   choices=[("integration", "Integration"), ("service_token", "Service token"),
+                                            ("person", "Person"), ("import", "Import"), ("legacy", "Legacy")])
+    reported_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
+    api_token = models.ForeignKey("governance.ApiToken", null=True, blank=True, on_delete=models.SET_NULL,
+                                  related_name="+")
+    integration = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -5,7 +5,8 @@ One outcome a line, the fields of ``POST /api/outcomes/``: ``external_id``, ``ki
 in the organisation's time zone), ``value`` (optional, default 1), ``request_ids`` (optional list) and
 ``source`` (optional). The person and the team must exist, and the person must belong to the team when
 both are named. Every line is checked first; if any is bad nothing is written and every bad line is
-reported with its number. Otherwise each line goes through ``outcome_record`` in one transaction:
+reported with its number. Otherwise each line goes through ``outcome_record`` in one transaction, with
+provenance ``import`` (the command is an admin's):
 idempotent on ``external_id`` (a line already imported changes nothing).
 """
 
@@ -23,7 +24,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
 from django.db import transaction
 
-from governance.models import Membership, Team
+from governance.models import Membership, Team, ValueSource
 from usage.interchange import aware_iso_field
 from usage.value import outcome_record
 
@@ -191,6 +192,7 @@ def outcomes_import(*, lines: Iterable[str | bytes], source: str = "import_outco
             _, created = outcome_record(
                 external_id=line.external_id, kind=line.kind, occurred_at=line.occurred_at, user=line.user,
                 team=line.team, value=line.value, request_ids=line.request_ids, source=line.source or source,
+                source_kind=ValueSource.IMPORT,
             )
             if created:
                 report.created += 1

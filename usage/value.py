@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 
-from governance.models import Team
+from governance.models import ApiToken, Team, ValueSource
 from governance.services.audit import audit_record, audit_snapshot
 from usage.models import Feedback, Outcome, OutcomeKind, OutcomeRequest, UsageEvent
 
@@ -68,15 +68,30 @@ def call_owner_from_db(request_id: str) -> CallOwner | None:
     return CallOwner(**row) if row else None
 
 
+_RECORDED_KINDS = frozenset({ValueSource.INTEGRATION, ValueSource.SERVICE_TOKEN, ValueSource.PERSON,
+                             ValueSource.IMPORT})
+
+
 @transaction.atomic
-def outcome_record(*, external_id: str, kind: str, occurred_at: datetime, user=None, team: Team | None = None,
-                   value: Decimal | int | float = 1, request_ids: list[str] | tuple[str, ...] = (),
-                   source: str = "") -> tuple[Outcome, bool]:
-    """Record one outcome; returns it and whether it was created.
+def outcome_record(*, external_id: str, kind: str, occurred_at: datetime, source_kind: str, user=None,
+                   team: Team | None = None, value: Decimal | int | float = 1,
+                   request_ids: list[str] | tuple[str, ...] = (), source: str = "", reported_by=None,
+                   api_token: ApiToken | None = None, integration: str = "") -> tuple[Outcome, bool]:
+    """Record one outcome with its provenance; returns it and whether it was created.
+
+    Provenance: ``source_kind`` (integration, service_token, person, import), the person whose
+    credential reported it (``reported_by``), the token used (``api_token``) and, for an integration,
+    its name (``integration``, required then). Which provenances count for value is the admins' choice
+    (``governance.value_sources``); who may report what is the interfaces' check.
 
     Idempotent on ``external_id``: a retry returns the stored outcome unchanged. Needs a person or a
     team (ValueSignalError otherwise). Unknown kinds are accepted (weight 1 until an admin sets one).
     """
+    if source_kind not in _RECORDED_KINDS:
+        raise ValueSignalError(f"unknown source kind {source_kind!r}")
+    integration = (integration or "").strip().lower()[:64]
+    if (source_kind == ValueSource.INTEGRATION) != bool(integration):
+        raise ValueSignalError("an integration's outcome names its integration, and only it does")
     if user is None and team is None:
         raise ValueSignalError("an outcome needs a user or a team")
     if not external_id or len(external_id) > 200:
@@ -89,7 +104,8 @@ def outcome_record(*, external_id: str, kind: str, occurred_at: datetime, user=N
         with transaction.atomic():
             outcome = Outcome.objects.create(
                 external_id=external_id, kind=kind, user=user, team=team, occurred_at=occurred_at,
-                value=Decimal(str(value)), request_ids=ids, source=source[:200])
+                value=Decimal(str(value)), request_ids=ids, source=source[:200], source_kind=source_kind,
+                reported_by=reported_by, api_token=api_token, integration=integration)
     except IntegrityError:
         return Outcome.objects.get(external_id=external_id), False
     OutcomeRequest.objects.bulk_create(OutcomeRequest(outcome=outcome, request_id=r) for r in ids)

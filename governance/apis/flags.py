@@ -98,8 +98,6 @@ class FlagReviewApi(BaseApi):
         manageable = access.team_ids_for(MANAGE)
         if manageable is not None and flag.team_id not in manageable:
             raise PermissionDenied("Only the team's managers review its flags.")
-        if flag.user_id == access.person_id and not access.is_admin:
-            raise PermissionDenied("Nobody reviews a flag raised about themselves; another manager or an admin does.")
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         flag_review(flag=flag, reviewer=request.user, action=payload.validated_data["action"],

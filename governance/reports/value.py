@@ -83,9 +83,11 @@ def value_signals_for(*, start: date, end: date, team_id: int | None = None,
     """Outcomes (by when they occurred) and feedback (by when it was given) between ``start`` and ``end``.
 
     Days are inclusive, in the organisation's time zone; filtered by team and/or person. An outcome
-    counts ``value x weight of its kind`` (weight 1 for a kind no admin has weighed). Four queries.
+    counts ``value x weight of its kind`` (weight 1 for a kind no admin has weighed); only outcomes
+    from sources admins trust count (``outcomes_trusted``). Five queries.
     """
-    from usage.models import Feedback, Outcome, OutcomeKind  # governance reads the ledger through selectors
+    from governance.value_sources import outcomes_trusted
+    from usage.models import Feedback, OutcomeKind  # governance reads the ledger through selectors
 
     since, until = _day_bounds(start, end)
     scope = {}
@@ -95,7 +97,7 @@ def value_signals_for(*, start: date, end: date, team_id: int | None = None,
         scope["user_id"] = user_id
     weights = {kind: float(weight) for kind, weight in OutcomeKind.objects.values_list("kind", "weight")}
     outcomes: dict[int | None, list[float]] = {}
-    rows = (Outcome.objects.filter(occurred_at__gte=since, occurred_at__lt=until, **scope)
+    rows = (outcomes_trusted().filter(occurred_at__gte=since, occurred_at__lt=until, **scope)
             .values("user_id", "kind").annotate(value=Sum("value"), count=Count("id")))
     for row in rows:
         totals = outcomes.setdefault(row["user_id"], [0.0, 0])

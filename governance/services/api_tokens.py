@@ -85,7 +85,9 @@ def api_token_authenticate(*, secret: str) -> ApiToken:
     """The live token for ``secret`` (with its user and team loaded).
 
     Raises AuthenticationFailed for a malformed or unknown secret or an inactive user, KeyRevoked,
-    KeyExpired. The lookup is by hash and the hash is compared again in constant time. ``last_used_at``
+    KeyExpired. A service token acts with its creator's authority as it is now, checked on every use:
+    once its creator is neither an admin (staff) nor a manager of its team any more - demoted, removed
+    from the team, deactivated - it is refused (AuthenticationFailed) until they are again. The lookup is by hash and the hash is compared again in constant time. ``last_used_at``
     is advanced at most once a minute, with a conditional UPDATE (no read-modify-write race).
     """
     if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
@@ -101,6 +103,9 @@ def api_token_authenticate(*, secret: str) -> ApiToken:
         raise KeyExpired("This API token has expired.")
     if not token.user.is_active:
         raise AuthenticationFailed("This API token's owner is inactive.")
+    if token.team_id is not None and not token.user.is_staff and not Membership.objects.filter(
+            user_id=token.user_id, team_id=token.team_id, role=Membership.Role.MANAGER).exists():
+        raise AuthenticationFailed("This service token's creator no longer manages its team.")
     if token.last_used_at is None or token.last_used_at < now - _LAST_USED_GRANULARITY:
         ApiToken.objects.filter(pk=token.pk, last_used_at=token.last_used_at).update(last_used_at=now)
         token.last_used_at = now

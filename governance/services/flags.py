@@ -35,6 +35,7 @@ from django.utils import timezone
 
 from governance.detection import detection_inputs, detection_thresholds
 from governance.detectors import DETECTORS, Finding, Window, group_events, run_all
+from governance.exceptions import SelfReviewRefused
 from governance.models import Flag, FlagReview, Membership, Team
 from governance.services.audit import audit_record
 
@@ -178,15 +179,19 @@ def flag_next_state(*, state: str, action: str) -> str:
 def flag_review(*, flag: Flag, reviewer, action: str, comment: str = "") -> FlagReview:
     """Record one review decision (or a comment) on ``flag`` and move its state (``flag_next_state``).
 
-    Permission checks are the caller's (managers of the flag's team, admins; never the person flagged).
-    Locks the flag row; audited (action = the review action, before/after state) in the same
-    transaction. ``flag`` is updated in place. Raises ValueError for an unknown action or a comment
-    action without a comment.
+    Who may review a team's flags is the caller's check (managers of the flag's team, admins). This
+    service enforces the rule no interface may skip: nobody reviews a flag raised about themselves -
+    ``reviewer`` is the person acting (for a service token, the person who created it), admins
+    included - SelfReviewRefused (403) otherwise. Locks the flag row; audited (action = the review
+    action, before/after state) in the same transaction. ``flag`` is updated in place. Raises
+    ValueError for an unknown action or a comment action without a comment.
     """
     comment = (comment or "").strip()[:2000]
     if action == FlagReview.Action.COMMENT and not comment:
         raise ValueError("a comment review needs a comment")
     locked = Flag.objects.select_for_update().get(pk=flag.pk)
+    if getattr(reviewer, "pk", None) is not None and reviewer.pk == locked.user_id:
+        raise SelfReviewRefused("Nobody reviews a flag raised about themselves; another manager or an admin does.")
     before = _flag_summary(locked)
     state = flag_next_state(state=locked.state, action=action)
     reviewer_user = reviewer if getattr(reviewer, "is_authenticated", False) else None

@@ -1,4 +1,21 @@
-"""Proxy keys: creation, revocation, and authentication on the hot path."""
+"""Proxy keys: creation, revocation, and authentication on the hot path.
+
+Revocation bound. Keys are cached in this process (``TOKENWISE_KEY_CACHE_TTL_S``) and in Redis. A
+revoked key is refused on every replica within ``TOKENWISE_KEY_CACHE_TTL_S`` of ``key_revoke``
+returning, in every interleaving of lookups with the revocation:
+
+- ``key_cache_evict`` (after the revoke commits) bumps the key's **generation** in Redis and deletes its
+  shared entry in one script. A lookup reads the generation together with the entry before it reads
+  the database, and writes its answer back only if the generation is still the one it read (a
+  compare-and-set script) - so a database read taken before the revoke committed is never written
+  into the shared cache after the eviction;
+- in-process, an eviction counter plays the same part for the local cache, and a local entry expires
+  ``TOKENWISE_KEY_CACHE_TTL_S`` after its lookup *started* (not finished), so an answer read before the
+  revocation is never kept past the bound however long its lookup took.
+
+Without Redis (embedded mode) there is one process and the local rules alone give the bound. When Redis
+is unreachable during the eviction, its entry expires on its own (``_SHARED_TTL_S``).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +25,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import threading
 import time
 from datetime import datetime
 
@@ -22,6 +40,22 @@ from governance.services.audit import audit_record, audit_snapshot
 
 KEY_PREFIX = "tw-"
 _CACHE_KEY = "tw:key:{}"
+_GENERATION_KEY = "tw:keygen:{}"
+# Kept far longer than any lookup can take: a lookup compares the generation it read before its
+# database read with the one at write-back; an expired generation would compare equal to "never evicted".
+_GENERATION_TTL_S = 24 * 3600
+_EVICT_SCRIPT = """
+redis.call('INCR', KEYS[2])
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+redis.call('DEL', KEYS[1])
+return 1
+"""
+_WRITE_BACK_SCRIPT = """
+local generation = redis.call('GET', KEYS[2]) or ''
+if generation ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+return 1
+"""
 
 
 def key_hash(secret: str) -> str:
@@ -76,12 +110,21 @@ def key_revoke(*, key: ApiKey, actor=None, actor_label: str = "") -> ApiKey:
 
 
 def key_cache_evict(*, key_hash_value: str) -> None:
-    """Drop a key from the shared cache and this process's cache."""
-    _local_cache.pop(key_hash_value, None)
+    """Drop a key from the shared cache and this process's cache, so the next use reads the database.
+
+    Call it after the change committed. Bumps the key's generation in Redis and deletes its entry
+    atomically, and bumps this process's eviction counter, so no lookup that began before the call
+    writes its (possibly stale) answer back afterwards (see the module docstring).
+    """
+    global _local_evictions
+    with _local_lock:
+        _local_evictions += 1
+        _local_cache.pop(key_hash_value, None)
     client = get_sync_redis()
     if client is not None:
         try:
-            client.delete(_CACHE_KEY.format(key_hash_value))
+            client.eval(_EVICT_SCRIPT, 2, _CACHE_KEY.format(key_hash_value),
+                        _GENERATION_KEY.format(key_hash_value), _GENERATION_TTL_S)
         except REDIS_ERRORS:
             pass  # the shared entry expires on its own within its TTL
 
@@ -89,6 +132,8 @@ def key_cache_evict(*, key_hash_value: str) -> None:
 # --- Hot path -------------------------------------------------------------------------------------
 
 _local_cache: dict[str, tuple[float, KeyPrincipal | None]] = {}
+_local_lock = threading.Lock()  # evictions (request threads) vs write-backs (event loops); never on a hit
+_local_evictions = 0
 _SHARED_TTL_S = 60
 
 
@@ -105,23 +150,31 @@ def _principal_from_db(hash_value: str) -> KeyPrincipal | None:
 
 
 async def _principal_lookup(hash_value: str) -> KeyPrincipal | None:
-    """Redis (shared) cache, else the database; a miss is cached too, briefly."""
+    """Redis (shared) cache, else the database; a miss is cached too, briefly.
+
+    The database's answer is written back only if the key was not evicted since the shared entry was
+    read (the generation compare-and-set of the module docstring).
+    """
     from asgiref.sync import sync_to_async
 
     client = get_async_redis()
+    entry_key, generation_key = _CACHE_KEY.format(hash_value), _GENERATION_KEY.format(hash_value)
+    generation = b""
     if client is not None:
         try:
-            raw = await client.get(_CACHE_KEY.format(hash_value))
+            raw, generation = await client.mget(entry_key, generation_key)
             if raw is not None:
                 data = json.loads(raw)
                 return KeyPrincipal(**data) if data else None
+            generation = generation or b""
         except REDIS_ERRORS:
             client = None  # Redis down: fall through to the database
     principal = await sync_to_async(_principal_from_db, thread_sensitive=False)(hash_value)
     if client is not None:
         try:
             payload = json.dumps(dataclasses.asdict(principal) if principal else None)
-            await client.set(_CACHE_KEY.format(hash_value), payload, ex=_SHARED_TTL_S if principal else 5)
+            await client.eval(_WRITE_BACK_SCRIPT, 2, entry_key, generation_key, generation, payload,
+                              _SHARED_TTL_S if principal else 5)
         except REDIS_ERRORS:
             pass
     return principal
@@ -139,6 +192,7 @@ async def _principal_refresh(hash_value: str) -> KeyPrincipal | None:
         return await asyncio.shield(pending)
     future = _refreshing[loop, hash_value] = loop.create_future()
     cached = _local_cache.get(hash_value)
+    started, evictions = time.monotonic(), _local_evictions
     try:
         try:
             principal = await _principal_lookup(hash_value)
@@ -148,9 +202,11 @@ async def _principal_refresh(hash_value: str) -> KeyPrincipal | None:
             # Redis and the database both unreachable: keep the last answer (stale-if-error) rather
             # than lock everyone out; revocations wait for the stores to come back.
             principal = cached[1]
-        if len(_local_cache) > 100_000:
-            _local_cache.clear()
-        _local_cache[hash_value] = (time.monotonic() + settings.TOKENWISE_KEY_CACHE_TTL_S, principal)
+        with _local_lock:
+            if _local_evictions == evictions:  # else a key was evicted meanwhile: this answer may be stale
+                if len(_local_cache) > 100_000:
+                    _local_cache.clear()
+                _local_cache[hash_value] = (started + settings.TOKENWISE_KEY_CACHE_TTL_S, principal)
     except BaseException as exc:
         future.set_exception(exc)
         future.exception()  # retrieved here: the waiters, if any, get it too

@@ -1,5 +1,9 @@
 """Sign-in throttling: failed attempts counted per (username, client address) in the shared cache.
 
+The username is counted under its normalised identity (``login_identity``: NFKC, then case-folded), at
+least as broad as what the database matches case-insensitively - so look-alikes such as ``a2@ſec.test``
+(U+017F, which PostgreSQL's UPPER maps to ``S``) or full-width letters share the lockout of ``a2@sec.test``.
+
 After ``TOKENWISE_LOGIN_MAX_FAILURES`` failures the pair is locked out for ``TOKENWISE_LOGIN_LOCKOUT_S``
 seconds, counted from the last failure. A successful sign-in clears the counter. Counting per pair
 (not per username alone) keeps an attacker from locking a colleague out from another machine.
@@ -8,13 +12,22 @@ seconds, counted from the last failure. A successful sign-in clears the counter.
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 
 from django.conf import settings
 from django.core.cache import cache
 
 
+def login_identity(username: str) -> str:
+    """The identity a sign-in attempt is throttled under: NFKC, case-folded, NFKC again (a fixed point),
+    with surrounding white space removed."""
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", username).casefold())
+    return folded.strip()
+
+
 def _key(*, username: str, address: str) -> str:
-    digest = hashlib.sha256(f"{username.strip().lower()}\x00{address}".encode()).hexdigest()[:32]
+    identity = login_identity(username)
+    digest = hashlib.sha256(f"{identity}\x00{address}".encode("utf-8", "surrogatepass")).hexdigest()[:32]
     return f"login-failures:{digest}"
 
 

@@ -9,6 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
+from governance.exceptions import SelfReviewRefused
 from governance.models import Flag, FlagReview, Team
 from governance.permissions import teams_managed_by, user_manages_team
 from governance.reports import flag_detail, flags_for_team
@@ -61,11 +62,17 @@ def flag_review(request: HttpRequest, flag_id: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         from governance.services.flags import flag_review as flag_review_service
 
-        flag_review_service(flag=flag, reviewer=request.user, action=form.cleaned_data["action"],
-                            comment=form.cleaned_data["comment"].strip())
-        messages.success(request, "Your review is recorded; the person flagged can read your comment.")
-        return redirect(reverse("governance:flag_review", args=[flag.pk]))
-    status = 400 if request.method == "POST" else 200
+        try:
+            flag_review_service(flag=flag, reviewer=request.user, action=form.cleaned_data["action"],
+                                comment=form.cleaned_data["comment"].strip())
+        except SelfReviewRefused as exc:
+            form.add_error(None, exc.message)
+            status = 403
+        else:
+            messages.success(request, "Your review is recorded; the person flagged can read your comment.")
+            return redirect(reverse("governance:flag_review", args=[flag.pk]))
+    else:
+        status = 400 if request.method == "POST" else 200
     return render(request, "governance/flag_review.html", {
         "nav": "teams", "flag": flag_detail(flag_id=flag.pk), "team": flag.team, "form": form,
     }, status=status)

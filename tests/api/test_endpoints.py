@@ -169,7 +169,7 @@ def test_schema_documents_every_operation(db):
     schema = Client().get("/api/schema/?format=json").json()
 
     operations = {(method.upper(), path) for path, item in schema["paths"].items() for method in item}
-    assert len(operations) == 50
+    assert len(operations) == 52
     assert ("POST", "/api/outcomes/") in operations and ("POST", "/api/flags/{flag_id}/review/") in operations
     assert schema["components"]["securitySchemes"]["apiToken"] == {"type": "http", "scheme": "bearer",
                                                                    "bearerFormat": "twa-..."}

@@ -160,6 +160,7 @@ READ_ENDPOINTS = {
     "/api/routes/{route}/": {"employee": 403, "manager_a": 403, "manager_b": 403, "admin": 200, "service": 403},
     "/api/prices/": {"employee": 200, "manager_a": 200, "manager_b": 200, "admin": 200, "service": 403},
     "/api/outcome-kinds/": {"employee": 200, "manager_a": 200, "manager_b": 200, "admin": 200, "service": 403},
+    "/api/value-sources/": {"employee": 200, "manager_a": 200, "manager_b": 200, "admin": 200, "service": 403},
     "/api/usage/summary/": {"employee": 200, "manager_a": 200, "manager_b": 200, "admin": 200, "service": 403},
 }
 
@@ -220,7 +221,7 @@ _SNAPSHOT_MODELS = [
     ("governance", "ApiToken"), ("governance", "Policy"), ("governance", "Provider"), ("governance", "ModelRoute"),
     ("governance", "Price"), ("governance", "Flag"), ("governance", "FlagReview"), ("governance", "AuditLogEntry"),
     ("usage", "UsageEvent"), ("usage", "DailyRollup"), ("usage", "Outcome"), ("usage", "OutcomeKind"),
-    ("usage", "OutcomeRequest"), ("usage", "Feedback"),
+    ("usage", "OutcomeRequest"), ("usage", "Feedback"), ("governance", "ValueSourceTrust"),
 ]
 
 
@@ -287,10 +288,15 @@ def _writes(world) -> list[tuple[str, str, dict | None, dict]]:
         ("POST", "/api/prices/", {"model": "gpt-4o", "input_per_mtok": "1", "output_per_mtok": "2"},
          admin_only_201),
         ("POST", "/api/outcome-kinds/", {"kind": "pr_merged", "weight": "3"}, admin_only_200),
+        # a manager's personal credential reports no value for their own team (nor themselves)
         ("POST", "/api/outcomes/", {"external_id": "new-a", "kind": "pr_merged", "team": a},
-         {"employee": 404, "manager_a": 201, "manager_b": 404, "admin": 201, "service": 201}),
+         {"employee": 404, "manager_a": 403, "manager_b": 404, "admin": 201, "service": 201}),
         ("POST", "/api/outcomes/", {"external_id": "new-b", "kind": "pr_merged", "team": b},
-         {"employee": 404, "manager_a": 404, "manager_b": 201, "admin": 201, "service": 404}),
+         {"employee": 404, "manager_a": 404, "manager_b": 403, "admin": 201, "service": 404}),
+        ("POST", "/api/outcomes/", {"external_id": "new-c", "kind": "pr_merged", "team": a,
+                                    "user": world.people["alice"].pk},
+         {"employee": 404, "manager_a": 201, "manager_b": 404, "admin": 201, "service": 201}),
+        ("POST", "/api/value-sources/", {"source_kind": "person", "is_trusted": False}, admin_only_200),
         ("POST", "/api/outcomes/", {"external_id": "new-x", "kind": "pr_merged", "team": a,
                                     "user": world.people["oscar"].pk},
          {"employee": 404, "manager_a": 400, "manager_b": 404, "admin": 400, "service": 400}),

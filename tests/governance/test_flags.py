@@ -181,6 +181,21 @@ def test_every_review_is_audited_in_order(employee, team, manager):
     assert list(FlagReview.objects.values_list("action", flat=True)) == ["acknowledge", "comment", "dismiss"]
 
 
+@pytest.mark.parametrize("persona", ["manager", "admin"])
+def test_nobody_reviews_a_flag_about_themselves(request, team, persona):
+    from governance.exceptions import SelfReviewRefused
+
+    person = request.getfixturevalue(persona)
+    Membership.objects.get_or_create(user=person, team=team)
+    [flag] = flags_raise(findings=[finding(person, team)])[0]
+
+    with pytest.raises(SelfReviewRefused):
+        flag_review(flag=flag, reviewer=person, action="dismiss", comment="Mine, and fine.")
+
+    assert (FlagReview.objects.count(), Flag.objects.get().state) == (0, "open")
+    assert not AuditLogEntry.objects.filter(action="dismiss").exists()
+
+
 def test_a_comment_needs_text_and_unknown_actions_are_refused(employee, team, manager):
     [flag] = flags_raise(findings=[finding(employee, team)])[0]
 

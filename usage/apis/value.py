@@ -2,7 +2,12 @@
 their weights, and feedback on calls.
 
 Who may report an outcome: admins (any team), a team's managers and its service tokens (that team only).
-Employees never report outcomes about themselves - value must come from outside the person measured.
+Nobody reports value about themselves with a personal credential (web session or personal API token):
+an outcome whose ``user`` is the caller, or a team outcome (no ``user``) for a team the caller belongs
+to, is refused with 403 - value must come from outside the person measured. Every outcome records its
+provenance (``source_kind`` person or service_token, ``reported_by``, ``api_token``); a service token's
+outcome about its own creator is recorded but, by default, does not count for them
+(``governance.value_sources``).
 """
 
 from __future__ import annotations
@@ -17,11 +22,13 @@ from rest_framework.response import Response
 from governance.api_permissions import OUTCOMES, READ
 from governance.api_selectors import person_by_id
 from governance.apis.common import BaseApi, PageFilterSerializer, ordering_field, page_response, paginated
-from governance.models import Membership, Team
+from governance.exceptions import PermissionRefused
+from governance.models import ApiToken, Membership, Team, ValueSource
 from usage.api_selectors import (
     feedback_visible, outcome_by_external_id, outcome_kinds_all, outcomes_visible, request_ids_of_other_teams,
     usage_event_owner,
 )
+from governance.value_sources import value_source_trust_all, value_source_trust_set
 from usage.models import Feedback
 from usage.value import ValueSignalError, feedback_record, outcome_kind_set, outcome_record
 
@@ -36,6 +43,12 @@ class OutcomeOutputSerializer(serializers.Serializer):
     value = serializers.DecimalField(max_digits=12, decimal_places=4)
     request_ids = serializers.ListField(child=serializers.CharField())
     source = serializers.CharField()
+    source_kind = serializers.ChoiceField(choices=ValueSource.choices,
+                                          help_text="Provenance: who reported it (integration, service_token, "
+                                                    "person, import; legacy: before provenance was kept).")
+    integration = serializers.CharField(allow_blank=True, help_text="The integration's name (github, otlp).")
+    reported_by_id = serializers.IntegerField(allow_null=True, help_text="The person whose credential reported it.")
+    api_token_id = serializers.IntegerField(allow_null=True, help_text="The API token it was reported with.")
     created_at = serializers.DateTimeField()
 
     class Meta:
@@ -106,11 +119,18 @@ class OutcomeListApi(BaseApi):
         if existing is not None and allowed is not None and existing.team_id not in allowed:
             # Someone else's outcome: say no more than that the id is taken.
             raise ValidationError({"external_id": ["This external_id is already used."]})
+        if access.person_id is not None and (
+                data["user"] == access.person_id
+                or (user is None and Membership.objects.filter(user_id=access.person_id, team=team).exists())):
+            raise PermissionRefused("Nobody reports outcomes about themselves (or their own team) with a personal "
+                                    "credential; an integration or a service token reports them.")
         try:
             outcome, created = outcome_record(
                 external_id=data["external_id"], kind=data["kind"], user=user, team=team,
                 occurred_at=data["occurred_at"] or timezone.now(), value=data["value"],
                 request_ids=data["request_ids"], source=data["source"] or f"api:{request.user.get_username()}",
+                source_kind=ValueSource.PERSON if access.person_id is not None else ValueSource.SERVICE_TOKEN,
+                reported_by=request.user, api_token=request.auth if isinstance(request.auth, ApiToken) else None,
             )
         except ValueSignalError as exc:
             raise ValidationError({"non_field_errors": [str(exc)]})
@@ -220,3 +240,50 @@ class FeedbackListApi(BaseApi):
             raise ValidationError({"score": [str(exc)]})
         return Response(FeedbackOutputSerializer(feedback).data)
 
+
+
+class ValueSourceOutputSerializer(serializers.Serializer):
+    source_kind = serializers.ChoiceField(choices=ValueSource.choices)
+    integration = serializers.CharField(allow_blank=True, help_text="Blank: the whole kind.")
+    is_trusted = serializers.BooleanField(help_text="Its outcomes count for value metrics and detection.")
+    counts_self_reports = serializers.BooleanField(
+        help_text="Outcomes reported by the person they are about count for that person.")
+    is_default = serializers.BooleanField(help_text="No admin setting: the built-in default.")
+
+    class Meta:
+        ref_name = "ValueSource"
+
+
+class ValueSourceListApi(BaseApi):
+    """Which outcome sources count for value metrics and detection (admins set it; audited).
+
+    Defaults: every source is trusted, self-reports (an outcome reported by the person it is about)
+    count for nobody.
+    """
+
+    scopes = {"GET": READ}
+
+    class InputSerializer(serializers.Serializer):
+        source_kind = serializers.ChoiceField(choices=ValueSource.choices)
+        integration = serializers.SlugField(max_length=64, required=False, default="", allow_blank=True,
+                                            help_text="One integration (github, otlp); only for 'integration'.")
+        is_trusted = serializers.BooleanField()
+        counts_self_reports = serializers.BooleanField(required=False, default=False)
+
+    @extend_schema(operation_id="value_sources_list", responses=ValueSourceOutputSerializer(many=True))
+    def get(self, request):
+        return Response(ValueSourceOutputSerializer(value_source_trust_all(), many=True).data)
+
+    @extend_schema(operation_id="value_sources_set", request=InputSerializer, responses=ValueSourceOutputSerializer,
+                   description="Set whether a source's outcomes count (admins). Audited.")
+    def post(self, request):
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            value_source_trust_set(**payload.validated_data, actor=request.user)
+        except ValueError as exc:
+            raise ValidationError({"integration": [str(exc)]})
+        data = payload.validated_data
+        [trust] = [t for t in value_source_trust_all()
+                   if (t.source_kind, t.integration) == (data["source_kind"], data["integration"].lower())]
+        return Response(ValueSourceOutputSerializer(trust).data)

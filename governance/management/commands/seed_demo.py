@@ -178,7 +178,8 @@ class Command(BaseCommand):
                 outcome_record(external_id=f"demo-{user_id}-{team_id}-{number}",
                                kind=rng.choice(["pr_merged", "ticket_resolved", "doc_published"]),
                                occurred_at=max(e.created_at for e in linked), user=users[user_id],
-                               team=teams[team_id], request_ids=[e.request_id for e in linked], source=LABEL)
+                               team=teams[team_id], request_ids=[e.request_id for e in linked], source=LABEL,
+                               source_kind="import")
             for event in rng.sample(calls, k=len(calls) // 5):
                 feedback_record(request_id=event.request_id, owner=CallOwner(user_id, team_id),
                                 rater_user_id=user_id, rater_team_id=team_id, key_id=event.key_id,

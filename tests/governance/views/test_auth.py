@@ -109,3 +109,26 @@ def test_sign_in_page_offers_no_single_sign_on_unless_configured(client):
 
     assert response.status_code == 200
     assert b"single sign-on" not in response.content
+
+
+@pytest.mark.parametrize("look_alike", ["a2@\u017fec.test", "A2@SEC.TEST", "\uff41\uff12@sec.test", " a2@sec.test "])
+def test_lockout_covers_look_alikes_of_the_username(client, look_alike, settings):
+    from django.contrib.auth import get_user_model
+
+    settings.TOKENWISE_LOGIN_MAX_FAILURES = 5
+    get_user_model().objects.create_user(username="a2", email="a2@sec.test", password=PASSWORD)
+    for _ in range(5):
+        client.post(LOGIN, {"username": "a2@sec.test", "password": "nope"})
+
+    response = client.post(LOGIN, {"username": look_alike, "password": PASSWORD})
+
+    assert response.status_code == 429
+    assert SESSION_KEY not in client.session
+
+
+def test_login_identity_is_case_folded_nfkc():
+    from governance.services.login_throttle import login_identity
+
+    assert login_identity("a2@\u017fec.test") == "a2@sec.test"
+    assert login_identity("\uff21\uff12@SEC.test") == "a2@sec.test"
+    assert login_identity("Stra\u00dfe@x.test") == "strasse@x.test"
