@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('governance', '0006_usage_targets'),
+        ('governance', '0007_policy_allow_unpriced_models'),
     ]
 
     operations = [

@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('governance', '0003_api_token'),
-        ('usage', '0004_report_indexes'),
+        ('usage', '0005_call_client_session'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
