@@ -233,7 +233,7 @@ REST_FRAMEWORK.update({
         "rest_framework.authentication.SessionAuthentication",  # enforces CSRF for the browser
     ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["governance.apis.parsers.DepthLimitedJSONParser"],
     "EXCEPTION_HANDLER": "governance.apis.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 })

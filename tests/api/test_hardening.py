@@ -75,6 +75,31 @@ def test_oversized_api_body_is_refused_before_parsing(world, settings):
                                          "message": "The request body is larger than the 1000-byte limit."}}
 
 
+@pytest.mark.parametrize("path", ["/api/outcomes/", "/api/teams/", "/api/policies/", "/api/value-sources/"])
+@pytest.mark.parametrize("depth", [129, 5000])
+def test_deeply_nested_api_body_is_refused_with_400(world, path, depth):
+    """Python's JSON parser recurses per level (RecursionError near 1,000: a 500); the API refuses first."""
+    client = Api(world.secrets["admin"]).client
+    body = "[" * depth + "]" * depth
+
+    response = client.post(path, data=body, content_type="application/json",
+                           HTTP_AUTHORIZATION=f"Bearer {world.secrets['admin']}")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "parse_error"
+    assert "nests deeper than 128 levels" in response.json()["error"]["message"]
+
+
+def test_api_body_at_the_depth_limit_is_parsed(world):
+    body = '{"external_id": "deep-1", "kind": "pr_merged", "x": ' + "[" * 126 + "]" * 126 + "}"
+
+    response = Api(world.secrets["admin"]).client.post(
+        "/api/outcomes/", data=body, content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {world.secrets['admin']}")
+
+    assert response.status_code != 500 and "nests deeper" not in response.content.decode()
+
+
 @pytest.mark.parametrize("method, path, body, status, code", [
     ("GET", "/api/nowhere/", None, 404, "not_found"),
     ("GET", "/api/teams/not-a-number/", None, 404, "not_found"),
