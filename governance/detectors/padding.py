@@ -20,6 +20,7 @@ from governance.detectors.base import EventRecord, Finding, PersonKey, Threshold
 from governance.detectors.evidence import count, decimal, make_finding, peer_clause, percent
 from governance.detectors.grouping import Grouped, as_detector
 from governance.detectors.stats import median, over, peer_medians, share
+from governance.detectors.value import value_sides
 
 NAME = "padding"
 _PROMPT_TOKENS = attrgetter("prompt_tokens")
@@ -41,10 +42,13 @@ def find(grouped: Grouped, signals: ValueSignals, thresholds: Thresholds) -> lis
         ]
     shares = {key: share(len(padded[key]), len(calls[key])) for key in norms}
     peer_shares = peer_medians(grouped, shares)
+    sides = value_sides(grouped, signals)
     findings = []
     for person in grouped.judged(thresholds):
         key = person.key
         if len(calls[key]) < thresholds.min_events or shares[key] < thresholds.padding_share:
+            continue
+        if sides[key].well_above(thresholds):
             continue
         mine = padded[key]
         peer_share = peer_shares.get(key)
@@ -55,9 +59,10 @@ def find(grouped: Grouped, signals: ValueSignals, thresholds: Thresholds) -> lis
             summary=(
                 f"{percent(shares[key])} of {count(len(calls[key]))} calls sent prompts of typically "
                 f"{count(padded_prompt)} tokens - at least {decimal(factor)}x the usual "
-                f"{count(references[key])} - for answers under {percent(ratio)} of the prompt"
+                f"{count(references[key])} tokens - for answers under {percent(ratio)} of the prompt's size"
                 f"{peer_clause(grouped, person, peer_share, percent, what='median share')}."
             ),
+            value_side=sides[key],
             examples=(e.request_id for e in mine),
             calls=len(calls[key]),
             padded_calls=len(mine),
