@@ -14,9 +14,8 @@ Jumping - for each target or review announced in the window for the person's tea
   norm, and per *active* day, so days on leave or before joining do not lower it. Each side needs
   ``MIN_ACTIVE_DAYS_AROUND`` active days. Jumped when the largest ratio >= ``jump_ratio``, the level
   after it reaches at least the peer average day (a light user's bump is noise), and the value did not
-  rise with it: the share of the person's outcome value (over the same two spans) that came after the
-  announcement is under ``value_follows_ratio`` x the share of their tokens that did (a new joiner
-  ramping up ships more as they use more).
+  rise with it: value after / value before (over the same two spans) is under ``value_follows_ratio``
+  x tokens after / tokens before (a new joiner ramping up ships more as they use more).
 
 Flag when (at least ``min_events`` calls) settled or jumped, unless the person's value is well above
 their peers' (``value``). Score: the larger of how far past each threshold. A person whose use merely
@@ -108,13 +107,16 @@ detect = as_detector(find)
 
 def _value_followed(grouped: Grouped, signals: ValueSignals, person: Person, jump: Jump,
                     thresholds: Thresholds) -> bool:
-    """Whether the person's outcome value rose with their tokens across the announcement (see module doc)."""
+    """Whether the person's outcome value rose with their tokens across the announcement: value after /
+    value before >= ``value_follows_ratio`` x tokens after / tokens before (same spans; see module doc)."""
     _, _, _, _, lo, moment, hi, token_share = jump
     before = outcome_value_between(grouped, signals, person, lo, moment)
     after = outcome_value_between(grouped, signals, person, moment, hi)
-    if before + after <= 0:
+    if after <= 0:
         return False
-    return after / (before + after) >= thresholds.value_follows_ratio * token_share
+    if before <= 0 or token_share >= 1:
+        return True
+    return after / before >= thresholds.value_follows_ratio * token_share / (1 - token_share)
 
 
 def _targets_in_force(targets: Sequence[Target], team_id: int) -> list[tuple[float, float]]:

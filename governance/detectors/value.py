@@ -12,8 +12,9 @@ Per person, against the leave-one-out peer median (``stats``):
     value per million     value / tokens x 1,000,000
     linked share          share of the person's calls named by an outcome
 ``ValueSide.well_above`` is the guard every detector applies: someone whose value is at least
-``spare_value_ratio`` x the peer median (and above zero) is productive, whatever their volume or
-habits, and is not flagged. The side is computed once per run and cached on the shared index.
+``spare_value_ratio`` x the peers' upper quartile (and above zero) is productive, whatever their volume
+or habits, and is not flagged. The upper quartile, not the median: in a team of occasional users an
+ordinary coder is several times the median, and being ordinary must not shelter anyone. The side is computed once per run and cached on the shared index.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any
 from governance.detectors.base import PersonKey, Thresholds, ValueSignals
 from governance.detectors.evidence import decimal, percent
 from governance.detectors.grouping import Grouped, Person
-from governance.detectors.stats import peer_medians
+from governance.detectors.stats import peer_medians, peer_quantiles
 
 _REQUEST_ID = attrgetter("request_id")
 _CACHE_KEY = "value_sides"
@@ -39,6 +40,7 @@ class ValueSide:
 
     value: float
     peer_value: float | None
+    peer_upper_value: float | None  # the peers' upper quartile
     per_million: float
     peer_per_million: float | None
     linked_share: float
@@ -49,8 +51,8 @@ class ValueSide:
         """Whether the person's value is well above their peers' (see the module docstring)."""
         if self.value <= 0:
             return False
-        return self.peer_value is None or self.peer_value == 0 or (
-            self.value >= thresholds.spare_value_ratio * self.peer_value)
+        return self.peer_upper_value is None or self.peer_upper_value == 0 or (
+            self.value >= thresholds.spare_value_ratio * self.peer_upper_value)
 
     def relative(self) -> str:
         """"3.2 times the team median", "half the team median", "none; team median 12.0"."""
@@ -91,11 +93,13 @@ def value_sides(grouped: Grouped, signals: ValueSignals) -> dict[PersonKey, Valu
     per_million = {key: values[key] / t * 1_000_000 for key, t in tokens.items() if t > 0}
     linked_shares = {key: linked[key] / len(p.events) for key, p in grouped.people.items() if p.events}
     peer_values = peer_medians(grouped, values)
+    peer_upper = peer_quantiles(grouped, values, 0.75)
     peer_per_million = peer_medians(grouped, per_million)
     peer_linked = peer_medians(grouped, linked_shares)
     sides = {
         key: ValueSide(
-            value=values[key], peer_value=peer_values.get(key), per_million=per_million.get(key, 0.0),
+            value=values[key], peer_value=peer_values.get(key), peer_upper_value=peer_upper.get(key),
+            per_million=per_million.get(key, 0.0),
             peer_per_million=peer_per_million.get(key), linked_share=linked_shares.get(key, 0.0),
             peer_linked_share=peer_linked.get(key), scope=grouped.peer_scope(key),
         )
