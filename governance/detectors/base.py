@@ -128,10 +128,10 @@ class Thresholds:
     overkill_prompt_tokens: int = 500  # a "small" prompt
     overkill_share: float = 0.5  # share of top-tier calls that are trivial
     # Value guards (see ``value``): nobody whose value is this many times the peer median is flagged.
-    spare_value_ratio: float = 2.0
+    spare_value_ratio: float = 3.0
     volume_value_ratio: float = 1.0  # volume without value: value at most this x the peer median value
     cadence_linked_ratio: float = 0.5  # automation linked to outcomes at this x the peers' rate is spared
-    value_follows_ratio: float = 0.7  # surge / jump: value share at least this x the token share: spared
+    value_follows_ratio: float = 0.9  # surge / jump: value share at least this x the token share: spared
 
     @classmethod
     def from_policy(cls, policy: Mapping[str, Any] | None) -> Thresholds:
