@@ -12,8 +12,9 @@ Flag when ratio >= ``surge_ratio``, with at least ``min_events`` calls and at le
 ``surge_baseline_days`` active days outside the run-ups - someone who only appears in the run-up has
 no baseline to surge from - and with run-up tokens a day at least the peers' typical active day (peer
 median of average tokens per active day), so a light user's small bump is not a surge; unless the
-value came with the tokens (the share of the person's outcome value that occurred in the run-ups is at
-least ``value_follows_ratio`` x their run-up token share: a deadline that ships) or the person's value
+value came with the tokens (the share of the person's outcome value that occurred in the run-ups, shrunk
+towards the expected share by the peers' median value (``value.value_followed``), is at least
+``value_follows_ratio`` x their run-up token share: a deadline that ships) or the person's value
 is well above their peers' (``value``). Score: how far past the threshold the ratio is.
 """
 
@@ -26,7 +27,7 @@ from governance.detectors.base import Finding, Thresholds, ValueSignals
 from governance.detectors.evidence import count, decimal, make_finding, peer_clause, percent
 from governance.detectors.grouping import DAY_SECONDS, Grouped, Person, as_detector, time_buckets
 from governance.detectors.stats import over, peer_medians
-from governance.detectors.value import outcome_value_between, value_sides
+from governance.detectors.value import outcome_value_between, value_followed, value_sides
 
 NAME = "period_end_surge"
 
@@ -65,7 +66,8 @@ def find(grouped: Grouped, signals: ValueSignals, thresholds: Thresholds) -> lis
         period_value = sum(outcome_value_between(grouped, signals, person, begin, end) for begin, _, end in spans)
         run_value = sum(outcome_value_between(grouped, signals, person, run, end) for _, run, end in spans)
         value_share = run_value / period_value if period_value else 0.0
-        if period_value and value_share >= thresholds.value_follows_ratio * run_share:
+        if value_followed(value_in=run_value, value_all=period_value, expected_share=expected, token_share=run_share,
+                          prior=sides[key].peer_value or 0.0, ratio=thresholds.value_follows_ratio):
             continue
         peer = peers.get(key)
         in_run_up = [e for e in person.events if _in_run_up(e.created_at.timestamp(), spans)]

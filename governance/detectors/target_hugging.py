@@ -14,8 +14,10 @@ Jumping - for each target or review announced in the window for the person's tea
   norm, and per *active* day, so days on leave or before joining do not lower it. Each side needs
   ``MIN_ACTIVE_DAYS_AROUND`` active days. Jumped when the largest ratio >= ``jump_ratio``, the level
   after it reaches at least the peer average day (a light user's bump is noise), and the value did not
-  rise with it: value after / value before (over the same two spans) is under ``value_follows_ratio``
-  x tokens after / tokens before (a new joiner ramping up ships more as they use more).
+  rise with it: the share of the person's value (over the same two spans) that came after, shrunk
+  towards that span's share of the time by the peers' median value (``value.value_followed``), is
+  under ``value_follows_ratio`` x the share of their tokens that did (a new joiner ramping up ships
+  more as they use more).
 
 Flag when (at least ``min_events`` calls) settled or jumped, unless the person's value is well above
 their peers' (``value``). Score: the larger of how far past each threshold. A person whose use merely
@@ -31,7 +33,7 @@ from governance.detectors.base import Finding, Target, Thresholds, ValueSignals,
 from governance.detectors.evidence import count, decimal, make_finding, peer_clause, percent
 from governance.detectors.grouping import DAY_SECONDS, Grouped, Person, as_detector, time_buckets
 from governance.detectors.stats import over, peer_medians
-from governance.detectors.value import outcome_value_between, value_sides
+from governance.detectors.value import outcome_value_between, value_followed, value_sides
 
 NAME = "target_hugging"
 MIN_ACTIVE_DAYS_AROUND = 3
@@ -74,7 +76,7 @@ def find(grouped: Grouped, signals: ValueSignals, thresholds: Thresholds) -> lis
         # going from 700 to 2,600 tokens a day is noise, not a chase.
         floor = peer_days.get(key) or 0.0
         if (jump is not None and jump[0] >= thresholds.jump_ratio and jump[2] >= floor
-                and not _value_followed(grouped, signals, person, jump, thresholds)):
+                and not _value_followed(grouped, signals, person, jump, thresholds, sides[key].peer_value or 0.0)):
             ratio, before, after, target = jump[:4]
             peer = peer_jumps.get(key)
             scores.append(over(ratio, thresholds.jump_ratio))
@@ -106,17 +108,13 @@ detect = as_detector(find)
 
 
 def _value_followed(grouped: Grouped, signals: ValueSignals, person: Person, jump: Jump,
-                    thresholds: Thresholds) -> bool:
-    """Whether the person's outcome value rose with their tokens across the announcement: value after /
-    value before >= ``value_follows_ratio`` x tokens after / tokens before (same spans; see module doc)."""
+                    thresholds: Thresholds, prior: float) -> bool:
+    """Whether the person's outcome value rose with their tokens across the announcement (see module doc)."""
     _, _, _, _, lo, moment, hi, token_share = jump
     before = outcome_value_between(grouped, signals, person, lo, moment)
     after = outcome_value_between(grouped, signals, person, moment, hi)
-    if after <= 0:
-        return False
-    if before <= 0 or token_share >= 1:
-        return True
-    return after / before >= thresholds.value_follows_ratio * token_share / (1 - token_share)
+    return value_followed(value_in=after, value_all=before + after, expected_share=(hi - moment) / (hi - lo),
+                          token_share=token_share, prior=prior, ratio=thresholds.value_follows_ratio)
 
 
 def _targets_in_force(targets: Sequence[Target], team_id: int) -> list[tuple[float, float]]:

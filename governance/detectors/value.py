@@ -163,3 +163,17 @@ def outcome_value_between(grouped: Grouped, signals: ValueSignals, person: Perso
     """The person's outcome value that occurred in ``[start, end)`` (epoch seconds)."""
     items = person_outcomes(grouped, signals)[person.key]
     return sum(weight for moment, weight in items[bisect_left(items, (start,)):bisect_left(items, (end,))])
+
+
+def value_followed(*, value_in: float, value_all: float, expected_share: float, token_share: float,
+                   prior: float, ratio: float) -> bool:
+    """Whether value rose with tokens in a span (a run-up, the days after an announcement).
+
+    The span's share of the person's value, shrunk towards ``expected_share`` (its share of the time)
+    by a prior worth ``prior`` points (the peers' median value): two lucky outcomes in a run-up do not
+    outweigh a month of tokens. True when the shrunk share >= ``ratio`` x the span's share of tokens.
+    """
+    if value_in <= 0:
+        return False
+    shrunk = (value_in + prior * expected_share) / (value_all + prior)
+    return shrunk >= ratio * token_share

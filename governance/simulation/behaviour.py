@@ -89,8 +89,8 @@ HABITS: dict[str, Habits] = {
         follow_up_share=0.1, gap_s=(2.0, 40.0),
     ),
     "agentic": replace(  # calls a day set per person from 100-300x a coder's tokens (_scaled)
-        _CODER, weekday_share=0.95, weekend_share=0.15, calls=(40, 80), sessions=(4, 10), prompt_median=60_000,
-        prompt_sigma=0.5, completion_median=1_200, completion_sigma=0.7,
+        _CODER, weekday_share=0.95, weekend_share=0.15, calls=(40, 80), sessions=(4, 10), prompt_median=90_000,
+        prompt_sigma=0.4, completion_median=1_500, completion_sigma=0.7,
         models=(("claude-sonnet-4", 0.5), ("gpt-4.1", 0.3), ("o3", 0.2)), stream_share=0.9, stop_share=0.02,
         linked_share=0.9, feedback_share=0.01, outcome_value=4, follow_up_share=0.25, quick_share=0.0,
         gap_s=(2.0, 30.0),

@@ -73,8 +73,8 @@ def variation_draw(*, family: str, seed: int) -> Variation:
     return Variation(
         family=family, calls_scale=u(0.6, 1.6), prompt_scale=u(0.5, 1.9), outcome_scale=u(0.5, 1.0),
         value_exponent=u(0.3, 0.5), person_sigma=u(0.2, 0.35),
-        agentic=u(3.0, 5.0), long_context=u(2.0, 4.0), nightly_bot=u(2.0, 3.0), on_call=u(2.0, 4.0),
-        new_joiner=u(2.0, 4.0), back_from_leave=u(2.0, 4.0),
+        agentic=u(2.5, 4.0), long_context=u(1.5, 3.0), nightly_bot=u(1.5, 2.5), on_call=u(1.5, 3.0),
+        new_joiner=u(1.5, 3.0), back_from_leave=u(1.5, 3.0),
         burn_factor=u(2.3, 2.8), repeat_share=u(0.55, 0.65), pad_share=u(0.4, 0.48),
         overkill_share=u(0.58, 0.65), abandon_share=u(0.58, 0.66), loop_share=u(0.6, 0.7),
         cron_minutes=rng.choice((15.0, 45.0, 90.0)), surge_factor=u(5.0, 6.0), jump_factor=u(4.2, 5.0),

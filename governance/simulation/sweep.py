@@ -9,13 +9,11 @@ over 1,500 people. The one-seed, through-the-database path is ``simulate_org --e
 
 from __future__ import annotations
 
-import json
 import time
 from itertools import product
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from typing import TextIO
 
 from tqdm import tqdm
@@ -53,7 +51,7 @@ def plan_records(plan: OrgPlan) -> tuple[list[EventRecord], ValueSignals, dict[i
         history = person_history(person, plan)
         user_id, team_id = user_ids[person.email], team_ids[person.team.slug]
         for record in history.usage:
-            event = usage_record_parse(json.loads(json.dumps(record), parse_float=Decimal)).event
+            event = usage_record_parse(record).event  # records hold JSON types only (no floats)
             events.append(EventRecord(
                 event.request_id, event.created_at, user_id, team_id, event.model_served or event.model_requested,
                 event.endpoint, event.status, event.prompt_tokens, event.completion_tokens, event.total_tokens,
