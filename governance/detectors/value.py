@@ -111,7 +111,7 @@ def value_sides(grouped: Grouped, signals: ValueSignals) -> dict[PersonKey, Valu
 
 def person_values(grouped: Grouped, signals: ValueSignals) -> dict[PersonKey, float]:
     """Value (weighted trusted outcomes) of every person in ``grouped`` (0.0 when none)."""
-    return {key: sum(weight for _, weight in items) for key, items in person_outcomes(grouped, signals).items()}
+    return {key: sum((weight for _, weight in items), 0.0) for key, items in person_outcomes(grouped, signals).items()}
 
 
 def person_outcomes(grouped: Grouped, signals: ValueSignals) -> dict[PersonKey, list[tuple[float, float]]]:
