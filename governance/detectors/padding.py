@@ -1,7 +1,12 @@
 """Padding: prompts inflated far beyond the person's usual size, answered with almost nothing.
 
-Reference prompt size = the smaller of the person's own median prompt tokens and the peer median of
-people's medians (so someone who pads every call cannot raise their own norm). A call is padded when
+Reference prompt size = the person's own lower quartile of prompt tokens: padding is a prompt inflated
+beyond the person's own habit, and a padder's ordinary calls keep the lower quartile where it was as
+long as fewer than three calls in four are padded. Someone who always sends whole documents (a
+long-context analyst, a coding agent's context) has big prompts by habit; whether that habit is theirs
+to keep is what their value says: when their value is at or below the peer median (``value``), the
+reference is the smaller of their lower quartile and the peer median prompt, so someone who pads every
+call cannot make padding their norm. A call is padded when
     prompt_tokens >= ``padding_prompt_factor`` x reference
     AND completion_tokens <= ``padding_output_ratio`` x prompt_tokens.
 Only calls that generate text count (embeddings have no output by nature). A team that legitimately
@@ -30,19 +35,22 @@ def find(grouped: Grouped, signals: ValueSignals, thresholds: Thresholds) -> lis
     """Findings for people who inflate prompts for tiny answers (see the module docstring)."""
     calls = {key: p.text_calls() for key, p in grouped.people.items()}
     norms = {key: median(list(map(_PROMPT_TOKENS, mine))) for key, mine in calls.items() if mine}
+    lower = {key: _lower_quartile(list(map(_PROMPT_TOKENS, calls[key]))) for key in norms}
     peer_norms = peer_medians(grouped, norms)
     factor, ratio = thresholds.padding_prompt_factor, thresholds.padding_output_ratio
+    sides = value_sides(grouped, signals)
     padded: dict[PersonKey, list[EventRecord]] = {}
     references: dict[PersonKey, float] = {}
     for key, own in norms.items():
-        reference = references[key] = max(min(own, peer_norms.get(key, own)), 1.0)
+        side = sides[key]
+        own_norm = side.value > 0 and (side.peer_value is None or side.value > side.peer_value)
+        reference = references[key] = max(lower[key] if own_norm else min(lower[key], peer_norms.get(key, own)), 1.0)
         big = factor * reference
         padded[key] = [
             e for e in calls[key] if e.prompt_tokens >= big and e.completion_tokens <= ratio * e.prompt_tokens
         ]
     shares = {key: share(len(padded[key]), len(calls[key])) for key in norms}
     peer_shares = peer_medians(grouped, shares)
-    sides = value_sides(grouped, signals)
     findings = []
     for person in grouped.judged(thresholds):
         key = person.key
@@ -78,3 +86,9 @@ def find(grouped: Grouped, signals: ValueSignals, thresholds: Thresholds) -> lis
 
 
 detect = as_detector(find)
+
+
+def _lower_quartile(values: list[int]) -> float:
+    """The 25th percentile (nearest rank) of ``values`` (not empty)."""
+    ordered = sorted(values)
+    return float(ordered[(len(ordered) - 1) // 4])

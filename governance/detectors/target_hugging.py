@@ -9,9 +9,10 @@ Settling - a day is "in band" when its tokens lie in [ref, ref x (1 + ``hug_band
   (b) the peer average day (peer median of people's average tokens per active day), over all days.
   Settled when, over at least ``hug_min_days`` days, the in-band share >= ``hug_share``.
 Jumping - for each target or review announced in the window for the person's team or organisation,
-  tokens per active day over the ``jump_days`` after it (clipped to the window) / tokens per active
-  day over all of the window before it - a long baseline, so one quiet week is not mistaken for the
-  norm, and per *active* day, so days on leave or before joining do not lower it. Each side needs
+  tokens per day over the ``jump_days`` after it (clipped to the window) / tokens per day over all of
+  the window before it - a long baseline, so one quiet week is not mistaken for the norm - counting
+  only the days the person was around before it (``_present_days``: from their first call, less runs
+  of ``AWAY_DAYS`` days without a call), so days on leave or before joining do not lower it. Each side needs
   ``MIN_ACTIVE_DAYS_AROUND`` active days. Jumped when the largest ratio >= ``jump_ratio``, the level
   after it reaches at least the peer average day (a light user's bump is noise), and the value did not
   rise with it: the share of the person's value (over the same two spans) that came after, shrunk
@@ -81,7 +82,7 @@ def find(grouped: Grouped, signals: ValueSignals, thresholds: Thresholds) -> lis
             peer = peer_jumps.get(key)
             scores.append(over(ratio, thresholds.jump_ratio))
             sentences.append(
-                f"tokens per working day rose {decimal(ratio)} times (from {count(before)} to {count(after)}) in "
+                f"tokens a day rose {decimal(ratio)} times (from {count(before)} to {count(after)}) in "
                 f"the {thresholds.jump_days} days after a {target.kind.replace('_', ' ')} was announced on "
                 f"{target.announced_at.date().isoformat()}"
                 + peer_clause(grouped, person, peer, lambda r: decimal(r) + " times", brackets=True)
@@ -151,11 +152,25 @@ def _settling(
     return best
 
 
+AWAY_DAYS = 7  # a run of days without a call this long is time away (leave), not a quiet baseline
+
+
+def _present_days(active: list[int], start: float, end: float) -> float:
+    """Calendar days in ``[start, end)`` the person was around: from their first call (a joiner counts
+    from when they joined), less every run of ``AWAY_DAYS`` or more days without a call (leave)."""
+    days = (end - start) / DAY_SECONDS
+    edges = [*active, int(end // DAY_SECONDS)]
+    for first, second in zip(edges, edges[1:]):
+        if second - first - 1 >= AWAY_DAYS:
+            days -= second - first - 1
+    return max(days, float(len(active)))
+
+
 Jump = tuple[float, float, float, Target, float, float, float, float]
 
 
 def _largest_jump(person: Person, announced: list[Target], window: Window, thresholds: Thresholds) -> Jump | None:
-    """(after/before ratio, tokens per active day before, after, the announcement, baseline start,
+    """(after/before ratio, tokens a day before, after, the announcement, baseline start,
     announcement, end of the span after, token share after) of the largest jump, or None."""
     start, end, span = window.start.timestamp(), window.end.timestamp(), thresholds.jump_days * DAY_SECONDS
     times, tokens = person.times, person.tokens()
@@ -171,8 +186,8 @@ def _largest_jump(person: Person, announced: list[Target], window: Window, thres
         if min(len(days_before), len(days_after)) < MIN_ACTIVE_DAYS_AROUND:
             continue
         tokens_before, tokens_after = sum(tokens[first:middle]), sum(tokens[middle:last])
-        before = tokens_before / len(days_before)
-        after = tokens_after / len(days_after)
+        before = tokens_before / _present_days(days_before, max(lo, days_before[0] * DAY_SECONDS), moment)
+        after = tokens_after / ((hi - moment) / DAY_SECONDS)
         if before > 0 and (largest is None or after / before > largest[0]):
             largest = (after / before, before, after, target, lo, moment, hi,
                        tokens_after / (tokens_before + tokens_after))

@@ -71,7 +71,7 @@ def test_flags_jump_right_after_a_review_is_announced():
     assert [(f.user_id, f.score) for f in findings] == [(5, 1.0)]
     assert findings[0].evidence == {
         "summary": (
-            "Tokens per working day rose 6.0 times (from 2,000 to 12,000) in the 7 days after a review was "
+            "Tokens a day rose 6.0 times (from 2,000 to 12,000) in the 7 days after a review was "
             "announced on 2025-03-17 (team median 1.0 times), with no matching rise in value."
         ),
         "value_summary": (
