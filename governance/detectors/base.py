@@ -131,7 +131,7 @@ class Thresholds:
     spare_value_ratio: float = 3.0
     volume_value_ratio: float = 1.0  # volume without value: value at most this x the peer median value
     cadence_linked_ratio: float = 0.5  # automation linked to outcomes at this x the peers' rate is spared
-    value_follows_ratio: float = 0.9  # surge / jump: value share at least this x the token share: spared
+    value_follows_ratio: float = 0.7  # surge / jump: spared when value rose >= (token rise) ** this
 
     @classmethod
     def from_policy(cls, policy: Mapping[str, Any] | None) -> Thresholds:

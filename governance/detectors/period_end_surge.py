@@ -12,9 +12,9 @@ Flag when ratio >= ``surge_ratio``, with at least ``min_events`` calls and at le
 ``surge_baseline_days`` active days outside the run-ups - someone who only appears in the run-up has
 no baseline to surge from - and with run-up tokens a day at least the peers' typical active day (peer
 median of average tokens per active day), so a light user's small bump is not a surge; unless the
-value came with the tokens (the share of the person's outcome value that occurred in the run-ups, shrunk
-towards the expected share by the peers' median value (``value.value_followed``), is at least
-``value_follows_ratio`` x their run-up token share: a deadline that ships) or the person's value
+value came with the tokens (``value.value_followed``: the run-ups' value rate against the rest of the
+periods, shrunk by the peers' median value, reaches the token rate ratio ** ``value_follows_ratio``: a
+deadline that ships) or the person's value
 is well above their peers' (``value``). Score: how far past the threshold the ratio is.
 """
 

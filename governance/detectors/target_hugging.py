@@ -14,10 +14,9 @@ Jumping - for each target or review announced in the window for the person's tea
   only the days the person was around before it (``_present_days``: from their first call, less runs
   of ``AWAY_DAYS`` days without a call), so days on leave or before joining do not lower it. Each side needs
   ``MIN_ACTIVE_DAYS_AROUND`` active days. Jumped when the largest ratio >= ``jump_ratio``, the level
-  after it reaches at least the peer average day (a light user's bump is noise), and the value did not
-  rise with it: the share of the person's value (over the same two spans) that came after, shrunk
-  towards that span's share of the time by the peers' median value (``value.value_followed``), is
-  under ``value_follows_ratio`` x the share of their tokens that did (a new joiner ramping up ships
+  after it reaches at least ``JUMP_FLOOR`` x the peer average day (a light user's bump is noise), and the value did not
+  rise with it (``value.value_followed``: value a day after / before, shrunk by the peers' median
+  value, under (tokens a day after / before) ** ``value_follows_ratio``; a new joiner ramping up ships
   more as they use more).
 
 Flag when (at least ``min_events`` calls) settled or jumped, unless the person's value is well above
@@ -38,6 +37,7 @@ from governance.detectors.value import outcome_value_between, value_followed, va
 
 NAME = "target_hugging"
 MIN_ACTIVE_DAYS_AROUND = 3
+JUMP_FLOOR = 1.0
 
 
 def find(grouped: Grouped, signals: ValueSignals, thresholds: Thresholds) -> list[Finding]:
@@ -75,7 +75,7 @@ def find(grouped: Grouped, signals: ValueSignals, thresholds: Thresholds) -> lis
         jump = jumps[key]
         # A jump only counts when it lifts usage to at least the peers' typical day: a light user
         # going from 700 to 2,600 tokens a day is noise, not a chase.
-        floor = peer_days.get(key) or 0.0
+        floor = JUMP_FLOOR * (peer_days.get(key) or 0.0)
         if (jump is not None and jump[0] >= thresholds.jump_ratio and jump[2] >= floor
                 and not _value_followed(grouped, signals, person, jump, thresholds, sides[key].peer_value or 0.0)):
             ratio, before, after, target = jump[:4]

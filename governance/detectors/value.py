@@ -169,11 +169,18 @@ def value_followed(*, value_in: float, value_all: float, expected_share: float, 
                    prior: float, ratio: float) -> bool:
     """Whether value rose with tokens in a span (a run-up, the days after an announcement).
 
-    The span's share of the person's value, shrunk towards ``expected_share`` (its share of the time)
-    by a prior worth ``prior`` points (the peers' median value): two lucky outcomes in a run-up do not
-    outweigh a month of tokens. True when the shrunk share >= ``ratio`` x the span's share of tokens.
+    Value grows sub-linearly with tokens, so the test is on rates: the span's value rate against the
+    rest (the odds of its value share over the odds of its share of the time) must reach the token rate
+    ratio raised to ``ratio`` (0.5: tokens up 4 times, value up at least 2 times). The value share is
+    first shrunk towards the time share by a prior worth ``prior`` points (the peers' median value), so
+    two lucky outcomes in a run-up do not outweigh a month of tokens.
     """
-    if value_in <= 0:
-        return False
+    if value_in <= 0 or not 0 < expected_share < 1 or token_share >= 1:
+        return value_in > 0 and token_share >= 1
     shrunk = (value_in + prior * expected_share) / (value_all + prior)
-    return shrunk >= ratio * token_share
+    if shrunk >= 1:
+        return True
+    base = expected_share / (1 - expected_share)
+    value_rate = shrunk / (1 - shrunk) / base
+    token_rate = token_share / (1 - token_share) / base
+    return value_rate >= max(token_rate, 1.0) ** ratio

@@ -447,7 +447,7 @@ def _outcomes(rng: random.Random, person: PersonPlan, plan: OrgPlan, habits: Hab
         number = (datetime.combine(today[0].at.date(), datetime.min.time(), tzinfo=plan.start.tzinfo)
                   - plan.start).days
         rate = habits.outcomes_per_day * calendar.ramp.get(number, 1.0)
-        rate *= 2.0 if number in calendar.on_call else 1.5 if number in calendar.catch_up else 1.0
+        rate *= 2.5 if number in calendar.on_call else 1.5 if number in calendar.catch_up else 1.0  # incidents closed
         for _ in range(_poisson(rng, rate)):
             occurred = min(today[-1].at + timedelta(minutes=rng.uniform(5, 120)), plan.end - timedelta(seconds=1))
             record = {"external_id": f"sim-{plan.tag}-{person.index:03d}-o{len(outcomes)}",
