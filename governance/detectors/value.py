@@ -19,6 +19,7 @@ ordinary coder is several times the median, and being ordinary must not shelter 
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left
 from collections import defaultdict
 from dataclasses import dataclass
@@ -183,4 +184,4 @@ def value_followed(*, value_in: float, value_all: float, expected_share: float, 
     base = expected_share / (1 - expected_share)
     value_rate = shrunk / (1 - shrunk) / base
     token_rate = token_share / (1 - token_share) / base
-    return value_rate >= max(token_rate, 1.0) ** ratio
+    return math.log(value_rate) >= ratio * math.log(max(token_rate, 1.0))  # logs: no overflow
