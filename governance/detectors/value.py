@@ -14,7 +14,8 @@ Per person, against the leave-one-out peer median (``stats``):
 ``ValueSide.well_above`` is the guard every detector applies: someone whose value is at least
 ``spare_value_ratio`` x the peers' upper quartile (and above zero) is productive, whatever their volume
 or habits, and is not flagged. The upper quartile, not the median: in a team of occasional users an
-ordinary coder is several times the median, and being ordinary must not shelter anyone. The side is computed once per run and cached on the shared index.
+ordinary coder is several times the median, and being ordinary must not shelter anyone. The side is
+computed once per run and cached on the shared index.
 """
 
 from __future__ import annotations

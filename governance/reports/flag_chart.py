@@ -63,7 +63,8 @@ def _outcome_rows(flag: Flag, start, end):
         outcomes_trusted().filter(team_id=flag.team_id, occurred_at__gte=start, occurred_at__lt=end,
                                   user_id__isnull=False)
         .annotate(day=TruncDate("occurred_at"),
-                  points=Cast("value", FloatField()) * Coalesce(Subquery(kind_weight), Value(1), output_field=FloatField()))
+                  points=Cast("value", FloatField())
+                  * Coalesce(Subquery(kind_weight), Value(1), output_field=FloatField()))
         .values_list("user_id", "day", "points")
     )
 

@@ -340,7 +340,8 @@ def _daily_calls(rng: random.Random, person: PersonPlan, plan: OrgPlan, habits: 
         moments = _session_times(rng, day, person.team.utc_offset_hours, count, habits)
         if on_call and rng.random() < 0.4:  # an incident at night
             at = day + timedelta(hours=rng.uniform(0, 24))
-            moments = sorted(moments + [at + timedelta(seconds=rng.uniform(20, 400) * k) for k in range(rng.randint(3, 10))])
+            incident = [at + timedelta(seconds=rng.uniform(20, 400) * k) for k in range(rng.randint(3, 10))]
+            moments = sorted(moments + incident)
         today = []
         for at in moments:
             today.append(_fresh_call(rng, habits, at, today[-1] if today else (calls[-1] if calls else None)))

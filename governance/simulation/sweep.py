@@ -252,7 +252,8 @@ def _rank(result: SweepResult, candidate: Thresholds) -> tuple:
     return (not result.meets_targets(), result.heavy_flagged, -result.min_recall, result.false_flagged, distance)
 
 
-def tune(*, records: Sequence[SeedRecords], grid: dict[str, tuple[float, ...]] = GRID) -> tuple[Thresholds, SweepResult]:
+def tune(*, records: Sequence[SeedRecords],
+         grid: dict[str, tuple[float, ...]] = GRID) -> tuple[Thresholds, SweepResult]:
     """The thresholds of ``grid`` that score best on ``records`` (``_rank``), and their score there."""
     scored = []
     for candidate in _candidates(grid):

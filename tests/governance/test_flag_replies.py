@@ -28,7 +28,8 @@ def flag(employee, team) -> Flag:
 def test_the_person_flagged_replies_and_it_is_audited(flag, employee):
     reply = flag_reply(flag=flag, author=employee, body="  A migration: the PRs land next week.  ")
 
-    assert (reply.flag_id, reply.author_id, reply.body) == (flag.pk, employee.pk, "A migration: the PRs land next week.")
+    assert (reply.flag_id, reply.author_id, reply.body) == (
+        flag.pk, employee.pk, "A migration: the PRs land next week.")
     entry = AuditLogEntry.objects.get(action="reply")
     assert (entry.actor_id, entry.object_id, entry.after["reply"]) == (
         employee.pk, str(flag.pk), "A migration: the PRs land next week.")

@@ -94,7 +94,8 @@ class Command(BaseCommand):
         self.stdout.write(f"took {time.perf_counter() - began:.0f} s")
 
     def _report(self, title: str, result) -> None:
-        self.stdout.write(f"\n== {title}: {len(result.seeds)} seeds, {result.people:,} people, {result.events:,} events")
+        self.stdout.write(f"\n== {title}: {len(result.seeds)} seeds, {result.people:,} people, "
+                          f"{result.events:,} events")
         self.stdout.write(result.report())
         for seed, style, detector, summary in result.wrong:
             self.stdout.write(f"false flag (seed {seed}): {style} by {detector}: {summary}")
