@@ -97,3 +97,9 @@ class EnforcementUnavailable(GovernanceError):
     status = 503
     code = "enforcement_unavailable"
     type = "server_error"
+
+
+class FlagReplyRefused(PermissionRefused):
+    """Only the person a flag is about replies on it."""
+
+    code = "flag_reply_refused"

@@ -308,6 +308,21 @@ class FlagReview(models.Model):
         return f"{self.action} on flag {self.flag_id}"
 
 
+class FlagReply(models.Model):
+    """The flagged person's answer on their flag (why the usage is what it is); the managers read it."""
+
+    flag = models.ForeignKey(Flag, on_delete=models.CASCADE, related_name="replies")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"reply on flag {self.flag_id}"
+
+
 class Alert(models.Model):
     """A budget threshold reached by a team (its pool) or a person in one period; notified once.
 

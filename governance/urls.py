@@ -17,6 +17,8 @@ urlpatterns = [
     path("teams/<slug:slug>/report.csv", reports.team_report_csv_view, name="team_report_csv"),
     path("teams/<slug:slug>/flags/", flags.team_flags, name="team_flags"),
     path("flags/<int:flag_id>/", flags.flag_review, name="flag_review"),
+    # The person a flag is about: why, what to do, and their reply.
+    path("me/flags/<int:flag_id>/", flags.my_flag, name="my_flag"),
     # Admins.
     path("manage/", manage.manage_home, name="manage_home"),
     path("manage/teams/", manage.manage_teams, name="manage_teams"),

@@ -17,6 +17,7 @@ from governance.models import ApiKey, Team
 from governance.reports import (
     feedback_available, flags_for_person, period_this_month, person_usage, recent_calls_for_user,
 )
+from governance.reports.flags import flag_groups
 from governance.services.keys import key_create, key_revoke
 from governance.views.charts import mix_chart, usage_chart
 from governance.views.common import period_from_request
@@ -36,6 +37,7 @@ class KeyCreateForm(forms.Form):
 def _my_usage_context(request: HttpRequest, *, key_form: KeyCreateForm | None = None) -> dict:
     period, period_error = period_from_request(request)
     usage = person_usage(user=request.user, period=period)
+    flags = flags_for_person(user=request.user)
     last_month_end = period_this_month().start - timedelta(days=1)
     return {
         "nav": "me",
@@ -46,7 +48,8 @@ def _my_usage_context(request: HttpRequest, *, key_form: KeyCreateForm | None = 
         "mix_chart": mix_chart(usage.models),
         "keys": ApiKey.objects.filter(user=request.user).select_related("team").order_by("revoked_at", "-created_at"),
         "key_form": key_form or KeyCreateForm(user=request.user),
-        "flags": flags_for_person(user=request.user),
+        "flags": flags,
+        "flag_groups": flag_groups(flags),
         "calls": recent_calls_for_user(user=request.user, limit=20),
         "feedback_available": feedback_available(),
         "last_month": {"start": last_month_end.replace(day=1), "end": last_month_end},

@@ -127,6 +127,11 @@ class Thresholds:
     overkill_output_tokens: int = 20  # a "tiny" output
     overkill_prompt_tokens: int = 500  # a "small" prompt
     overkill_share: float = 0.5  # share of top-tier calls that are trivial
+    # Value guards (see ``value``): nobody whose value is this many times the peer median is flagged.
+    spare_value_ratio: float = 3.0
+    volume_value_ratio: float = 1.0  # volume without value: value at most this x the peer median value
+    cadence_linked_ratio: float = 0.5  # automation linked to outcomes at this x the peers' rate is spared
+    value_follows_ratio: float = 0.7  # surge / jump: spared when value rose >= (token rise) ** this
 
     @classmethod
     def from_policy(cls, policy: Mapping[str, Any] | None) -> Thresholds:
@@ -149,7 +154,8 @@ class Thresholds:
                      "hug_share", "overkill_share", "padding_output_ratio"):
             if not 0 < getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be in (0, 1]")
-        for name in ("min_events", "volume_z", "cadence_cv", "cadence_hours", "padding_prompt_factor",
+        for name in ("spare_value_ratio", "volume_value_ratio", "cadence_linked_ratio", "value_follows_ratio",
+                     "min_events", "volume_z", "cadence_cv", "cadence_hours", "padding_prompt_factor",
                      "surge_days", "surge_ratio", "hug_band", "hug_min_days", "jump_days", "jump_ratio",
                      "overkill_output_tokens", "overkill_prompt_tokens"):
             if getattr(self, name) <= 0:

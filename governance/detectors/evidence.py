@@ -1,6 +1,8 @@
 """Building findings: evidence a manager can read, with the numbers in plain words.
 
-Every finding's evidence holds "summary" (one sentence with the numbers), the numbers themselves,
+Every finding's evidence holds "summary" (one sentence with the numbers, in units and percentages),
+"value_summary" (the value side in one sentence: what the person's tokens bought against their peers), the
+numbers themselves,
 "peer_scope" ("team" or "organisation"), and "examples": up to ``MAX_EXAMPLES`` request ids. Floats
 are rounded (4 decimals) so evidence is stable and JSON-serialisable.
 """
@@ -25,10 +27,17 @@ def make_finding(
     score: float,
     summary: str,
     examples: Iterable[str],
+    value_side: Any = None,
     **numbers: Any,
 ) -> Finding:
-    """A ``Finding`` over the grouped window, its evidence as described in the module docstring."""
+    """A ``Finding`` over the grouped window, its evidence as described in the module docstring.
+
+    ``value_side`` (a ``value.ValueSide``) adds the value sentence ("value_summary") and its numbers.
+    """
     evidence: dict[str, Any] = {"summary": summary}
+    if value_side is not None:
+        evidence["value_summary"] = value_side.sentence()
+        numbers = {**value_side.numbers(), **numbers}
     evidence.update({name: _clean(value) for name, value in numbers.items()})
     evidence["peer_scope"] = grouped.peer_scope(person.key)
     evidence["examples"] = list(islice(examples, MAX_EXAMPLES))
@@ -77,3 +86,20 @@ def percent(value: float) -> str:
 def decimal(value: float, places: int = 1) -> str:
     """3.14159 -> "3.1", with thousands separators."""
     return f"{value:,.{places}f}"
+
+
+def times(value: float, reference: float) -> str:
+    """12,000 against 1,000 -> "12.0 times"; against nothing -> "far above"."""
+    if reference <= 0:
+        return "far above"
+    return f"{value / reference:,.1f} times"
+
+
+def duration(seconds: float) -> str:
+    """45 -> "45 s", 600 -> "10 min", 3600 -> "1 h", 5400 -> "1.5 h"."""
+    if seconds < 90:
+        return f"{seconds:,.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:,.0f} min"
+    hours = seconds / 3600
+    return f"{hours:,.0f} h" if abs(hours - round(hours)) < 0.05 else f"{hours:,.1f} h"

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
 from operator import attrgetter, gt
+from typing import Any
 
 from governance.detectors.base import (
     DetectorFn,
@@ -94,6 +95,9 @@ class Grouped:
     teams: dict[int, list[PersonKey]]
     everyone: list[PersonKey]
     min_team_size: int
+    # Per-run derived data detectors share (e.g. ``value.value_sides``), keyed by name; each entry
+    # records the signals it was computed from.
+    cache: dict[str, Any] = field(default_factory=dict)
 
     def peer_group(self, key: PersonKey) -> list[PersonKey]:
         """The people this person is compared with, the person included (callers leave them out)."""

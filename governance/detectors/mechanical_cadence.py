@@ -8,8 +8,12 @@ hours between sessions) spread far beyond 1. Spread over the day is the median, 
 active days (UTC), of the number of distinct clock hours with a call.
 
 Flag when (at least ``min_events`` calls and ``MIN_GAPS`` gaps)
-    robust CV <= ``cadence_cv``  OR  typical active hours per day >= ``cadence_hours``.
-Score: the larger of how far past each threshold the person is.
+    robust CV <= ``cadence_cv``  OR  typical active hours per day >= ``cadence_hours``
+unless the automation pays its way: its calls are linked to outcomes at a rate like its peers' (linked
+share > 0 and >= ``cadence_linked_ratio`` x the peer median linked share - a nightly job whose batches
+each publish a document), or the person's value is well above their peers' (``value``).
+Score: the larger of how far past each threshold the person is. Evidence says it in words: "half of
+the gaps were within 2% of the typical 1 h", not a coefficient.
 """
 
 from __future__ import annotations
@@ -19,9 +23,12 @@ from itertools import islice
 from operator import sub
 
 from governance.detectors.base import Finding, PersonKey, Thresholds, ValueSignals
-from governance.detectors.evidence import count, decimal, make_finding, peer_clause
+from governance.detectors.evidence import count, decimal, duration, make_finding, percent
 from governance.detectors.grouping import Grouped, as_detector
 from governance.detectors.stats import mad, median, over, peer_medians, under
+from governance.detectors.value import value_sides
+
+_MAD_TO_SIGMA = 1.4826
 
 NAME = "mechanical_cadence"
 BURST_SECONDS = 1.0
@@ -43,6 +50,7 @@ def find(grouped: Grouped, signals: ValueSignals, thresholds: Thresholds) -> lis
         hours[key] = median(list(Counter(hour // 24 for hour in {int(t // 3600) for t in times}).values()))
     peer_cvs = peer_medians(grouped, cvs)
     peer_hours = peer_medians(grouped, hours)
+    sides = value_sides(grouped, signals)
     findings = []
     for person in grouped.judged(thresholds):
         key = person.key
@@ -51,22 +59,33 @@ def find(grouped: Grouped, signals: ValueSignals, thresholds: Thresholds) -> lis
         around_the_clock = hours[key] >= thresholds.cadence_hours
         if not (regular or around_the_clock):
             continue
+        side = sides[key]
+        peer_linked = side.peer_linked_share or 0.0
+        if side.linked_share > 0 and side.linked_share >= thresholds.cadence_linked_ratio * peer_linked:
+            continue
+        if side.well_above(thresholds):
+            continue
+        scope = grouped.peer_scope(key)
         parts = []
         if regular:
-            parts.append(
-                f"calls came every {decimal(gap_medians[key], 0)} s with a robust CV of {decimal(cv, 2)}"
-                + peer_clause(grouped, person, peer_cvs.get(key), lambda v: decimal(v, 2), brackets=True)
-            )
+            spread = f"half of the gaps were within {percent(cv / _MAD_TO_SIGMA)} of it"
+            peer_cv = peer_cvs.get(key)
+            if peer_cv is not None:
+                spread += f" ({scope} median: within {percent(peer_cv / _MAD_TO_SIGMA)})"
+            parts.append(f"calls came every {duration(gap_medians[key])} like clockwork - {spread}")
         if around_the_clock:
+            peer_hour = peer_hours.get(key)
             parts.append(
-                f"a typical active day had calls in {decimal(hours[key], 0)} of 24 hours"
-                + peer_clause(grouped, person, peer_hours.get(key), lambda v: decimal(v, 0), brackets=True)
+                f"a typical active day had calls in {decimal(hours[key], 0)} of its 24 hours"
+                + ("" if peer_hour is None else f" ({scope} median {decimal(peer_hour, 0)})")
             )
         scores = [under(cv, thresholds.cadence_cv) if regular else 0.0,
                   over(hours[key], thresholds.cadence_hours) if around_the_clock else 0.0]
         findings.append(make_finding(
             grouped=grouped, person=person, detector=NAME, score=max(scores),
-            summary=f"Over {count(len(person.events))} calls, " + " and ".join(parts) + ".",
+            summary=(f"Over {count(len(person.events))} calls, " + " and ".join(parts)
+                     + ": the timing of a script, not a person."),
+            value_side=side,
             examples=(e.request_id for e in person.events),
             calls=len(person.events),
             robust_cv=cv,

@@ -19,6 +19,7 @@ from governance.detectors.base import EventRecord, Finding, PersonKey, Threshold
 from governance.detectors.evidence import count, make_finding, peer_clause, percent
 from governance.detectors.grouping import Grouped, as_detector
 from governance.detectors.stats import over, peer_medians, share
+from governance.detectors.value import value_sides
 
 NAME = "overkill_model"
 _MODEL = attrgetter("model")
@@ -56,10 +57,13 @@ def find(grouped: Grouped, signals: ValueSignals, thresholds: Thresholds) -> lis
     }
     shares = {key: share(len(trivial[key]), len(mine)) for key, mine in top.items()}
     peers = peer_medians(grouped, shares)
+    sides = value_sides(grouped, signals)
     findings = []
     for person in grouped.judged(thresholds):
         key = person.key
         if len(top.get(key, ())) < thresholds.min_events or shares[key] < thresholds.overkill_share:
+            continue
+        if sides[key].well_above(thresholds):
             continue
         mine = trivial[key]
         models = [name for name, _ in Counter(e.model for e in mine).most_common(3)]
@@ -72,6 +76,7 @@ def find(grouped: Grouped, signals: ValueSignals, thresholds: Thresholds) -> lis
                 f"returned at most {max_out} tokens for prompts of at most {count(max_in)} tokens, "
                 f"costing ${cost:,.2f}{peer_clause(grouped, person, peer, percent)}."
             ),
+            value_side=sides[key],
             examples=(e.request_id for e in mine),
             top_tier_calls=len(top[key]),
             trivial_calls=len(mine),

@@ -20,6 +20,7 @@ from governance.detectors.evidence import count, make_finding, peer_clause, perc
 from governance.detectors.grouping import Grouped, as_detector
 from governance.detectors.similarity import near_duplicates
 from governance.detectors.stats import over, peer_medians, share
+from governance.detectors.value import value_sides
 
 NAME = "repetition"
 _PROMPT_HASH = attrgetter("prompt_hash")
@@ -32,19 +33,23 @@ def find(grouped: Grouped, signals: ValueSignals, thresholds: Thresholds) -> lis
     repeated = {key: repeated_calls(p.events, distance) for key, p in grouped.people.items()}
     shares = {key: share(len(repeated[key]), len(p.events)) for key, p in grouped.people.items()}
     peers = peer_medians(grouped, shares)
+    sides = value_sides(grouped, signals)
     findings = []
     for person in grouped.judged(thresholds):
         key = person.key
         mine = shares[key]
         if mine < thresholds.repetition_share:
             continue
+        if sides[key].well_above(thresholds):
+            continue
         peer = peers.get(key)
         findings.append(make_finding(
             grouped=grouped, person=person, detector=NAME, score=over(mine, thresholds.repetition_share),
             summary=(
                 f"{percent(mine)} of {count(len(person.events))} prompts were repeats or near-duplicates "
-                f"(SimHash distance <= {distance}){peer_clause(grouped, person, peer, percent)}."
+                f"(the same text again, or with a few words changed){peer_clause(grouped, person, peer, percent)}."
             ),
+            value_side=sides[key],
             examples=(person.events[i].request_id for i in repeated[key]),
             calls=len(person.events),
             repeated_calls=len(repeated[key]),

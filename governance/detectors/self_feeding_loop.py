@@ -19,6 +19,7 @@ from governance.detectors.evidence import count, make_finding, peer_clause, perc
 from governance.detectors.grouping import Grouped, as_detector
 from governance.detectors.similarity import latest_earlier_match
 from governance.detectors.stats import over, peer_medians, share
+from governance.detectors.value import value_sides
 
 NAME = "self_feeding_loop"
 _PROMPT_SIMHASH = attrgetter("prompt_simhash")
@@ -30,10 +31,13 @@ def find(grouped: Grouped, signals: ValueSignals, thresholds: Thresholds) -> lis
     chains = {key: fed_chains(p.events, thresholds.simhash_distance) for key, p in grouped.people.items()}
     shares = {key: share(sum(1 for c in chains[key] if c), len(p.events)) for key, p in grouped.people.items()}
     peers = peer_medians(grouped, shares)
+    sides = value_sides(grouped, signals)
     findings = []
     for person in grouped.judged(thresholds):
         key = person.key
         if shares[key] < thresholds.loop_share:
+            continue
+        if sides[key].well_above(thresholds):
             continue
         mine = chains[key]
         fed = [person.events[i] for i, length in enumerate(mine) if length]
@@ -45,6 +49,7 @@ def find(grouped: Grouped, signals: ValueSignals, thresholds: Thresholds) -> lis
                 f"{percent(shares[key])} of {count(len(person.events))} prompts were a previous answer fed "
                 f"back in, in chains of up to {count(longest + 1)} calls{peer_clause(grouped, person, peer, percent)}."
             ),
+            value_side=sides[key],
             examples=(e.request_id for e in fed),
             calls=len(person.events),
             fed_calls=len(fed),

@@ -106,6 +106,23 @@ def peer_medians(grouped: Grouped, metric: Mapping[PersonKey, float]) -> dict[Pe
     return {key: baseline.median for key, baseline in peer_baselines(grouped, metric).items()}
 
 
+def peer_quantiles(grouped: Grouped, metric: Mapping[PersonKey, float], q: float) -> dict[PersonKey, float]:
+    """The ``q`` quantile (nearest rank) of ``metric`` over each person's peers without the person."""
+    found: dict[PersonKey, float] = {}
+    cache: dict[int, list[float]] = {}
+    for key, value in metric.items():
+        group = grouped.peer_group(key)
+        ordered = cache.get(id(group))
+        if ordered is None:
+            ordered = cache[id(group)] = sorted(metric[k] for k in group if k in metric)
+        if len(ordered) < 2:
+            continue
+        index = bisect_left(ordered, value)
+        others = ordered[:index] + ordered[index + 1:]
+        found[key] = others[min(len(others) - 1, int(q * len(others)))]
+    return found
+
+
 def share(part: int, whole: int) -> float:
     """``part / whole``, 0.0 for an empty whole."""
     return part / whole if whole else 0.0

@@ -18,6 +18,7 @@ from governance.detectors.base import EventRecord, Finding, Thresholds, ValueSig
 from governance.detectors.evidence import count, make_finding, peer_clause, percent
 from governance.detectors.grouping import Grouped, as_detector
 from governance.detectors.stats import over, peer_medians, share
+from governance.detectors.value import value_sides
 
 NAME = "unread_output"
 _DISCONNECTED = attrgetter("client_disconnected")
@@ -37,6 +38,7 @@ def find(grouped: Grouped, signals: ValueSignals, thresholds: Thresholds) -> lis
     }
     peer_unread_shares = peer_medians(grouped, unread_shares)
     peer_used_shares = peer_medians(grouped, used_shares)
+    sides = value_sides(grouped, signals)
     findings = []
     for person in grouped.judged(thresholds):
         key = person.key
@@ -45,6 +47,8 @@ def find(grouped: Grouped, signals: ValueSignals, thresholds: Thresholds) -> lis
             continue
         peer_used = peer_used_shares.get(key)
         if peer_used is not None and used_shares[key] > peer_used:
+            continue
+        if sides[key].well_above(thresholds):
             continue
         peer_unread = peer_unread_shares.get(key)
         streams = sum(1 for e in mine if e.stream)
@@ -57,6 +61,7 @@ def find(grouped: Grouped, signals: ValueSignals, thresholds: Thresholds) -> lis
                 f"were rated or linked to an outcome"
                 f"{peer_clause(grouped, person, peer_unread, percent, what='median unread')}."
             ),
+            value_side=sides[key],
             examples=(e.request_id for e in unread[key]),
             calls=len(mine),
             unread_calls=len(unread[key]),

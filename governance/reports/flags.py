@@ -1,8 +1,11 @@
 """Flags as the pages show them: a team's open flags, a person's own flags, one flag with its history.
 
-Evidence is what the detector stored: a ``summary`` sentence with the numbers, the numbers themselves,
-``peer_scope`` and up to five example request ids. The page shows the summary as the headline and the
-rest as a list.
+Evidence is what the detector stored: a ``summary`` sentence with the numbers, a ``value_summary``
+sentence (what the tokens bought against the peers), the numbers themselves, ``peer_scope`` and up to
+five example request ids. Pages show the two sentences, what the person can do (``ADVICE``), a chart of
+the person against their peers (``flag_chart``) and the example calls - never the raw statistics.
+Replies of the person flagged and the managers' reviews form one history, oldest first. Flags of one
+person and team whose periods overlap are related and shown together (``flag_groups``).
 """
 
 from __future__ import annotations
@@ -15,6 +18,20 @@ from django.db.models import QuerySet
 
 from governance.models import Flag, FlagReview, Team
 from governance.reports.rollups import person_label
+
+ADVICE = {
+    "volume_without_value": "Link the work your calls produce (pull requests, tickets, documents) to them, "
+    "or use fewer, smaller calls; if the value shows up elsewhere, say where in your reply.",
+    "repetition": "Send a prompt again only when it changed; if a tool of yours retries, tell us which.",
+    "mechanical_cadence": "If a script or job runs on your key, give it its own key and link what it "
+    "produces to its calls; otherwise say in your reply what runs at these times.",
+    "padding": "Send the context the question needs and a max_tokens close to the answer you expect.",
+    "period_end_surge": "Spread the work over the period, or say in your reply what was due at its end.",
+    "unread_output": "Stop a stream only when you have what you need, and rate the answers you use.",
+    "self_feeding_loop": "Do not paste answers back in a loop; if an agent does, say which one.",
+    "target_hugging": "Use what your work needs: a usage target is not a goal to reach or stay above.",
+    "overkill_model": "Use a smaller model for short questions; keep the top tier for hard ones.",
+}
 
 REVIEW_VERBS = {
     FlagReview.Action.ACKNOWLEDGE: "acknowledged",
@@ -52,6 +69,10 @@ class FlagView:
     summary: str
     evidence: dict[str, Any]  # everything but the summary
     history: list[FlagEvent]
+    value_summary: str = ""
+    advice: str = ""
+    examples: tuple[str, ...] = ()
+    replies: int = 0
 
 
 def detector_label(name: str) -> str:
@@ -68,17 +89,26 @@ def _view(flag: Flag) -> FlagView:
                   action=REVIEW_VERBS.get(review.action, review.action), comment=review.comment)
         for review in flag.reviews.all()
     ]
+    replies = list(flag.replies.all())
+    history += [
+        FlagEvent(at=reply.created_at, actor=person_label(reply.author) if reply.author else "(removed)",
+                  action="replied", comment=reply.body)
+        for reply in replies
+    ]
+    history.sort(key=lambda event: event.at)
+    examples = evidence.get("examples") if isinstance(evidence.get("examples"), list) else []
     return FlagView(
         id=flag.pk, detector=flag.detector, detector_label=detector_label(flag.detector), score=flag.score,
         user_id=flag.user_id, person=person_label(flag.user), team_id=flag.team_id, team_slug=flag.team.slug,
         status=flag.state, status_label=flag.get_state_display(), raised_at=flag.created_at,
         period_start=flag.period_start, period_end=flag.period_end, summary=summary, evidence=evidence,
-        history=history,
+        history=history, value_summary=str(evidence.get("value_summary", "")),
+        advice=ADVICE.get(flag.detector, ""), examples=tuple(str(e) for e in examples), replies=len(replies),
     )
 
 
 def _flags() -> QuerySet[Flag]:
-    return Flag.objects.select_related("user", "team").prefetch_related("reviews__reviewer")
+    return Flag.objects.select_related("user", "team").prefetch_related("reviews__reviewer", "replies__author")
 
 
 def flags_open_for_team(*, team: Team) -> list[FlagView]:
@@ -100,3 +130,26 @@ def flag_detail(*, flag_id: int) -> FlagView | None:
     """One flag with its history; None when it does not exist."""
     flag = _flags().filter(pk=flag_id).first()
     return _view(flag) if flag else None
+
+
+def flag_groups(flags: list[FlagView]) -> list[list[FlagView]]:
+    """``flags`` grouped: one group per person and team whose periods overlap, groups in the order of
+    their first flag, flags in each group as given."""
+    groups: list[list[FlagView]] = []
+    for flag in flags:
+        for group in groups:
+            first = group[0]
+            if (first.user_id, first.team_id) == (flag.user_id, flag.team_id) and any(
+                    other.period_start < flag.period_end and flag.period_start < other.period_end for other in group):
+                group.append(flag)
+                break
+        else:
+            groups.append([flag])
+    return groups
+
+
+def flags_related(*, flag: FlagView) -> list[FlagView]:
+    """The other flags of the same person and team whose periods overlap this one's, newest first."""
+    return [_view(other) for other in _flags().filter(
+        user_id=flag.user_id, team_id=flag.team_id, period_start__lt=flag.period_end,
+        period_end__gt=flag.period_start).exclude(pk=flag.id).order_by("-created_at", "-id")]

@@ -35,8 +35,8 @@ from django.utils import timezone
 
 from governance.detection import detection_inputs, detection_thresholds
 from governance.detectors import DETECTORS, Finding, Window, group_events, run_all
-from governance.exceptions import SelfReviewRefused
-from governance.models import Flag, FlagReview, Membership, Team
+from governance.exceptions import FlagReplyRefused, SelfReviewRefused
+from governance.models import Flag, FlagReply, FlagReview, Membership, Team
 from governance.services.audit import audit_record
 
 logger = logging.getLogger(__name__)
@@ -203,6 +203,27 @@ def flag_review(*, flag: Flag, reviewer, action: str, comment: str = "") -> Flag
                  after={**_flag_summary(locked), "comment": comment})
     flag.state, flag.updated_at = locked.state, locked.updated_at
     return review
+
+
+# --- Reply -------------------------------------------------------------------------------------------
+
+@transaction.atomic
+def flag_reply(*, flag: Flag, author, body: str) -> FlagReply:
+    """Record the flagged person's reply on their own flag (the team's managers see it on the review page).
+
+    Only the person the flag is about may reply - FlagReplyRefused (403) for anyone else. The body is
+    stripped and cut at 2,000 characters; ValueError when it is empty. The flag's state does not change.
+    Audited (action "reply", the reply's text) in the same transaction.
+    """
+    body = (body or "").strip()[:2000]
+    if not body:
+        raise ValueError("a reply needs some text")
+    if getattr(author, "pk", None) is None or author.pk != flag.user_id:
+        raise FlagReplyRefused("Only the person a flag is about replies on it.")
+    reply = FlagReply.objects.create(flag=flag, author=author, body=body)
+    audit_record(actor=author, action="reply", instance=flag, before=_flag_summary(flag),
+                 after={**_flag_summary(flag), "reply": body})
+    return reply
 
 
 # --- Notification -------------------------------------------------------------------------------------

@@ -5,8 +5,13 @@ Everyone gets a *kind* - the truth the evaluation scores the detectors against -
 - ``honest``: ``coder`` (bursty office-hours sessions), ``occasional`` (a few calls on some days),
   ``analyst`` (long documents, in the data team), ``weekend_light`` (weekdays plus light weekends),
   ``model_mixer`` (many different models);
-- ``heavy_productive``: ``power_user`` (several times a coder's tokens, and as much more value) and
-  ``agent_pipeline`` (chained agent runs that end in outcomes);
+- honest archetypes spread over every team (``ARCHETYPES``): ``long_context`` (analysts who send whole
+  documents), ``nightly_bot`` (a person whose key also runs a nightly job; each batch that publishes a
+  document names its calls), ``on_call`` (incident weeks: bursts day and night), ``new_joiner`` (joins
+  during the window and ramps up), ``back_from_leave`` (two to four weeks away, then a catch-up);
+- ``heavy_productive``: ``power_user`` (several times a coder's tokens), ``agent_pipeline`` (chained
+  agent runs that end in outcomes) and ``agentic`` (coding agents: 100-300 times a coder's tokens for
+  5-20 times the outcomes);
 - one chaser kind per detector, named after it (``CHASERS``): the style says how they chase.
 
 Teams have a profile (engineering, data, support) that sets their honest people's styles and the kind
@@ -26,6 +31,7 @@ from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 
 from governance.detectors.base import Thresholds
+from governance.simulation.family import Variation, variation_draw
 
 HONEST, HEAVY = "honest", "heavy_productive"
 # (kind, style) of every chaser variant; the kind is the detector that should flag them.
@@ -42,6 +48,9 @@ CHASERS: tuple[tuple[str, str], ...] = (
     ("overkill_model", "overkiller"),
 )
 HEAVY_STYLES = ("power_user", "agent_pipeline")
+AGENTIC = "agentic"
+# Honest archetypes placed on purpose (not by team profile), named as ``Variation`` fields.
+ARCHETYPES = ("long_context", "nightly_bot", "on_call", "new_joiner", "back_from_leave")
 # Honest working styles by team profile, with their weights.
 PROFILE_STYLES: dict[str, tuple[tuple[str, float], ...]] = {
     "engineering": (("coder", 0.45), ("weekend_light", 0.2), ("model_mixer", 0.2), ("occasional", 0.15)),
@@ -108,6 +117,7 @@ class OrgPlan:
     announcements: tuple[Announcement, ...]
     period_ends: tuple[datetime, ...]  # month starts in the organisation's time zone, in the window
     run_up_days: float  # how long before a period end the surger piles up usage
+    variation: Variation
 
     @property
     def end(self) -> datetime:
@@ -118,6 +128,8 @@ class OrgPlan:
         """8 hex digits naming this scenario (seed, size, window) in request and outcome ids, so two
         different scenarios never share an id (an import would silently skip the second one's)."""
         label = f"{self.seed}:{len(self.people)}:{self.days}:{self.start.isoformat()}"
+        if self.variation.family != "standard":
+            label += f":{self.variation.family}"
         return hashlib.blake2b(label.encode(), digest_size=4).hexdigest()
 
     def announced(self, kind: str, team: str | None = None) -> Announcement | None:
@@ -162,29 +174,42 @@ def _honest_styles(profile: str, count: int, rng: random.Random) -> list[str]:
     return styles
 
 
-def org_plan(*, people: int, days: int, seed: int, start: datetime, time_zone: str = "UTC") -> OrgPlan:
-    """Who is who in an organisation of ``people`` over ``days`` days from ``start`` (see the module doc).
+def org_plan(*, people: int, days: int, seed: int, start: datetime, time_zone: str = "UTC",
+             family: str = "standard") -> OrgPlan:
+    """Who is who in an organisation of ``people`` over ``days`` days from ``start`` (see the module doc),
+    with the parameters ``family`` draws for ``seed`` (``family.variation_draw``).
 
     ``start`` is truncated to 00:00 UTC. Deterministic for the same arguments. Raises ValueError for
-    fewer than ``MIN_PEOPLE`` people or ``MIN_DAYS`` days (every chaser kind needs peers and a month end).
+    fewer than ``MIN_PEOPLE`` people or ``MIN_DAYS`` days (every chaser kind needs peers and a month end)
+    and for an unknown family.
     """
+    variation = variation_draw(family=family, seed=seed)
     if people < MIN_PEOPLE or days < MIN_DAYS:
         raise ValueError(f"a simulated organisation needs at least {MIN_PEOPLE} people and {MIN_DAYS} days")
     if start.tzinfo is None:
         raise ValueError("start must be timezone-aware")
     start = start.astimezone(dt_timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
-    rng = random.Random(f"org:{seed}")
+    rng = random.Random(f"org:{seed}" if family == "standard" else f"org:{family}:{seed}")
     team_count = max(3, round(people / 10))
+    profiles = [profile for _, profile, _ in _TEAMS]
+    if family != "standard":  # another mix of teams: profiles drawn by the family's weights
+        profiles = rng.choices(("engineering", "data", "support"), variation.profile_weights, k=len(_TEAMS))
+        profiles[:3] = ["engineering", "data", "support"]
     teams = tuple(
-        TeamPlan(slug=name if i < len(_TEAMS) else f"{name}-{i // len(_TEAMS) + 1}", profile=profile,
-                 utc_offset_hours=offset)
+        TeamPlan(slug=name if i < len(_TEAMS) else f"{name}-{i // len(_TEAMS) + 1}",
+                 profile=profiles[i % len(_TEAMS)], utc_offset_hours=offset)
         for i in range(team_count)
-        for name, profile, offset in [_TEAMS[i % len(_TEAMS)]]
+        for name, _, offset in [_TEAMS[i % len(_TEAMS)]]
     )
     each = max(1, people // 60)
     heavy = max(2, people // 12)
     specials = [kind_style for kind_style in CHASERS for _ in range(each)]
     specials += [(HEAVY, HEAVY_STYLES[i % len(HEAVY_STYLES)]) for i in range(heavy)]
+    specials += [(HEAVY, AGENTIC)] * max(1, round(variation.agentic * people / 50))
+    for archetype in ARCHETYPES:
+        specials += [(HONEST, archetype)] * max(1, round(getattr(variation, archetype) * people / 50))
+    if len(specials) > people * 0.7:
+        raise ValueError(f"{people} people are too few for this organisation's {len(specials)} special people")
     rng.shuffle(specials)
     members: list[list[tuple[str, str]]] = [[] for _ in teams]
     for i, special in enumerate(specials):
@@ -194,7 +219,7 @@ def org_plan(*, people: int, days: int, seed: int, start: datetime, time_zone: s
     names = rng.sample([(f, last) for f in _FIRST for last in _LAST], k=min(people, len(_FIRST) * len(_LAST)))
     plans: list[PersonPlan] = []
     for team, crew in zip(teams, members):
-        honest = iter(_honest_styles(team.profile, sum(1 for kind, _ in crew if kind == HONEST), rng))
+        honest = iter(_honest_styles(team.profile, sum(1 for kind, style in crew if kind == HONEST and not style), rng))
         for kind, style in crew:
             index = len(plans)
             first, last = names[index % len(names)]
@@ -218,5 +243,5 @@ def org_plan(*, people: int, days: int, seed: int, start: datetime, time_zone: s
     return OrgPlan(
         seed=seed, start=start, days=days, teams=teams, people=tuple(plans),
         announcements=tuple(announcements), period_ends=period_ends,
-        run_up_days=Thresholds().surge_days,
+        run_up_days=Thresholds().surge_days, variation=variation,
     )

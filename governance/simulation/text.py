@@ -40,7 +40,7 @@ trim update validate
 
 def words(rng: random.Random, count: int) -> str:
     """``count`` words picked at random from a few hundred (unrelated texts share almost no bigrams)."""
-    return " ".join(rng.choice(_WORDS) for _ in range(count))
+    return " ".join(rng.choices(_WORDS, k=count))
 
 
 def prompt_text(rng: random.Random, *, low: int = 8, high: int = 18) -> str:

@@ -9,10 +9,12 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
-from governance.exceptions import SelfReviewRefused
+from governance.exceptions import FlagReplyRefused, SelfReviewRefused
 from governance.models import Flag, FlagReview, Team
 from governance.permissions import teams_managed_by, user_manages_team
 from governance.reports import flag_detail, flags_for_team
+from governance.reports.flag_chart import chart_rows, flag_chart
+from governance.reports.flags import flag_groups, flags_related
 
 
 class FlagReviewForm(forms.Form):
@@ -48,8 +50,9 @@ def team_flags(request: HttpRequest, slug: str) -> HttpResponse:
     team = get_object_or_404(Team, slug=slug)
     if not user_manages_team(user=request.user, team=team):
         raise Http404("not found")
+    flags = flags_for_team(team=team)
     return render(request, "governance/flag_list.html", {
-        "nav": "teams", "team": team, "flags": flags_for_team(team=team),
+        "nav": "teams", "team": team, "flags": flags, "groups": flag_groups(flags),
         "teams": teams_managed_by(user=request.user).order_by("slug"),
     })
 
@@ -73,6 +76,42 @@ def flag_review(request: HttpRequest, flag_id: int) -> HttpResponse:
             return redirect(reverse("governance:flag_review", args=[flag.pk]))
     else:
         status = 400 if request.method == "POST" else 200
+    view = flag_detail(flag_id=flag.pk)
     return render(request, "governance/flag_review.html", {
-        "nav": "teams", "flag": flag_detail(flag_id=flag.pk), "team": flag.team, "form": form,
+        "nav": "teams", "flag": view, "team": flag.team, "form": form, **_explained(flag, view),
     }, status=status)
+
+
+class FlagReplyForm(forms.Form):
+    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), max_length=2000, label="Your reply",
+                           help_text="Your team's managers read this next to the flag.")
+
+
+@login_required
+def my_flag(request: HttpRequest, flag_id: int) -> HttpResponse:
+    """The flagged person's own view of a flag: why, what they can do, the chart, the example calls and
+    the history; POST: their reply (audited). Anyone else's flag is a 404."""
+    flag = get_object_or_404(Flag.objects.select_related("team"), pk=flag_id, user=request.user)
+    form = FlagReplyForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            from governance.services.flags import flag_reply
+
+            try:
+                flag_reply(flag=flag, author=request.user, body=form.cleaned_data["body"])
+            except (FlagReplyRefused, ValueError) as exc:
+                form.add_error("body", getattr(exc, "message", str(exc)))
+            else:
+                messages.success(request, "Your reply is recorded; your team's managers can read it.")
+                return redirect(reverse("governance:my_flag", args=[flag.pk]))
+        status = 400
+    view = flag_detail(flag_id=flag.pk)
+    return render(request, "governance/flag_mine.html", {
+        "nav": "me", "flag": view, "team": flag.team, "form": form, **_explained(flag, view),
+    }, status=status)
+
+
+def _explained(flag: Flag, view) -> dict:
+    chart = flag_chart(flag=flag)
+    return {"chart": chart, "chart_rows": chart_rows(chart), "related": flags_related(flag=view)}

@@ -92,7 +92,35 @@
     });
   }
 
-  var builders = { usage: usageChart, burn: burnChart, mix: mixChart };
+  // A flagged person's tokens and outcome value a day against their team's typical day.
+  function peersChart(canvas, data) {
+    var options = common();
+    options.scales = {
+      x: { ticks: { maxRotation: 0, autoSkip: true, maxTicksLimit: 8 } },
+      tokens: { type: "linear", position: "left", beginAtZero: true, title: { display: true, text: "tokens a day" },
+        ticks: { callback: function (v) { return count.format(v); } } },
+      value: { type: "linear", position: "right", beginAtZero: true, grid: { drawOnChartArea: false },
+        title: { display: true, text: "outcome value a day (points)" } }
+    };
+    return new Chart(canvas, {
+      data: {
+        labels: data.labels,
+        datasets: [
+          { type: "bar", label: "This person's tokens", data: data.tokens, yAxisID: "tokens",
+            backgroundColor: palette[0] + "b3" },
+          { type: "line", label: "Team's typical day (tokens, median)", data: data.peer_tokens, yAxisID: "tokens",
+            borderColor: palette[1], backgroundColor: palette[1], pointRadius: 0, tension: 0.2 },
+          { type: "line", label: "This person's outcome value", data: data.value, yAxisID: "value",
+            borderColor: palette[2], backgroundColor: palette[2], pointRadius: 2, showLine: false },
+          { type: "line", label: "Team's typical outcome value (median)", data: data.peer_value, yAxisID: "value",
+            borderColor: palette[3], backgroundColor: palette[3], pointRadius: 0, borderDash: [6, 4] }
+        ]
+      },
+      options: options
+    });
+  }
+
+  var builders = { usage: usageChart, burn: burnChart, mix: mixChart, peers: peersChart };
 
   function drawAll() {
     if (!window.Chart) { return; }

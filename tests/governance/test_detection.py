@@ -226,7 +226,16 @@ def test_run_flags_the_person_who_repeats_prompts_and_nobody_else(employee, team
     assert (flag.user, flag.team, flag.detector, flag.score, flag.period_start, flag.period_end, flag.state) == (
         employee, team, "repetition", 1.5, SINCE, UNTIL, "open")
     assert flag.evidence == {
-        "summary": "100% of 40 prompts were repeats or near-duplicates (SimHash distance <= 3); team median 0%.",
+        "summary": (
+            "100% of 40 prompts were repeats or near-duplicates (the same text again, or with a few words "
+            "changed); team median 0%."
+        ),
+        "value_summary": (
+            "Value from trusted outcomes in the period: 0.0 points (the team median is 0); 0% of the calls "
+            "were linked to an outcome (team median 0%)."
+        ),
+        "value": 0.0, "peer_median_value": 0.0, "value_per_million_tokens": 0.0,
+        "peer_median_value_per_million_tokens": 0.0, "linked_share": 0.0, "peer_median_linked_share": 0.0,
         "calls": 40, "repeated_calls": 40, "repeated_share": 1.0, "simhash_distance": 3,
         "peer_median_repeated_share": 0.0, "peer_scope": "team",
         "examples": [f"u{employee.pk}-{n}" for n in range(5)],

@@ -3,9 +3,9 @@
 The slow test writes 50 people x 60 days with ``simulate_org --load`` (usage through import_usage,
 outcomes through import_outcomes, ratings through feedback_record, announcements as UsageTargets),
 runs ``detection_run`` over the window, and prints the confusion table (``pytest -s`` shows it).
-It asserts precision 1.0 for this seed; over 30 seeds (``simulate_org --sweep 30``, README) the
-detectors also reach precision 1.00 and recall 1.00 (no honest or heavy productive person flagged,
-every chaser caught). A change that flags anyone here is a loss of precision.
+It asserts precision 1.0 for this seed; the many-seed figures, with thresholds chosen on some seeds and
+reported on held-out ones and on an independent family, come from ``evaluate_detectors`` (README).
+A change that flags anyone here is a loss of precision.
 """
 
 from __future__ import annotations
@@ -39,8 +39,9 @@ def test_plan_has_every_chaser_kind_heavy_users_and_several_honest_styles():
 
     assert len(plan.people) == 50
     assert sorted({kind for kind in kinds if kind not in (HONEST, HEAVY)}) == sorted(DETECTORS)
-    assert kinds.count(HEAVY) == 4
-    assert styles == {"coder", "occasional", "analyst", "weekend_light", "model_mixer"}
+    assert {p.style for p in plan.people if p.kind == HEAVY} == {"power_user", "agent_pipeline", "agentic"}
+    assert styles == {"coder", "occasional", "analyst", "weekend_light", "model_mixer", "long_context",
+                      "nightly_bot", "on_call", "new_joiner", "back_from_leave"}
     assert len({p.email for p in plan.people}) == 50
     assert [(a.kind, a.team, a.announced_at) for a in plan.announcements] == [
         ("usage_target", None, datetime(2025, 4, 1, 8, tzinfo=timezone.utc)),

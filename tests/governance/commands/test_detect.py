@@ -50,7 +50,8 @@ def test_raises_exactly_one_repetition_flag_with_evidence(settings, employee, te
     flag = Flag.objects.get()
     assert (flag.user, flag.team, flag.detector, flag.state) == (employee, team, "repetition", "open")
     assert flag.evidence["summary"] == (
-        "100% of 40 prompts were repeats or near-duplicates (SimHash distance <= 3); team median 0%.")
+        "100% of 40 prompts were repeats or near-duplicates (the same text again, or with a few words changed); "
+        "team median 0%.")
     assert flag.evidence["examples"] == [f"u{employee.pk}-{n}" for n in range(5)]
 
 

@@ -21,7 +21,20 @@ def test_flags_metronome_calls():
 
     assert [(f.user_id, f.detector, f.score) for f in findings] == [(5, "mechanical_cadence", 0.506)]
     assert findings[0].evidence == {
-        "summary": "Over 40 calls, calls came every 60 s with a robust CV of 0.05 (team median 1.14).",
+        "summary": (
+            "Over 40 calls, calls came every 60 s like clockwork - half of the gaps were within 3% of it "
+            "(team median: within 77%): the timing of a script, not a person."
+        ),
+        "value_summary": (
+            "Value from trusted outcomes in the period: 0.0 points (the team median is 0); 0% of the calls "
+            "were linked to an outcome (team median 0%)."
+        ),
+        "value": 0.0,
+        "peer_median_value": 0.0,
+        "value_per_million_tokens": 0.0,
+        "peer_median_value_per_million_tokens": 0.0,
+        "linked_share": 0.0,
+        "peer_median_linked_share": 0.0,
         "calls": 40,
         "robust_cv": round(1.4826 * 2 / 60, 4),
         "median_gap_seconds": 60.0,
@@ -41,7 +54,10 @@ def test_flags_calls_around_the_clock():
 
     assert [(f.user_id, f.score) for f in findings] == [(5, 0.2)]
     evidence = findings[0].evidence
-    assert evidence["summary"] == "Over 48 calls, a typical active day had calls in 24 of 24 hours (team median 5)."
+    assert evidence["summary"] == (
+        "Over 48 calls, a typical active day had calls in 24 of its 24 hours (team median 5): the timing of a "
+        "script, not a person."
+    )
     assert (evidence["active_hours_per_day"], evidence["robust_cv"] > 0.1) == (24.0, True)
 
 

@@ -29,6 +29,16 @@ def test_flags_top_tier_model_used_for_trivial_calls():
             "75% of 40 top-tier calls (gpt-4o-2024-08-06) returned at most 20 tokens for prompts of at most "
             "500 tokens, costing $0.30; team median 5%."
         ),
+        "value_summary": (
+            "Value from trusted outcomes in the period: 0.0 points (the team median is 0); 0% of the calls "
+            "were linked to an outcome (team median 0%)."
+        ),
+        "value": 0.0,
+        "peer_median_value": 0.0,
+        "value_per_million_tokens": 0.0,
+        "peer_median_value_per_million_tokens": 0.0,
+        "linked_share": 0.0,
+        "peer_median_linked_share": 0.0,
         "top_tier_calls": 40,
         "trivial_calls": 30,
         "trivial_share": 0.75,

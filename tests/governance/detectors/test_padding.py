@@ -17,9 +17,19 @@ def test_flags_inflated_prompts_with_tiny_answers():
     assert [(f.user_id, f.detector, f.score) for f in findings] == [(5, "padding", 1.0)]
     assert findings[0].evidence == {
         "summary": (
-            "50% of 40 calls sent prompts of typically 8,000 tokens - at least 4.0x the usual 1,000 - "
-            "for answers under 2% of the prompt; team median share 0%."
+            "50% of 40 calls sent prompts of typically 8,000 tokens - at least 4.0x the usual 1,000 tokens - "
+            "for answers under 2% of the prompt's size; team median share 0%."
         ),
+        "value_summary": (
+            "Value from trusted outcomes in the period: 0.0 points (the team median is 0); 0% of the calls "
+            "were linked to an outcome (team median 0%)."
+        ),
+        "value": 0.0,
+        "peer_median_value": 0.0,
+        "value_per_million_tokens": 0.0,
+        "peer_median_value_per_million_tokens": 0.0,
+        "linked_share": 0.0,
+        "peer_median_linked_share": 0.0,
         "calls": 40,
         "padded_calls": 20,
         "padded_share": 0.5,

@@ -32,14 +32,26 @@ def test_flags_usage_piled_up_before_period_ends():
     assert [(f.user_id, f.detector, f.score) for f in findings] == [(5, "period_end_surge", 0.167)]
     assert findings[0].evidence == {
         "summary": (
-            "50% of the tokens of the reporting period (28,800 of 57,600) were used in the 2 days before it "
-            "closed, 3.5x the 14% those days would account for; team median 1.0x."
+            "50% of the tokens of the reporting periods (28,800 of 57,600) were used in the 2 days before "
+            "each closed, 3.5 times the 14% those working days would account for; team median 1.0 times; 0% "
+            "of the period's outcome value came in those days."
         ),
+        "value_summary": (
+            "Value from trusted outcomes in the period: 0.0 points (the team median is 0); 0% of the calls "
+            "were linked to an outcome (team median 0%)."
+        ),
+        "value": 0.0,
+        "peer_median_value": 0.0,
+        "value_per_million_tokens": 0.0,
+        "peer_median_value_per_million_tokens": 0.0,
+        "linked_share": 0.0,
+        "peer_median_linked_share": 0.0,
         "run_up_tokens": 28_800,
         "period_tokens": 57_600,
         "run_up_share": 0.5,
         "expected_share": round(4 / 28, 4),
         "ratio": 3.5,
+        "run_up_value_share": 0.0,
         "baseline_days": 24,
         "period_ends": ["2025-03-17T00:00:00+00:00", "2025-03-31T00:00:00+00:00"],
         "peer_median_ratio": 1.0,

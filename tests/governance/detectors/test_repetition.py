@@ -29,7 +29,20 @@ def test_flags_person_repeating_prompts():
 
     assert [(f.user_id, f.detector, f.score) for f in findings] == [(5, "repetition", 0.5)]
     assert findings[0].evidence == {
-        "summary": "60% of 40 prompts were repeats or near-duplicates (SimHash distance <= 3); team median 0%.",
+        "summary": (
+            "60% of 40 prompts were repeats or near-duplicates (the same text again, or with a few words "
+            "changed); team median 0%."
+        ),
+        "value_summary": (
+            "Value from trusted outcomes in the period: 0.0 points (the team median is 0); 0% of the calls "
+            "were linked to an outcome (team median 0%)."
+        ),
+        "value": 0.0,
+        "peer_median_value": 0.0,
+        "value_per_million_tokens": 0.0,
+        "peer_median_value_per_million_tokens": 0.0,
+        "linked_share": 0.0,
+        "peer_median_linked_share": 0.0,
         "calls": 40,
         "repeated_calls": 24,
         "repeated_share": 0.6,

@@ -30,7 +30,20 @@ def test_flags_usage_settled_just_above_the_target():
 
     assert [(f.user_id, f.detector, f.score) for f in findings] == [(5, "target_hugging", 0.667)]
     assert findings[0].evidence == {
-        "summary": "On 20 of 20 active days (100%) daily usage sat within 5% above the daily target of 100,000 tokens.",
+        "summary": (
+            "On 20 of 20 active days (100%) daily usage sat within 5% above the daily target of 100,000 "
+            "tokens."
+        ),
+        "value_summary": (
+            "Value from trusted outcomes in the period: 0.0 points (the team median is 0); 0% of the calls "
+            "were linked to an outcome (team median 0%)."
+        ),
+        "value": 0.0,
+        "peer_median_value": 0.0,
+        "value_per_million_tokens": 0.0,
+        "peer_median_value_per_million_tokens": 0.0,
+        "linked_share": 0.0,
+        "peer_median_linked_share": 0.0,
         "active_days": 20,
         "settled_against": "daily target",
         "reference_tokens_per_day": 100_000.0,
@@ -58,9 +71,19 @@ def test_flags_jump_right_after_a_review_is_announced():
     assert [(f.user_id, f.score) for f in findings] == [(5, 1.0)]
     assert findings[0].evidence == {
         "summary": (
-            "Daily tokens rose 6.0x (from 2,000 to 12,000 a day) in the 7 days after a review was announced "
-            "on 2025-03-17 (team median 1.0x)."
+            "Tokens a day rose 6.0 times (from 2,000 to 12,000) in the 7 days after a review was "
+            "announced on 2025-03-17 (team median 1.0 times), with no matching rise in value."
         ),
+        "value_summary": (
+            "Value from trusted outcomes in the period: 0.0 points (the team median is 0); 0% of the calls "
+            "were linked to an outcome (team median 0%)."
+        ),
+        "value": 0.0,
+        "peer_median_value": 0.0,
+        "value_per_million_tokens": 0.0,
+        "peer_median_value_per_million_tokens": 0.0,
+        "linked_share": 0.0,
+        "peer_median_linked_share": 0.0,
         "active_days": 21,
         "jump_ratio": 6.0,
         "tokens_per_day_before": 2_000.0,

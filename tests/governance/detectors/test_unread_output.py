@@ -25,9 +25,19 @@ def test_flags_person_whose_answers_go_unread():
     assert [(f.user_id, f.detector, f.score) for f in findings] == [(5, "unread_output", 0.667)]
     assert findings[0].evidence == {
         "summary": (
-            "50% of 40 answers were never received in full (20 of 40 streams abandoned); 0% were rated "
-            "or linked to an outcome; team median unread 5%."
+            "50% of 40 answers were never received in full (20 of 40 streams abandoned); 0% were rated or "
+            "linked to an outcome; team median unread 5%."
         ),
+        "value_summary": (
+            "Value from trusted outcomes in the period: 0.0 points (the team median is 0); 0% of the calls "
+            "were linked to an outcome (team median 0%)."
+        ),
+        "value": 0.0,
+        "peer_median_value": 0.0,
+        "value_per_million_tokens": 0.0,
+        "peer_median_value_per_million_tokens": 0.0,
+        "linked_share": 0.0,
+        "peer_median_linked_share": 0.0,
         "calls": 40,
         "unread_calls": 20,
         "unread_share": 0.5,
