@@ -25,6 +25,7 @@ from usage.fingerprints import prompt_fingerprints, simhash64, text_of_messages
 from usage.log_context import current_request_id
 from usage.metrics import metrics_observe_call
 from usage.proxy.accounting import Tokens, delta_text_of, estimate_tokens, requested_max_tokens
+from usage.proxy.client_info import call_context_read
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +105,7 @@ class Call:
         current_request_id.set(request_id)
         event = UsageEventData(request_id=request_id, created_at=utc_now(), endpoint=endpoint)
         event.purpose = (request.META.get(PURPOSE_HEADER) or "")[:100]
+        call_context_read(event, request.META)
         _in_flight += 1
         return cls(endpoint=endpoint, request_id=request_id, started=time.perf_counter(), event=event,
                    after_response=getattr(request, "scope", {}).get(AFTER_RESPONSE))
@@ -183,7 +185,7 @@ class Call:
             quote = await price_quote(event.model_served or event.model_requested)
             cost = None if quote is None else cost_usd(
                 quote, prompt_tokens=event.prompt_tokens, cached_tokens=event.cached_tokens,
-                completion_tokens=event.completion_tokens)
+                completion_tokens=event.completion_tokens, cache_write_tokens=event.cache_write_tokens)
             event.price_id = None if quote is None else quote.id
         event.cost_usd = None if cost is None else str(cost)
         settlement = None
@@ -268,6 +270,7 @@ class Call:
         event.prompt_tokens, event.completion_tokens = tokens.prompt, tokens.completion
         event.cached_tokens, event.reasoning_tokens, event.total_tokens = (
             tokens.cached, tokens.reasoning, tokens.total)
+        event.cache_write_tokens = tokens.cache_write
 
     def finish_in_background(self) -> asyncio.Task:
         """Run ``finish`` in its own task, so a cancelled request (client gone) is still recorded."""
