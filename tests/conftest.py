@@ -76,6 +76,8 @@ def upstream(fake_upstream, settings):
     fake_upstream.reset()
     settings.OPENAI_BASE_URL = fake_upstream.base_url
     settings.OPENAI_API_KEY = "sk-upstream-secret"
+    settings.ANTHROPIC_BASE_URL = fake_upstream.base_url.removesuffix("/v1")  # it speaks Messages too
+    settings.ANTHROPIC_API_KEY = "sk-ant-upstream-secret"
     return fake_upstream
 
 

@@ -13,10 +13,14 @@ VALID_FROM = datetime(2024, 1, 1, tzinfo=timezone.utc)
 
 # (model, input, cache read, cache write, output) - USD per 1M tokens, Anthropic's list prices.
 PRICES = [
+    ("claude-opus-4-8", "5.00", "0.50", "6.25", "25.00"),
+    ("claude-opus-4-7", "5.00", "0.50", "6.25", "25.00"),
+    ("claude-opus-4-6", "5.00", "0.50", "6.25", "25.00"),
     ("claude-opus-4-5", "5.00", "0.50", "6.25", "25.00"),
     ("claude-opus-4-1", "15.00", "1.50", "18.75", "75.00"),
     ("claude-opus-4", "15.00", "1.50", "18.75", "75.00"),
     ("claude-opus-4-0", "15.00", "1.50", "18.75", "75.00"),
+    ("claude-sonnet-4-6", "3.00", "0.30", "3.75", "15.00"),
     ("claude-sonnet-4-5", "3.00", "0.30", "3.75", "15.00"),
     ("claude-sonnet-4", "3.00", "0.30", "3.75", "15.00"),
     ("claude-sonnet-4-0", "3.00", "0.30", "3.75", "15.00"),

@@ -63,10 +63,14 @@ DEFAULT_PRICES: list[tuple[str, str, str | None, str]] = [
 # writes: the 5-minute cache). Loaded by migration governance/0010_cache_write_anthropic; the dated ids
 # (``claude-sonnet-4-5-20250929``) are priced as these names.
 DEFAULT_CLAUDE_PRICES: list[tuple[str, str, str, str, str]] = [
+    ("claude-opus-4-8", "5.00", "0.50", "6.25", "25.00"),
+    ("claude-opus-4-7", "5.00", "0.50", "6.25", "25.00"),
+    ("claude-opus-4-6", "5.00", "0.50", "6.25", "25.00"),
     ("claude-opus-4-5", "5.00", "0.50", "6.25", "25.00"),
     ("claude-opus-4-1", "15.00", "1.50", "18.75", "75.00"),
     ("claude-opus-4", "15.00", "1.50", "18.75", "75.00"),
     ("claude-opus-4-0", "15.00", "1.50", "18.75", "75.00"),
+    ("claude-sonnet-4-6", "3.00", "0.30", "3.75", "15.00"),
     ("claude-sonnet-4-5", "3.00", "0.30", "3.75", "15.00"),
     ("claude-sonnet-4", "3.00", "0.30", "3.75", "15.00"),
     ("claude-sonnet-4-0", "3.00", "0.30", "3.75", "15.00"),
