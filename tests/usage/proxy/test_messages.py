@@ -210,3 +210,58 @@ def test_bearer_auth_and_api_hello(live_proxy, employee_key, upstream):
     assert claude.messages.create(model=MODEL, max_tokens=8, messages=HELLO).type == "message"
     for method in ("HEAD", "GET"):
         assert httpx.request(method, f"{live_proxy.url}/api/hello").status_code == 200
+
+
+def _compact(body: dict) -> bytes:
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def _hold_concurrently(live_proxy, secret: str, upstream, *, calls: int, body: dict) -> list[int | None]:
+    """Start ``calls`` Claude-Code-shaped calls one after another, each held open upstream (``stall``)
+    while the next is admitted; the max_tokens each one was sent with, None for a refused one."""
+    import asyncio
+
+    async def run() -> list[int | None]:
+        sent: list[int | None] = []
+        async with httpx.AsyncClient(timeout=30) as http:
+            held = []
+            for _ in range(calls):
+                before = upstream.stats["in_flight"]
+                task = asyncio.ensure_future(http.post(
+                    f"{live_proxy.url}/v1/messages?beta=true", content=_compact(dict(body, fake_fault="stall")),
+                    headers={"x-api-key": secret, "anthropic-version": "2023-06-01",
+                             "content-type": "application/json"}))
+                while not task.done() and upstream.stats["in_flight"] == before:
+                    await asyncio.sleep(0.005)  # until it is refused, or held upstream
+                if task.done():
+                    assert (await task).status_code == 429
+                    sent.append(None)
+                else:
+                    sent.append(upstream.requests[-1]["json"]["max_tokens"])
+                    held.append(task)
+            for task in held:
+                task.cancel()
+            await asyncio.gather(*held, return_exceptions=True)
+        return sent
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize("fit_min, admitted", [(0, 2), (1024, 3)])
+def test_concurrent_claude_code_calls_fit_the_budget_without_overspending(
+        live_proxy, employee_key, upstream, team, settings, fit_min, admitted):
+    """Sub-agents side by side, each asking max_tokens 32000 with a 20 kB prompt (a bound of about
+    20,100 tokens): a 130,000-token budget holds two whole worst cases; fitting admits a third with
+    the output left (what is sent upstream), and the reservations never exceed the budget."""
+    settings.TOKENWISE_FIT_MIN_OUTPUT_TOKENS = fit_min
+    policy_set(scope="team", team=team, values={"tokens_per_day": 130_000})
+    policy_cache_clear()
+    body = {"model": MODEL, "max_tokens": 32000, "stream": True, "system": "x" * 20_000, "messages": HELLO}
+    sent = _hold_concurrently(live_proxy, employee_key[1], upstream, calls=5, body=body)
+
+    held = [max_tokens for max_tokens in sent if max_tokens is not None]
+    assert len(held) == admitted and held[:2] == [32000, 32000]
+    prompt_bound = len(_compact(dict(body, fake_fault="stall"))) + 16  # the body's bytes + the margin
+    assert sum(prompt_bound + max_tokens for max_tokens in held) <= 130_000
+    if fit_min:  # the third takes exactly the room left
+        assert held[2] == 130_000 - 3 * prompt_bound - 2 * 32000
