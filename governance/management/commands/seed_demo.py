@@ -57,6 +57,10 @@ class Command(BaseCommand):
             provider = provider_upsert(name="demo", base_url=options["base_url"].rstrip("/") + "/demo-upstream/v1",
                                        api_key="demo-upstream-key", actor_label=LABEL)
             route_upsert(pattern="*", provider=provider, priority=1000, actor_label=LABEL)
+            # The demo upstream speaks Anthropic's Messages API too: Claude Code works against make demo.
+            claude = provider_upsert(name="demo-anthropic", base_url=options["base_url"].rstrip("/") + "/demo-upstream",
+                                     api_key="demo-upstream-key", kind="anthropic", actor_label=LABEL)
+            route_upsert(pattern="claude-*", provider=claude, priority=1000, actor_label=LABEL)
             keys = self._keys(people)
             self._budgets()
         events = self._history(people, days=options["days"], seed=options["seed"])
