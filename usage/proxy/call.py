@@ -132,6 +132,18 @@ class Call:
             else:
                 await asyncio.shield(self.finish_in_background())
 
+    def abandon(self) -> None:
+        """The caller went away before its answer (the request task is being cancelled): settle the
+        reservation and record the call anyway, in a task of its own (``client_disconnected``, 499)."""
+        if self.ended:
+            return
+        if self.principal is None:  # no known key yet: not a call of anyone's
+            self.discard(status=499, error_code="client_disconnected")
+            return
+        self.event.client_disconnected = True
+        self.after_response = None  # the request's own tail may be gone: record by itself
+        _in_background(self.end(status=499, error_code="client_disconnected"))
+
     def discard(self, *, status: int, error_code: str) -> None:
         """End a call that came with no known key (none, or an unknown one): counted in the metrics,
         not recorded - the ledger holds the calls of known keys (``usage.proxy.auth_throttle`` counts

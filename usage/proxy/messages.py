@@ -16,6 +16,7 @@ is sent with ``max_tokens`` lowered to what fits (``governance.enforcement.admis
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -282,6 +283,9 @@ async def _anthropic_call(request: HttpRequest, endpoint: str) -> HttpResponse:
             call.discard(status=exc.status, error_code=error_code_of(exc))
         else:
             await call.end(status=exc.status, error_code=error_code_of(exc))
+    except asyncio.CancelledError:  # the caller left before the answer began: still settled and recorded
+        call.abandon()
+        raise
     except DatabaseError as exc:
         logger.warning("proxy: database unavailable for %s: %s", call.request_id, str(exc).strip()[:200])
         response = anthropic_error(status=503, message="Tokenwise cannot reach its database; retry shortly.",

@@ -14,6 +14,7 @@ import pytest
 from governance.enforcement.counters import local_counters
 from governance.enforcement.effective import policy_cache_clear
 from governance.services.policies import policy_set
+from usage.models import UsageEvent
 from usage.demo_upstream.tokens import count_tokens
 
 MODEL = "claude-sonnet-4-5"
@@ -249,7 +250,7 @@ def _hold_concurrently(live_proxy, secret: str, upstream, *, calls: int, body: d
 
 @pytest.mark.parametrize("fit_min, admitted", [(0, 2), (1024, 3)])
 def test_concurrent_claude_code_calls_fit_the_budget_without_overspending(
-        live_proxy, employee_key, upstream, team, settings, fit_min, admitted):
+        live_proxy, employee_key, upstream, team, settings, ledger, fit_min, admitted):
     """Sub-agents side by side, each asking max_tokens 32000 with a 20 kB prompt (a bound of about
     20,100 tokens): a 130,000-token budget holds two whole worst cases; fitting admits a third with
     the output left (what is sent upstream), and the reservations never exceed the budget."""
@@ -265,3 +266,6 @@ def test_concurrent_claude_code_calls_fit_the_budget_without_overspending(
     assert sum(prompt_bound + max_tokens for max_tokens in held) <= 130_000
     if fit_min:  # the third takes exactly the room left
         assert held[2] == 130_000 - 3 * prompt_bound - 2 * 32000
+    ledger.drain()  # the held calls, abandoned by their caller before any answer, are settled and recorded
+    abandoned = UsageEvent.objects.filter(status=499, error_code="client_disconnected", client_disconnected=True)
+    assert abandoned.count() == admitted
