@@ -17,7 +17,9 @@ Fitting (``fit_min_output``, the Messages API): a call refused by a budget becau
 is admitted again with the largest output that fits every budget's room (settled usage and the other
 calls' reservations taken out), when at least ``fit_min_output`` tokens fit. The lowered bound is
 sent upstream as ``max_tokens`` (``Admission.max_tokens``), so the reservation stays a true upper
-bound; ``x-tokenwise-max-tokens-fitted`` says so. One more Redis round trip, only for such a call.
+bound; ``x-tokenwise-max-tokens-fitted`` says so. One more Redis round trip, only for such a call (and
+for a refused one: the first try raises no "exceeded" alert, since the call may still fit; the second,
+as asked, does when it is refused again).
 """
 
 from __future__ import annotations
@@ -299,20 +301,28 @@ async def admission_admit(
                              cost=worst.cost_units, tokens_alt=alt.tokens, cost_alt=alt.cost_units)
     plan = Plan(rid=request_id or uuid.uuid4().hex, now=now,
                 deadline=now + settings.TOKENWISE_RESERVATION_TTL_S, mode=mode, rates=rates, budgets=budgets)
+    fit = bool(fit_min_output) and mode == "block"
+    if fit:  # a refusal may still fit: the "exceeded" alert waits for the final answer
+        plan = dataclasses.replace(plan, budgets=[
+            dataclasses.replace(budget, thresholds=tuple(t for t in budget.thresholds if t != 100))
+            for budget in budgets])
     result, backend = await _run(plan)
-    if result.status == "budget" and fit_min_output and mode == "block":
+    if fit and result.status == "budget":
         fitted = _fitted_output(shape, plan, result, model=served, quote=quote, asked=asked,
                                 minimum=fit_min_output)
         if fitted is not None:  # admit again with the output that fits (see the module docstring)
             worst = alt = _worst(shape, model=served, quote=quote, asked=fitted)
             rates, budgets = _checks(policy, principal, now=now, tokens=worst.tokens, cost=worst.cost_units,
                                      tokens_alt=worst.tokens, cost_alt=worst.cost_units)
-            plan = Plan(rid=plan.rid, now=now, deadline=plan.deadline, mode=mode, rates=rates, budgets=budgets)
-            result, backend = await _run(plan)
-            if result.status == "ok":
-                admission.max_tokens = fitted
-                actions.append("fit")
-                headers["x-tokenwise-max-tokens-fitted"] = str(fitted)
+        # Again: with the fitted output, or as asked (refused again, now raising the alert it may owe).
+        plan = Plan(rid=plan.rid, now=now, deadline=plan.deadline, mode=mode, rates=rates, budgets=budgets)
+        result, backend = await _run(plan)
+        if result.status == "ok" and fitted is not None:
+            admission.max_tokens = fitted
+            actions.append("fit")
+            headers["x-tokenwise-max-tokens-fitted"] = str(fitted)
+    elif fit:
+        plan = dataclasses.replace(plan, budgets=budgets)  # settled with every threshold
     if result.alert_level:
         over = budgets[result.over - 1]
         alert_crossings_queue(items=[(over, 100, result.budgets[result.over - 1][0], True)])

@@ -269,3 +269,32 @@ def test_concurrent_claude_code_calls_fit_the_budget_without_overspending(
     ledger.drain()  # the held calls, abandoned by their caller before any answer, are settled and recorded
     abandoned = UsageEvent.objects.filter(status=499, error_code="client_disconnected", client_disconnected=True)
     assert abandoned.count() == admitted
+
+
+@pytest.fixture
+def eager_tasks():
+    from config.celery import app
+
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = before
+
+
+def test_a_fitted_call_raises_no_exceeded_alert_a_refused_one_does(claude, upstream, team, manager, eager_tasks):
+    from governance.models import Alert
+    from governance.services.alerts import alerts_queued_wait
+
+    policy_set(scope="team", team=team, values={"tokens_per_day": 20_000, "alert_thresholds": [100]})
+    policy_cache_clear()
+    raw = claude.messages.with_raw_response.create(model=MODEL, max_tokens=32000, messages=HELLO)
+    assert "x-tokenwise-max-tokens-fitted" in raw.headers
+    alerts_queued_wait()
+    assert not Alert.objects.exists()  # the budget was not exceeded: the call fitted
+
+    error = _error(lambda: claude.messages.create(model=MODEL, max_tokens=32000, messages=HELLO,
+                                                   system="x" * 30_000))  # its prompt alone does not fit
+    assert "budget" in error.body["error"]["message"].lower()
+    alerts_queued_wait()
+    alert = Alert.objects.get()
+    assert (alert.threshold_percent, alert.is_exceeded) == (100, True)
