@@ -271,16 +271,6 @@ def test_concurrent_claude_code_calls_fit_the_budget_without_overspending(
     assert abandoned.count() == admitted
 
 
-@pytest.fixture
-def eager_tasks():
-    from config.celery import app
-
-    before = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = before
-
-
 def test_a_fitted_call_raises_no_exceeded_alert_a_refused_one_does(claude, upstream, team, manager, eager_tasks):
     from governance.models import Alert
     from governance.services.alerts import alerts_queued_wait
