@@ -59,6 +59,17 @@ def chat_body(*, stream: bool, max_tokens: int = 64, words: int = 60) -> dict:
     return body
 
 
+def messages_body(*, stream: bool, max_tokens: int = 64, words: int = 60) -> dict:
+    """The same call in Anthropic's Messages API (what Claude Code and the anthropic SDKs send)."""
+    prompt = " ".join(f"word{i % 37}" for i in range(words))
+    body = {"model": "claude-haiku-4-5", "max_tokens": max_tokens,
+            "system": [{"type": "text", "text": "You are a helpful assistant for the benchmark."}],
+            "messages": [{"role": "user", "content": f"Summarise this: {prompt}"}]}
+    if stream:
+        body["stream"] = True
+    return body
+
+
 class Connection:
     """One keep-alive connection; reopened transparently when the server closes it."""
 

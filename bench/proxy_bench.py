@@ -33,8 +33,8 @@ def _assert_ok(name: str, samples: list[Sample]) -> None:
 
 
 async def latency(stack: Stack, *, secret: str, stream: bool, rounds: int, per_round: int,
-                  warmup: int) -> dict[str, list[Sample]]:
-    targets = stack.targets(secret=secret, stream=stream)
+                  warmup: int, protocol: str = "chat") -> dict[str, list[Sample]]:
+    targets = stack.targets(secret=secret, stream=stream, protocol=protocol)
     for target in targets.values():
         _assert_ok(target.name, await run_count(target, requests=warmup, concurrency=1))
     samples: dict[str, list[Sample]] = defaultdict(list)
@@ -46,8 +46,8 @@ async def latency(stack: Stack, *, secret: str, stream: bool, rounds: int, per_r
     return samples
 
 
-def latency_report(samples: dict[str, list[Sample]], *, stream: bool) -> None:
-    kind = "streaming" if stream else "non-streaming"
+def latency_report(samples: dict[str, list[Sample]], *, stream: bool, protocol: str = "chat") -> None:
+    kind = ("Messages " if protocol == "messages" else "") + ("streaming" if stream else "non-streaming")
     measures = [("TTFB", "ttfb_s"), ("full stream", "total_s")] if stream else [("response", "total_s")]
     for label, field in measures:
         print(f"  {kind} {label}, concurrency 1:")
@@ -69,9 +69,9 @@ def latency_report(samples: dict[str, list[Sample]], *, stream: bool) -> None:
 
 
 async def throughput(stack: Stack, *, secret: str, stream: bool, rounds: int, seconds: float,
-                     concurrency: int = 50) -> None:
-    kind = "streaming" if stream else "non-streaming"
-    targets = stack.targets(secret=secret, stream=stream)
+                     concurrency: int = 50, protocol: str = "chat") -> None:
+    kind = ("Messages " if protocol == "messages" else "") + ("streaming" if stream else "non-streaming")
+    targets = stack.targets(secret=secret, stream=stream, protocol=protocol)
     servers = {"direct": stack.upstream, "floor": stack.floor, "lean floor": stack.floor_lean,
                "tokenwise": stack.tokenwise}
     rates: dict[str, list[float]] = defaultdict(list)

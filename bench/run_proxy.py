@@ -30,11 +30,17 @@ async def proxy_and_ledger(*, logdir: Path, quick: bool, workers: int, proxy: se
                 samples = await proxy_bench.latency(stack, secret=org.secret, stream=stream, rounds=rounds,
                                                     per_round=per_round, warmup=warmup)
                 proxy_bench.latency_report(samples, stream=stream)
+            # Anthropic's Messages API (Claude Code's protocol): streams, beside the OpenAI ones.
+            samples = await proxy_bench.latency(stack, secret=org.secret, stream=True, rounds=rounds,
+                                                per_round=per_round, warmup=warmup, protocol="messages")
+            proxy_bench.latency_report(samples, stream=True, protocol="messages")
         if "throughput" in proxy:
             print("\n## Throughput", flush=True)
             rounds, seconds = (2, 4.0) if quick else (3, 10.0)
             for stream in (False, True):
                 await proxy_bench.throughput(stack, secret=org.secret, stream=stream, rounds=rounds, seconds=seconds)
+            await proxy_bench.throughput(stack, secret=org.secret, stream=True, rounds=rounds, seconds=seconds,
+                                         protocol="messages")
         if ledger:
             print("\n## Ledger", flush=True)
             await ledger_bench.ledger_exact(org=org, expected=COMPLETED["tokenwise"])

@@ -11,7 +11,7 @@ import os
 import time
 from pathlib import Path
 
-from bench.loadgen import Target, build_request, chat_body
+from bench.loadgen import Target, build_request, chat_body, messages_body
 from bench.processes import Service, celery_services, cpu_seconds, upstream_service, uvicorn_service
 
 BENCH_SECRET_KEY = "bench-secret-key-not-for-production-0123456789abcdefghijklmnopqrstuvwxyz"
@@ -25,6 +25,7 @@ def tokenwise_env(*, upstream_port: int, extra: dict[str, str] | None = None) ->
         "SECRET_KEY": env.get("SECRET_KEY") or BENCH_SECRET_KEY, "LOG_LEVEL": "WARNING",
         "ALLOWED_HOSTS": "127.0.0.1,localhost", "TOKENWISE_DEMO_UPSTREAM": "false",
         "OPENAI_BASE_URL": f"http://127.0.0.1:{upstream_port}/v1", "OPENAI_API_KEY": "sk-bench-upstream",
+        "ANTHROPIC_BASE_URL": f"http://127.0.0.1:{upstream_port}", "ANTHROPIC_API_KEY": "sk-bench-upstream",
         "PYTHONUNBUFFERED": "1", "TOKENWISE_SSL_REDIRECT": "false",  # TLS ends at the load balancer
     })
     env.update(extra or {})
@@ -62,9 +63,10 @@ class Stack:
         for service in [self.tokenwise, self.floor, self.floor_lean, *self.celery, self.upstream]:
             service.stop()
 
-    def targets(self, *, secret: str, stream: bool) -> dict[str, Target]:
-        body = chat_body(stream=stream)
-        path = "/v1/chat/completions"
+    def targets(self, *, secret: str, stream: bool, protocol: str = "chat") -> dict[str, Target]:
+        """The same call to each server: OpenAI's chat completions, or (``messages``) Anthropic's Messages."""
+        body = messages_body(stream=stream) if protocol == "messages" else chat_body(stream=stream)
+        path = "/v1/messages" if protocol == "messages" else "/v1/chat/completions"
         return {
             "direct": Target("direct", "127.0.0.1", self.upstream.port,
                              build_request(host="127.0.0.1", port=self.upstream.port, path=path, body=body)),

@@ -154,6 +154,9 @@ SPECTACULAR_SETTINGS = {
 # The default upstream is configured the way the openai package is configured.
 OPENAI_BASE_URL = env_str("OPENAI_BASE_URL", "https://api.openai.com/v1")
 OPENAI_API_KEY = env_str("OPENAI_API_KEY")
+# The default upstream of /v1/messages, configured the way the anthropic package is configured.
+ANTHROPIC_BASE_URL = env_str("ANTHROPIC_BASE_URL", "https://api.anthropic.com")
+ANTHROPIC_API_KEY = env_str("ANTHROPIC_API_KEY")
 TOKENWISE_MAX_BODY_BYTES = env_int("TOKENWISE_MAX_BODY_BYTES", 8 * 1024 * 1024)
 # JSON bodies (/v1 and /api) nested deeper than this (arrays and objects) are refused with 400. Deep tool
 # and response-format schemas stay far below it; Python's parser itself fails near 1,000 levels.
@@ -343,6 +346,13 @@ TOKENWISE_RESERVE_PROMPT_MARGIN_TOKENS = env_int("TOKENWISE_RESERVE_PROMPT_MARGI
 TOKENWISE_DEFAULT_MAX_OUTPUT_TOKENS = env_int("TOKENWISE_DEFAULT_MAX_OUTPUT_TOKENS", 4096)
 TOKENWISE_UNKNOWN_MODEL_IMAGE_TOKENS = env_int("TOKENWISE_UNKNOWN_MODEL_IMAGE_TOKENS", 4096)
 TOKENWISE_UNKNOWN_MODEL_CONTEXT_TOKENS = env_int("TOKENWISE_UNKNOWN_MODEL_CONTEXT_TOKENS", 200_000)
+# /v1/messages: a call whose max_tokens does not fit the budget left is sent with max_tokens lowered to
+# what fits (the reservation stays a true upper bound), when at least this many output tokens fit;
+# 0 turns fitting off (the call is refused, as on the OpenAI endpoints).
+TOKENWISE_FIT_MIN_OUTPUT_TOKENS = env_int("TOKENWISE_FIT_MIN_OUTPUT_TOKENS", 1024)
+# A request header naming the caller's agent session, read when the known ones are absent
+# (X-Claude-Code-Session-Id, Codex CLI's session-id).
+TOKENWISE_SESSION_HEADER = env_str("TOKENWISE_SESSION_HEADER")
 # Reconcile repairs a budget counter from the ledger once it has had no settlement for this long.
 TOKENWISE_RECONCILE_QUIET_S = env_float("TOKENWISE_RECONCILE_QUIET_S", 120.0)
 # Budget alerts also go to this Slack-compatible webhook ({"text": ...}) when set.

@@ -3,7 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from usage import health as usage_health
-from usage.proxy import views as usage_proxy_views
+from usage.proxy import messages as usage_proxy_messages, views as usage_proxy_views
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -13,6 +13,7 @@ urlpatterns = [
     path("healthz", usage_health.healthz, name="healthz"),
     path("readyz", usage_health.readyz, name="readyz"),
     path("metrics", usage_health.metrics, name="metrics"),
+    path("api/hello", usage_proxy_messages.api_hello),  # Claude Code's start-up probe
     path("api/", include("config.api_urls")),  # REST API, OpenAPI schema and docs
     # Web pages (sign-in, reports, my usage, admin pages).
     path("", include("governance.urls")),

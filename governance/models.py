@@ -136,9 +136,16 @@ class Policy(models.Model):
 
 
 class Provider(models.Model):
-    """An OpenAI-compatible upstream. The default one comes from OPENAI_BASE_URL / OPENAI_API_KEY."""
+    """An upstream: OpenAI-compatible (default one: OPENAI_BASE_URL / OPENAI_API_KEY) or Anthropic's
+    Messages API (default one: ANTHROPIC_BASE_URL / ANTHROPIC_API_KEY)."""
+
+    class Kind(models.TextChoices):
+        OPENAI = "openai", "OpenAI-compatible"
+        ANTHROPIC = "anthropic", "Anthropic Messages API"
 
     name = models.SlugField(max_length=64, unique=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.OPENAI,
+                            help_text="The protocol it speaks: /v1/messages calls go to anthropic providers.")
     base_url = models.URLField(max_length=500)
     api_key_encrypted = models.TextField(blank=True, default="", help_text="Encrypted at rest; never shown.")
     api_key_env = models.CharField(
@@ -180,6 +187,9 @@ class Price(models.Model):
     model = models.CharField(max_length=200, db_index=True)
     input_per_mtok = models.DecimalField(max_digits=12, decimal_places=6)
     cached_input_per_mtok = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    cache_write_per_mtok = models.DecimalField(
+        max_digits=12, decimal_places=6, null=True, blank=True,
+        help_text="Prompt tokens written to the provider's cache (Anthropic); empty = the input rate.")
     output_per_mtok = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"))
     valid_from = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)

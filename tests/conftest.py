@@ -76,6 +76,8 @@ def upstream(fake_upstream, settings):
     fake_upstream.reset()
     settings.OPENAI_BASE_URL = fake_upstream.base_url
     settings.OPENAI_API_KEY = "sk-upstream-secret"
+    settings.ANTHROPIC_BASE_URL = fake_upstream.base_url.removesuffix("/v1")  # it speaks Messages too
+    settings.ANTHROPIC_API_KEY = "sk-ant-upstream-secret"
     return fake_upstream
 
 
@@ -98,13 +100,18 @@ def default_prices(transactional_db):
     from datetime import datetime, timezone
 
     from governance.models import Price
-    from governance.services.pricing import DEFAULT_PRICES, price_snapshot_invalidate
+    from governance.services.pricing import DEFAULT_CLAUDE_PRICES, DEFAULT_PRICES, price_snapshot_invalidate
 
     if not Price.objects.exists():
         valid_from = datetime(2024, 1, 1, tzinfo=timezone.utc)
         Price.objects.bulk_create(
             Price(model=model, input_per_mtok=i, cached_input_per_mtok=c, output_per_mtok=o, valid_from=valid_from)
             for model, i, c, o in DEFAULT_PRICES
+        )
+        Price.objects.bulk_create(
+            Price(model=model, input_per_mtok=i, cached_input_per_mtok=c, cache_write_per_mtok=w,
+                  output_per_mtok=o, valid_from=valid_from)
+            for model, i, c, w, o in DEFAULT_CLAUDE_PRICES
         )
     price_snapshot_invalidate()
 

@@ -43,7 +43,8 @@ def _day_start(day: date) -> datetime:
 
 def usage_events_visible(
     *, access: Access, team_id: int | None = None, user_id: int | None = None, model: str | None = None,
-    start: date | None = None, end: date | None = None, status: int | None = None,
+    start: date | None = None, end: date | None = None, status: int | None = None, client: str | None = None,
+    session_id: str | None = None,
 ) -> QuerySet[UsageEvent]:
     """Usage events the caller may read, filtered; days are whole days in the organisation's time zone.
 
@@ -65,6 +66,10 @@ def usage_events_visible(
         events = events.filter(created_at__lt=_day_start(end + timedelta(days=1)))
     if status is not None:
         events = events.filter(status=status)
+    if client:  # a product ("claude-cli") or a product/version ("claude-cli/2.1.332")
+        events = events.filter(client=client) if "/" in client else events.filter(client__startswith=client + "/")
+    if session_id:
+        events = events.filter(session_id=session_id)
     return events
 
 

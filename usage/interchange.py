@@ -325,7 +325,8 @@ def _price(parsed: ParsedRecord, table: PriceTable) -> None:
     if quote is not None:
         event.price_id = quote.id
         event.cost_usd = str(cost_usd(quote, prompt_tokens=event.prompt_tokens, cached_tokens=event.cached_tokens,
-                                      completion_tokens=event.completion_tokens))
+                                      completion_tokens=event.completion_tokens,
+                                      cache_write_tokens=event.cache_write_tokens))
 
 
 def usage_events_import(

@@ -11,4 +11,5 @@ urlpatterns = [
     path("me/keys/", views.my_key_create, name="my_key_create"),
     path("me/keys/<int:key_id>/revoke/", views.my_key_revoke, name="my_key_revoke"),
     path("me/calls/<str:request_id>/rate/", views.my_call_rate, name="my_call_rate"),
+    path("me/sessions/<path:session_id>/", views.my_session, name="my_session"),
 ]

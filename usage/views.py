@@ -21,6 +21,7 @@ from governance.reports.flags import flag_groups
 from governance.services.keys import key_create, key_revoke
 from governance.views.charts import mix_chart, usage_chart
 from governance.views.common import period_from_request
+from usage.sessions import agent_activity_for_user, session_calls_for_user
 
 
 
@@ -51,6 +52,7 @@ def _my_usage_context(request: HttpRequest, *, key_form: KeyCreateForm | None = 
         "flags": flags,
         "flag_groups": flag_groups(flags),
         "calls": recent_calls_for_user(user=request.user, limit=20),
+        "agents": agent_activity_for_user(user=request.user, start=period.start, end=period.end),
         "feedback_available": feedback_available(),
         "last_month": {"start": last_month_end.replace(day=1), "end": last_month_end},
         "now": timezone.now(),
@@ -108,3 +110,14 @@ def my_call_rate(request: HttpRequest, request_id: str) -> HttpResponse:
                     key_id=None, score=score, scale="binary")
     messages.success(request, "Thanks: your rating is recorded.")
     return redirect(reverse("usage:my_usage") + "#calls")
+
+
+@login_required
+def my_session(request: HttpRequest, session_id: str) -> HttpResponse:
+    """One of my coding-agent sessions: its calls in order, tokens per class and cost."""
+    calls = list(session_calls_for_user(user=request.user, session_id=session_id))
+    if not calls:
+        raise Http404("No such session of yours.")
+    total = sum((call.cost_usd or 0 for call in calls), start=0)
+    return render(request, "usage/session_detail.html",
+                  {"nav": "me", "session_id": session_id, "calls": calls, "total_cost": total})

@@ -24,6 +24,7 @@ class ProviderOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
     base_url = serializers.CharField()
+    kind = serializers.CharField(help_text="openai, or anthropic (serves /v1/messages).")
     has_api_key = serializers.SerializerMethodField(help_text="Whether a secret is stored (never returned).")
     api_key_env = serializers.CharField(help_text="Environment variable holding the secret, if used.")
     extra_header_names = serializers.SerializerMethodField()
@@ -42,6 +43,8 @@ class ProviderOutputSerializer(serializers.Serializer):
 
 class ProviderInputSerializer(serializers.Serializer):
     base_url = serializers.URLField(max_length=500)
+    kind = serializers.ChoiceField(choices=["openai", "anthropic"], required=False, default=None, allow_null=True,
+                                   help_text="The protocol: openai (default for a new one) or anthropic.")
     api_key = serializers.CharField(required=False, allow_null=True, allow_blank=True, default=None,
                                     write_only=True, trim_whitespace=False, max_length=2000,
                                     help_text="Write-only. Omit or null to keep the stored one; empty clears it.")
@@ -194,6 +197,7 @@ class PriceOutputSerializer(serializers.Serializer):
     model = serializers.CharField()
     input_per_mtok = serializers.DecimalField(max_digits=12, decimal_places=6)
     cached_input_per_mtok = serializers.DecimalField(max_digits=12, decimal_places=6, allow_null=True)
+    cache_write_per_mtok = serializers.DecimalField(max_digits=12, decimal_places=6, allow_null=True)
     output_per_mtok = serializers.DecimalField(max_digits=12, decimal_places=6)
     valid_from = serializers.DateTimeField()
     created_at = serializers.DateTimeField()
@@ -214,6 +218,8 @@ class PriceListApi(BaseApi):
         input_per_mtok = serializers.DecimalField(max_digits=12, decimal_places=6, min_value=0)
         cached_input_per_mtok = serializers.DecimalField(max_digits=12, decimal_places=6, min_value=0,
                                                          required=False, allow_null=True, default=None)
+        cache_write_per_mtok = serializers.DecimalField(max_digits=12, decimal_places=6, min_value=0,
+                                                        required=False, allow_null=True, default=None)
         output_per_mtok = serializers.DecimalField(max_digits=12, decimal_places=6, min_value=0)
         valid_from = serializers.DateTimeField(required=False, allow_null=True, default=None,
                                                help_text="Default: now. Past versions are never edited.")

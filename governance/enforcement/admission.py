@@ -11,6 +11,15 @@ what it can be billed (``governance.enforcement.bounds``: every choice, every pr
 prompt bound that cannot undercount, the model's maximum output when nothing caps it), priced at the
 model that will serve it (after routes and downgrades): concurrent calls cannot overspend a budget.
 A model without a price is refused under a USD budget unless the policy allows unpriced models.
+
+Fitting (``fit_min_output``, the Messages API): a call refused by a budget because of what its output
+*may* cost - Claude Code asks ``max_tokens: 32000`` on every call, and sub-agents run side by side -
+is admitted again with the largest output that fits every budget's room (settled usage and the other
+calls' reservations taken out), when at least ``fit_min_output`` tokens fit. The lowered bound is
+sent upstream as ``max_tokens`` (``Admission.max_tokens``), so the reservation stays a true upper
+bound; ``x-tokenwise-max-tokens-fitted`` says so. One more Redis round trip, only for such a call (and
+for a refused one: the first try raises no "exceeded" alert, since the call may still fit; the second,
+as asked, does when it is refused again).
 """
 
 from __future__ import annotations
@@ -123,6 +132,32 @@ def _worst(shape: RequestShape, *, model: str, quote: PriceQuote | None, asked: 
                   send_max_tokens=per_choice if must_send and shape.choices else None)
 
 
+def _fitted_output(shape: RequestShape, plan: Plan, result: AdmitResult, *, model: str,
+                   quote: PriceQuote | None, asked: int | None, minimum: int) -> int | None:
+    """The largest output per choice below ``asked`` whose worst case fits the room every budget has
+    left (as ``result`` saw them); None when fewer than ``minimum`` tokens fit."""
+    best: int | None = None
+    prompt_only = _worst(shape, model=model, quote=quote, asked=0)
+    for budget, (used, held) in zip(plan.budgets, result.budgets):
+        room = budget.limit - used - held
+        if budget.unit == "tokens":
+            fits = room - prompt_only.tokens
+        elif quote is None or not quote.output_per_mtok:
+            continue  # no output cost to fit
+        else:
+            fits = math.floor((room - prompt_only.cost_units) / (quote.output_per_mtok * USD_UNITS / 1_000_000))
+        best = fits if best is None else min(best, fits)
+    if best is None or best < minimum or (asked is not None and best >= asked):
+        return None
+    rooms = [(budget.unit, budget.limit - used - held) for budget, (used, held) in zip(plan.budgets, result.budgets)]
+    while best >= minimum:  # rounding: step down until the priced worst case fits
+        worst = _worst(shape, model=model, quote=quote, asked=best)
+        if all((worst.tokens if unit == "tokens" else worst.cost_units) <= room for unit, room in rooms):
+            return best
+        best -= max(1, best // 1000)
+    return None
+
+
 def _unpriced(model: str, served: str) -> ModelUnpriced:
     routed = "" if model == served else f" (served as '{served}')"
     return ModelUnpriced(
@@ -220,7 +255,7 @@ async def _seed_local(plan: Plan) -> None:
 async def admission_admit(
     *, principal: KeyPrincipal, endpoint: str, model: str, max_tokens: int | None, shape: RequestShape,
     served_model: str | None = None, serve: Callable[[str], Awaitable[str | None]] | None = None,
-    request_id: str | None = None,
+    request_id: str | None = None, fit_min_output: int = 0,
 ) -> Admission:
     """Check every limit that applies to this call and reserve its worst-case cost.
 
@@ -266,7 +301,28 @@ async def admission_admit(
                              cost=worst.cost_units, tokens_alt=alt.tokens, cost_alt=alt.cost_units)
     plan = Plan(rid=request_id or uuid.uuid4().hex, now=now,
                 deadline=now + settings.TOKENWISE_RESERVATION_TTL_S, mode=mode, rates=rates, budgets=budgets)
+    fit = bool(fit_min_output) and mode == "block"
+    if fit:  # a refusal may still fit: the "exceeded" alert waits for the final answer
+        plan = dataclasses.replace(plan, budgets=[
+            dataclasses.replace(budget, thresholds=tuple(t for t in budget.thresholds if t != 100))
+            for budget in budgets])
     result, backend = await _run(plan)
+    if fit and result.status == "budget":
+        fitted = _fitted_output(shape, plan, result, model=served, quote=quote, asked=asked,
+                                minimum=fit_min_output)
+        if fitted is not None:  # admit again with the output that fits (see the module docstring)
+            worst = alt = _worst(shape, model=served, quote=quote, asked=fitted)
+            rates, budgets = _checks(policy, principal, now=now, tokens=worst.tokens, cost=worst.cost_units,
+                                     tokens_alt=worst.tokens, cost_alt=worst.cost_units)
+        # Again: with the fitted output, or as asked (refused again, now raising the alert it may owe).
+        plan = Plan(rid=plan.rid, now=now, deadline=plan.deadline, mode=mode, rates=rates, budgets=budgets)
+        result, backend = await _run(plan)
+        if result.status == "ok" and fitted is not None:
+            admission.max_tokens = fitted
+            actions.append("fit")
+            headers["x-tokenwise-max-tokens-fitted"] = str(fitted)
+    elif fit:
+        plan = dataclasses.replace(plan, budgets=budgets)  # settled with every threshold
     if result.alert_level:
         over = budgets[result.over - 1]
         alert_crossings_queue(items=[(over, 100, result.budgets[result.over - 1][0], True)])

@@ -23,6 +23,16 @@ shape. The bound is built from facts that hold for every byte-level BPE tokenize
   as ``max_tokens`` so that it holds. Times every choice billed: ``n`` (and ``best_of`` for
   completions) for every prompt of a completions list. Reasoning tokens are part of that output.
 
+Anthropic's Messages API (``endpoint="messages"``) is bounded the same way: the prompt by the body's
+bytes (``system``, ``tools``, every message and tool result are in it) less inline base64 images and
+documents, plus Claude's worst image (``CLAUDE_IMAGE_TOKENS``) per image block and the context window per
+document block; Anthropic-defined tools (a ``type`` such as ``bash_20250124``) add
+``ANTHROPIC_TOOL_TOKENS`` each for the definition the server inserts; server tools that fetch input
+(web search and fetch, code execution) and MCP servers make the call stateful (context window). The
+output by ``max_tokens``, which the API requires and which includes extended thinking (a thinking
+budget above it - interleaved thinking - is bounded by the view as the larger of the two). The
+``context-1m`` beta lifts the context cap.
+
 The bound is loose by design (bytes, not tokens): docs/performance.md measures what it holds back.
 """
 
@@ -82,7 +92,25 @@ MODEL_LIMITS: dict[str, ModelLimits] = {
     "gpt-3.5-turbo": _limits(16_385, 4_096),
     "gpt-3.5-turbo-instruct": _limits(4_096, 4_096),
 }
-_SNAPSHOT_SUFFIX = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{4})$")
+# Anthropic's published limits. An image costs about width x height / 750 tokens, and the API scales an
+# image down to about 1.15 megapixels (1,568 pixels on the long side) first: about 1,600 tokens at most.
+CLAUDE_IMAGE_TOKENS = 1_600
+ANTHROPIC_TOOL_TOKENS = 2_000  # an Anthropic-defined tool's definition and system-prompt addition, at most
+_CLAUDE_IMAGE = (CLAUDE_IMAGE_TOKENS, CLAUDE_IMAGE_TOKENS)
+MODEL_LIMITS.update({
+    "claude-opus-4-5": _limits(200_000, 64_000, _CLAUDE_IMAGE),
+    "claude-opus-4-1": _limits(200_000, 32_000, _CLAUDE_IMAGE),
+    "claude-opus-4": _limits(200_000, 32_000, _CLAUDE_IMAGE),
+    "claude-opus-4-0": _limits(200_000, 32_000, _CLAUDE_IMAGE),
+    "claude-sonnet-4-5": _limits(200_000, 64_000, _CLAUDE_IMAGE),
+    "claude-sonnet-4": _limits(200_000, 64_000, _CLAUDE_IMAGE),
+    "claude-sonnet-4-0": _limits(200_000, 64_000, _CLAUDE_IMAGE),
+    "claude-haiku-4-5": _limits(200_000, 64_000, _CLAUDE_IMAGE),
+    "claude-3-5-haiku": _limits(200_000, 8_192, _CLAUDE_IMAGE),
+})
+_SNAPSHOT_SUFFIX = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8}|\d{4})$")
+# Anthropic server tools whose results enter the prompt within the call (their type's prefix).
+_ANTHROPIC_FETCHING_TOOLS = ("web_search", "web_fetch", "code_execution")
 _STATEFUL_FIELDS = ("previous_response_id", "conversation", "prompt")
 _OWN_TOOLS = frozenset({"function", "custom"})
 
@@ -107,6 +135,8 @@ class RequestShape:
     media_parts: int = 0  # audio and file parts
     choices: int = 1  # outputs billed: n (or best_of) per prompt; 0 for embeddings
     is_stateful: bool = False  # input the body does not hold (Responses: previous response, hosted tools)
+    extra_tokens: int = 0  # prompt tokens the server adds for the tools it defines (Messages)
+    is_long_context: bool = False  # the context window of the model does not cap the prompt (1M beta)
 
 
 def _count(value: Any) -> int:
@@ -144,7 +174,8 @@ class _Parts:
                     self.visit(item, depth + 1)
         elif isinstance(value, dict):
             kind = value.get("type")
-            if isinstance(kind, str) and ("image" in kind or "audio" in kind or "file" in kind):
+            if isinstance(kind, str) and ("image" in kind or "audio" in kind or "file" in kind
+                                          or kind == "document"):
                 if self.part(kind, value):
                     return
             for key in ("content", "input", "output"):  # messages, tool results that carry parts
@@ -164,10 +195,19 @@ class _Parts:
                 url = image
             if isinstance(url, str) and url.startswith("data:"):
                 self.inline_bytes += _size(url)
+            source = part.get("source")  # Anthropic: {"type": "base64", "media_type", "data"}
+            if isinstance(source, dict):
+                self.inline_bytes += _size(source.get("data"))
             if detail == "low":
                 self.images_low += 1
             else:
                 self.images_high += 1
+            return True
+        if kind == "document":  # Anthropic: a PDF (pages become text and images) or a text document
+            source = part.get("source")
+            if isinstance(source, dict):
+                self.inline_bytes += _size(source.get("data"))
+            self.media += 1
             return True
         if kind in ("input_audio", "audio", "file", "input_file"):
             inner = part.get(kind) if isinstance(part.get(kind), dict) else part
@@ -178,12 +218,30 @@ class _Parts:
         return False
 
 
-def request_shape(*, endpoint: str, raw_size: int, body: dict[str, Any]) -> RequestShape:
+def _messages_shape(raw_size: int, body: dict[str, Any], betas: str) -> RequestShape:
+    """A Messages API request's shape (see the module docstring)."""
+    parts = _Parts()
+    parts.visit(body.get("messages"))
+    parts.visit(body.get("system"))
+    tools = body.get("tools")
+    typed = [tool.get("type") for tool in tools if isinstance(tool, dict)] if isinstance(tools, list) else []
+    typed = [kind for kind in typed if isinstance(kind, str) and kind != "custom"]
+    is_stateful = bool(body.get("mcp_servers")) or body.get("container") is not None or any(
+        kind.startswith(_ANTHROPIC_FETCHING_TOOLS) for kind in typed)
+    return RequestShape(text_bytes=max(raw_size - parts.inline_bytes, 0), images_low=0,
+                        images_high=parts.images_low + parts.images_high, media_parts=parts.media, choices=1,
+                        is_stateful=is_stateful, extra_tokens=len(typed) * ANTHROPIC_TOOL_TOKENS,
+                        is_long_context="context-1m" in betas)
+
+
+def request_shape(*, endpoint: str, raw_size: int, body: dict[str, Any], betas: str = "") -> RequestShape:
     """The shape of a parsed request body whose raw JSON is ``raw_size`` bytes long.
 
     One walk over the messages / input items for media parts; never raises on an unexpected shape
     (what it does not recognise stays counted as text bytes, which only makes the bound larger).
     """
+    if endpoint == "messages":  # ``betas``: the call's anthropic-beta header values
+        return _messages_shape(raw_size, body, betas)
     parts = _Parts()
     choices = 1
     is_stateful = False
@@ -223,12 +281,14 @@ def prompt_bound(shape: RequestShape, *, model: str, margin: int, unknown_image_
         low = high = unknown_image_tokens
     else:
         low, high = limits.image_low_tokens, limits.image_high_tokens
+    if shape.is_long_context:
+        context = max(context, 1_000_000)
     if shape.is_stateful:
-        return context + margin
-    bound = (shape.text_bytes + margin + shape.images_low * low + shape.images_high * high
+        return context + margin + shape.extra_tokens
+    bound = (shape.text_bytes + margin + shape.extra_tokens + shape.images_low * low + shape.images_high * high
              + shape.media_parts * context)
     if limits is not None:
-        bound = min(bound, limits.context_tokens + margin)
+        bound = min(bound, max(limits.context_tokens, context) + margin + shape.extra_tokens)
     return min(bound, MAX_BOUND_TOKENS)
 
 

@@ -1,6 +1,6 @@
 """The price table: versioned per-model prices, and the cost of a call.
 
-Prices are USD per million tokens (input, cached input, output). A change never edits a row: it adds a
+Prices are USD per million tokens (input, cached input, cache write, output). A change never edits a row: it adds a
 version with its ``valid_from``, so an event keeps the price it was charged at.
 
 The hot path (``price_quote``) reads an in-process snapshot of the whole table, reloaded from the
@@ -59,8 +59,28 @@ DEFAULT_PRICES: list[tuple[str, str, str | None, str]] = [
     ("text-embedding-ada-002", "0.10", None, "0"),
 ]
 
-# A provider's dated snapshot of a model: "gpt-4o-2024-08-06", "gpt-3.5-turbo-0125".
-_SNAPSHOT_SUFFIX = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{4})$")
+# (model, input, cache read, cache write, output) - USD per 1M tokens, Anthropic's list prices (cache
+# writes: the 5-minute cache). Loaded by migration governance/0010_cache_write_anthropic; the dated ids
+# (``claude-sonnet-4-5-20250929``) are priced as these names.
+DEFAULT_CLAUDE_PRICES: list[tuple[str, str, str, str, str]] = [
+    ("claude-opus-4-8", "5.00", "0.50", "6.25", "25.00"),
+    ("claude-opus-4-7", "5.00", "0.50", "6.25", "25.00"),
+    ("claude-opus-4-6", "5.00", "0.50", "6.25", "25.00"),
+    ("claude-opus-4-5", "5.00", "0.50", "6.25", "25.00"),
+    ("claude-opus-4-1", "15.00", "1.50", "18.75", "75.00"),
+    ("claude-opus-4", "15.00", "1.50", "18.75", "75.00"),
+    ("claude-opus-4-0", "15.00", "1.50", "18.75", "75.00"),
+    ("claude-sonnet-4-6", "3.00", "0.30", "3.75", "15.00"),
+    ("claude-sonnet-4-5", "3.00", "0.30", "3.75", "15.00"),
+    ("claude-sonnet-4", "3.00", "0.30", "3.75", "15.00"),
+    ("claude-sonnet-4-0", "3.00", "0.30", "3.75", "15.00"),
+    ("claude-haiku-4-5", "1.00", "0.10", "1.25", "5.00"),
+    ("claude-3-5-haiku", "0.80", "0.08", "1.00", "4.00"),
+]
+
+# A provider's dated snapshot of a model: "gpt-4o-2024-08-06", "gpt-3.5-turbo-0125",
+# "claude-sonnet-4-5-20250929".
+_SNAPSHOT_SUFFIX = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8}|\d{4})$")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -73,6 +93,7 @@ class PriceQuote:
     cached_input_per_mtok: Decimal | None
     output_per_mtok: Decimal
     valid_from: datetime
+    cache_write_per_mtok: Decimal | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -106,7 +127,7 @@ def _quote_of(price: Price) -> PriceQuote:
     return PriceQuote(
         id=price.pk, model=price.model, input_per_mtok=price.input_per_mtok,
         cached_input_per_mtok=price.cached_input_per_mtok, output_per_mtok=price.output_per_mtok,
-        valid_from=price.valid_from,
+        valid_from=price.valid_from, cache_write_per_mtok=price.cache_write_per_mtok,
     )
 
 
@@ -118,16 +139,21 @@ def price_table_load() -> PriceTable:
     return PriceTable(versions={model: tuple(items) for model, items in versions.items()})
 
 
-def cost_usd(quote: PriceQuote, *, prompt_tokens: int, cached_tokens: int, completion_tokens: int) -> Decimal:
+def cost_usd(quote: PriceQuote, *, prompt_tokens: int, cached_tokens: int, completion_tokens: int,
+             cache_write_tokens: int = 0) -> Decimal:
     """The cost of a call in USD, rounded half-up to 8 decimal places.
 
-    Cached tokens are part of ``prompt_tokens``; they are billed at the cached rate when the model has
-    one, else at the input rate. Reasoning tokens are part of ``completion_tokens`` (billed as output).
+    Cached tokens (cache reads) and cache writes are part of ``prompt_tokens``; each class is billed at
+    its own rate when the model has one, else at the input rate. Reasoning tokens are part of
+    ``completion_tokens`` (billed as output).
     """
-    cached = min(max(cached_tokens, 0), max(prompt_tokens, 0))
-    uncached = max(prompt_tokens, 0) - cached
+    prompt = max(prompt_tokens, 0)
+    cached = min(max(cached_tokens, 0), prompt)
+    written = min(max(cache_write_tokens, 0), prompt - cached)
+    uncached = prompt - cached - written
     cached_rate = quote.input_per_mtok if quote.cached_input_per_mtok is None else quote.cached_input_per_mtok
-    micro_usd = (uncached * quote.input_per_mtok + cached * cached_rate
+    write_rate = quote.input_per_mtok if quote.cache_write_per_mtok is None else quote.cache_write_per_mtok
+    micro_usd = (uncached * quote.input_per_mtok + cached * cached_rate + written * write_rate
                  + max(completion_tokens, 0) * quote.output_per_mtok)
     return (micro_usd / MTOK).quantize(COST_QUANTUM, rounding=ROUND_HALF_UP)
 
@@ -190,6 +216,7 @@ def _rate(value: Decimal | str | int | float, name: str) -> Decimal:
 def price_set(
     *, model: str, input_per_mtok: Decimal | str, cached_input_per_mtok: Decimal | str | None,
     output_per_mtok: Decimal | str, valid_from: datetime | None = None, actor=None, actor_label: str = "",
+    cache_write_per_mtok: Decimal | str | None = None,
 ) -> Price:
     """Add a new version of ``model``'s price, valid from ``valid_from`` (default: now). Audited.
 
@@ -206,6 +233,8 @@ def price_set(
         cached_input_per_mtok=(None if cached_input_per_mtok is None
                                else _rate(cached_input_per_mtok, "cached_input_per_mtok")),
         output_per_mtok=_rate(output_per_mtok, "output_per_mtok"),
+        cache_write_per_mtok=(None if cache_write_per_mtok is None
+                              else _rate(cache_write_per_mtok, "cache_write_per_mtok")),
         valid_from=valid_from or timezone.now(),
     )
     audit_record(actor=actor, actor_label=actor_label, action="create", instance=price,

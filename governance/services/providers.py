@@ -46,8 +46,9 @@ def _after_change() -> None:
 @transaction.atomic
 def provider_upsert(*, name: str, base_url: str, api_key: str | None = None, api_key_env: str = "",
                     extra_headers: dict | None = None, is_active: bool = True, actor=None,
-                    actor_label: str = "") -> Provider:
-    """Create or update a provider. ``api_key=None`` keeps the stored secret. Audited (secret masked)."""
+                    actor_label: str = "", kind: str | None = None) -> Provider:
+    """Create or update a provider. ``api_key=None`` keeps the stored secret, ``kind=None`` the stored
+    protocol (a new provider: ``openai``). Audited (secret masked)."""
     provider = Provider.objects.select_for_update().filter(name=name).first()
     before = audit_snapshot(provider) if provider else None
     provider = provider or Provider(name=name)
@@ -55,6 +56,8 @@ def provider_upsert(*, name: str, base_url: str, api_key: str | None = None, api
     provider.api_key_env = api_key_env
     provider.extra_headers = extra_headers or {}
     provider.is_active = is_active
+    if kind is not None:
+        provider.kind = kind
     if api_key is not None:
         provider.api_key_encrypted = secret_encrypt(api_key)
     provider.save()

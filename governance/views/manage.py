@@ -128,7 +128,9 @@ def manage_membership(request: HttpRequest, membership_id: int) -> HttpResponse:
 
 class ProviderForm(forms.Form):
     name = forms.SlugField(max_length=64)
-    base_url = forms.URLField(max_length=500, label="Base URL", help_text="OpenAI-compatible, e.g. https://…/v1")
+    base_url = forms.URLField(max_length=500, label="Base URL",
+                              help_text="OpenAI-compatible: https://…/v1; Anthropic: https://api.anthropic.com")
+    kind = forms.ChoiceField(choices=Provider.Kind.choices, initial="openai", required=False, label="Protocol")
     api_key = forms.CharField(
         required=False, label="API key", widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
         help_text="Write-only: stored encrypted, never shown. Leave empty to keep the stored key.",
@@ -172,7 +174,7 @@ def manage_providers(request: HttpRequest) -> HttpResponse:
         provider = provider_upsert(
             name=data["name"], base_url=data["base_url"], api_key=data["api_key"] or None,
             api_key_env=data["api_key_env"], extra_headers=data["extra_headers"], is_active=data["is_active"],
-            actor=request.user,
+            kind=data["kind"] or None, actor=request.user,
         )
         messages.success(request, f"Provider {provider.name} saved.")
         return redirect(reverse("governance:manage_providers"))
@@ -207,6 +209,8 @@ class PriceForm(forms.Form):
                                         label="Input $/M tokens")
     cached_input_per_mtok = forms.DecimalField(min_value=Decimal("0"), max_digits=12, decimal_places=6,
                                                required=False, label="Cached input $/M tokens")
+    cache_write_per_mtok = forms.DecimalField(min_value=Decimal("0"), max_digits=12, decimal_places=6,
+                                              required=False, label="Cache write $/M tokens")
     output_per_mtok = forms.DecimalField(min_value=Decimal("0"), max_digits=12, decimal_places=6,
                                          label="Output $/M tokens")
     valid_from = forms.DateTimeField(required=False, help_text="Empty: from now.",
@@ -223,6 +227,7 @@ def manage_prices(request: HttpRequest) -> HttpResponse:
         try:
             price = price_set(model=data["model"], input_per_mtok=data["input_per_mtok"],
                               cached_input_per_mtok=data["cached_input_per_mtok"],
+                              cache_write_per_mtok=data["cache_write_per_mtok"],
                               output_per_mtok=data["output_per_mtok"], valid_from=data["valid_from"],
                               actor=request.user)
         except (IntegrityError, ValueError) as exc:

@@ -36,7 +36,7 @@ _GROUP_KEYS = ("day", "team_id", "user_id", "model")
 
 def _selector_filters(filters: dict) -> dict:
     names = {"team": "team_id", "user": "user_id", "model": "model", "start": "start", "end": "end",
-             "status": "status"}
+             "status": "status", "client": "client", "session_id": "session_id"}
     return {names[name]: value for name, value in filters.items() if name in names}
 
 
@@ -84,6 +84,9 @@ class UsageEventListApi(BaseApi):
     class FilterSerializer(UsageFilterSerializer):
         status = serializers.IntegerField(required=False, min_value=100, max_value=599,
                                           help_text="HTTP status returned to the caller.")
+        client = serializers.CharField(required=False, max_length=100,
+                                       help_text="Client product (claude-cli) or product/version (claude-cli/2.1.332).")
+        session_id = serializers.CharField(required=False, max_length=128, help_text="A coding agent's session.")
         ordering = ordering_field(["created_at", "total_tokens", "cost_usd", "latency_ms"], default="-created_at")
 
         class Meta:

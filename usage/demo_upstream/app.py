@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from . import payloads, tokens
+from . import anthropic, payloads, tokens
 from .asgi import (
     DROP_CONNECTION,
     EVENT_STREAM,
@@ -103,13 +103,17 @@ class DemoUpstream:
             ("POST", "/embeddings"): self._embeddings,
             ("POST", "/responses"): self._responses,
             ("GET", "/models"): self._models,
+            ("POST", "/messages"): self._messages,
+            ("POST", "/messages/count_tokens"): self._count_tokens,
         }
+        self.prompt_cache: set[str] = set()  # Messages prompt prefixes written to the cache
         self.reset()
         quiet_uvicorn_drops()
 
     def reset(self) -> None:
         """Forget recorded requests and zero the counters."""
         self.requests.clear()
+        self.prompt_cache.clear()
         self.stats.update(requests=0, streams_started=0, streams_completed=0, streams_cancelled=0,
                           streams_truncated=0, connections_dropped=0)
         self.stats.setdefault("in_flight", 0)  # a live gauge, not a counter: reset keeps it
@@ -139,7 +143,10 @@ class DemoUpstream:
             finally:
                 self.stats["in_flight"] -= 1
         except ApiError as error:
-            await exchange.json(error.status, error.body, error.headers)
+            body = error.body
+            if route.startswith("/messages"):  # Anthropic's error shape
+                body = anthropic.error_body(error.status, error.body["error"]["message"])
+            await exchange.json(error.status, body, error.headers)
             return None
         finally:
             exchange.close()
@@ -169,6 +176,8 @@ class DemoUpstream:
         if self.api_key is None:
             return
         authorization = headers.get("authorization", "")
+        if not authorization and headers.get("x-api-key"):  # Anthropic's header
+            authorization = f"Bearer {headers['x-api-key']}"
         if not authorization:
             message = "You didn't provide an API key. Provide it in an Authorization header (Bearer auth)."
             raise ApiError(401, message, code="invalid_api_key")
@@ -407,6 +416,45 @@ class DemoUpstream:
         body = payloads.response_object(id=response_id, created_at=created_at, model=served, request=payload,
                                         output=[message], usage=usage)
         return await self._answer(exchange, body, faults)
+
+    @staticmethod
+    def _anthropic_model(payload: dict[str, Any]) -> str:
+        name = payload.get("model")
+        if not isinstance(name, str):
+            raise missing_parameter("model")
+        if not name.startswith("claude-"):
+            raise ApiError(404, f"model: {name}", param="model")
+        return name
+
+    async def _messages(self, payload: dict[str, Any], faults: Faults, exchange: Exchange) -> Any:
+        """Anthropic's Messages API: any ``claude-*`` model; see ``usage.demo_upstream.anthropic``."""
+        model = self._anthropic_model(payload)
+        if not isinstance(payload.get("messages"), list) or not payload["messages"]:
+            raise ApiError(400, "messages: Field required", param="messages")
+        max_tokens = integer_parameter(payload, "max_tokens", minimum=1)
+        if max_tokens is None:
+            raise ApiError(400, "max_tokens: Field required", param="max_tokens")
+        tool_name = anthropic.tool_to_use(payload)
+        tool = None if tool_name is None else (self._new_id("toolu_"), tool_name)
+        if faults.answer_words is not None:
+            count = faults.answer_words
+        else:
+            reserved = anthropic.TOOL_USE_OUTPUT_TOKENS if tool else 0
+            count = min(tokens.DEFAULT_ANSWER_TOKENS, max(0, max_tokens - reserved))
+        words = tokens.synthetic_words(seed_text=anthropic.seed_text(payload), tokens=count)
+        output = len(words) + (anthropic.TOOL_USE_OUTPUT_TOKENS if tool else 0)
+        usage = None if faults.no_usage else anthropic.usage_block(
+            input=anthropic.input_usage(payload, self.prompt_cache), output=output)
+        fields = {"id": self._new_id("msg_"), "model": model, "words": words, "tool": tool, "usage": usage}
+        if payload.get("stream"):
+            error_after = TRUNCATE_AFTER_DELTAS if faults.stream_error else None
+            return await self._stream(exchange, anthropic.message_stream(**fields, error_after=error_after), faults)
+        return await self._answer(exchange, anthropic.message_object(**fields), faults)
+
+    async def _count_tokens(self, payload: dict[str, Any], faults: Faults, exchange: Exchange) -> Any:
+        self._anthropic_model(payload)
+        uncached, _, _ = anthropic.input_usage(payload, None)
+        await exchange.json(200, {"input_tokens": uncached})
 
 
 def make_app(api_key: str | None = None, latency_ms: float = 0.0, *, chunk_delay_ms: float = 0.0,

@@ -16,6 +16,8 @@ directives may be combined with commas, e.g. ``"slow-stream:20,long-stream:500"`
 - ``slow-stream:<ms>`` wait that long after each content chunk
 - ``long-stream:<n>``  answer with exactly n words, i.e. n content chunks when streaming (reasoning
                        models additionally report n reasoning tokens); overrides ``max_tokens``
+- ``stream-error``     Messages streams: an ``error`` event (``overloaded_error``) after
+                       ``TRUNCATE_AFTER_DELTAS`` text deltas, instead of the rest
 - ``framing:<name>``   streams: write the events as that server does (``openai``, ``azure``, ``vllm``,
                        ``ollama``, ``split``, ``crlf``; see ``framing``)
 
@@ -28,7 +30,8 @@ from dataclasses import dataclass
 
 from .framing import framing_check
 
-FAULT_NAMES = ("slow", "stall", "reset", "status", "truncate", "no-usage", "slow-stream", "long-stream", "framing")
+FAULT_NAMES = ("slow", "stall", "reset", "status", "truncate", "no-usage", "slow-stream", "long-stream", "framing",
+               "stream-error")
 TRUNCATE_AFTER_DELTAS = 3
 MAX_LONG_STREAM = 100_000
 
@@ -46,6 +49,7 @@ class Faults:
     slow_stream_ms: float | None = None
     answer_words: int | None = None
     framing: str | None = None
+    stream_error: bool = False
 
 
 def _number(name: str, argument: str) -> float:
@@ -101,5 +105,7 @@ def _apply(faults: Faults, name: str, argument: str) -> None:
         faults.answer_words = _integer(name, argument, low=0, high=MAX_LONG_STREAM)
     elif name == "framing":
         faults.framing = framing_check(argument)
+    elif name == "stream-error":
+        faults.stream_error = True
     elif name:
         raise ValueError(f"unknown fake fault {name!r}; known: {', '.join(FAULT_NAMES)}")

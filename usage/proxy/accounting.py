@@ -1,7 +1,9 @@
 """Usage extraction and estimation for each endpoint.
 
-Upstreams report usage in two shapes: chat/completions/embeddings use ``prompt_tokens`` /
-``completion_tokens`` with ``*_details``; the Responses API uses ``input_tokens`` / ``output_tokens``.
+Upstreams report usage in three shapes: chat/completions/embeddings use ``prompt_tokens`` /
+``completion_tokens`` with ``*_details``; the Responses API uses ``input_tokens`` / ``output_tokens``;
+Anthropic's Messages API ``input_tokens`` (not cached), ``cache_creation_input_tokens``,
+``cache_read_input_tokens`` and ``output_tokens`` (``tokens_from_anthropic_usage``).
 When an upstream reports nothing, tokens are estimated (about four characters a token) and the event is
 marked ``is_estimated``.
 """
@@ -19,6 +21,7 @@ class Tokens:
     cached: int = 0
     reasoning: int = 0
     total: int = 0
+    cache_write: int = 0  # prompt tokens written to the provider's cache (part of ``prompt``)
 
 
 def _int(value: Any) -> int:
@@ -43,6 +46,29 @@ def tokens_from_usage(usage: Any) -> Tokens | None:
     return Tokens(prompt=prompt, completion=completion, cached=cached, reasoning=reasoning, total=total)
 
 
+def tokens_from_anthropic_usage(usage: Any, previous: Tokens | None = None) -> Tokens | None:
+    """Parse a Messages API ``usage`` block; None when it is not a dict.
+
+    The ledger's contract: ``prompt`` = input + cache writes + cache reads, ``cached`` = cache reads,
+    ``cache_write`` = cache writes, ``completion`` = output. ``previous`` is what earlier events of the
+    same stream said (``message_start``): ``message_delta`` repeats the output count cumulatively and may
+    leave the input counts out, so a field it does not carry keeps its earlier value.
+    """
+    if not isinstance(usage, dict):
+        return None
+    before = previous or Tokens()
+
+    def field(name: str, earlier: int) -> int:
+        return _int(usage[name]) if name in usage and usage[name] is not None else earlier
+
+    read = field("cache_read_input_tokens", before.cached)
+    written = field("cache_creation_input_tokens", before.cache_write)
+    uncached = field("input_tokens", before.prompt - before.cached - before.cache_write)
+    output = field("output_tokens", before.completion)
+    prompt = uncached + written + read
+    return Tokens(prompt=prompt, completion=output, cached=read, cache_write=written, total=prompt + output)
+
+
 def estimate_tokens(text: str) -> int:
     """A tokenizer-free estimate: about four characters a token, at least one for non-empty text."""
     if not text:
@@ -53,7 +79,7 @@ def estimate_tokens(text: str) -> int:
 def requested_max_tokens(endpoint: str, body: dict[str, Any]) -> tuple[str | None, int | None]:
     """The body field that bounds the output of this endpoint, and its value."""
     fields = {"responses": ("max_output_tokens",), "chat.completions": ("max_completion_tokens", "max_tokens"),
-              "completions": ("max_tokens",)}.get(endpoint, ())
+              "completions": ("max_tokens",), "messages": ("max_tokens",)}.get(endpoint, ())
     for name in fields:
         value = body.get(name)
         if isinstance(value, int) and not isinstance(value, bool):
@@ -71,6 +97,10 @@ def output_text_of(endpoint: str, data: dict[str, Any]) -> str:
                 parts.append(message["content"])
     elif endpoint == "completions":
         parts.extend(c.get("text", "") for c in data.get("choices") or () if isinstance(c, dict))
+    elif endpoint == "messages":
+        for block in data.get("content") or ():
+            if isinstance(block, dict) and block.get("type") == "text":
+                parts.append(block.get("text"))
     elif endpoint == "responses":
         for item in data.get("output") or ():
             for content in (item.get("content") or ()) if isinstance(item, dict) else ():
@@ -84,6 +114,10 @@ def delta_text_of(endpoint: str, chunk: dict[str, Any]) -> str:
     if endpoint == "responses":
         delta = chunk.get("delta") if chunk.get("type") == "response.output_text.delta" else None
         return delta if isinstance(delta, str) else ""
+    if endpoint == "messages":  # content_block_delta events of text blocks
+        delta = chunk.get("delta") if chunk.get("type") == "content_block_delta" else None
+        text = delta.get("text") if isinstance(delta, dict) else None
+        return text if isinstance(text, str) else ""
     out = []
     for choice in chunk.get("choices") or ():
         if not isinstance(choice, dict):

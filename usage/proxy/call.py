@@ -25,6 +25,7 @@ from usage.fingerprints import prompt_fingerprints, simhash64, text_of_messages
 from usage.log_context import current_request_id
 from usage.metrics import metrics_observe_call
 from usage.proxy.accounting import Tokens, delta_text_of, estimate_tokens, requested_max_tokens
+from usage.proxy.client_info import call_context_read
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +105,7 @@ class Call:
         current_request_id.set(request_id)
         event = UsageEventData(request_id=request_id, created_at=utc_now(), endpoint=endpoint)
         event.purpose = (request.META.get(PURPOSE_HEADER) or "")[:100]
+        call_context_read(event, request.META)
         _in_flight += 1
         return cls(endpoint=endpoint, request_id=request_id, started=time.perf_counter(), event=event,
                    after_response=getattr(request, "scope", {}).get(AFTER_RESPONSE))
@@ -129,6 +131,18 @@ class Call:
                 self.after_response.append(self.finish)
             else:
                 await asyncio.shield(self.finish_in_background())
+
+    def abandon(self) -> None:
+        """The caller went away before its answer (the request task is being cancelled): settle the
+        reservation and record the call anyway, in a task of its own (``client_disconnected``, 499)."""
+        if self.ended:
+            return
+        if self.principal is None:  # no known key yet: not a call of anyone's
+            self.discard(status=499, error_code="client_disconnected")
+            return
+        self.event.client_disconnected = True
+        self.after_response = None  # the request's own tail may be gone: record by itself
+        _in_background(self.end(status=499, error_code="client_disconnected"))
 
     def discard(self, *, status: int, error_code: str) -> None:
         """End a call that came with no known key (none, or an unknown one): counted in the metrics,
@@ -183,7 +197,7 @@ class Call:
             quote = await price_quote(event.model_served or event.model_requested)
             cost = None if quote is None else cost_usd(
                 quote, prompt_tokens=event.prompt_tokens, cached_tokens=event.cached_tokens,
-                completion_tokens=event.completion_tokens)
+                completion_tokens=event.completion_tokens, cache_write_tokens=event.cache_write_tokens)
             event.price_id = None if quote is None else quote.id
         event.cost_usd = None if cost is None else str(cost)
         settlement = None
@@ -268,6 +282,7 @@ class Call:
         event.prompt_tokens, event.completion_tokens = tokens.prompt, tokens.completion
         event.cached_tokens, event.reasoning_tokens, event.total_tokens = (
             tokens.cached, tokens.reasoning, tokens.total)
+        event.cache_write_tokens = tokens.cache_write
 
     def finish_in_background(self) -> asyncio.Task:
         """Run ``finish`` in its own task, so a cancelled request (client gone) is still recorded."""

@@ -3,7 +3,9 @@
 Events are passed through byte for byte, split only at event boundaries as the WHATWG SSE spec frames
 them: lines end in CRLF, LF or CR, and an event ends at a blank line. Only the incomplete trailing event
 of what has arrived is held back. The relay reads the usage block (``usage`` of a chat or completions
-chunk, ``response.usage`` of a Responses API event), records an error event's code, and drops the one
+chunk, ``response.usage`` of a Responses API event; for Anthropic's Messages API ``message.usage`` of
+``message_start`` and the cumulative ``usage`` of ``message_delta``), records an error event's code
+(a Messages ``error`` event: its error type, e.g. ``overloaded_error``), and drops the one
 chunk the caller did not ask for: the usage chunk (usage, no choices) Tokenwise asked for on its
 behalf. Settlement runs whether the stream completes, breaks upstream, or the client goes away.
 """
@@ -18,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from usage.proxy.accounting import tokens_from_usage
+from usage.proxy.accounting import tokens_from_anthropic_usage, tokens_from_usage
 from usage.proxy.call import Call
 
 _EOL = rb"(?:\r\n|\r(?!\n)|\n)"  # a CR that ends the bytes at hand ends its line (see ``_pass``)
@@ -68,6 +70,9 @@ def observe_event(call: Call, event: bytes) -> bool:
         return True
     if not isinstance(chunk, dict):
         return True
+    if call.endpoint == "messages":
+        _observe_message_event(call, chunk)
+        return True  # a Messages stream is relayed whole (no usage is asked on the caller's behalf)
     code = _error_code(chunk)
     if code is not None:
         call.event.error_code = code
@@ -82,6 +87,26 @@ def observe_event(call: Call, event: bytes) -> bool:
     # The usage chunk Tokenwise asked for on the caller's behalf: usage, no choices, not an error.
     asked_for_caller = call.endpoint != "responses" and not call.caller_wants_usage
     return not (asked_for_caller and code is None and not chunk.get("choices"))
+
+
+def _observe_message_event(call: Call, chunk: dict[str, Any]) -> None:
+    """Account for one Messages API event: ``message_start`` holds the input counts (and the first
+    output count), ``message_delta`` the output so far (and, from some servers, the input counts
+    again); an ``error`` event names its type."""
+    kind = chunk.get("type")
+    if kind == "error":
+        error = chunk.get("error")
+        kind_of_error = error.get("type") if isinstance(error, dict) else None
+        call.event.error_code = str(kind_of_error or "upstream_stream_error")[:64]
+        return
+    if kind == "message_start":
+        message = chunk.get("message")
+        usage = message.get("usage") if isinstance(message, dict) else None
+    elif kind == "message_delta":
+        usage = chunk.get("usage")
+    else:
+        return
+    call.tokens = tokens_from_anthropic_usage(usage, call.tokens) or call.tokens
 
 
 def _pass(call: Call, data: bytes, *, final: bool = False) -> tuple[bytes, bytes]:
@@ -133,7 +158,10 @@ def _last_event_end(data: bytes, position: int, has_cr: bool) -> int:
     return index + 2
 
 
-def _stream_error(message: str, code: str) -> bytes:
+def _stream_error(message: str, code: str, endpoint: str = "") -> bytes:
+    if endpoint == "messages":  # Anthropic's error event
+        body = {"type": "error", "error": {"type": "api_error", "message": message}}
+        return b"event: error\ndata: " + json.dumps(body).encode() + b"\n\n"
     body = {"error": {"message": message, "type": "server_error", "param": None, "code": code}}
     return b"data: " + json.dumps(body).encode() + b"\n\n"
 
@@ -156,10 +184,10 @@ async def relay(call: Call, upstream: httpx.Response) -> AsyncIterator[bytes]:
                 yield out + buffer
     except httpx.TimeoutException:
         error_code = "upstream_timeout"
-        yield _stream_error("The upstream stopped sending within the timeout.", error_code)
+        yield _stream_error("The upstream stopped sending within the timeout.", error_code, call.endpoint)
     except httpx.HTTPError:
         error_code = "upstream_stream_interrupted"
-        yield _stream_error("The upstream connection broke before the stream ended.", error_code)
+        yield _stream_error("The upstream connection broke before the stream ended.", error_code, call.endpoint)
     except (asyncio.CancelledError, GeneratorExit):
         call.event.client_disconnected = True
         error_code = "client_disconnected"

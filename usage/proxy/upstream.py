@@ -1,7 +1,9 @@
 """Upstream providers: routing a model name to a provider, and the pooled HTTP client.
 
-The default provider is configured like the ``openai`` package (``OPENAI_BASE_URL``, ``OPENAI_API_KEY``);
-admins add providers and model routes in the database. Routes are cached in-process and refreshed at
+The default provider is configured like the ``openai`` package (``OPENAI_BASE_URL``, ``OPENAI_API_KEY``),
+and for the Messages API like the ``anthropic`` one (``ANTHROPIC_BASE_URL``, ``ANTHROPIC_API_KEY``);
+admins add providers (of kind ``openai`` or ``anthropic``) and model routes in the database. A call
+only follows the routes to providers of its protocol. Routes are cached in-process and refreshed at
 most every ``ROUTES_TTL_S`` seconds, so the database is not read in the steady state.
 """
 
@@ -38,6 +40,7 @@ class Upstream:
     model: str  # the model name sent upstream
     extra_headers: tuple[tuple[str, str], ...] = ()
     fallback: "Upstream | None" = None  # the route's secondary provider, tried when this one fails
+    kind: str = "openai"  # the protocol: "openai" or "anthropic"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -50,6 +53,7 @@ class _Route:
     upstream_model: str
     extra_headers: tuple[tuple[str, str], ...]
     fallback: Upstream | None = None  # with model "": filled in per call
+    kind: str = "openai"
 
 
 _routes: tuple[float, list[_Route]] = (0.0, [])
@@ -69,13 +73,16 @@ def _load_routes() -> list[_Route]:
     for route in ModelRoute.objects.select_related("provider", "fallback_provider").filter(provider__is_active=True):
         provider, second = route.provider, route.fallback_provider
         fallback = None
-        if second is not None and second.is_active and second.pk != provider.pk:
+        if (second is not None and second.is_active and second.pk != provider.pk
+                and second.kind == provider.kind):
             fallback = Upstream(provider=second.name, base_url=second.base_url.rstrip("/"),
-                                api_key=provider_secret(second), model="", extra_headers=headers_of(second))
+                                api_key=provider_secret(second), model="", extra_headers=headers_of(second),
+                                kind=second.kind)
         routes.append(_Route(
             pattern=route.pattern, is_glob=any(ch in route.pattern for ch in "*?["),
             provider=provider.name, base_url=provider.base_url.rstrip("/"), api_key=provider_secret(provider),
             upstream_model=route.upstream_model, extra_headers=headers_of(provider), fallback=fallback,
+            kind=provider.kind,
         ))
     return routes
 
@@ -109,12 +116,13 @@ async def _current_routes() -> list[_Route]:
     return _routes[1]
 
 
-async def upstream_for(model: str) -> Upstream | None:
-    """The upstream serving ``model``: an exact route, else the first matching glob, else the default.
+async def upstream_for(model: str, kind: str = "openai") -> Upstream | None:
+    """The upstream serving ``model`` in protocol ``kind``: an exact route, else the first matching glob,
+    else the default (routes to providers of another protocol are not followed).
 
     Returns None when no route matches and no default provider is configured.
     """
-    routes = await _current_routes()
+    routes = [route for route in await _current_routes() if route.kind == kind]
     chosen = next((r for r in routes if not r.is_glob and r.pattern == model), None)
     if chosen is None:
         chosen = next((r for r in routes if r.is_glob and fnmatch.fnmatchcase(model, r.pattern)), None)
@@ -122,7 +130,12 @@ async def upstream_for(model: str) -> Upstream | None:
         served = chosen.upstream_model or model
         fallback = None if chosen.fallback is None else dataclasses.replace(chosen.fallback, model=served)
         return Upstream(provider=chosen.provider, base_url=chosen.base_url, api_key=chosen.api_key,
-                        model=served, extra_headers=chosen.extra_headers, fallback=fallback)
+                        model=served, extra_headers=chosen.extra_headers, fallback=fallback, kind=kind)
+    if kind == "anthropic":
+        if not settings.ANTHROPIC_BASE_URL:
+            return None
+        return Upstream(provider=DEFAULT_PROVIDER, base_url=settings.ANTHROPIC_BASE_URL.rstrip("/"),
+                        api_key=settings.ANTHROPIC_API_KEY, model=model, kind=kind)
     if not settings.OPENAI_BASE_URL:
         return None
     return Upstream(provider=DEFAULT_PROVIDER, base_url=settings.OPENAI_BASE_URL.rstrip("/"),
@@ -133,6 +146,8 @@ async def upstreams_all() -> list[Upstream]:
     """One entry per distinct provider (for listing models)."""
     seen: dict[str, Upstream] = {}
     for r in await _current_routes():
+        if r.kind != "openai":
+            continue
         seen.setdefault(r.provider, Upstream(provider=r.provider, base_url=r.base_url, api_key=r.api_key,
                                              model="", extra_headers=r.extra_headers))
     if settings.OPENAI_BASE_URL:

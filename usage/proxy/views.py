@@ -7,6 +7,7 @@ state; every outcome - success, rejection or failure - is recorded as one usage 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -235,6 +236,9 @@ async def proxy(request: HttpRequest, endpoint: str) -> HttpResponse:
             call.discard(status=exc.status, error_code=error_code_of(exc))
         else:
             await call.end(status=exc.status, error_code=error_code_of(exc))
+    except asyncio.CancelledError:  # the caller left before the answer began: still settled and recorded
+        call.abandon()
+        raise
     except DatabaseError as exc:
         # A store this call needed (a key not cached anywhere, a route table never loaded) is down.
         logger.warning("proxy: database unavailable for %s: %s", call.request_id, str(exc).strip()[:200])

@@ -57,6 +57,12 @@ class Command(BaseCommand):
             provider = provider_upsert(name="demo", base_url=options["base_url"].rstrip("/") + "/demo-upstream/v1",
                                        api_key="demo-upstream-key", actor_label=LABEL)
             route_upsert(pattern="*", provider=provider, priority=1000, actor_label=LABEL)
+            # The demo upstream speaks Anthropic's Messages API too: Claude Code works against make demo. Every
+            # Claude model is served as claude-sonnet-4-6 (priced by default), whatever Claude Code asks for.
+            claude = provider_upsert(name="demo-anthropic", base_url=options["base_url"].rstrip("/") + "/demo-upstream",
+                                     api_key="demo-upstream-key", kind="anthropic", actor_label=LABEL)
+            route_upsert(pattern="claude-*", provider=claude, upstream_model="claude-sonnet-4-6", priority=1000,
+                         actor_label=LABEL)
             keys = self._keys(people)
             self._budgets()
         events = self._history(people, days=options["days"], seed=options["seed"])

@@ -38,3 +38,14 @@ def event_of(ledger):
             time.sleep(0.05)
 
     return get
+
+
+@pytest.fixture
+def eager_tasks():
+    """Celery tasks run at once (alert e-mails, for instance)."""
+    from config.celery import app
+
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = before
