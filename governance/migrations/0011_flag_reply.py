@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('governance', '0008_value_source_trust'),
+        ('governance', '0010_cache_write_anthropic'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
