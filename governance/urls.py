@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from governance.views import auth, flags, manage, manage_policies, reports
+from governance.views import auth, flags, manage, manage_policies, people, reports
 
 app_name = "governance"
 
@@ -17,6 +17,10 @@ urlpatterns = [
     path("teams/<slug:slug>/report.csv", reports.team_report_csv_view, name="team_report_csv"),
     path("teams/<slug:slug>/flags/", flags.team_flags, name="team_flags"),
     path("flags/<int:flag_id>/", flags.flag_review, name="flag_review"),
+    # Drill-down: a person, the request log, one call (each narrowed to what the viewer may see).
+    path("people/<int:user_id>/", people.person_view, name="person"),
+    path("requests/", people.request_log, name="request_log"),
+    path("requests/<str:request_id>/", people.call_view, name="call"),
     # Admins.
     path("manage/", manage.manage_home, name="manage_home"),
     path("manage/teams/", manage.manage_teams, name="manage_teams"),

@@ -19,7 +19,8 @@ from governance.reports import (
 )
 from governance.services.keys import key_create, key_revoke
 from governance.views.charts import mix_chart, usage_chart
-from governance.views.common import period_from_request
+from governance.reports.windows import PRESETS
+from governance.views.common import window_from_request
 
 
 
@@ -34,13 +35,17 @@ class KeyCreateForm(forms.Form):
 
 
 def _my_usage_context(request: HttpRequest, *, key_form: KeyCreateForm | None = None) -> dict:
-    period, period_error = period_from_request(request)
+    window, period_error = window_from_request(request)
+    period = window.period
     usage = person_usage(user=request.user, period=period)
     last_month_end = period_this_month().start - timedelta(days=1)
     return {
         "nav": "me",
         "usage": usage,
         "period": period,
+        "window": window,
+        "presets": PRESETS,
+        "profile_url": reverse("governance:person", args=[request.user.pk]),
         "period_error": period_error,
         "usage_chart": usage_chart(usage.days),
         "mix_chart": mix_chart(usage.models),

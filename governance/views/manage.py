@@ -23,13 +23,16 @@ from django.views.decorators.http import require_POST
 
 from governance.exceptions import GovernanceError
 from governance.models import AuditLogEntry, Membership, ModelRoute, Price, Provider, Team
-from governance.reports import org_summary, period_this_month
+from governance.reports import period_this_month
 from governance.selectors import models_to_price
 from governance.services.orgs import membership_remove, membership_set, team_create, user_get_or_create
 from governance.services.pricing import price_set
 from governance.services.providers import provider_upsert, route_delete, route_upsert
 from governance.views.charts import usage_chart
-from governance.views.common import admin_required, period_from_request
+from governance.reports.admin_overview import admin_overview
+from governance.reports.windows import PRESETS
+from governance.views.charts import trend_chart
+from governance.views.common import admin_required, window_from_request
 
 
 def _render(request: HttpRequest, template: str, context: dict, status: int = 200) -> HttpResponse:
@@ -42,11 +45,16 @@ def _render(request: HttpRequest, template: str, context: dict, status: int = 20
 def manage_home(request: HttpRequest) -> HttpResponse:
     """The organisation at a glance: every team's usage this period, models waiting for a price."""
     admin_required(request)
-    period, period_error = period_from_request(request)
-    summary = org_summary(period=period)
+    window, period_error = window_from_request(request)
+    period = window.period
+    overview = admin_overview(period=period)
+    summary = overview.summary
     return _render(request, "home.html", {
         "summary": summary, "period": period, "period_error": period_error, "usage_chart": usage_chart(summary.days),
-        "to_price": models_to_price()[:10], "last_month": _last_month(),
+        "to_price": models_to_price()[:10], "last_month": _last_month(), "window": window, "presets": PRESETS,
+        "overview": overview,
+        "trend_chart": trend_chart({team.team_name: team.daily_cost for team in overview.teams},
+                                   [day.isoformat() for day in period.days]),
     })
 
 
