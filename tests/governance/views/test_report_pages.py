@@ -128,7 +128,7 @@ def test_removals_ask_for_confirmation(client, admin, team, employee):
     body = client.get("/manage/teams/platform/").content.decode()
 
     assert 'data-confirm="Remove alice@example.com from' in body
-    assert "js/confirm.js" in body
+    assert "js/pages.js" in body
 
 
 def test_policy_values_read_as_numbers(client, team, manager):
