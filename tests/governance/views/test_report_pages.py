@@ -138,3 +138,17 @@ def test_policy_values_read_as_numbers(client, team, manager):
     rows = {row.name: row.value for row in client.get("/teams/platform/").context["policy_rows"]}
 
     assert rows["budget.usd_per_month"] == "25"
+
+
+def test_policy_form_is_grouped_and_shows_inherited_values(client, admin, team):
+    Policy.objects.create(scope=Policy.Scope.ORG, usd_per_month=Decimal("500.0000"), alert_thresholds=[50, 80, 100])
+    policy = Policy.objects.create(scope=Policy.Scope.TEAM, team=team, usd_per_day=Decimal("5"))
+    client.force_login(admin)
+
+    response = client.get(f"/manage/policies/{policy.pk}/")
+
+    body = response.content.decode()
+    assert [title for title, _ in response.context["groups"]] == [
+        "Target", "Budgets", "Rates", "Models", "Caps", "Alerts", "Privacy"]
+    assert "Empty inherits: 500 (organisation default)" in body
+    assert "Empty inherits: 50, 80, 100 (organisation default)" in body
