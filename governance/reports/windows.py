@@ -84,7 +84,10 @@ def window_parse(*, window: str | None, start: str | None, end: str | None, toda
 
 
 def period_label(period: Period) -> str:
-    """One date format for every page: ``3 Nov 2026 – 2 Dec 2026``, or ``5 Dec 2026`` for one day."""
+    """One date format for every page: ``3 Nov 2026 – 2 Dec 2026``, ``5 Dec 2026`` for one day, ``January 2026``
+    for a whole calendar month."""
+    if period.start.day == 1 and period.end == month_end(period.start):
+        return f"{period.start:%B %Y}"
     if period.start == period.end:
         return date_label(period.start)
     return f"{date_label(period.start)} – {date_label(period.end)}"

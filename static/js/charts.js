@@ -149,7 +149,10 @@
       return item.raw + "% of cost (" + exactMoney(data.cost[item.dataIndex]) + ")";
     } } };
     options.scales = { x: { beginAtZero: true, max: 100, ticks: { callback: function (v) { return v + "%"; } } },
-      y: { ticks: { autoSkip: false } } };
+      y: { ticks: { autoSkip: false, callback: function (v) {
+        var label = String(this.getLabelForValue(v));  // long names (e-mails) shortened; the table has them whole
+        return label.length > 14 ? label.slice(0, 13) + "…" : label;
+      } } } };
     return new Chart(canvas, {
       type: "bar",
       data: { labels: data.labels, datasets: [{ label: "Share of cost", unit: "percent", data: data.share,

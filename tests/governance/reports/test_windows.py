@@ -60,6 +60,7 @@ def test_previous_period_has_equal_length_and_ends_the_day_before():
 def test_one_date_format():
     assert period_label(Period(start=date(2026, 11, 6), end=TODAY)) == "6 Nov 2026 – 5 Dec 2026"
     assert period_label(Period(start=TODAY, end=TODAY)) == "5 Dec 2026"
+    assert period_label(Period(start=date(2026, 1, 1), end=date(2026, 1, 31))) == "January 2026"
 
 
 @pytest.mark.parametrize(("value", "text"), [
