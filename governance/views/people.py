@@ -30,9 +30,11 @@ FILTER_FIELDS = ("user", "team", "key", "model", "purpose", "client", "session",
 def person_view(request: HttpRequest, user_id: int) -> HttpResponse:
     """One person's usage, what drove it, sessions, value against peers and flags (within the teams one may see)."""
     subject = get_user_model().objects.filter(pk=user_id).first() if user_id < 2**63 else None
-    team_ids = person_teams_visible(viewer=request.user, subject_id=user_id)
-    if subject is None or team_ids == []:
+    if subject is None:
         raise Http404("not found")
+    team_ids = person_teams_visible(viewer=request.user, subject_id=user_id)
+    if team_ids == []:
+        raise Http404("not found")  # the same answer as for an id that does not exist
     window, window_error = window_from_request(request)
     page = person_page(user=subject, period=window.period, team_ids=team_ids)
     teams = Team.objects.filter(memberships__user=subject).distinct().order_by("slug")
