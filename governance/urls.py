@@ -30,6 +30,7 @@ urlpatterns = [
     path("manage/policies/new/", manage_policies.manage_policy_edit, name="manage_policy_new"),
     path("manage/policies/<int:policy_id>/", manage_policies.manage_policy_edit, name="manage_policy_edit"),
     path("manage/providers/", manage.manage_providers, name="manage_providers"),
+    path("manage/providers/<int:provider_id>/test/", manage.manage_provider_test, name="manage_provider_test"),
     path("manage/routes/<int:route_id>/delete/", manage.manage_route_delete, name="manage_route_delete"),
     path("manage/prices/", manage.manage_prices, name="manage_prices"),
     path("manage/audit/", manage.manage_audit, name="manage_audit"),

@@ -172,8 +172,12 @@ class RouteForm(forms.Form):
 def manage_providers(request: HttpRequest) -> HttpResponse:
     """Providers (secrets write-only) and model routes, with forms to add or update either."""
     admin_required(request)
+    editing = Provider.objects.filter(name=request.GET.get("edit", "")).first()
+    initial = {"name": editing.name, "base_url": editing.base_url, "api_key_env": editing.api_key_env,
+               "extra_headers": json.dumps(editing.extra_headers) if editing.extra_headers else "",
+               "is_active": editing.is_active} if editing else None
     provider_form = ProviderForm(request.POST if request.POST.get("form") == "provider" else None,
-                                 prefix="provider")
+                                 prefix="provider", initial=initial)
     route_form = RouteForm(request.POST if request.POST.get("form") == "route" else None, prefix="route")
     if request.method == "POST" and provider_form.is_bound and provider_form.is_valid():
         data = provider_form.cleaned_data
@@ -193,8 +197,21 @@ def manage_providers(request: HttpRequest) -> HttpResponse:
     return _render(request, "providers.html", {
         "providers": Provider.objects.annotate(route_count=Count("routes")).order_by("name"),
         "routes": ModelRoute.objects.select_related("provider", "fallback_provider"),
-        "provider_form": provider_form, "route_form": route_form,
+        "provider_form": provider_form, "route_form": route_form, "editing": editing,
     }, status=400 if request.method == "POST" else 200)
+
+
+@login_required
+@require_POST
+def manage_provider_test(request: HttpRequest, provider_id: int) -> HttpResponse:
+    """Try the provider's connection (``GET /models`` with its key) and say what happened."""
+    from governance.services.provider_check import provider_connection_test
+
+    admin_required(request)
+    provider = get_object_or_404(Provider, pk=provider_id)
+    result = provider_connection_test(provider=provider)
+    (messages.success if result.ok else messages.error)(request, f"{provider.name}: {result.message}")
+    return redirect(reverse("governance:manage_providers"))
 
 
 @login_required

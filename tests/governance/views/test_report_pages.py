@@ -152,3 +152,30 @@ def test_policy_form_is_grouped_and_shows_inherited_values(client, admin, team):
         "Target", "Budgets", "Rates", "Models", "Caps", "Alerts", "Privacy"]
     assert "Empty inherits: 500 (organisation default)" in body
     assert "Empty inherits: 50, 80, 100 (organisation default)" in body
+
+
+def test_provider_edit_form_is_prefilled_and_its_connection_can_be_tested(client, admin, fake_upstream):
+    from governance.services.providers import provider_upsert
+    from tests.conftest import free_port
+
+    reachable = provider_upsert(name="fake", base_url=fake_upstream.base_url, api_key="sk-test")
+    unreachable = provider_upsert(name="gone", base_url=f"http://127.0.0.1:{free_port()}/v1")
+    client.force_login(admin)
+
+    edit = client.get("/manage/providers/?edit=fake").content.decode()
+    tested = client.post(f"/manage/providers/{reachable.pk}/test/", follow=True).content.decode()
+    failed = client.post(f"/manage/providers/{unreachable.pk}/test/", follow=True).content.decode()
+
+    assert "Edit provider fake" in edit and f'value="{fake_upstream.base_url}"' in edit
+    assert "sk-test" not in edit and "sk-test" not in tested
+    assert "fake: Connected" in tested or "fake: Reachable, but" in tested
+    assert "gone: Could not reach" in failed
+
+
+def test_provider_connection_test_is_404_for_a_manager(client, manager):
+    from governance.services.providers import provider_upsert
+
+    provider = provider_upsert(name="fake", base_url="http://127.0.0.1:9/v1")
+    client.force_login(manager)
+
+    assert client.post(f"/manage/providers/{provider.pk}/test/").status_code == 404
