@@ -75,6 +75,7 @@ def test_every_report_page_for_every_role(pages, tagged, phone):
                               ("/requests/", "employee-requests"), (f"/requests/{alice_call}/", "employee-call"),
                               (f"/requests/{oscar_call}/", "employee-404")],
         "root@example.com": [("/manage/", "admin-overview"), ("/manage/policies/new/", "admin-policy-form"),
+                             ("/manage/providers/", "admin-providers"),
                              (f"/people/{people['oscar'].pk}/", "admin-person"), ("/requests/?window=90d", "admin-requests")],
     }
     for email, paths in plan.items():
