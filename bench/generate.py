@@ -128,6 +128,7 @@ def events_copy(*, events: int, people: list[Person], start: date, end: date, rn
         model_cut.append(acc)
     rand = rng.random
     purposes = ("", "", "", "triage", "code-review", "support", "summarise")
+    clients = ("claude-cli/2.1.3", "codex_cli_rs/0.40.0", "OpenAI/Python 1.99.0", "Anthropic/Python 0.64.0")
     hashes = [f"{rng.getrandbits(256):064x}" for _ in range(4096)]
     written = 0
     started = time.perf_counter()
@@ -175,6 +176,15 @@ def events_copy(*, events: int, people: list[Person], start: date, end: date, rn
                         error_code = "rate_limited" if status == 429 else "upstream_502"
                         latency = int(2 + rand() * 30) if status == 429 else int(200 + rand() * 2000)
                         ttfb = null
+                    # A third of the calls come from coding agents, in sessions of about 40 calls per person.
+                    if rand() < 0.33:
+                        session = f"s-{person.user_id}-{d}-{int(second) // 3600 // 3}"
+                        agent = (clients[int(rand() * 2)], session, "" if rand() < 0.8 else f"a{int(rand() * 9)}",
+                                 "", "compaction" if rand() < 0.02 else "")
+                        cache_write = int(prompt * 0.1) if status == 200 else 0
+                    else:
+                        agent = (clients[2 + int(rand() * 2)], "", "", "", "")
+                        cache_write = 0
                     h = int(second) // 3600
                     mi = int(second) % 3600 // 60
                     s = second % 60
@@ -187,7 +197,8 @@ def events_copy(*, events: int, people: list[Person], start: date, end: date, rn
                         f"{reasoning}\t{prompt + completion}\t{cost_text}\t{null}\t{latency}\t{ttfb}\tf\t"
                         f"{'t' if stream and rand() < 0.03 else 'f'}\t{null if embedding else 1024}\t"
                         f"{purposes[int(rand() * 7)]}\t\t{hashes[int(rand() * 4096)]}\t"
-                        f"{rng.getrandbits(63)}\t{rng.getrandbits(63)}\t{null}\t{null}\n"
+                        f"{rng.getrandbits(63)}\t{rng.getrandbits(63)}\t{null}\t{null}\t"
+                        f"{agent[0]}\t{agent[1]}\t{agent[2]}\t{agent[3]}\t{agent[4]}\t{cache_write}\n"
                     )
                     if len(buffer) >= ROWS_PER_WRITE:
                         copy.write("".join(buffer))
@@ -205,7 +216,8 @@ ROW_COLUMNS = ("request_id", "created_at", "key_id", "user_id", "team_id", "endp
                "model_served", "provider", "status", "error_code", "stream", "prompt_tokens", "completion_tokens",
                "cached_tokens", "reasoning_tokens", "total_tokens", "cost_usd", "price_id", "latency_ms",
                "time_to_first_byte_ms", "is_estimated", "client_disconnected", "max_tokens", "purpose",
-               "policy_action", "prompt_hash", "prompt_simhash", "output_simhash", "prompt_text", "output_text")
+               "policy_action", "prompt_hash", "prompt_simhash", "output_simhash", "prompt_text", "output_text",
+               "client", "session_id", "agent_id", "parent_agent_id", "request_class", "cache_write_tokens")
 
 
 def rollups_build(*, start: date, end: date) -> float:

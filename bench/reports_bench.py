@@ -5,6 +5,8 @@ The data set (bench/generate.py: 10 million events, 100 teams, 5,000 people, 12 
 
 * the team report: the selector ``governance.reports.team_report``, the page ``/teams/<slug>/`` and the
   API ``/api/reports/teams/<id>/``;
+* the person page (``person_page``, ``/people/<id>/``) of the team's heaviest user, and the request log's
+  first page (``/requests/`` for the team, the person and everyone) and one call, under the same target;
 * the organisation summary: ``org_summary``, the page ``/manage/`` and the API ``/api/reports/org/``.
 
 Pages and API are requested through Django's test client in this process (the full middleware stack,
@@ -86,12 +88,30 @@ def reports(*, quick: bool, events: int | None) -> None:
         username="bench-admin@bench.example", defaults={"email": "bench-admin@bench.example", "is_staff": True})
     client = Client()
     client.force_login(staff)
+    from django.db.models import Sum
+
+    from governance.reports.people import person_page
+    from usage.models import UsageEvent
+
+    heaviest = (DailyRollup.objects.filter(team=team, day__gte=start, day__lte=end).values("user_id")
+                .annotate(tokens=Sum("total_tokens")).order_by("-tokens").first())
+    person = get_user_model().objects.get(pk=heaviest["user_id"])
+    call_id = UsageEvent.objects.filter(team=team).order_by("-created_at").values_list("request_id", flat=True)[0]
 
     figures = {
         ("team", "selector team_report"): _timed(lambda: team_report(team=team, period=period)),
         ("team", f"page /teams/{team.slug}/"): _timed(lambda: _get(client, f"/teams/{team.slug}/?{query}")),
         ("team", f"API /api/reports/teams/{team.pk}/"): _timed(
             lambda: _get(client, f"/api/reports/teams/{team.pk}/?{query}")),
+        ("team", "selector person_page (the team's heaviest user)"): _timed(
+            lambda: person_page(user=person, period=period, team_ids=None)),
+        ("team", f"page /people/{person.pk}/"): _timed(lambda: _get(client, f"/people/{person.pk}/?{query}")),
+        ("team", f"page /requests/?team={team.pk} (first page)"): _timed(
+            lambda: _get(client, f"/requests/?team={team.pk}&{query}")),
+        ("team", f"page /requests/?user={person.pk} (first page)"): _timed(
+            lambda: _get(client, f"/requests/?user={person.pk}&{query}")),
+        ("team", "page /requests/ (admin, every team, first page)"): _timed(lambda: _get(client, f"/requests/?{query}")),
+        ("team", "page /requests/<request_id>/"): _timed(lambda: _get(client, f"/requests/{call_id}/")),
         ("org", "selector org_summary"): _timed(lambda: org_summary(period=period)),
         ("org", "page /manage/"): _timed(lambda: _get(client, f"/manage/?{query}")),
         ("org", "API /api/reports/org/"): _timed(lambda: _get(client, f"/api/reports/org/?{query}")),

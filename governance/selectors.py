@@ -78,6 +78,12 @@ def team_policy_rows(*, team_id: int) -> list[PolicyRow]:
 
 
 def _readable(value: object) -> str:
+    from decimal import Decimal
+
+    if isinstance(value, (Decimal, float)):  # 25.0000 -> 25, 0.5000 -> 0.5
+        return f"{Decimal(str(value)).normalize():f}"
+    if isinstance(value, str) and value.startswith("[") and value.endswith("]"):
+        return value[1:-1]
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, (list, tuple)):

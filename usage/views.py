@@ -19,10 +19,10 @@ from governance.reports import (
 )
 from governance.reports.flags import flag_groups
 from governance.services.keys import key_create, key_revoke
+from governance.reports.windows import PRESETS
 from governance.views.charts import mix_chart, usage_chart
-from governance.views.common import period_from_request
+from governance.views.common import window_from_request
 from usage.sessions import agent_activity_for_user, session_calls_for_user
-
 
 
 class KeyCreateForm(forms.Form):
@@ -36,7 +36,8 @@ class KeyCreateForm(forms.Form):
 
 
 def _my_usage_context(request: HttpRequest, *, key_form: KeyCreateForm | None = None) -> dict:
-    period, period_error = period_from_request(request)
+    window, period_error = window_from_request(request)
+    period = window.period
     usage = person_usage(user=request.user, period=period)
     flags = flags_for_person(user=request.user)
     last_month_end = period_this_month().start - timedelta(days=1)
@@ -44,6 +45,9 @@ def _my_usage_context(request: HttpRequest, *, key_form: KeyCreateForm | None = 
         "nav": "me",
         "usage": usage,
         "period": period,
+        "window": window,
+        "presets": PRESETS,
+        "profile_url": reverse("governance:person", args=[request.user.pk]),
         "period_error": period_error,
         "usage_chart": usage_chart(usage.days),
         "mix_chart": mix_chart(usage.models),

@@ -104,6 +104,15 @@ class BudgetBurn:
     def is_over(self) -> bool:
         return self.spent >= self.limit
 
+    @property
+    def risk(self) -> str:
+        """``over`` once spent, ``at_risk`` when the forecast crosses the budget before the period ends, else ``ok``."""
+        if self.is_over:
+            return "over"
+        if self.forecast_at_end > self.limit:
+            return "at_risk"
+        return "ok"
+
 
 def _round_unit(value: Decimal, unit: str, *, places: Decimal = Decimal("0.000001")) -> Decimal | int:
     if unit == "tokens":

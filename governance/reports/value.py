@@ -11,7 +11,7 @@ import dataclasses
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Exists, OuterRef, Q, Sum
 from django.utils import timezone
 
 MTOK = 1_000_000
@@ -23,8 +23,8 @@ class ValueSignal:
 
     outcomes: float = 0.0  # sum of outcome value x the admin's weight for its kind
     outcome_count: int = 0
-    feedback_count: int = 0
-    positive_feedback_count: int = 0
+    feedback_count: int = 0  # calls made in the period that got feedback
+    positive_feedback_count: int = 0  # of those, calls that got positive feedback
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -80,7 +80,7 @@ def _day_bounds(start: date, end: date) -> tuple[datetime, datetime]:
 
 def value_signals_for(*, start: date, end: date, team_id: int | None = None,
                       user_id: int | None = None) -> ValueSignals:
-    """Outcomes (by when they occurred) and feedback (by when it was given) between ``start`` and ``end``.
+    """Outcomes (by when they occurred) and rated calls (by when the call was made) between ``start`` and ``end``.
 
     Days are inclusive, in the organisation's time zone; filtered by team and/or person. An outcome
     counts ``value x weight of its kind`` (weight 1 for a kind no admin has weighed); only outcomes
@@ -103,12 +103,7 @@ def value_signals_for(*, start: date, end: date, team_id: int | None = None,
         totals = outcomes.setdefault(row["user_id"], [0.0, 0])
         totals[0] += float(row["value"]) * weights.get(row["kind"], 1.0)
         totals[1] += row["count"]
-    positive = (Q(scale=Feedback.Scale.BINARY, score__gt=0) | Q(scale=Feedback.Scale.FIVE, score__gt=3))
-    feedback = {
-        row["user_id"]: (row["count"], row["positive"])
-        for row in Feedback.objects.filter(created_at__gte=since, created_at__lt=until, **scope)
-        .values("user_id").annotate(count=Count("id"), positive=Count("id", filter=positive))
-    }
+    feedback = _calls_with_feedback(since=since, until=until, scope=scope)
     by_user = {}
     for uid in set(outcomes) | set(feedback):
         value, count = outcomes.get(uid, (0.0, 0))
@@ -122,6 +117,22 @@ def value_signals_for(*, start: date, end: date, team_id: int | None = None,
         positive_feedback_count=sum(signal.positive_feedback_count for signal in by_user.values()),
     )
     return ValueSignals(available=True, by_user=by_user, total=total)
+
+
+def _calls_with_feedback(*, since: datetime, until: datetime, scope: dict) -> dict[int | None, tuple[int, int]]:
+    """Per call owner: calls made in [since, until) that got any feedback, and those that got positive feedback.
+
+    By the call's time, not the rating's, so a rate (calls rated / calls made) never passes 100%. Only
+    feedback given since the window began can rate a call made in it; one query on the ledger's indexes.
+    """
+    from usage.models import Feedback, UsageEvent
+
+    positive = (Q(scale=Feedback.Scale.BINARY, score__gt=0) | Q(scale=Feedback.Scale.FIVE, score__gt=3))
+    rated = Feedback.objects.filter(created_at__gte=since).values("request_id")
+    liked = Feedback.objects.filter(positive, request_id=OuterRef("request_id"))
+    rows = (UsageEvent.objects.filter(created_at__gte=since, created_at__lt=until, request_id__in=rated, **scope)
+            .values("user_id").annotate(count=Count("id"), positive=Count("id", filter=Q(Exists(liked)))))
+    return {row["user_id"]: (row["count"], row["positive"]) for row in rows}
 
 
 def feedback_available() -> bool:

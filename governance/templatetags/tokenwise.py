@@ -84,3 +84,94 @@ def evidence_value(value) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)
+
+
+@register.filter
+def usd_headline(value) -> str:
+    """Headline dollars: always two decimals (``$1,234.57``); a non-zero amount under a cent is ``<$0.01``."""
+    if value is None or value == "":
+        return "—"
+    amount = Decimal(str(value))
+    if 0 < abs(amount) < Decimal("0.005"):
+        return "<$0.01"
+    return f"${amount.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP):,}"
+
+
+@register.filter
+def tokens_short(value) -> str:
+    """Tokens in cards: ``950``, ``12.3K``, ``1.2M``, ``3.4B``."""
+    if value is None or value == "":
+        return "—"
+    number = int(value)
+    for size, suffix in ((1_000_000_000, "B"), (1_000_000, "M"), (1_000, "K")):
+        if abs(number) >= size:
+            return f"{number / size:.1f}".rstrip("0").rstrip(".") + suffix
+    return f"{number:,}"
+
+
+@register.filter
+def change(current, previous) -> dict:
+    """The change against the previous period, for a card: ``{"text": "+12% vs previous 30 days", "kind": "up"}``."""
+    from governance.reports.windows import change_ratio
+
+    ratio = change_ratio(current, previous)
+    if ratio is None:
+        return {"text": "nothing in the previous period" if not current else "new this period", "kind": "none"}
+    if abs(ratio) < 0.005:
+        return {"text": "no change", "kind": "flat"}
+    return {"text": f"{ratio * 100:+.0f}%", "kind": "up" if ratio > 0 else "down"}
+
+
+@register.filter
+def day(value) -> str:
+    """The one date format of the pages: ``5 Dec 2026``."""
+    if not value:
+        return "—"
+    from django.utils import timezone as tz
+
+    if hasattr(value, "hour"):
+        value = tz.localtime(value).date() if tz.is_aware(value) else value.date()
+    return f"{value.day} {value:%b %Y}"
+
+
+@register.filter
+def moment(value) -> str:
+    """A moment in the organisation's time zone: ``5 Dec 2026 14:03``."""
+    if not value:
+        return "—"
+    from django.utils import timezone as tz
+
+    local = tz.localtime(value) if tz.is_aware(value) else value
+    return f"{local.day} {local:%b %Y %H:%M}"
+
+
+@register.filter
+def duration_ms(value) -> str:
+    """``850 ms``, ``2.4 s``; None is an em dash."""
+    if value is None or value == "":
+        return "—"
+    number = int(value)
+    return f"{number:,} ms" if number < 1000 else f"{number / 1000:.1f} s"
+
+
+@register.filter
+def get_item(mapping, key):
+    """``mapping[key]`` in a template (None when missing)."""
+    return mapping.get(key) if hasattr(mapping, "get") else None
+
+
+@register.filter
+def slice_at(items, index):
+    """``items[index]`` in a template (None past the end)."""
+    try:
+        return items[int(index)]
+    except (IndexError, TypeError, ValueError):
+        return None
+
+
+@register.filter
+def normalize(value) -> str:
+    """A decimal without trailing zeros: ``25.0000`` -> ``25``, ``0.5000`` -> ``0.5``."""
+    if value is None or value == "":
+        return "—"
+    return f"{Decimal(str(value)).normalize():f}"

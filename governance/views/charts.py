@@ -38,10 +38,45 @@ def burn_chart(burn: BudgetBurn) -> dict:
 
 
 def mix_chart(models: Sequence[ModelShare]) -> dict:
-    """Share of tokens per served model."""
+    """Share of cost per served model (tokens alongside: a cheap model's tokens are not its bill)."""
     return {
         "type": "mix",
         "labels": [share.model for share in models],
         "tokens": [share.tokens for share in models],
         "cost": [float(share.cost_usd) for share in models],
     }
+
+
+def stacked_chart(drivers, *, dimensions: Sequence[str], today: date | None = None) -> dict:
+    """Cost in USD per day, stacked by each of ``dimensions`` (the page switches between them)."""
+    today = today or timezone.localdate()
+    days = drivers.period.days
+    return {
+        "type": "stacked",
+        "unit": "usd",
+        "labels": [day.isoformat() for day in days],
+        "dimensions": {
+            dimension: [
+                {"label": series.label,
+                 "data": [float(cost) if day <= today else None for day, cost in zip(days, series.cost_usd)]}
+                for series in drivers.daily.get(dimension, [])
+            ]
+            for dimension in dimensions
+        },
+    }
+
+
+def shares_chart(shares) -> dict:
+    """Share of cost per slice (horizontal bars, most costly first), with the dollars behind each share."""
+    return {
+        "type": "shares",
+        "labels": [share.label for share in shares[:8]],
+        "cost": [float(share.cost_usd) for share in shares[:8]],
+        "share": [round(share.cost_share * 100, 1) for share in shares[:8]],
+    }
+
+
+def trend_chart(series: dict[str, list], labels: list[str]) -> dict:
+    """Cost in USD per day, one line per name (the admin overview's teams)."""
+    return {"type": "trend", "unit": "usd", "labels": labels,
+            "series": [{"label": name, "data": values} for name, values in series.items()]}

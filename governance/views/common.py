@@ -1,22 +1,31 @@
-"""Helpers shared by the page views: the period from the query string, 404 on what one may not see."""
+"""Helpers shared by the page views: the report window from the query string, 404 on what one may not see."""
 
 from __future__ import annotations
 
 from django.http import Http404, HttpRequest
 
 from governance.permissions import user_is_admin
-from governance.reports import Period, period_parse, period_this_month
+from governance.reports import Period
+from governance.reports.windows import DEFAULT_WINDOW, Window, window_parse, window_preset
+
+
+def window_from_request(request: HttpRequest) -> tuple[Window, str]:
+    """The window asked by ``?window=7d|30d|90d|month|last-month`` or ``?start=&end=``, and an error ('' when fine).
+
+    Nothing asked: the last 30 days. A malformed or too long range falls back to the last 30 days, with
+    the reason for the page to show.
+    """
+    try:
+        return window_parse(window=request.GET.get("window") or None, start=request.GET.get("start") or None,
+                            end=request.GET.get("end") or None), ""
+    except ValueError as exc:
+        return window_preset(name=DEFAULT_WINDOW), f"Could not use that date range ({exc}); showing the last 30 days."
 
 
 def period_from_request(request: HttpRequest) -> tuple[Period, str]:
-    """The period asked by ``?start=&end=``, and an error message ('' when fine).
-
-    A malformed or too long range falls back to this month, with the reason for the page to show.
-    """
-    try:
-        return period_parse(start=request.GET.get("start") or None, end=request.GET.get("end") or None), ""
-    except ValueError as exc:
-        return period_this_month(), f"Could not use that date range ({exc}); showing this month."
+    """The period of ``window_from_request``, for pages that need only the days."""
+    window, error = window_from_request(request)
+    return window.period, error
 
 
 def admin_required(request: HttpRequest) -> None:

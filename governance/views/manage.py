@@ -23,13 +23,16 @@ from django.views.decorators.http import require_POST
 
 from governance.exceptions import GovernanceError
 from governance.models import AuditLogEntry, Membership, ModelRoute, Price, Provider, Team
-from governance.reports import org_summary, period_this_month
+from governance.reports import period_this_month
 from governance.selectors import models_to_price
 from governance.services.orgs import membership_remove, membership_set, team_create, user_get_or_create
 from governance.services.pricing import price_set
 from governance.services.providers import provider_upsert, route_delete, route_upsert
 from governance.views.charts import usage_chart
-from governance.views.common import admin_required, period_from_request
+from governance.reports.admin_overview import admin_overview
+from governance.reports.windows import PRESETS
+from governance.views.charts import trend_chart
+from governance.views.common import admin_required, window_from_request
 
 
 def _render(request: HttpRequest, template: str, context: dict, status: int = 200) -> HttpResponse:
@@ -42,11 +45,16 @@ def _render(request: HttpRequest, template: str, context: dict, status: int = 20
 def manage_home(request: HttpRequest) -> HttpResponse:
     """The organisation at a glance: every team's usage this period, models waiting for a price."""
     admin_required(request)
-    period, period_error = period_from_request(request)
-    summary = org_summary(period=period)
+    window, period_error = window_from_request(request)
+    period = window.period
+    overview = admin_overview(period=period)
+    summary = overview.summary
     return _render(request, "home.html", {
         "summary": summary, "period": period, "period_error": period_error, "usage_chart": usage_chart(summary.days),
-        "to_price": models_to_price()[:10], "last_month": _last_month(),
+        "to_price": models_to_price()[:10], "last_month": _last_month(), "window": window, "presets": PRESETS,
+        "overview": overview,
+        "trend_chart": trend_chart({team.team_name: team.daily_cost for team in overview.teams},
+                                   [day.isoformat() for day in period.days]),
     })
 
 
@@ -166,8 +174,12 @@ class RouteForm(forms.Form):
 def manage_providers(request: HttpRequest) -> HttpResponse:
     """Providers (secrets write-only) and model routes, with forms to add or update either."""
     admin_required(request)
+    editing = Provider.objects.filter(name=request.GET.get("edit", "")).first()
+    initial = {"name": editing.name, "base_url": editing.base_url, "api_key_env": editing.api_key_env,
+               "extra_headers": json.dumps(editing.extra_headers) if editing.extra_headers else "",
+               "is_active": editing.is_active} if editing else None
     provider_form = ProviderForm(request.POST if request.POST.get("form") == "provider" else None,
-                                 prefix="provider")
+                                 prefix="provider", initial=initial)
     route_form = RouteForm(request.POST if request.POST.get("form") == "route" else None, prefix="route")
     if request.method == "POST" and provider_form.is_bound and provider_form.is_valid():
         data = provider_form.cleaned_data
@@ -187,8 +199,21 @@ def manage_providers(request: HttpRequest) -> HttpResponse:
     return _render(request, "providers.html", {
         "providers": Provider.objects.annotate(route_count=Count("routes")).order_by("name"),
         "routes": ModelRoute.objects.select_related("provider", "fallback_provider"),
-        "provider_form": provider_form, "route_form": route_form,
+        "provider_form": provider_form, "route_form": route_form, "editing": editing,
     }, status=400 if request.method == "POST" else 200)
+
+
+@login_required
+@require_POST
+def manage_provider_test(request: HttpRequest, provider_id: int) -> HttpResponse:
+    """Try the provider's connection (``GET /models`` with its key) and say what happened."""
+    from governance.services.provider_check import provider_connection_test
+
+    admin_required(request)
+    provider = get_object_or_404(Provider, pk=provider_id)
+    result = provider_connection_test(provider=provider)
+    (messages.success if result.ok else messages.error)(request, f"{provider.name}: {result.message}")
+    return redirect(reverse("governance:manage_providers"))
 
 
 @login_required

@@ -120,6 +120,43 @@ EDITABLE_FIELDS = (
 )
 
 
+FIELD_GROUPS = (
+    ("Target", ("scope", "team", "user_email")),
+    ("Budgets", ("usd_per_day", "usd_per_week", "usd_per_month", "tokens_per_day", "tokens_per_week",
+                 "tokens_per_month", "on_exceed", "downgrade_to", "allow_unpriced_models")),
+    ("Rates", ("requests_per_minute", "tokens_per_minute")),
+    ("Models", ("allowed_models",)),
+    ("Caps", ("max_tokens", "max_tokens_action")),
+    ("Alerts", ("alert_thresholds",)),
+    ("Privacy", ("store_text",)),
+)
+
+
+def _inherited(*, scope: str, team_slug: str | None) -> dict[str, str]:
+    """What each field would be without this level: the team's value (for a person), else the organisation's."""
+    from governance.selectors import _readable
+
+    levels = []
+    if scope == Policy.Scope.USER and team_slug:
+        levels.append(("team", Policy.objects.filter(scope=Policy.Scope.TEAM, team__slug=team_slug).first()))
+    if scope != Policy.Scope.ORG:
+        levels.append(("organisation default", Policy.objects.filter(scope=Policy.Scope.ORG).first()))
+    inherited = {}
+    for field in EDITABLE_FIELDS:
+        for label, level in levels:
+            value = getattr(level, field, None) if level is not None else None
+            if value not in (None, "", []):
+                inherited[field] = f"{_readable(value)} ({label})"
+                break
+        else:
+            inherited[field] = "not set (no limit)" if scope != Policy.Scope.ORG else ""
+    return inherited
+
+
+def _groups(form: "PolicyForm", inherited: dict[str, str]) -> list[tuple[str, list]]:
+    return [(title, [(form[name], inherited.get(name, "")) for name in names]) for title, names in FIELD_GROUPS]
+
+
 @login_required
 def manage_policy_edit(request: HttpRequest, policy_id: int | None = None) -> HttpResponse:
     """Create (``/new/?scope=&team=``) or change one policy; saved through ``policy_save`` (validated,
@@ -155,5 +192,9 @@ def manage_policy_edit(request: HttpRequest, policy_id: int | None = None) -> Ht
         else:
             messages.success(request, f"Policy for {target} saved.")
             return redirect(reverse("governance:manage_policies"))
-    return render(request, "governance/manage/policy_edit.html", {"nav": "admin", "form": form, "policy": policy},
-                  status=400 if request.method == "POST" else 200)
+    scope = policy.scope if policy else (request.POST.get("scope") or initial.get("scope") or Policy.Scope.TEAM)
+    team_slug = policy.team.slug if policy and policy.team else (request.POST.get("team") or initial.get("team"))
+    return render(request, "governance/manage/policy_edit.html", {
+        "nav": "admin", "form": form, "policy": policy,
+        "groups": _groups(form, _inherited(scope=scope, team_slug=team_slug)),
+    }, status=400 if request.method == "POST" else 200)

@@ -15,7 +15,17 @@ from governance.permissions import teams_managed_by
 from governance.reports import CSV_TABLES, period_this_month, team_report, team_report_csv
 from governance.selectors import team_policy_rows
 from governance.views.charts import burn_chart, mix_chart, usage_chart
-from governance.views.common import period_from_request
+from governance.reports.drivers import spend_drivers
+from governance.reports.rollups import rollups, totals_of
+from governance.reports.windows import PRESETS
+from governance.views.charts import shares_chart, stacked_chart
+from governance.views.common import period_from_request, window_from_request
+
+
+def _worst_risk(budgets) -> str:
+    """The most urgent budget state shown in the headline: over, at_risk or ok ('' with no budget)."""
+    risks = {burn.risk for burn in budgets}
+    return next((risk for risk in ("over", "at_risk", "ok") if risk in risks), "")
 
 
 def _managed_team(request: HttpRequest, slug: str) -> Team:
@@ -37,11 +47,23 @@ def team_report_default(request: HttpRequest) -> HttpResponse:
 @login_required
 def team_report_view(request: HttpRequest, slug: str) -> HttpResponse:
     team = _managed_team(request, slug)
-    period, period_error = period_from_request(request)
+    window, period_error = window_from_request(request)
+    period = window.period
     report = team_report(team=team, period=period)
     this_month = period_this_month()
     last_month_end = this_month.start - timedelta(days=1)
+    drivers = spend_drivers(period=period, team_id=team.pk)
+    previous = window.previous
     context = {
+        "nav": "teams",
+        "window": window,
+        "presets": PRESETS,
+        "previous": totals_of(rollups(start=previous.start, end=previous.end, team_id=team.pk)),
+        "drivers": drivers,
+        "stacked_chart": stacked_chart(drivers, dimensions=("person", "model", "purpose", "client")),
+        "share_charts": [(dimension, title, shares_chart(drivers.shares[dimension])) for dimension, title in
+                         (("person", "Person"), ("model", "Model"), ("purpose", "Purpose"), ("client", "Client"))],
+        "risk": _worst_risk(report.budgets),
         "report": report,
         "team": team,
         "teams": teams_managed_by(user=request.user).order_by("slug"),
@@ -50,6 +72,7 @@ def team_report_view(request: HttpRequest, slug: str) -> HttpResponse:
         "mix_chart": mix_chart(report.models),
         "burn_charts": [(burn, burn_chart(burn)) for burn in report.budgets],
         "query": f"start={period.start.isoformat()}&end={period.end.isoformat()}",
+        "log_query": f"team={team.pk}&{window.query}",
         "csv_tables": CSV_TABLES,
         "last_month": {"start": last_month_end.replace(day=1), "end": last_month_end},
         "today": timezone.localdate(),

@@ -74,6 +74,7 @@ class Pages:
         page.errors = []  # script errors, and console errors such as a Content-Security-Policy refusal
         page.on("pageerror", lambda error: page.errors.append(str(error)))
         page.on("console", lambda message: message.type == "error" and page.errors.append(message.text))
+        page.on("dialog", lambda dialog: dialog.accept())  # confirmations of removals: the user says yes
         page.goto(self.base_url + "/")
         page.get_by_label("Username or e-mail").fill(email)
         page.get_by_label("Password").fill(password)

@@ -4,6 +4,7 @@ from datetime import date, datetime, timezone as dt_timezone
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from governance.models import Membership, Policy
 from tests.factories import UserFactory
@@ -153,14 +154,15 @@ def test_csv_refuses_an_unknown_table(client, team, manager):
     assert response.status_code == 400
 
 
-def test_a_bad_range_falls_back_to_this_month_with_a_message(client, team, manager):
+def test_a_bad_range_falls_back_to_the_last_30_days_with_a_message(client, team, manager):
     client.force_login(manager)
 
     response = client.get("/teams/platform/?start=2026-05-01&end=2026-04-01")
 
     assert response.status_code == 400
     assert b"the start date is after the end date" in response.content
-    assert response.context["report"].period.start.day == 1
+    period = response.context["report"].period
+    assert (period.end, (period.end - period.start).days) == (timezone.localdate(), 29)
 
 
 def test_manager_of_two_teams_can_switch(client, team, other_team, manager):
