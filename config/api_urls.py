@@ -4,7 +4,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from governance.apis import audit, flags, keys, policies, providers, reports, teams
-from usage.apis import usage, value
+from usage.apis import integrations, usage, value
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -47,4 +47,8 @@ urlpatterns = [
     path("flags/<int:flag_id>/", flags.FlagDetailApi.as_view(), name="api-flag"),
     path("flags/<int:flag_id>/review/", flags.FlagReviewApi.as_view(), name="api-flag-review"),
     path("audit/", audit.AuditEntryListApi.as_view(), name="api-audit"),
+    # Integrations (admins): GitHub webhook secret, GitHub logins <-> people
+    path("integrations/github/", integrations.GithubSettingsApi.as_view(), name="api-github"),
+    path("integrations/github/identities/", integrations.GithubIdentityListApi.as_view(),
+         name="api-github-identities"),
 ]

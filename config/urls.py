@@ -18,6 +18,8 @@ urlpatterns = [
     # Web pages (sign-in, reports, my usage, admin pages).
     path("", include("governance.urls")),
     path("", include("usage.urls")),
+    # Value signals from integrations: GitHub webhook, OTLP telemetry (and the admins' GitHub page).
+    path("", include("usage.integrations.urls")),
 ]
 
 if settings.TOKENWISE_OIDC_ENABLED:  # single sign-on, when configured

@@ -454,3 +454,44 @@ class ValueSourceTrust(models.Model):
     def __str__(self) -> str:
         name = f"{self.source_kind}:{self.integration}" if self.integration else self.source_kind
         return f"{name} ({'trusted' if self.is_trusted else 'not trusted'})"
+
+
+class GithubIdentity(models.Model):
+    """A GitHub login and the person it is. ``user`` empty: seen in webhooks but not mapped yet.
+
+    Admins map logins (``matched_by=admin``); a login whose verified e-mail GitHub sends in a payload
+    (a push's commit author, the pusher, a user's public e-mail) equal to exactly one person's e-mail is
+    matched on it (``matched_by=email``) unless already mapped. ``login`` is stored in lower case
+    (GitHub logins are case-insensitive).
+    """
+
+    class MatchedBy(models.TextChoices):
+        ADMIN = "admin", "Mapped by an admin"
+        EMAIL = "email", "Matched on a verified e-mail"
+
+    login = models.CharField(max_length=100, unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="github_identities")
+    matched_by = models.CharField(max_length=16, choices=MatchedBy.choices, blank=True, default="")
+    matched_email = models.EmailField(blank=True, default="", help_text="The verified e-mail it was matched on.")
+    events_seen = models.PositiveIntegerField(default=0, help_text="Webhook events naming it as the person.")
+    first_seen_at = models.DateTimeField(null=True, blank=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["login"]
+
+    def __str__(self) -> str:
+        return f"github:{self.login}"
+
+
+class IntegrationSecret(models.Model):
+    """A secret an integration is verified with (``github``: the webhook secret); encrypted, never shown."""
+
+    integration = models.SlugField(max_length=64, unique=True)
+    secret_encrypted = models.TextField(blank=True, default="", help_text="Encrypted at rest; never shown.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.integration} secret"

@@ -186,6 +186,8 @@ class Outcome(models.Model):
     api_token = models.ForeignKey("governance.ApiToken", null=True, blank=True, on_delete=models.SET_NULL,
                                   related_name="+")
     integration = models.CharField(max_length=64, blank=True, default="")
+    session_id = models.CharField(max_length=128, blank=True, default="",
+                                  help_text="The coding agent's session it came from (OTLP telemetry), if known.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -204,3 +206,51 @@ class OutcomeRequest(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["outcome", "request_id"], name="outcome_request_unique")]
+
+
+class GithubDelivery(models.Model):
+    """One GitHub webhook delivery (``X-GitHub-Delivery``), kept so a redelivery is answered once.
+
+    A delivery carries at most one value signal (``kind`` for ``login``): ``recorded`` as an outcome,
+    ``unmapped`` while its login is not mapped to a person (recorded when an admin maps it or an e-mail
+    matches), or ``ignored`` (no signal: pings, pushes, other actions).
+    """
+
+    class Status(models.TextChoices):
+        RECORDED = "recorded", "Recorded as an outcome"
+        UNMAPPED = "unmapped", "Waiting for its login to be mapped to a person"
+        IGNORED = "ignored", "Acknowledged, no value signal"
+
+    delivery_id = models.CharField(max_length=100, unique=True)
+    event = models.CharField(max_length=64)
+    action = models.CharField(max_length=64, blank=True, default="")
+    status = models.CharField(max_length=16, choices=Status.choices)
+    login = models.CharField(max_length=100, blank=True, default="", help_text="The person's GitHub login (lower case).")
+    kind = models.SlugField(max_length=64, blank=True, default="")
+    external_id = models.CharField(max_length=200, blank=True, default="")
+    occurred_at = models.DateTimeField(null=True, blank=True)
+    detail = models.CharField(max_length=300, blank=True, default="", help_text="owner/repo#number")
+    outcome = models.ForeignKey(Outcome, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["login", "status"], name="github_delivery_login_status")]
+
+    def __str__(self) -> str:
+        return f"{self.event}.{self.action} {self.delivery_id}"
+
+
+class TelemetrySeries(models.Model):
+    """The last value seen of one cumulative OTLP series, to turn running totals into increments.
+
+    ``series_hash`` hashes the reporter, the metric, its resource and data point attributes and the
+    series' start time; a point no newer than ``last_time_unix_nano`` (an exporter's retry) adds nothing.
+    """
+
+    series_hash = models.CharField(max_length=64, unique=True)
+    last_value = models.FloatField(default=0)
+    last_time_unix_nano = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"series {self.series_hash[:12]} = {self.last_value}"

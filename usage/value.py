@@ -76,12 +76,14 @@ _RECORDED_KINDS = frozenset({ValueSource.INTEGRATION, ValueSource.SERVICE_TOKEN,
 def outcome_record(*, external_id: str, kind: str, occurred_at: datetime, source_kind: str, user=None,
                    team: Team | None = None, value: Decimal | int | float = 1,
                    request_ids: list[str] | tuple[str, ...] = (), source: str = "", reported_by=None,
-                   api_token: ApiToken | None = None, integration: str = "") -> tuple[Outcome, bool]:
+                   api_token: ApiToken | None = None, integration: str = "",
+                   session_id: str = "") -> tuple[Outcome, bool]:
     """Record one outcome with its provenance; returns it and whether it was created.
 
     Provenance: ``source_kind`` (integration, service_token, person, import), the person whose
     credential reported it (``reported_by``), the token used (``api_token``) and, for an integration,
-    its name (``integration``, required then). Which provenances count for value is the admins' choice
+    its name (``integration``, required then), and the coding agent's session it came from
+    (``session_id``, telemetry only). Which provenances count for value is the admins' choice
     (``governance.value_sources``); who may report what is the interfaces' check.
 
     Idempotent on ``external_id``: a retry returns the stored outcome unchanged. Needs a person or a
@@ -105,7 +107,8 @@ def outcome_record(*, external_id: str, kind: str, occurred_at: datetime, source
             outcome = Outcome.objects.create(
                 external_id=external_id, kind=kind, user=user, team=team, occurred_at=occurred_at,
                 value=Decimal(str(value)), request_ids=ids, source=source[:200], source_kind=source_kind,
-                reported_by=reported_by, api_token=api_token, integration=integration)
+                reported_by=reported_by, api_token=api_token, integration=integration,
+                session_id=session_id[:128])
     except IntegrityError:
         return Outcome.objects.get(external_id=external_id), False
     OutcomeRequest.objects.bulk_create(OutcomeRequest(outcome=outcome, request_id=r) for r in ids)

@@ -49,7 +49,7 @@ def unload_claude_prices(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('governance', '0008_value_source_trust'),
+        ('governance', '0009_github_identities'),
     ]
 
     operations = [

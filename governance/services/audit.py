@@ -8,7 +8,7 @@ from django.db import models
 
 from governance.models import AuditLogEntry
 
-SECRET_FIELDS = frozenset({"key_hash", "token_hash", "api_key_encrypted", "password"})
+SECRET_FIELDS = frozenset({"key_hash", "token_hash", "api_key_encrypted", "password", "secret_encrypted"})
 SECRET_VALUE_FIELDS = frozenset({"extra_headers"})  # names are kept, values (often credentials) masked
 
 

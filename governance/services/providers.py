@@ -25,6 +25,16 @@ def secret_encrypt(plain: str) -> str:
     return _fernet().encrypt(plain.encode()).decode() if plain else ""
 
 
+def secret_decrypt(encrypted: str) -> str:
+    """A secret ``secret_encrypt`` stored; '' when empty or encrypted under another key."""
+    if not encrypted:
+        return ""
+    try:
+        return _fernet().decrypt(encrypted.encode()).decode()
+    except InvalidToken:
+        return ""
+
+
 def provider_secret(provider: Provider) -> str:
     """The provider's API key: from its environment variable if named, else decrypted from the database."""
     if provider.api_key_env:

@@ -162,6 +162,10 @@ READ_ENDPOINTS = {
     "/api/outcome-kinds/": {"employee": 200, "manager_a": 200, "manager_b": 200, "admin": 200, "service": 403},
     "/api/value-sources/": {"employee": 200, "manager_a": 200, "manager_b": 200, "admin": 200, "service": 403},
     "/api/usage/summary/": {"employee": 200, "manager_a": 200, "manager_b": 200, "admin": 200, "service": 403},
+    "/api/integrations/github/": {"employee": 403, "manager_a": 403, "manager_b": 403, "admin": 200,
+                                  "service": 403},
+    "/api/integrations/github/identities/": {"employee": 403, "manager_a": 403, "manager_b": 403, "admin": 200,
+                                             "service": 403},
 }
 
 
@@ -222,6 +226,7 @@ _SNAPSHOT_MODELS = [
     ("governance", "Price"), ("governance", "Flag"), ("governance", "FlagReview"), ("governance", "AuditLogEntry"),
     ("usage", "UsageEvent"), ("usage", "DailyRollup"), ("usage", "Outcome"), ("usage", "OutcomeKind"),
     ("usage", "OutcomeRequest"), ("usage", "Feedback"), ("governance", "ValueSourceTrust"),
+    ("governance", "GithubIdentity"), ("governance", "IntegrationSecret"),
 ]
 
 
@@ -297,6 +302,9 @@ def _writes(world) -> list[tuple[str, str, dict | None, dict]]:
                                     "user": world.people["alice"].pk},
          {"employee": 404, "manager_a": 201, "manager_b": 404, "admin": 201, "service": 201}),
         ("POST", "/api/value-sources/", {"source_kind": "person", "is_trusted": False}, admin_only_200),
+        ("POST", "/api/integrations/github/", {"webhook_secret": "a-long-webhook-secret"}, admin_only_200),
+        ("POST", "/api/integrations/github/identities/", {"login": "alice-gh", "email": "alice@example.com"},
+         admin_only_200),
         ("POST", "/api/outcomes/", {"external_id": "new-x", "kind": "pr_merged", "team": a,
                                     "user": world.people["oscar"].pk},
          {"employee": 404, "manager_a": 400, "manager_b": 404, "admin": 400, "service": 400}),

@@ -1,6 +1,6 @@
 """The report pages in headless Chromium: every page x role at desktop and phone width (screenshots in
 test-output/screenshots/), card numbers against ``export_usage``, no console errors, no horizontal
-overflow on a phone, and axe-core (npm, installed by scripts/npm-dev) finding no serious or critical
+overflow on a phone, and axe-core (npm, installed by scripts/npm_deps) finding no serious or critical
 accessibility violation."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ PHONE = {"width": 390, "height": 844}
 
 def axe_violations(page) -> list[str]:
     if not AXE.exists():
-        pytest.fail(f"axe-core not installed at {AXE}: run scripts/npm-dev (npm ci)")
+        pytest.fail(f"axe-core not installed at {AXE}: run scripts/npm_deps (npm ci)")
     # Evaluated through the DevTools protocol, so the pages' Content-Security-Policy does not refuse it.
     page.evaluate(AXE.read_text() + "\n;void 0")
     return page.evaluate(AXE_RUN)

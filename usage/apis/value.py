@@ -49,6 +49,7 @@ class OutcomeOutputSerializer(serializers.Serializer):
     integration = serializers.CharField(allow_blank=True, help_text="The integration's name (github, otlp).")
     reported_by_id = serializers.IntegerField(allow_null=True, help_text="The person whose credential reported it.")
     api_token_id = serializers.IntegerField(allow_null=True, help_text="The API token it was reported with.")
+    session_id = serializers.CharField(allow_blank=True, help_text="The coding agent's session (telemetry), if any.")
     created_at = serializers.DateTimeField()
 
     class Meta:
