@@ -52,9 +52,9 @@ def value_signals_by_source(*, start: date, end: date, team_id: int | None = Non
     counted = outcomes_trusted_q()
     rows = (Outcome.objects.filter(occurred_at__gte=since, occurred_at__lt=until, **scope)
             .values("kind", "source_kind", "integration")
-            .annotate(count=Count("pk"), value=Sum("value"), counted_count=Count("pk", filter=counted),
-                      counted_value=Sum("value", filter=counted))
+            .annotate(count=Count("pk"), counted_count=Count("pk", filter=counted),
+                      counted_value=Sum("value", filter=counted), total_value=Sum("value"))
             .order_by("kind", "source_kind", "integration"))
     return [SignalRow(kind=row["kind"], source=row["integration"] or row["source_kind"].replace("_", " "),
-                      count=row["count"], value=float(row["value"] or 0), counted_count=row["counted_count"],
+                      count=row["count"], value=float(row["total_value"] or 0), counted_count=row["counted_count"],
                       counted_value=float(row["counted_value"] or 0)) for row in rows]
