@@ -169,7 +169,9 @@ def test_schema_documents_every_operation(db):
     schema = Client().get("/api/schema/?format=json").json()
 
     operations = {(method.upper(), path) for path, item in schema["paths"].items() for method in item}
-    assert len(operations) == 52
+    assert len(operations) == 56
+    assert {("GET", "/api/integrations/github/"), ("POST", "/api/integrations/github/"),
+            ("GET", "/api/integrations/github/identities/"), ("POST", "/api/integrations/github/identities/")} <= operations
     assert ("POST", "/api/outcomes/") in operations and ("POST", "/api/flags/{flag_id}/review/") in operations
     assert schema["components"]["securitySchemes"]["apiToken"] == {"type": "http", "scheme": "bearer",
                                                                    "bearerFormat": "twa-..."}
