@@ -16,31 +16,27 @@ is sent with ``max_tokens`` lowered to what fits (``governance.enforcement.admis
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
 from typing import Any
 
 import httpx
 from django.conf import settings
-from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from governance.enforcement.admission import admission_admit, models_visible
 from governance.enforcement.bounds import request_shape
-from governance.exceptions import BudgetExceeded, GovernanceError, KnownKeyRefused, ModelNotAllowed
+from governance.exceptions import BudgetExceeded, GovernanceError, ModelNotAllowed
 from usage import metrics
 from usage.proxy.accounting import Tokens, output_text_of, tokens_from_anthropic_usage
 from usage.proxy.auth_throttle import proxy_authenticate
 from usage.proxy.call import Call
-from usage.proxy.errors import ProxyError, error_code_of
+from usage.proxy.errors import ProxyError
 from usage.proxy.relay import relay
 from usage.proxy.transport import UpstreamRequest
 from usage.proxy.upstream import Upstream, http_client, upstream_for
-from usage.proxy.views import FALLBACK_STATUSES, read_body
+from usage.proxy.views import FALLBACK_STATUSES, call_answer, read_body
 
-logger = logging.getLogger(__name__)
 
 KIND = "anthropic"
 DEFAULT_VERSION = "2023-06-01"
@@ -67,7 +63,7 @@ def anthropic_error(*, status: int, message: str, request_id: str, headers: dict
     return response
 
 
-def _response_for(exc: GovernanceError | ProxyError, request_id: str) -> HttpResponse:
+def _response_for(exc: GovernanceError | ProxyError, *, request_id: str) -> HttpResponse:
     headers = dict(exc.headers)
     if isinstance(exc, BudgetExceeded):
         headers["x-should-retry"] = "false"  # retrying cannot help before the budget resets
@@ -268,39 +264,21 @@ async def _anthropic_call(request: HttpRequest, endpoint: str) -> HttpResponse:
         return anthropic_error(status=405, message=f"Method {request.method} not allowed; use POST.",
                                request_id="", headers={"Allow": "POST"})
     call = Call.begin(endpoint, request)
-    try:
-        _authorization_from_api_key(request)
-        call.identify(await proxy_authenticate(request))
-        if endpoint == "messages":
-            response = await _forward_message(call, request)
-        else:
-            response = await _forward_count(call, request)
-    except (GovernanceError, ProxyError) as exc:
-        if isinstance(exc, KnownKeyRefused) and exc.principal is not None:
-            call.identify(exc.principal)
-        response = _response_for(exc, call.request_id)
-        if call.principal is None:  # no known key: not a call of anyone's (usage.proxy.auth_throttle)
-            call.discard(status=exc.status, error_code=error_code_of(exc))
-        else:
-            await call.end(status=exc.status, error_code=error_code_of(exc))
-    except asyncio.CancelledError:  # the caller left before the answer began: still settled and recorded
-        call.abandon()
-        raise
-    except DatabaseError as exc:
-        logger.warning("proxy: database unavailable for %s: %s", call.request_id, str(exc).strip()[:200])
-        response = anthropic_error(status=503, message="Tokenwise cannot reach its database; retry shortly.",
-                                   request_id=call.request_id, headers={"Retry-After": "5"})
-        await call.end(status=503, error_code="service_unavailable")
-    except Exception:
-        logger.exception("proxy failure on %s", call.request_id)
-        response = anthropic_error(status=500, message="Tokenwise failed to handle this request.",
-                                   request_id=call.request_id)
-        await call.end(status=500, error_code="internal_error")
-    response["x-request-id"] = call.request_id
-    if call.admission is not None:
-        for name, value in call.admission.headers.items():
-            response[name] = value
-    return response
+    return await call_answer(call, _forward(call, request, endpoint), refusal=_response_for,
+                             failure=_server_error)
+
+
+async def _forward(call: Call, request: HttpRequest, endpoint: str) -> HttpResponse:
+    _authorization_from_api_key(request)
+    call.identify(await proxy_authenticate(request))
+    if endpoint == "messages":
+        return await _forward_message(call, request)
+    return await _forward_count(call, request)
+
+
+def _server_error(*, status: int, code: str, message: str, request_id: str,
+                  headers: dict[str, str] | None = None) -> HttpResponse:
+    return anthropic_error(status=status, message=message, request_id=request_id, headers=headers)
 
 
 @csrf_exempt

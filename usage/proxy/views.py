@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -203,35 +204,28 @@ async def proxy(request: HttpRequest, endpoint: str) -> HttpResponse:
     if request.method != "POST":
         return _method_not_allowed(request, "POST")
     call = Call.begin(endpoint, request)
+    return await call_answer(call, _forward(call, request, endpoint), refusal=response_for_exception,
+                             failure=_server_error)
+
+
+def _server_error(*, status: int, code: str, message: str, request_id: str,
+                  headers: dict[str, str] | None = None) -> HttpResponse:
+    return error_response(status=status, message=message, type="server_error", code=code, request_id=request_id,
+                          headers=headers)
+
+
+async def call_answer(call: Call, forward: Awaitable[HttpResponse], *,
+                      refusal: Callable[..., HttpResponse], failure: Callable[..., HttpResponse]) -> HttpResponse:
+    """Await ``forward`` (the call's authentication, admission and forwarding) and answer, whatever happens,
+    recording exactly one usage event: ``refusal(exc, request_id=...)`` shapes a governance or proxy
+    refusal and ``failure(status=, code=, message=, request_id=, headers=)`` Tokenwise's own 503 and 500,
+    each in the protocol's error shape (OpenAI's on /v1/chat..., Anthropic's on /v1/messages)."""
     try:
-        call.identify(await proxy_authenticate(request))
-        raw, body = read_body(request)
-        if body.get("stream") is True and endpoint not in STREAMABLE:
-            raise ProxyError(400, f"Streaming is not supported on {PATHS[endpoint]}.", code="invalid_stream",
-                             param="stream")
-        call.observe_request(body)
-        upstream = await upstream_for(body["model"])  # priced as the model it will serve
-        call.admission = await admission_admit(
-            principal=call.principal, endpoint=endpoint, model=body["model"],
-            max_tokens=call.event.max_tokens, shape=request_shape(endpoint=endpoint, raw_size=len(raw), body=body),
-            served_model=None if upstream is None else upstream.model, serve=served_model_of,
-            request_id=call.request_id)
-        if call.admission.model != body["model"]:  # downgraded
-            upstream = await upstream_for(call.admission.model)
-        if upstream is None:
-            raise ProxyError(404, f"The model '{body['model']}' does not exist or is not routed to a provider.",
-                             code="model_not_found", param="model")
-        upstream_response = await send_with_fallback(call, upstream, raw, body)
-        if call.event.stream and upstream_response.status_code < 400:
-            response = StreamingHttpResponse(relay(call, upstream_response), content_type="text/event-stream")
-            response["Cache-Control"] = "no-cache"
-            response["X-Accel-Buffering"] = "no"
-        else:
-            response = await answer_whole(call, upstream_response)
+        response = await forward
     except (GovernanceError, ProxyError) as exc:
         if isinstance(exc, KnownKeyRefused) and exc.principal is not None:
             call.identify(exc.principal)
-        response = response_for_exception(exc, request_id=call.request_id)
+        response = refusal(exc, request_id=call.request_id)
         if call.principal is None:  # no known key: not a call of anyone's (usage.proxy.auth_throttle)
             call.discard(status=exc.status, error_code=error_code_of(exc))
         else:
@@ -242,21 +236,48 @@ async def proxy(request: HttpRequest, endpoint: str) -> HttpResponse:
     except DatabaseError as exc:
         # A store this call needed (a key not cached anywhere, a route table never loaded) is down.
         logger.warning("proxy: database unavailable for %s: %s", call.request_id, str(exc).strip()[:200])
-        response = error_response(status=503, message="Tokenwise cannot reach its database; retry shortly.",
-                                  type="server_error", code="service_unavailable", request_id=call.request_id,
-                                  headers={"Retry-After": "5"})
+        response = failure(status=503, code="service_unavailable", request_id=call.request_id,
+                           message="Tokenwise cannot reach its database; retry shortly.", headers={"Retry-After": "5"})
         await call.end(status=503, error_code="service_unavailable")
     except Exception:
-        # A defect, not bad input: still answer in OpenAI's shape and record the call.
+        # A defect, not bad input: still answer in the protocol's shape and record the call.
         logger.exception("proxy failure on %s", call.request_id)
-        response = error_response(status=500, message="Tokenwise failed to handle this request.",
-                                  type="server_error", code="internal_error", request_id=call.request_id)
+        response = failure(status=500, code="internal_error", request_id=call.request_id,
+                           message="Tokenwise failed to handle this request.")
         await call.end(status=500, error_code="internal_error")
     response["x-request-id"] = call.request_id
     if call.admission is not None:
         for name, value in call.admission.headers.items():
             response[name] = value
     return response
+
+
+async def _forward(call: Call, request: HttpRequest, endpoint: str) -> HttpResponse:
+    """Authenticate, admit and forward one OpenAI API call; raises what ``call_answer`` turns into errors."""
+    call.identify(await proxy_authenticate(request))
+    raw, body = read_body(request)
+    if body.get("stream") is True and endpoint not in STREAMABLE:
+        raise ProxyError(400, f"Streaming is not supported on {PATHS[endpoint]}.", code="invalid_stream",
+                         param="stream")
+    call.observe_request(body)
+    upstream = await upstream_for(body["model"])  # priced as the model it will serve
+    call.admission = await admission_admit(
+        principal=call.principal, endpoint=endpoint, model=body["model"],
+        max_tokens=call.event.max_tokens, shape=request_shape(endpoint=endpoint, raw_size=len(raw), body=body),
+        served_model=None if upstream is None else upstream.model, serve=served_model_of,
+        request_id=call.request_id)
+    if call.admission.model != body["model"]:  # downgraded
+        upstream = await upstream_for(call.admission.model)
+    if upstream is None:
+        raise ProxyError(404, f"The model '{body['model']}' does not exist or is not routed to a provider.",
+                         code="model_not_found", param="model")
+    upstream_response = await send_with_fallback(call, upstream, raw, body)
+    if call.event.stream and upstream_response.status_code < 400:
+        response = StreamingHttpResponse(relay(call, upstream_response), content_type="text/event-stream")
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"
+        return response
+    return await answer_whole(call, upstream_response)
 
 
 @csrf_exempt

@@ -10,6 +10,7 @@ from decimal import Decimal
 import anthropic
 import httpx
 import pytest
+from django.db import OperationalError
 
 from governance.enforcement.counters import local_counters
 from governance.enforcement.effective import policy_cache_clear
@@ -288,3 +289,26 @@ def test_a_fitted_call_raises_no_exceeded_alert_a_refused_one_does(claude, upstr
     alerts_queued_wait()
     alert = Alert.objects.get()
     assert (alert.threshold_percent, alert.is_exceeded) == (100, True)
+
+
+@pytest.mark.parametrize("fault, status, code", [
+    (OperationalError("the database is gone"), 503, "service_unavailable"),
+    (RuntimeError("a defect"), 500, "internal_error"),
+])
+def test_tokenwise_own_failures_answer_in_anthropic_shape_and_are_recorded(claude, upstream, event_of, monkeypatch,
+                                                                           fault, status, code):
+    """The shared exit ladder (usage.proxy.views.call_answer) answers Messages callers in their shape."""
+    async def broken(call, request):
+        raise fault
+
+    monkeypatch.setattr("usage.proxy.messages._forward_message", broken)
+
+    with pytest.raises(anthropic.APIStatusError) as raised:
+        claude.messages.create(model="claude-sonnet-4-5", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
+
+    response = raised.value.response
+    assert response.status_code == status
+    assert (response.json()["type"], response.json()["error"]["type"]) == ("error", "api_error")
+    assert (response.headers.get("retry-after") == "5") is (status == 503)
+    event = event_of(response.headers["x-request-id"])
+    assert (event.status, event.error_code) == (status, code)
