@@ -23,7 +23,9 @@ def github_identities_list(*, mapped: bool | None = None) -> QuerySet[GithubIden
         waiting=Coalesce(Subquery(waiting, output_field=IntegerField()), 0))
     if mapped is not None:
         rows = rows.filter(user__isnull=not mapped)
-    return rows.order_by("user_id", "-waiting", "-last_seen_at", "login")
+    # nulls_first: PostgreSQL sorts NULLs last by default, SQLite first; unmapped logins lead on both.
+    return rows.order_by(F("user_id").asc(nulls_first=True), "-waiting",
+                         F("last_seen_at").desc(nulls_last=True), "login")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 import time
 from datetime import timedelta
-from html.parser import HTMLParser
 
 import pytest
 from django.utils import timezone
@@ -18,7 +17,7 @@ from governance.models import Membership, ValueSource
 from governance.services.api_tokens import api_token_create
 from governance.value_sources import value_source_trust_set
 from tests.factories import TeamFactory, UserFactory
-from tests.usage.integrations.conftest import github_example
+from tests.usage.integrations.conftest import github_example, table_rows
 from usage.integrations.github import github_identity_map
 from usage.models import Outcome
 from usage.value import outcome_record
@@ -26,41 +25,8 @@ from usage.value import outcome_record
 pytestmark = pytest.mark.django_db
 
 
-class _TableRows(HTMLParser):
-    """The text of each body row of the panel's table, one list of cells a row."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.rows: list[list[str]] = []
-        self._in_table = self._in_body = False
-        self._cell: list[str] | None = None
-
-    def handle_starttag(self, tag, attrs):
-        if tag == "table" and ("data-testid", "value-signals-table") in attrs:
-            self._in_table = True
-        elif self._in_table and tag == "tbody":
-            self._in_body = True
-        elif self._in_body and tag == "tr":
-            self.rows.append([])
-        elif self._in_body and tag == "td":
-            self._cell = []
-
-    def handle_endtag(self, tag):
-        if tag == "td" and self._cell is not None:
-            self.rows[-1].append(re.sub(r"\s+", " ", "".join(self._cell)).strip())
-            self._cell = None
-        elif tag == "tbody":
-            self._in_table = self._in_body = False
-
-    def handle_data(self, data):
-        if self._cell is not None:
-            self._cell.append(data)
-
-
 def _panel(response) -> list[list[str]]:
-    parser = _TableRows()
-    parser.feed(response.content.decode())
-    return parser.rows
+    return table_rows(response.content.decode(), testid="value-signals-table")
 
 
 def _window() -> str:
