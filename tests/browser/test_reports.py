@@ -12,6 +12,7 @@ import pytest
 
 from governance.templatetags.tokenwise import usd
 from tests.browser.test_pages import chart, exported
+from usage.integrations.github import github_identity_map
 from usage.models import UsageEvent
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -59,6 +60,8 @@ def tagged(seeded):
     """Some of the seeded calls come from a coding agent, in a session, with purposes."""
     UsageEvent.objects.filter(request_id__in=["req_browser_0000", "req_browser_0005"]).update(
         client="claude-cli/2.1.3", session_id="sess-browser-1", purpose="review")
+    github_identity_map(login="alice-gh", user=seeded["people"]["alice"], actor_label="test")
+    github_identity_map(login="stranger-gh", user=None, actor_label="test")  # listed as unmapped
     return seeded
 
 
@@ -76,6 +79,7 @@ def test_every_report_page_for_every_role(pages, tagged, phone):
                               (f"/requests/{oscar_call}/", "employee-404")],
         "root@example.com": [("/manage/", "admin-overview"), ("/manage/policies/new/", "admin-policy-form"),
                              ("/manage/providers/", "admin-providers"),
+                             ("/manage/integrations/github/", "admin-github"),
                              (f"/people/{people['oscar'].pk}/", "admin-person"), ("/requests/?window=90d", "admin-requests")],
     }
     for email, paths in plan.items():

@@ -1,4 +1,5 @@
-"""Fixtures of the integration tests: GitHub's example payloads, signed deliveries, a webhook secret."""
+"""Fixtures of the integration tests: GitHub's example payloads, signed deliveries, a webhook secret, and
+the rows of a rendered table."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import functools
 import hashlib
 import hmac
 import json
+import re
 import uuid
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -58,6 +61,45 @@ class GithubSender:
             headers["X-Hub-Signature-256"] = github_sign(body, secret)
         return self.client.post("/integrations/github/webhook", body, content_type="application/json",
                                 headers=headers)
+
+
+class _TableRows(HTMLParser):
+    """The text of each body row of the table with ``data-testid=testid``, one list of cells a row."""
+
+    def __init__(self, testid: str) -> None:
+        super().__init__()
+        self.testid = testid
+        self.rows: list[list[str]] = []
+        self._in_table = self._in_body = False
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table" and ("data-testid", self.testid) in attrs:
+            self._in_table = True
+        elif self._in_table and tag == "tbody":
+            self._in_body = True
+        elif self._in_body and tag == "tr":
+            self.rows.append([])
+        elif self._in_body and tag == "td":
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag == "td" and self._cell is not None:
+            self.rows[-1].append(re.sub(r"\s+", " ", "".join(self._cell)).strip())
+            self._cell = None
+        elif tag == "tbody":
+            self._in_table = self._in_body = False
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def table_rows(html: str, *, testid: str) -> list[list[str]]:
+    """The cells' text (whitespace collapsed) of each body row of a page's table."""
+    parser = _TableRows(testid)
+    parser.feed(html)
+    return parser.rows
 
 
 @pytest.fixture
