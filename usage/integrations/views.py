@@ -36,6 +36,7 @@ from usage.integrations.otlp import (
     otlp_response_encode,
 )
 from usage.integrations.selectors import github_identities_list
+from usage.proxy.body_limit import BODY_TOO_LARGE
 
 # --- GitHub webhook ------------------------------------------------------------------------------
 
@@ -121,6 +122,8 @@ def otlp_metrics(request: HttpRequest) -> HttpResponse:
     except AuthenticationFailed as exc:
         auth_failure_count(request)
         return _otlp_status(401, exc.message, content_type)
+    if getattr(request, "scope", {}).get(BODY_TOO_LARGE):  # ASGI: refused before Django read it
+        return _otlp_status(413, "The body is larger than this server accepts.", content_type)
     try:
         export = otlp_request_decode(body=request.body, content_type=content_type,
                                      content_encoding=request.headers.get("Content-Encoding", ""),

@@ -7,27 +7,11 @@ from __future__ import annotations
 import httpx
 import pytest
 from google.protobuf import json_format
-from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricExportResult
-from opentelemetry.sdk.resources import Resource
 
+from tests.usage.integrations.conftest import claude_code_counts, otlp_request
 from usage.models import Outcome
-
-
-def _claude_code_metrics(reader_or_exporter, *, email: str, session: str):
-    """Claude Code's metric names and attributes, counted once: 3 commits, 120 lines added, 2 accepted edits."""
-    provider = MeterProvider(metric_readers=[reader_or_exporter],
-                             resource=Resource.create({"service.name": "claude-code", "user.email": email,
-                                                       "session.id": session}))
-    meter = provider.get_meter("com.anthropic.claude_code")
-    meter.create_counter("claude_code.commit.count").add(3, {"user.email": email, "session.id": session})
-    meter.create_counter("claude_code.lines_of_code.count").add(120, {"type": "added", "user.email": email,
-                                                                       "session.id": session})
-    meter.create_counter("claude_code.code_edit_tool.decision").add(2, {"decision": "accept", "tool": "Edit",
-                                                                        "user.email": email, "session.id": session})
-    return provider
 
 
 def _recorded(user) -> dict[str, float]:
@@ -48,7 +32,7 @@ def test_the_real_exporter_posts_protobuf_and_the_signals_are_recorded(live_prox
 
     exporter.export = export
     reader = PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)
-    provider = _claude_code_metrics(reader, email=employee.email, session="sess-proto-1")
+    provider = claude_code_counts(reader, email=employee.email, session="sess-proto-1")
     provider.force_flush()
     provider.shutdown()
 
@@ -58,8 +42,8 @@ def test_the_real_exporter_posts_protobuf_and_the_signals_are_recorded(live_prox
 
 def test_the_same_export_in_json_is_recorded_once_and_a_retry_adds_nothing(live_proxy, employee, employee_key):
     reader = InMemoryMetricReader()
-    _claude_code_metrics(reader, email=employee.email, session="sess-json-1")
-    body = json_format.MessageToJson(encode_metrics(reader.get_metrics_data()))
+    claude_code_counts(reader, email=employee.email, session="sess-json-1")
+    body = json_format.MessageToJson(otlp_request(reader))
     headers = {"Authorization": f"Bearer {employee_key[1]}", "Content-Type": "application/json"}
 
     first = httpx.post(f"{live_proxy.url}/otlp/v1/metrics", content=body, headers=headers, timeout=10)
@@ -74,8 +58,8 @@ def test_the_same_export_in_json_is_recorded_once_and_a_retry_adds_nothing(live_
 @pytest.mark.parametrize("authorization", [None, "Bearer tw-not-a-key"])
 def test_telemetry_without_a_valid_key_is_refused(live_proxy, employee, authorization):
     reader = InMemoryMetricReader()
-    _claude_code_metrics(reader, email=employee.email, session="sess-x")
-    body = encode_metrics(reader.get_metrics_data()).SerializeToString()
+    claude_code_counts(reader, email=employee.email, session="sess-x")
+    body = otlp_request(reader).SerializeToString()
     headers = {"Content-Type": "application/x-protobuf"}
     if authorization:
         headers["Authorization"] = authorization
