@@ -17,6 +17,7 @@ from django.core.cache import cache
 from django.test import Client
 from google.protobuf import json_format
 from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
+from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 )
@@ -100,11 +101,27 @@ OTLP_PATH = "/otlp/v1/metrics"
 PROTOBUF = "application/x-protobuf"
 
 
+class RecordingExporter(OTLPMetricExporter):
+    """The real OTLP/HTTP exporter, keeping each batch it exported and how that went (so a test can
+    check the result, or send a batch again as an exporter's retry does)."""
+
+    def __init__(self, base_url: str, secret: str, **options) -> None:
+        super().__init__(endpoint=f"{base_url}{OTLP_PATH}", headers={"Authorization": f"Bearer {secret}"},
+                         timeout=10, **options)
+        self.sent: list[tuple[object, object]] = []  # (MetricsData, MetricExportResult)
+
+    def export(self, metrics_data, timeout_millis: float | None = 10_000, **kwargs):
+        result = super().export(metrics_data, timeout_millis, **kwargs)
+        self.sent.append((metrics_data, result))
+        return result
+
+
 def claude_code_provider(reader, **resource: str) -> MeterProvider:
     """A meter provider as Claude Code's (``service.name`` claude-code) reporting to ``reader``, with more
-    resource attributes from ``resource`` (dots spelled ``__``)."""
+    resource attributes from ``resource`` (dots spelled ``__``). Not shut down at exit: that would export
+    again, to a live server long gone."""
     attributes = {"service.name": "claude-code"} | {name.replace("__", "."): value for name, value in resource.items()}
-    return MeterProvider(metric_readers=[reader], resource=Resource.create(attributes))
+    return MeterProvider(metric_readers=[reader], resource=Resource.create(attributes), shutdown_on_exit=False)
 
 
 def claude_code_meter(reader, **resource: str):

@@ -12,11 +12,10 @@ import requests
 from google.protobuf import json_format
 from google.rpc.status_pb2 import Status
 from opentelemetry.exporter.otlp.proto.http import Compression
-from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricExportResult
 
 from tests.usage.integrations.conftest import (
-    OTLP_PATH, PROTOBUF, claude_code_counts, claude_code_meter, otlp_post, otlp_request,
+    OTLP_PATH, PROTOBUF, RecordingExporter, claude_code_counts, claude_code_meter, otlp_post, otlp_request,
 )
 from usage.models import Outcome, TelemetrySeries
 
@@ -107,9 +106,7 @@ def test_the_real_exporter_with_gzip_compression_is_accepted(live_proxy, employe
     session = requests.Session()
     sent = []
     session.hooks["response"].append(lambda response, **_: sent.append(response.request.headers))
-    exporter = OTLPMetricExporter(endpoint=f"{live_proxy.url}{OTLP_PATH}", compression=Compression.Gzip,
-                                  headers={"Authorization": f"Bearer {employee_key[1]}"}, timeout=10,
-                                  session=session)
+    exporter = RecordingExporter(live_proxy.url, employee_key[1], compression=Compression.Gzip, session=session)
     reader = InMemoryMetricReader()
     claude_code_counts(reader, email=employee.email, session="sess-gzip")
 

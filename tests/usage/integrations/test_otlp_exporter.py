@@ -7,10 +7,9 @@ from __future__ import annotations
 import httpx
 import pytest
 from google.protobuf import json_format
-from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricExportResult
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricExportResult, PeriodicExportingMetricReader
 
-from tests.usage.integrations.conftest import claude_code_counts, otlp_request
+from tests.usage.integrations.conftest import RecordingExporter, claude_code_counts, otlp_request
 from usage.models import Outcome
 
 
@@ -19,24 +18,13 @@ def _recorded(user) -> dict[str, float]:
 
 
 def test_the_real_exporter_posts_protobuf_and_the_signals_are_recorded(live_proxy, employee, employee_key):
-    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
-
-    exporter = OTLPMetricExporter(endpoint=f"{live_proxy.url}/otlp/v1/metrics",
-                                  headers={"Authorization": f"Bearer {employee_key[1]}"}, timeout=10)
-    results = []
-    original = exporter.export
-
-    def export(*args, **kwargs):
-        results.append(original(*args, **kwargs))
-        return results[-1]
-
-    exporter.export = export
+    exporter = RecordingExporter(live_proxy.url, employee_key[1])
     reader = PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)
     provider = claude_code_counts(reader, email=employee.email, session="sess-proto-1")
-    provider.force_flush()
-    provider.shutdown()
 
-    assert MetricExportResult.SUCCESS in results
+    provider.shutdown()  # exports what was counted
+
+    assert [result for _, result in exporter.sent] == [MetricExportResult.SUCCESS]
     assert _recorded(employee) == {"agent_commit": 3.0, "agent_lines_added": 120.0, "agent_edit_accepted": 2.0}
 
 
