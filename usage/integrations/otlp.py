@@ -234,8 +234,16 @@ def otlp_reporter_authenticate(authorization: str | None) -> TelemetryReporter:
 @dataclasses.dataclass(frozen=True, slots=True)
 class TelemetryResult:
     recorded: int  # outcomes created
+    unchanged: int  # data points of METRICS that added nothing (a retry, a total that did not grow)
     rejected: int  # data points refused
+    ignored: int  # data points of other metrics (tokens, cost, active time ...)
     errors: tuple[str, ...]  # why, one line per distinct reason
+
+
+def _data_points_count(request: ExportMetricsServiceRequest) -> int:
+    return sum(len(getattr(metric, kind).data_points)
+               for resource_metrics in request.resource_metrics for scope_metrics in resource_metrics.scope_metrics
+               for metric in scope_metrics.metrics if (kind := metric.WhichOneof("data")) is not None)
 
 
 def _person_for(point: TelemetryPoint, reporter: TelemetryReporter, cache: dict) -> int:
@@ -333,4 +341,5 @@ def otlp_metrics_record(*, request: ExportMetricsServiceRequest, reporter: Telem
             reported_by=get_user_model()(pk=reporter.reported_by_id),
             api_token=ApiToken(pk=reporter.api_token_id) if reporter.api_token_id else None)
         recorded += created
-    return TelemetryResult(recorded=recorded, rejected=rejected, errors=tuple(dict.fromkeys(errors)))
+    return TelemetryResult(recorded=recorded, unchanged=len(points) - recorded - rejected, rejected=rejected,
+                           ignored=_data_points_count(request) - len(points), errors=tuple(dict.fromkeys(errors)))

@@ -163,3 +163,15 @@ def otlp_post(base_url: str, request: ExportMetricsServiceRequest, *, secret: st
     else:
         answer.ParseFromString(response.content)
     return 200, answer
+
+
+def otlp_counters(base_url: str) -> dict[str, float]:
+    """Tokenwise's ``tokenwise_otlp_*_total`` samples as scraped from ``/metrics`` (sample -> value)."""
+    lines = httpx.get(f"{base_url}/metrics", timeout=10).text.splitlines()
+    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in lines
+            if line.startswith(("tokenwise_otlp_exports_total{", "tokenwise_otlp_data_points_total{"))}
+
+
+def counters_grown(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """The samples that grew from ``before`` to ``after``, by how much."""
+    return {name: grown for name, value in after.items() if (grown := value - before.get(name, 0.0))}

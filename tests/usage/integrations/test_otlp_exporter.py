@@ -9,7 +9,9 @@ import pytest
 from google.protobuf import json_format
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricExportResult, PeriodicExportingMetricReader
 
-from tests.usage.integrations.conftest import RecordingExporter, claude_code_counts, otlp_request
+from tests.usage.integrations.conftest import (
+    RecordingExporter, claude_code_counts, counters_grown, otlp_counters, otlp_post, otlp_request,
+)
 from usage.models import Outcome
 
 
@@ -56,3 +58,26 @@ def test_telemetry_without_a_valid_key_is_refused(live_proxy, employee, authoriz
 
     assert response.status_code == 401
     assert not Outcome.objects.filter(user=employee).exists()
+
+
+def test_exports_and_what_became_of_their_points_are_counted_on_metrics(live_proxy, employee, employee_key, manager):
+    reader = InMemoryMetricReader()
+    provider = claude_code_counts(reader, email=employee.email, session="sess-counted")  # 3 points recorded
+    meter = provider.get_meter("com.anthropic.claude_code")
+    meter.create_counter("claude_code.token.usage").add(1200, {"type": "input"})  # read by no one
+    meter.create_counter("claude_code.commit.count").add(1, {"user.email": manager.email})  # not the key's owner
+    request = otlp_request(reader)
+    before = otlp_counters(live_proxy.url)
+
+    statuses = [otlp_post(live_proxy.url, request, secret=employee_key[1])[0] for _ in range(2)]  # and a retry
+    refused = httpx.post(f"{live_proxy.url}/otlp/v1/metrics", content=b"{}", timeout=10,
+                         headers={"Authorization": f"Bearer {employee_key[1]}", "Content-Type": "text/plain"})
+
+    after = otlp_counters(live_proxy.url)
+    assert (statuses, refused.status_code) == ([200, 200], 415)
+    assert counters_grown(before, after) == {
+        'tokenwise_otlp_exports_total{status="200"}': 2, 'tokenwise_otlp_exports_total{status="415"}': 1,
+        'tokenwise_otlp_data_points_total{result="recorded"}': 3,
+        'tokenwise_otlp_data_points_total{result="unchanged"}': 3,
+        'tokenwise_otlp_data_points_total{result="rejected"}': 2,
+        'tokenwise_otlp_data_points_total{result="ignored"}': 2}

@@ -26,7 +26,8 @@ def _commits(exporter: RecordingExporter, email: str):
 def _wire(batch) -> list[tuple[int, int, int]]:
     """(temporality, start, value) of each commit point of an exported batch, as sent."""
     metrics = [m for rm in encode_metrics(batch).resource_metrics for sm in rm.scope_metrics for m in sm.metrics]
-    return [(m.sum.aggregation_temporality, p.start_time_unix_nano, p.as_int) for m in metrics for p in m.sum.data_points]
+    return [(m.sum.aggregation_temporality, p.start_time_unix_nano, p.as_int)
+            for m in metrics for p in m.sum.data_points]
 
 
 def _recorded(user) -> list[int]:
