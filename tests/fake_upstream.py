@@ -172,8 +172,15 @@ class FakeUpstream:
             return dict(self.app.stats)
         return httpx.get(f"{self.url}/_fake/stats", timeout=5.0).json()
 
+    def tool_call_script(self, name: str, input: dict[str, Any]) -> None:
+        """Have the next Messages request that offers tool ``name`` answered with a call of it with
+        ``input`` (``DemoUpstream.tool_calls``; thread-served upstream only)."""
+        if self.app is None:
+            raise RuntimeError("tool calls are scripted on a thread-served upstream")
+        self.app.tool_calls.append((name, input))
+
     def reset(self) -> None:
-        """Forget recorded requests and zero the counters."""
+        """Forget recorded requests and scripted tool calls, and zero the counters."""
         if self.app is not None:
             self.app.reset()
         else:

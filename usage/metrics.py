@@ -39,6 +39,10 @@ CLIENT_DISCONNECTS = Counter("tokenwise_proxy_client_disconnects_total", "Stream
 LEDGER_PUBLISHED = Counter("tokenwise_ledger_published_total",
                            "Usage events handed to the ledger, by where they went (stream, database, spool).",
                            ["path"])
+OTLP_EXPORTS = Counter("tokenwise_otlp_exports_total", "OTLP metric exports answered (/otlp/v1/metrics), by status.",
+                       ["status"])
+OTLP_DATA_POINTS = Counter("tokenwise_otlp_data_points_total",
+                           "Data points of accepted OTLP metric exports, by what became of them.", ["result"])
 DEPENDENCY_FAILURES = Counter("tokenwise_dependency_failures_total",
                               "Failed calls to a dependency on the hot path (redis, database).",
                               ["dependency", "operation"])

@@ -42,9 +42,10 @@ def claude_code(live_proxy, employee_key, tmp_path):
            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_TELEMETRY": "1", "DISABLE_AUTOUPDATER": "1",
            "DISABLE_ERROR_REPORTING": "1", "CLAUDE_CODE_MAX_RETRIES": "0"}
 
-    def run(prompt: str, *extra: str) -> tuple[object, float]:
+    def run(prompt: str, *extra: str, env_extra: dict[str, str] | None = None) -> tuple[object, float]:
         started = time.monotonic()
-        result = agent_run([str(binary), "-p", prompt, "--model", MODEL, *extra], env=env, cwd=tmp_path)
+        result = agent_run([str(binary), "-p", prompt, "--model", MODEL, *extra], env=env | (env_extra or {}),
+                           cwd=tmp_path)
         return result, time.monotonic() - started
 
     return run

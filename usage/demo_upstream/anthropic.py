@@ -89,6 +89,15 @@ def seed_text(payload: dict[str, Any]) -> str:
     return ""
 
 
+def scripted_tool_call(payload: dict[str, Any], script: list[tuple[str, dict[str, Any]]]) -> tuple[str, dict] | None:
+    """The first call of ``script`` (tool name, input) whose tool the request offers, taken off it."""
+    offered = {tool.get("name") for tool in payload.get("tools") or () if isinstance(tool, dict)}
+    for position, (name, input) in enumerate(script):
+        if name in offered:
+            return script.pop(position)
+    return None
+
+
 def tool_to_use(payload: dict[str, Any]) -> str | None:
     """The tool the answer calls: when ``tool_choice`` asks for one (``tool``) or any (``any``)."""
     choice = payload.get("tool_choice")
@@ -106,11 +115,14 @@ def usage_block(*, input: tuple[int, int, int], output: int) -> dict[str, Any]:
             "output_tokens": output, "service_tier": "standard"}
 
 
-def message_object(*, id: str, model: str, words: list[str], tool: tuple[str, str] | None,
+Tool = tuple[str, str, dict[str, Any]]  # a tool call's id, the tool's name, its input
+
+
+def message_object(*, id: str, model: str, words: list[str], tool: Tool | None,
                    usage: dict[str, Any] | None) -> dict[str, Any]:
     content: list[dict[str, Any]] = [{"type": "text", "text": " ".join(words)}] if words else []
     if tool is not None:
-        content.append({"type": "tool_use", "id": tool[0], "name": tool[1], "input": {}})
+        content.append({"type": "tool_use", "id": tool[0], "name": tool[1], "input": tool[2]})
     body = {"id": id, "type": "message", "role": "assistant", "model": model, "content": content,
             "stop_reason": "tool_use" if tool is not None else "end_turn", "stop_sequence": None}
     if usage is not None:
@@ -118,7 +130,7 @@ def message_object(*, id: str, model: str, words: list[str], tool: tuple[str, st
     return body
 
 
-def message_stream(*, id: str, model: str, words: list[str], tool: tuple[str, str] | None,
+def message_stream(*, id: str, model: str, words: list[str], tool: Tool | None,
                    usage: dict[str, Any] | None, error_after: int | None = None) -> StreamEvents:
     """The SSE events of one streamed answer (``error_after``: an ``overloaded_error`` event after that
     many text deltas, and nothing more)."""
@@ -145,7 +157,8 @@ def message_stream(*, id: str, model: str, words: list[str], tool: tuple[str, st
     if tool is not None:
         yield event("content_block_start", index=index,
                     content_block={"type": "tool_use", "id": tool[0], "name": tool[1], "input": {}}), False
-        yield event("content_block_delta", index=index, delta={"type": "input_json_delta", "partial_json": "{}"}), True
+        yield event("content_block_delta", index=index,
+                    delta={"type": "input_json_delta", "partial_json": json.dumps(tool[2])}), True
         yield event("content_block_stop", index=index), False
     delta = {"stop_reason": "tool_use" if tool is not None else "end_turn", "stop_sequence": None}
     fields: dict[str, Any] = {"delta": delta}

@@ -81,6 +81,10 @@ class DemoUpstream:
     ``streams_cancelled`` (the client went away mid-stream) / ``streams_truncated`` (``truncate`` fault),
     ``connections_dropped`` (``reset`` / ``truncate``); plus the gauge ``in_flight`` (API calls being
     handled right now, which ``reset()`` leaves alone).
+
+    ``tool_calls``: scripted tool calls, (tool name, input), for a coding agent to carry out: the next
+    Messages request offering that tool is answered with a call of it (first in, first out; ``reset()``
+    empties it). Otherwise an answer calls a tool only when ``tool_choice`` asks for one, with no input.
     """
 
     def __init__(self, *, api_key: str | None = None, latency_ms: float = 0.0, chunk_delay_ms: float = 0.0,
@@ -95,6 +99,7 @@ class DemoUpstream:
         self.max_recorded_requests = max_recorded_requests
         self.requests: list[dict[str, Any]] = []
         self.stats: dict[str, int] = {}
+        self.tool_calls: list[tuple[str, dict[str, Any]]] = []
         self._ids = itertools.count(1)
         self._id_prefix = os.urandom(4).hex()
         self._routes: dict[tuple[str, str], Callable[..., Awaitable[Any]]] = {
@@ -111,9 +116,10 @@ class DemoUpstream:
         quiet_uvicorn_drops()
 
     def reset(self) -> None:
-        """Forget recorded requests and zero the counters."""
+        """Forget recorded requests and scripted tool calls, and zero the counters."""
         self.requests.clear()
         self.prompt_cache.clear()
+        self.tool_calls.clear()
         self.stats.update(requests=0, streams_started=0, streams_completed=0, streams_cancelled=0,
                           streams_truncated=0, connections_dropped=0)
         self.stats.setdefault("in_flight", 0)  # a live gauge, not a counter: reset keeps it
@@ -434,8 +440,12 @@ class DemoUpstream:
         max_tokens = integer_parameter(payload, "max_tokens", minimum=1)
         if max_tokens is None:
             raise ApiError(400, "max_tokens: Field required", param="max_tokens")
+        scripted = anthropic.scripted_tool_call(payload, self.tool_calls)
         tool_name = anthropic.tool_to_use(payload)
-        tool = None if tool_name is None else (self._new_id("toolu_"), tool_name)
+        if scripted is not None:
+            tool = (self._new_id("toolu_"), *scripted)
+        else:
+            tool = None if tool_name is None else (self._new_id("toolu_"), tool_name, {})
         if faults.answer_words is not None:
             count = faults.answer_words
         else:

@@ -58,6 +58,7 @@ JSON = "application/json"
 _SESSION_CALLS_LINKED = 1000
 _NANOS = 1_000_000_000
 _MAX_TIME_UNIX_NANO = 4102444800 * _NANOS  # 2100-01-01: past it a timestamp is garbage
+_MAX_VALUE = 99_999_999  # below what Outcome.value holds (12 digits, 4 of them decimals), rounded or not
 
 
 class OtlpError(ValueError):
@@ -84,8 +85,12 @@ def otlp_request_decode(*, body: bytes, content_type: str, content_encoding: str
             raise OtlpError(f"the body is not valid gzip: {exc}") from exc
         if len(body) > max_bytes or inflater.unconsumed_tail:
             raise OtlpError(f"the decompressed body is larger than {max_bytes} bytes", status=413)
+        if not inflater.eof:  # zlib raises for a bad checksum, but a stream cut short inflates silently
+            raise OtlpError("the body is not valid gzip: it ends before the gzip stream does")
     elif encoding not in ("", "identity"):
         raise OtlpError(f"unsupported Content-Encoding {content_encoding!r} (use gzip or none)", status=415)
+    elif len(body) > max_bytes:  # sent chunked, without a Content-Length Django could refuse it by
+        raise OtlpError(f"the body is larger than {max_bytes} bytes", status=413)
     message = ExportMetricsServiceRequest()
     if content_type == PROTOBUF:
         try:
@@ -93,6 +98,8 @@ def otlp_request_decode(*, body: bytes, content_type: str, content_encoding: str
         except DecodeError as exc:
             raise OtlpError(f"the body is not an ExportMetricsServiceRequest: {exc}") from exc
     elif content_type == JSON:
+        if body.lstrip()[:1] != b"{":  # json_format takes a list or a string for an empty message
+            raise OtlpError("the body is not an ExportMetricsServiceRequest in OTLP JSON: not a JSON object")
         try:
             json_format.Parse(body.decode("utf-8"), message, ignore_unknown_fields=True)
         except (json_format.ParseError, UnicodeDecodeError, RecursionError) as exc:
@@ -227,8 +234,16 @@ def otlp_reporter_authenticate(authorization: str | None) -> TelemetryReporter:
 @dataclasses.dataclass(frozen=True, slots=True)
 class TelemetryResult:
     recorded: int  # outcomes created
+    unchanged: int  # data points of METRICS that added nothing (a retry, a total that did not grow)
     rejected: int  # data points refused
+    ignored: int  # data points of other metrics (tokens, cost, active time ...)
     errors: tuple[str, ...]  # why, one line per distinct reason
+
+
+def _data_points_count(request: ExportMetricsServiceRequest) -> int:
+    return sum(len(getattr(metric, kind).data_points)
+               for resource_metrics in request.resource_metrics for scope_metrics in resource_metrics.scope_metrics
+               for metric in scope_metrics.metrics if (kind := metric.WhichOneof("data")) is not None)
 
 
 def _person_for(point: TelemetryPoint, reporter: TelemetryReporter, cache: dict) -> int:
@@ -305,6 +320,8 @@ def otlp_metrics_record(*, request: ExportMetricsServiceRequest, reporter: Telem
                 raise OtlpError(f"{point.metric}: unknown attribute values or temporality")
             if not 0 < point.time_unix_nano < _MAX_TIME_UNIX_NANO:
                 raise OtlpError(f"{point.metric}: time_unix_nano out of range")
+            if not 0 <= point.value < _MAX_VALUE:  # also NaN and infinities: a counter's value is neither
+                raise OtlpError(f"{point.metric}: value out of range (a counter is 0 to {_MAX_VALUE})")
             person_id = _person_for(point, reporter, people)
         except OtlpError as exc:
             rejected += 1
@@ -324,4 +341,5 @@ def otlp_metrics_record(*, request: ExportMetricsServiceRequest, reporter: Telem
             reported_by=get_user_model()(pk=reporter.reported_by_id),
             api_token=ApiToken(pk=reporter.api_token_id) if reporter.api_token_id else None)
         recorded += created
-    return TelemetryResult(recorded=recorded, rejected=rejected, errors=tuple(dict.fromkeys(errors)))
+    return TelemetryResult(recorded=recorded, unchanged=len(points) - recorded - rejected, rejected=rejected,
+                           ignored=_data_points_count(request) - len(points), errors=tuple(dict.fromkeys(errors)))

@@ -36,6 +36,8 @@ from usage.integrations.otlp import (
     otlp_response_encode,
 )
 from usage.integrations.selectors import github_identities_list
+from usage.metrics import OTLP_DATA_POINTS, OTLP_EXPORTS, labelled
+from usage.proxy.body_limit import BODY_TOO_LARGE
 
 # --- GitHub webhook ------------------------------------------------------------------------------
 
@@ -105,8 +107,14 @@ def otlp_metrics(request: HttpRequest) -> HttpResponse:
 
     200 with an ``ExportMetricsServiceResponse`` (``partial_success`` counts rejected data points); 400
     undecodable, 401 no or bad credential, 413 too large, 415 unsupported encoding, 429 after too many
-    failed authentications from one address (``Retry-After``).
+    failed authentications from one address (``Retry-After``). Counted in ``tokenwise_otlp_*``.
     """
+    response = _otlp_export(request)
+    labelled(OTLP_EXPORTS, str(response.status_code)).inc()
+    return response
+
+
+def _otlp_export(request: HttpRequest) -> HttpResponse:
     content_type = request.content_type or ""
     if request.method != "POST":
         response = _otlp_status(405, "POST only.", content_type)
@@ -121,6 +129,8 @@ def otlp_metrics(request: HttpRequest) -> HttpResponse:
     except AuthenticationFailed as exc:
         auth_failure_count(request)
         return _otlp_status(401, exc.message, content_type)
+    if getattr(request, "scope", {}).get(BODY_TOO_LARGE):  # ASGI: refused before Django read it
+        return _otlp_status(413, "The body is larger than this server accepts.", content_type)
     try:
         export = otlp_request_decode(body=request.body, content_type=content_type,
                                      content_encoding=request.headers.get("Content-Encoding", ""),
@@ -130,6 +140,8 @@ def otlp_metrics(request: HttpRequest) -> HttpResponse:
     except OtlpError as exc:
         return _otlp_status(exc.status, str(exc), content_type)
     result = otlp_metrics_record(request=export, reporter=reporter)
+    for what in ("recorded", "unchanged", "rejected", "ignored"):
+        labelled(OTLP_DATA_POINTS, what).inc(getattr(result, what))
     response = ExportMetricsServiceResponse()
     if result.rejected:
         response.partial_success.rejected_data_points = result.rejected

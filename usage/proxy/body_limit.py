@@ -1,10 +1,10 @@
-"""An ASGI guard that keeps oversized bodies for ``/v1/*`` out of memory and off disk.
+"""An ASGI guard that keeps oversized bodies for ``/v1/*`` and ``/otlp/*`` out of memory and off disk.
 
 Django reads a whole request body before any view runs. For proxy paths this wrapper looks first: a
 body declared (``Content-Length``) or found (chunked) to exceed ``TOKENWISE_MAX_BODY_BYTES`` is not
 handed to Django; the request arrives with an empty body and the scope flag ``BODY_TOO_LARGE``, and the
 proxy view answers 413 in OpenAI's shape - after authenticating, so the refusal is recorded like any
-other call.
+other call; the OTLP view answers 413 with OTLP's ``Status``.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from django.conf import settings
 
 BODY_TOO_LARGE = "tokenwise.body_too_large"
 PREFIX = "/v1/"
+GUARDED = (PREFIX, "/otlp/")
 
 
 def _declared_length(scope) -> int | None:
@@ -27,7 +28,7 @@ def _declared_length(scope) -> int | None:
 
 def body_limit(app):
     async def guarded(scope, receive, send):
-        if scope["type"] != "http" or not scope.get("path", "").startswith(PREFIX):
+        if scope["type"] != "http" or not scope.get("path", "").startswith(GUARDED):
             return await app(scope, receive, send)
         limit = settings.TOKENWISE_MAX_BODY_BYTES
         declared = _declared_length(scope)

@@ -1,5 +1,6 @@
-"""Fixtures of the integration tests: GitHub's example payloads, signed deliveries, a webhook secret, and
-the rows of a rendered table."""
+"""Fixtures of the integration tests: GitHub's example payloads, signed deliveries, a webhook secret, the
+rows of a rendered table; Claude Code's metrics from the real OpenTelemetry SDK and a poster for
+``/otlp/v1/metrics``."""
 
 from __future__ import annotations
 
@@ -13,9 +14,19 @@ import uuid
 from html.parser import HTMLParser
 from pathlib import Path
 
+import httpx
 import pytest
 from django.core.cache import cache
 from django.test import Client
+from google.protobuf import json_format
+from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
+from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+)
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.resources import Resource
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "node_modules/@octokit/webhooks-examples/api.github.com/index.json"
 SECRET = "it's-a-secret-to-everybody"  # the example secret of GitHub's own validation docs
@@ -124,3 +135,85 @@ def api_client_admin(admin):
     client = Client()
     client.force_login(admin)
     return client
+
+
+# --- OTLP ------------------------------------------------------------------------------------------
+
+OTLP_PATH = "/otlp/v1/metrics"
+PROTOBUF = "application/x-protobuf"
+
+
+class RecordingExporter(OTLPMetricExporter):
+    """The real OTLP/HTTP exporter, keeping each batch it exported and how that went (so a test can
+    check the result, or send a batch again as an exporter's retry does)."""
+
+    def __init__(self, base_url: str, secret: str, **options) -> None:
+        super().__init__(endpoint=f"{base_url}{OTLP_PATH}", headers={"Authorization": f"Bearer {secret}"},
+                         timeout=10, **options)
+        self.sent: list[tuple[object, object]] = []  # (MetricsData, MetricExportResult)
+
+    def export(self, metrics_data, timeout_millis: float | None = 10_000, **kwargs):
+        result = super().export(metrics_data, timeout_millis, **kwargs)
+        self.sent.append((metrics_data, result))
+        return result
+
+
+def claude_code_provider(reader, **resource: str) -> MeterProvider:
+    """A meter provider as Claude Code's (``service.name`` claude-code) reporting to ``reader``, with more
+    resource attributes from ``resource`` (dots spelled ``__``). Not shut down at exit: that would export
+    again, to a live server long gone."""
+    attributes = {"service.name": "claude-code"} | {name.replace("__", "."): value for name, value in resource.items()}
+    return MeterProvider(metric_readers=[reader], resource=Resource.create(attributes), shutdown_on_exit=False)
+
+
+def claude_code_meter(reader, **resource: str):
+    """Claude Code's meter (``com.anthropic.claude_code``) of a ``claude_code_provider``."""
+    return claude_code_provider(reader, **resource).get_meter("com.anthropic.claude_code")
+
+
+def claude_code_counts(reader, *, email: str, session: str) -> MeterProvider:
+    """Claude Code's metric names and attributes, counted once: 3 commits, 120 lines added, 2 accepted edits."""
+    provider = claude_code_provider(reader, user__email=email, session__id=session)
+    meter = provider.get_meter("com.anthropic.claude_code")
+    person = {"user.email": email, "session.id": session}
+    meter.create_counter("claude_code.commit.count").add(3, person)
+    meter.create_counter("claude_code.lines_of_code.count").add(120, {"type": "added"} | person)
+    meter.create_counter("claude_code.code_edit_tool.decision").add(2, {"decision": "accept", "tool": "Edit"} | person)
+    return provider
+
+
+def otlp_request(reader: InMemoryMetricReader) -> ExportMetricsServiceRequest:
+    """What the exporter would send for what ``reader`` collects now."""
+    return encode_metrics(reader.get_metrics_data())
+
+
+def otlp_post(base_url: str, request: ExportMetricsServiceRequest, *, secret: str,
+              encoding: str = "protobuf") -> tuple[int, ExportMetricsServiceResponse | None]:
+    """POST an export in ``encoding`` (protobuf or json); the status and, for a 200, the decoded response."""
+    if encoding == "json":
+        content_type, body = "application/json", json_format.MessageToJson(request).encode()
+    else:
+        content_type, body = PROTOBUF, request.SerializeToString()
+    response = httpx.post(f"{base_url}{OTLP_PATH}", content=body, timeout=10,
+                          headers={"Authorization": f"Bearer {secret}", "Content-Type": content_type})
+    if response.status_code != 200:
+        return response.status_code, None
+    assert response.headers["content-type"] == content_type
+    answer = ExportMetricsServiceResponse()
+    if encoding == "json":
+        json_format.Parse(response.text, answer)
+    else:
+        answer.ParseFromString(response.content)
+    return 200, answer
+
+
+def otlp_counters(base_url: str) -> dict[str, float]:
+    """Tokenwise's ``tokenwise_otlp_*_total`` samples as scraped from ``/metrics`` (sample -> value)."""
+    lines = httpx.get(f"{base_url}/metrics", timeout=10).text.splitlines()
+    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in lines
+            if line.startswith(("tokenwise_otlp_exports_total{", "tokenwise_otlp_data_points_total{"))}
+
+
+def counters_grown(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """The samples that grew from ``before`` to ``after``, by how much."""
+    return {name: grown for name, value in after.items() if (grown := value - before.get(name, 0.0))}

@@ -7,27 +7,12 @@ from __future__ import annotations
 import httpx
 import pytest
 from google.protobuf import json_format
-from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
-from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricExportResult
-from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricExportResult, PeriodicExportingMetricReader
 
+from tests.usage.integrations.conftest import (
+    RecordingExporter, claude_code_counts, counters_grown, otlp_counters, otlp_post, otlp_request,
+)
 from usage.models import Outcome
-
-
-def _claude_code_metrics(reader_or_exporter, *, email: str, session: str):
-    """Claude Code's metric names and attributes, counted once: 3 commits, 120 lines added, 2 accepted edits."""
-    provider = MeterProvider(metric_readers=[reader_or_exporter],
-                             resource=Resource.create({"service.name": "claude-code", "user.email": email,
-                                                       "session.id": session}))
-    meter = provider.get_meter("com.anthropic.claude_code")
-    meter.create_counter("claude_code.commit.count").add(3, {"user.email": email, "session.id": session})
-    meter.create_counter("claude_code.lines_of_code.count").add(120, {"type": "added", "user.email": email,
-                                                                       "session.id": session})
-    meter.create_counter("claude_code.code_edit_tool.decision").add(2, {"decision": "accept", "tool": "Edit",
-                                                                        "user.email": email, "session.id": session})
-    return provider
 
 
 def _recorded(user) -> dict[str, float]:
@@ -35,31 +20,20 @@ def _recorded(user) -> dict[str, float]:
 
 
 def test_the_real_exporter_posts_protobuf_and_the_signals_are_recorded(live_proxy, employee, employee_key):
-    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
-
-    exporter = OTLPMetricExporter(endpoint=f"{live_proxy.url}/otlp/v1/metrics",
-                                  headers={"Authorization": f"Bearer {employee_key[1]}"}, timeout=10)
-    results = []
-    original = exporter.export
-
-    def export(*args, **kwargs):
-        results.append(original(*args, **kwargs))
-        return results[-1]
-
-    exporter.export = export
+    exporter = RecordingExporter(live_proxy.url, employee_key[1])
     reader = PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)
-    provider = _claude_code_metrics(reader, email=employee.email, session="sess-proto-1")
-    provider.force_flush()
-    provider.shutdown()
+    provider = claude_code_counts(reader, email=employee.email, session="sess-proto-1")
 
-    assert MetricExportResult.SUCCESS in results
+    provider.shutdown()  # exports what was counted
+
+    assert [result for _, result in exporter.sent] == [MetricExportResult.SUCCESS]
     assert _recorded(employee) == {"agent_commit": 3.0, "agent_lines_added": 120.0, "agent_edit_accepted": 2.0}
 
 
 def test_the_same_export_in_json_is_recorded_once_and_a_retry_adds_nothing(live_proxy, employee, employee_key):
     reader = InMemoryMetricReader()
-    _claude_code_metrics(reader, email=employee.email, session="sess-json-1")
-    body = json_format.MessageToJson(encode_metrics(reader.get_metrics_data()))
+    claude_code_counts(reader, email=employee.email, session="sess-json-1")
+    body = json_format.MessageToJson(otlp_request(reader))
     headers = {"Authorization": f"Bearer {employee_key[1]}", "Content-Type": "application/json"}
 
     first = httpx.post(f"{live_proxy.url}/otlp/v1/metrics", content=body, headers=headers, timeout=10)
@@ -74,8 +48,8 @@ def test_the_same_export_in_json_is_recorded_once_and_a_retry_adds_nothing(live_
 @pytest.mark.parametrize("authorization", [None, "Bearer tw-not-a-key"])
 def test_telemetry_without_a_valid_key_is_refused(live_proxy, employee, authorization):
     reader = InMemoryMetricReader()
-    _claude_code_metrics(reader, email=employee.email, session="sess-x")
-    body = encode_metrics(reader.get_metrics_data()).SerializeToString()
+    claude_code_counts(reader, email=employee.email, session="sess-x")
+    body = otlp_request(reader).SerializeToString()
     headers = {"Content-Type": "application/x-protobuf"}
     if authorization:
         headers["Authorization"] = authorization
@@ -84,3 +58,26 @@ def test_telemetry_without_a_valid_key_is_refused(live_proxy, employee, authoriz
 
     assert response.status_code == 401
     assert not Outcome.objects.filter(user=employee).exists()
+
+
+def test_exports_and_what_became_of_their_points_are_counted_on_metrics(live_proxy, employee, employee_key, manager):
+    reader = InMemoryMetricReader()
+    provider = claude_code_counts(reader, email=employee.email, session="sess-counted")  # 3 points recorded
+    meter = provider.get_meter("com.anthropic.claude_code")
+    meter.create_counter("claude_code.token.usage").add(1200, {"type": "input"})  # read by no one
+    meter.create_counter("claude_code.commit.count").add(1, {"user.email": manager.email})  # not the key's owner
+    request = otlp_request(reader)
+    before = otlp_counters(live_proxy.url)
+
+    statuses = [otlp_post(live_proxy.url, request, secret=employee_key[1])[0] for _ in range(2)]  # and a retry
+    refused = httpx.post(f"{live_proxy.url}/otlp/v1/metrics", content=b"{}", timeout=10,
+                         headers={"Authorization": f"Bearer {employee_key[1]}", "Content-Type": "text/plain"})
+
+    after = otlp_counters(live_proxy.url)
+    assert (statuses, refused.status_code) == ([200, 200], 415)
+    assert counters_grown(before, after) == {
+        'tokenwise_otlp_exports_total{status="200"}': 2, 'tokenwise_otlp_exports_total{status="415"}': 1,
+        'tokenwise_otlp_data_points_total{result="recorded"}': 3,
+        'tokenwise_otlp_data_points_total{result="unchanged"}': 3,
+        'tokenwise_otlp_data_points_total{result="rejected"}': 2,
+        'tokenwise_otlp_data_points_total{result="ignored"}': 2}

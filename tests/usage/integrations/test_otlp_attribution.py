@@ -1,0 +1,131 @@
+"""Whose value a data point is: with a team's service token, the team member its ``user.email`` names
+(or whose proxied calls carry its ``session.id``); with a person's own ``tw-`` key, that person only.
+And which calls it is linked to: the session's, when Claude Code's calls through the proxy carried the
+same ``session.id``."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+from governance.services.api_tokens import api_token_create
+from governance.services.keys import key_create
+from tests.usage.integrations.conftest import claude_code_meter, otlp_post, otlp_request
+from usage.models import Outcome, OutcomeRequest, UsageEvent
+
+COMMITS = "claude_code.commit.count"
+NO_MEMBER = "no member of the credential's team matches the point's user.email or session.id"
+
+
+def _commits(**by_person: int) -> InMemoryMetricReader:
+    """One export of Claude Code's commit counter: ``n`` commits per ``(user.email, session.id)`` given as
+    ``"email|session"=n`` (either may be empty: the attribute is then not sent)."""
+    reader = InMemoryMetricReader()
+    counter = claude_code_meter(reader).create_counter(COMMITS)
+    for who, count in by_person.items():
+        email, session = who.split("|")
+        counter.add(count, {name: value for name, value in (("user.email", email), ("session.id", session)) if value})
+    return reader
+
+
+def _by_person() -> dict[str, int]:
+    return {o.user.email: int(o.value) for o in Outcome.objects.select_related("user")}
+
+
+@pytest.fixture
+def service_token(manager, team):
+    return api_token_create(user=manager, name="telemetry collector", scopes=["post_outcomes"], team=team)
+
+
+def _proxied_calls(live_proxy, ledger, secret: str, session: str, count: int = 2) -> list[str]:
+    """Calls through the proxy's Messages API as Claude Code makes them (its session header); their ids."""
+    for _ in range(count):
+        response = httpx.post(f"{live_proxy.url}/v1/messages", timeout=10, headers={
+            "Authorization": f"Bearer {secret}", "anthropic-version": "2023-06-01",
+            "X-Claude-Code-Session-Id": session, "User-Agent": "claude-cli/2.1.332 (external, cli)"},
+            json={"model": "claude-sonnet-4-5", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]})
+        assert response.status_code == 200, response.text
+    ledger.drain()
+    return sorted(UsageEvent.objects.filter(session_id=session).values_list("request_id", flat=True))
+
+
+def test_a_service_token_reports_for_each_member_its_email_names(live_proxy, employee, manager, outsider,
+                                                                 service_token):
+    token, secret = service_token
+    reader = _commits(**{f"{employee.email}|s-a": 3, f"{manager.email.upper()}|s-b": 1,
+                         f"{outsider.email}|s-c": 7, "ghost@example.com|s-d": 9})
+
+    status, answer = otlp_post(live_proxy.url, otlp_request(reader), secret=secret)
+
+    assert status == 200
+    assert _by_person() == {employee.email: 3, manager.email: 1}
+    assert answer.partial_success.rejected_data_points == 2  # the other team's person, no one
+    assert answer.partial_success.error_message == NO_MEMBER
+    for outcome in Outcome.objects.all():
+        assert (outcome.api_token_id, outcome.reported_by_id, outcome.source_kind, outcome.integration,
+                outcome.team_id) == (token.pk, manager.pk, "integration", "otlp", token.team_id)
+        assert outcome.source == f"claude-code:token:{token.prefix}"
+
+
+def test_a_service_token_without_the_scope_to_post_outcomes_is_refused(live_proxy, employee, manager, team):
+    _, secret = api_token_create(user=manager, name="reports", scopes=["read_reports"], team=team)
+
+    status, _ = otlp_post(live_proxy.url, otlp_request(_commits(**{f"{employee.email}|s": 3})), secret=secret)
+
+    assert status == 401
+    assert not Outcome.objects.exists()
+
+
+def test_with_ones_own_key_a_point_naming_someone_else_is_rejected(live_proxy, employee, employee_key, manager):
+    reader = _commits(**{f"{manager.email}|s-1": 5, f"{employee.email}|s-1": 2, "|s-1": 1})
+
+    status, answer = otlp_post(live_proxy.url, otlp_request(reader), secret=employee_key[1], encoding="json")
+
+    assert status == 200
+    assert answer.partial_success.rejected_data_points == 1
+    assert answer.partial_success.error_message == "user.email names someone other than the key's owner"
+    assert sorted(Outcome.objects.values_list("user__email", "value")) == [(employee.email, 1), (employee.email, 2)]
+    assert all(o.reported_by_id == employee.pk and o.api_token_id is None for o in Outcome.objects.all())
+
+
+def test_a_known_session_links_the_signal_to_its_calls_an_unknown_one_to_the_person_only(
+        live_proxy, ledger, employee, employee_key):
+    calls = _proxied_calls(live_proxy, ledger, employee_key[1], "sess-known")
+    reader = _commits(**{f"{employee.email}|sess-known": 3, f"{employee.email}|sess-unknown": 1})
+
+    status, answer = otlp_post(live_proxy.url, otlp_request(reader), secret=employee_key[1])
+
+    assert status == 200 and answer.partial_success.rejected_data_points == 0
+    assert len(calls) == 2
+    known = Outcome.objects.get(session_id="sess-known")
+    assert (known.user, int(known.value), sorted(known.request_ids)) == (employee, 3, calls)
+    assert sorted(OutcomeRequest.objects.filter(outcome=known).values_list("request_id", flat=True)) == calls
+    unknown = Outcome.objects.get(session_id="sess-unknown")
+    assert (unknown.user, int(unknown.value), unknown.request_ids) == (employee, 1, [])
+    assert not OutcomeRequest.objects.filter(outcome=unknown).exists()
+
+
+def test_a_service_token_finds_the_person_of_a_session_without_an_email(live_proxy, ledger, employee, employee_key,
+                                                                      service_token):
+    calls = _proxied_calls(live_proxy, ledger, employee_key[1], "sess-alice", count=1)
+    reader = _commits(**{"|sess-alice": 4, "|sess-nobody": 6})
+
+    status, answer = otlp_post(live_proxy.url, otlp_request(reader), secret=service_token[1])
+
+    assert status == 200
+    assert answer.partial_success.rejected_data_points == 1
+    assert answer.partial_success.error_message == NO_MEMBER
+    outcome = Outcome.objects.get()
+    assert (outcome.user, int(outcome.value), outcome.request_ids) == (employee, 4, calls)
+
+
+def test_someone_elses_session_is_not_linked_to_ones_signal(live_proxy, ledger, employee, employee_key, manager, team):
+    _, manager_secret = key_create(user=manager, team=team, name="maria's laptop")
+    _proxied_calls(live_proxy, ledger, manager_secret, "sess-maria", count=1)
+
+    status, _ = otlp_post(live_proxy.url, otlp_request(_commits(**{"|sess-maria": 2})), secret=employee_key[1])
+
+    assert status == 200
+    outcome = Outcome.objects.get()
+    assert (outcome.user, outcome.request_ids) == (employee, [])
