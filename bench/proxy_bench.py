@@ -89,24 +89,28 @@ async def throughput(stack: Stack, *, secret: str, stream: bool, rounds: int, se
     rates: dict[str, list[float]] = defaultdict(list)
     latencies: dict[str, list[float]] = defaultdict(list)
     own_ms: dict[str, list[float]] = defaultdict(list)
+    workers_ms: dict[str, list[float]] = defaultdict(list)  # Celery's part of Tokenwise's
     upstream_ms: dict[str, list[float]] = defaultdict(list)
     for order in _rotations(list(targets), rounds):
         for name in order:
-            own = [pid for service in servers[name] for pid in service.pids()]
-            upstream = stack.upstream.pids() if name != "direct" else []
-            own_before, upstream_before = cpu_seconds(own), cpu_seconds(upstream)
+            web, *others = servers[name]
+            groups = [web.pids(), [pid for service in others for pid in service.pids()],
+                      stack.upstream.pids() if name != "direct" else []]
+            before = [cpu_seconds(pids) for pids in groups]
             rate, samples = await run_duration(targets[name], seconds=seconds, concurrency=concurrency)
-            own_used, upstream_used = cpu_seconds(own) - own_before, cpu_seconds(upstream) - upstream_before
+            used = [(cpu_seconds(pids) - start) * 1000 / max(1, len(samples)) for pids, start in zip(groups, before)]
             _assert_ok(name, samples)
             rates[name].append(rate)
             latencies[name].extend(s.total_s for s in samples)
-            own_ms[name].append(own_used * 1000 / max(1, len(samples)))
-            upstream_ms[name].append(upstream_used * 1000 / max(1, len(samples)))
+            own_ms[name].append(used[0] + used[1])
+            workers_ms[name].append(used[1])
+            upstream_ms[name].append(used[2])
     print(f"  {kind} throughput, concurrency {concurrency}, {rounds} x {seconds:.0f} s per target:")
     for name in targets:
         own, up = statistics.median(own_ms[name]), statistics.median(upstream_ms[name])
+        celery = f", Celery {statistics.median(workers_ms[name]):.2f} of it" if name == "tokenwise" else ""
         print(f"    {name:<11} {statistics.median(rates[name]):8.0f} req/s (runs: "
-              f"{', '.join(f'{r:.0f}' for r in rates[name])}); server CPU {own:.2f} ms/req "
+              f"{', '.join(f'{r:.0f}' for r in rates[name])}); server CPU {own:.2f} ms/req{celery} "
               f"({own + up:.2f} incl. upstream); latency {stats_ms(latencies[name])}")
     rate = {name: statistics.median(values) for name, values in rates.items()}
     cpu = {name: statistics.median(values) for name, values in own_ms.items()}
