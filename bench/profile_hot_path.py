@@ -30,8 +30,8 @@ def main() -> None:
     parser.add_argument("--out", default=None)
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--filter", default=None)
-    parser.add_argument("--target", choices=("tokenwise", "floor"), default="tokenwise",
-                        help="profile Tokenwise or the bare forwarder (to compare what they share)")
+    parser.add_argument("--target", choices=("tokenwise", "bare", "floor", "lean floor"), default="tokenwise",
+                        help="profile Tokenwise or a forwarder: bare (no Django), floor or lean floor (on Django)")
     arguments = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
@@ -53,7 +53,8 @@ def main() -> None:
     stack = stack_start(logdir=logdir, workers=1)
     try:
         target = stack.targets(secret=org.secret, stream=arguments.stream)[arguments.target]
-        server = stack.tokenwise if arguments.target == "tokenwise" else stack.floor
+        server = {"tokenwise": stack.tokenwise, "bare": stack.bare, "floor": stack.floor,
+                  "lean floor": stack.floor_lean}[arguments.target]
         async_to_sync(run_count)(target, requests=300, concurrency=1)
         spy = subprocess.Popen([str(ROOT / ".venv" / "bin" / "py-spy"), "record", "-p", str(server.proc.pid),
                                 "-d", str(int(arguments.seconds)), "-r", str(arguments.rate), "-f", "speedscope",

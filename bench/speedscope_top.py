@@ -1,10 +1,11 @@
 """Summarise a py-spy speedscope profile: the functions with the most inclusive and self time.
 
-    .venv/bin/python -m bench.speedscope_top profile.json [--top 25] [--filter usage/] [--breakdown]
+    .venv/bin/python -m bench.speedscope_top profile.json [--top 25] [--filter usage/] [--breakdown [--cpu-ms 1.2]]
 
 ``--breakdown`` sorts every busy sample of a Tokenwise profile into one component of the hot path (the
 innermost component on its stack; code resumed by the event loop by the library it belongs to), the
-table in docs/performance.md.
+table in docs/performance.md; with ``--cpu-ms`` (the process's CPU per call, as ``make bench`` prints
+it) each share is also given in ms per call.
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ def summarise(path: str, *, top: int = 25, only: str | None = None, idle: bool =
 
 # (component, function-name prefixes); the innermost match on a stack wins.
 COMPONENTS = (
-    ("fingerprints (prompt hash, 2 SimHashes)", ("simhash64", "prompt_hash", "text_of_messages")),
+    ("fingerprints (prompt hash, 2 SimHashes)", ("simhash64", "prompt_hash", "prompt_fingerprints", "_simhash_of",
+                                                 "text_of_messages", "Call.fingerprint")),
     ("Redis: admission script", ("RedisCounters.admit",)),
     ("Redis: settlement (written with the answer) and owner key", ("settlement_send",)),
     ("Redis: ledger publish (XADD)", ("usage_events_publish",)),
@@ -64,6 +66,7 @@ COMPONENTS = (
                                                   "Call.output_text")),
     ("upstream transport (aiohttp)", ("UpstreamClient.send", "UpstreamResponse.")),
     ("key authentication", ("key_authenticate",)),
+    ("uvicorn: writing the response (HTTP encoding, the socket write)", ("RequestResponseCycle.send",)),
     ("Django request cycle (URL resolution, request and response objects)", (
         "ASGIHandler.", "BaseHandler.", "LeanASGIHandler.", "Signal.", "SyncToAsync", "URLResolver")),
 )
@@ -73,7 +76,7 @@ _BY_FILE = (("/redis/", "Redis client (resumed by the event loop)"), ("/aiohttp/
             ("/uvicorn/", "uvicorn HTTP and the event loop"), ("asyncio", "uvicorn HTTP and the event loop"))
 
 
-def breakdown(path: str) -> list[str]:
+def breakdown(path: str, *, cpu_ms: float | None = None) -> list[str]:
     with open(path) as handle:
         data = json.load(handle)
     frames = data["shared"]["frames"]
@@ -93,7 +96,11 @@ def breakdown(path: str) -> list[str]:
                 files = [frames[i].get("file", "") for i in stack]
                 chosen = next((label for marker, label in _BY_FILE if any(marker in f for f in files)), "other")
             shares[chosen] += weight
-    return [f"{100 * weight / max(total, 1):5.1f}%  {label}" for label, weight in shares.most_common()]
+    share = {label: weight / max(total, 1) for label, weight in shares.items()}
+    if cpu_ms is None:
+        return [f"{100 * part:5.1f}%  {label}" for label, part in sorted(share.items(), key=lambda i: -i[1])]
+    return [f"{100 * part:5.1f}%  {part * cpu_ms:5.3f} ms  {label}"
+            for label, part in sorted(share.items(), key=lambda i: -i[1])]
 
 
 def main() -> None:
@@ -103,9 +110,10 @@ def main() -> None:
     parser.add_argument("--filter", default=None)
     parser.add_argument("--idle", action="store_true", help="count samples where the loop waits for I/O")
     parser.add_argument("--breakdown", action="store_true", help="CPU share of each hot-path component")
+    parser.add_argument("--cpu-ms", type=float, default=None, help="with --breakdown: CPU ms per call, to scale")
     arguments = parser.parse_args()
     if arguments.breakdown:
-        print("\n".join(breakdown(arguments.path)))
+        print("\n".join(breakdown(arguments.path, cpu_ms=arguments.cpu_ms)))
         return
     print("\n".join(summarise(arguments.path, top=arguments.top, only=arguments.filter, idle=arguments.idle)))
 

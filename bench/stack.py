@@ -1,4 +1,7 @@
-"""The stack under test: fake upstream, bare forwarder, and Tokenwise in its production layout.
+"""The stack under test: fake upstream, the forwarders, and Tokenwise in its production layout.
+
+The forwarders: the bare one (bench/bare.py: raw ASGI, no Django) and the two on Django
+(bench/floor.py: Django's own handler, and the lean handler Tokenwise serves ``/v1/`` with).
 
 Tokenwise runs as it does in production: ``uvicorn config.asgi:application`` with several workers on
 PostgreSQL and Redis, a Celery worker draining the ledger stream and Celery beat scheduling it.
@@ -36,6 +39,7 @@ def tokenwise_env(*, upstream_port: int, extra: dict[str, str] | None = None) ->
 class Stack:
     logdir: Path
     upstream: Service
+    bare: Service
     floor: Service
     floor_lean: Service
     tokenwise: Service
@@ -60,7 +64,7 @@ class Stack:
         return time.monotonic() - started
 
     def stop(self) -> None:
-        for service in [self.tokenwise, self.floor, self.floor_lean, *self.celery, self.upstream]:
+        for service in [self.tokenwise, self.bare, self.floor, self.floor_lean, *self.celery, self.upstream]:
             service.stop()
 
     def targets(self, *, secret: str, stream: bool, protocol: str = "chat") -> dict[str, Target]:
@@ -70,6 +74,8 @@ class Stack:
         return {
             "direct": Target("direct", "127.0.0.1", self.upstream.port,
                              build_request(host="127.0.0.1", port=self.upstream.port, path=path, body=body)),
+            "bare": Target("bare", "127.0.0.1", self.bare.port,
+                           build_request(host="127.0.0.1", port=self.bare.port, path=path, body=body)),
             "floor": Target("floor", "127.0.0.1", self.floor.port,
                             build_request(host="127.0.0.1", port=self.floor.port, path=path, body=body)),
             "lean floor": Target("lean floor", "127.0.0.1", self.floor_lean.port,
@@ -89,6 +95,8 @@ def stack_start(*, logdir: Path, workers: int, celery_workers: int = 1, chunk_de
     floor_env.pop("DJANGO_SETTINGS_MODULE", None)
     started: list[Service] = [upstream]
     try:
+        bare = uvicorn_service("bare", "bench.bare:application", logdir=logdir, env=floor_env, workers=workers)
+        started.append(bare.start())
         floor = uvicorn_service("floor", "bench.floor:application", logdir=logdir, env=floor_env, workers=workers)
         started.append(floor.start())
         floor_lean = uvicorn_service("floor-lean", "bench.floor:lean_application", logdir=logdir, env=floor_env,
@@ -103,5 +111,5 @@ def stack_start(*, logdir: Path, workers: int, celery_workers: int = 1, chunk_de
         for service in reversed(started):
             service.stop()
         raise
-    return Stack(logdir=logdir, upstream=upstream, floor=floor, floor_lean=floor_lean, tokenwise=tokenwise,
+    return Stack(logdir=logdir, upstream=upstream, bare=bare, floor=floor, floor_lean=floor_lean, tokenwise=tokenwise,
                  celery=celery)
