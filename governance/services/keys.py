@@ -33,9 +33,9 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections, transaction
 from django.utils import timezone
 
+from core.redis import REDIS_ERRORS, get_async_redis, get_sync_redis
 from governance.exceptions import AuthenticationFailed, KeyExpired, KeyRevoked
 from governance.models import ApiKey, Team
-from governance.redis import REDIS_ERRORS, get_async_redis, get_sync_redis
 from governance.services.audit import audit_record, audit_snapshot
 
 KEY_PREFIX = "tw-"

@@ -28,10 +28,10 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Sum
 
+from core.redis import get_sync_redis
 from governance.enforcement.counters import budget_key
 from governance.enforcement.periods import period_of
 from governance.models import Membership
-from governance.redis import get_sync_redis
 from governance.services.keys import key_create
 from governance.services.policies import policy_set
 from tests.conftest import free_port
