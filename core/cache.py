@@ -7,7 +7,8 @@ wherever the counters do - one server, a Redis Cluster or the primary that Senti
 
 from __future__ import annotations
 
-from django.core.cache.backends.redis import RedisCache as DjangoRedisCache, RedisCacheClient
+from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
+from django.core.cache.backends.redis import RedisCacheClient
 
 from core.redis import get_sync_redis
 

@@ -28,7 +28,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -41,18 +40,21 @@ from django.db.models import Sum
 
 from core.redis import get_sync_redis
 from governance.enforcement.counters import budget_key
+from governance.enforcement.effective import team_tag
 from governance.enforcement.periods import period_of
 from governance.enforcement.reconcile import counters_reconcile
-from governance.enforcement.effective import team_tag
-from tests.scale.test_two_processes import _database_url, _person, _stop
 from governance.services.policies import policy_set
-from tests.conftest import free_port
+from tests.scale.test_two_processes import (
+    _database_url,
+    _person,
+    _stop,
+    proxies_and_workers,
+)
 from usage.models import UsageEvent
 from usage.stream import GROUP
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
-BASE_DIR = Path(settings.BASE_DIR)
 CALLS = 240  # in the burst, 24 in flight at a time, alternating between the proxies
 IN_FLIGHT = 24
 KILL_AFTER = 60  # answers received before the primary is killed
@@ -118,12 +120,7 @@ class Servers:
     def stop(self) -> None:
         for process in self.processes.values():
             if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+                _stop(process)
 
 
 @pytest.fixture
@@ -196,35 +193,8 @@ def processes(on_topology, transactional_db, default_prices, upstream, tmp_path,
            "TOKENWISE_LEDGER_SPOOL_DIR": str(tmp_path / "spool"), "TOKENWISE_TIME_ZONE": settings.TIME_ZONE,
            "TOKENWISE_REDIS_FAILURE_MODE": "closed", "TOKENWISE_RESERVATION_TTL_S": str(RESERVATION_TTL_S),
            "TOKENWISE_LEDGER_BATCH_SIZE": "10", "LOG_LEVEL": "INFO", **on_topology["mode"]}
-    started: list[subprocess.Popen] = []
-    proxies, worker_logs = [], []
-    try:
-        for n in range(2):
-            port = free_port()
-            with open(tmp_path / f"proxy-{n}.log", "wb") as log:
-                started.append(subprocess.Popen(
-                    [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
-                     "--port", str(port), "--log-level", "warning", "--no-access-log", "--lifespan", "off"],
-                    cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT))
-            proxies.append(f"http://127.0.0.1:{port}")
-        for n in range(2):
-            path = tmp_path / f"worker-{n}.log"
-            with open(path, "wb") as log:
-                started.append(subprocess.Popen(
-                    [sys.executable, "-m", "celery", "-A", "config", "worker", "-P", "solo", "-Q", queue,
-                     "--without-heartbeat", "--without-mingle", "--without-gossip", "--loglevel", "INFO",
-                     "--hostname", f"{token}-{n}@%h"],
-                    cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT))
-            worker_logs.append(path)
-        for url in proxies:
-            _wait(lambda: all(p.poll() is None for p in started) and httpx.get(f"{url}/healthz", timeout=1),
-                  timeout_s=120, what=f"the proxy at {url}")
-        for path in worker_logs:
-            _wait(lambda: " ready." in path.read_text(), timeout_s=120, what=f"the worker logging to {path}")
-        yield {"proxies": proxies, "queue": queue, "logs": tmp_path}
-    finally:
-        for process in started:
-            _stop(process)
+    with proxies_and_workers(env, folder=tmp_path, queue=queue, name=token) as (proxies, _):
+        yield {"proxies": proxies, "queue": queue}
 
 
 def _primary_of(topology: dict, key: str) -> int:
