@@ -130,7 +130,7 @@ def _events(n: int, org: BenchOrg, prefix: str) -> list[str]:
 
 async def ingest_rate(*, quick: bool) -> None:
     from bench.org import bench_org_create
-    from governance.redis import get_async_redis
+    from core.redis import get_async_redis
 
     n = 30_000 if quick else 100_000
     org = await sync_to_async(bench_org_create)(label="ingest")

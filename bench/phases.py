@@ -107,7 +107,7 @@ def main() -> None:
         from usage.proxy import call, views
 
         stats: dict[str, list[float]] = collections.defaultdict(list)
-        for name in ("key_authenticate", "admission_admit", "upstream_for", "send_with_fallback", "answer_whole"):
+        for name in ("proxy_authenticate", "admission_admit", "upstream_for", "send_with_fallback", "answer_whole"):
             _timed(stats, views, name)
         _timed(stats, call.Call, "_settle")
         _timed(stats, call.Call, "_record")

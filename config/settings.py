@@ -83,14 +83,24 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL")
 EMBEDDED = not REDIS_URL
+# The Redis topology (core/redis.py, docs/scaling.md): "standalone" (REDIS_URL names the server),
+# "cluster" (REDIS_URL names any node of a Redis Cluster) or "sentinel" (the primary that the sentinels
+# report for TOKENWISE_REDIS_SENTINEL_MASTER; REDIS_URL gives the database, credentials and TLS).
+TOKENWISE_REDIS_MODE = env_str("TOKENWISE_REDIS_MODE", "standalone").strip().lower()
+if TOKENWISE_REDIS_MODE not in ("standalone", "cluster", "sentinel"):
+    raise RuntimeError(f"TOKENWISE_REDIS_MODE must be standalone, cluster or sentinel, got {TOKENWISE_REDIS_MODE!r}")
+TOKENWISE_REDIS_SENTINELS = env_list("TOKENWISE_REDIS_SENTINELS", [])
+TOKENWISE_REDIS_SENTINEL_MASTER = env_str("TOKENWISE_REDIS_SENTINEL_MASTER", "mymaster")
+if TOKENWISE_REDIS_MODE == "sentinel" and REDIS_URL and not TOKENWISE_REDIS_SENTINELS:
+    raise RuntimeError("TOKENWISE_REDIS_MODE=sentinel needs TOKENWISE_REDIS_SENTINELS=host:port,...")
 
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's Redis cache on Tokenwise's own clients (core/redis.py): any topology.
+            "BACKEND": "core.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "tw",
-            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
     }
 else:

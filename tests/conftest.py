@@ -84,7 +84,7 @@ def upstream(fake_upstream, settings):
 @pytest.fixture
 def redis_clean():
     """Empty the configured Redis database (the test's own) before and after the test."""
-    from governance.redis import get_sync_redis
+    from core.redis import get_sync_redis
 
     client = get_sync_redis()
     if client is not None:

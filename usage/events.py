@@ -23,8 +23,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import Error as DatabaseError
 
-from governance.redis import REDIS_ERRORS
-from governance.redis_mux import get_multiplexed_redis
+from core.redis import REDIS_ERRORS, replicated_pipeline
 from usage import metrics
 
 logger = logging.getLogger(__name__)
@@ -173,7 +172,8 @@ def call_owner_command(event: UsageEventData) -> tuple:
 async def usage_events_publish(events: list[UsageEventData]) -> None:
     """Hand events to the ledger; never raises for a storage failure it can route around.
 
-    Redis stream first, every event in one write (one ``XADD`` each); the events Redis did not take (any
+    Redis stream first, every event in one pipeline (one ``XADD`` each), replicated to one replica where
+    the topology has replicas (``core.redis.replicated_pipeline``); the events Redis did not take (any
     Redis error, or no Redis) are written directly through ``usage_events_ingest``, idempotent on
     ``request_id``; when the database fails too, they are appended to the local spool file
     (``usage.spool``), re-ingested by the next drain. Raises only if the local disk fails as well.
@@ -183,11 +183,13 @@ async def usage_events_publish(events: list[UsageEventData]) -> None:
     for event in events:
         _storable(event)
     left = events
-    client = get_multiplexed_redis()
-    if client is not None:
+    if settings.REDIS_URL:
         stream = settings.TOKENWISE_LEDGER_STREAM
         try:
-            replies = await client.execute(*(("XADD", stream, "*", "e", event.to_json()) for event in events))
+            # Replicated before it counts as published (Cluster, Sentinel): an event a failover loses
+            # would be lost for good; one that is also written directly below is written once.
+            replies = await replicated_pipeline(stream, [("XADD", stream, "*", "e", event.to_json())
+                                                         for event in events])
         except REDIS_ERRORS:
             metrics.DEPENDENCY_FAILURES.labels("redis", "ledger_publish").inc()
             logger.warning("ledger stream unreachable; writing %d event(s) directly", len(events))

@@ -28,7 +28,7 @@ from django.http import HttpRequest, HttpResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
-from governance.redis import REDIS_ERRORS, get_async_redis, get_sync_redis
+from core.redis import REDIS_ERRORS, get_async_redis, get_sync_redis
 from usage.spool import usage_spool_backlog
 from usage.stream import GROUP
 

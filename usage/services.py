@@ -23,8 +23,8 @@ from django.db.models import Case, Count, F, Q, Sum, When
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from core.redis import REDIS_ERRORS, get_sync_redis
 from governance.models import ApiKey
-from governance.redis import REDIS_ERRORS, get_sync_redis
 from usage.events import UsageEventData
 from usage.models import DailyRollup, UsageEvent
 

@@ -20,7 +20,7 @@ import time
 import redis
 from django.conf import settings
 
-from governance.redis import get_sync_redis
+from core.redis import get_sync_redis
 from usage.events import UsageEventData
 from usage.services import usage_events_ingest
 

@@ -8,7 +8,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import Error as DatabaseError
 
-from governance.redis import REDIS_ERRORS
+from core.redis import REDIS_ERRORS
 from usage.services import usage_rollups_refresh
 from usage.spool import usage_spool_drain
 from usage.stream import usage_stream_drain

@@ -37,17 +37,17 @@ import redis
 from django.conf import settings
 from django.db import DatabaseError
 
+from core.redis import REDIS_ERRORS, get_async_redis
 from governance.enforcement import clock
 from governance.enforcement.bounds import RequestShape, output_bound, output_limit, prompt_bound
 from governance.enforcement.counters import (
-    USD_UNITS, AdmitResult, BudgetCheck, Plan, RateCheck, budget_key, local_counters, rate_key, redis_counters,
+    USD_UNITS, AdmitResult, BudgetCheck, Command, Plan, RateCheck, budget_key, local_counters, rate_key,
+    redis_counters,
 )
 from governance.enforcement.effective import EffectivePolicy, Limits, policy_for, policy_version_observe
 from governance.enforcement.periods import periods_at
 from governance.enforcement.responses import budget_exceeded_error, exceeded_warning, rate_headers, rate_limited_error
 from governance.exceptions import EnforcementUnavailable, MaxTokensTooLarge, ModelNotAllowed, ModelUnpriced
-from governance.redis import REDIS_ERRORS
-from governance.redis_mux import Command, get_multiplexed_redis
 from governance.services.alerts import alert_crossings_queue
 from governance.services.keys import KeyPrincipal
 from governance.services.pricing import PriceQuote, cost_usd, price_quote
@@ -210,7 +210,7 @@ async def _run(plan: Plan) -> tuple[AdmitResult, Any]:
                                              headers={"Retry-After": "5"})
             logger.warning("counters unreachable: %s admitted by this process's own counters", plan.rid)
         else:
-            policy_version_observe(result.version)
+            policy_version_observe(plan.team_id, result.version)
             return result, redis_counters
     await _seed_local(plan)
     return await local_counters.admit(plan), local_counters
@@ -299,7 +299,7 @@ async def admission_admit(
             alt = _worst(shape, model=served_alt, quote=quote_alt, asked=asked)
     rates, budgets = _checks(policy, principal, now=now, tokens=max(worst.tokens, alt.tokens),
                              cost=worst.cost_units, tokens_alt=alt.tokens, cost_alt=alt.cost_units)
-    plan = Plan(rid=request_id or uuid.uuid4().hex, now=now,
+    plan = Plan(rid=request_id or uuid.uuid4().hex, team_id=principal.team_id, now=now,
                 deadline=now + settings.TOKENWISE_RESERVATION_TTL_S, mode=mode, rates=rates, budgets=budgets)
     fit = bool(fit_min_output) and mode == "block"
     if fit:  # a refusal may still fit: the "exceeded" alert waits for the final answer
@@ -315,7 +315,8 @@ async def admission_admit(
             rates, budgets = _checks(policy, principal, now=now, tokens=worst.tokens, cost=worst.cost_units,
                                      tokens_alt=worst.tokens, cost_alt=worst.cost_units)
         # Again: with the fitted output, or as asked (refused again, now raising the alert it may owe).
-        plan = Plan(rid=plan.rid, now=now, deadline=plan.deadline, mode=mode, rates=rates, budgets=budgets)
+        plan = Plan(rid=plan.rid, team_id=plan.team_id, now=now, deadline=plan.deadline, mode=mode, rates=rates,
+                    budgets=budgets)
         result, backend = await _run(plan)
         if result.status == "ok" and fitted is not None:
             admission.max_tokens = fitted
@@ -382,7 +383,7 @@ class Settlement:
 
     async def reply(self, raw: Any) -> None:
         """Read the answer to ``command`` (a script missing from Redis's cache is run again, loaded)."""
-        if isinstance(raw, redis.exceptions.ResponseError) and str(raw).startswith("NOSCRIPT"):
+        if isinstance(raw, redis.exceptions.NoScriptError):
             await self.run()
             return
         _crossings_queue(redis_counters.settle_reply(self.plan, raw))
@@ -398,30 +399,29 @@ async def settlement_send(settlement: Settlement | None, *, request_id: str,
                           also: tuple[Command, ...] = ()) -> Awaitable[None]:
     """Send a settlement now without waiting for its answer; await the result to read it.
 
-    Counters in Redis: the command is queued on the hot path's connection now and written in this
-    event-loop turn (commands there run in order, so this process's next admission sees it), with
-    ``also`` (commands whose answers do not matter). This process's own counters: settled here. Never raises: a settlement that fails is
-    logged, and the reconcile task repairs the counters from the ledger.
+    Counters in Redis: the command goes out in one pipeline with ``also`` (commands whose answers do not
+    matter), from a task started now - it writes before this process can read the caller's next call.
+    This process's own counters: settled here. Never raises: a settlement that fails is logged, and the
+    reconcile task repairs the counters from the ledger.
     """
     command = None if settlement is None else settlement.command
     if settlement is not None and command is None:
         await _settle_quietly(settlement.run(), request_id)
-    client = get_multiplexed_redis()
+    client = get_async_redis()
     commands = ((command,) if command is not None else ()) + also
     if client is None or not commands:
         return _settle_quietly(None, request_id)
-    try:
-        # Queued now, written in this event-loop turn right after the answer that is being sent: ahead
-        # of anything the caller can send next, without delaying the answer by a system call.
-        replies = await client.submit(*commands, at_once=False)
-    except REDIS_ERRORS:
-        logger.warning("settlement of %s left to the reconcile task (Redis unreachable)", request_id)
-        return _settle_quietly(None, request_id)
+    pipe = client.pipeline(transaction=False)
+    for each in commands:
+        pipe.execute_command(*each)
+    replies = asyncio.ensure_future(pipe.execute(raise_on_error=False))
 
     async def answer() -> None:
         try:
             raw = (await replies)[0]
-            if isinstance(raw, redis.exceptions.ResponseError) and not str(raw).startswith("NOSCRIPT"):
+            if isinstance(raw, BaseException) and not isinstance(raw, redis.exceptions.NoScriptError):
+                if isinstance(raw, REDIS_ERRORS) or not isinstance(raw, redis.exceptions.ResponseError):
+                    raise raw
                 raise redis.exceptions.ConnectionError(str(raw))  # not served (LOADING, READONLY ...)
         except REDIS_ERRORS:
             if command is None:
@@ -432,6 +432,9 @@ async def settlement_send(settlement: Settlement | None, *, request_id: str,
                 logger.warning("settlement of %s left to the reconcile task (Redis unreachable)", request_id)
             except Exception:
                 logger.exception("settlement failed for %s", request_id)
+            return
+        except Exception:
+            logger.exception("settlement failed for %s", request_id)
             return
         if command is not None:
             await _settle_quietly(settlement.reply(raw), request_id)

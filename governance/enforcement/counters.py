@@ -13,7 +13,9 @@ in-process ``LocalCounters`` mirrors them line by line under a lock) and are tes
 - a **reservation** (request id -> the counters it holds and how much) carries a deadline; whichever
   admission runs after the deadline releases it, so a process that died mid-call leaks nothing.
 
-Keys share the ``{tw}`` hash tag so one script may touch them all on a Redis Cluster too.
+Keys carry their team's hash tag (``{t<team id>}``): every key one call's admission and settlement touch -
+the team's pool, the person's limits within that team, the team's reservations and policy version - is
+in one Redis Cluster slot, and teams spread over the cluster (docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -25,15 +27,26 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from governance.enforcement.effective import POLICY_VERSION_KEY
-from governance.enforcement.periods import Period
-from governance.redis_mux import Command, get_multiplexed_redis
+import redis
 
-RESERVATIONS_KEY = "tw:{tw}:resv"
-DEADLINES_KEY = "tw:{tw}:resv:deadlines"
+from core.redis import get_async_redis
+from governance.enforcement.effective import policy_version_key, team_tag
+from governance.enforcement.periods import Period
+
+Command = tuple[Any, ...]
 USD_UNITS = 10**8  # counter units per USD
 KEY_GRACE_S = 3 * 86400  # counters outlive their period by this much (reconcile, reports of "last period")
 _LUA = Path(__file__).with_name("lua")
+
+
+def reservations_key(team_id: int) -> str:
+    """The team's live reservations (hash: request id -> the counters held and how much)."""
+    return f"tw:{team_tag(team_id)}:resv"
+
+
+def deadlines_key(team_id: int) -> str:
+    """The deadlines of the team's live reservations (sorted set)."""
+    return f"tw:{team_tag(team_id)}:resv:deadlines"
 
 
 def scope_id(*, team_id: int, user_id: int | None) -> str:
@@ -42,12 +55,12 @@ def scope_id(*, team_id: int, user_id: int | None) -> str:
 
 def budget_key(*, team_id: int, user_id: int | None, unit: str, period: Period) -> str:
     """The counter of one budget: ``unit`` is "tok" or "usd"; ``user_id`` None for the team's pool."""
-    return f"tw:{{tw}}:b:{scope_id(team_id=team_id, user_id=user_id)}:{unit}:{period.id}"
+    return f"tw:{team_tag(team_id)}:b:{scope_id(team_id=team_id, user_id=user_id)}:{unit}:{period.id}"
 
 
 def rate_key(*, team_id: int, user_id: int | None, kind: str) -> str:
     """The bucket of one rate limit: ``kind`` is "rpm" or "tpm"."""
-    return f"tw:{{tw}}:r:{scope_id(team_id=team_id, user_id=user_id)}:{kind}"
+    return f"tw:{team_tag(team_id)}:r:{scope_id(team_id=team_id, user_id=user_id)}:{kind}"
 
 
 @dataclasses.dataclass(slots=True)
@@ -82,6 +95,7 @@ class Plan:
     """Everything one admission checks; kept on the Admission to settle it."""
 
     rid: str
+    team_id: int  # every key below is in this team's hash slot
     now: float
     deadline: float
     mode: str  # "block" | "warn" | "downgrade"
@@ -114,7 +128,7 @@ class Crossing:
 
 def _admit_keys_args(plan: Plan) -> tuple[list[str], list[Any]]:
     """``lua/admit.lua``'s keys and arguments, flat (rates then budgets, in the same order in both)."""
-    keys = [POLICY_VERSION_KEY, RESERVATIONS_KEY, DEADLINES_KEY,
+    keys = [policy_version_key(plan.team_id), reservations_key(plan.team_id), deadlines_key(plan.team_id),
             *(r.key for r in plan.rates), *(b.key for b in plan.budgets)]
     args: list[Any] = [plan.now, plan.rid, plan.deadline, plan.mode, len(plan.rates)]
     for rate in plan.rates:
@@ -129,7 +143,7 @@ def _settle_keys_args(plan: Plan, *, now: float, tokens: int, cost_units: int,
                       only_if_live: bool = False) -> tuple[list[str], list[Any]]:
     """``lua/settle.lua``'s keys and arguments, flat."""
     tpm = [rate for rate in plan.rates if rate.kind == "tokens"]
-    keys = [RESERVATIONS_KEY, DEADLINES_KEY, *(b.key for b in plan.budgets), *(r.key for r in tpm)]
+    keys = [reservations_key(plan.team_id), deadlines_key(plan.team_id), *(b.key for b in plan.budgets), *(r.key for r in tpm)]
     args: list[Any] = [now, plan.rid, tokens, cost_units, int(only_if_live), len(plan.budgets)]
     for budget in plan.budgets:
         args += (int(budget.unit == "usd"), budget.limit, budget.expire_at, len(budget.thresholds),
@@ -141,7 +155,7 @@ def _settle_keys_args(plan: Plan, *, now: float, tokens: int, cost_units: int,
 def _admit_result(raw: list, plan: Plan) -> AdmitResult:
     """``lua/admit.lua``'s flat reply: status, version, over, binding rate, its wait, alert level, then
     (level, seconds to full) per rate unless refused for a budget, then (used, held) per budget."""
-    status = raw[0].decode()  # the hot path's client answers bytes
+    status = raw[0].decode()  # the client answers bytes
     at = 6 if status == "budget" else 6 + 2 * len(plan.rates)
     return AdmitResult(
         status=status, version=raw[1], over=raw[2], rate_index=raw[3], retry_after_s=float(raw[4]),
@@ -158,9 +172,9 @@ def lua_source(name: str) -> str:
 class RedisCounters:
     """The shared counters: one script call (EVALSHA) to admit, one to settle.
 
-    Both go over the hot path's multiplexed connection (``governance.redis_mux``). Settlement can also
-    travel in the same round trip as the ledger publication: ``settle_command`` builds it and
-    ``settle_reply`` reads its answer.
+    Settlement can also travel in one pipeline with other commands (``settle_command`` builds it and
+    ``settle_reply`` reads its answer). A script missing from Redis's cache (a restarted server, a
+    promoted replica) is sent again in full.
     """
 
     def __init__(self) -> None:
@@ -168,8 +182,11 @@ class RedisCounters:
         self._shas = {name: hashlib.sha1(source.encode()).hexdigest() for name, source in self._sources.items()}
 
     async def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
-        client = get_multiplexed_redis()
-        return await client.evalsha(self._shas[name], self._sources[name], keys, args)
+        client = get_async_redis()
+        try:
+            return await client.evalsha(self._shas[name], len(keys), *keys, *args)
+        except redis.exceptions.NoScriptError:
+            return await client.eval(self._sources[name], len(keys), *keys, *args)
 
     async def admit(self, plan: Plan) -> AdmitResult:
         return _admit_result(await self._run("admit", *_admit_keys_args(plan)), plan)

@@ -11,9 +11,11 @@ levels:
   within the team - checked in addition to the team's.
 
 Cache: an in-process dict (``TOKENWISE_POLICY_CACHE_TTL_S``), then Redis (a JSON entry tagged with the
-policy version), then the database (one query) on a miss. A change (``policy_cache_invalidate``) clears
-this process's dict and bumps the version in Redis; every admission script returns the current version,
-so other processes drop their stale entries on their next call - no extra round trip.
+team's policy version), then the database (one query) on a miss. A change (``policy_cache_invalidate``)
+clears this process's dict and bumps the version of the team concerned in Redis (of every team for the
+organisation's default); every admission script returns its team's current version, so other processes
+drop their stale entries on their next call - no extra round trip. The version is per team so that it
+lives in the team's Redis Cluster slot with the counters the script reads.
 """
 
 from __future__ import annotations
@@ -32,12 +34,23 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db.models import Q
 
-from governance.redis import REDIS_ERRORS, get_async_redis, get_sync_redis
+from core.redis import REDIS_ERRORS, get_async_redis, get_sync_redis
 
 logger = logging.getLogger(__name__)
 
-POLICY_VERSION_KEY = "tw:{tw}:policy:version"
-_ENTRY_KEY = "tw:{{tw}}:policy:{}:{}"
+def team_tag(team_id: int) -> str:
+    """The Redis Cluster hash tag of a team's keys: its counters, reservations and policy cache."""
+    return f"{{t{team_id}}}"
+
+
+def policy_version_key(team_id: int) -> str:
+    """The version of a team's policies (bumped by every policy change; admission reads it)."""
+    return f"tw:{team_tag(team_id)}:policy:version"
+
+
+def _entry_key(team_id: int, user_id: int) -> str:
+    return f"tw:{team_tag(team_id)}:policy:{user_id}"
+
 _ENTRY_TTL_S = 3600
 
 TOKEN_FIELDS = (("day", "tokens_per_day"), ("week", "tokens_per_week"), ("month", "tokens_per_month"))
@@ -171,48 +184,60 @@ def policy_from_json(raw: str | bytes) -> EffectivePolicy:
 # --- Hot-path cache ------------------------------------------------------------------------------------
 
 _local: dict[tuple[int, int], tuple[float, EffectivePolicy]] = {}
-_known_version: int | None = None
+_known_versions: dict[int, int] = {}  # team id -> the policy version last seen
 
 
 def policy_cache_clear() -> None:
     """Forget this process's cached policies."""
-    global _known_version
     _local.clear()
-    _known_version = None
+    _known_versions.clear()
 
 
-def policy_cache_invalidate() -> None:
-    """After a policy change commits: clear this process's cache and bump the shared version.
+def policy_cache_invalidate(team_id: int | None = None) -> None:
+    """After a policy change commits: clear this process's cache and bump the shared version of the
+    team concerned - of every team for the organisation's default (``team_id`` None).
 
-    Other processes learn the new version from their next admission and drop their caches.
+    Other processes learn the new version from their next admission in that team and drop its entries.
     """
     _local.clear()
     client = get_sync_redis()
-    if client is not None:
-        try:
-            client.incr(POLICY_VERSION_KEY)
-        except REDIS_ERRORS:
-            logger.warning("could not bump the policy version; other processes refresh within the TTL")
+    if client is None:
+        return
+    if team_id is None:
+        from governance.models import Team
+
+        team_ids = list(Team.objects.values_list("id", flat=True))
+    else:
+        team_ids = [team_id]
+    try:
+        pipe = client.pipeline(transaction=False)
+        for each in team_ids:
+            pipe.incr(policy_version_key(each))
+        pipe.execute()
+    except REDIS_ERRORS:
+        logger.warning("could not bump the policy version; other processes refresh within the TTL")
 
 
-def policy_version_observe(version: int) -> None:
-    """Called with the version an admission script read: a newer one drops the local cache."""
-    global _known_version
-    if version != _known_version:
-        if _known_version is not None:
-            _local.clear()
-        _known_version = version
+def policy_version_observe(team_id: int, version: int) -> None:
+    """Called with the team's version an admission script read: a newer one drops the team's entries
+    from the local cache."""
+    known = _known_versions.get(team_id)
+    if version != known:
+        if known is not None:
+            for key in [key for key in _local if key[0] == team_id]:
+                del _local[key]
+        _known_versions[team_id] = version
 
 
 async def _shared_lookup(team_id: int, user_id: int) -> EffectivePolicy:
     client = get_async_redis()
-    entry_key = _ENTRY_KEY.format(team_id, user_id)
+    entry_key = _entry_key(team_id, user_id)
     version = None
     if client is not None:
         try:
-            version, raw = await client.mget(POLICY_VERSION_KEY, entry_key)
+            version, raw = await client.mget(policy_version_key(team_id), entry_key)
             version = int(version or 0)
-            policy_version_observe(version)
+            policy_version_observe(team_id, version)
             if raw is not None:
                 entry = json.loads(raw)
                 if entry["v"] == version:

@@ -22,13 +22,13 @@ from decimal import Decimal
 from django.conf import settings
 from django.db.models import Sum
 
+from core.redis import get_sync_redis
 from governance.enforcement import clock
 from governance.enforcement.counters import (
-    DEADLINES_KEY, RESERVATIONS_KEY, USD_UNITS, BudgetCheck, budget_key, local_counters, lua_source,
+    USD_UNITS, BudgetCheck, budget_key, deadlines_key, local_counters, lua_source, reservations_key,
 )
 from governance.enforcement.effective import POLICY_FIELDS, Limits, policy_resolve
 from governance.enforcement.periods import periods_at
-from governance.redis import get_sync_redis
 
 
 @dataclasses.dataclass(slots=True)
@@ -119,10 +119,17 @@ def _reconcile_redis(budgets: list[BudgetCheck], *, now: float, quiet_s: float, 
     if not counters:
         return
     script = client.register_script(lua_source("reconcile"))
-    raw = script(keys=[RESERVATIONS_KEY, DEADLINES_KEY, *(c[0] for c in counters)],
-                 args=[json.dumps({"now": now, "counters": counters})])
-    results = json.loads(raw)
-    results = results if isinstance(results, list) else []
+    by_team: dict[int, list[int]] = {}  # one script per team: its keys share the team's hash slot
+    for index, budget in enumerate(budgets):
+        by_team.setdefault(budget.team_id, []).append(index)
+    results: list = [[0, 0]] * len(counters)
+    for team_id, indexes in by_team.items():
+        team_counters = [counters[index] for index in indexes]
+        raw = script(keys=[reservations_key(team_id), deadlines_key(team_id), *(c[0] for c in team_counters)],
+                     args=[json.dumps({"now": now, "counters": team_counters})])
+        replies = json.loads(raw)
+        for index, reply in zip(indexes, replies if isinstance(replies, list) else []):
+            results[index] = reply
     applied = {c[0] for c, (fixed_u, _) in zip(counters, results) if fixed_u}
     report.repairs = [r for r in report.repairs if r[0] in applied]
     report.repaired = len(report.repairs)

@@ -33,14 +33,14 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections, transaction
 from django.utils import timezone
 
+from core.redis import REDIS_ERRORS, get_async_redis, get_sync_redis
 from governance.exceptions import AuthenticationFailed, KeyExpired, KeyRevoked
 from governance.models import ApiKey, Team
-from governance.redis import REDIS_ERRORS, get_async_redis, get_sync_redis
 from governance.services.audit import audit_record, audit_snapshot
 
 KEY_PREFIX = "tw-"
-_CACHE_KEY = "tw:key:{}"
-_GENERATION_KEY = "tw:keygen:{}"
+_CACHE_KEY = "tw:key:{{{}}}"  # hash-tagged by the key hash: with its generation in one Cluster slot
+_GENERATION_KEY = "tw:keygen:{{{}}}"
 # Kept far longer than any lookup can take: a lookup compares the generation it read before its
 # database read with the one at write-back; an expired generation would compare equal to "never evicted".
 _GENERATION_TTL_S = 24 * 3600

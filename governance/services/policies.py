@@ -73,7 +73,8 @@ def policy_save(*, policy: Policy, actor=None, actor_label: str = "") -> Policy:
     policy.save()
     audit_record(actor=actor, actor_label=actor_label, action="create" if before is None else "update",
                  instance=policy, before=before, after=audit_snapshot(policy))
-    transaction.on_commit(policy_cache_invalidate)
+    team_id = policy.team_id
+    transaction.on_commit(lambda: policy_cache_invalidate(team_id))
     return policy
 
 
@@ -82,8 +83,9 @@ def policy_delete(*, policy: Policy, actor=None, actor_label: str = "") -> None:
     """Delete one policy (its level then inherits everything), audited; caches invalidated on commit."""
     before = audit_snapshot(policy)
     audit_record(actor=actor, actor_label=actor_label, action="delete", instance=policy, before=before)
+    team_id = policy.team_id
     policy.delete()
-    transaction.on_commit(policy_cache_invalidate)
+    transaction.on_commit(lambda: policy_cache_invalidate(team_id))
 
 
 def policy_set(*, scope: str, team: Team | None = None, user=None, values: dict[str, Any], actor=None,

@@ -53,7 +53,7 @@ class Stack:
             "DATABASE_CONNECT_TIMEOUT_S": "2",
         }
         # The test process drains the same private Redis and spool.
-        from governance.redis import get_sync_redis
+        from core.redis import get_sync_redis
 
         settings.REDIS_URL = self.redis.url
         settings.TOKENWISE_LEDGER_SPOOL_DIR = str(self.spool_dir)
@@ -80,7 +80,7 @@ class Stack:
         usage_spool_drain()
 
     def close(self) -> None:
-        from governance.redis import get_sync_redis
+        from core.redis import get_sync_redis
 
         for process in reversed(self.processes):
             process.stop()
@@ -151,9 +151,9 @@ def assert_budgets_settled(stack: Stack, *, team_id: int) -> dict:
     from usage.models import UsageEvent
 
     client = stack.redis.client()
-    assert client.hlen("tw:{tw}:resv") == 0, "reservations left unsettled"
+    assert client.hlen(f"tw:{{t{team_id}}}:resv") == 0, "reservations left unsettled"
     counters = {}
-    for key in client.scan_iter(match=f"tw:{{tw}}:b:t{team_id}:tok:*"):
+    for key in client.scan_iter(match=f"tw:{{t{team_id}}}:b:t{team_id}:tok:*"):
         used, held = client.hmget(key, "u", "r")
         counters[key.decode()] = (int(used or 0), int(held or 0))
     ledger_tokens = UsageEvent.objects.filter(team_id=team_id).aggregate(n=Sum("total_tokens"))["n"] or 0

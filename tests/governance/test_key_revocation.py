@@ -88,7 +88,7 @@ def test_a_read_taken_before_the_revoke_is_not_cached_after_the_eviction(employe
 def test_the_shared_cache_keeps_no_answer_read_before_the_revoke(employee, team, paused_database_read):
     if not django_settings.REDIS_URL:
         pytest.skip("the shared cache is Redis")
-    from governance.redis import get_sync_redis
+    from core.redis import get_sync_redis
 
     read, resume = paused_database_read
     key, secret = key_create(user=employee, team=team)

@@ -13,6 +13,7 @@ group) into the database. Afterwards:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -28,10 +29,10 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Sum
 
+from core.redis import get_sync_redis
 from governance.enforcement.counters import budget_key
 from governance.enforcement.periods import period_of
 from governance.models import Membership
-from governance.redis import get_sync_redis
 from governance.services.keys import key_create
 from governance.services.policies import policy_set
 from tests.conftest import free_port
@@ -43,7 +44,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 BASE_DIR = Path(settings.BASE_DIR)
 CALLS = 160  # per scenario, half to each proxy, all in flight at once
-BUDGET = 6_000  # tokens per day: about a third of the calls' worst cases (their body bytes) fit
+BUDGET = 1_500  # tokens per day: less than the burst uses, so calls are refused however much they overlap
 RPM = 30
 HELLO = [{"role": "user", "content": "hello there"}]
 
@@ -73,35 +74,28 @@ def _stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
-@pytest.fixture
-def cluster(transactional_db, default_prices, upstream, redis_clean, tmp_path, settings):
-    """Two proxies (uvicorn) and two Celery workers, all separate processes, sharing Redis and PostgreSQL."""
-    if connection.vendor != "postgresql" or not settings.REDIS_URL:
-        pytest.skip("SKIPPED: the processes share PostgreSQL and Redis; set DATABASE_URL (PostgreSQL) and "
-                    "REDIS_URL (as .ci/run does) to run this test")
-    redis_keys_token = f"tw-scale-{uuid.uuid4().hex[:12]}"
-    settings.TOKENWISE_LEDGER_STREAM = f"{redis_keys_token}:events"
-    settings.TOKENWISE_LEDGER_SPOOL_DIR = str(tmp_path / "spool")
-    queue = f"{redis_keys_token}-celery"
-    env = _env(upstream, queue)
+@contextlib.contextmanager
+def proxies_and_workers(env: dict[str, str], *, folder: Path, queue: str, name: str):
+    """Two proxies (uvicorn) and two Celery workers (consuming ``queue``), separate processes with
+    ``env``, logging to ``folder``: yields (the proxies' URLs, the workers' log files) once all are ready."""
     processes: list[subprocess.Popen] = []
     proxies, worker_logs = [], []
     try:
         for n in range(2):
             port = free_port()
-            with open(tmp_path / f"proxy-{n}.log", "wb") as log:
+            with open(folder / f"proxy-{n}.log", "wb") as log:
                 processes.append(subprocess.Popen(
                     [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
                      "--port", str(port), "--log-level", "warning", "--no-access-log", "--lifespan", "off"],
                     cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT))
             proxies.append(f"http://127.0.0.1:{port}")
         for n in range(2):
-            path = tmp_path / f"worker-{n}.log"
+            path = folder / f"worker-{n}.log"
             with open(path, "wb") as log:
                 processes.append(subprocess.Popen(
                     [sys.executable, "-m", "celery", "-A", "config", "worker", "-P", "solo", "-Q", queue,
                      "--without-heartbeat", "--without-mingle", "--without-gossip", "--loglevel", "INFO",
-                     "--hostname", f"{redis_keys_token}-{n}@%h"],
+                     "--hostname", f"{name}-{n}@%h"],
                     cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT))
             worker_logs.append(path)
         deadline = time.monotonic() + 120
@@ -119,10 +113,25 @@ def cluster(transactional_db, default_prices, upstream, redis_clean, tmp_path, s
                 assert all(p.poll() is None for p in processes), f"a worker exited:\n{path.read_text()}"
                 assert time.monotonic() < deadline, f"a worker did not start:\n{path.read_text()}"
                 time.sleep(0.2)
-        yield {"proxies": proxies, "queue": queue, "worker_logs": worker_logs}
+        yield proxies, worker_logs
     finally:
         for process in processes:
             _stop(process)
+
+
+@pytest.fixture
+def cluster(transactional_db, default_prices, upstream, redis_clean, tmp_path, settings):
+    """Two proxies (uvicorn) and two Celery workers, all separate processes, sharing Redis and PostgreSQL."""
+    if connection.vendor != "postgresql" or not settings.REDIS_URL:
+        pytest.skip("SKIPPED: the processes share PostgreSQL and Redis; set DATABASE_URL (PostgreSQL) and "
+                    "REDIS_URL (as .ci/run does) to run this test")
+    redis_keys_token = f"tw-scale-{uuid.uuid4().hex[:12]}"
+    settings.TOKENWISE_LEDGER_STREAM = f"{redis_keys_token}:events"
+    settings.TOKENWISE_LEDGER_SPOOL_DIR = str(tmp_path / "spool")
+    queue = f"{redis_keys_token}-celery"
+    with proxies_and_workers(_env(upstream, queue), folder=tmp_path, queue=queue,
+                             name=redis_keys_token) as (proxies, worker_logs):
+        yield {"proxies": proxies, "queue": queue, "worker_logs": worker_logs}
 
 
 def _person(team_slug: str) -> tuple[object, str]:

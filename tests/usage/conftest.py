@@ -7,7 +7,7 @@ import uuid
 import pytest
 from django.conf import settings
 
-from governance.redis import get_sync_redis
+from core.redis import get_sync_redis
 from governance.services.pricing import price_snapshot_invalidate
 
 

@@ -15,7 +15,7 @@ import openai
 import pytest
 from django.test import Client
 
-from governance.redis import get_sync_redis
+from core.redis import get_sync_redis
 from tests.conftest import calls_recorded_wait
 from tests.faults.harness import free_port
 from usage.events import usage_events_publish

@@ -194,7 +194,7 @@ def test_refreshes_inline_without_redis(db, team, make_event, ingest, ledger_str
 
 def test_marking_without_redis_recomputes_at_once(db, team, make_event, ledger_stream, settings):
     settings.REDIS_URL = ""  # as if Redis were not configured: the queue is bypassed
-    from governance.redis import get_sync_redis
+    from core.redis import get_sync_redis
 
     get_sync_redis.cache_clear()
     try:
@@ -213,7 +213,7 @@ def test_marking_without_redis_recomputes_at_once(db, team, make_event, ledger_s
 def test_refreshes_inline_when_redis_is_unreachable(db, team, make_event, ingest, ledger_stream, settings, monkeypatch):
     import socket
 
-    from governance.redis import get_sync_redis
+    from core.redis import get_sync_redis
     from usage import services
 
     with socket.socket() as sock:

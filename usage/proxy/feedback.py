@@ -8,8 +8,8 @@ from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from core.redis import REDIS_ERRORS, get_async_redis
 from governance.exceptions import GovernanceError
-from governance.redis import REDIS_ERRORS, get_async_redis
 from governance.services.keys import KeyPrincipal
 from usage.proxy.auth_throttle import proxy_authenticate
 from usage.events import CALL_OWNER_KEY, request_id_verify

@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from asgiref.sync import async_to_sync
 
+from core.redis import get_sync_redis
 from governance.enforcement import clock as enforcement_clock
 from governance.enforcement.counters import local_counters
 from governance.enforcement.effective import policy_cache_clear
 from governance.models import Membership, Policy
-from governance.redis import get_sync_redis
 from governance.services.keys import KeyPrincipal
 from governance.services.policies import policy_set
 from tests.factories import UserFactory
@@ -72,7 +72,8 @@ class Counters:
 
     def reservations(self) -> int:
         if self.name == "redis":
-            return get_sync_redis().hlen("tw:{tw}:resv")
+            client = get_sync_redis()
+            return sum(client.hlen(key) for key in client.scan_iter(match="tw:{t*}:resv"))
         return len(local_counters.reservations)
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
 from decimal import Decimal
 
 import pytest
+import redis.asyncio.client
 import redis.exceptions
 
 from governance.enforcement.bounds import RequestShape
@@ -17,7 +17,6 @@ from governance.enforcement.counters import budget_key
 from governance.enforcement.effective import policy_cache_invalidate
 from governance.enforcement.periods import period_of
 from governance.exceptions import BudgetExceeded, MaxTokensTooLarge, ModelNotAllowed, ModelUnpriced, RateLimited
-from governance.redis_mux import MultiplexedRedis
 from governance.services.policies import policy_set
 
 MARGIN = 16  # TOKENWISE_RESERVE_PROMPT_MARGIN_TOKENS
@@ -294,15 +293,14 @@ def test_a_settlement_sent_again_after_a_lost_answer_counts_once(counters, clock
 def test_a_settlement_whose_answer_times_out_is_sent_again(counters, clock, run, alice, team_policy, monkeypatch):
     team_policy(tokens_per_day=100)
     settlement = admission_settlement(admit(run, alice, max_tokens=10, prompt=4), total_tokens=12, cost_usd=None)
-    submit = MultiplexedRedis.submit
+    execute = redis.asyncio.client.Pipeline.execute
 
-    async def lost(self, *commands, at_once=True):  # the first write is lost with its answer: a timeout
-        monkeypatch.setattr(MultiplexedRedis, "submit", submit)
-        future = asyncio.get_running_loop().create_future()
-        future.set_exception(redis.exceptions.TimeoutError("no reply from Redis within 1.0 s"))
-        return future
+    async def lost(self, *args, **kwargs):  # the first pipeline runs, but its answer times out
+        monkeypatch.setattr(redis.asyncio.client.Pipeline, "execute", execute)
+        await execute(self, *args, **kwargs)
+        raise redis.exceptions.TimeoutError("Timeout reading from 127.0.0.1:6379")
 
-    monkeypatch.setattr(MultiplexedRedis, "submit", lost)
+    monkeypatch.setattr(redis.asyncio.client.Pipeline, "execute", lost)
 
     async def send_and_read():
         await (await settlement_send(settlement, request_id="req_lost"))

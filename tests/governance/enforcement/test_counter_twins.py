@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from core.redis import get_sync_redis
 from governance.enforcement.counters import (
     BudgetCheck,
     LocalCounters,
@@ -32,12 +33,11 @@ from governance.enforcement.counters import (
     lua_source,
 )
 from governance.enforcement.periods import Period
-from governance.redis import get_sync_redis
 
 START = 1_741_773_600.0  # 2025-03-12 10:00 UTC
 PERIOD = Period(kind="day", first_day=date(2025, 3, 12), start=START - 36_000, end=START + 50_400)
-BUDGET_KEYS = ["tw:{tw}:b:t1:tokens:d2025-03-12", "tw:{tw}:b:u1.7:usd:d2025-03-12"]
-RATE_KEYS = [("tw:{tw}:r:t1:requests", "requests"), ("tw:{tw}:r:u1.7:tokens", "tokens")]
+BUDGET_KEYS = ["tw:{t1}:b:t1:tokens:d2025-03-12", "tw:{t1}:b:u1.7:usd:d2025-03-12"]
+RATE_KEYS = [("tw:{t1}:r:t1:requests", "requests"), ("tw:{t1}:r:u1.7:tokens", "tokens")]
 
 # Limits are multiples of 60 and time moves in whole seconds: bucket levels stay whole numbers, so the
 # two sides compare exactly (Redis keeps a level as Lua's 14-digit text; Python keeps a float).
@@ -68,7 +68,7 @@ def _plan(n: int, now: float, spec: dict, rate_limits: list[int], budgets: list[
                           amount_if_downgraded=int(amount * spec["downgraded_share"]), thresholds=budgets[i][1],
                           scope="team" if i == 0 else "user", team_id=1, user_id=None if i == 0 else 7, period=PERIOD)
               for i in sorted(spec["budgets"])]
-    return Plan(rid=f"req-{n}", now=now, deadline=now + spec["lifetime_s"], mode=spec["mode"], rates=rates,
+    return Plan(rid=f"req-{n}", team_id=1, now=now, deadline=now + spec["lifetime_s"], mode=spec["mode"], rates=rates,
                 budgets=checks)
 
 
@@ -95,7 +95,7 @@ class RedisTwin:
             if values:
                 budgets[key] = {name: int(values.get(name, 0)) for name in ("u", "r", "a")}
         buckets = {key: float(self.redis.hget(key, "v")) for key, _ in RATE_KEYS if self.redis.exists(key)}
-        return {"budgets": budgets, "buckets": buckets, "reservations": self.redis.hlen("tw:{tw}:resv")}
+        return {"budgets": budgets, "buckets": buckets, "reservations": self.redis.hlen("tw:{t1}:resv")}
 
 
 def _local_state(local: LocalCounters) -> dict:

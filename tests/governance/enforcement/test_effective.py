@@ -6,10 +6,10 @@ from decimal import Decimal
 
 import pytest
 
-from governance.enforcement.effective import EffectivePolicy, Limits, policy_for, policy_resolve
+from core.redis import get_sync_redis
+from governance.enforcement.effective import EffectivePolicy, Limits, policy_for, policy_resolve, policy_version_key
 from governance.exceptions import BudgetExceeded, ModelNotAllowed
 from governance.models import Policy
-from governance.redis import get_sync_redis
 from governance.services.policies import policy_set
 from tests.governance.enforcement.test_admission import admit
 
@@ -82,7 +82,7 @@ def test_a_change_made_by_another_process_reaches_this_one_after_one_call(counte
     admit(run, alice)
     # Another process changes the policy: the database and the shared version, not this process's cache.
     Policy.objects.filter(scope="team", team=team).update(tokens_per_day=40)
-    get_sync_redis().incr("tw:{tw}:policy:version")
+    get_sync_redis().incr(policy_version_key(team.id))
 
     stale = admit(run, alice)  # decided on the cached policy; its script reports the new version
     with pytest.raises(BudgetExceeded) as caught:

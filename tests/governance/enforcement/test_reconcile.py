@@ -10,11 +10,11 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
+from core.redis import get_sync_redis
 from governance.enforcement.admission import admission_settle
 from governance.enforcement.counters import local_counters
 from governance.enforcement.reconcile import counters_reconcile
 from governance.exceptions import BudgetExceeded
-from governance.redis import get_sync_redis
 from tests.governance.enforcement.test_admission import admit, day_key
 from usage.models import UsageEvent
 

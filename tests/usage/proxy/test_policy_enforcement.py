@@ -18,12 +18,12 @@ from django.conf import settings
 from django.core import mail
 from django.core.management import call_command
 
+from core.redis import get_sync_redis
 from governance.enforcement import clock as enforcement_clock
 from governance.enforcement.counters import budget_key, local_counters
 from governance.enforcement.effective import policy_cache_clear
 from governance.enforcement.periods import period_of
 from governance.models import Alert
-from governance.redis import get_sync_redis
 from governance.services.alerts import alerts_queued_wait
 from tests.conftest import calls_recorded_wait
 from tests.governance.test_policies import ISSUE_DOCUMENT
@@ -120,7 +120,10 @@ def counter(team_id: int, *, at: float = NOON, user_id: int | None = None, unit:
 
 
 def reservations_left() -> int:
-    return get_sync_redis().hlen("tw:{tw}:resv") if settings.REDIS_URL else len(local_counters.reservations)
+    if not settings.REDIS_URL:
+        return len(local_counters.reservations)
+    client = get_sync_redis()
+    return sum(client.hlen(key) for key in client.scan_iter(match="tw:{t*}:resv"))
 
 
 def test_issue_policy_caps_max_tokens_and_sends_rate_headers(client, upstream, event_of, policies, frozen_clock):

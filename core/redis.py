@@ -1,0 +1,233 @@
+"""Tokenwise's one Redis layer: redis-py clients for a standalone Redis, a Redis Cluster or Sentinel.
+
+Every part of Tokenwise - the proxy's hot path, workers, commands - takes its clients from here
+(None in embedded mode, where ``REDIS_URL`` is unset). ``TOKENWISE_REDIS_MODE`` chooses the topology:
+
+- ``standalone``: the server ``REDIS_URL`` names;
+- ``cluster``: a Redis Cluster; ``REDIS_URL`` names any node, the client discovers the others and
+  follows ``MOVED`` / ``ASK`` redirections and failovers;
+- ``sentinel``: the primary that ``TOKENWISE_REDIS_SENTINELS`` (``host:port,...``) report for
+  ``TOKENWISE_REDIS_SENTINEL_MASTER``; ``REDIS_URL`` gives the database, the credentials and TLS (its
+  host is not used). After a failover the clients reconnect to the new primary.
+
+In a Cluster every key that one script or one multi-key command touches must share a hash slot: keys
+carry hash tags (``governance.enforcement.counters``, docs/scaling.md).
+
+The async clients are bound to the event loop that first used them, so one is kept per loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import weakref
+from typing import Any
+from urllib.parse import urlsplit
+
+import redis
+import redis.asyncio as aioredis
+import redis.asyncio.cluster
+import redis.asyncio.sentinel
+import redis.cluster
+import redis.sentinel
+from django.conf import settings
+
+AsyncRedis = aioredis.Redis | redis.asyncio.cluster.RedisCluster
+SyncRedis = redis.Redis | redis.cluster.RedisCluster
+
+ASYNC_POOL_SIZE = 64  # connections per process (per node in a Cluster); a command holds one per round trip
+ASYNC_POOL_WAIT_S = 2.0  # then ConnectionError: callers fall back as for Redis being down
+CONNECT_TIMEOUT_S = 2.0
+COMMAND_TIMEOUT_S = 1.0
+
+# What "Redis cannot serve now" looks like: unreachable, timing out, a Cluster without a primary for a
+# slot (a failover under way) or with no node the client can reach (RedisClusterException: "Redis Cluster
+# cannot be connected" while its nodes are re-discovered), or a server that lost its primary role
+# (READONLY: a demoted primary). A key layout error (keys of one script in different slots) is a
+# RedisClusterException too: the topology tests would see it as calls refused after a failover.
+REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError,
+                redis.exceptions.ClusterDownError, redis.exceptions.TryAgainError,
+                redis.exceptions.ReadOnlyError, redis.exceptions.RedisClusterException)
+
+class _ClosedTransportIsConnectionError:
+    """A write on a connection whose peer just went away is a ``ConnectionError``.
+
+    Under uvloop, writing to a transport that the server closed (a node killed in a failover, between
+    the connection's handshake and its first command) raises ``RuntimeError``, and a connection that a
+    concurrent failure closed meanwhile has no writer left (``AttributeError``); redis-py passes both on.
+    Callers expect the connection error that their "Redis down" path handles.
+    """
+
+    async def send_packed_command(self, command, check_health: bool = True) -> None:
+        try:
+            await super().send_packed_command(command, check_health)
+        except (RuntimeError, AttributeError) as exc:
+            if isinstance(exc, AttributeError) and self._writer is not None:
+                raise
+            raise redis.exceptions.ConnectionError(f"Redis closed the connection ({exc})") from exc
+
+
+class _Connection(_ClosedTransportIsConnectionError, aioredis.Connection):
+    pass
+
+
+class _SSLConnection(_ClosedTransportIsConnectionError, aioredis.SSLConnection):
+    pass
+
+
+class _SentinelConnection(_ClosedTransportIsConnectionError, redis.asyncio.sentinel.SentinelManagedConnection):
+    pass
+
+
+_async_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncRedis]" = weakref.WeakKeyDictionary()
+
+
+def sentinel_addresses() -> list[tuple[str, int]]:
+    """``TOKENWISE_REDIS_SENTINELS`` as (host, port) pairs."""
+    addresses = []
+    for item in settings.TOKENWISE_REDIS_SENTINELS:
+        host, _, port = item.rpartition(":")
+        addresses.append((host or "localhost", int(port or 26379)))
+    return addresses
+
+
+def _url_options(url: str) -> dict[str, Any]:
+    """The database, credentials and TLS that a Sentinel-managed connection takes from ``REDIS_URL``."""
+    parts = urlsplit(url)
+    path = parts.path.lstrip("/")
+    options: dict[str, Any] = {"db": int(path) if path else 0}
+    if parts.username:
+        options["username"] = parts.username
+    if parts.password is not None:
+        options["password"] = parts.password
+    if parts.scheme == "rediss":
+        options["ssl"] = True
+    return options
+
+
+def _create_async() -> AsyncRedis:
+    mode, url = settings.TOKENWISE_REDIS_MODE, settings.REDIS_URL
+    timeouts = {"socket_connect_timeout": CONNECT_TIMEOUT_S, "socket_timeout": COMMAND_TIMEOUT_S}
+    if mode == "cluster":
+        # Redirections and a failover (ClusterDownError, a dead node) are retried here a few times,
+        # then raised: callers take their "Redis down" path.
+        client = redis.asyncio.cluster.RedisCluster.from_url(
+            url, max_connections=ASYNC_POOL_SIZE, cluster_error_retry_attempts=2, **timeouts)
+        connection_class = _SSLConnection if url.startswith("rediss:") else _Connection
+        client.nodes_manager.connection_kwargs["connection_class"] = connection_class  # nodes found later
+        for node in client.nodes_manager.startup_nodes.values():
+            node.connection_class = connection_class
+        return client
+    if mode == "sentinel":
+        sentinel = redis.asyncio.sentinel.Sentinel(sentinel_addresses(), **timeouts)
+        options = _url_options(url)
+        if not options.get("ssl"):
+            options["connection_class"] = _SentinelConnection
+        return sentinel.master_for(settings.TOKENWISE_REDIS_SENTINEL_MASTER, health_check_interval=30,
+                                   **timeouts, **options)
+    # A blocking pool: past its size a call waits (briefly) for a free connection. redis-py's default
+    # pool raises "Too many connections" at once, which a burst of calls in one process reaches as soon
+    # as the upstream is fast; a small pool also keeps a burst from opening hundreds of connections at
+    # once (their handshakes are slow on a busy host).
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=ASYNC_POOL_SIZE, timeout=ASYNC_POOL_WAIT_S, health_check_interval=30,
+        connection_class=_SSLConnection if url.startswith("rediss:") else _Connection, **timeouts)
+    return aioredis.Redis(connection_pool=pool)
+
+
+def get_async_redis() -> AsyncRedis | None:
+    """The async client for the running loop, or None when Tokenwise runs without Redis."""
+    if not settings.REDIS_URL:
+        return None
+    loop = asyncio.get_running_loop()
+    client = _async_clients.get(loop)
+    if client is None:
+        client = _async_clients[loop] = _create_async()
+    return client
+
+
+@functools.cache
+def get_sync_redis() -> SyncRedis | None:
+    """The blocking client for workers and commands, or None without Redis."""
+    if not settings.REDIS_URL:
+        return None
+    mode, url = settings.TOKENWISE_REDIS_MODE, settings.REDIS_URL
+    timeouts = {"socket_connect_timeout": CONNECT_TIMEOUT_S, "socket_timeout": 5.0}
+    if mode == "cluster":
+        return redis.cluster.RedisCluster.from_url(url, cluster_error_retry_attempts=2, **timeouts)
+    if mode == "sentinel":
+        sentinel = redis.sentinel.Sentinel(sentinel_addresses(), **timeouts)
+        return sentinel.master_for(settings.TOKENWISE_REDIS_SENTINEL_MASTER, **timeouts, **_url_options(url))
+    return redis.Redis.from_url(url, **timeouts)
+
+
+# --- Writes that must survive a failover ---------------------------------------------------------------
+
+REPLICA_WAIT_MS = 200  # how long a replicated write waits for one replica to acknowledge it
+
+
+class NotReplicated(redis.exceptions.ConnectionError):
+    """Redis took the write but no replica acknowledged it in time: a failover now could lose it."""
+
+
+_node_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict]" = weakref.WeakKeyDictionary()
+
+
+async def _node_client(client: redis.asyncio.cluster.RedisCluster, key: str) -> aioredis.Redis:
+    """A plain client to the primary that holds ``key`` (``WAIT`` must follow the writes on their
+    connection; a Cluster pipeline sends keyless commands to some other node)."""
+    if not client.nodes_manager.slots_cache:
+        await client.initialize()
+    node = client.get_node_from_key(key)
+    clients = _node_clients.setdefault(asyncio.get_running_loop(), {})
+    found = clients.get(node.name)
+    if found is None:
+        kwargs = {name: value for name, value in node.connection_kwargs.items()
+                  if name not in ("connection_class", "max_connections", "host", "port")}
+        found = clients[node.name] = aioredis.Redis(
+            connection_pool=aioredis.BlockingConnectionPool(
+                connection_class=node.connection_class, max_connections=ASYNC_POOL_SIZE, timeout=ASYNC_POOL_WAIT_S,
+                host=node.host, port=node.port, **kwargs))
+    return found
+
+
+async def replicated_pipeline(key: str, commands: list[tuple]) -> list:
+    """Run ``commands`` (all on ``key``, or on its hash slot) in one pipeline and, where the topology
+    replicates (Cluster, Sentinel), wait until one replica holds them.
+
+    Redis replicates asynchronously: a primary that dies right after answering may take the writes with
+    it. The replies come back in order, error replies as exceptions; raises ``NotReplicated`` when no
+    replica acknowledged within ``REPLICA_WAIT_MS`` (the writes may have been kept all the same), and the
+    connection errors of ``REDIS_ERRORS``.
+    """
+    mode = settings.TOKENWISE_REDIS_MODE
+    cluster = get_async_redis()
+    client = await _node_client(cluster, key) if mode == "cluster" else cluster
+    pipe = client.pipeline(transaction=False)
+    for command in commands:
+        pipe.execute_command(*command)
+    if mode != "standalone":
+        pipe.execute_command("WAIT", 1, REPLICA_WAIT_MS)
+    try:
+        replies = await pipe.execute(raise_on_error=False)
+    except REDIS_ERRORS:
+        if mode == "cluster":
+            await _node_clients_forget(cluster)
+        raise
+    if mode == "standalone":
+        return replies
+    acknowledged = replies.pop()
+    if isinstance(acknowledged, Exception) or acknowledged < 1:
+        if mode == "cluster":
+            await _node_clients_forget(cluster)  # MOVED or READONLY after a failover: the slot moved
+        raise NotReplicated(f"no replica acknowledged the write within {REPLICA_WAIT_MS} ms")
+    return replies
+
+
+async def _node_clients_forget(cluster: redis.asyncio.cluster.RedisCluster) -> None:
+    """Drop the per-node clients and re-read the Cluster's slot map (a failover moved a slot)."""
+    _node_clients.pop(asyncio.get_running_loop(), None)
+    try:
+        await cluster.nodes_manager.initialize()
+    except REDIS_ERRORS:
+        pass  # the next call tries again
