@@ -22,8 +22,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime
 from itertools import starmap
 from typing import Any
 
@@ -204,7 +203,7 @@ def period_ends(*, start: datetime, end: datetime) -> list[datetime]:
         if boundary > end:
             return ends
         if boundary > start:
-            ends.append(boundary.astimezone(dt_timezone.utc))
+            ends.append(boundary.astimezone(UTC))
 
 
 def detection_signals(*, start: datetime, end: datetime) -> ValueSignals:

@@ -65,7 +65,7 @@ def _simhash_of(normalised: bytes) -> int:
             return 0
         shingles, count = words, 1
     else:
-        shingles = [a + b" " + b for a, b in zip(words, words[1:])]
+        shingles = [a + b" " + b for a, b in zip(words, words[1:], strict=False)]
     digests = []
     new, append = _BLAKE2B_64.copy, digests.append
     for shingle in shingles:

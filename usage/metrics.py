@@ -60,7 +60,7 @@ def labelled(metric, *labels: str):
     return child
 
 
-def metrics_observe_call(event: "UsageEventData") -> None:
+def metrics_observe_call(event: UsageEventData) -> None:
     """Count one finished call (called once per call by ``Call.finish``). Never raises."""
     endpoint, status = event.endpoint, event.status
     labelled(REQUESTS, endpoint, str(status)).inc()

@@ -15,11 +15,15 @@ from django.views.decorators.http import require_POST
 
 from governance.models import ApiKey, Team
 from governance.reports import (
-    feedback_available, flags_for_person, period_this_month, person_usage, recent_calls_for_user,
+    feedback_available,
+    flags_for_person,
+    period_this_month,
+    person_usage,
+    recent_calls_for_user,
 )
 from governance.reports.flags import flag_groups
-from governance.services.keys import key_create, key_revoke
 from governance.reports.windows import PRESETS
+from governance.services.keys import key_create, key_revoke
 from governance.views.charts import mix_chart, usage_chart
 from governance.views.common import window_from_request
 from usage.sessions import agent_activity_for_user, session_calls_for_user

@@ -74,7 +74,7 @@ def _saved(save, **kwargs) -> Policy:
         return save(**kwargs)
     except DjangoValidationError as exc:
         fields = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
-        raise ValidationError(fields)
+        raise ValidationError(fields) from exc
 
 
 class PolicyListApi(BaseApi):

@@ -30,7 +30,7 @@ class PeriodFilterSerializer(serializers.Serializer):
             data["period"] = period_parse(start=data["start"].isoformat() if data.get("start") else None,
                                           end=data["end"].isoformat() if data.get("end") else None)
         except ValueError as exc:
-            raise serializers.ValidationError({"start": [str(exc)]})
+            raise serializers.ValidationError({"start": [str(exc)]}) from exc
         return data
 
 

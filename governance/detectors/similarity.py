@@ -70,7 +70,7 @@ def near_duplicates(values: Sequence[int], distance: int) -> set[int]:
             continue
         shared = {key for key, seen in Counter(keys).items() if seen > 1}
         groups: dict[int, list[int]] = defaultdict(list)
-        for value, key in zip(distinct, keys):
+        for value, key in zip(distinct, keys, strict=True):
             if key in shared:
                 groups[key].append(value)
         for group in groups.values():
@@ -89,7 +89,7 @@ def latest_earlier_match(queries: Sequence[int], stored: Sequence[int], distance
     fingerprints of the same calls, oldest first).
     """
     result = [-1] * len(queries)
-    for kept_keys, asked_keys in zip(_band_keys(stored, distance), _band_keys(queries, distance)):
+    for kept_keys, asked_keys in zip(_band_keys(stored, distance), _band_keys(queries, distance), strict=True):
         common = set(kept_keys).intersection(asked_keys)
         if not common:
             continue

@@ -71,4 +71,4 @@ def _outcome_rows(flag: Flag, start, end):
 
 def chart_rows(chart: dict) -> list[tuple]:
     """The chart's numbers as table rows: (day, tokens, team's typical tokens, value, team's typical value)."""
-    return list(zip(chart["labels"], chart["tokens"], chart["peer_tokens"], chart["value"], chart["peer_value"]))
+    return list(zip(chart["labels"], chart["tokens"], chart["peer_tokens"], chart["value"], chart["peer_value"], strict=True))

@@ -13,7 +13,10 @@ from governance.reports.budgets import BudgetBurn, BudgetLimits, person_budget_l
 from governance.reports.periods import Period
 from governance.reports.rollups import DayPoint, ModelShare, Totals, burns, days_series, model_mix, rollups, totals_of
 from governance.reports.value import (
-    ValueMetrics, feedback_scores_for, value_metrics_compute, value_signals_for,
+    ValueMetrics,
+    feedback_scores_for,
+    value_metrics_compute,
+    value_signals_for,
 )
 
 

@@ -10,8 +10,7 @@ from decimal import Decimal
 from django.db.models import Sum
 
 from governance.reports.budgets import BudgetBurn, BudgetLimits, budget_burn
-from governance.reports.periods import budget_period
-from governance.reports.periods import Period
+from governance.reports.periods import Period, budget_period
 
 ZERO = Decimal("0")
 

@@ -87,7 +87,7 @@ def value_signals_for(*, start: date, end: date, team_id: int | None = None,
     from sources admins trust count (``outcomes_trusted``). Five queries.
     """
     from governance.value_sources import outcomes_trusted
-    from usage.models import Feedback, OutcomeKind  # governance reads the ledger through selectors
+    from usage.models import OutcomeKind  # governance reads the ledger through selectors
 
     since, until = _day_bounds(start, end)
     scope = {}

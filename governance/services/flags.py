@@ -146,7 +146,7 @@ def _queue_notification(flag_id: int) -> None:
 
     try:
         flag_notify_task.delay(flag_id)
-    except Exception:  # noqa: BLE001 - a broker outage must not fail the detection run that raised it
+    except Exception:
         logger.exception("could not queue the e-mails of flag %s", flag_id)
 
 

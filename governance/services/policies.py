@@ -22,7 +22,12 @@ from governance.enforcement.effective import POLICY_FIELDS, policy_cache_invalid
 from governance.models import Membership, Policy, Team
 from governance.services.audit import audit_record, audit_snapshot
 from governance.services.policy_document import (
-    DOCUMENT_NAME, DOCUMENT_ORDER, PolicyDocumentError, Target, document_parse, document_render,
+    DOCUMENT_NAME,
+    DOCUMENT_ORDER,
+    PolicyDocumentError,
+    Target,
+    document_parse,
+    document_render,
 )
 
 

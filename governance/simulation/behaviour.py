@@ -230,7 +230,7 @@ def _fresh_call(rng: random.Random, habits: Habits, at: datetime, previous: Call
         tokens = _lognormal(rng, 2_000, 0.8, 20, 8_000)
         return Call(at, "text-embedding-3-small", "/v1/embeddings", words(rng, rng.randint(20, 40)), "",
                     tokens, 0, None, False)
-    models, weights = zip(*habits.models)
+    models, weights = zip(*habits.models, strict=True)
     model = rng.choices(models, weights)[0]
     prompt_tokens = _lognormal(rng, habits.prompt_median, habits.prompt_sigma, 20, 200_000)
     completion_tokens = _lognormal(rng, habits.completion_median, habits.completion_sigma, 5, 16_000)
@@ -412,7 +412,7 @@ def _abandon(rng: random.Random, calls: list[Call], plan: OrgPlan, habits: Habit
 
 def _loop(rng: random.Random, calls: list[Call], plan: OrgPlan, habits: Habits) -> list[Call]:
     """Each answer pasted back as the next prompt, all day: tokens generating tokens."""
-    for previous, call in zip(calls, calls[1:]):
+    for previous, call in zip(calls, calls[1:], strict=False):
         same_day = previous.at.date() == call.at.date()
         if same_day and previous.output and call.status < 400 and rng.random() < plan.variation.loop_share:
             call.prompt = retyped(rng, previous.output)

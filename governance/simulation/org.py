@@ -27,8 +27,7 @@ import hashlib
 import random
 import zoneinfo
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 
 from governance.detectors.base import Thresholds
 from governance.simulation.family import Variation, variation_draw
@@ -148,7 +147,7 @@ def month_starts(*, start: datetime, end: datetime, time_zone: str) -> tuple[dat
         if boundary > end:
             return tuple(found)
         if boundary > start:
-            found.append(boundary.astimezone(dt_timezone.utc))
+            found.append(boundary.astimezone(UTC))
 
 
 def _announcement_at(start: datetime, day: int, period_ends: tuple[datetime, ...]) -> datetime:
@@ -188,7 +187,7 @@ def org_plan(*, people: int, days: int, seed: int, start: datetime, time_zone: s
         raise ValueError(f"a simulated organisation needs at least {MIN_PEOPLE} people and {MIN_DAYS} days")
     if start.tzinfo is None:
         raise ValueError("start must be timezone-aware")
-    start = start.astimezone(dt_timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     rng = random.Random(f"org:{seed}" if family == "standard" else f"org:{family}:{seed}")
     team_count = max(3, round(people / 10))
     profiles = [profile for _, profile, _ in _TEAMS]
@@ -218,7 +217,7 @@ def org_plan(*, people: int, days: int, seed: int, start: datetime, time_zone: s
         members[(len(specials) + i) % team_count].append((HONEST, ""))
     names = rng.sample([(f, last) for f in _FIRST for last in _LAST], k=min(people, len(_FIRST) * len(_LAST)))
     plans: list[PersonPlan] = []
-    for team, crew in zip(teams, members):
+    for team, crew in zip(teams, members, strict=True):
         honest = iter(_honest_styles(team.profile, sum(1 for kind, style in crew if kind == HONEST and not style), rng))
         for kind, style in crew:
             index = len(plans)

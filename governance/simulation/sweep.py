@@ -10,10 +10,10 @@ over 1,500 people. The one-seed, through-the-database path is ``simulate_org --e
 from __future__ import annotations
 
 import time
-from itertools import product
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import product
 from typing import TextIO
 
 from tqdm import tqdm
@@ -152,7 +152,7 @@ class SweepResult:
         kinds, styles, emails = records.kinds, records.styles, records.emails
         flagged = {(emails[f.user_id], f.detector): f for f in findings}
         rows, overall = confusion(kinds=kinds, flagged=flagged)
-        self.rows = [_add(a, b) for a, b in zip(self.rows, rows)] if self.rows else rows
+        self.rows = [_add(a, b) for a, b in zip(self.rows, rows, strict=True)] if self.rows else rows
         self.overall = _add(self.overall, overall)
         self.people += len(kinds)
         self.events += len(records.events)
@@ -242,7 +242,7 @@ SMALL_GRID: dict[str, tuple[float, ...]] = {"spare_value_ratio": (2.0, 3.0), "va
 
 def _candidates(grid: dict[str, tuple[float, ...]]) -> list[Thresholds]:
     names = list(grid)
-    return [Thresholds(**dict(zip(names, values))) for values in product(*(grid[n] for n in names))]
+    return [Thresholds(**dict(zip(names, values, strict=True))) for values in product(*(grid[n] for n in names))]
 
 
 def _rank(result: SweepResult, candidate: Thresholds) -> tuple:

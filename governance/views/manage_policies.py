@@ -153,7 +153,7 @@ def _inherited(*, scope: str, team_slug: str | None) -> dict[str, str]:
     return inherited
 
 
-def _groups(form: "PolicyForm", inherited: dict[str, str]) -> list[tuple[str, list]]:
+def _groups(form: PolicyForm, inherited: dict[str, str]) -> list[tuple[str, list]]:
     return [(title, [(form[name], inherited.get(name, "")) for name in names]) for title, names in FIELD_GROUPS]
 
 

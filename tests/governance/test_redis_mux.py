@@ -50,7 +50,7 @@ class RedisServer:
         self.port = port or _free_port()
         self.process: subprocess.Popen | None = None
 
-    def start(self) -> "RedisServer":
+    def start(self) -> RedisServer:
         port_options = (["--port", "0", "--tls-port", str(self.port)] if self.tls else ["--port", str(self.port)])
         self.process = subprocess.Popen(
             ["redis-server", *port_options, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
@@ -137,7 +137,7 @@ class FakeRedis:
         self._writers: list[asyncio.StreamWriter] = []
         self._handlers: set[asyncio.Task] = set()
 
-    async def __aenter__(self) -> "FakeRedis":
+    async def __aenter__(self) -> FakeRedis:
         self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
         self.url = f"redis://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
         return self

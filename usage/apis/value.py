@@ -24,11 +24,15 @@ from governance.api_selectors import person_by_id
 from governance.apis.common import BaseApi, PageFilterSerializer, ordering_field, page_response, paginated
 from governance.exceptions import PermissionRefused
 from governance.models import ApiToken, Membership, Team, ValueSource
+from governance.value_sources import value_source_trust_all, value_source_trust_set
 from usage.api_selectors import (
-    feedback_visible, outcome_by_external_id, outcome_kinds_all, outcomes_visible, request_ids_of_other_teams,
+    feedback_visible,
+    outcome_by_external_id,
+    outcome_kinds_all,
+    outcomes_visible,
+    request_ids_of_other_teams,
     usage_event_owner,
 )
-from governance.value_sources import value_source_trust_all, value_source_trust_set
 from usage.models import Feedback
 from usage.value import ValueSignalError, feedback_record, outcome_kind_set, outcome_record
 
@@ -134,7 +138,7 @@ class OutcomeListApi(BaseApi):
                 reported_by=request.user, api_token=request.auth if isinstance(request.auth, ApiToken) else None,
             )
         except ValueSignalError as exc:
-            raise ValidationError({"non_field_errors": [str(exc)]})
+            raise ValidationError({"non_field_errors": [str(exc)]}) from exc
         return Response(OutcomeOutputSerializer(outcome).data, status=201 if created else 200)
 
 
@@ -238,7 +242,7 @@ class FeedbackListApi(BaseApi):
                                        rater_team_id=owner.team_id, key_id=None, score=data["score"],
                                        scale=data["scale"], comment=data["comment"])
         except ValueSignalError as exc:
-            raise ValidationError({"score": [str(exc)]})
+            raise ValidationError({"score": [str(exc)]}) from exc
         return Response(FeedbackOutputSerializer(feedback).data)
 
 
@@ -283,7 +287,7 @@ class ValueSourceListApi(BaseApi):
         try:
             value_source_trust_set(**payload.validated_data, actor=request.user)
         except ValueError as exc:
-            raise ValidationError({"integration": [str(exc)]})
+            raise ValidationError({"integration": [str(exc)]}) from exc
         data = payload.validated_data
         [trust] = [t for t in value_source_trust_all()
                    if (t.source_kind, t.integration) == (data["source_kind"], data["integration"].lower())]

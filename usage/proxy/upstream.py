@@ -39,7 +39,7 @@ class Upstream:
     api_key: str
     model: str  # the model name sent upstream
     extra_headers: tuple[tuple[str, str], ...] = ()
-    fallback: "Upstream | None" = None  # the route's secondary provider, tried when this one fails
+    fallback: Upstream | None = None  # the route's secondary provider, tried when this one fails
     kind: str = "openai"  # the protocol: "openai" or "anthropic"
 
 
@@ -59,12 +59,12 @@ class _Route:
 _routes: tuple[float, list[_Route]] = (0.0, [])
 _routes_loaded = threading.Event()  # set once a routing table was read from the database
 # One lock per event loop (a lock waited on belongs to its loop; a process may run several loops).
-_routes_locks: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]" = weakref.WeakKeyDictionary()
+_routes_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
 
 
 def _load_routes() -> list[_Route]:
-    from governance.services.providers import provider_secret  # decrypts at rest-encrypted secrets
     from governance.models import ModelRoute
+    from governance.services.providers import provider_secret  # decrypts at rest-encrypted secrets
 
     def headers_of(provider) -> tuple[tuple[str, str], ...]:
         return tuple(sorted((str(k), str(v)) for k, v in (provider.extra_headers or {}).items()))

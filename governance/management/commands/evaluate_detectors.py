@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import sys
 import time
-from datetime import date, datetime
-from datetime import timezone as dt_timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from django.conf import settings
@@ -64,7 +63,7 @@ class Command(BaseCommand):
             self.stdout.write(evaluation.report(truth))
             return
         try:
-            start = datetime.combine(date.fromisoformat(options["start"]), datetime.min.time(), tzinfo=dt_timezone.utc)
+            start = datetime.combine(date.fromisoformat(options["start"]), datetime.min.time(), tzinfo=UTC)
         except ValueError:
             raise CommandError(f"--start: {options['start']!r} is not a date (YYYY-MM-DD)") from None
         progress = sys.stderr if options["progress"] else None

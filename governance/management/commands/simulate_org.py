@@ -5,8 +5,7 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
-from datetime import date, datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -21,10 +20,10 @@ from governance.simulation.sweep import sweep
 
 def _start(value: str | None, days: int) -> datetime:
     if value is None:
-        today = datetime.now(dt_timezone.utc).date()
-        return datetime.combine(today - timedelta(days=days), datetime.min.time(), tzinfo=dt_timezone.utc)
+        today = datetime.now(UTC).date()
+        return datetime.combine(today - timedelta(days=days), datetime.min.time(), tzinfo=UTC)
     try:
-        return datetime.combine(date.fromisoformat(value), datetime.min.time(), tzinfo=dt_timezone.utc)
+        return datetime.combine(date.fromisoformat(value), datetime.min.time(), tzinfo=UTC)
     except ValueError:
         raise CommandError(f"--start: {value!r} is not a date (YYYY-MM-DD)") from None
 
