@@ -194,7 +194,7 @@ def period_ends(*, start: datetime, end: datetime) -> list[datetime]:
     zone = zoneinfo.ZoneInfo(settings.TIME_ZONE)
     local = start.astimezone(zone)
     year, month = local.year, local.month
-    ends = []
+    ends: list[datetime] = []
     while True:
         month += 1
         if month == 13:

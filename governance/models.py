@@ -417,7 +417,7 @@ class UsageTarget(models.Model):
         ]
 
     def __str__(self) -> str:
-        scope = self.team.slug if self.team_id else "organisation"
+        scope = self.team.slug if self.team is not None else "organisation"
         return f"{self.get_kind_display()} for {scope} on {self.announced_at:%Y-%m-%d}"
 
 

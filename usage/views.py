@@ -7,6 +7,7 @@ from datetime import timedelta
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -29,6 +30,12 @@ from governance.views.common import window_from_request
 from usage.sessions import agent_activity_for_user, session_calls_for_user
 
 
+class AuthenticatedHttpRequest(HttpRequest):
+    """The request of a ``login_required`` view: its user is a signed-in ``User``, never anonymous."""
+
+    user: User
+
+
 class KeyCreateForm(forms.Form):
     name = forms.CharField(max_length=100, label="Name", help_text="Where you will use it, e.g. 'laptop'.")
     team = forms.ModelChoiceField(queryset=Team.objects.none(), label="Team", empty_label=None,
@@ -39,7 +46,7 @@ class KeyCreateForm(forms.Form):
         self.fields["team"].queryset = Team.objects.filter(memberships__user=user).order_by("slug")
 
 
-def _my_usage_context(request: HttpRequest, *, key_form: KeyCreateForm | None = None) -> dict:
+def _my_usage_context(request: AuthenticatedHttpRequest, *, key_form: KeyCreateForm | None = None) -> dict:
     window, period_error = window_from_request(request)
     period = window.period
     usage = person_usage(user=request.user, period=period)
@@ -68,14 +75,14 @@ def _my_usage_context(request: HttpRequest, *, key_form: KeyCreateForm | None = 
 
 
 @login_required
-def my_usage(request: HttpRequest) -> HttpResponse:
+def my_usage(request: AuthenticatedHttpRequest) -> HttpResponse:
     context = _my_usage_context(request)
     return render(request, "usage/my_usage.html", context, status=400 if context["period_error"] else 200)
 
 
 @login_required
 @require_POST
-def my_key_create(request: HttpRequest) -> HttpResponse:
+def my_key_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Create one of my keys in one of my teams; the secret is shown on this response only."""
     form = KeyCreateForm(request.POST, user=request.user)
     if not form.is_valid():
@@ -89,7 +96,7 @@ def my_key_create(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def my_key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
+def my_key_revoke(request: AuthenticatedHttpRequest, key_id: int) -> HttpResponse:
     """Revoke one of my own keys; someone else's key is a 404."""
     key = ApiKey.objects.filter(pk=key_id, user=request.user).first()
     if key is None:
@@ -101,7 +108,7 @@ def my_key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def my_call_rate(request: HttpRequest, request_id: str) -> HttpResponse:
+def my_call_rate(request: AuthenticatedHttpRequest, request_id: str) -> HttpResponse:
     """Rate one of my own calls (thumbs up 1 / down -1); a second rating replaces the first."""
     from usage.value import call_owner_from_db, feedback_record
 
@@ -121,7 +128,7 @@ def my_call_rate(request: HttpRequest, request_id: str) -> HttpResponse:
 
 
 @login_required
-def my_session(request: HttpRequest, session_id: str) -> HttpResponse:
+def my_session(request: AuthenticatedHttpRequest, session_id: str) -> HttpResponse:
     """One of my coding-agent sessions: its calls in order, tokens per class and cost."""
     calls = list(session_calls_for_user(user=request.user, session_id=session_id))
     if not calls:

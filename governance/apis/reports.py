@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -14,7 +16,7 @@ from governance.api_selectors import teams_visible
 from governance.apis.common import BaseApi
 from governance.reports import org_summary, period_parse, person_usage, team_report
 
-_MONEY = {"max_digits": 24, "decimal_places": 8}
+_MONEY: dict[str, Any] = {"max_digits": 24, "decimal_places": 8}
 
 
 class PeriodFilterSerializer(serializers.Serializer):
@@ -37,7 +39,7 @@ class PeriodFilterSerializer(serializers.Serializer):
 class PeriodSerializer(serializers.Serializer):
     start = serializers.DateField()
     end = serializers.DateField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a declared field, taken off the class by the metaclass
 
     class Meta:
         ref_name = "ReportPeriod"

@@ -25,10 +25,12 @@ from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from itertools import compress
+from typing import Literal
 
 _MASK64 = (1 << 64) - 1
 MAX_CANDIDATES = 64
-_PIECE_CODES = {8 * struct.calcsize(code): code for code in ("B", "H", "I")}  # unsigned, by width in bits
+_UNSIGNED_CODES: tuple[Literal["B", "H", "I"], ...] = ("B", "H", "I")
+_PIECE_CODES = {8 * struct.calcsize(code): code for code in _UNSIGNED_CODES}  # unsigned, by width in bits
 
 
 def _bands(distance: int) -> list[tuple[int, int]]:

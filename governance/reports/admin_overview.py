@@ -24,7 +24,7 @@ class TeamTrend:
     team_name: str
     cost_usd: object
     previous_cost_usd: object
-    daily_cost: list[float]
+    daily_cost: list[float | None]  # None after today
     open_flags: int
 
 

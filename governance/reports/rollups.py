@@ -88,7 +88,8 @@ def totals_of(rows) -> Totals:
 def burns(*, limits: BudgetLimits, anchor: date, today: date, team_id: int,
            user_id: int | None = None, periods: Iterable[str] | None = None) -> list[BudgetBurn]:
     burns = []
-    for name in periods or ([limits.longest()] if limits.longest() else []):
+    longest = limits.longest()
+    for name in periods or ([longest] if longest else []):
         window = budget_period(name=name, anchor=anchor)
         rows = rollups(start=window.start, end=window.end, team_id=team_id, user_id=user_id)
         per_day = {row["day"]: row for row in rows.values("day").annotate(**SUMS)}

@@ -96,13 +96,13 @@ def value_signals_for(*, start: date, end: date, team_id: int | None = None,
     if user_id is not None:
         scope["user_id"] = user_id
     weights = {kind: float(weight) for kind, weight in OutcomeKind.objects.values_list("kind", "weight")}
-    outcomes: dict[int | None, list[float]] = {}
+    outcomes: dict[int | None, tuple[float, int]] = {}
     rows = (outcomes_trusted().filter(occurred_at__gte=since, occurred_at__lt=until, **scope)
             .values("user_id", "kind").annotate(value=Sum("value"), count=Count("id")))
     for row in rows:
-        totals = outcomes.setdefault(row["user_id"], [0.0, 0])
-        totals[0] += float(row["value"]) * weights.get(row["kind"], 1.0)
-        totals[1] += row["count"]
+        value, count = outcomes.get(row["user_id"], (0.0, 0))
+        outcomes[row["user_id"]] = (value + float(row["value"]) * weights.get(row["kind"], 1.0),
+                                    count + row["count"])
     feedback = _calls_with_feedback(since=since, until=until, scope=scope)
     by_user = {}
     for uid in set(outcomes) | set(feedback):

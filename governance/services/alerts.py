@@ -81,7 +81,11 @@ def _amount_text(metric: str, value: Decimal) -> str:
 
 def alert_message(alert: Alert, *, resets_at: datetime | None = None) -> tuple[str, str]:
     """(subject, text) of the notification."""
-    who = f"team {alert.team.slug}" if alert.scope == Alert.Scope.TEAM else f"{alert.user.email} in team {alert.team.slug}"
+    if alert.scope == Alert.Scope.TEAM:
+        who = f"team {alert.team.slug}"
+    else:
+        assert alert.user is not None  # a person's alert is raised for that person (alert_raise)
+        who = f"{alert.user.email} in team {alert.team.slug}"
     adjective = {"day": "daily", "week": "weekly", "month": "monthly"}[alert.period]
     noun = "USD" if alert.metric == Alert.Metric.USD else "token"
     budget = f"{adjective} {noun} budget"
@@ -100,8 +104,9 @@ def alert_message(alert: Alert, *, resets_at: datetime | None = None) -> tuple[s
 def _recipients(alert: Alert) -> list[str]:
     emails = list(Membership.objects.filter(team=alert.team, role=Membership.Role.MANAGER)
                   .exclude(user__email="").order_by("user__email").values_list("user__email", flat=True))
-    if alert.scope == Alert.Scope.USER and alert.user.email and alert.user.email not in emails:
-        emails.append(alert.user.email)
+    person = alert.user if alert.scope == Alert.Scope.USER else None
+    if person is not None and person.email and person.email not in emails:
+        emails.append(person.email)
     return emails
 
 

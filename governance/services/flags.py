@@ -17,6 +17,7 @@ PostgreSQL (SQLite serialises writers anyway).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import time
 from collections import Counter
@@ -120,7 +121,7 @@ def flags_raise(*, findings: Sequence[Finding]) -> tuple[list[Flag], list[Flag]]
     created = Flag.objects.bulk_create(new, batch_size=500)
     for flag in created:
         audit_record(actor_label="detection", action="raise", instance=flag, after=_flag_summary(flag))
-        transaction.on_commit(lambda flag_id=flag.pk: _queue_notification(flag_id))
+        transaction.on_commit(functools.partial(_queue_notification, flag.pk))
     return created, list(updated.values())
 
 
@@ -152,7 +153,7 @@ def _queue_notification(flag_id: int) -> None:
 
 # --- Review ------------------------------------------------------------------------------------------
 
-_NEXT_STATE = {
+_NEXT_STATE: dict[str, str] = {
     FlagReview.Action.ACKNOWLEDGE: Flag.State.ACKNOWLEDGED,
     FlagReview.Action.DISMISS: Flag.State.DISMISSED,
     FlagReview.Action.CONFIRM: Flag.State.CONFIRMED,

@@ -169,7 +169,7 @@ class _Parser:
         if not isinstance(node, yaml.SequenceNode):
             self.problem(node, path, "must be a list")
             return None
-        items = []
+        items: list[str | int] = []
         for item in node.value:
             value = self.scalar(item) if isinstance(item, yaml.ScalarNode) else None
             if field == "allowed_models":

@@ -342,7 +342,7 @@ def _daily_calls(rng: random.Random, person: PersonPlan, plan: OrgPlan, habits: 
             at = day + timedelta(hours=rng.uniform(0, 24))
             incident = [at + timedelta(seconds=rng.uniform(20, 400) * k) for k in range(rng.randint(3, 10))]
             moments = sorted(moments + incident)
-        today = []
+        today: list[Call] = []
         for at in moments:
             today.append(_fresh_call(rng, habits, at, today[-1] if today else (calls[-1] if calls else None)))
         if person.style == "target_settler" and target is not None and target.announced_at.date() <= day.date():
@@ -443,7 +443,7 @@ def _outcomes(rng: random.Random, person: PersonPlan, plan: OrgPlan, habits: Hab
     for call in calls:
         if call.status < 400:
             by_day.setdefault(call.at.date(), []).append(call)
-    outcomes = []
+    outcomes: list[dict[str, Any]] = []
     for today in by_day.values():
         number = (datetime.combine(today[0].at.date(), datetime.min.time(), tzinfo=plan.start.tzinfo)
                   - plan.start).days

@@ -140,7 +140,8 @@ def month_starts(*, start: datetime, end: datetime, time_zone: str) -> tuple[dat
     """Midnights of the 1st in ``time_zone`` with ``start < P <= end``, in UTC (the detection's period ends)."""
     zone = zoneinfo.ZoneInfo(time_zone)
     local = start.astimezone(zone)
-    year, month, found = local.year, local.month, []
+    year, month = local.year, local.month
+    found: list[datetime] = []
     while True:
         year, month = (year + 1, 1) if month == 12 else (year, month + 1)
         boundary = datetime(year, month, 1, tzinfo=zone)
@@ -234,10 +235,10 @@ def org_plan(*, people: int, days: int, seed: int, start: datetime, time_zone: s
         tokens_per_day=TARGET_TOKENS_PER_DAY,
         description=f"Everyone should use at least {TARGET_TOKENS_PER_DAY:,} tokens a day (AI adoption goal)",
     )]
-    for team in dict.fromkeys(p.team.slug for p in plans if p.style == "announcement_jumper"):
+    for slug in dict.fromkeys(p.team.slug for p in plans if p.style == "announcement_jumper"):
         announcements.append(Announcement(
-            kind="review", team=team, announced_at=_announcement_at(start, round(days * 0.65), period_ends),
-            tokens_per_day=None, description=f"Quarterly review of AI usage in {team}",
+            kind="review", team=slug, announced_at=_announcement_at(start, round(days * 0.65), period_ends),
+            tokens_per_day=None, description=f"Quarterly review of AI usage in {slug}",
         ))
     return OrgPlan(
         seed=seed, start=start, days=days, teams=teams, people=tuple(plans),

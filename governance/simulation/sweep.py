@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import product
-from typing import TextIO
+from typing import Any, TextIO
 
 from tqdm import tqdm
 
@@ -242,7 +242,11 @@ SMALL_GRID: dict[str, tuple[float, ...]] = {"spare_value_ratio": (2.0, 3.0), "va
 
 def _candidates(grid: dict[str, tuple[float, ...]]) -> list[Thresholds]:
     names = list(grid)
-    return [Thresholds(**dict(zip(names, values, strict=True))) for values in product(*(grid[n] for n in names))]
+    candidates = []
+    for values in product(*(grid[n] for n in names)):
+        chosen: dict[str, Any] = dict(zip(names, values, strict=True))  # each a float field of Thresholds
+        candidates.append(Thresholds(**chosen))
+    return candidates
 
 
 def _rank(result: SweepResult, candidate: Thresholds) -> tuple:

@@ -46,7 +46,7 @@ class OutcomeOutputSerializer(serializers.Serializer):
     occurred_at = serializers.DateTimeField()
     value = serializers.DecimalField(max_digits=12, decimal_places=4)
     request_ids = serializers.ListField(child=serializers.CharField())
-    source = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]  # a declared field, taken off the class by the metaclass
     source_kind = serializers.ChoiceField(choices=ValueSource.choices,
                                           help_text="Provenance: who reported it (integration, service_token, "
                                                     "person, import; legacy: before provenance was kept).")
@@ -79,10 +79,10 @@ class OutcomeListApi(BaseApi):
         user = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None,
                                         help_text="Person id; must belong to the team.")
         occurred_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
-        value = serializers.DecimalField(max_digits=12, decimal_places=4, min_value=0, default=1)
+        value = serializers.DecimalField(max_digits=12, decimal_places=4, min_value=0, default=1)  # type: ignore[arg-type]  # DRF takes any default; the schema shows 1
         request_ids = serializers.ListField(child=serializers.CharField(max_length=40), max_length=1000,
                                             required=False, default=list)
-        source = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
+        source = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)  # type: ignore[assignment]  # a declared field, taken off the class by the metaclass
 
     @extend_schema(operation_id="outcomes_list", responses=paginated(OutcomeOutputSerializer))
     def get(self, request):

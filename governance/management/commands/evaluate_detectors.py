@@ -74,8 +74,9 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         grid = {"full": GRID, "small": SMALL_GRID, "none": {}}[options["grid"]]
-        thresholds, on_tuning = tune(records=tuning, grid=grid) if grid else (None, None)
-        if on_tuning is None:
+        if grid:
+            thresholds, on_tuning = tune(records=tuning, grid=grid)
+        else:
             on_tuning = sweep(seeds=(), people=0, days=0, start=start, records=tuning)
             thresholds = on_tuning.thresholds
         self.stdout.write(f"thresholds chosen on {options['family']} seeds {options['tune_seeds']} "

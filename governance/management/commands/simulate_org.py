@@ -93,6 +93,7 @@ class Command(BaseCommand):
             f"{len(seeds)} seeds ({seeds.start}..{seeds.stop - 1}) x {people} people x {days} days: "
             f"{result.people:,} people, {result.events:,} events; run_all took {result.detect_s:.1f} s in all"
         )
+        assert result.overall is not None  # set by the first seed, and there is at least one
         self.stdout.write(confusion_table(result.rows, result.overall))
         for seed, style, detector, summary in result.wrong:
             self.stdout.write(f"false positive (seed {seed}): {style} by {detector}: {summary}")
