@@ -16,9 +16,9 @@ ZERO = Decimal("0")
 
 
 def rollups(*, start: date, end: date, team_id: int | None = None, user_id: int | None = None):
-    from usage.models import DailyRollup  # governance reads the ledger through selectors only
+    from usage.selectors import daily_rollups_all
 
-    rows = DailyRollup.objects.filter(day__gte=start, day__lte=end)
+    rows = daily_rollups_all().filter(day__gte=start, day__lte=end)
     if team_id is not None:
         rows = rows.filter(team_id=team_id)
     if user_id is not None:

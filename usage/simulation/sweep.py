@@ -29,10 +29,10 @@ from governance.detectors import (
     group_events,
     run_all,
 )
-from governance.simulation.behaviour import person_history, team_outcomes
-from governance.simulation.evaluation import Confusion, confusion, innocent
-from governance.simulation.org import HEAVY, OUTCOME_WEIGHTS, OrgPlan, org_plan
 from usage.interchange import usage_record_parse
+from usage.simulation.behaviour import person_history, team_outcomes
+from usage.simulation.evaluation import Confusion, confusion, innocent
+from usage.simulation.org import HEAVY, OUTCOME_WEIGHTS, OrgPlan, org_plan
 
 
 def _score(raw: int) -> float:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from governance.detectors.base import Thresholds
-from governance.simulation.family import Variation, variation_draw
+from usage.simulation.family import Variation, variation_draw
 
 HONEST, HEAVY = "honest", "heavy_productive"
 # (kind, style) of every chaser variant; the kind is the detector that should flag them.
