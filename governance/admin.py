@@ -6,7 +6,6 @@ from django.contrib import admin
 
 from governance.models import Alert, Policy
 
-
 # --- Policies and budget alerts -------------------------------------------------------------------
 
 @admin.register(Policy)
@@ -91,7 +90,15 @@ class UsageTargetAdmin(admin.ModelAdmin):
 # --- Teams, keys, providers, prices, audit, flags (the web admin pages at /manage/ are quicker) ------
 
 from governance.models import (  # noqa: E402
-    ApiKey, AuditLogEntry, Flag, FlagReview, Membership, ModelRoute, Price, Provider, Team,
+    ApiKey,
+    AuditLogEntry,
+    Flag,
+    FlagReview,
+    Membership,
+    ModelRoute,
+    Price,
+    Provider,
+    Team,
 )
 
 

@@ -11,7 +11,16 @@ from django.db.models import Q, QuerySet
 
 from governance.api_permissions import READ, Access
 from governance.models import (
-    ApiKey, ApiToken, AuditLogEntry, Flag, Membership, ModelRoute, Policy, Price, Provider, Team,
+    ApiKey,
+    ApiToken,
+    AuditLogEntry,
+    Flag,
+    Membership,
+    ModelRoute,
+    Policy,
+    Price,
+    Provider,
+    Team,
 )
 
 

@@ -22,20 +22,19 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime
 from itertools import starmap
 from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Case, F, FloatField, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models import F, FloatField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Cast, Coalesce, NullIf
 from django.utils import timezone
 
 from governance.detectors import EventRecord, OutcomeRecord, Target, Thresholds, ValueSignals
 from governance.models import Flag, Policy, UsageTarget
-from usage.models import Feedback, OutcomeKind, UsageEvent
+from usage.selectors import feedback_all, feedback_normalised_score, outcome_kinds_all, usage_events_all
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +104,7 @@ def detection_events(*, start: datetime, end: datetime, chunk_size: int = EVENT_
     0 ("no fingerprint"). One streamed query; datetimes are aware UTC.
     """
     queryset = (
-        UsageEvent.objects.filter(created_at__gte=start, created_at__lt=end, user_id__isnull=False,
+        usage_events_all().filter(created_at__gte=start, created_at__lt=end, user_id__isnull=False,
                                   team_id__isnull=False)
         .annotate(
             detection_model=Coalesce(NullIf(F("model_served"), Value("")), F("model_requested")),
@@ -141,15 +140,10 @@ def feedback_scores(*, since: datetime) -> dict[str, float]:
 
     Normalised as ``Feedback.normalised_score`` does, in SQL. A call rated by several keys gets the mean.
     """
-    normalised = Case(
-        When(scale=Feedback.Scale.FIVE, then=(Cast("score", FloatField()) - 3.0) / 2.0),
-        When(score__gt=0, then=Value(1.0)),
-        default=Value(-1.0),
-        output_field=FloatField(),
-    )
+    normalised = feedback_normalised_score()
     sums: dict[str, float] = defaultdict(float)
     counts: dict[str, int] = defaultdict(int)
-    rows = Feedback.objects.filter(created_at__gte=since).order_by().values_list("request_id", normalised)
+    rows = feedback_all().filter(created_at__gte=since).order_by().values_list("request_id", normalised)
     for request_id, score in rows.iterator(chunk_size=EVENT_CHUNK_SIZE):
         sums[request_id] += score
         counts[request_id] += 1
@@ -161,7 +155,7 @@ def outcome_records(*, start: datetime, end: datetime) -> list[OutcomeRecord]:
     weighted ``value x`` its kind's weight (1 if unset)."""
     from governance.value_sources import outcomes_trusted
 
-    kind_weight = OutcomeKind.objects.filter(kind=OuterRef("kind")).values("weight")[:1]
+    kind_weight = outcome_kinds_all().filter(kind=OuterRef("kind")).values("weight")[:1]
     rows = (
         outcomes_trusted().filter(occurred_at__gte=start, occurred_at__lt=end)
         .annotate(detection_weight=Coalesce(Subquery(kind_weight), Value(1), output_field=FloatField()))
@@ -195,7 +189,7 @@ def period_ends(*, start: datetime, end: datetime) -> list[datetime]:
     zone = zoneinfo.ZoneInfo(settings.TIME_ZONE)
     local = start.astimezone(zone)
     year, month = local.year, local.month
-    ends = []
+    ends: list[datetime] = []
     while True:
         month += 1
         if month == 13:
@@ -204,7 +198,7 @@ def period_ends(*, start: datetime, end: datetime) -> list[datetime]:
         if boundary > end:
             return ends
         if boundary > start:
-            ends.append(boundary.astimezone(dt_timezone.utc))
+            ends.append(boundary.astimezone(UTC))
 
 
 def detection_signals(*, start: datetime, end: datetime) -> ValueSignals:

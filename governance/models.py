@@ -99,9 +99,9 @@ class Policy(models.Model):
     requests_per_minute = models.IntegerField(null=True, blank=True)
     tokens_per_minute = models.IntegerField(null=True, blank=True)
     max_tokens = models.IntegerField(null=True, blank=True)
-    max_tokens_action = models.CharField(max_length=8, choices=MaxTokensAction.choices, null=True, blank=True)
-    on_exceed = models.CharField(max_length=10, choices=OnExceed.choices, null=True, blank=True)
-    downgrade_to = models.CharField(max_length=200, null=True, blank=True)
+    max_tokens_action = models.CharField(max_length=8, choices=MaxTokensAction.choices, null=True, blank=True)  # noqa: DJ001 - None inherits from the parent policy, unlike a set value
+    on_exceed = models.CharField(max_length=10, choices=OnExceed.choices, null=True, blank=True)  # noqa: DJ001 - None inherits from the parent policy, unlike a set value
+    downgrade_to = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001 - None inherits from the parent policy, unlike a set value
     alert_thresholds = models.JSONField(null=True, blank=True, help_text="Percentages, e.g. [50, 80, 100].")
     store_text = models.BooleanField(null=True, blank=True, help_text="Store prompt and response text.")
     allow_unpriced_models = models.BooleanField(
@@ -417,7 +417,7 @@ class UsageTarget(models.Model):
         ]
 
     def __str__(self) -> str:
-        scope = self.team.slug if self.team_id else "organisation"
+        scope = self.team.slug if self.team is not None else "organisation"
         return f"{self.get_kind_display()} for {scope} on {self.announced_at:%Y-%m-%d}"
 
 

@@ -29,9 +29,9 @@ def models_to_price(*, since: datetime | None = None) -> list[ModelToPrice]:
     matches it); once an admin prices it, it drops off the list even though its past events keep
     their unknown cost. ``since`` limits the events counted. Two queries: one aggregate, one price table.
     """
-    from usage.models import UsageEvent  # governance reads the ledger through selectors only
+    from usage.selectors import usage_events_all
 
-    events = UsageEvent.objects.filter(cost_usd__isnull=True).exclude(model_served="")
+    events = usage_events_all().filter(cost_usd__isnull=True).exclude(model_served="")
     if since is not None:
         events = events.filter(created_at__gte=since)
     rows = (

@@ -7,19 +7,18 @@ from typing import Any
 
 from celery import shared_task
 
+# The notification tasks, queued by services, live in governance.notify_tasks (imported here so Celery's
+# autodiscovery registers them; their names stay governance.tasks.*): the services import them, and the
+# tasks here import the services, without a cycle.
+from governance.notify_tasks import alert_raise_task, flag_notify_task
+
+__all__ = ["alert_raise_task", "counters_reconcile_task", "flag_notify_task", "flags_detect_task",
+           "weekly_digest_send_task"]
+
 logger = logging.getLogger(__name__)
 
 
-# --- Policies: budget alerts and counter reconciliation -----------------------------------------------
-
-@shared_task(ignore_result=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
-def alert_raise_task(payload: dict[str, Any]) -> int | None:
-    """Record and notify one budget threshold crossing (``alert_raise``); idempotent. Returns the alert id."""
-    from governance.services.alerts import alert_raise
-
-    alert = alert_raise(payload=payload)
-    return None if alert is None else alert.pk
-
+# --- Policies: counter reconciliation -----------------------------------------------
 
 @shared_task(ignore_result=True, expires=600)
 def counters_reconcile_task() -> dict[str, int]:
@@ -50,19 +49,6 @@ def flags_detect_task() -> dict[str, Any]:
     summary = run.as_dict()
     logger.info("detection run: %s", summary)
     return summary
-
-
-@shared_task(ignore_result=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
-def flag_notify_task(flag_id: int) -> int:
-    """E-mail a newly raised flag to its team's managers and the person flagged (``flag_notify``).
-
-    Once per flag (a redelivery sends nothing); a flag deleted meanwhile is skipped. Returns e-mails sent.
-    """
-    from governance.models import Flag
-    from governance.services.flags import flag_notify
-
-    flag = Flag.objects.select_related("user", "team").filter(pk=flag_id).first()
-    return 0 if flag is None else flag_notify(flag=flag)
 
 
 # --- Weekly digest to managers --------------------------------------------------------------------

@@ -78,9 +78,9 @@ def outcomes_trusted_q() -> Q:
 
 def outcomes_trusted() -> QuerySet:
     """Every outcome that counts towards value metrics and detection (one query's filter, not loaded)."""
-    from usage.models import Outcome  # governance reads the ledger through selectors
+    from usage.selectors import outcomes_all
 
-    return Outcome.objects.filter(outcomes_trusted_q())
+    return outcomes_all().filter(outcomes_trusted_q())
 
 
 @transaction.atomic

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from datetime import UTC
 
 import pytest
 import uvicorn
@@ -37,7 +38,7 @@ class LiveServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def __enter__(self) -> "LiveServer":
+    def __enter__(self) -> LiveServer:
         self.thread.start()
         deadline = time.monotonic() + 10
         while not self.server.started:
@@ -97,13 +98,13 @@ def redis_clean():
 @pytest.fixture
 def default_prices(transactional_db):
     """The default price table (a data migration's rows do not survive transactional tests' flushes)."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from governance.models import Price
     from governance.services.pricing import DEFAULT_CLAUDE_PRICES, DEFAULT_PRICES, price_snapshot_invalidate
 
     if not Price.objects.exists():
-        valid_from = datetime(2024, 1, 1, tzinfo=timezone.utc)
+        valid_from = datetime(2024, 1, 1, tzinfo=UTC)
         Price.objects.bulk_create(
             Price(model=model, input_per_mtok=i, cached_input_per_mtok=c, output_per_mtok=o, valid_from=valid_from)
             for model, i, c, o in DEFAULT_PRICES

@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, cast, overload
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -138,6 +138,10 @@ def _str(data: dict, name: str, max_length: int, *, required: bool = False) -> s
     return value
 
 
+@overload
+def _int(data: dict, name: str, *, default: int = 0, low: int = 0, high: int = _INT32_MAX) -> int: ...
+@overload
+def _int(data: dict, name: str, *, default: None, low: int = 0, high: int = _INT32_MAX) -> int | None: ...
 def _int(data: dict, name: str, *, default: int | None = 0, low: int = 0, high: int = _INT32_MAX) -> int | None:
     value = data.get(name)
     if value is None:
@@ -236,7 +240,8 @@ def usage_record_parse(data: Any) -> ParsedRecord:
         request_id=_str(data, "request_id", 40, required=True),
         created_at=_created_at(data),
         endpoint=_str(data, "endpoint", 64, required=True),
-        status=_int(data, "status", default=None, low=100, high=599),
+        # None is refused below, once every other field has been read (their errors come first).
+        status=cast(int, _int(data, "status", default=None, low=100, high=599)),
         model_requested=_str(data, "model_requested", 200) or model,
         model_served=model_served,
         provider=_str(data, "provider", 64),
@@ -331,7 +336,7 @@ def _price(parsed: ParsedRecord, table: PriceTable) -> None:
 
 def usage_events_import(
     *, lines: Iterable[str | bytes], strict: bool = False, batch_size: int = 1000,
-    on_line: Callable[[int], None] | None = None, actor_label: str = "import_usage",
+    on_line: Callable[[int], object] | None = None, actor_label: str = "import_usage",
 ) -> ImportReport:
     """Load JSON Lines usage records into the ledger, in batches through ``usage_events_ingest``.
 

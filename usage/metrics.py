@@ -8,12 +8,29 @@ and ``/metrics`` merges them. Ledger backlog gauges are computed when scraped, n
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from prometheus_client import Counter, Histogram
 
-if TYPE_CHECKING:
-    from usage.events import UsageEventData
+
+class FinishedCall(Protocol):
+    """What ``metrics_observe_call`` reads of a call's record (``usage.events.UsageEventData`` has it all;
+    described here so that the ledger's module can import this one without a cycle)."""
+
+    endpoint: str
+    status: int
+    latency_ms: int
+    time_to_first_byte_ms: int | None
+    total_tokens: int
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+    cost_usd: str | None
+    client_disconnected: bool
+    error_code: str
+    provider: str
+    model_served: str
+
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
@@ -64,7 +81,7 @@ def labelled(metric, *labels: str):
     return child
 
 
-def metrics_observe_call(event: "UsageEventData") -> None:
+def metrics_observe_call(event: FinishedCall) -> None:
     """Count one finished call (called once per call by ``Call.finish``). Never raises."""
     endpoint, status = event.endpoint, event.status
     labelled(REQUESTS, endpoint, str(status)).inc()

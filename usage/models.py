@@ -55,8 +55,8 @@ class UsageEvent(models.Model):
     prompt_hash = models.CharField(max_length=64, blank=True, default="")
     prompt_simhash = models.BigIntegerField(null=True, blank=True)
     output_simhash = models.BigIntegerField(null=True, blank=True)
-    prompt_text = models.TextField(null=True, blank=True, help_text="Only when the team's policy opts in.")
-    output_text = models.TextField(null=True, blank=True, help_text="Only when the team's policy opts in.")
+    prompt_text = models.TextField(null=True, blank=True, help_text="Only when the team's policy opts in.")  # noqa: DJ001 - None: not stored (policy), "": stored and empty
+    output_text = models.TextField(null=True, blank=True, help_text="Only when the team's policy opts in.")  # noqa: DJ001 - None: not stored (policy), "": stored and empty
 
     class Meta:
         indexes = [
@@ -206,6 +206,9 @@ class OutcomeRequest(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["outcome", "request_id"], name="outcome_request_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.request_id} for outcome {self.outcome_id}"
 
 
 class GithubDelivery(models.Model):

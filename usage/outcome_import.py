@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Literal, overload
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
@@ -84,6 +84,10 @@ class _Directory:
         return self.members[pair]
 
 
+@overload
+def _text(data: dict[str, Any], name: str, *, limit: int, required: Literal[True]) -> str: ...
+@overload
+def _text(data: dict[str, Any], name: str, *, limit: int, required: bool) -> str | None: ...
 def _text(data: dict[str, Any], name: str, *, limit: int, required: bool) -> str | None:
     value = data.get(name)
     if value is None and not required:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from django.db import connection, transaction
 
@@ -90,7 +90,7 @@ def usage_partitions_ensure(*, months_ahead: int = 3, since: date | None = None,
     """
     if not usage_events_partitioned():
         return []
-    current = (today or datetime.now(timezone.utc).date()).replace(day=1)
+    current = (today or datetime.now(UTC).date()).replace(day=1)
     month = (since or current).replace(day=1)
     existing = {p.month for p in usage_partitions_list() if p.month is not None}
     created = []

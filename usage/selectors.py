@@ -1,11 +1,15 @@
-"""Ledger reads."""
+"""Ledger reads. Governance reads the ledger only through this module (and ``usage.api_selectors``):
+the querysets below are where its reports, detection and selectors start."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
 
-from usage.models import UsageEvent
+from django.db.models import Case, FloatField, Q, QuerySet, Value, When
+from django.db.models.functions import Cast
+
+from usage.models import DailyRollup, Feedback, Outcome, OutcomeKind, UsageEvent
 
 EXPORT_CHUNK_SIZE = 2000
 
@@ -41,3 +45,45 @@ def usage_events_count(
     if until is not None:
         events = events.filter(created_at__lt=until)
     return events.count()
+
+
+# --- Where governance's reads start ---------------------------------------------------------------------
+
+def usage_events_all() -> QuerySet[UsageEvent]:
+    """Every usage event, unfiltered and unordered: the caller narrows it (on the ledger's indexes)."""
+    return UsageEvent.objects.all()
+
+
+def daily_rollups_all() -> QuerySet[DailyRollup]:
+    """Every daily rollup row (per day, team, person, model), unfiltered."""
+    return DailyRollup.objects.all()
+
+
+def outcome_kinds_all() -> QuerySet[OutcomeKind]:
+    """Every outcome kind with its weight, unordered."""
+    return OutcomeKind.objects.all()
+
+
+def outcomes_all() -> QuerySet[Outcome]:
+    """Every outcome, whatever its source (``governance.value_sources.outcomes_trusted`` narrows it)."""
+    return Outcome.objects.all()
+
+
+def feedback_all() -> QuerySet[Feedback]:
+    """Every rating of a call, unfiltered."""
+    return Feedback.objects.all()
+
+
+def feedback_positive_q() -> Q:
+    """A positive rating: above 0 on the binary scale, above 3 on the five-point one."""
+    return Q(scale=Feedback.Scale.BINARY, score__gt=0) | Q(scale=Feedback.Scale.FIVE, score__gt=3)
+
+
+def feedback_normalised_score() -> Case:
+    """A rating as -1.0 .. +1.0, in SQL - what ``Feedback.normalised_score`` computes in Python."""
+    return Case(
+        When(scale=Feedback.Scale.FIVE, then=(Cast("score", FloatField()) - 3.0) / 2.0),
+        When(score__gt=0, then=Value(1.0)),
+        default=Value(-1.0),
+        output_field=FloatField(),
+    )

@@ -7,8 +7,10 @@ themselves (the daily rollups keep no session), over whole days of the organisat
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.db.models import Count, Max, Min, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
@@ -21,9 +23,9 @@ SESSIONS_SHOWN = 20
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class AgentActivity:
-    sessions: list[dict]  # per session, most recent first: session_id, client, calls, tokens, cost, first, last, subagent_tokens
-    sessions_per_day: list[dict]  # day, sessions
-    clients: list[dict]  # client, calls, tokens, cost
+    sessions: Sequence[Mapping[str, Any]]  # per session, most recent first: session_id, client, calls, tokens, cost, first, last, subagent_tokens
+    sessions_per_day: Sequence[Mapping[str, Any]]  # day, sessions
+    clients: Sequence[Mapping[str, Any]]  # client, calls, tokens, cost
 
 
 def _events(*, user, start: date, end: date) -> QuerySet[UsageEvent]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from django.db import IntegrityError, transaction
 
@@ -50,7 +51,7 @@ def feedback_record(*, request_id: str, owner: CallOwner, rater_user_id: int, ra
     the caller against ``owner``. Idempotent per (request id, key): a repeat replaces score and comment.
     """
     scale = feedback_scale_for(score=score, scale=scale)
-    lookup = {"request_id": request_id, "key_id": key_id} if key_id else {"request_id": request_id,
+    lookup: dict[str, Any] = {"request_id": request_id, "key_id": key_id} if key_id else {"request_id": request_id,
                                                                          "user_id": rater_user_id, "key": None}
     defaults = {"user_id": rater_user_id, "team_id": rater_team_id or owner.team_id, "score": score,
                 "scale": scale, "comment": comment[:2000]}

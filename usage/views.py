@@ -7,6 +7,7 @@ from datetime import timedelta
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -15,14 +16,24 @@ from django.views.decorators.http import require_POST
 
 from governance.models import ApiKey, Team
 from governance.reports import (
-    feedback_available, flags_for_person, period_this_month, person_usage, recent_calls_for_user,
+    feedback_available,
+    flags_for_person,
+    period_this_month,
+    person_usage,
+    recent_calls_for_user,
 )
 from governance.reports.flags import flag_groups
-from governance.services.keys import key_create, key_revoke
 from governance.reports.windows import PRESETS
+from governance.services.keys import key_create, key_revoke
 from governance.views.charts import mix_chart, usage_chart
 from governance.views.common import window_from_request
 from usage.sessions import agent_activity_for_user, session_calls_for_user
+
+
+class AuthenticatedHttpRequest(HttpRequest):
+    """The request of a ``login_required`` view: its user is a signed-in ``User``, never anonymous."""
+
+    user: User
 
 
 class KeyCreateForm(forms.Form):
@@ -35,7 +46,7 @@ class KeyCreateForm(forms.Form):
         self.fields["team"].queryset = Team.objects.filter(memberships__user=user).order_by("slug")
 
 
-def _my_usage_context(request: HttpRequest, *, key_form: KeyCreateForm | None = None) -> dict:
+def _my_usage_context(request: AuthenticatedHttpRequest, *, key_form: KeyCreateForm | None = None) -> dict:
     window, period_error = window_from_request(request)
     period = window.period
     usage = person_usage(user=request.user, period=period)
@@ -64,14 +75,14 @@ def _my_usage_context(request: HttpRequest, *, key_form: KeyCreateForm | None = 
 
 
 @login_required
-def my_usage(request: HttpRequest) -> HttpResponse:
+def my_usage(request: AuthenticatedHttpRequest) -> HttpResponse:
     context = _my_usage_context(request)
     return render(request, "usage/my_usage.html", context, status=400 if context["period_error"] else 200)
 
 
 @login_required
 @require_POST
-def my_key_create(request: HttpRequest) -> HttpResponse:
+def my_key_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Create one of my keys in one of my teams; the secret is shown on this response only."""
     form = KeyCreateForm(request.POST, user=request.user)
     if not form.is_valid():
@@ -85,7 +96,7 @@ def my_key_create(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def my_key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
+def my_key_revoke(request: AuthenticatedHttpRequest, key_id: int) -> HttpResponse:
     """Revoke one of my own keys; someone else's key is a 404."""
     key = ApiKey.objects.filter(pk=key_id, user=request.user).first()
     if key is None:
@@ -97,7 +108,7 @@ def my_key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def my_call_rate(request: HttpRequest, request_id: str) -> HttpResponse:
+def my_call_rate(request: AuthenticatedHttpRequest, request_id: str) -> HttpResponse:
     """Rate one of my own calls (thumbs up 1 / down -1); a second rating replaces the first."""
     from usage.value import call_owner_from_db, feedback_record
 
@@ -117,7 +128,7 @@ def my_call_rate(request: HttpRequest, request_id: str) -> HttpResponse:
 
 
 @login_required
-def my_session(request: HttpRequest, session_id: str) -> HttpResponse:
+def my_session(request: AuthenticatedHttpRequest, session_id: str) -> HttpResponse:
     """One of my coding-agent sessions: its calls in order, tokens per class and cost."""
     calls = list(session_calls_for_user(user=request.user, session_id=session_id))
     if not calls:

@@ -59,7 +59,7 @@ class ApiTokenAuthentication(BaseAuthentication):
             secret = parts[1].decode("ascii")
         except UnicodeDecodeError:
             auth_failure_count(request)
-            raise exceptions.AuthenticationFailed("Incorrect API token provided.")
+            raise exceptions.AuthenticationFailed("Incorrect API token provided.") from None
         if secret.startswith(KEY_PREFIX):
             auth_failure_count(request)
             raise exceptions.AuthenticationFailed(
@@ -68,7 +68,7 @@ class ApiTokenAuthentication(BaseAuthentication):
             token = api_token_authenticate(secret=secret)
         except DomainAuthenticationFailed as exc:
             auth_failure_count(request)
-            raise exceptions.AuthenticationFailed(exc.message, code=exc.code)
+            raise exceptions.AuthenticationFailed(exc.message, code=exc.code) from exc
         return token.user, token
 
     def authenticate_header(self, request) -> str:

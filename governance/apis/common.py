@@ -75,8 +75,9 @@ class BaseApi(APIView):
 
     permission_classes = [ApiAccess]
     schema = TokenwiseAutoSchema()
-    scopes: dict[str, str] = {}
+    scopes: dict[str, str | None] = {}  # None: any authenticated caller (see ApiAccess)
     admin_only = False
+    FilterSerializer: type[serializers.Serializer]  # set by views that call ``filters()``
 
     @property
     def access(self) -> Access:

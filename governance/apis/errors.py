@@ -25,7 +25,9 @@ class ErrorDetailSerializer(serializers.Serializer):
     status = serializers.IntegerField()
     code = serializers.CharField()
     message = serializers.CharField()
-    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), allow_null=True)
+    # The metaclass collects declared fields off the class, so this one does not shadow Serializer.fields.
+    fields = serializers.DictField(  # type: ignore[assignment]
+        child=serializers.ListField(child=serializers.CharField()), allow_null=True)
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -73,10 +75,12 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     if not isinstance(exc, exceptions.APIException):
         return None
     headers: dict[str, str] = {}
-    if getattr(exc, "auth_header", None):
-        headers["WWW-Authenticate"] = exc.auth_header
-    if getattr(exc, "wait", None):
-        headers["Retry-After"] = str(int(exc.wait))
+    auth_header = getattr(exc, "auth_header", None)
+    if auth_header:
+        headers["WWW-Authenticate"] = auth_header
+    wait = getattr(exc, "wait", None)
+    if wait:
+        headers["Retry-After"] = str(int(wait))
     set_rollback()
     if isinstance(exc, exceptions.ValidationError):
         return error_response(status=exc.status_code, code="invalid", message="The input is not valid.",

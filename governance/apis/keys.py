@@ -13,7 +13,11 @@ from rest_framework.response import Response
 
 from governance.api_permissions import MANAGE, READ
 from governance.api_selectors import (
-    api_tokens_visible, keys_visible, memberships_of_person, person_by_id, teams_visible,
+    api_tokens_visible,
+    keys_visible,
+    memberships_of_person,
+    person_by_id,
+    teams_visible,
 )
 from governance.apis.common import BaseApi, PageFilterSerializer, ordering_field, page_response, paginated
 from governance.exceptions import GovernanceError

@@ -12,7 +12,7 @@ import io
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
-from usage.proxy.json_depth import json_depth_limit, json_too_deep
+from governance.json_depth import json_depth_limit, json_too_deep
 
 
 class DepthLimitedJSONParser(JSONParser):

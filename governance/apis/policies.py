@@ -4,6 +4,8 @@ admins. A null field means "not set at this level": the most specific level that
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
@@ -18,9 +20,9 @@ from governance.enforcement.effective import POLICY_FIELDS
 from governance.models import Membership, Policy, Team
 from governance.services.policies import policy_delete, policy_save, policy_set
 
-_COUNT = {"required": False, "allow_null": True, "min_value": 0}
-_USD = {"required": False, "allow_null": True, "min_value": 0, "max_digits": 14, "decimal_places": 4}
-_RATE = {"required": False, "allow_null": True, "min_value": 1, "max_value": 2_147_483_647}
+_COUNT: dict[str, Any] = {"required": False, "allow_null": True, "min_value": 0}
+_USD: dict[str, Any] = {"required": False, "allow_null": True, "min_value": 0, "max_digits": 14, "decimal_places": 4}
+_RATE: dict[str, Any] = {"required": False, "allow_null": True, "min_value": 1, "max_value": 2_147_483_647}
 
 
 class PolicyValuesSerializer(serializers.Serializer):
@@ -74,7 +76,7 @@ def _saved(save, **kwargs) -> Policy:
         return save(**kwargs)
     except DjangoValidationError as exc:
         fields = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
-        raise ValidationError(fields)
+        raise ValidationError(fields) from exc
 
 
 class PolicyListApi(BaseApi):

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -14,7 +16,7 @@ from governance.api_selectors import teams_visible
 from governance.apis.common import BaseApi
 from governance.reports import org_summary, period_parse, person_usage, team_report
 
-_MONEY = {"max_digits": 24, "decimal_places": 8}
+_MONEY: dict[str, Any] = {"max_digits": 24, "decimal_places": 8}
 
 
 class PeriodFilterSerializer(serializers.Serializer):
@@ -30,14 +32,14 @@ class PeriodFilterSerializer(serializers.Serializer):
             data["period"] = period_parse(start=data["start"].isoformat() if data.get("start") else None,
                                           end=data["end"].isoformat() if data.get("end") else None)
         except ValueError as exc:
-            raise serializers.ValidationError({"start": [str(exc)]})
+            raise serializers.ValidationError({"start": [str(exc)]}) from exc
         return data
 
 
 class PeriodSerializer(serializers.Serializer):
     start = serializers.DateField()
     end = serializers.DateField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a declared field, taken off the class by the metaclass
 
     class Meta:
         ref_name = "ReportPeriod"

@@ -1,7 +1,7 @@
 """Usage-chasing detectors: pure functions over a window of usage events and value signals.
 
 Each module holds one detector, ``detect(events, signals, window, thresholds, *, grouped=None)``
-(see ``base.DetectorFn``). ``run_all`` groups the events by person once and hands the same index to
+(see ``grouping.DetectorFn``). ``run_all`` groups the events by person once and hands the same index to
 every detector, so a run over a million events reads each event a few times, not nine times nine.
 No ORM and no Django here: a selector builds the records, a service stores the findings as flags.
 """
@@ -24,7 +24,6 @@ from governance.detectors import (
     volume_without_value,
 )
 from governance.detectors.base import (
-    DetectorFn,
     EventRecord,
     Finding,
     OutcomeRecord,
@@ -33,7 +32,7 @@ from governance.detectors.base import (
     ValueSignals,
     Window,
 )
-from governance.detectors.grouping import Grouped, group_events
+from governance.detectors.grouping import DetectorFn, Grouped, group_events
 
 DETECTORS: dict[str, DetectorFn] = {
     module.NAME: module.detect

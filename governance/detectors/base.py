@@ -11,10 +11,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
-
-if TYPE_CHECKING:
-    from governance.detectors.grouping import Grouped
+from typing import Any
 
 PersonKey = tuple[int, int]  # (user_id, team_id)
 
@@ -178,22 +175,3 @@ def _coerce(name: str, default: Any, value: Any) -> Any:
     elif isinstance(default, float) and isinstance(value, (int, float)):
         return float(value)
     raise ValueError(f"{name}: expected {type(default).__name__}, got {value!r}")
-
-
-class DetectorFn(Protocol):
-    """The contract of every detector module's ``detect``.
-
-    Pure: no I/O, no clock, deterministic for the same input; findings ordered by (user_id, team_id).
-    ``grouped`` is the shared per-person index (``grouping.group_events``); when absent the detector
-    builds it from ``events``, which must then be the window's events.
-    """
-
-    def __call__(
-        self,
-        events: Sequence[EventRecord],
-        signals: ValueSignals,
-        window: Window,
-        thresholds: Thresholds,
-        *,
-        grouped: Grouped | None = None,
-    ) -> list[Finding]: ...

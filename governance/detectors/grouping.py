@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
 from operator import attrgetter, gt
-from typing import Any
+from typing import Any, Protocol
 
 from governance.detectors.base import (
-    DetectorFn,
     EventRecord,
     Finding,
     PersonKey,
@@ -114,6 +113,25 @@ class Grouped:
         return (p for p in self.people.values() if len(p.events) >= minimum)
 
 
+class DetectorFn(Protocol):
+    """The contract of every detector module's ``detect``.
+
+    Pure: no I/O, no clock, deterministic for the same input; findings ordered by (user_id, team_id).
+    ``grouped`` is the shared per-person index (``group_events``); when absent the detector
+    builds it from ``events``, which must then be the window's events.
+    """
+
+    def __call__(
+        self,
+        events: Sequence[EventRecord],
+        signals: ValueSignals,
+        window: Window,
+        thresholds: Thresholds,
+        *,
+        grouped: Grouped | None = None,
+    ) -> list[Finding]: ...
+
+
 def time_buckets(times: Sequence[float], width: float, first: int = 0, last: int | None = None) -> list[int]:
     """The distinct ``int(t // width)`` of the sorted ``times[first:last]``, in order (e.g. active days).
 
@@ -155,7 +173,7 @@ def group_events(events: Sequence[EventRecord], window: Window, *, min_team_size
 
 
 def as_detector(find: Callable[[Grouped, ValueSignals, Thresholds], list[Finding]]) -> DetectorFn:
-    """The public ``detect`` (see ``base.DetectorFn``) of a ``find`` that works on the shared index.
+    """The public ``detect`` (see ``DetectorFn``) of a ``find`` that works on the shared index.
 
     ``detect`` uses the caller's ``grouped`` index when given, else groups ``events`` itself.
     """

@@ -67,7 +67,7 @@ def find(grouped: Grouped, signals: ValueSignals, thresholds: Thresholds) -> lis
             continue
         scope = grouped.peer_scope(key)
         parts = []
-        if regular:
+        if regular and cv is not None:
             spread = f"half of the gaps were within {percent(cv / _MAD_TO_SIGMA)} of it"
             peer_cv = peer_cvs.get(key)
             if peer_cv is not None:
@@ -79,7 +79,7 @@ def find(grouped: Grouped, signals: ValueSignals, thresholds: Thresholds) -> lis
                 f"a typical active day had calls in {decimal(hours[key], 0)} of its 24 hours"
                 + ("" if peer_hour is None else f" ({scope} median {decimal(peer_hour, 0)})")
             )
-        scores = [under(cv, thresholds.cadence_cv) if regular else 0.0,
+        scores = [under(cv, thresholds.cadence_cv) if regular and cv is not None else 0.0,
                   over(hours[key], thresholds.cadence_hours) if around_the_clock else 0.0]
         findings.append(make_finding(
             grouped=grouped, person=person, detector=NAME, score=max(scores),

@@ -41,10 +41,10 @@ def find(grouped: Grouped, signals: ValueSignals, thresholds: Thresholds) -> lis
     top: dict[PersonKey, list[EventRecord]] = {}
     for key, person in grouped.people.items():
         calls = person.text_calls()
-        models = set(map(_MODEL, calls))
-        for model in models - tiers.keys():
+        called = set(map(_MODEL, calls))
+        for model in called - tiers.keys():
             tiers[model] = is_top_tier(model, thresholds.overkill_models)
-        top_models = {model for model in models if tiers[model]}
+        top_models = {model for model in called if tiers[model]}
         if not top_models:
             continue
         mine = [e for e in calls if e.model in top_models]

@@ -21,7 +21,7 @@ is well above their peers' (``value``). Score: how far past the threshold the ra
 from __future__ import annotations
 
 from bisect import bisect_left
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from governance.detectors.base import Finding, Thresholds, ValueSignals
 from governance.detectors.evidence import count, decimal, make_finding, peer_clause, percent
@@ -90,7 +90,7 @@ def find(grouped: Grouped, signals: ValueSignals, thresholds: Thresholds) -> lis
             ratio=ratio,
             run_up_value_share=value_share,
             baseline_days=baseline_days,
-            period_ends=[datetime.fromtimestamp(end, timezone.utc).isoformat() for end in ends],
+            period_ends=[datetime.fromtimestamp(end, UTC).isoformat() for end in ends],
             peer_median_ratio=peer,
         ))
     return findings

@@ -25,10 +25,12 @@ from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from itertools import compress
+from typing import Literal
 
 _MASK64 = (1 << 64) - 1
 MAX_CANDIDATES = 64
-_PIECE_CODES = {8 * struct.calcsize(code): code for code in ("B", "H", "I")}  # unsigned, by width in bits
+_UNSIGNED_CODES: tuple[Literal["B", "H", "I"], ...] = ("B", "H", "I")
+_PIECE_CODES = {8 * struct.calcsize(code): code for code in _UNSIGNED_CODES}  # unsigned, by width in bits
 
 
 def _bands(distance: int) -> list[tuple[int, int]]:
@@ -70,7 +72,7 @@ def near_duplicates(values: Sequence[int], distance: int) -> set[int]:
             continue
         shared = {key for key, seen in Counter(keys).items() if seen > 1}
         groups: dict[int, list[int]] = defaultdict(list)
-        for value, key in zip(distinct, keys):
+        for value, key in zip(distinct, keys, strict=True):
             if key in shared:
                 groups[key].append(value)
         for group in groups.values():
@@ -89,7 +91,7 @@ def latest_earlier_match(queries: Sequence[int], stored: Sequence[int], distance
     fingerprints of the same calls, oldest first).
     """
     result = [-1] * len(queries)
-    for kept_keys, asked_keys in zip(_band_keys(stored, distance), _band_keys(queries, distance)):
+    for kept_keys, asked_keys in zip(_band_keys(stored, distance), _band_keys(queries, distance), strict=True):
         common = set(kept_keys).intersection(asked_keys)
         if not common:
             continue

@@ -160,7 +160,7 @@ def _present_days(active: list[int], start: float, end: float) -> float:
     from when they joined), less every run of ``AWAY_DAYS`` or more days without a call (leave)."""
     days = (end - start) / DAY_SECONDS
     edges = [*active, int(end // DAY_SECONDS)]
-    for first, second in zip(edges, edges[1:]):
+    for first, second in zip(edges, edges[1:], strict=False):
         if second - first - 1 >= AWAY_DAYS:
             days -= second - first - 1
     return max(days, float(len(active)))

@@ -210,7 +210,8 @@ class _Parts:
             self.media += 1
             return True
         if kind in ("input_audio", "audio", "file", "input_file"):
-            inner = part.get(kind) if isinstance(part.get(kind), dict) else part
+            nested = part.get(kind)
+            inner = nested if isinstance(nested, dict) else part
             for field in ("data", "file_data"):
                 self.inline_bytes += _size(inner.get(field))
             self.media += 1
@@ -224,8 +225,8 @@ def _messages_shape(raw_size: int, body: dict[str, Any], betas: str) -> RequestS
     parts.visit(body.get("messages"))
     parts.visit(body.get("system"))
     tools = body.get("tools")
-    typed = [tool.get("type") for tool in tools if isinstance(tool, dict)] if isinstance(tools, list) else []
-    typed = [kind for kind in typed if isinstance(kind, str) and kind != "custom"]
+    given = [tool.get("type") for tool in tools if isinstance(tool, dict)] if isinstance(tools, list) else []
+    typed = [kind for kind in given if isinstance(kind, str) and kind != "custom"]
     is_stateful = bool(body.get("mcp_servers")) or body.get("container") is not None or any(
         kind.startswith(_ANTHROPIC_FETCHING_TOOLS) for kind in typed)
     return RequestShape(text_bytes=max(raw_size - parts.inline_bytes, 0), images_low=0,

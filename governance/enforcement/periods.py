@@ -85,6 +85,7 @@ def periods_at(at: float) -> tuple[Period, Period, Period]:
     memo = _memo
     if memo is not None and memo[0] == tz_name and memo[1] <= at < memo[2]:
         return memo[3]
-    periods = tuple(period_of(kind, at=at, tz_name=tz_name) for kind in KINDS)
-    _memo = (tz_name, periods[0].start, periods[0].end, periods)  # a day never spans two weeks or months
-    return periods  # type: ignore[return-value]
+    day, week, month = (period_of(kind, at=at, tz_name=tz_name) for kind in KINDS)
+    periods = (day, week, month)
+    _memo = (tz_name, day.start, day.end, periods)  # a day never spans two weeks or months
+    return periods

@@ -50,7 +50,7 @@ def rate_headers(rates: list[RateCheck], states: list[tuple[float, float]]) -> d
     """``x-ratelimit-*`` for the binding (least remaining) limit of each kind."""
     headers: dict[str, str] = {}
     for kind in ("requests", "tokens"):
-        pairs = [(state, rate) for rate, state in zip(rates, states) if rate.kind == kind]
+        pairs = [(state, rate) for rate, state in zip(rates, states, strict=False) if rate.kind == kind]
         if not pairs:
             continue
         (level, to_full), rate = min(pairs, key=lambda pair: pair[0][0])

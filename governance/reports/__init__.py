@@ -7,10 +7,21 @@ empty until those tables hold data.
 """
 
 from governance.reports.budgets import (
-    BudgetBurn, BudgetLimits, BurnPoint, budget_burn, person_budget_limits, team_budget_limits,
+    BudgetBurn,
+    BudgetLimits,
+    BurnPoint,
+    budget_burn,
+    person_budget_limits,
+    team_budget_limits,
 )
 from governance.reports.flags import (
-    FlagEvent, FlagView, detector_label, flag_detail, flags_for_person, flags_for_team, flags_open_for_team,
+    FlagEvent,
+    FlagView,
+    detector_label,
+    flag_detail,
+    flags_for_person,
+    flags_for_team,
+    flags_open_for_team,
 )
 from governance.reports.org import OrgSummary, TeamSummary, org_summary
 from governance.reports.periods import Period, budget_period, month_end, period_parse, period_this_month
@@ -18,7 +29,12 @@ from governance.reports.person import PersonUsage, RecentCall, TeamUsage, person
 from governance.reports.rollups import DayPoint, ModelShare, Totals
 from governance.reports.team import CSV_TABLES, PersonRow, TeamReport, team_report, team_report_csv
 from governance.reports.value import (
-    ValueMetrics, ValueSignal, ValueSignals, feedback_available, feedback_scores_for, value_metrics_compute,
+    ValueMetrics,
+    ValueSignal,
+    ValueSignals,
+    feedback_available,
+    feedback_scores_for,
+    value_metrics_compute,
     value_signals_for,
 )
 

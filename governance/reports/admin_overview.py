@@ -24,7 +24,7 @@ class TeamTrend:
     team_name: str
     cost_usd: object
     previous_cost_usd: object
-    daily_cost: list[float]
+    daily_cost: list[float | None]  # None after today
     open_flags: int
 
 
@@ -53,7 +53,7 @@ def admin_overview(*, period: Period, today: date | None = None, flags: int = 10
     Budgets at risk are the teams' current budget periods whose forecast crosses the budget (or that
     are spent). Three queries per team for budgets, the rest a fixed handful.
     """
-    from usage.models import OutcomeKind  # governance reads the ledger through selectors only
+    from usage.selectors import outcome_kinds_all
 
     today = today or timezone.localdate()
     summary = org_summary(period=period)
@@ -84,5 +84,5 @@ def admin_overview(*, period: Period, today: date | None = None, flags: int = 10
         teams=teams, at_risk=sorted(at_risk, key=lambda item: (item.burn.risk != "over", item.team_slug)),
         open_flags=list(open_flags[:flags]), open_flag_count=sum(flag_counts.values()),
         alerts=list(Alert.objects.select_related("team", "user").order_by("-created_at", "-id")[:alerts]),
-        outcome_kinds=list(OutcomeKind.objects.order_by("kind")),
+        outcome_kinds=list(outcome_kinds_all().order_by("kind")),
     )

@@ -57,9 +57,9 @@ class CallPage:
 
 
 def _visible(*, viewer):
-    from usage.models import UsageEvent  # governance reads the ledger through selectors only
+    from usage.selectors import usage_events_all
 
-    rows = UsageEvent.objects.all()
+    rows = usage_events_all()
     scope = calls_visible_filter(viewer=viewer)
     return rows if scope is None else rows.filter(scope)
 

@@ -60,10 +60,10 @@ def _bounds(period: Period) -> tuple[datetime, datetime]:
 
 
 def _events(*, period: Period, team_id: int | None, user_id: int | None, team_ids: list[int] | None):
-    from usage.models import UsageEvent  # governance reads the ledger through selectors only
+    from usage.selectors import usage_events_all
 
     since, until = _bounds(period)
-    rows = UsageEvent.objects.filter(created_at__gte=since, created_at__lt=until)
+    rows = usage_events_all().filter(created_at__gte=since, created_at__lt=until)
     if team_id is not None:
         rows = rows.filter(team_id=team_id)
     if user_id is not None:

@@ -16,7 +16,7 @@ from django.db.models.functions import Cast, Coalesce, TruncDate
 
 from governance.detectors.stats import median
 from governance.models import Flag
-from usage.models import OutcomeKind, UsageEvent
+from usage.selectors import outcome_kinds_all, usage_events_all
 
 MAX_DAYS = 120
 
@@ -28,7 +28,7 @@ def flag_chart(*, flag: Flag) -> dict:
     if end - start > timedelta(days=MAX_DAYS):
         start = end - timedelta(days=MAX_DAYS)
     rows = (
-        UsageEvent.objects.filter(team_id=flag.team_id, created_at__gte=start, created_at__lt=end, status__lt=400,
+        usage_events_all().filter(team_id=flag.team_id, created_at__gte=start, created_at__lt=end, status__lt=400,
                                   user_id__isnull=False)
         .annotate(day=TruncDate("created_at")).values("user_id", "day").annotate(tokens=Sum("total_tokens"))
         .order_by()
@@ -58,7 +58,7 @@ def _outcome_rows(flag: Flag, start, end):
     """(user id, day, weighted value) of the team's trusted outcomes in the period, one per outcome."""
     from governance.value_sources import outcomes_trusted
 
-    kind_weight = OutcomeKind.objects.filter(kind=OuterRef("kind")).values("weight")[:1]
+    kind_weight = outcome_kinds_all().filter(kind=OuterRef("kind")).values("weight")[:1]
     return (
         outcomes_trusted().filter(team_id=flag.team_id, occurred_at__gte=start, occurred_at__lt=end,
                                   user_id__isnull=False)
@@ -71,4 +71,4 @@ def _outcome_rows(flag: Flag, start, end):
 
 def chart_rows(chart: dict) -> list[tuple]:
     """The chart's numbers as table rows: (day, tokens, team's typical tokens, value, team's typical value)."""
-    return list(zip(chart["labels"], chart["tokens"], chart["peer_tokens"], chart["value"], chart["peer_value"]))
+    return list(zip(chart["labels"], chart["tokens"], chart["peer_tokens"], chart["value"], chart["peer_value"], strict=True))

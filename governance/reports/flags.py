@@ -33,7 +33,7 @@ ADVICE = {
     "overkill_model": "Use a smaller model for short questions; keep the top tier for hard ones.",
 }
 
-REVIEW_VERBS = {
+REVIEW_VERBS: dict[str, str] = {
     FlagReview.Action.ACKNOWLEDGE: "acknowledged",
     FlagReview.Action.DISMISS: "dismissed as legitimate",
     FlagReview.Action.CONFIRM: "confirmed",
@@ -96,7 +96,8 @@ def _view(flag: Flag) -> FlagView:
         for reply in replies
     ]
     history.sort(key=lambda event: event.at)
-    examples = evidence.get("examples") if isinstance(evidence.get("examples"), list) else []
+    listed = evidence.get("examples")
+    examples = listed if isinstance(listed, list) else []
     return FlagView(
         id=flag.pk, detector=flag.detector, detector_label=detector_label(flag.detector), score=flag.score,
         user_id=flag.user_id, person=person_label(flag.user), team_id=flag.team_id, team_slug=flag.team.slug,

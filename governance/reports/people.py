@@ -68,9 +68,9 @@ def person_page(*, user, period: Period, team_ids: list[int] | None) -> PersonPa
             own.append(signals.by_user[user.pk])
         tokens = dict(rollups(start=period.start, end=period.end, team_id=team_id).values("user_id")
                       .annotate(tokens=Sum("total_tokens")).values_list("user_id", "tokens"))
-        for peer_id, signal in signals.by_user.items():
+        for peer_id, peer_signal in signals.by_user.items():
             if peer_id not in (None, user.pk) and tokens.get(peer_id):
-                peer_rates.append(signal.outcomes * MTOK / tokens[peer_id])
+                peer_rates.append(peer_signal.outcomes * MTOK / tokens[peer_id])
     if team_ids is None:  # outcomes reported with no team still count for the person themselves
         whole = value_signals_for(user_id=user.pk, start=period.start, end=period.end)
         signal = whole.total if whole.by_user else None

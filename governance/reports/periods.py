@@ -44,12 +44,14 @@ def period_parse(*, start: str | None, end: str | None, today: date | None = Non
     Only ``start``: from it to the end of its month. Only ``end``: from the first of its month.
     Raises ValueError for a malformed date, ``start`` after ``end``, or more than 366 days.
     """
-    if not start and not end:
+    if start:
+        start_day = date.fromisoformat(start)
+        end_day = date.fromisoformat(end) if end else month_end(start_day)
+    elif end:
+        end_day = date.fromisoformat(end)
+        start_day = end_day.replace(day=1)
+    else:
         return period_this_month(today=today)
-    start_day = date.fromisoformat(start) if start else None
-    end_day = date.fromisoformat(end) if end else None
-    start_day = start_day or end_day.replace(day=1)
-    end_day = end_day or month_end(start_day)
     if start_day > end_day:
         raise ValueError("the start date is after the end date")
     if (end_day - start_day).days + 1 > MAX_PERIOD_DAYS:

@@ -13,7 +13,10 @@ from governance.reports.budgets import BudgetBurn, BudgetLimits, person_budget_l
 from governance.reports.periods import Period
 from governance.reports.rollups import DayPoint, ModelShare, Totals, burns, days_series, model_mix, rollups, totals_of
 from governance.reports.value import (
-    ValueMetrics, feedback_scores_for, value_metrics_compute, value_signals_for,
+    ValueMetrics,
+    feedback_scores_for,
+    value_metrics_compute,
+    value_signals_for,
 )
 
 
@@ -94,10 +97,10 @@ def recent_calls_for_user(*, user, limit: int = 20) -> list[RecentCall]:
 
     One query on the (user, created_at) index, plus one for ratings once feedback exists.
     """
-    from usage.models import UsageEvent  # governance reads the ledger through selectors only
+    from usage.selectors import usage_events_all
 
     events = list(
-        UsageEvent.objects.filter(user_id=user.pk).select_related("team").only(
+        usage_events_all().filter(user_id=user.pk).select_related("team").only(
             "request_id", "created_at", "team__slug", "model_served", "model_requested", "endpoint", "status",
             "total_tokens", "cost_usd", "purpose",
         ).order_by("-created_at", "-id")[:limit]

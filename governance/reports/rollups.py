@@ -10,16 +10,15 @@ from decimal import Decimal
 from django.db.models import Sum
 
 from governance.reports.budgets import BudgetBurn, BudgetLimits, budget_burn
-from governance.reports.periods import budget_period
-from governance.reports.periods import Period
+from governance.reports.periods import Period, budget_period
 
 ZERO = Decimal("0")
 
 
 def rollups(*, start: date, end: date, team_id: int | None = None, user_id: int | None = None):
-    from usage.models import DailyRollup  # governance reads the ledger through selectors only
+    from usage.selectors import daily_rollups_all
 
-    rows = DailyRollup.objects.filter(day__gte=start, day__lte=end)
+    rows = daily_rollups_all().filter(day__gte=start, day__lte=end)
     if team_id is not None:
         rows = rows.filter(team_id=team_id)
     if user_id is not None:
@@ -89,7 +88,8 @@ def totals_of(rows) -> Totals:
 def burns(*, limits: BudgetLimits, anchor: date, today: date, team_id: int,
            user_id: int | None = None, periods: Iterable[str] | None = None) -> list[BudgetBurn]:
     burns = []
-    for name in periods or ([limits.longest()] if limits.longest() else []):
+    longest = limits.longest()
+    for name in periods or ([longest] if longest else []):
         window = budget_period(name=name, anchor=anchor)
         rows = rollups(start=window.start, end=window.end, team_id=team_id, user_id=user_id)
         per_day = {row["day"]: row for row in rows.values("day").annotate(**SUMS)}

@@ -21,7 +21,17 @@ from governance.reports.budgets import BudgetBurn, team_budget_limits
 from governance.reports.flags import FlagView, flags_open_for_team
 from governance.reports.periods import Period
 from governance.reports.rollups import (
-    SUMS, ZERO, DayPoint, ModelShare, Totals, burns, days_series, model_mix, person_label, rollups, totals_of,
+    SUMS,
+    ZERO,
+    DayPoint,
+    ModelShare,
+    Totals,
+    burns,
+    days_series,
+    model_mix,
+    person_label,
+    rollups,
+    totals_of,
 )
 from governance.reports.value import ValueMetrics, value_metrics_compute, value_signals_for
 

@@ -87,7 +87,7 @@ def value_signals_for(*, start: date, end: date, team_id: int | None = None,
     from sources admins trust count (``outcomes_trusted``). Five queries.
     """
     from governance.value_sources import outcomes_trusted
-    from usage.models import Feedback, OutcomeKind  # governance reads the ledger through selectors
+    from usage.selectors import outcome_kinds_all
 
     since, until = _day_bounds(start, end)
     scope = {}
@@ -95,14 +95,14 @@ def value_signals_for(*, start: date, end: date, team_id: int | None = None,
         scope["team_id"] = team_id
     if user_id is not None:
         scope["user_id"] = user_id
-    weights = {kind: float(weight) for kind, weight in OutcomeKind.objects.values_list("kind", "weight")}
-    outcomes: dict[int | None, list[float]] = {}
+    weights = {kind: float(weight) for kind, weight in outcome_kinds_all().values_list("kind", "weight")}
+    outcomes: dict[int | None, tuple[float, int]] = {}
     rows = (outcomes_trusted().filter(occurred_at__gte=since, occurred_at__lt=until, **scope)
             .values("user_id", "kind").annotate(value=Sum("value"), count=Count("id")))
     for row in rows:
-        totals = outcomes.setdefault(row["user_id"], [0.0, 0])
-        totals[0] += float(row["value"]) * weights.get(row["kind"], 1.0)
-        totals[1] += row["count"]
+        value, count = outcomes.get(row["user_id"], (0.0, 0))
+        outcomes[row["user_id"]] = (value + float(row["value"]) * weights.get(row["kind"], 1.0),
+                                    count + row["count"])
     feedback = _calls_with_feedback(since=since, until=until, scope=scope)
     by_user = {}
     for uid in set(outcomes) | set(feedback):
@@ -125,12 +125,11 @@ def _calls_with_feedback(*, since: datetime, until: datetime, scope: dict) -> di
     By the call's time, not the rating's, so a rate (calls rated / calls made) never passes 100%. Only
     feedback given since the window began can rate a call made in it; one query on the ledger's indexes.
     """
-    from usage.models import Feedback, UsageEvent
+    from usage.selectors import feedback_all, feedback_positive_q, usage_events_all
 
-    positive = (Q(scale=Feedback.Scale.BINARY, score__gt=0) | Q(scale=Feedback.Scale.FIVE, score__gt=3))
-    rated = Feedback.objects.filter(created_at__gte=since).values("request_id")
-    liked = Feedback.objects.filter(positive, request_id=OuterRef("request_id"))
-    rows = (UsageEvent.objects.filter(created_at__gte=since, created_at__lt=until, request_id__in=rated, **scope)
+    rated = feedback_all().filter(created_at__gte=since).values("request_id")
+    liked = feedback_all().filter(feedback_positive_q(), request_id=OuterRef("request_id"))
+    rows = (usage_events_all().filter(created_at__gte=since, created_at__lt=until, request_id__in=rated, **scope)
             .values("user_id").annotate(count=Count("id"), positive=Count("id", filter=Q(Exists(liked)))))
     return {row["user_id"]: (row["count"], row["positive"]) for row in rows}
 
@@ -142,11 +141,11 @@ def feedback_available() -> bool:
 
 def feedback_scores_for(*, request_ids: list[str], user_id: int) -> dict[str, int]:
     """The score ``user_id`` gave each of these calls on the web page or with a key (latest wins)."""
-    from usage.models import Feedback
+    from usage.selectors import feedback_all
 
     if not request_ids:
         return {}
-    rows = (Feedback.objects.filter(request_id__in=request_ids, user_id=user_id)
+    rows = (feedback_all().filter(request_id__in=request_ids, user_id=user_id)
             .order_by("updated_at", "id").values_list("request_id", "score", "scale"))
     scores = {}
     for request_id, score, scale in rows:

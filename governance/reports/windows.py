@@ -71,9 +71,12 @@ def window_parse(*, window: str | None, start: str | None, end: str | None, toda
     preset, ``start`` after ``end``, or a range over 366 days.
     """
     today = today or timezone.localdate()
-    if not start and not end:
+    if end:
+        end_day = date.fromisoformat(end)
+    elif start:
+        end_day = max(today, date.fromisoformat(start))
+    else:
         return window_preset(name=window or DEFAULT_WINDOW, today=today)
-    end_day = date.fromisoformat(end) if end else max(today, date.fromisoformat(start))
     start_day = date.fromisoformat(start) if start else end_day - timedelta(days=29)
     if start_day > end_day:
         raise ValueError("the start date is after the end date")

@@ -1,4 +1,5 @@
-"""Flags: storing what the detectors find, reviewing it, notifying people, and one whole detection run.
+"""Flags: storing what the detectors find, reviewing it, and one whole detection run (the e-mails about a
+new flag: ``governance.services.flag_notify``).
 
 De-duplication. The hourly run looks at a trailing window that moves every hour, so a finding is the
 same flag as an earlier one when both are about the same person (user, team) and detector and their
@@ -17,6 +18,7 @@ PostgreSQL (SQLite serialises writers anyway).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import time
 from collections import Counter
@@ -24,26 +26,19 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
-from django.core.mail import send_mail
 from django.db import connection, transaction
-from django.template.loader import render_to_string
-from django.urls import reverse
 from django.utils import timezone
 
 from governance.detection import detection_inputs, detection_thresholds
 from governance.detectors import DETECTORS, Finding, Window, group_events, run_all
 from governance.exceptions import FlagReplyRefused, SelfReviewRefused
-from governance.models import Flag, FlagReply, FlagReview, Membership, Team
+from governance.models import Flag, FlagReply, FlagReview, Team
 from governance.services.audit import audit_record
 
 logger = logging.getLogger(__name__)
 
 _LOCK_KEY = 0x746B_666C  # "tkfl": the advisory lock of flags_raise
-_NOTIFIED_KEY = "flag-notified:{flag_id}:{created}"  # with the creation time: ids can be reused
-_NOTIFIED_TTL_S = 90 * 24 * 3600
 DECIDED_STATES = frozenset({Flag.State.DISMISSED, Flag.State.CONFIRMED})
 
 
@@ -120,7 +115,7 @@ def flags_raise(*, findings: Sequence[Finding]) -> tuple[list[Flag], list[Flag]]
     created = Flag.objects.bulk_create(new, batch_size=500)
     for flag in created:
         audit_record(actor_label="detection", action="raise", instance=flag, after=_flag_summary(flag))
-        transaction.on_commit(lambda flag_id=flag.pk: _queue_notification(flag_id))
+        transaction.on_commit(functools.partial(_queue_notification, flag.pk))
     return created, list(updated.values())
 
 
@@ -142,17 +137,17 @@ def _flag_refresh(*, flag: Flag, finding: Finding) -> bool:
 
 
 def _queue_notification(flag_id: int) -> None:
-    from governance.tasks import flag_notify_task
+    from governance.notify_tasks import flag_notify_task
 
     try:
         flag_notify_task.delay(flag_id)
-    except Exception:  # noqa: BLE001 - a broker outage must not fail the detection run that raised it
+    except Exception:
         logger.exception("could not queue the e-mails of flag %s", flag_id)
 
 
 # --- Review ------------------------------------------------------------------------------------------
 
-_NEXT_STATE = {
+_NEXT_STATE: dict[str, str] = {
     FlagReview.Action.ACKNOWLEDGE: Flag.State.ACKNOWLEDGED,
     FlagReview.Action.DISMISS: Flag.State.DISMISSED,
     FlagReview.Action.CONFIRM: Flag.State.CONFIRMED,
@@ -224,51 +219,6 @@ def flag_reply(*, flag: Flag, author, body: str) -> FlagReply:
     audit_record(actor=author, action="reply", instance=flag, before=_flag_summary(flag),
                  after={**_flag_summary(flag), "reply": body})
     return reply
-
-
-# --- Notification -------------------------------------------------------------------------------------
-
-def flag_recipients(*, flag: Flag) -> tuple[list[str], str | None]:
-    """(e-mails of the team's active managers other than the person flagged, the person's e-mail or None)."""
-    managers = (
-        Membership.objects.filter(team_id=flag.team_id, role=Membership.Role.MANAGER, user__is_active=True)
-        .exclude(user_id=flag.user_id).exclude(user__email="")
-        .order_by("user__email").values_list("user__email", flat=True)
-    )
-    person = flag.user.email if flag.user.is_active and flag.user.email else None
-    return list(dict.fromkeys(managers)), person
-
-
-def flag_notify(*, flag: Flag) -> int:
-    """E-mail a new flag to its team's managers (with the review link) and to the person flagged (with a
-    link to their own page); return how many e-mails went out.
-
-    Once per flag: a marker in the shared cache, set after the sends, makes a redelivered task a no-op.
-    Raises what the mail backend raises (the task retries).
-    """
-    marker = _NOTIFIED_KEY.format(flag_id=flag.pk, created=int(flag.created_at.timestamp()))
-    if cache.get(marker):
-        return 0
-    managers, person = flag_recipients(flag=flag)
-    base_url = settings.TOKENWISE_BASE_URL.rstrip("/")
-    context = {
-        "flag": flag,
-        "detector_label": flag.detector.replace("_", " ").capitalize(),
-        "summary": flag.evidence.get("summary", "") if isinstance(flag.evidence, dict) else "",
-        "review_url": base_url + reverse("governance:flag_review", args=[flag.pk]),
-        "my_url": base_url + reverse("usage:my_usage"),
-    }
-    subject = f"Tokenwise flag: {context['detector_label']} - {flag.user.email or flag.user} in {flag.team.slug}"
-    sent = 0
-    if managers:
-        body = render_to_string("governance/email/flag_raised_manager.txt", context)
-        sent += send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, managers)
-    if person:
-        body = render_to_string("governance/email/flag_raised_person.txt", context)
-        sent += send_mail(f"Tokenwise: a usage pattern of yours was flagged ({context['detector_label']})",
-                          body, settings.DEFAULT_FROM_EMAIL, [person])
-    cache.set(marker, 1, timeout=_NOTIFIED_TTL_S)
-    return sent
 
 
 # --- One detection run --------------------------------------------------------------------------------

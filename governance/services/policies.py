@@ -22,7 +22,12 @@ from governance.enforcement.effective import POLICY_FIELDS, policy_cache_invalid
 from governance.models import Membership, Policy, Team
 from governance.services.audit import audit_record, audit_snapshot
 from governance.services.policy_document import (
-    DOCUMENT_NAME, DOCUMENT_ORDER, PolicyDocumentError, Target, document_parse, document_render,
+    DOCUMENT_NAME,
+    DOCUMENT_ORDER,
+    PolicyDocumentError,
+    Target,
+    document_parse,
+    document_render,
 )
 
 
@@ -160,8 +165,8 @@ def _resolve_targets(targets: list[Target], source: str) -> dict[tuple, tuple[Ta
         match = Q()
         for email in emails:
             match |= Q(email__iexact=email)
-        for user in get_user_model().objects.filter(match):
-            users.setdefault(user.email.lower(), []).append(user)
+        for person in get_user_model().objects.filter(match):
+            users.setdefault(person.email.lower(), []).append(person)
     members = set(Membership.objects.filter(team__slug__in=slugs).values_list("team__slug", "user_id"))
     problems, resolved = [], {}
     for target in targets:
@@ -215,8 +220,10 @@ def _current() -> dict[tuple, Policy]:
 def _label(policy: Policy) -> str:
     if policy.scope == Policy.Scope.ORG:
         return "defaults"
+    assert policy.team is not None  # policy_scope_matches_targets: team and person policies have a team
     if policy.scope == Policy.Scope.TEAM:
         return f"team {policy.team.slug}"
+    assert policy.user is not None  # ... and person policies a person
     return f"user {policy.user.email} in team {policy.team.slug}"
 
 
@@ -240,9 +247,9 @@ def policies_apply(*, text: str, source: str = "document", dry_run: bool = False
         before = policy_values(policy)
         wanted = target.values
         fields = [(f, before[f], wanted[f]) for f in DOCUMENT_ORDER if not _same(before[f], wanted[f])]
-        if not _has_values(wanted) and (policy is None or not _has_values(before)):
-            continue
         if not _has_values(wanted):
+            if policy is None or not _has_values(before):
+                continue  # nothing stored, nothing wanted
             changes.append(Change("delete", target.label, fields))
             policy_delete(policy=policy, actor=actor, actor_label=actor_label)
         elif fields:
@@ -270,9 +277,12 @@ def policies_export() -> str:
             continue
         if policy.scope == Policy.Scope.ORG:
             defaults = values
-        elif policy.scope == Policy.Scope.TEAM:
+            continue
+        assert policy.team is not None  # policy_scope_matches_targets: team and person policies have a team
+        if policy.scope == Policy.Scope.TEAM:
             teams[policy.team.slug] = (values, teams.get(policy.team.slug, (None, {}))[1])
         else:
+            assert policy.user is not None  # ... and person policies a person
             team_values, users = teams.setdefault(policy.team.slug, (None, {}))
             users[policy.user.email] = values
     return document_render(defaults=defaults, teams=teams)

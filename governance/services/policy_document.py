@@ -169,7 +169,7 @@ class _Parser:
         if not isinstance(node, yaml.SequenceNode):
             self.problem(node, path, "must be a list")
             return None
-        items = []
+        items: list[str | int] = []
         for item in node.value:
             value = self.scalar(item) if isinstance(item, yaml.ScalarNode) else None
             if field == "allowed_models":
@@ -184,7 +184,7 @@ class _Parser:
 
     def detectors(self, node: yaml.Node, path: str) -> dict | None:
         result = {}
-        for name, (key_node, value_node) in self.mapping(node, path, None).items():
+        for name, (_key_node, value_node) in self.mapping(node, path, None).items():
             value = self.scalar(value_node) if isinstance(value_node, yaml.ScalarNode) else None
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 self.problem(value_node, f"{path}.{name}", f"must be a number, got {value!r}")

@@ -17,7 +17,7 @@ import logging
 import re
 import time
 import weakref
-from datetime import datetime, timezone as dt_timezone
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from asgiref.sync import sync_to_async
@@ -33,7 +33,7 @@ SNAPSHOT_TTL_S = 30.0
 RETRY_AFTER_ERROR_S = 5.0
 MTOK = Decimal(1_000_000)
 COST_QUANTUM = Decimal("0.00000001")  # UsageEvent.cost_usd has 8 decimal places
-DEFAULTS_VALID_FROM = datetime(2024, 1, 1, tzinfo=dt_timezone.utc)
+DEFAULTS_VALID_FROM = datetime(2024, 1, 1, tzinfo=UTC)
 
 # (model, input, cached input or None, output) - USD per 1M tokens, OpenAI list prices (standard tier).
 # A fresh install loads these through migration governance/0002_default_prices; change prices with
@@ -162,7 +162,7 @@ def cost_usd(quote: PriceQuote, *, prompt_tokens: int, cached_tokens: int, compl
 
 _snapshot: PriceTable | None = None
 _snapshot_expires = 0.0  # time.monotonic() deadline
-_refresh_locks: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]" = weakref.WeakKeyDictionary()
+_refresh_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
 
 
 def price_snapshot_invalidate() -> None:

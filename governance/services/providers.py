@@ -13,6 +13,7 @@ from django.db import transaction
 
 from governance.models import ModelRoute, Provider
 from governance.services.audit import audit_record, audit_snapshot
+from governance.services.route_changes import routes_changed
 
 
 @functools.cache
@@ -48,9 +49,7 @@ def provider_secret(provider: Provider) -> str:
 
 
 def _after_change() -> None:
-    from usage.proxy.upstream import routes_invalidate
-
-    transaction.on_commit(routes_invalidate)
+    transaction.on_commit(routes_changed)  # the proxy reloads its routing table on the next call
 
 
 @transaction.atomic

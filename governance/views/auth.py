@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.contrib.auth import views as auth_views
+from django.contrib.auth import get_user_model, views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest, HttpResponse
@@ -14,7 +13,10 @@ from django.urls import reverse
 
 from governance.permissions import teams_managed_by, user_is_admin
 from governance.services.login_throttle import (
-    lockout_seconds, login_failure_record, login_is_locked, login_success_record,
+    lockout_seconds,
+    login_failure_record,
+    login_is_locked,
+    login_success_record,
 )
 
 

@@ -58,7 +58,7 @@ def stacked_chart(drivers, *, dimensions: Sequence[str], today: date | None = No
         "dimensions": {
             dimension: [
                 {"label": series.label,
-                 "data": [float(cost) if day <= today else None for day, cost in zip(days, series.cost_usd)]}
+                 "data": [float(cost) if day <= today else None for day, cost in zip(days, series.cost_usd, strict=True)]}
                 for series in drivers.daily.get(dimension, [])
             ]
             for dimension in dimensions

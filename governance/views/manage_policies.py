@@ -34,7 +34,7 @@ def manage_policies(request: HttpRequest) -> HttpResponse:
     """Every policy, organisation default first; only the fields a level sets are shown."""
     admin_required(request)
     policies = list(Policy.objects.select_related("team", "user").order_by("scope", "team__slug", "user__email"))
-    order = {Policy.Scope.ORG: 0, Policy.Scope.TEAM: 1, Policy.Scope.USER: 2}
+    order: dict[str, int] = {Policy.Scope.ORG: 0, Policy.Scope.TEAM: 1, Policy.Scope.USER: 2}
     policies.sort(key=lambda p: (order[p.scope], p.team.slug if p.team else "", p.user.email if p.user else ""))
     return render(request, "governance/manage/policies.html", {
         "nav": "admin", "policies": [(policy, _rows(policy)) for policy in policies],
@@ -153,7 +153,7 @@ def _inherited(*, scope: str, team_slug: str | None) -> dict[str, str]:
     return inherited
 
 
-def _groups(form: "PolicyForm", inherited: dict[str, str]) -> list[tuple[str, list]]:
+def _groups(form: PolicyForm, inherited: dict[str, str]) -> list[tuple[str, list]]:
     return [(title, [(form[name], inherited.get(name, "")) for name in names]) for title, names in FIELD_GROUPS]
 
 

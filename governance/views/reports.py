@@ -13,12 +13,11 @@ from django.utils import timezone
 from governance.models import Team
 from governance.permissions import teams_managed_by
 from governance.reports import CSV_TABLES, period_this_month, team_report, team_report_csv
-from governance.selectors import team_policy_rows
-from governance.views.charts import burn_chart, mix_chart, usage_chart
 from governance.reports.drivers import spend_drivers
 from governance.reports.rollups import rollups, totals_of
 from governance.reports.windows import PRESETS
-from governance.views.charts import shares_chart, stacked_chart
+from governance.selectors import team_policy_rows
+from governance.views.charts import burn_chart, mix_chart, shares_chart, stacked_chart, usage_chart
 from governance.views.common import period_from_request, window_from_request
 
 

@@ -8,7 +8,7 @@ belongs to team A and holds only ``post_outcomes``.
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -24,7 +24,7 @@ from usage.models import DailyRollup, Feedback, Outcome, UsageEvent
 
 PERSON_SCOPES = ["read_reports", "manage_team", "post_outcomes"]
 PROVIDER_SECRET = "sk-provider-very-secret-0001"
-DAY = datetime(2026, 3, 10, 12, 0, tzinfo=dt_timezone.utc)
+DAY = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 
 
 @dataclasses.dataclass

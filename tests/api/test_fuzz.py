@@ -15,7 +15,9 @@ from django.db import close_old_connections
 from hypothesis import HealthCheck, Phase, assume, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
-    content_type_conformance, response_schema_conformance, status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
 )
 
 MAX_EXAMPLES = int(os.environ.get("TOKENWISE_FUZZ_EXAMPLES", "6"))

@@ -123,7 +123,11 @@ def seeded(live_web):
     from governance.models import Flag, Membership, Policy, Price
     from governance.services.keys import key_create
     from governance.services.pricing import (
-        DEFAULT_PRICES, DEFAULTS_VALID_FROM, cost_usd, price_set, price_table_load,
+        DEFAULT_PRICES,
+        DEFAULTS_VALID_FROM,
+        cost_usd,
+        price_set,
+        price_table_load,
     )
     from tests.factories import TeamFactory, UserFactory
     from usage.events import UsageEventData

@@ -68,7 +68,7 @@ def per_model_cost(rows: list[dict]) -> dict[str, Decimal]:
 
 
 def nonzero(labels: list[str], values: list) -> dict[str, Decimal]:
-    return {day: Decimal(str(value)) for day, value in zip(labels, values) if value}
+    return {day: Decimal(str(value)) for day, value in zip(labels, values, strict=True) if value}
 
 
 def test_manager_report_charts_match_the_ledger(pages, seeded):
@@ -83,7 +83,7 @@ def test_manager_report_charts_match_the_ledger(pages, seeded):
     assert {day: round(value, 8) for day, value in nonzero(usage["labels"], cost["data"]).items()} == {
         day: round(value, 8) for day, value in per_day(ledger, "cost_usd").items()}
     mix = chart(page, "chart-mix")
-    assert {model: round(Decimal(str(cost)), 8) for model, cost in zip(mix["labels"], mix["datasets"][0]["data"])} == {
+    assert {model: round(Decimal(str(cost)), 8) for model, cost in zip(mix["labels"], mix["datasets"][0]["data"], strict=True)} == {
         model: round(cost, 8) for model, cost in per_model_cost(ledger).items()}
     burn = chart(page, "chart-burn-usd")
     spent = sum(Decimal(row["cost_usd"]) for row in ledger)

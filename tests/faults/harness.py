@@ -62,7 +62,7 @@ class RedisServer:
     def client(self) -> redis.Redis:
         return redis.Redis(port=self.port, socket_connect_timeout=1, socket_timeout=5)
 
-    def start(self) -> "RedisServer":
+    def start(self) -> RedisServer:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
@@ -106,7 +106,7 @@ class TcpProxy:
         self.writers: set[asyncio.StreamWriter] = set()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True, name=f"tcp-proxy-{self.port}")
 
-    def start(self) -> "TcpProxy":
+    def start(self) -> TcpProxy:
         self.thread.start()
         self.restore()
         return self
@@ -183,7 +183,7 @@ class ProxyProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "ProxyProcess":
+    def start(self) -> ProxyProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "tests.faults.asgi:application", "--host", "127.0.0.1",
              "--port", str(self.port), "--log-level", "warning", "--no-access-log", "--lifespan", "off",
@@ -230,7 +230,7 @@ class CeleryWorker:
         self.name = name
         self.process: subprocess.Popen | None = None
 
-    def start(self) -> "CeleryWorker":
+    def start(self) -> CeleryWorker:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker", "-B", "--pool=solo", "-l", "warning",
@@ -337,7 +337,7 @@ class Load:
             time.sleep(self.pause_s)
         client.close()
 
-    def start(self) -> "Load":
+    def start(self) -> Load:
         for thread in self.threads:
             thread.start()
         return self

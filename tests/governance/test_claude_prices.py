@@ -3,7 +3,7 @@
 import importlib
 from decimal import Decimal
 
-from governance.services.pricing import DEFAULT_CLAUDE_PRICES, PriceQuote, PriceTable, cost_usd, DEFAULTS_VALID_FROM
+from governance.services.pricing import DEFAULT_CLAUDE_PRICES, DEFAULTS_VALID_FROM, PriceQuote, PriceTable, cost_usd
 
 
 def test_migration_prices_equal_the_defaults():

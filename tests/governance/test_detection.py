@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -26,8 +26,6 @@ from tests.factories import TeamFactory, UserFactory
 from tests.governance.detectors.records import T0, event
 from tests.governance.seed import SINCE, UNTIL, events_store, org_seed
 from usage.models import Feedback, Outcome, OutcomeKind, UsageEvent
-
-UTC = timezone.utc
 
 
 def by_request(records: list[EventRecord]) -> list[EventRecord]:

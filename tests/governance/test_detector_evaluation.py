@@ -10,7 +10,7 @@ A change that flags anyone here is a loss of precision.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from io import StringIO
 
 import pytest
@@ -18,16 +18,16 @@ from django.core.management import call_command
 
 from governance.detectors import DETECTORS
 from governance.models import Flag, UsageTarget
-from governance.simulation.behaviour import person_history
-from governance.simulation.evaluation import OVERALL, confusion, confusion_table, innocent
-from governance.simulation.files import truth_read
-from governance.simulation.org import CHASERS, HEAVY, HONEST, org_plan
-from governance.simulation.services import scenario_evaluate
-from governance.simulation.sweep import sweep
 from usage.fingerprints import simhash64, text_of_messages
 from usage.models import Feedback, OutcomeRequest, UsageEvent
+from usage.simulation.behaviour import person_history
+from usage.simulation.evaluation import OVERALL, confusion, confusion_table, innocent
+from usage.simulation.files import truth_read
+from usage.simulation.org import CHASERS, HEAVY, HONEST, org_plan
+from usage.simulation.services import scenario_evaluate
+from usage.simulation.sweep import sweep
 
-START = datetime(2025, 3, 3, tzinfo=timezone.utc)  # a Monday; the window holds the April and May month ends
+START = datetime(2025, 3, 3, tzinfo=UTC)  # a Monday; the window holds the April and May month ends
 SEED = 1
 
 
@@ -44,11 +44,11 @@ def test_plan_has_every_chaser_kind_heavy_users_and_several_honest_styles():
                       "nightly_bot", "on_call", "new_joiner", "back_from_leave"}
     assert len({p.email for p in plan.people}) == 50
     assert [(a.kind, a.team, a.announced_at) for a in plan.announcements] == [
-        ("usage_target", None, datetime(2025, 4, 1, 8, tzinfo=timezone.utc)),
+        ("usage_target", None, datetime(2025, 4, 1, 8, tzinfo=UTC)),
         ("review", next(p.team.slug for p in plan.people if p.style == "announcement_jumper"),
-         datetime(2025, 4, 11, 8, tzinfo=timezone.utc)),
+         datetime(2025, 4, 11, 8, tzinfo=UTC)),
     ]
-    assert plan.period_ends == (datetime(2025, 4, 1, tzinfo=timezone.utc), datetime(2025, 5, 1, tzinfo=timezone.utc))
+    assert plan.period_ends == (datetime(2025, 4, 1, tzinfo=UTC), datetime(2025, 5, 1, tzinfo=UTC))
 
 
 def test_rejects_an_organisation_too_small_to_have_peers():

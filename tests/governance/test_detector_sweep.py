@@ -8,15 +8,15 @@ full sweep (``manage.py evaluate_detectors``, README) runs the same code over do
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from governance.detectors import Thresholds
-from governance.simulation.org import AGENTIC, ARCHETYPES, HEAVY, org_plan
-from governance.simulation.sweep import SMALL_GRID, seed_records, sweep, tune
+from usage.simulation.org import AGENTIC, ARCHETYPES, HEAVY, org_plan
+from usage.simulation.sweep import SMALL_GRID, seed_records, sweep, tune
 
-START = datetime(2025, 3, 3, tzinfo=timezone.utc)
+START = datetime(2025, 3, 3, tzinfo=UTC)
 SIZE = {"people": 36, "days": 40, "start": START}
 
 

@@ -12,7 +12,8 @@ from config.celery import app
 from governance.detectors import Finding
 from governance.models import AuditLogEntry, Flag, FlagReview, Membership
 from governance.reports import flags_for_person
-from governance.services.flags import flag_next_state, flag_notify, flag_review, flags_raise
+from governance.services.flag_notify import flag_notify
+from governance.services.flags import flag_next_state, flag_review, flags_raise
 from governance.tasks import flag_notify_task, flags_detect_task
 from tests.factories import UserFactory
 from tests.governance.detectors.records import OFFICE_MINUTES

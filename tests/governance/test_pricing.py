@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -14,7 +14,7 @@ from governance.services import pricing
 from governance.services.pricing import DEFAULT_PRICES, PriceQuote, cost_usd, price_quote, price_set
 from usage.models import UsageEvent
 
-T0 = datetime(2025, 3, 10, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)
@@ -46,7 +46,7 @@ def test_a_fresh_install_prices_the_common_models(db):
     assert {"gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "o3", "o3-mini", "o4-mini",
             "gpt-3.5-turbo-instruct", "text-embedding-3-small", "text-embedding-3-large",
             "text-embedding-ada-002"} <= {row[0] for row in DEFAULT_PRICES}
-    assert set(Price.objects.values_list("valid_from", flat=True)) == {datetime(2024, 1, 1, tzinfo=timezone.utc)}
+    assert set(Price.objects.values_list("valid_from", flat=True)) == {datetime(2024, 1, 1, tzinfo=UTC)}
 
 
 def test_prices_dated_snapshots_as_their_longest_priced_name(db):
@@ -148,7 +148,7 @@ def test_price_set_refuses_bad_input_and_duplicate_versions(db):
         price_set(model="  ", input_per_mtok="1", cached_input_per_mtok=None, output_per_mtok="1")
     with pytest.raises(IntegrityError):
         price_set(model="gpt-4o", input_per_mtok="1", cached_input_per_mtok=None, output_per_mtok="1",
-                  valid_from=datetime(2024, 1, 1, tzinfo=timezone.utc))
+                  valid_from=datetime(2024, 1, 1, tzinfo=UTC))
     assert Price.objects.filter(model__in=["x-model", "  "]).count() == 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC
 
 import pytest
 from django.conf import settings
@@ -51,7 +52,7 @@ def fresh_price_snapshot():
 @pytest.fixture
 def make_event():
     """Builds a ``UsageEventData`` with sensible values; keyword arguments override any field."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from usage.events import UsageEventData
 
@@ -59,7 +60,7 @@ def make_event():
 
     def build(**fields) -> UsageEventData:
         values = dict(
-            request_id=f"req_test{next(counter):06d}", created_at=datetime(2025, 3, 10, 12, 0, tzinfo=timezone.utc),
+            request_id=f"req_test{next(counter):06d}", created_at=datetime(2025, 3, 10, 12, 0, tzinfo=UTC),
             endpoint="/v1/chat/completions", status=200, model_requested="gpt-4o-mini",
             model_served="gpt-4o-mini-2024-07-18", provider="openai", prompt_tokens=1000, completion_tokens=200,
             cached_tokens=400, total_tokens=1200, cost_usd="0.00024000", latency_ms=850,

@@ -3,7 +3,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -16,7 +16,7 @@ from usage.interchange import EXPORT_FIELDS
 from usage.models import UsageEvent
 from usage.services import usage_events_ingest
 
-T0 = datetime(2025, 3, 10, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
 CONTRACT_FIELDS = [
     "request_id", "created_at", "user", "team", "endpoint", "model", "status", "stream", "prompt_tokens",
     "completion_tokens", "cached_tokens", "reasoning_tokens", "total_tokens", "cost_usd", "latency_ms",
@@ -192,7 +192,7 @@ def test_import_fingerprints_text_and_discards_it(db, tmp_path, ledger_stream):
 
 def test_import_costs_missing_prices_at_the_price_valid_then(db, tmp_path, ledger_stream):
     Price.objects.create(model="gpt-4o", input_per_mtok=Decimal("5"), output_per_mtok=Decimal("15"),
-                         valid_from=datetime(2025, 6, 1, tzinfo=timezone.utc))
+                         valid_from=datetime(2025, 6, 1, tzinfo=UTC))
     base = {"endpoint": "/v1/chat/completions", "status": 200, "prompt_tokens": 1000, "completion_tokens": 100}
 
     run_import(tmp_path, [
@@ -208,7 +208,7 @@ def test_import_costs_missing_prices_at_the_price_valid_then(db, tmp_path, ledge
     assert costs == {"req_old": Decimal("0.00350000"), "req_new": Decimal("0.00650000"), "req_ancient": None,
                      "req_unpriced": None, "req_nothing": Decimal("0E-8")}
     assert UsageEvent.objects.get(request_id="req_new").price_id == Price.objects.get(
-        model="gpt-4o", valid_from=datetime(2025, 6, 1, tzinfo=timezone.utc)).pk
+        model="gpt-4o", valid_from=datetime(2025, 6, 1, tzinfo=UTC)).pk
 
 
 def test_import_reads_naive_times_in_the_organisation_time_zone(db, tmp_path, ledger_stream, settings):
@@ -217,7 +217,7 @@ def test_import_reads_naive_times_in_the_organisation_time_zone(db, tmp_path, le
     run_import(tmp_path, [{"request_id": "req_ny", "created_at": "2025-03-10T08:00:00", "endpoint": "/v1/models",
                            "status": 200}])
 
-    assert UsageEvent.objects.get(request_id="req_ny").created_at == datetime(2025, 3, 10, 12, 0, tzinfo=timezone.utc)
+    assert UsageEvent.objects.get(request_id="req_ny").created_at == datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
 
 
 GOOD = {"request_id": "req_ok", "created_at": "2025-03-10T12:00:00+00:00", "endpoint": "/v1/chat/completions",

@@ -7,7 +7,7 @@ import json
 import logging
 import subprocess
 import sys
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -229,7 +229,7 @@ def test_publish_writes_straight_to_the_database_when_redis_is_down(transactiona
 
 # --- Retention ------------------------------------------------------------------------------------
 
-NOW = datetime(2025, 6, 15, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 6, 15, 12, 0, tzinfo=UTC)
 
 
 def test_prune_deletes_raw_events_past_retention_and_keeps_rollups(transactional_db, settings, make_event):
@@ -245,7 +245,7 @@ def test_prune_deletes_raw_events_past_retention_and_keeps_rollups(transactional
 
     deleted = usage_events_prune(days=30, now=NOW)
 
-    assert retention_cutoff(days=30, now=NOW) == datetime(2025, 5, 16, tzinfo=timezone.utc)
+    assert retention_cutoff(days=30, now=NOW) == datetime(2025, 5, 16, tzinfo=UTC)
     assert deleted == 3
     assert sorted(UsageEvent.objects.values_list("request_id", flat=True)) == ["req_age0", "req_age29", "req_age30"]
     assert DailyRollup.objects.count() == rollups_before == 6

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 from django.db import connection
 
 from usage.models import UsageEvent
 from usage.partitions import (
-    usage_events_partitioned, usage_partitions_drop, usage_partitions_ensure, usage_partitions_list,
+    usage_events_partitioned,
+    usage_partitions_drop,
+    usage_partitions_ensure,
+    usage_partitions_list,
 )
 from usage.services import usage_events_ingest
 
@@ -27,7 +30,7 @@ def partition_of(request_id: str) -> str:
 
 
 def test_table_is_partitioned_by_month_with_upcoming_months_and_a_default(postgresql):
-    today = datetime.now(timezone.utc).date().replace(day=1)
+    today = datetime.now(UTC).date().replace(day=1)
 
     partitions = usage_partitions_list()
 
@@ -39,7 +42,7 @@ def test_table_is_partitioned_by_month_with_upcoming_months_and_a_default(postgr
 
 def test_rows_outside_every_month_land_in_the_default_partition_and_move_when_their_month_is_created(
         postgresql, make_event):
-    moment = datetime(2031, 5, 17, 9, 30, tzinfo=timezone.utc)
+    moment = datetime(2031, 5, 17, 9, 30, tzinfo=UTC)
     usage_events_ingest(events=[make_event(request_id="req_future", created_at=moment)])
     assert partition_of("req_future") == "usage_usageevent_default"
 
@@ -59,7 +62,7 @@ def test_ensure_is_idempotent(postgresql):
 
 
 def test_ingest_stays_idempotent_on_request_id_across_partitions(postgresql, make_event):
-    event = make_event(request_id="req_once", created_at=datetime(2025, 3, 10, 12, 0, tzinfo=timezone.utc))
+    event = make_event(request_id="req_once", created_at=datetime(2025, 3, 10, 12, 0, tzinfo=UTC))
     usage_partitions_ensure(months_ahead=0, today=date(2025, 3, 1), since=date(2025, 3, 1))
     assert usage_events_ingest(events=[event]) == 1
 
@@ -72,8 +75,8 @@ def test_ingest_stays_idempotent_on_request_id_across_partitions(postgresql, mak
 def test_drop_removes_whole_old_months_and_keeps_the_rest(postgresql, make_event):
     usage_partitions_ensure(months_ahead=0, today=date(2024, 2, 1), since=date(2024, 1, 1))
     usage_events_ingest(events=[
-        make_event(request_id="req_jan", created_at=datetime(2024, 1, 31, 23, 0, tzinfo=timezone.utc)),
-        make_event(request_id="req_feb", created_at=datetime(2024, 2, 1, 0, 0, tzinfo=timezone.utc)),
+        make_event(request_id="req_jan", created_at=datetime(2024, 1, 31, 23, 0, tzinfo=UTC)),
+        make_event(request_id="req_feb", created_at=datetime(2024, 2, 1, 0, 0, tzinfo=UTC)),
     ])
 
     dropped = usage_partitions_drop(before=date(2024, 2, 15))

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -15,7 +15,7 @@ from usage.services import (
     usage_rollups_refresh,
 )
 
-T0 = datetime(2025, 3, 10, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
 
 
 def rollup_rows():
@@ -125,8 +125,8 @@ def test_rollup_days_follow_the_organisation_time_zone(
     db, employee, team, make_event, ingest, ledger_stream, settings,
 ):
     settings.TIME_ZONE = "America/New_York"
-    ingest([make_event(user_id=employee.pk, team_id=team.pk, created_at=datetime(2025, 3, 10, 3, 30, tzinfo=timezone.utc)),
-            make_event(user_id=employee.pk, team_id=team.pk, created_at=datetime(2025, 3, 10, 4, 30, tzinfo=timezone.utc))])
+    ingest([make_event(user_id=employee.pk, team_id=team.pk, created_at=datetime(2025, 3, 10, 3, 30, tzinfo=UTC)),
+            make_event(user_id=employee.pk, team_id=team.pk, created_at=datetime(2025, 3, 10, 4, 30, tzinfo=UTC))])
 
     usage_rollups_refresh()
 

@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,7 @@ from usage.models import DailyRollup, UsageEvent
 from usage.stream import GROUP, usage_stream_drain
 from usage.tasks import usage_events_flush_task, usage_rollups_refresh_task
 
-T0 = datetime(2025, 3, 10, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
 BASE_DIR = Path(__file__).resolve().parents[2]
 
 

@@ -114,7 +114,7 @@ class GithubIdentityListApi(BaseApi):
         try:
             identity, recorded = github_identity_map(login=data["login"], user=user, actor=request.user)
         except ValueError as exc:
-            raise ValidationError({"login": [str(exc)]})
+            raise ValidationError({"login": [str(exc)]}) from exc
         identity = github_identities_list().get(pk=identity.pk)
         identity.recorded = recorded
         return Response(self.MapOutputSerializer(identity).data)

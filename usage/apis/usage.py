@@ -134,7 +134,7 @@ class UsageSummaryApi(BaseApi):
         user_id = serializers.IntegerField(required=False, allow_null=True, help_text="With group_by user.")
         model = serializers.CharField(required=False, help_text="With group_by model.")
         requests = serializers.IntegerField()
-        errors = serializers.IntegerField()
+        errors = serializers.IntegerField()  # type: ignore[assignment]  # a declared field, taken off the class by the metaclass
         prompt_tokens = serializers.IntegerField()
         completion_tokens = serializers.IntegerField()
         cached_tokens = serializers.IntegerField()

@@ -24,11 +24,15 @@ from governance.api_selectors import person_by_id
 from governance.apis.common import BaseApi, PageFilterSerializer, ordering_field, page_response, paginated
 from governance.exceptions import PermissionRefused
 from governance.models import ApiToken, Membership, Team, ValueSource
+from governance.value_sources import value_source_trust_all, value_source_trust_set
 from usage.api_selectors import (
-    feedback_visible, outcome_by_external_id, outcome_kinds_all, outcomes_visible, request_ids_of_other_teams,
+    feedback_visible,
+    outcome_by_external_id,
+    outcome_kinds_all,
+    outcomes_visible,
+    request_ids_of_other_teams,
     usage_event_owner,
 )
-from governance.value_sources import value_source_trust_all, value_source_trust_set
 from usage.models import Feedback
 from usage.value import ValueSignalError, feedback_record, outcome_kind_set, outcome_record
 
@@ -42,7 +46,7 @@ class OutcomeOutputSerializer(serializers.Serializer):
     occurred_at = serializers.DateTimeField()
     value = serializers.DecimalField(max_digits=12, decimal_places=4)
     request_ids = serializers.ListField(child=serializers.CharField())
-    source = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]  # a declared field, taken off the class by the metaclass
     source_kind = serializers.ChoiceField(choices=ValueSource.choices,
                                           help_text="Provenance: who reported it (integration, service_token, "
                                                     "person, import; legacy: before provenance was kept).")
@@ -75,10 +79,10 @@ class OutcomeListApi(BaseApi):
         user = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None,
                                         help_text="Person id; must belong to the team.")
         occurred_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
-        value = serializers.DecimalField(max_digits=12, decimal_places=4, min_value=0, default=1)
+        value = serializers.DecimalField(max_digits=12, decimal_places=4, min_value=0, default=1)  # type: ignore[arg-type]  # DRF takes any default; the schema shows 1
         request_ids = serializers.ListField(child=serializers.CharField(max_length=40), max_length=1000,
                                             required=False, default=list)
-        source = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
+        source = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)  # type: ignore[assignment]  # a declared field, taken off the class by the metaclass
 
     @extend_schema(operation_id="outcomes_list", responses=paginated(OutcomeOutputSerializer))
     def get(self, request):
@@ -134,7 +138,7 @@ class OutcomeListApi(BaseApi):
                 reported_by=request.user, api_token=request.auth if isinstance(request.auth, ApiToken) else None,
             )
         except ValueSignalError as exc:
-            raise ValidationError({"non_field_errors": [str(exc)]})
+            raise ValidationError({"non_field_errors": [str(exc)]}) from exc
         return Response(OutcomeOutputSerializer(outcome).data, status=201 if created else 200)
 
 
@@ -238,7 +242,7 @@ class FeedbackListApi(BaseApi):
                                        rater_team_id=owner.team_id, key_id=None, score=data["score"],
                                        scale=data["scale"], comment=data["comment"])
         except ValueSignalError as exc:
-            raise ValidationError({"score": [str(exc)]})
+            raise ValidationError({"score": [str(exc)]}) from exc
         return Response(FeedbackOutputSerializer(feedback).data)
 
 
@@ -283,7 +287,7 @@ class ValueSourceListApi(BaseApi):
         try:
             value_source_trust_set(**payload.validated_data, actor=request.user)
         except ValueError as exc:
-            raise ValidationError({"integration": [str(exc)]})
+            raise ValidationError({"integration": [str(exc)]}) from exc
         data = payload.validated_data
         [trust] = [t for t in value_source_trust_all()
                    if (t.source_kind, t.integration) == (data["source_kind"], data["integration"].lower())]

@@ -123,8 +123,9 @@ def message_object(*, id: str, model: str, words: list[str], tool: Tool | None,
     content: list[dict[str, Any]] = [{"type": "text", "text": " ".join(words)}] if words else []
     if tool is not None:
         content.append({"type": "tool_use", "id": tool[0], "name": tool[1], "input": tool[2]})
-    body = {"id": id, "type": "message", "role": "assistant", "model": model, "content": content,
-            "stop_reason": "tool_use" if tool is not None else "end_turn", "stop_sequence": None}
+    body: dict[str, Any] = {
+        "id": id, "type": "message", "role": "assistant", "model": model, "content": content,
+        "stop_reason": "tool_use" if tool is not None else "end_turn", "stop_sequence": None}
     if usage is not None:
         body["usage"] = usage
     return body

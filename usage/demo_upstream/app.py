@@ -149,10 +149,10 @@ class DemoUpstream:
             finally:
                 self.stats["in_flight"] -= 1
         except ApiError as error:
-            body = error.body
+            answer = error.body
             if route.startswith("/messages"):  # Anthropic's error shape
-                body = anthropic.error_body(error.status, error.body["error"]["message"])
-            await exchange.json(error.status, body, error.headers)
+                answer = anthropic.error_body(error.status, error.body["error"]["message"])
+            await exchange.json(error.status, answer, error.headers)
             return None
         finally:
             exchange.close()
@@ -455,7 +455,8 @@ class DemoUpstream:
         output = len(words) + (anthropic.TOOL_USE_OUTPUT_TOKENS if tool else 0)
         usage = None if faults.no_usage else anthropic.usage_block(
             input=anthropic.input_usage(payload, self.prompt_cache), output=output)
-        fields = {"id": self._new_id("msg_"), "model": model, "words": words, "tool": tool, "usage": usage}
+        fields: dict[str, Any] = {"id": self._new_id("msg_"), "model": model, "words": words, "tool": tool,
+                                  "usage": usage}
         if payload.get("stream"):
             error_after = TRUNCATE_AFTER_DELTAS if faults.stream_error else None
             return await self._stream(exchange, anthropic.message_stream(**fields, error_after=error_after), faults)

@@ -112,7 +112,7 @@ def _with_usage(body: dict[str, Any], usage: dict[str, Any] | None) -> dict[str,
 def chat_completion(
     *, id: str, created: int, model: str, answers: list[list[str]], usage: dict[str, Any] | None
 ) -> dict[str, Any]:
-    choices = [
+    choices: list[dict[str, Any]] = [
         {
             "index": index,
             "message": {"role": "assistant", "content": " ".join(words), "refusal": None, "annotations": []},

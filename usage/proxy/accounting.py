@@ -99,8 +99,8 @@ def output_text_of(endpoint: str, data: dict[str, Any]) -> str:
         parts.extend(c.get("text", "") for c in data.get("choices") or () if isinstance(c, dict))
     elif endpoint == "messages":
         for block in data.get("content") or ():
-            if isinstance(block, dict) and block.get("type") == "text":
-                parts.append(block.get("text"))
+            if isinstance(block, dict) and block.get("type") == "text" and isinstance(block.get("text"), str):
+                parts.append(block["text"])
     elif endpoint == "responses":
         for item in data.get("output") or ():
             for content in (item.get("content") or ()) if isinstance(item, dict) else ():

@@ -13,6 +13,8 @@ and the caller.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from usage.proxy.call import AFTER_RESPONSE, after_response_run
 from usage.proxy.handler import LeanASGIHandler
 
@@ -21,7 +23,8 @@ class ProxyASGIHandler(LeanASGIHandler):
     """The lean handler; what a call left for after its response runs once the response is sent."""
 
     async def __call__(self, scope, receive, send) -> None:
-        after_response = scope[AFTER_RESPONSE] = []
+        after_response: list[Callable[[], Awaitable[None]]] = []
+        scope[AFTER_RESPONSE] = after_response
         try:
             await super().__call__(scope, receive, send)
         finally:

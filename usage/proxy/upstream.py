@@ -21,6 +21,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import DatabaseError
 
+from governance.services.route_changes import routes_version
 from usage.proxy.transport import UpstreamClient, UpstreamRequest, upstream_client
 
 logger = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ class Upstream:
     api_key: str
     model: str  # the model name sent upstream
     extra_headers: tuple[tuple[str, str], ...] = ()
-    fallback: "Upstream | None" = None  # the route's secondary provider, tried when this one fails
+    fallback: Upstream | None = None  # the route's secondary provider, tried when this one fails
     kind: str = "openai"  # the protocol: "openai" or "anthropic"
 
 
@@ -57,14 +58,15 @@ class _Route:
 
 
 _routes: tuple[float, list[_Route]] = (0.0, [])
+_routes_version = 0  # ``routes_version()`` when ``_routes`` was loaded: a newer one means an admin change
 _routes_loaded = threading.Event()  # set once a routing table was read from the database
 # One lock per event loop (a lock waited on belongs to its loop; a process may run several loops).
-_routes_locks: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]" = weakref.WeakKeyDictionary()
+_routes_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
 
 
 def _load_routes() -> list[_Route]:
-    from governance.services.providers import provider_secret  # decrypts at rest-encrypted secrets
     from governance.models import ModelRoute
+    from governance.services.providers import provider_secret  # decrypts at rest-encrypted secrets
 
     def headers_of(provider) -> tuple[tuple[str, str], ...]:
         return tuple(sorted((str(k), str(v)) for k, v in (provider.extra_headers or {}).items()))
@@ -94,16 +96,18 @@ def routes_invalidate() -> None:
 
 
 async def _current_routes() -> list[_Route]:
-    global _routes
+    global _routes, _routes_version
     expires_at, routes = _routes
-    if expires_at > time.monotonic():
+    if expires_at > time.monotonic() and _routes_version == routes_version():
         return routes
     loop = asyncio.get_running_loop()
     lock = _routes_locks.get(loop)
     if lock is None:
         lock = _routes_locks[loop] = asyncio.Lock()
     async with lock:
-        if _routes[0] <= time.monotonic():
+        version = routes_version()
+        if _routes[0] <= time.monotonic() or _routes_version != version:
+            _routes_version = version
             try:
                 _routes = (time.monotonic() + ROUTES_TTL_S, await sync_to_async(_load_routes)())
                 _routes_loaded.set()

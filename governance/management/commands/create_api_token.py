@@ -42,7 +42,7 @@ class Command(BaseCommand):
             token, secret = api_token_create(user=user, name=options["name"], scopes=scopes, team=team,
                                              expires_at=expires_at, actor_label="command:create_api_token")
         except GovernanceError as exc:
-            raise CommandError(exc.message)
+            raise CommandError(exc.message) from exc
         what = f"service token for team {team.slug}" if team else f"token for {user.email}"
         self.stdout.write(f"Created {what} {token.prefix}… '{token.name}' with scopes {', '.join(token.scopes)}.")
         self.stdout.write("Store it now: it is shown only this once. Use it as 'Authorization: Bearer <token>'.")

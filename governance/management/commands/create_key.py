@@ -28,13 +28,13 @@ class Command(BaseCommand):
         try:
             validate_email(options["user"])
         except ValidationError:
-            raise CommandError(f"--user must be an e-mail address, got {options['user']!r}")
+            raise CommandError(f"--user must be an e-mail address, got {options['user']!r}") from None
         expires_at = None
         if options["expires"]:
             try:
                 expires_at = datetime.fromisoformat(options["expires"])
             except ValueError:
-                raise CommandError(f"--expires must be ISO 8601, got {options['expires']!r}")
+                raise CommandError(f"--expires must be ISO 8601, got {options['expires']!r}") from None
             if timezone.is_naive(expires_at):
                 expires_at = timezone.make_aware(expires_at)
         label = "command:create_key"

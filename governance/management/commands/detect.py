@@ -9,8 +9,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from governance.detectors import DETECTORS
+from governance.management.options import parse_moment
 from governance.services.flags import detection_run
-from usage.management.commands.export_usage import parse_moment
 
 
 class Command(BaseCommand):

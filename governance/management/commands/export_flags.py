@@ -7,8 +7,8 @@ import json
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from governance.detection import flag_records
+from governance.management.options import parse_moment
 from governance.models import Flag, Team
-from usage.management.commands.export_usage import parse_moment
 
 
 class Command(BaseCommand):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from io import StringIO
 from zoneinfo import ZoneInfo
 
@@ -13,8 +13,8 @@ from django.core.management import CommandError, call_command
 from governance.detectors import Finding
 from governance.services.flags import flag_review, flags_raise
 
-START = datetime(2025, 3, 3, tzinfo=timezone.utc)
-END = datetime(2025, 3, 31, tzinfo=timezone.utc)
+START = datetime(2025, 3, 3, tzinfo=UTC)
+END = datetime(2025, 3, 31, tzinfo=UTC)
 BERLIN = ZoneInfo("Europe/Berlin")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from io import StringIO
 
@@ -48,11 +48,11 @@ def test_imports_every_line(settings, tmp_path, employee, team):
 
     assert (out, err) == ("imported 3 new outcomes (0 already present) from 3 lines\n", "")
     assert outcomes() == [
-        ("gh-pr-101", "pr_merged", "alice@example.com", "platform", datetime(2025, 3, 4, 10, 15, tzinfo=timezone.utc),
+        ("gh-pr-101", "pr_merged", "alice@example.com", "platform", datetime(2025, 3, 4, 10, 15, tzinfo=UTC),
          Decimal("2.0000"), ["req_a", "req_b"], "import_outcomes"),
-        ("jira-7", "ticket_resolved", None, "platform", datetime(2025, 3, 5, 8, 0, tzinfo=timezone.utc),
+        ("jira-7", "ticket_resolved", None, "platform", datetime(2025, 3, 5, 8, 0, tzinfo=UTC),
          Decimal("1.0000"), [], "import_outcomes"),
-        ("wiki-3", "doc_published", "alice@example.com", None, datetime(2025, 3, 6, 11, 0, tzinfo=timezone.utc),
+        ("wiki-3", "doc_published", "alice@example.com", None, datetime(2025, 3, 6, 11, 0, tzinfo=UTC),
          Decimal("0.5000"), [], "import_outcomes"),
     ]
     assert sorted(OutcomeRequest.objects.values_list("outcome__external_id", "request_id")) == [

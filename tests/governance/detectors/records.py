@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from governance.detectors import EventRecord, Window
 
-T0 = datetime(2025, 3, 3, tzinfo=timezone.utc)  # a Monday, 00:00 UTC
+T0 = datetime(2025, 3, 3, tzinfo=UTC)  # a Monday, 00:00 UTC
 WINDOW = Window(start=T0, end=T0 + timedelta(days=28))
 # Eight calls an office day, minutes after 09:00: bursty, irregular gaps, five clock hours.
 OFFICE_MINUTES = (0, 4, 31, 95, 180, 187, 300, 420)

@@ -10,7 +10,7 @@ PEER_VPM = (4 / 44_000 + 4 / 48_000) / 2 * 1_000_000  # leave-one-out median of 
 def peers_and_heavy_user() -> tuple[list, list[OutcomeRecord]]:
     """Peers 1-4 use 40,000-52,000 tokens and each ship outcomes worth 4; user 5 uses 480,000 tokens."""
     events, outcomes = [], []
-    for user_id, prompt in zip((1, 2, 3, 4), (800, 900, 1_000, 1_100)):
+    for user_id, prompt in zip((1, 2, 3, 4), (800, 900, 1_000, 1_100), strict=True):
         events += person(user_id, prompt_tokens=prompt)
         outcomes.append(OutcomeRecord(user_id, None, T0 + timedelta(days=1), "pr_merged", 4.0))
     events += person(5, prompt_tokens=10_000, completion_tokens=2_000)

@@ -9,10 +9,14 @@ import pytest
 import redis.asyncio.client
 import redis.exceptions
 
-from governance.enforcement.bounds import RequestShape
 from governance.enforcement.admission import (
-    admission_admit, admission_settle, admission_settlement, models_visible, settlement_send,
+    admission_admit,
+    admission_settle,
+    admission_settlement,
+    models_visible,
+    settlement_send,
 )
+from governance.enforcement.bounds import RequestShape
 from governance.enforcement.counters import budget_key
 from governance.enforcement.effective import policy_cache_invalidate
 from governance.enforcement.periods import period_of

@@ -9,7 +9,12 @@ import tiktoken
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
 
 from governance.enforcement.bounds import (
-    RequestShape, model_limits, output_bound, output_limit, prompt_bound, request_shape,
+    RequestShape,
+    model_limits,
+    output_bound,
+    output_limit,
+    prompt_bound,
+    request_shape,
 )
 from usage.demo_upstream import tokens as demo
 

@@ -16,9 +16,7 @@ from datetime import date
 
 import pytest
 from django.conf import settings
-from hypothesis import HealthCheck, given
-from hypothesis import settings as hypothesis_settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
 
 from core.redis import get_sync_redis
 from governance.enforcement.counters import (
@@ -110,8 +108,8 @@ def _same_admission(ours, theirs) -> None:
         theirs.status, theirs.over, theirs.rate_index, theirs.alert_level, theirs.budgets)
     assert math.isclose(ours.retry_after_s, theirs.retry_after_s, rel_tol=1e-9, abs_tol=1e-9)
     assert len(ours.rates) == len(theirs.rates)
-    for mine, other in zip(ours.rates, theirs.rates):
-        assert all(math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9) for a, b in zip(mine, other))
+    for mine, other in zip(ours.rates, theirs.rates, strict=True):
+        assert all(math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9) for a, b in zip(mine, other, strict=True))
 
 
 @pytest.fixture

@@ -122,7 +122,7 @@ def test_warn_notifies_even_without_thresholds(counters, clock, run, alice, mana
 class _Hook(BaseHTTPRequestHandler):
     received: list = []
 
-    def do_POST(self):  # noqa: N802 (http.server's name)
+    def do_POST(self):
         self.received.append(json.loads(self.rfile.read(int(self.headers["content-length"]))))
         self.send_response(200)
         self.end_headers()

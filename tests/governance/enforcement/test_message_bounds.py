@@ -5,7 +5,10 @@ import base64
 import json
 
 from governance.enforcement.bounds import (
-    ANTHROPIC_TOOL_TOKENS, CLAUDE_IMAGE_TOKENS, prompt_bound, request_shape,
+    ANTHROPIC_TOOL_TOKENS,
+    CLAUDE_IMAGE_TOKENS,
+    prompt_bound,
+    request_shape,
 )
 
 MARGIN = 16

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from io import StringIO
 
@@ -21,7 +21,7 @@ from usage.models import UsageEvent
 
 def ledger_event(principal, *, tokens: int, at: float, cost: str | None = None) -> None:
     UsageEvent.objects.create(
-        request_id="req_" + uuid.uuid4().hex, created_at=datetime.fromtimestamp(at, timezone.utc),
+        request_id="req_" + uuid.uuid4().hex, created_at=datetime.fromtimestamp(at, UTC),
         team_id=principal.team_id, user_id=principal.user_id, endpoint="chat.completions", status=200,
         total_tokens=tokens, cost_usd=None if cost is None else Decimal(cost))
 

@@ -1,6 +1,6 @@
 """The team report page and its CSV export: figures from the rollups, people ranked by value per token."""
 
-from datetime import date, datetime, timezone as dt_timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -33,7 +33,7 @@ def march(team, other_team, employee, manager, outsider):
     rollup_add(day=date(2026, 3, 3), user=outsider, team=other_team, requests=7, tokens=7777, cost="7.77")
     for user, external_id in ((employee, "pr-1"), (manager, "pr-2")):
         Outcome.objects.create(external_id=external_id, kind="pr_merged", user=user, team=team, value=1,
-                               occurred_at=datetime(2026, 3, 10, 12, tzinfo=dt_timezone.utc))
+                               occurred_at=datetime(2026, 3, 10, 12, tzinfo=UTC))
     Policy.objects.create(scope=Policy.Scope.TEAM, team=team, usd_per_month=Decimal("10"))
     return bob
 

@@ -17,7 +17,12 @@ from django.db.models import Sum
 from governance.enforcement.counters import USD_UNITS
 from governance.models import ModelRoute, Provider
 from tests.usage.proxy.test_policy_enforcement import (  # noqa: F401 (fixtures)
-    counter, fresh_counters, ledger, policies, private_spool, reservations_left,
+    counter,
+    fresh_counters,
+    ledger,
+    policies,
+    private_spool,
+    reservations_left,
 )
 from usage.models import UsageEvent
 from usage.proxy.upstream import routes_invalidate

@@ -85,7 +85,7 @@ def test_rejects_bad_key(live_proxy, called):
 def test_feedback_right_after_each_call_is_accepted(client, live_proxy, employee_key):
     """The id proves whose call it is: no wait for the call's event to reach the ledger."""
     statuses = []
-    for index in range(30):
+    for _ in range(30):
         raw = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=HELLO)
         statuses.append(rate(live_proxy, employee_key[1], {"request_id": raw.headers["x-request-id"], "score": 1}))
         with client.chat.completions.with_streaming_response.create(
@@ -117,8 +117,9 @@ def test_forged_and_foreign_ids_are_not_found(live_proxy, employee_key, outsider
 
 
 def test_ids_of_an_earlier_format_are_looked_up_in_the_ledger(live_proxy, employee, employee_key, team):
-    from usage.models import UsageEvent
     from django.utils import timezone
+
+    from usage.models import UsageEvent
 
     UsageEvent.objects.create(request_id="req_" + "a" * 32, created_at=timezone.now(), endpoint="chat.completions",
                               user=employee, team=team, status=200)

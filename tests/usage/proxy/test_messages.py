@@ -15,8 +15,8 @@ from django.db import OperationalError
 from governance.enforcement.counters import local_counters
 from governance.enforcement.effective import policy_cache_clear
 from governance.services.policies import policy_set
-from usage.models import UsageEvent
 from usage.demo_upstream.tokens import count_tokens
+from usage.models import UsageEvent
 
 MODEL = "claude-sonnet-4-5"
 HELLO = [{"role": "user", "content": "hello there"}]

@@ -304,11 +304,11 @@ def _top_off(urls: list[str], secret: str) -> list[tuple[int, str]]:
 
 
 def _assert_held_to_the_token(team, answers: list[tuple[int, str, str]], ledger) -> dict[str, int]:
+    import time
+
     from django.db.models import Sum
 
     from usage.models import UsageEvent
-
-    import time
 
     deadline = time.monotonic() + 30
     while True:  # the last events are written just after the last answers

@@ -14,8 +14,7 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from usage.events import UsageEventData, utc_now
 from usage.proxy.accounting import Tokens
@@ -69,7 +68,7 @@ def _events(name: str, line_end: str | list[bytes]) -> list[bytes]:
 
 def _cut(data: bytes, positions: list[int]) -> list[bytes]:
     bounds = [0, *sorted(set(positions)), len(data)]
-    return [data[start:stop] for start, stop in zip(bounds, bounds[1:])]
+    return [data[start:stop] for start, stop in zip(bounds, bounds[1:], strict=False)]
 
 
 def _tokens(expected: list[int] | None) -> Tokens | None:

@@ -9,10 +9,10 @@ import openai
 import pytest
 
 from governance.enforcement.effective import policy_cache_clear
+from governance.json_depth import json_too_deep
 from governance.models import Policy
 from governance.services.policies import policy_set
 from usage.models import UsageEvent
-from usage.proxy.json_depth import json_too_deep
 
 HELLO = [{"role": "user", "content": "hello there"}]
 

@@ -5,33 +5,14 @@ from __future__ import annotations
 import csv
 import os
 import sys
-from datetime import date, datetime, time
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils import timezone
 from tqdm import tqdm
 
+from governance.management.options import parse_moment
 from governance.models import Team
 from usage.interchange import EXPORT_FIELDS, record_to_csv_row, record_to_json, usage_event_record
 from usage.selectors import usage_events_count, usage_events_for_export
-
-
-def parse_moment(value: str, *, option: str) -> datetime:
-    """An ISO 8601 date or date-time; without an offset it is read in the organisation's time zone,
-    and a date alone means midnight there. Raises CommandError with the option's name."""
-    try:
-        if len(value) == 10:
-            moment = datetime.combine(date.fromisoformat(value), time.min)
-        else:
-            moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise CommandError(
-            f"{option}: {value!r} is not an ISO 8601 date or date-time "
-            "(e.g. 2025-01-31, 2025-01-31T09:00 or 2025-01-31T09:00:00+01:00)"
-        ) from None
-    if timezone.is_naive(moment):
-        moment = timezone.make_aware(moment, timezone.get_default_timezone())
-    return moment
 
 
 class Command(BaseCommand):

@@ -7,7 +7,10 @@ from datetime import date
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from usage.partitions import (
-    usage_events_partitioned, usage_partitions_drop, usage_partitions_ensure, usage_partitions_list,
+    usage_events_partitioned,
+    usage_partitions_drop,
+    usage_partitions_ensure,
+    usage_partitions_list,
 )
 
 

@@ -10,11 +10,11 @@ over 1,500 people. The one-seed, through-the-database path is ``simulate_org --e
 from __future__ import annotations
 
 import time
-from itertools import product
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TextIO
+from itertools import product
+from typing import Any, TextIO
 
 from tqdm import tqdm
 
@@ -29,10 +29,10 @@ from governance.detectors import (
     group_events,
     run_all,
 )
-from governance.simulation.behaviour import person_history, team_outcomes
-from governance.simulation.evaluation import Confusion, confusion, innocent
-from governance.simulation.org import HEAVY, OUTCOME_WEIGHTS, OrgPlan, org_plan
 from usage.interchange import usage_record_parse
+from usage.simulation.behaviour import person_history, team_outcomes
+from usage.simulation.evaluation import Confusion, confusion, innocent
+from usage.simulation.org import HEAVY, OUTCOME_WEIGHTS, OrgPlan, org_plan
 
 
 def _score(raw: int) -> float:
@@ -152,7 +152,7 @@ class SweepResult:
         kinds, styles, emails = records.kinds, records.styles, records.emails
         flagged = {(emails[f.user_id], f.detector): f for f in findings}
         rows, overall = confusion(kinds=kinds, flagged=flagged)
-        self.rows = [_add(a, b) for a, b in zip(self.rows, rows)] if self.rows else rows
+        self.rows = [_add(a, b) for a, b in zip(self.rows, rows, strict=True)] if self.rows else rows
         self.overall = _add(self.overall, overall)
         self.people += len(kinds)
         self.events += len(records.events)
@@ -242,7 +242,11 @@ SMALL_GRID: dict[str, tuple[float, ...]] = {"spare_value_ratio": (2.0, 3.0), "va
 
 def _candidates(grid: dict[str, tuple[float, ...]]) -> list[Thresholds]:
     names = list(grid)
-    return [Thresholds(**dict(zip(names, values))) for values in product(*(grid[n] for n in names))]
+    candidates = []
+    for values in product(*(grid[n] for n in names)):
+        chosen: dict[str, Any] = dict(zip(names, values, strict=True))  # each a float field of Thresholds
+        candidates.append(Thresholds(**chosen))
+    return candidates
 
 
 def _rank(result: SweepResult, candidate: Thresholds) -> tuple:

@@ -27,11 +27,10 @@ import hashlib
 import random
 import zoneinfo
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 
 from governance.detectors.base import Thresholds
-from governance.simulation.family import Variation, variation_draw
+from usage.simulation.family import Variation, variation_draw
 
 HONEST, HEAVY = "honest", "heavy_productive"
 # (kind, style) of every chaser variant; the kind is the detector that should flag them.
@@ -141,14 +140,15 @@ def month_starts(*, start: datetime, end: datetime, time_zone: str) -> tuple[dat
     """Midnights of the 1st in ``time_zone`` with ``start < P <= end``, in UTC (the detection's period ends)."""
     zone = zoneinfo.ZoneInfo(time_zone)
     local = start.astimezone(zone)
-    year, month, found = local.year, local.month, []
+    year, month = local.year, local.month
+    found: list[datetime] = []
     while True:
         year, month = (year + 1, 1) if month == 12 else (year, month + 1)
         boundary = datetime(year, month, 1, tzinfo=zone)
         if boundary > end:
             return tuple(found)
         if boundary > start:
-            found.append(boundary.astimezone(dt_timezone.utc))
+            found.append(boundary.astimezone(UTC))
 
 
 def _announcement_at(start: datetime, day: int, period_ends: tuple[datetime, ...]) -> datetime:
@@ -188,7 +188,7 @@ def org_plan(*, people: int, days: int, seed: int, start: datetime, time_zone: s
         raise ValueError(f"a simulated organisation needs at least {MIN_PEOPLE} people and {MIN_DAYS} days")
     if start.tzinfo is None:
         raise ValueError("start must be timezone-aware")
-    start = start.astimezone(dt_timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     rng = random.Random(f"org:{seed}" if family == "standard" else f"org:{family}:{seed}")
     team_count = max(3, round(people / 10))
     profiles = [profile for _, profile, _ in _TEAMS]
@@ -218,7 +218,7 @@ def org_plan(*, people: int, days: int, seed: int, start: datetime, time_zone: s
         members[(len(specials) + i) % team_count].append((HONEST, ""))
     names = rng.sample([(f, last) for f in _FIRST for last in _LAST], k=min(people, len(_FIRST) * len(_LAST)))
     plans: list[PersonPlan] = []
-    for team, crew in zip(teams, members):
+    for team, crew in zip(teams, members, strict=True):
         honest = iter(_honest_styles(team.profile, sum(1 for kind, style in crew if kind == HONEST and not style), rng))
         for kind, style in crew:
             index = len(plans)
@@ -235,10 +235,10 @@ def org_plan(*, people: int, days: int, seed: int, start: datetime, time_zone: s
         tokens_per_day=TARGET_TOKENS_PER_DAY,
         description=f"Everyone should use at least {TARGET_TOKENS_PER_DAY:,} tokens a day (AI adoption goal)",
     )]
-    for team in dict.fromkeys(p.team.slug for p in plans if p.style == "announcement_jumper"):
+    for slug in dict.fromkeys(p.team.slug for p in plans if p.style == "announcement_jumper"):
         announcements.append(Announcement(
-            kind="review", team=team, announced_at=_announcement_at(start, round(days * 0.65), period_ends),
-            tokens_per_day=None, description=f"Quarterly review of AI usage in {team}",
+            kind="review", team=slug, announced_at=_announcement_at(start, round(days * 0.65), period_ends),
+            tokens_per_day=None, description=f"Quarterly review of AI usage in {slug}",
         ))
     return OrgPlan(
         seed=seed, start=start, days=days, teams=teams, people=tuple(plans),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
@@ -11,7 +12,7 @@ from django.db import transaction
 from django.test.utils import override_settings
 from django.utils import timezone
 
-from governance.models import ApiKey, Membership
+from governance.models import ApiKey, Membership, Team
 from governance.services.keys import key_create, key_revoke
 from governance.services.orgs import membership_set, team_get_or_create, user_get_or_create
 from governance.services.providers import provider_upsert, route_upsert
@@ -82,7 +83,7 @@ class Command(BaseCommand):
         admin.set_password(DEMO_PASSWORD)
         admin.save()
         teams = {slug: team_get_or_create(slug=slug, name=name, actor_label=LABEL) for slug, name in TEAMS.items()}
-        people = {}
+        people: dict[str, tuple[Any, list[Team]]] = {}  # e-mail: (user, their teams)
         for email, slug, role in PEOPLE:
             user = user_get_or_create(email=email, actor_label=LABEL)
             if not user.has_usable_password():
@@ -123,7 +124,7 @@ class Command(BaseCommand):
             return existing
         rng = random.Random(seed)
         now = timezone.now().replace(second=0, microsecond=0)
-        events = []
+        events: list[Any] = []  # UsageEventData
         for email, (user, teams) in people.items():
             keys = {k.team_id: k.pk for k in ApiKey.objects.filter(user=user, name="demo")}
             for team in teams:

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from governance.detectors import DETECTORS
-from governance.simulation.org import HEAVY, HONEST
+from usage.simulation.org import HEAVY, HONEST
 
 OVERALL = "overall (per person)"
 

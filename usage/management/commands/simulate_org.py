@@ -5,26 +5,25 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
-from datetime import date, datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from governance.simulation.evaluation import confusion_table
-from governance.simulation.files import TRUTH, scenario_write, truth_read
-from governance.simulation.org import MIN_DAYS, MIN_PEOPLE, org_plan
-from governance.simulation.services import scenario_evaluate, scenario_load
-from governance.simulation.sweep import sweep
+from usage.simulation.evaluation import confusion_table
+from usage.simulation.files import TRUTH, scenario_write, truth_read
+from usage.simulation.org import MIN_DAYS, MIN_PEOPLE, org_plan
+from usage.simulation.services import scenario_evaluate, scenario_load
+from usage.simulation.sweep import sweep
 
 
 def _start(value: str | None, days: int) -> datetime:
     if value is None:
-        today = datetime.now(dt_timezone.utc).date()
-        return datetime.combine(today - timedelta(days=days), datetime.min.time(), tzinfo=dt_timezone.utc)
+        today = datetime.now(UTC).date()
+        return datetime.combine(today - timedelta(days=days), datetime.min.time(), tzinfo=UTC)
     try:
-        return datetime.combine(date.fromisoformat(value), datetime.min.time(), tzinfo=dt_timezone.utc)
+        return datetime.combine(date.fromisoformat(value), datetime.min.time(), tzinfo=UTC)
     except ValueError:
         raise CommandError(f"--start: {value!r} is not a date (YYYY-MM-DD)") from None
 
@@ -94,6 +93,7 @@ class Command(BaseCommand):
             f"{len(seeds)} seeds ({seeds.start}..{seeds.stop - 1}) x {people} people x {days} days: "
             f"{result.people:,} people, {result.events:,} events; run_all took {result.detect_s:.1f} s in all"
         )
+        assert result.overall is not None  # set by the first seed, and there is at least one
         self.stdout.write(confusion_table(result.rows, result.overall))
         for seed, style, detector, summary in result.wrong:
             self.stdout.write(f"false positive (seed {seed}): {style} by {detector}: {summary}")

@@ -24,8 +24,8 @@ from tqdm import tqdm
 from governance.models import Team, UsageTarget
 from governance.services.flags import DetectionRun, detection_run
 from governance.services.targets import usage_target_save
-from governance.simulation.evaluation import Confusion, confusion, confusion_table, innocent
-from governance.simulation.files import FEEDBACK, OUTCOME_KINDS, OUTCOMES, TARGETS, USAGE, Truth
+from usage.simulation.evaluation import Confusion, confusion, confusion_table, innocent
+from usage.simulation.files import FEEDBACK, OUTCOME_KINDS, OUTCOMES, TARGETS, USAGE, Truth
 from usage.value import CallOwner, feedback_record, outcome_kind_set
 
 ACTOR = "simulate_org"

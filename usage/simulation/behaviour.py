@@ -17,8 +17,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from governance.simulation.org import HEAVY, HONEST, OrgPlan, PersonPlan
-from governance.simulation.text import answer_text, prompt_text, retyped, words
+from usage.simulation.org import HEAVY, HONEST, OrgPlan, PersonPlan
+from usage.simulation.text import answer_text, prompt_text, retyped, words
 
 DAY = timedelta(days=1)
 JUMP_SPAN = timedelta(days=10)  # how long the announcement jumper keeps their usage up
@@ -230,7 +230,7 @@ def _fresh_call(rng: random.Random, habits: Habits, at: datetime, previous: Call
         tokens = _lognormal(rng, 2_000, 0.8, 20, 8_000)
         return Call(at, "text-embedding-3-small", "/v1/embeddings", words(rng, rng.randint(20, 40)), "",
                     tokens, 0, None, False)
-    models, weights = zip(*habits.models)
+    models, weights = zip(*habits.models, strict=True)
     model = rng.choices(models, weights)[0]
     prompt_tokens = _lognormal(rng, habits.prompt_median, habits.prompt_sigma, 20, 200_000)
     completion_tokens = _lognormal(rng, habits.completion_median, habits.completion_sigma, 5, 16_000)
@@ -342,7 +342,7 @@ def _daily_calls(rng: random.Random, person: PersonPlan, plan: OrgPlan, habits: 
             at = day + timedelta(hours=rng.uniform(0, 24))
             incident = [at + timedelta(seconds=rng.uniform(20, 400) * k) for k in range(rng.randint(3, 10))]
             moments = sorted(moments + incident)
-        today = []
+        today: list[Call] = []
         for at in moments:
             today.append(_fresh_call(rng, habits, at, today[-1] if today else (calls[-1] if calls else None)))
         if person.style == "target_settler" and target is not None and target.announced_at.date() <= day.date():
@@ -412,7 +412,7 @@ def _abandon(rng: random.Random, calls: list[Call], plan: OrgPlan, habits: Habit
 
 def _loop(rng: random.Random, calls: list[Call], plan: OrgPlan, habits: Habits) -> list[Call]:
     """Each answer pasted back as the next prompt, all day: tokens generating tokens."""
-    for previous, call in zip(calls, calls[1:]):
+    for previous, call in zip(calls, calls[1:], strict=False):
         same_day = previous.at.date() == call.at.date()
         if same_day and previous.output and call.status < 400 and rng.random() < plan.variation.loop_share:
             call.prompt = retyped(rng, previous.output)
@@ -443,7 +443,7 @@ def _outcomes(rng: random.Random, person: PersonPlan, plan: OrgPlan, habits: Hab
     for call in calls:
         if call.status < 400:
             by_day.setdefault(call.at.date(), []).append(call)
-    outcomes = []
+    outcomes: list[dict[str, Any]] = []
     for today in by_day.values():
         number = (datetime.combine(today[0].at.date(), datetime.min.time(), tzinfo=plan.start.tzinfo)
                   - plan.start).days

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import sys
 import time
-from datetime import date, datetime
-from datetime import timezone as dt_timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from governance.simulation.family import FAMILIES
-from governance.simulation.files import TRUTH, truth_read
-from governance.simulation.services import scenario_evaluate
-from governance.simulation.sweep import GRID, SMALL_GRID, seed_records, sweep, tune, tuned_thresholds_policy
+from usage.simulation.family import FAMILIES
+from usage.simulation.files import TRUTH, truth_read
+from usage.simulation.services import scenario_evaluate
+from usage.simulation.sweep import GRID, SMALL_GRID, seed_records, sweep, tune, tuned_thresholds_policy
 
 
 def _seeds(value: str) -> list[int]:
@@ -64,7 +63,7 @@ class Command(BaseCommand):
             self.stdout.write(evaluation.report(truth))
             return
         try:
-            start = datetime.combine(date.fromisoformat(options["start"]), datetime.min.time(), tzinfo=dt_timezone.utc)
+            start = datetime.combine(date.fromisoformat(options["start"]), datetime.min.time(), tzinfo=UTC)
         except ValueError:
             raise CommandError(f"--start: {options['start']!r} is not a date (YYYY-MM-DD)") from None
         progress = sys.stderr if options["progress"] else None
@@ -75,8 +74,9 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         grid = {"full": GRID, "small": SMALL_GRID, "none": {}}[options["grid"]]
-        thresholds, on_tuning = tune(records=tuning, grid=grid) if grid else (None, None)
-        if on_tuning is None:
+        if grid:
+            thresholds, on_tuning = tune(records=tuning, grid=grid)
+        else:
             on_tuning = sweep(seeds=(), people=0, days=0, start=start, records=tuning)
             thresholds = on_tuning.thresholds
         self.stdout.write(f"thresholds chosen on {options['family']} seeds {options['tune_seeds']} "
