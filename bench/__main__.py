@@ -57,15 +57,25 @@ def main() -> int:
     from bench import report
 
     logdir = Path(arguments.logdir or tempfile.mkdtemp(prefix="tokenwise-bench-"))
-    print(f"Tokenwise benchmark ({'quick' if arguments.quick else 'full'}); {os.cpu_count()} CPUs; "
-          f"server logs in {logdir}", flush=True)
+    print(
+        f"Tokenwise benchmark ({'quick' if arguments.quick else 'full'}); {os.cpu_count()} CPUs; "
+        f"server logs in {logdir}",
+        flush=True,
+    )
     started = time.monotonic()
     parts = {part for part in PROXY_PARTS if "proxy" in sections or part in sections}
     if parts or "ledger" in sections:
         from bench.run_proxy import proxy_and_ledger
 
-        asyncio.run(proxy_and_ledger(logdir=logdir, quick=arguments.quick, workers=arguments.workers,
-                                     proxy=parts, ledger="ledger" in sections))
+        asyncio.run(
+            proxy_and_ledger(
+                logdir=logdir,
+                quick=arguments.quick,
+                workers=arguments.workers,
+                proxy=parts,
+                ledger="ledger" in sections,
+            )
+        )
     if "memory" in sections:
         from bench.memory_bench import memory
 

@@ -28,7 +28,9 @@ def _session() -> aiohttp.ClientSession:
     if session is None:
         session = _sessions[loop] = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=2000, limit_per_host=0, keepalive_timeout=4.0),
-            skip_auto_headers=("User-Agent",), cookie_jar=aiohttp.DummyCookieJar())
+            skip_auto_headers=("User-Agent",),
+            cookie_jar=aiohttp.DummyCookieJar(),
+        )
     return session
 
 
@@ -53,21 +55,36 @@ async def application(scope, receive, send) -> None:
             content_type = value
             break
     path = scope["path"] + (("?" + scope["query_string"].decode("latin-1")) if scope["query_string"] else "")
-    response = await _session().request(scope["method"], UPSTREAM + path, data=await _body(receive),
-                                        headers={"content-type": content_type.decode("latin-1")},
-                                        timeout=_TIMEOUT, allow_redirects=False)
+    response = await _session().request(
+        scope["method"],
+        UPSTREAM + path,
+        data=await _body(receive),
+        headers={"content-type": content_type.decode("latin-1")},
+        timeout=_TIMEOUT,
+        allow_redirects=False,
+    )
     try:
         answer_type = response.headers.get("content-type", "application/json").encode("latin-1")
         if answer_type.startswith(b"text/event-stream"):
-            await send({"type": "http.response.start", "status": response.status,
-                        "headers": [(b"content-type", answer_type), (b"cache-control", b"no-cache")]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": response.status,
+                    "headers": [(b"content-type", answer_type), (b"cache-control", b"no-cache")],
+                }
+            )
             async for chunk in response.content.iter_any():
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return
         body = await response.read()
-        await send({"type": "http.response.start", "status": response.status,
-                    "headers": [(b"content-type", answer_type), (b"content-length", str(len(body)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": response.status,
+                "headers": [(b"content-type", answer_type), (b"content-length", str(len(body)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
     finally:
         response.release()

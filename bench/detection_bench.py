@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import random
 import time
-from datetime import datetime, time as dt_time, timedelta, timezone
+from datetime import UTC, datetime, time as dt_time, timedelta
 
 from bench.report import check
 
@@ -34,9 +34,14 @@ def _window_with(events: int) -> tuple[datetime, datetime, int]:
 
     from usage.models import DailyRollup
 
-    today = dj_timezone.now().astimezone(timezone.utc).date()
-    per_day = list(DailyRollup.objects.filter(day__lt=today).values("day")
-                   .annotate(n=Sum("requests")).order_by("-day").values_list("day", "n"))
+    today = dj_timezone.now().astimezone(UTC).date()
+    per_day = list(
+        DailyRollup.objects.filter(day__lt=today)
+        .values("day")
+        .annotate(n=Sum("requests"))
+        .order_by("-day")
+        .values_list("day", "n")
+    )
     total, first = 0, None
     for day, count in per_day:
         total += count
@@ -46,8 +51,11 @@ def _window_with(events: int) -> tuple[datetime, datetime, int]:
     if first is None:
         raise RuntimeError("no usage data: run the reports section (bench/generate.py) first")
     last = per_day[0][0]
-    return (datetime.combine(first, dt_time.min, timezone.utc),
-            datetime.combine(last + timedelta(days=1), dt_time.min, timezone.utc), total)
+    return (
+        datetime.combine(first, dt_time.min, UTC),
+        datetime.combine(last + timedelta(days=1), dt_time.min, UTC),
+        total,
+    )
 
 
 def detection(*, quick: bool) -> None:
@@ -65,20 +73,32 @@ def detection(*, quick: bool) -> None:
     run_cpu = time.process_time()
     run = detection_run(start=start, end=end, store=True)
     run_cpu = time.process_time() - run_cpu
-    print(f"    detection_run {start.date()} .. {end.date()}: {run.events:,} events, {run.people:,} people, "
-          f"{len(run.findings):,} findings, flags {len(run.created)} created / {len(run.updated)} updated; "
-          f"load {run.load_s:.1f} s, detect {run.detect_s:.1f} s, store {run.store_s:.1f} s; {run_cpu:.1f} s CPU")
-    check("detection", f"detection_run (load from PostgreSQL + detect + store flags), {run.events:,} events",
-          measured=f"{run.seconds:.1f} s ({run_cpu:.1f} s CPU)", limit=f"< {TARGET_S:.0f} s for {TARGET_EVENTS:,}",
-          passed=(run.seconds < TARGET_S and run.events >= TARGET_EVENTS * 0.95) if judged else None)
+    print(
+        f"    detection_run {start.date()} .. {end.date()}: {run.events:,} events, {run.people:,} people, "
+        f"{len(run.findings):,} findings, flags {len(run.created)} created / {len(run.updated)} updated; "
+        f"load {run.load_s:.1f} s, detect {run.detect_s:.1f} s, store {run.store_s:.1f} s; {run_cpu:.1f} s CPU"
+    )
+    check(
+        "detection",
+        f"detection_run (load from PostgreSQL + detect + store flags), {run.events:,} events",
+        measured=f"{run.seconds:.1f} s ({run_cpu:.1f} s CPU)",
+        limit=f"< {TARGET_S:.0f} s for {TARGET_EVENTS:,}",
+        passed=(run.seconds < TARGET_S and run.events >= TARGET_EVENTS * 0.95) if judged else None,
+    )
 
     events, signals = build(size, random.Random(7))
     window = Window(start=START, end=START + timedelta(days=DAYS))
     started, cpu = time.perf_counter(), time.process_time()
     findings = run_all(events, signals, Thresholds(), window=window)
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
-    print(f"    run_all over the detectors' synthetic set: {len(events):,} events, {len(findings):,} findings, "
-          f"{wall:.1f} s wall, {cpu:.1f} s CPU")
-    check("detection", f"run_all (9 detectors, synthetic chasers), {len(events):,} events",
-          measured=f"{wall:.1f} s ({cpu:.1f} s CPU)", limit=f"< {TARGET_S:.0f} s for {TARGET_EVENTS:,}",
-          passed=(wall < TARGET_S) if judged else None)
+    print(
+        f"    run_all over the detectors' synthetic set: {len(events):,} events, {len(findings):,} findings, "
+        f"{wall:.1f} s wall, {cpu:.1f} s CPU"
+    )
+    check(
+        "detection",
+        f"run_all (9 detectors, synthetic chasers), {len(events):,} events",
+        measured=f"{wall:.1f} s ({cpu:.1f} s CPU)",
+        limit=f"< {TARGET_S:.0f} s for {TARGET_EVENTS:,}",
+        passed=(wall < TARGET_S) if judged else None,
+    )

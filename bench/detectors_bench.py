@@ -15,7 +15,7 @@ import random
 import sys
 import time
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 # The repository root instead of bench/ itself: bench/org.py would shadow the "org" package that the
@@ -33,10 +33,18 @@ from governance.detectors import (  # noqa: E402
 )
 
 TEAMS, PEOPLE_PER_TEAM, DAYS = 100, 50, 30
-START = datetime(2025, 3, 1, tzinfo=timezone.utc)
+START = datetime(2025, 3, 1, tzinfo=UTC)
 TARGET_TOKENS_PER_DAY = 100_000
 KINDS = ("honest",) * 8 + (
-    "whale", "bot", "repeater", "looper", "padder", "overkill", "quitter", "surger", "hugger",
+    "whale",
+    "bot",
+    "repeater",
+    "looper",
+    "padder",
+    "overkill",
+    "quitter",
+    "surger",
+    "hugger",
 )
 
 
@@ -66,12 +74,27 @@ def build(total: int, rng: random.Random) -> tuple[list[EventRecord], ValueSigna
             simhash = previous_output if kind == "looper" else bits(63)
             output = bits(63)
             request_id = f"r{user_id}-{n}"
-            events.append(EventRecord(
-                request_id, moment, user_id, team_id, "gpt-4o" if kind == "overkill" else "gpt-4o-mini",
-                "/v1/chat/completions", 200, prompt, completion, prompt + completion, None, 4_096,
-                kind == "quitter" or n % 3 == 0, kind == "quitter" and n % 2 == 0,
-                f"h{user_id}-{n % 10 if kind == 'repeater' else n}", simhash, output,
-            ))
+            events.append(
+                EventRecord(
+                    request_id,
+                    moment,
+                    user_id,
+                    team_id,
+                    "gpt-4o" if kind == "overkill" else "gpt-4o-mini",
+                    "/v1/chat/completions",
+                    200,
+                    prompt,
+                    completion,
+                    prompt + completion,
+                    None,
+                    4_096,
+                    kind == "quitter" or n % 3 == 0,
+                    kind == "quitter" and n % 2 == 0,
+                    f"h{user_id}-{n % 10 if kind == 'repeater' else n}",
+                    simhash,
+                    output,
+                )
+            )
             previous_output = output
             if kind in ("honest", "whale") and n % 7 == 0:
                 feedback[request_id] = 1.0
@@ -127,6 +150,7 @@ def main() -> None:
     for name in sorted({f.detector for f in findings}):
         kinds = ", ".join(f"{kind} {n}" for (detector, kind), n in sorted(flagged.items()) if detector == name)
         print(f"  {name}: {kinds}")
+
 
 if __name__ == "__main__":
     main()

@@ -25,17 +25,23 @@ from django.conf import settings
 
 if not settings.configured:
     settings.configure(
-        DEBUG=False, ALLOWED_HOSTS=["*"], ROOT_URLCONF=__name__, MIDDLEWARE=[], INSTALLED_APPS=[],
-        SECRET_KEY="bench-floor", USE_TZ=True, DATA_UPLOAD_MAX_MEMORY_SIZE=8 * 1024 * 1024,
+        DEBUG=False,
+        ALLOWED_HOSTS=["*"],
+        ROOT_URLCONF=__name__,
+        MIDDLEWARE=[],
+        INSTALLED_APPS=[],
+        SECRET_KEY="bench-floor",
+        USE_TZ=True,
+        DATA_UPLOAD_MAX_MEMORY_SIZE=8 * 1024 * 1024,
     )
     django.setup()
 
-from django.core.handlers.asgi import ASGIHandler  # noqa: E402
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse  # noqa: E402
-from django.urls import re_path  # noqa: E402
-from django.views.decorators.csrf import csrf_exempt  # noqa: E402
+from django.core.handlers.asgi import ASGIHandler
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.urls import re_path
+from django.views.decorators.csrf import csrf_exempt
 
-from usage.proxy.handler import LeanASGIHandler  # noqa: E402  (imports nothing of Tokenwise's apps)
+from usage.proxy.handler import LeanASGIHandler
 
 UPSTREAM = os.environ.get("BENCH_UPSTREAM_URL", "http://127.0.0.1:9100").rstrip("/")
 _sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
@@ -47,7 +53,9 @@ def _session() -> aiohttp.ClientSession:
     if session is None:
         session = _sessions[loop] = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=2000, limit_per_host=0, keepalive_timeout=30.0),
-            skip_auto_headers=("User-Agent",), cookie_jar=aiohttp.DummyCookieJar())
+            skip_auto_headers=("User-Agent",),
+            cookie_jar=aiohttp.DummyCookieJar(),
+        )
     return session
 
 
@@ -62,9 +70,12 @@ async def _relay(response: aiohttp.ClientResponse):
 @csrf_exempt
 async def forward(request: HttpRequest, path: str) -> HttpResponse:
     response = await _session().request(
-        request.method, f"{UPSTREAM}/{path}", data=request.body,
+        request.method,
+        f"{UPSTREAM}/{path}",
+        data=request.body,
         headers={"content-type": request.content_type or "application/json"},
-        timeout=aiohttp.ClientTimeout(total=None, sock_connect=5.0, sock_read=300.0))
+        timeout=aiohttp.ClientTimeout(total=None, sock_connect=5.0, sock_read=300.0),
+    )
     content_type = response.headers.get("content-type", "application/json")
     if content_type.startswith("text/event-stream"):
         return StreamingHttpResponse(_relay(response), status=response.status, content_type=content_type)

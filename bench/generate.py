@@ -20,13 +20,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import os
 import random
 import sys
 import time
-from datetime import date, datetime, timedelta, timezone
-from decimal import Decimal
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -70,23 +68,40 @@ def people_ensure(*, teams: int, people: int, rng: random.Random) -> list[Person
     user_model = get_user_model()
     with transaction.atomic():
         existing = {t.slug: t for t in Team.objects.filter(slug__startswith=TEAM_PREFIX)}
-        Team.objects.bulk_create([Team(slug=f"{TEAM_PREFIX}{i:03d}", name=f"Generated team {i:03d}")
-                                  for i in range(teams) if f"{TEAM_PREFIX}{i:03d}" not in existing])
+        Team.objects.bulk_create(
+            [
+                Team(slug=f"{TEAM_PREFIX}{i:03d}", name=f"Generated team {i:03d}")
+                for i in range(teams)
+                if f"{TEAM_PREFIX}{i:03d}" not in existing
+            ]
+        )
         team_ids = [t.pk for t in Team.objects.filter(slug__startswith=TEAM_PREFIX).order_by("slug")][:teams]
         emails = [f"gen{i:05d}@gen.example" for i in range(people)]
         have = set(user_model.objects.filter(email__in=emails).values_list("email", flat=True))
-        user_model.objects.bulk_create([user_model(username=e, email=e, first_name=f"Gen {e[3:8]}")
-                                        for e in emails if e not in have], batch_size=2000)
+        user_model.objects.bulk_create(
+            [user_model(username=e, email=e, first_name=f"Gen {e[3:8]}") for e in emails if e not in have],
+            batch_size=2000,
+        )
         users = dict(user_model.objects.filter(email__in=emails).values_list("email", "pk"))
         pairs = [(users[e], team_ids[i % teams]) for i, e in enumerate(emails)]
         have_members = set(Membership.objects.filter(team_id__in=team_ids).values_list("user_id", "team_id"))
         Membership.objects.bulk_create(
-            [Membership(user_id=u, team_id=t, role=Membership.Role.MANAGER if i < teams else Membership.Role.MEMBER)
-             for i, (u, t) in enumerate(pairs) if (u, t) not in have_members], batch_size=2000)
+            [
+                Membership(user_id=u, team_id=t, role=Membership.Role.MANAGER if i < teams else Membership.Role.MEMBER)
+                for i, (u, t) in enumerate(pairs)
+                if (u, t) not in have_members
+            ],
+            batch_size=2000,
+        )
         keys = dict(ApiKey.objects.filter(user_id__in=users.values(), name="gen").values_list("user_id", "pk"))
         ApiKey.objects.bulk_create(
-            [ApiKey(user_id=u, team_id=t, name="gen", prefix="tw-gen", key_hash=f"gen{u:061d}")
-             for u, t in pairs if u not in keys], batch_size=2000)
+            [
+                ApiKey(user_id=u, team_id=t, name="gen", prefix="tw-gen", key_hash=f"gen{u:061d}")
+                for u, t in pairs
+                if u not in keys
+            ],
+            batch_size=2000,
+        )
         keys = dict(ApiKey.objects.filter(user_id__in=users.values(), name="gen").values_list("user_id", "pk"))
     # A few heavy users, most ordinary: a log-normal weight per person.
     return [Person(user_id=u, team_id=t, key_id=keys[u], weight=rng.lognormvariate(0, 0.8)) for u, t in pairs]
@@ -151,7 +166,8 @@ def events_copy(*, events: int, people: list[Person], start: date, end: date, rn
                 # Office hours (8-19 UTC) for most calls, some around the clock; sorted within the day.
                 seconds = sorted(
                     (8 * 3600 + rand() * 11 * 3600) if (rand() < 0.9 and not weekend) else rand() * 86400
-                    for _ in range(count))
+                    for _ in range(count)
+                )
                 for second in seconds:
                     person = people[bisect.bisect_left(cumulative_people, rand() * cumulative_people[-1])]
                     m = MODELS[min(bisect.bisect_left(model_cut, rand() * model_cut[-1]), len(MODELS) - 1)]
@@ -179,8 +195,13 @@ def events_copy(*, events: int, people: list[Person], start: date, end: date, rn
                     # A third of the calls come from coding agents, in sessions of about 40 calls per person.
                     if rand() < 0.33:
                         session = f"s-{person.user_id}-{d}-{int(second) // 3600 // 3}"
-                        agent = (clients[int(rand() * 2)], session, "" if rand() < 0.8 else f"a{int(rand() * 9)}",
-                                 "", "compaction" if rand() < 0.02 else "")
+                        agent = (
+                            clients[int(rand() * 2)],
+                            session,
+                            "" if rand() < 0.8 else f"a{int(rand() * 9)}",
+                            "",
+                            "compaction" if rand() < 0.02 else "",
+                        )
                         cache_write = int(prompt * 0.1) if status == 200 else 0
                     else:
                         agent = (clients[2 + int(rand() * 2)], "", "", "", "")
@@ -212,12 +233,45 @@ def events_copy(*, events: int, people: list[Person], start: date, end: date, rn
 
 
 # Columns in the order the rows above are built.
-ROW_COLUMNS = ("request_id", "created_at", "key_id", "user_id", "team_id", "endpoint", "model_requested",
-               "model_served", "provider", "status", "error_code", "stream", "prompt_tokens", "completion_tokens",
-               "cached_tokens", "reasoning_tokens", "total_tokens", "cost_usd", "price_id", "latency_ms",
-               "time_to_first_byte_ms", "is_estimated", "client_disconnected", "max_tokens", "purpose",
-               "policy_action", "prompt_hash", "prompt_simhash", "output_simhash", "prompt_text", "output_text",
-               "client", "session_id", "agent_id", "parent_agent_id", "request_class", "cache_write_tokens")
+ROW_COLUMNS = (
+    "request_id",
+    "created_at",
+    "key_id",
+    "user_id",
+    "team_id",
+    "endpoint",
+    "model_requested",
+    "model_served",
+    "provider",
+    "status",
+    "error_code",
+    "stream",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "reasoning_tokens",
+    "total_tokens",
+    "cost_usd",
+    "price_id",
+    "latency_ms",
+    "time_to_first_byte_ms",
+    "is_estimated",
+    "client_disconnected",
+    "max_tokens",
+    "purpose",
+    "policy_action",
+    "prompt_hash",
+    "prompt_simhash",
+    "output_simhash",
+    "prompt_text",
+    "output_text",
+    "client",
+    "session_id",
+    "agent_id",
+    "parent_agent_id",
+    "request_class",
+    "cache_write_tokens",
+)
 
 
 def rollups_build(*, start: date, end: date) -> float:
@@ -238,7 +292,9 @@ def rollups_build(*, start: date, end: date) -> float:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(
                 "DELETE FROM usage_dailyrollup WHERE day >= %s AND day < %s AND team_id IN "
-                "(SELECT id FROM governance_team WHERE slug LIKE %s)", [lower, upper, TEAM_PREFIX + "%"])
+                "(SELECT id FROM governance_team WHERE slug LIKE %s)",
+                [lower, upper, TEAM_PREFIX + "%"],
+            )
             cursor.execute(
                 """
                 INSERT INTO usage_dailyrollup (day, user_id, team_id, model, requests, errors, prompt_tokens,
@@ -252,8 +308,14 @@ def rollups_build(*, start: date, end: date) -> float:
                 WHERE created_at >= %s AND created_at < %s AND request_id >= %s AND request_id < %s
                 GROUP BY 1, 2, 3, 4
                 """,
-                [zone, datetime.combine(lower, datetime.min.time(), timezone.utc),
-                 datetime.combine(upper, datetime.min.time(), timezone.utc), PREFIX, PREFIX + "~"])
+                [
+                    zone,
+                    datetime.combine(lower, datetime.min.time(), UTC),
+                    datetime.combine(upper, datetime.min.time(), UTC),
+                    PREFIX,
+                    PREFIX + "~",
+                ],
+            )
     return time.perf_counter() - started
 
 
@@ -263,9 +325,21 @@ def rollup_sample_matches_service(*, day: date, team_id: int) -> bool:
     from usage.services import usage_rollups_refresh
 
     def rows():
-        return sorted(DailyRollup.objects.filter(day=day, team_id=team_id).values_list(
-            "user_id", "model", "requests", "errors", "prompt_tokens", "completion_tokens", "cached_tokens",
-            "reasoning_tokens", "total_tokens", "cost_usd", "unpriced_requests"))
+        return sorted(
+            DailyRollup.objects.filter(day=day, team_id=team_id).values_list(
+                "user_id",
+                "model",
+                "requests",
+                "errors",
+                "prompt_tokens",
+                "completion_tokens",
+                "cached_tokens",
+                "reasoning_tokens",
+                "total_tokens",
+                "cost_usd",
+                "unpriced_requests",
+            )
+        )
 
     before = rows()
     usage_rollups_refresh(slices=[(day, team_id)])
@@ -276,13 +350,23 @@ def generated_count() -> int:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM usage_usageevent WHERE request_id >= %s AND request_id < %s",
-                       [PREFIX, PREFIX + "~"])
+        cursor.execute(
+            "SELECT count(*) FROM usage_usageevent WHERE request_id >= %s AND request_id < %s", [PREFIX, PREFIX + "~"]
+        )
         return cursor.fetchone()[0]
 
 
-def dataset_ensure(*, events: int, teams: int, people: int, months: int, seed: int = 7,
-                   force: bool = False, at_least: bool = False, today: date | None = None) -> dict:
+def dataset_ensure(
+    *,
+    events: int,
+    teams: int,
+    people: int,
+    months: int,
+    seed: int = 7,
+    force: bool = False,
+    at_least: bool = False,
+    today: date | None = None,
+) -> dict:
     """Generate the data set unless it is already there; returns what was done and how long it took.
 
     ``at_least``: a larger generated set already present is kept and used as it is.
@@ -292,7 +376,7 @@ def dataset_ensure(*, events: int, teams: int, people: int, months: int, seed: i
     from governance.models import Team
     from usage.partitions import usage_partitions_ensure
 
-    today = today or datetime.now(timezone.utc).date()
+    today = today or datetime.now(UTC).date()
     end = today + timedelta(days=1)
     start = _month_start(today, months - 1)  # this month and the 11 before it
     have = generated_count()
@@ -314,8 +398,16 @@ def dataset_ensure(*, events: int, teams: int, people: int, months: int, seed: i
     analyse_s = time.perf_counter() - analyse_started
     sample_day = today - timedelta(days=today.weekday() + 5)  # a Wednesday of last week
     check = rollup_sample_matches_service(day=sample_day, team_id=people_list[0].team_id)
-    return {"generated": True, "events": generated_count(), "start": start, "end": end, "copy_s": copy_s,
-            "rollup_s": rollup_s, "analyse_s": analyse_s, "rollup_check": check}
+    return {
+        "generated": True,
+        "events": generated_count(),
+        "start": start,
+        "end": end,
+        "copy_s": copy_s,
+        "rollup_s": rollup_s,
+        "analyse_s": analyse_s,
+        "rollup_check": check,
+    }
 
 
 def rollups_settle() -> float:
@@ -334,8 +426,10 @@ def _first_event_day() -> date | None:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("SELECT min(created_at) FROM usage_usageevent WHERE request_id >= %s AND request_id < %s",
-                       [PREFIX, PREFIX + "~"])
+        cursor.execute(
+            "SELECT min(created_at) FROM usage_usageevent WHERE request_id >= %s AND request_id < %s",
+            [PREFIX, PREFIX + "~"],
+        )
         first = cursor.fetchone()[0]
     return first.date() if first else None
 
@@ -355,8 +449,14 @@ def main() -> None:
     from django.core.management import call_command
 
     call_command("migrate", interactive=False, verbosity=0)
-    result = dataset_ensure(events=arguments.events, teams=arguments.teams, people=arguments.people,
-                            months=arguments.months, seed=arguments.seed, force=arguments.force)
+    result = dataset_ensure(
+        events=arguments.events,
+        teams=arguments.teams,
+        people=arguments.people,
+        months=arguments.months,
+        seed=arguments.seed,
+        force=arguments.force,
+    )
     print(result)
 
 

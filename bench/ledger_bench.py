@@ -53,9 +53,13 @@ async def _wait_count(count, expected: int, *, timeout_s: float) -> tuple[int, f
 
 async def ledger_exact(*, org: BenchOrg, expected: int) -> None:
     found, waited = await _wait_count(lambda: _team_events(org.team_id), expected, timeout_s=120)
-    check("ledger", "every proxied call recorded exactly once", measured=f"{found} events for {expected} calls "
-          f"(caught up {waited:.1f} s after the last call)", limit="equal",
-          passed=found == expected if expected else None)  # nothing to compare without the proxy section
+    check(
+        "ledger",
+        "every proxied call recorded exactly once",
+        measured=f"{found} events for {expected} calls (caught up {waited:.1f} s after the last call)",
+        limit="equal",
+        passed=found == expected if expected else None,
+    )  # nothing to compare without the proxy section
 
 
 def _pg_url() -> str:
@@ -96,18 +100,27 @@ async def hot_path_without_database(stack: Stack, *, org: BenchOrg, quick: bool)
     totals_d, totals_t = [s.total_s for s in direct], [s.total_s for s in tokenwise]
     print(f"    usage-event table locked for {held_s:.1f} s: direct    {stats_ms(totals_d)}")
     print(f"                                      tokenwise {stats_ms(totals_t)}, slowest {ms(max(totals_t))}")
-    print(f"    database transactions committed while {len(tokenwise)} calls ran: {during} "
-          f"(includes the benchmark's own statistics queries)")
+    print(
+        f"    database transactions committed while {len(tokenwise)} calls ran: {during} "
+        f"(includes the benchmark's own statistics queries)"
+    )
     # A call that waited on the ledger table would have waited until the lock was released: seconds.
-    check("ledger", f"hot path never waits on the database ({len(tokenwise)} calls, ledger table locked "
-                    f"{held_s:.0f} s)",
-          measured=f"slowest call {ms(max(totals_t))}, p50 {ms(statistics.median(totals_t))}",
-          limit="every call far shorter than the lock (< 500 ms)",
-          passed=max(totals_t) < 0.5 and held_s >= LOCK_MIN_S)
+    check(
+        "ledger",
+        f"hot path never waits on the database ({len(tokenwise)} calls, ledger table locked {held_s:.0f} s)",
+        measured=f"slowest call {ms(max(totals_t))}, p50 {ms(statistics.median(totals_t))}",
+        limit="every call far shorter than the lock (< 500 ms)",
+        passed=max(totals_t) < 0.5 and held_s >= LOCK_MIN_S,
+    )
     expected = COMPLETED["tokenwise"]
     found, waited = await _wait_count(lambda: _team_events(org.team_id), expected, timeout_s=120)
-    check("ledger", "events queued during the lock written after it", measured=f"{found}/{expected} "
-          f"({waited:.1f} s after release)", limit="all", passed=found == expected)
+    check(
+        "ledger",
+        "events queued during the lock written after it",
+        measured=f"{found}/{expected} ({waited:.1f} s after release)",
+        limit="all",
+        passed=found == expected,
+    )
 
 
 def _events(n: int, org: BenchOrg, prefix: str) -> list[str]:
@@ -116,15 +129,34 @@ def _events(n: int, org: BenchOrg, prefix: str) -> list[str]:
     now = utc_now()
     out = []
     for i in range(n):
-        out.append(UsageEventData(
-            request_id=f"{prefix}{i:09d}", created_at=now - timedelta(milliseconds=n - i),
-            endpoint="chat.completions", status=200, key_id=org.key_id, user_id=org.user_id, team_id=org.team_id,
-            model_requested="gpt-4o-mini", model_served="gpt-4o-mini-2024-07-18", provider="default",
-            stream=i % 2 == 0, prompt_tokens=812, completion_tokens=211, cached_tokens=256, total_tokens=1023,
-            cost_usd="0.00023220", latency_ms=640, time_to_first_byte_ms=120, max_tokens=1024,
-            purpose="bench", policy_action="", prompt_hash="ab" * 32, prompt_simhash=-1234567890123,
-            output_simhash=987654321,
-        ).to_json())
+        out.append(
+            UsageEventData(
+                request_id=f"{prefix}{i:09d}",
+                created_at=now - timedelta(milliseconds=n - i),
+                endpoint="chat.completions",
+                status=200,
+                key_id=org.key_id,
+                user_id=org.user_id,
+                team_id=org.team_id,
+                model_requested="gpt-4o-mini",
+                model_served="gpt-4o-mini-2024-07-18",
+                provider="default",
+                stream=i % 2 == 0,
+                prompt_tokens=812,
+                completion_tokens=211,
+                cached_tokens=256,
+                total_tokens=1023,
+                cost_usd="0.00023220",
+                latency_ms=640,
+                time_to_first_byte_ms=120,
+                max_tokens=1024,
+                purpose="bench",
+                policy_action="",
+                prompt_hash="ab" * 32,
+                prompt_simhash=-1234567890123,
+                output_simhash=987654321,
+            ).to_json()
+        )
     return out
 
 
@@ -140,15 +172,21 @@ async def ingest_rate(*, quick: bool) -> None:
     started = time.perf_counter()
     for start in range(0, n, 5000):
         pipe = client.pipeline(transaction=False)
-        for payload in payloads[start:start + 5000]:
+        for payload in payloads[start : start + 5000]:
             pipe.xadd(settings.TOKENWISE_LEDGER_STREAM, {"e": payload})
         await pipe.execute()
     published = time.perf_counter() - started
     found, _ = await _wait_count(lambda: _range_events(prefix), n, timeout_s=300)
     elapsed = time.perf_counter() - started
     rate = found / elapsed
-    print(f"    {n} events XADDed in {published:.2f} s ({published / n * 1e6:.0f} us each, pipelined); "
-          f"in PostgreSQL after {elapsed:.2f} s")
-    check("ledger", "ingest into PostgreSQL (stream -> Celery worker -> bulk insert)",
-          measured=f"{rate:,.0f} events/s ({found}/{n})", limit=f">= {INGEST_TARGET:,} events/s",
-          passed=found == n and rate >= INGEST_TARGET)
+    print(
+        f"    {n} events XADDed in {published:.2f} s ({published / n * 1e6:.0f} us each, pipelined); "
+        f"in PostgreSQL after {elapsed:.2f} s"
+    )
+    check(
+        "ledger",
+        "ingest into PostgreSQL (stream -> Celery worker -> bulk insert)",
+        measured=f"{rate:,.0f} events/s ({found}/{n})",
+        limit=f">= {INGEST_TARGET:,} events/s",
+        passed=found == n and rate >= INGEST_TARGET,
+    )

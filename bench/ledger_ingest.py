@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
@@ -57,15 +57,35 @@ def make_events(n: int, keys: list[ApiKey], tag: str) -> list[UsageEventData]:
     events = []
     for i in range(n):
         key = keys[i % len(keys)]
-        events.append(UsageEventData(
-            request_id=f"req_bench{tag}{i:09d}", created_at=now - timedelta(seconds=(n - i) % 86400),
-            endpoint="/v1/chat/completions", status=200, key_id=key.pk, user_id=key.user_id, team_id=key.team_id,
-            model_requested="gpt-4o-mini", model_served="gpt-4o-mini-2024-07-18", provider="openai",
-            stream=i % 2 == 0, prompt_tokens=812, completion_tokens=211, cached_tokens=256, total_tokens=1023,
-            cost_usd="0.00023220", price_id=None, latency_ms=640, time_to_first_byte_ms=120, max_tokens=1024,
-            purpose="bench", policy_action="allow", prompt_hash="ab" * 32, prompt_simhash=-1234567890123,
-            output_simhash=987654321,
-        ))
+        events.append(
+            UsageEventData(
+                request_id=f"req_bench{tag}{i:09d}",
+                created_at=now - timedelta(seconds=(n - i) % 86400),
+                endpoint="/v1/chat/completions",
+                status=200,
+                key_id=key.pk,
+                user_id=key.user_id,
+                team_id=key.team_id,
+                model_requested="gpt-4o-mini",
+                model_served="gpt-4o-mini-2024-07-18",
+                provider="openai",
+                stream=i % 2 == 0,
+                prompt_tokens=812,
+                completion_tokens=211,
+                cached_tokens=256,
+                total_tokens=1023,
+                cost_usd="0.00023220",
+                price_id=None,
+                latency_ms=640,
+                time_to_first_byte_ms=120,
+                max_tokens=1024,
+                purpose="bench",
+                policy_action="allow",
+                prompt_hash="ab" * 32,
+                prompt_simhash=-1234567890123,
+                output_simhash=987654321,
+            )
+        )
     return events
 
 
@@ -77,21 +97,25 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     keys = make_keys(200, 10)
     db = settings.DATABASES["default"]
-    print(f"database: {db['ENGINE'].rsplit('.', 1)[-1]} {db.get('NAME')}; batch {args.batch}; "
-          f"{args.events} events; {len(keys)} keys; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(
+        f"database: {db['ENGINE'].rsplit('.', 1)[-1]} {db.get('NAME')}; batch {args.batch}; "
+        f"{args.events} events; {len(keys)} keys; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
     tag = uuid.uuid4().hex[:8]
     try:
         events = make_events(args.events, keys, tag)
         started, cpu = time.perf_counter(), time.process_time()
         inserted = 0
         for start in range(0, len(events), args.batch):
-            inserted += usage_events_ingest(events=events[start:start + args.batch])
+            inserted += usage_events_ingest(events=events[start : start + args.batch])
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
-        print(f"usage_events_ingest: {inserted} rows in {elapsed:.2f}s = {inserted / elapsed:,.0f} events/s "
-              f"(client CPU {cpu:.2f}s)")
+        print(
+            f"usage_events_ingest: {inserted} rows in {elapsed:.2f}s = {inserted / elapsed:,.0f} events/s "
+            f"(client CPU {cpu:.2f}s)"
+        )
 
         started = time.perf_counter()
-        again = sum(usage_events_ingest(events=events[s:s + args.batch]) for s in range(0, len(events), args.batch))
+        again = sum(usage_events_ingest(events=events[s : s + args.batch]) for s in range(0, len(events), args.batch))
         elapsed = time.perf_counter() - started
         print(f"re-ingest (all duplicates): {again} rows in {elapsed:.2f}s = {len(events) / elapsed:,.0f} events/s")
 
@@ -99,8 +123,10 @@ def main() -> None:
         slices = usage_rollups_refresh()
         if not settings.REDIS_URL:
             slices = "inline during ingest"
-        print(f"rollup refresh: {slices} slices in {time.perf_counter() - started:.2f}s "
-              f"({DailyRollup.objects.count()} rollup rows)")
+        print(
+            f"rollup refresh: {slices} slices in {time.perf_counter() - started:.2f}s "
+            f"({DailyRollup.objects.count()} rollup rows)"
+        )
 
         client = get_sync_redis()
         if client is not None:
@@ -120,8 +146,10 @@ def main() -> None:
                 if result.exhausted:
                     break
             elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
-            print(f"stream drain (XREADGROUP + parse + ingest + XACK/XDEL): {drained} rows in {elapsed:.2f}s "
-                  f"= {drained / elapsed:,.0f} events/s (client CPU {cpu:.2f}s)")
+            print(
+                f"stream drain (XREADGROUP + parse + ingest + XACK/XDEL): {drained} rows in {elapsed:.2f}s "
+                f"= {drained / elapsed:,.0f} events/s (client CPU {cpu:.2f}s)"
+            )
             client.delete(settings.TOKENWISE_LEDGER_STREAM, f"{settings.TOKENWISE_LEDGER_STREAM}:dirty-rollups")
     finally:
         UsageEvent.objects.filter(request_id__startswith=f"req_bench{tag}").delete()

@@ -16,7 +16,6 @@ import socket
 import time
 from collections.abc import Sequence
 
-
 COMPLETED: collections.Counter = collections.Counter()  # responses received, per target name
 
 
@@ -41,8 +40,13 @@ class Target:
 
 def build_request(*, host: str, port: int, path: str, body: dict, api_key: str | None = None) -> bytes:
     data = json.dumps(body, separators=(",", ":")).encode()
-    head = [f"POST {path} HTTP/1.1", f"Host: {host}:{port}", "Content-Type: application/json",
-            "Accept: */*", f"Content-Length: {len(data)}"]
+    head = [
+        f"POST {path} HTTP/1.1",
+        f"Host: {host}:{port}",
+        "Content-Type: application/json",
+        "Accept: */*",
+        f"Content-Length: {len(data)}",
+    ]
     if api_key:
         head.append(f"Authorization: Bearer {api_key}")
     return ("\r\n".join(head) + "\r\n\r\n").encode() + data
@@ -51,9 +55,14 @@ def build_request(*, host: str, port: int, path: str, body: dict, api_key: str |
 def chat_body(*, stream: bool, max_tokens: int = 64, words: int = 60) -> dict:
     """A realistic small chat call: a system and a user message, a bounded answer."""
     prompt = " ".join(f"word{i % 37}" for i in range(words))
-    body = {"model": "gpt-4o-mini", "max_tokens": max_tokens, "messages": [
-        {"role": "system", "content": "You are a helpful assistant for the benchmark."},
-        {"role": "user", "content": f"Summarise this: {prompt}"}]}
+    body = {
+        "model": "gpt-4o-mini",
+        "max_tokens": max_tokens,
+        "messages": [
+            {"role": "system", "content": "You are a helpful assistant for the benchmark."},
+            {"role": "user", "content": f"Summarise this: {prompt}"},
+        ],
+    }
     if stream:
         body["stream"] = True
     return body
@@ -62,9 +71,12 @@ def chat_body(*, stream: bool, max_tokens: int = 64, words: int = 60) -> dict:
 def messages_body(*, stream: bool, max_tokens: int = 64, words: int = 60) -> dict:
     """The same call in Anthropic's Messages API (what Claude Code and the anthropic SDKs send)."""
     prompt = " ".join(f"word{i % 37}" for i in range(words))
-    body = {"model": "claude-haiku-4-5", "max_tokens": max_tokens,
-            "system": [{"type": "text", "text": "You are a helpful assistant for the benchmark."}],
-            "messages": [{"role": "user", "content": f"Summarise this: {prompt}"}]}
+    body = {
+        "model": "claude-haiku-4-5",
+        "max_tokens": max_tokens,
+        "system": [{"type": "text", "text": "You are a helpful assistant for the benchmark."}],
+        "messages": [{"role": "user", "content": f"Summarise this: {prompt}"}],
+    }
     if stream:
         body["stream"] = True
     return body
@@ -130,8 +142,9 @@ class Connection:
         if headers.get(b"connection") == b"close":
             self.close()
         COMPLETED[self.target.name] += 1
-        return Sample(status=status, ttfb_s=total if ttfb is None else ttfb, total_s=total, body_bytes=size,
-                      error=error)
+        return Sample(
+            status=status, ttfb_s=total if ttfb is None else ttfb, total_s=total, body_bytes=size, error=error
+        )
 
 
 async def run_count(target: Target, *, requests: int, concurrency: int) -> list[Sample]:
@@ -153,7 +166,9 @@ async def run_count(target: Target, *, requests: int, concurrency: int) -> list[
     return samples
 
 
-async def run_duration(target: Target, *, seconds: float, concurrency: int, warmup_s: float = 1.0) -> tuple[float, list[Sample]]:
+async def run_duration(
+    target: Target, *, seconds: float, concurrency: int, warmup_s: float = 1.0
+) -> tuple[float, list[Sample]]:
     """Keep ``concurrency`` requests in flight for ``warmup_s + seconds``; (requests/s, samples) after warm-up."""
     samples: list[Sample] = []
     started = time.perf_counter()

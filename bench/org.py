@@ -30,11 +30,18 @@ def bench_org_create(*, label: str = "bench", limits: dict | None = None) -> Ben
     user = user_get_or_create(email=f"{tag}@bench.example", actor_label="bench")
     membership_ensure(user=user, team=team, actor_label="bench")
     key, secret = key_create(user=user, team=team, name="bench", actor_label="bench")
-    values = limits if limits is not None else {
-        "requests_per_minute": 1_000_000, "tokens_per_minute": 1_000_000_000,
-        "tokens_per_day": 10_000_000_000, "tokens_per_month": 100_000_000_000,
-        "usd_per_day": Decimal("1000000"), "usd_per_month": Decimal("10000000"),
-        "on_exceed": Policy.OnExceed.BLOCK,
-    }
+    values = (
+        limits
+        if limits is not None
+        else {
+            "requests_per_minute": 1_000_000,
+            "tokens_per_minute": 1_000_000_000,
+            "tokens_per_day": 10_000_000_000,
+            "tokens_per_month": 100_000_000_000,
+            "usd_per_day": Decimal("1000000"),
+            "usd_per_month": Decimal("10000000"),
+            "on_exceed": Policy.OnExceed.BLOCK,
+        }
+    )
     Policy.objects.create(scope=Policy.Scope.TEAM, team=team, **values)
     return BenchOrg(team_id=team.pk, user_id=user.pk, key_id=key.pk, secret=secret)

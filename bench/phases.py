@@ -46,14 +46,28 @@ async def _drive(application, *, secret: str, stream: bool, calls: int, stats: d
     from bench.loadgen import chat_body
 
     body = json.dumps(chat_body(stream=stream)).encode()
-    headers = [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"),
-               (b"authorization", f"Bearer {secret}".encode()), (b"content-length", str(len(body)).encode())]
+    headers = [
+        (b"host", b"127.0.0.1"),
+        (b"content-type", b"application/json"),
+        (b"authorization", f"Bearer {secret}".encode()),
+        (b"content-length", str(len(body)).encode()),
+    ]
 
     async def one() -> None:
-        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-                 "scheme": "http", "path": "/v1/chat/completions", "raw_path": b"/v1/chat/completions",
-                 "query_string": b"", "root_path": "", "headers": headers, "client": ("127.0.0.1", 5555),
-                 "server": ("127.0.0.1", 8000)}
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": "/v1/chat/completions",
+            "raw_path": b"/v1/chat/completions",
+            "query_string": b"",
+            "root_path": "",
+            "headers": headers,
+            "client": ("127.0.0.1", 5555),
+            "server": ("127.0.0.1", 8000),
+        }
         received, answered, marks = False, asyncio.Event(), {}
         started = time.perf_counter()
 
@@ -115,13 +129,17 @@ def main() -> None:
         import uvloop
 
         cpu = time.process_time()
-        uvloop.run(_drive(application, secret=org.secret, stream=arguments.stream, calls=arguments.calls,
-                          stats=stats))
+        uvloop.run(_drive(application, secret=org.secret, stream=arguments.stream, calls=arguments.calls, stats=stats))
         cpu = time.process_time() - cpu
-    print(f"{arguments.calls} {'streamed' if arguments.stream else 'whole'} calls at concurrency 1, "
-          f"{cpu / (arguments.calls + 200) * 1000:.2f} ms CPU per call in this process (upstream excluded)")
-    labels = {"_settle": "settle: usage, cost, settlement queued", "_record": "after the answer: record",
-              "settlement_send": "settlement_send"}
+    print(
+        f"{arguments.calls} {'streamed' if arguments.stream else 'whole'} calls at concurrency 1, "
+        f"{cpu / (arguments.calls + 200) * 1000:.2f} ms CPU per call in this process (upstream excluded)"
+    )
+    labels = {
+        "_settle": "settle: usage, cost, settlement queued",
+        "_record": "after the answer: record",
+        "settlement_send": "settlement_send",
+    }
     for name, values in stats.items():
         print(f"  {labels.get(name, name):<42} p50 {statistics.median(values) * 1000:6.3f} ms")
 

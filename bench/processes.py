@@ -24,7 +24,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_port(port: int, *, timeout_s: float = 30.0, process: "Service | None" = None) -> None:
+def wait_port(port: int, *, timeout_s: float = 30.0, process: Service | None = None) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process is not None and process.proc.poll() is not None:
@@ -45,10 +45,17 @@ class Service:
         self.log_path = logdir / f"{name}.log"
         self.proc: subprocess.Popen | None = None
 
-    def start(self, *, wait: bool = True) -> "Service":
+    def start(self, *, wait: bool = True) -> Service:
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        self.proc = subprocess.Popen(
+            self.argv,
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         log.close()
         if wait and self.port is not None:
             wait_port(self.port, process=self)
@@ -83,7 +90,7 @@ class Service:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=5)
 
-    def __enter__(self) -> "Service":
+    def __enter__(self) -> Service:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -113,15 +120,41 @@ def cpu_seconds(pids: list[int]) -> float:
 
 def upstream_service(*, logdir: Path, env: dict[str, str], chunk_delay_ms: float = 0.0, workers: int = 1) -> Service:
     port = free_port()
-    argv = [PYTHON, "-m", "usage.demo_upstream", "--port", str(port), "--workers", str(workers),
-            "--log-level", "warning", "--chunk-delay-ms", str(chunk_delay_ms)]
+    argv = [
+        PYTHON,
+        "-m",
+        "usage.demo_upstream",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+        "--chunk-delay-ms",
+        str(chunk_delay_ms),
+    ]
     return Service(f"upstream-{port}", argv, env=env, logdir=logdir, port=port)
 
 
 def uvicorn_service(name: str, app: str, *, logdir: Path, env: dict[str, str], workers: int) -> Service:
     port = free_port()
-    argv = [PYTHON, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
-            "--log-level", "warning", "--lifespan", "off", "--timeout-graceful-shutdown", "5"]
+    argv = [
+        PYTHON,
+        "-m",
+        "uvicorn",
+        app,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        "--lifespan",
+        "off",
+        "--timeout-graceful-shutdown",
+        "5",
+    ]
     if workers > 1:
         argv += ["--workers", str(workers)]
     return Service(f"{name}-{port}", argv, env=env, logdir=logdir, port=port)
@@ -130,13 +163,46 @@ def uvicorn_service(name: str, app: str, *, logdir: Path, env: dict[str, str], w
 def celery_services(*, logdir: Path, env: dict[str, str], workers: int = 1, tag: str = "bench") -> list[Service]:
     """``workers`` Celery worker processes (one pool process each) and one beat."""
     services = [
-        Service(f"celery-worker-{tag}-{i}", [PYTHON, "-m", "celery", "-A", "config", "worker", "-l", "warning",
-                                             "--concurrency", "1", "-n", f"{tag}{i}@%h", "--without-gossip",
-                                             "--without-mingle"],
-                env=env, logdir=logdir)
+        Service(
+            f"celery-worker-{tag}-{i}",
+            [
+                PYTHON,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "-l",
+                "warning",
+                "--concurrency",
+                "1",
+                "-n",
+                f"{tag}{i}@%h",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            env=env,
+            logdir=logdir,
+        )
         for i in range(workers)
     ]
-    services.append(Service(f"celery-beat-{tag}", [PYTHON, "-m", "celery", "-A", "config", "beat", "-l", "warning",
-                                                   "-s", str(logdir / f"beat-{tag}.schedule")],
-                            env=env, logdir=logdir))
+    services.append(
+        Service(
+            f"celery-beat-{tag}",
+            [
+                PYTHON,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "beat",
+                "-l",
+                "warning",
+                "-s",
+                str(logdir / f"beat-{tag}.schedule"),
+            ],
+            env=env,
+            logdir=logdir,
+        )
+    )
     return services

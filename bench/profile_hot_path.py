@@ -30,8 +30,12 @@ def main() -> None:
     parser.add_argument("--out", default=None)
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--filter", default=None)
-    parser.add_argument("--target", choices=("tokenwise", "bare", "floor", "lean floor"), default="tokenwise",
-                        help="profile Tokenwise or a forwarder: bare (no Django), floor or lean floor (on Django)")
+    parser.add_argument(
+        "--target",
+        choices=("tokenwise", "bare", "floor", "lean floor"),
+        default="tokenwise",
+        help="profile Tokenwise or a forwarder: bare (no Django), floor or lean floor (on Django)",
+    )
     arguments = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
@@ -53,20 +57,42 @@ def main() -> None:
     stack = stack_start(logdir=logdir, workers=1)
     try:
         target = stack.targets(secret=org.secret, stream=arguments.stream)[arguments.target]
-        server = {"tokenwise": stack.tokenwise, "bare": stack.bare, "floor": stack.floor,
-                  "lean floor": stack.floor_lean}[arguments.target]
+        server = {
+            "tokenwise": stack.tokenwise,
+            "bare": stack.bare,
+            "floor": stack.floor,
+            "lean floor": stack.floor_lean,
+        }[arguments.target]
         async_to_sync(run_count)(target, requests=300, concurrency=1)
-        spy = subprocess.Popen([str(ROOT / ".venv" / "bin" / "py-spy"), "record", "-p", str(server.proc.pid),
-                                "-d", str(int(arguments.seconds)), "-r", str(arguments.rate), "-f", "speedscope",
-                                "-o", out, "--nonblocking"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        rate, samples = asyncio.run(run_duration(target, seconds=arguments.seconds - 1, concurrency=arguments.concurrency,
-                                                 warmup_s=0.5))
+        spy = subprocess.Popen(
+            [
+                str(ROOT / ".venv" / "bin" / "py-spy"),
+                "record",
+                "-p",
+                str(server.proc.pid),
+                "-d",
+                str(int(arguments.seconds)),
+                "-r",
+                str(arguments.rate),
+                "-f",
+                "speedscope",
+                "-o",
+                out,
+                "--nonblocking",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        rate, samples = asyncio.run(
+            run_duration(target, seconds=arguments.seconds - 1, concurrency=arguments.concurrency, warmup_s=0.5)
+        )
         spy.wait(timeout=arguments.seconds + 60)
     finally:
         stack.stop()
-    print(f"{len(samples)} calls at {rate:.0f}/s, concurrency {arguments.concurrency}, "
-          f"{'streaming' if arguments.stream else 'non-streaming'}; profile: {out}")
+    print(
+        f"{len(samples)} calls at {rate:.0f}/s, concurrency {arguments.concurrency}, "
+        f"{'streaming' if arguments.stream else 'non-streaming'}; profile: {out}"
+    )
     print("\n".join(summarise(out, top=arguments.top, only=arguments.filter)))
 
 

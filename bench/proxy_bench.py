@@ -36,8 +36,9 @@ def _assert_ok(name: str, samples: list[Sample]) -> None:
         raise RuntimeError(f"{name}: {len(bad)} of {len(samples)} requests failed (statuses {sorted(set(bad))})")
 
 
-async def latency(stack: Stack, *, secret: str, stream: bool, rounds: int, per_round: int,
-                  warmup: int, protocol: str = "chat") -> dict[str, list[Sample]]:
+async def latency(
+    stack: Stack, *, secret: str, stream: bool, rounds: int, per_round: int, warmup: int, protocol: str = "chat"
+) -> dict[str, list[Sample]]:
     targets = stack.targets(secret=secret, stream=stream, protocol=protocol)
     for target in targets.values():
         _assert_ok(target.name, await run_count(target, requests=warmup, concurrency=1))
@@ -64,18 +65,38 @@ def latency_report(samples: dict[str, list[Sample]], *, stream: bool, protocol: 
         bare_overhead = statistics.median(values["bare"]) - statistics.median(direct)
         floor_overhead = statistics.median(values["floor"]) - statistics.median(direct)
         lean_overhead = statistics.median(values["lean floor"]) - statistics.median(direct)
-        print(f"    added over direct: bare p50 {ms(bare_overhead)}, floor p50 {ms(floor_overhead)}, "
-              f"lean floor p50 {ms(lean_overhead)}; "
-              f"tokenwise p50 {ms(median_overhead)}, "
-              f"p95 {ms(percentile(tokenwise, 0.95) - percentile(direct, 0.95))}, p99 {ms(p99_overhead)}")
-        check("overhead", f"{kind} {label}: added latency p50", measured=ms(median_overhead),
-              limit=f"< {ms(OVERHEAD_MEDIAN_S)}", passed=median_overhead < OVERHEAD_MEDIAN_S)
-        check("overhead", f"{kind} {label}: added latency p99", measured=ms(p99_overhead),
-              limit=f"< {ms(OVERHEAD_P99_S)}", passed=p99_overhead < OVERHEAD_P99_S)
+        print(
+            f"    added over direct: bare p50 {ms(bare_overhead)}, floor p50 {ms(floor_overhead)}, "
+            f"lean floor p50 {ms(lean_overhead)}; "
+            f"tokenwise p50 {ms(median_overhead)}, "
+            f"p95 {ms(percentile(tokenwise, 0.95) - percentile(direct, 0.95))}, p99 {ms(p99_overhead)}"
+        )
+        check(
+            "overhead",
+            f"{kind} {label}: added latency p50",
+            measured=ms(median_overhead),
+            limit=f"< {ms(OVERHEAD_MEDIAN_S)}",
+            passed=median_overhead < OVERHEAD_MEDIAN_S,
+        )
+        check(
+            "overhead",
+            f"{kind} {label}: added latency p99",
+            measured=ms(p99_overhead),
+            limit=f"< {ms(OVERHEAD_P99_S)}",
+            passed=p99_overhead < OVERHEAD_P99_S,
+        )
 
 
-async def throughput(stack: Stack, *, secret: str, stream: bool, rounds: int, seconds: float,
-                     concurrency: int = 50, protocol: str = "chat") -> None:
+async def throughput(
+    stack: Stack,
+    *,
+    secret: str,
+    stream: bool,
+    rounds: int,
+    seconds: float,
+    concurrency: int = 50,
+    protocol: str = "chat",
+) -> None:
     """Calls per second of every target at ``concurrency``, and the CPU each spends per call.
 
     CPU per call is read from /proc over each block: the server's own processes (uvicorn and its
@@ -84,8 +105,13 @@ async def throughput(stack: Stack, *, secret: str, stream: bool, rounds: int, se
     """
     kind = ("Messages " if protocol == "messages" else "") + ("streaming" if stream else "non-streaming")
     targets = stack.targets(secret=secret, stream=stream, protocol=protocol)
-    servers = {"direct": [stack.upstream], "bare": [stack.bare], "floor": [stack.floor],
-               "lean floor": [stack.floor_lean], "tokenwise": [stack.tokenwise, *stack.celery]}
+    servers = {
+        "direct": [stack.upstream],
+        "bare": [stack.bare],
+        "floor": [stack.floor],
+        "lean floor": [stack.floor_lean],
+        "tokenwise": [stack.tokenwise, *stack.celery],
+    }
     rates: dict[str, list[float]] = defaultdict(list)
     latencies: dict[str, list[float]] = defaultdict(list)
     own_ms: dict[str, list[float]] = defaultdict(list)
@@ -94,11 +120,17 @@ async def throughput(stack: Stack, *, secret: str, stream: bool, rounds: int, se
     for order in _rotations(list(targets), rounds):
         for name in order:
             web, *others = servers[name]
-            groups = [web.pids(), [pid for service in others for pid in service.pids()],
-                      stack.upstream.pids() if name != "direct" else []]
+            groups = [
+                web.pids(),
+                [pid for service in others for pid in service.pids()],
+                stack.upstream.pids() if name != "direct" else [],
+            ]
             before = [cpu_seconds(pids) for pids in groups]
             rate, samples = await run_duration(targets[name], seconds=seconds, concurrency=concurrency)
-            used = [(cpu_seconds(pids) - start) * 1000 / max(1, len(samples)) for pids, start in zip(groups, before)]
+            used = [
+                (cpu_seconds(pids) - start) * 1000 / max(1, len(samples))
+                for pids, start in zip(groups, before, strict=False)
+            ]
             _assert_ok(name, samples)
             rates[name].append(rate)
             latencies[name].extend(s.total_s for s in samples)
@@ -109,22 +141,35 @@ async def throughput(stack: Stack, *, secret: str, stream: bool, rounds: int, se
     for name in targets:
         own, up = statistics.median(own_ms[name]), statistics.median(upstream_ms[name])
         celery = f", Celery {statistics.median(workers_ms[name]):.2f} of it" if name == "tokenwise" else ""
-        print(f"    {name:<11} {statistics.median(rates[name]):8.0f} req/s (runs: "
-              f"{', '.join(f'{r:.0f}' for r in rates[name])}); server CPU {own:.2f} ms/req{celery} "
-              f"({own + up:.2f} incl. upstream); latency {stats_ms(latencies[name])}")
+        print(
+            f"    {name:<11} {statistics.median(rates[name]):8.0f} req/s (runs: "
+            f"{', '.join(f'{r:.0f}' for r in rates[name])}); server CPU {own:.2f} ms/req{celery} "
+            f"({own + up:.2f} incl. upstream); latency {stats_ms(latencies[name])}"
+        )
     rate = {name: statistics.median(values) for name, values in rates.items()}
     cpu = {name: statistics.median(values) for name, values in own_ms.items()}
     ratio = rate["tokenwise"] / rate["floor"]
     lean = rate["tokenwise"] / rate["lean floor"]
     bare = rate["tokenwise"] / rate["bare"]
-    print(f"    Tokenwise / bare forwarder (raw ASGI, no Django): {bare:.0%}, beside Tokenwise / floor "
-          f"(Django's handler): {ratio:.0%}; server CPU per call: Tokenwise {cpu['tokenwise']:.2f} ms, "
-          f"bare {cpu['bare']:.2f} ms, floor {cpu['floor']:.2f} ms, lean floor {cpu['lean floor']:.2f} ms")
+    print(
+        f"    Tokenwise / bare forwarder (raw ASGI, no Django): {bare:.0%}, beside Tokenwise / floor "
+        f"(Django's handler): {ratio:.0%}; server CPU per call: Tokenwise {cpu['tokenwise']:.2f} ms, "
+        f"bare {cpu['bare']:.2f} ms, floor {cpu['floor']:.2f} ms, lean floor {cpu['lean floor']:.2f} ms"
+    )
     print(f"    Tokenwise / lean floor (the same serving layer as Tokenwise; context, not the target): {lean:.0%}")
-    check("throughput", f"{kind} at concurrency {concurrency}: Tokenwise / floor (Django's handler)",
-          measured=f"{ratio:.0%} ({rate['tokenwise']:.0f} vs {rate['floor']:.0f} req/s)",
-          limit=f">= {THROUGHPUT_RATIO:.0%}", passed=ratio >= THROUGHPUT_RATIO)
-    check("throughput", f"{kind} at concurrency {concurrency}: Tokenwise / bare forwarder (no Django)",
-          measured=f"{bare:.0%} ({rate['tokenwise']:.0f} vs {rate['bare']:.0f} req/s; CPU "
-                   f"{cpu['tokenwise']:.2f} vs {cpu['bare']:.2f} ms/req)",
-          limit=f">= {THROUGHPUT_RATIO:.0%}", passed=bare >= THROUGHPUT_RATIO, gating=BARE_RATIO_GATES)
+    check(
+        "throughput",
+        f"{kind} at concurrency {concurrency}: Tokenwise / floor (Django's handler)",
+        measured=f"{ratio:.0%} ({rate['tokenwise']:.0f} vs {rate['floor']:.0f} req/s)",
+        limit=f">= {THROUGHPUT_RATIO:.0%}",
+        passed=ratio >= THROUGHPUT_RATIO,
+    )
+    check(
+        "throughput",
+        f"{kind} at concurrency {concurrency}: Tokenwise / bare forwarder (no Django)",
+        measured=f"{bare:.0%} ({rate['tokenwise']:.0f} vs {rate['bare']:.0f} req/s; CPU "
+        f"{cpu['tokenwise']:.2f} vs {cpu['bare']:.2f} ms/req)",
+        limit=f">= {THROUGHPUT_RATIO:.0%}",
+        passed=bare >= THROUGHPUT_RATIO,
+        gating=BARE_RATIO_GATES,
+    )

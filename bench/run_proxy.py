@@ -17,30 +17,45 @@ async def proxy_and_ledger(*, logdir: Path, quick: bool, workers: int, proxy: se
     org = await sync_to_async(bench_org_create)()
     stack = stack_start(logdir=logdir, workers=workers)
     try:
-        print(f"\n## Proxy overhead (fake upstream, bare forwarder, Tokenwise with {workers} uvicorn workers, "
-              f"PostgreSQL, Redis, Celery worker + beat)", flush=True)
+        print(
+            f"\n## Proxy overhead (fake upstream, bare forwarder, Tokenwise with {workers} uvicorn workers, "
+            f"PostgreSQL, Redis, Celery worker + beat)",
+            flush=True,
+        )
         waited = await asyncio.to_thread(stack.settle)
-        print(f"  (Celery's jobs due at beat's start - detection, rollups, reconcile - done after {waited:.0f} s; "
-              f"measuring from here)", flush=True)
+        print(
+            f"  (Celery's jobs due at beat's start - detection, rollups, reconcile - done after {waited:.0f} s; "
+            f"measuring from here)",
+            flush=True,
+        )
         if "latency" in proxy:
             # Small blocks, many rounds: drift on this shared machine (its speed moves by tens of percent
             # within minutes) spreads over every target alike.
             rounds, per_round, warmup = (12, 40, 100) if quick else (40, 50, 300)
             for stream in (False, True):
-                samples = await proxy_bench.latency(stack, secret=org.secret, stream=stream, rounds=rounds,
-                                                    per_round=per_round, warmup=warmup)
+                samples = await proxy_bench.latency(
+                    stack, secret=org.secret, stream=stream, rounds=rounds, per_round=per_round, warmup=warmup
+                )
                 proxy_bench.latency_report(samples, stream=stream)
             # Anthropic's Messages API (Claude Code's protocol): streams, beside the OpenAI ones.
-            samples = await proxy_bench.latency(stack, secret=org.secret, stream=True, rounds=rounds,
-                                                per_round=per_round, warmup=warmup, protocol="messages")
+            samples = await proxy_bench.latency(
+                stack,
+                secret=org.secret,
+                stream=True,
+                rounds=rounds,
+                per_round=per_round,
+                warmup=warmup,
+                protocol="messages",
+            )
             proxy_bench.latency_report(samples, stream=True, protocol="messages")
         if "throughput" in proxy:
             print("\n## Throughput", flush=True)
             rounds, seconds = (2, 4.0) if quick else (3, 10.0)
             for stream in (False, True):
                 await proxy_bench.throughput(stack, secret=org.secret, stream=stream, rounds=rounds, seconds=seconds)
-            await proxy_bench.throughput(stack, secret=org.secret, stream=True, rounds=rounds, seconds=seconds,
-                                         protocol="messages")
+            await proxy_bench.throughput(
+                stack, secret=org.secret, stream=True, rounds=rounds, seconds=seconds, protocol="messages"
+            )
         if ledger:
             print("\n## Ledger", flush=True)
             await ledger_bench.ledger_exact(org=org, expected=COMPLETED["tokenwise"])

@@ -14,9 +14,16 @@ import argparse
 import json
 from collections import Counter
 
-
-_IDLE = ("select (", "_run_once (", "run_forever (", "_worker (", "wait (", "_wait_for_tstate_lock (",
-         "Condition.wait (", "Runner.run (")
+_IDLE = (
+    "select (",
+    "_run_once (",
+    "run_forever (",
+    "_worker (",
+    "wait (",
+    "_wait_for_tstate_lock (",
+    "Condition.wait (",
+    "Runner.run (",
+)
 
 
 def summarise(path: str, *, top: int = 25, only: str | None = None, idle: bool = False) -> list[str]:
@@ -27,8 +34,11 @@ def summarise(path: str, *, top: int = 25, only: str | None = None, idle: bool =
     self_time: Counter = Counter()
     total = 0
     for profile in data["profiles"]:
-        for stack, weight in zip(profile["samples"], profile["weights"]):
-            names = [f"{frames[i]['name']} ({frames[i].get('file', '').split('site-packages/')[-1].replace('/work/main/', '')}:{frames[i].get('line', 0)})" for i in stack]
+        for stack, weight in zip(profile["samples"], profile["weights"], strict=False):
+            names = [
+                f"{frames[i]['name']} ({frames[i].get('file', '').split('site-packages/')[-1].replace('/work/main/', '')}:{frames[i].get('line', 0)})"
+                for i in stack
+            ]
             if not idle and names and names[-1].startswith(_IDLE):
                 continue  # the event loop waiting for I/O, or an idle pool thread: not work
             total += weight
@@ -52,29 +62,52 @@ def summarise(path: str, *, top: int = 25, only: str | None = None, idle: bool =
 
 # (component, function-name prefixes); the innermost match on a stack wins.
 COMPONENTS = (
-    ("fingerprints (prompt hash, 2 SimHashes)", ("simhash64", "prompt_hash", "prompt_fingerprints", "_simhash_of",
-                                                 "text_of_messages", "Call.fingerprint")),
+    (
+        "fingerprints (prompt hash, 2 SimHashes)",
+        ("simhash64", "prompt_hash", "prompt_fingerprints", "_simhash_of", "text_of_messages", "Call.fingerprint"),
+    ),
     ("Redis: admission script", ("RedisCounters.admit",)),
     ("Redis: settlement (written with the answer) and owner key", ("settlement_send",)),
     ("Redis: ledger publish (XADD)", ("usage_events_publish",)),
-    ("Redis client (redis-py: pool, encode, write, parse replies)", ("Redis.execute_command", "Pipeline.execute",
-                                                                    "ClusterPipeline.execute")),
+    (
+        "Redis client (redis-py: pool, encode, write, parse replies)",
+        ("Redis.execute_command", "Pipeline.execute", "ClusterPipeline.execute"),
+    ),
     ("admission logic (policy, plan, headers)", ("admission_admit",)),
-    ("settlement logic (tokens, price, cost, metrics)", ("Call._settle", "Call._record", "Call.finish",
-                                                         "after_response_run")),
-    ("request and answer parsing (JSON, usage)", ("read_body", "Call.observe_request", "answer_whole", "forward_body",
-                                                  "tokens_from_usage", "output_text_of", "relay", "observe_event",
-                                                  "Call.output_text")),
+    (
+        "settlement logic (tokens, price, cost, metrics)",
+        ("Call._settle", "Call._record", "Call.finish", "after_response_run"),
+    ),
+    (
+        "request and answer parsing (JSON, usage)",
+        (
+            "read_body",
+            "Call.observe_request",
+            "answer_whole",
+            "forward_body",
+            "tokens_from_usage",
+            "output_text_of",
+            "relay",
+            "observe_event",
+            "Call.output_text",
+        ),
+    ),
     ("upstream transport (aiohttp)", ("UpstreamClient.send", "UpstreamResponse.")),
     ("key authentication", ("key_authenticate",)),
     ("uvicorn: writing the response (HTTP encoding, the socket write)", ("RequestResponseCycle.send",)),
-    ("Django request cycle (URL resolution, request and response objects)", (
-        "ASGIHandler.", "BaseHandler.", "LeanASGIHandler.", "Signal.", "SyncToAsync", "URLResolver")),
+    (
+        "Django request cycle (URL resolution, request and response objects)",
+        ("ASGIHandler.", "BaseHandler.", "LeanASGIHandler.", "Signal.", "SyncToAsync", "URLResolver"),
+    ),
 )
-_BY_FILE = (("/redis/", "Redis client (resumed by the event loop)"), ("/aiohttp/", "upstream transport (aiohttp)"),
-            ("/django/", "Django request cycle (URL resolution, request and response objects)"),
-            ("/asgiref/", "Django request cycle (URL resolution, request and response objects)"),
-            ("/uvicorn/", "uvicorn HTTP and the event loop"), ("asyncio", "uvicorn HTTP and the event loop"))
+_BY_FILE = (
+    ("/redis/", "Redis client (resumed by the event loop)"),
+    ("/aiohttp/", "upstream transport (aiohttp)"),
+    ("/django/", "Django request cycle (URL resolution, request and response objects)"),
+    ("/asgiref/", "Django request cycle (URL resolution, request and response objects)"),
+    ("/uvicorn/", "uvicorn HTTP and the event loop"),
+    ("asyncio", "uvicorn HTTP and the event loop"),
+)
 
 
 def breakdown(path: str, *, cpu_ms: float | None = None) -> list[str]:
@@ -84,15 +117,16 @@ def breakdown(path: str, *, cpu_ms: float | None = None) -> list[str]:
     shares: Counter = Counter()
     total = 0.0
     for profile in data["profiles"]:
-        for stack, weight in zip(profile["samples"], profile["weights"]):
+        for stack, weight in zip(profile["samples"], profile["weights"], strict=False):
             if not stack:
                 continue
             names = [frames[i]["name"] for i in stack]
             if f"{names[-1]} (".startswith(_IDLE):
                 continue
             total += weight
-            chosen = next((label for name in reversed(names) for label, prefixes in COMPONENTS
-                           if name.startswith(prefixes)), None)
+            chosen = next(
+                (label for name in reversed(names) for label, prefixes in COMPONENTS if name.startswith(prefixes)), None
+            )
             if chosen is None:
                 files = [frames[i].get("file", "") for i in stack]
                 chosen = next((label for marker, label in _BY_FILE if any(marker in f for f in files)), "other")
@@ -100,8 +134,10 @@ def breakdown(path: str, *, cpu_ms: float | None = None) -> list[str]:
     share = {label: weight / max(total, 1) for label, weight in shares.items()}
     if cpu_ms is None:
         return [f"{100 * part:5.1f}%  {label}" for label, part in sorted(share.items(), key=lambda i: -i[1])]
-    return [f"{100 * part:5.1f}%  {part * cpu_ms:5.3f} ms  {label}"
-            for label, part in sorted(share.items(), key=lambda i: -i[1])]
+    return [
+        f"{100 * part:5.1f}%  {part * cpu_ms:5.3f} ms  {label}"
+        for label, part in sorted(share.items(), key=lambda i: -i[1])
+    ]
 
 
 def main() -> None:

@@ -23,14 +23,23 @@ BENCH_SECRET_KEY = "bench-secret-key-not-for-production-0123456789abcdefghijklmn
 def tokenwise_env(*, upstream_port: int, extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment of every Tokenwise process (web, Celery): production mode, our PG and Redis."""
     env = dict(os.environ)
-    env.update({
-        "DJANGO_SETTINGS_MODULE": "config.settings", "TOKENWISE_PRODUCTION": "true", "DEBUG": "false",
-        "SECRET_KEY": env.get("SECRET_KEY") or BENCH_SECRET_KEY, "LOG_LEVEL": "WARNING",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost", "TOKENWISE_DEMO_UPSTREAM": "false",
-        "OPENAI_BASE_URL": f"http://127.0.0.1:{upstream_port}/v1", "OPENAI_API_KEY": "sk-bench-upstream",
-        "ANTHROPIC_BASE_URL": f"http://127.0.0.1:{upstream_port}", "ANTHROPIC_API_KEY": "sk-bench-upstream",
-        "PYTHONUNBUFFERED": "1", "TOKENWISE_SSL_REDIRECT": "false",  # TLS ends at the load balancer
-    })
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "TOKENWISE_PRODUCTION": "true",
+            "DEBUG": "false",
+            "SECRET_KEY": env.get("SECRET_KEY") or BENCH_SECRET_KEY,
+            "LOG_LEVEL": "WARNING",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "TOKENWISE_DEMO_UPSTREAM": "false",
+            "OPENAI_BASE_URL": f"http://127.0.0.1:{upstream_port}/v1",
+            "OPENAI_API_KEY": "sk-bench-upstream",
+            "ANTHROPIC_BASE_URL": f"http://127.0.0.1:{upstream_port}",
+            "ANTHROPIC_API_KEY": "sk-bench-upstream",
+            "PYTHONUNBUFFERED": "1",
+            "TOKENWISE_SSL_REDIRECT": "false",  # TLS ends at the load balancer
+        }
+    )
     env.update(extra or {})
     return env
 
@@ -72,17 +81,36 @@ class Stack:
         body = messages_body(stream=stream) if protocol == "messages" else chat_body(stream=stream)
         path = "/v1/messages" if protocol == "messages" else "/v1/chat/completions"
         return {
-            "direct": Target("direct", "127.0.0.1", self.upstream.port,
-                             build_request(host="127.0.0.1", port=self.upstream.port, path=path, body=body)),
-            "bare": Target("bare", "127.0.0.1", self.bare.port,
-                           build_request(host="127.0.0.1", port=self.bare.port, path=path, body=body)),
-            "floor": Target("floor", "127.0.0.1", self.floor.port,
-                            build_request(host="127.0.0.1", port=self.floor.port, path=path, body=body)),
-            "lean floor": Target("lean floor", "127.0.0.1", self.floor_lean.port,
-                                 build_request(host="127.0.0.1", port=self.floor_lean.port, path=path, body=body)),
-            "tokenwise": Target("tokenwise", "127.0.0.1", self.tokenwise.port,
-                                build_request(host="127.0.0.1", port=self.tokenwise.port, path=path, body=body,
-                                              api_key=secret)),
+            "direct": Target(
+                "direct",
+                "127.0.0.1",
+                self.upstream.port,
+                build_request(host="127.0.0.1", port=self.upstream.port, path=path, body=body),
+            ),
+            "bare": Target(
+                "bare",
+                "127.0.0.1",
+                self.bare.port,
+                build_request(host="127.0.0.1", port=self.bare.port, path=path, body=body),
+            ),
+            "floor": Target(
+                "floor",
+                "127.0.0.1",
+                self.floor.port,
+                build_request(host="127.0.0.1", port=self.floor.port, path=path, body=body),
+            ),
+            "lean floor": Target(
+                "lean floor",
+                "127.0.0.1",
+                self.floor_lean.port,
+                build_request(host="127.0.0.1", port=self.floor_lean.port, path=path, body=body),
+            ),
+            "tokenwise": Target(
+                "tokenwise",
+                "127.0.0.1",
+                self.tokenwise.port,
+                build_request(host="127.0.0.1", port=self.tokenwise.port, path=path, body=body, api_key=secret),
+            ),
         }
 
 
@@ -99,8 +127,9 @@ def stack_start(*, logdir: Path, workers: int, celery_workers: int = 1, chunk_de
         started.append(bare.start())
         floor = uvicorn_service("floor", "bench.floor:application", logdir=logdir, env=floor_env, workers=workers)
         started.append(floor.start())
-        floor_lean = uvicorn_service("floor-lean", "bench.floor:lean_application", logdir=logdir, env=floor_env,
-                                     workers=workers)
+        floor_lean = uvicorn_service(
+            "floor-lean", "bench.floor:lean_application", logdir=logdir, env=floor_env, workers=workers
+        )
         started.append(floor_lean.start())
         tokenwise = uvicorn_service("tokenwise", "config.asgi:application", logdir=logdir, env=env, workers=workers)
         started.append(tokenwise.start())
@@ -111,5 +140,12 @@ def stack_start(*, logdir: Path, workers: int, celery_workers: int = 1, chunk_de
         for service in reversed(started):
             service.stop()
         raise
-    return Stack(logdir=logdir, upstream=upstream, bare=bare, floor=floor, floor_lean=floor_lean, tokenwise=tokenwise,
-                 celery=celery)
+    return Stack(
+        logdir=logdir,
+        upstream=upstream,
+        bare=bare,
+        floor=floor,
+        floor_lean=floor_lean,
+        tokenwise=tokenwise,
+        celery=celery,
+    )

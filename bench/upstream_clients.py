@@ -36,8 +36,10 @@ async def _run(name: str, one, *, concurrency: int, calls: int) -> None:
     cpu, wall = time.process_time(), time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    print(f"  {name:<8} concurrency {concurrency:<3} {calls / wall:7.0f} calls/s   client CPU {cpu * 1000 / calls:.3f} ms/call",
-          flush=True)
+    print(
+        f"  {name:<8} concurrency {concurrency:<3} {calls / wall:7.0f} calls/s   client CPU {cpu * 1000 / calls:.3f} ms/call",
+        flush=True,
+    )
 
 
 async def main(calls: int, port: int) -> None:
@@ -48,7 +50,9 @@ async def main(calls: int, port: int) -> None:
     try:
         import httpx2
 
-        clients["httpx2"] = httpx2.AsyncClient(limits=httpx2.Limits(max_connections=2000, max_keepalive_connections=200))
+        clients["httpx2"] = httpx2.AsyncClient(
+            limits=httpx2.Limits(max_connections=2000, max_keepalive_connections=200)
+        )
     except ImportError:
         pass
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=2000))
@@ -58,6 +62,7 @@ async def main(calls: int, port: int) -> None:
             response = await client.send(client.build_request("POST", url, content=body, headers=headers), stream=True)
             await response.aread()
             await response.aclose()
+
         return one
 
     async def aiohttp_call() -> None:
@@ -83,7 +88,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=2000)
     arguments = parser.parse_args()
-    upstream = upstream_service(logdir=Path(tempfile.mkdtemp(prefix="tokenwise-clients-")), env=dict(os.environ)).start()
+    upstream = upstream_service(
+        logdir=Path(tempfile.mkdtemp(prefix="tokenwise-clients-")), env=dict(os.environ)
+    ).start()
     try:
         import uvloop
 

@@ -49,6 +49,5 @@ urlpatterns = [
     path("audit/", audit.AuditEntryListApi.as_view(), name="api-audit"),
     # Integrations (admins): GitHub webhook secret, GitHub logins <-> people
     path("integrations/github/", integrations.GithubSettingsApi.as_view(), name="api-github"),
-    path("integrations/github/identities/", integrations.GithubIdentityListApi.as_view(),
-         name="api-github-identities"),
+    path("integrations/github/identities/", integrations.GithubIdentityListApi.as_view(), name="api-github-identities"),
 ]

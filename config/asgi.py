@@ -25,7 +25,7 @@ def _with_demo_upstream(django_app):
     async def application(scope, receive, send):
         path = scope.get("path", "")
         if scope["type"] == "http" and (path == DEMO_PREFIX or path.startswith(DEMO_PREFIX + "/")):
-            scope = dict(scope, path=path[len(DEMO_PREFIX):] or "/", root_path=DEMO_PREFIX)
+            scope = dict(scope, path=path[len(DEMO_PREFIX) :] or "/", root_path=DEMO_PREFIX)
             return await demo_app(scope, receive, send)
         return await django_app(scope, receive, send)
 

@@ -56,8 +56,7 @@ _ERROR_CODES = {404: "not_found", 405: "method_not_allowed", 500: "server_error"
 
 
 def _api_error(status: int, code: str, message: str) -> JsonResponse:
-    return JsonResponse({"error": {"status": status, "code": code, "message": message, "fields": None}},
-                        status=status)
+    return JsonResponse({"error": {"status": status, "code": code, "message": message, "fields": None}}, status=status)
 
 
 class ApiEdgeMiddleware(_Middleware):
@@ -80,9 +79,12 @@ class ApiEdgeMiddleware(_Middleware):
         return _api_error(413, "request_too_large", f"The request body is larger than the {limit}-byte limit.")
 
     def after(self, request, response):
-        if (response.status_code < 400 or not request.path.startswith(_API_PREFIX)
-                or request.path.startswith(_API_PAGES)
-                or response.get("Content-Type", "").startswith("application/json")):
+        if (
+            response.status_code < 400
+            or not request.path.startswith(_API_PREFIX)
+            or request.path.startswith(_API_PAGES)
+            or response.get("Content-Type", "").startswith("application/json")
+        ):
             return response
         status = response.status_code
         reason = response.reason_phrase or "Error"

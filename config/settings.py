@@ -76,8 +76,11 @@ DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several uvicorn tasks write at once in the quick start; wait for the lock instead of failing.
     # WAL lets the pages read while the ledger writes.
-    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE",
-                                       "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -235,29 +238,36 @@ CELERY_BEAT_SCHEDULE["governance-weekly-digest"] = {
 
 # --- REST API (/api/) and security hardening --------------------------------------------------------
 INSTALLED_APPS += ["drf_spectacular_sidecar"]  # Swagger UI served from our own static files, no CDN
-MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
-                  "config.middleware.ContentSecurityPolicyMiddleware")
-MIDDLEWARE.insert(MIDDLEWARE.index("config.middleware.ContentSecurityPolicyMiddleware") + 1,
-                  "config.middleware.ApiEdgeMiddleware")
-REST_FRAMEWORK.update({
-    # API tokens (Bearer twa-...) first, so a missing credential answers 401 with WWW-Authenticate.
-    "DEFAULT_AUTHENTICATION_CLASSES": [
-        "governance.apis.auth.ApiTokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",  # enforces CSRF for the browser
-    ],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["governance.apis.parsers.DepthLimitedJSONParser"],
-    "EXCEPTION_HANDLER": "governance.apis.errors.api_exception_handler",
-    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
-})
-SPECTACULAR_SETTINGS.update({
-    "SWAGGER_UI_DIST": "SIDECAR",
-    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
-    "COMPONENT_SPLIT_REQUEST": True,  # write-only fields (provider secrets) only in request schemas
-    "SCHEMA_PATH_PREFIX": "/api/",
-    "SERVE_AUTHENTICATION": [],  # the schema and docs are public and the same for everyone
-})
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+    "config.middleware.ContentSecurityPolicyMiddleware",
+)
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("config.middleware.ContentSecurityPolicyMiddleware") + 1, "config.middleware.ApiEdgeMiddleware"
+)
+REST_FRAMEWORK.update(
+    {
+        # API tokens (Bearer twa-...) first, so a missing credential answers 401 with WWW-Authenticate.
+        "DEFAULT_AUTHENTICATION_CLASSES": [
+            "governance.apis.auth.ApiTokenAuthentication",
+            "rest_framework.authentication.SessionAuthentication",  # enforces CSRF for the browser
+        ],
+        "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+        "DEFAULT_PARSER_CLASSES": ["governance.apis.parsers.DepthLimitedJSONParser"],
+        "EXCEPTION_HANDLER": "governance.apis.errors.api_exception_handler",
+        "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    }
+)
+SPECTACULAR_SETTINGS.update(
+    {
+        "SWAGGER_UI_DIST": "SIDECAR",
+        "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+        "REDOC_DIST": "SIDECAR",
+        "COMPONENT_SPLIT_REQUEST": True,  # write-only fields (provider secrets) only in request schemas
+        "SCHEMA_PATH_PREFIX": "/api/",
+        "SERVE_AUTHENTICATION": [],  # the schema and docs are public and the same for everyone
+    }
+)
 TOKENWISE_API_MAX_BODY_BYTES = env_int("TOKENWISE_API_MAX_BODY_BYTES", 1024 * 1024)
 # Failed API-token attempts per client address per minute before that address gets 429 for the minute.
 TOKENWISE_API_AUTH_FAILURES_PER_MINUTE = env_int("TOKENWISE_API_AUTH_FAILURES_PER_MINUTE", 20)
@@ -318,7 +328,8 @@ CELERY_BEAT_SCHEDULE["usage-partitions-ensure"] = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Fail fast when PostgreSQL is unreachable, so the ledger falls back instead of hanging.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
-        "connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT_S", 3))
+        "connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT_S", 3)
+    )
     # PostgreSQL's JIT compiles any query it estimates as big: 40-600 ms spent compiling report and
     # ledger aggregates that then run in a fraction of that (docs/performance.md). Off unless asked.
     if not env_bool("DATABASE_JIT", False):

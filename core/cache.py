@@ -7,8 +7,7 @@ wherever the counters do - one server, a Redis Cluster or the primary that Senti
 
 from __future__ import annotations
 
-from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
-from django.core.cache.backends.redis import RedisCacheClient
+from django.core.cache.backends.redis import RedisCache as DjangoRedisCache, RedisCacheClient
 
 from core.redis import get_sync_redis
 
@@ -21,7 +20,9 @@ class _Client(RedisCacheClient):
         # A Cluster cannot MGET keys of different slots in one command; split per slot there.
         client = self.get_client(None)
         values = client.mget_nonatomic(keys) if hasattr(client, "mget_nonatomic") else client.mget(keys)
-        return {key: self._serializer.loads(value) for key, value in zip(keys, values) if value is not None}
+        return {
+            key: self._serializer.loads(value) for key, value in zip(keys, values, strict=False) if value is not None
+        }
 
 
 class RedisCache(DjangoRedisCache):

@@ -45,9 +45,16 @@ COMMAND_TIMEOUT_S = 1.0
 # cannot be connected" while its nodes are re-discovered), or a server that lost its primary role
 # (READONLY: a demoted primary). A key layout error (keys of one script in different slots) is a
 # RedisClusterException too: the topology tests would see it as calls refused after a failover.
-REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError,
-                redis.exceptions.ClusterDownError, redis.exceptions.TryAgainError,
-                redis.exceptions.ReadOnlyError, redis.exceptions.RedisClusterException)
+REDIS_ERRORS = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    OSError,
+    redis.exceptions.ClusterDownError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.ReadOnlyError,
+    redis.exceptions.RedisClusterException,
+)
+
 
 class _ClosedTransportIsConnectionError:
     """A write on a connection whose peer just went away is a ``ConnectionError``.
@@ -79,7 +86,7 @@ class _SentinelConnection(_ClosedTransportIsConnectionError, redis.asyncio.senti
     pass
 
 
-_async_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncRedis]" = weakref.WeakKeyDictionary()
+_async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncRedis] = weakref.WeakKeyDictionary()
 
 
 def sentinel_addresses() -> list[tuple[str, int]]:
@@ -112,7 +119,8 @@ def _create_async() -> AsyncRedis:
         # Redirections and a failover (ClusterDownError, a dead node) are retried here a few times,
         # then raised: callers take their "Redis down" path.
         client = redis.asyncio.cluster.RedisCluster.from_url(
-            url, max_connections=ASYNC_POOL_SIZE, cluster_error_retry_attempts=2, **timeouts)
+            url, max_connections=ASYNC_POOL_SIZE, cluster_error_retry_attempts=2, **timeouts
+        )
         connection_class = _SSLConnection if url.startswith("rediss:") else _Connection
         client.nodes_manager.connection_kwargs["connection_class"] = connection_class  # nodes found later
         for node in client.nodes_manager.startup_nodes.values():
@@ -123,15 +131,21 @@ def _create_async() -> AsyncRedis:
         options = _url_options(url)
         if not options.get("ssl"):
             options["connection_class"] = _SentinelConnection
-        return sentinel.master_for(settings.TOKENWISE_REDIS_SENTINEL_MASTER, health_check_interval=30,
-                                   **timeouts, **options)
+        return sentinel.master_for(
+            settings.TOKENWISE_REDIS_SENTINEL_MASTER, health_check_interval=30, **timeouts, **options
+        )
     # A blocking pool: past its size a call waits (briefly) for a free connection. redis-py's default
     # pool raises "Too many connections" at once, which a burst of calls in one process reaches as soon
     # as the upstream is fast; a small pool also keeps a burst from opening hundreds of connections at
     # once (their handshakes are slow on a busy host).
     pool = aioredis.BlockingConnectionPool.from_url(
-        url, max_connections=ASYNC_POOL_SIZE, timeout=ASYNC_POOL_WAIT_S, health_check_interval=30,
-        connection_class=_SSLConnection if url.startswith("rediss:") else _Connection, **timeouts)
+        url,
+        max_connections=ASYNC_POOL_SIZE,
+        timeout=ASYNC_POOL_WAIT_S,
+        health_check_interval=30,
+        connection_class=_SSLConnection if url.startswith("rediss:") else _Connection,
+        **timeouts,
+    )
     return aioredis.Redis(connection_pool=pool)
 
 
@@ -170,7 +184,7 @@ class NotReplicated(redis.exceptions.ConnectionError):
     """Redis took the write but no replica acknowledged it in time: a failover now could lose it."""
 
 
-_node_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict]" = weakref.WeakKeyDictionary()
+_node_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict] = weakref.WeakKeyDictionary()
 
 
 async def _node_client(client: redis.asyncio.cluster.RedisCluster, key: str) -> aioredis.Redis:
@@ -182,12 +196,21 @@ async def _node_client(client: redis.asyncio.cluster.RedisCluster, key: str) -> 
     clients = _node_clients.setdefault(asyncio.get_running_loop(), {})
     found = clients.get(node.name)
     if found is None:
-        kwargs = {name: value for name, value in node.connection_kwargs.items()
-                  if name not in ("connection_class", "max_connections", "host", "port")}
+        kwargs = {
+            name: value
+            for name, value in node.connection_kwargs.items()
+            if name not in ("connection_class", "max_connections", "host", "port")
+        }
         found = clients[node.name] = aioredis.Redis(
             connection_pool=aioredis.BlockingConnectionPool(
-                connection_class=node.connection_class, max_connections=ASYNC_POOL_SIZE, timeout=ASYNC_POOL_WAIT_S,
-                host=node.host, port=node.port, **kwargs))
+                connection_class=node.connection_class,
+                max_connections=ASYNC_POOL_SIZE,
+                timeout=ASYNC_POOL_WAIT_S,
+                host=node.host,
+                port=node.port,
+                **kwargs,
+            )
+        )
     return found
 
 

@@ -8,20 +8,37 @@ from governance.models import Alert, Policy
 
 # --- Policies and budget alerts -------------------------------------------------------------------
 
+
 @admin.register(Policy)
 class PolicyAdmin(admin.ModelAdmin):
     """Edits go through ``policy_save`` / ``policy_delete``: validated, audited, caches invalidated."""
 
-    list_display = ("__str__", "scope", "allowed_models", "tokens_per_day", "tokens_per_month", "usd_per_month",
-                    "requests_per_minute", "on_exceed", "updated_at")
+    list_display = (
+        "__str__",
+        "scope",
+        "allowed_models",
+        "tokens_per_day",
+        "tokens_per_month",
+        "usd_per_month",
+        "requests_per_minute",
+        "on_exceed",
+        "updated_at",
+    )
     list_filter = ("scope", "on_exceed")
     search_fields = ("team__slug", "user__email")
     raw_id_fields = ("team", "user")
     fieldsets = (
         ("Applies to", {"fields": ("scope", "team", "user")}),
         ("Models", {"fields": ("allowed_models", "max_tokens", "max_tokens_action", "allow_unpriced_models")}),
-        ("Budgets", {"fields": (("tokens_per_day", "tokens_per_week", "tokens_per_month"),
-                                ("usd_per_day", "usd_per_week", "usd_per_month"))}),
+        (
+            "Budgets",
+            {
+                "fields": (
+                    ("tokens_per_day", "tokens_per_week", "tokens_per_month"),
+                    ("usd_per_day", "usd_per_week", "usd_per_month"),
+                )
+            },
+        ),
         ("Rate limits", {"fields": ("requests_per_minute", "tokens_per_minute")}),
         ("When a budget is exceeded", {"fields": ("on_exceed", "downgrade_to", "alert_thresholds")}),
         ("Privacy and detection", {"fields": ("store_text", "detector_thresholds")}),
@@ -48,8 +65,20 @@ class PolicyAdmin(admin.ModelAdmin):
 class AlertAdmin(admin.ModelAdmin):
     """Budget alerts as raised; read-only (they record what happened)."""
 
-    list_display = ("created_at", "team", "user", "scope", "metric", "period", "period_start", "threshold_percent",
-                    "used", "limit", "is_exceeded", "notified_at")
+    list_display = (
+        "created_at",
+        "team",
+        "user",
+        "scope",
+        "metric",
+        "period",
+        "period_start",
+        "threshold_percent",
+        "used",
+        "limit",
+        "is_exceeded",
+        "notified_at",
+    )
     list_filter = ("scope", "metric", "period", "is_exceeded", "team")
     search_fields = ("team__slug", "user__email")
     date_hierarchy = "created_at"
@@ -165,8 +194,14 @@ class ModelRouteAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change) -> None:
         from governance.services.providers import route_upsert
 
-        route_upsert(pattern=obj.pattern, provider=obj.provider, upstream_model=obj.upstream_model,
-                     priority=obj.priority, fallback_provider=obj.fallback_provider, actor=request.user)
+        route_upsert(
+            pattern=obj.pattern,
+            provider=obj.provider,
+            upstream_model=obj.upstream_model,
+            priority=obj.priority,
+            fallback_provider=obj.fallback_provider,
+            actor=request.user,
+        )
 
 
 @admin.register(Price)
@@ -185,9 +220,14 @@ class PriceAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change) -> None:
         from governance.services.pricing import price_set
 
-        saved = price_set(model=obj.model, input_per_mtok=obj.input_per_mtok,
-                          cached_input_per_mtok=obj.cached_input_per_mtok, output_per_mtok=obj.output_per_mtok,
-                          valid_from=obj.valid_from, actor=request.user)
+        saved = price_set(
+            model=obj.model,
+            input_per_mtok=obj.input_per_mtok,
+            cached_input_per_mtok=obj.cached_input_per_mtok,
+            output_per_mtok=obj.output_per_mtok,
+            valid_from=obj.valid_from,
+            actor=request.user,
+        )
         obj.pk = saved.pk
 
 
@@ -247,9 +287,13 @@ class ValueSourceTrustAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change) -> None:
         from governance.value_sources import value_source_trust_set
 
-        obj.pk = value_source_trust_set(source_kind=obj.source_kind, integration=obj.integration,
-                                        is_trusted=obj.is_trusted, counts_self_reports=obj.counts_self_reports,
-                                        actor=request.user).pk
+        obj.pk = value_source_trust_set(
+            source_kind=obj.source_kind,
+            integration=obj.integration,
+            is_trusted=obj.is_trusted,
+            counts_self_reports=obj.counts_self_reports,
+            actor=request.user,
+        ).pk
 
     def get_readonly_fields(self, request, obj=None):
         return ("source_kind", "integration") if obj is not None else ()

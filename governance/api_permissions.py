@@ -84,15 +84,23 @@ def access_of(request) -> Access | None:
     is_staff = user_is_admin(user)  # the same rule as the web pages
     if token is not None and token.team_id is not None:
         access = Access(
-            user_id=user.pk, person_id=None, scopes=frozenset(token.scopes) - {ADMIN}, is_admin=False,
-            member_team_ids=frozenset(), managed_team_ids=frozenset(), service_team_id=token.team_id,
+            user_id=user.pk,
+            person_id=None,
+            scopes=frozenset(token.scopes) - {ADMIN},
+            is_admin=False,
+            member_team_ids=frozenset(),
+            managed_team_ids=frozenset(),
+            service_team_id=token.team_id,
             token_id=token.pk,
         )
     else:
         roles = list(Membership.objects.filter(user=user).values_list("team_id", "role"))
         scopes = frozenset(token.scopes) if token is not None else (_ALL if is_staff else _ALL - {ADMIN})
         access = Access(
-            user_id=user.pk, person_id=user.pk, scopes=scopes, is_admin=is_staff and ADMIN in scopes,
+            user_id=user.pk,
+            person_id=user.pk,
+            scopes=scopes,
+            is_admin=is_staff and ADMIN in scopes,
             member_team_ids=frozenset(team_id for team_id, _ in roles),
             managed_team_ids=frozenset(team_id for team_id, role in roles if role == Membership.Role.MANAGER),
             token_id=token.pk if token is not None else None,

@@ -42,9 +42,23 @@ EVENT_CHUNK_SIZE = 20_000
 
 # The order of EventRecord's fields: each names a UsageEvent column or an annotation below.
 EVENT_COLUMNS = (
-    "request_id", "created_at", "user_id", "team_id", "detection_model", "endpoint", "status", "prompt_tokens",
-    "completion_tokens", "total_tokens", "detection_cost", "max_tokens", "stream", "client_disconnected",
-    "prompt_hash", "detection_prompt_simhash", "detection_output_simhash",
+    "request_id",
+    "created_at",
+    "user_id",
+    "team_id",
+    "detection_model",
+    "endpoint",
+    "status",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "detection_cost",
+    "max_tokens",
+    "stream",
+    "client_disconnected",
+    "prompt_hash",
+    "detection_prompt_simhash",
+    "detection_output_simhash",
 )
 
 
@@ -104,8 +118,8 @@ def detection_events(*, start: datetime, end: datetime, chunk_size: int = EVENT_
     0 ("no fingerprint"). One streamed query; datetimes are aware UTC.
     """
     queryset = (
-        usage_events_all().filter(created_at__gte=start, created_at__lt=end, user_id__isnull=False,
-                                  team_id__isnull=False)
+        usage_events_all()
+        .filter(created_at__gte=start, created_at__lt=end, user_id__isnull=False, team_id__isnull=False)
         .annotate(
             detection_model=Coalesce(NullIf(F("model_served"), Value("")), F("model_requested")),
             detection_cost=Cast("cost_usd", FloatField()),
@@ -157,15 +171,21 @@ def outcome_records(*, start: datetime, end: datetime) -> list[OutcomeRecord]:
 
     kind_weight = outcome_kinds_all().filter(kind=OuterRef("kind")).values("weight")[:1]
     rows = (
-        outcomes_trusted().filter(occurred_at__gte=start, occurred_at__lt=end)
+        outcomes_trusted()
+        .filter(occurred_at__gte=start, occurred_at__lt=end)
         .annotate(detection_weight=Coalesce(Subquery(kind_weight), Value(1), output_field=FloatField()))
         .order_by("occurred_at", "pk")
         .values_list("user_id", "team_id", "occurred_at", "kind", "value", "detection_weight", "request_ids")
     )
     return [
-        OutcomeRecord(user_id=user_id, team_id=team_id, occurred_at=occurred_at, kind=kind,
-                      weight=float(value) * float(weight),
-                      request_ids=tuple(str(r) for r in request_ids) if isinstance(request_ids, list) else ())
+        OutcomeRecord(
+            user_id=user_id,
+            team_id=team_id,
+            occurred_at=occurred_at,
+            kind=kind,
+            weight=float(value) * float(weight),
+            request_ids=tuple(str(r) for r in request_ids) if isinstance(request_ids, list) else (),
+        )
         for user_id, team_id, occurred_at, kind, value, weight, request_ids in rows.iterator()
     ]
 
@@ -177,8 +197,9 @@ def usage_targets(*, before: datetime) -> list[Target]:
         .order_by("announced_at", "pk")
         .values_list("announced_at", "kind", "team_id", "tokens_per_day")
     )
-    return [Target(announced_at=at, kind=kind, team_id=team_id, tokens_per_day=tokens)
-            for at, kind, team_id, tokens in rows]
+    return [
+        Target(announced_at=at, kind=kind, team_id=team_id, tokens_per_day=tokens) for at, kind, team_id, tokens in rows
+    ]
 
 
 def period_ends(*, start: datetime, end: datetime) -> list[datetime]:
@@ -229,6 +250,7 @@ def detection_inputs(*, start: datetime, end: datetime) -> tuple[list[EventRecor
 
 # --- Thresholds per team ------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True, slots=True)
 class ThresholdPlan:
     """The thresholds of each team (teams without any are on ``default``) and policy problems found."""
@@ -272,8 +294,9 @@ def detection_thresholds() -> ThresholdPlan:
         problems.append(f"organisation policy: {exc}; using the default thresholds")
         org_overrides, default = {}, Thresholds()
     by_team: dict[int, Thresholds] = {}
-    rows = (Policy.objects.filter(scope=Policy.Scope.TEAM, detector_thresholds__isnull=False)
-            .values_list("team_id", "team__slug", "detector_thresholds"))
+    rows = Policy.objects.filter(scope=Policy.Scope.TEAM, detector_thresholds__isnull=False).values_list(
+        "team_id", "team__slug", "detector_thresholds"
+    )
     for team_id, slug, raw in rows:
         try:
             by_team[team_id] = Thresholds.from_policy({**org_overrides, **_policy_overrides(raw)})
@@ -286,8 +309,20 @@ def detection_thresholds() -> ThresholdPlan:
 
 # --- Flags as records (export_flags) -------------------------------------------------------------------
 
-FLAG_EXPORT_FIELDS = ("id", "user", "team", "detector", "score", "period_start", "period_end", "evidence",
-                      "state", "created_at", "updated_at", "reviews")
+FLAG_EXPORT_FIELDS = (
+    "id",
+    "user",
+    "team",
+    "detector",
+    "score",
+    "period_start",
+    "period_end",
+    "evidence",
+    "state",
+    "created_at",
+    "updated_at",
+    "reviews",
+)
 
 
 def _iso(moment: datetime) -> str:
@@ -313,16 +348,20 @@ def flag_record(flag: Flag) -> dict[str, Any]:
         "created_at": _iso(flag.created_at),
         "updated_at": _iso(flag.updated_at),
         "reviews": [
-            {"action": review.action, "comment": review.comment,
-             "reviewer": review.reviewer.email if review.reviewer is not None else None,
-             "created_at": _iso(review.created_at)}
+            {
+                "action": review.action,
+                "comment": review.comment,
+                "reviewer": review.reviewer.email if review.reviewer is not None else None,
+                "created_at": _iso(review.created_at),
+            }
             for review in flag.reviews.all()
         ],
     }
 
 
-def flags_for_export(*, team_slug: str | None = None, state: str | None = None,
-                     since: datetime | None = None) -> QuerySet[Flag]:
+def flags_for_export(
+    *, team_slug: str | None = None, state: str | None = None, since: datetime | None = None
+) -> QuerySet[Flag]:
     """Flags oldest first (by creation), optionally of one team, in one state, or created since a moment."""
     flags = Flag.objects.select_related("user", "team").prefetch_related("reviews__reviewer")
     filters = Q()
@@ -342,7 +381,18 @@ def flag_records(**filters: Any) -> Iterator[dict[str, Any]]:
 
 
 __all__ = [
-    "EVENT_COLUMNS", "FLAG_EXPORT_FIELDS", "ThresholdPlan", "detection_events", "detection_inputs",
-    "detection_signals", "detection_thresholds", "feedback_scores", "flag_record", "flag_records",
-    "flags_for_export", "outcome_records", "period_ends", "usage_targets",
+    "EVENT_COLUMNS",
+    "FLAG_EXPORT_FIELDS",
+    "ThresholdPlan",
+    "detection_events",
+    "detection_inputs",
+    "detection_signals",
+    "detection_thresholds",
+    "feedback_scores",
+    "flag_record",
+    "flag_records",
+    "flags_for_export",
+    "outcome_records",
+    "period_ends",
+    "usage_targets",
 ]

@@ -105,7 +105,8 @@ class Policy(models.Model):
     alert_thresholds = models.JSONField(null=True, blank=True, help_text="Percentages, e.g. [50, 80, 100].")
     store_text = models.BooleanField(null=True, blank=True, help_text="Store prompt and response text.")
     allow_unpriced_models = models.BooleanField(
-        null=True, blank=True, help_text="Admit models without a price under a USD budget (their cost is not counted).")
+        null=True, blank=True, help_text="Admit models without a price under a USD budget (their cost is not counted)."
+    )
     detector_thresholds = models.JSONField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -113,16 +114,16 @@ class Policy(models.Model):
         verbose_name_plural = "policies"
         constraints = [
             models.UniqueConstraint(fields=["scope"], condition=Q(scope="org"), name="policy_one_org_default"),
-            models.UniqueConstraint(
-                fields=["team"], condition=Q(scope="team"), name="policy_one_per_team"
-            ),
+            models.UniqueConstraint(fields=["team"], condition=Q(scope="team"), name="policy_one_per_team"),
             models.UniqueConstraint(
                 fields=["team", "user"], condition=Q(scope="user"), name="policy_one_per_team_user"
             ),
             models.CheckConstraint(
-                condition=(Q(scope="org", team__isnull=True, user__isnull=True)
-                           | Q(scope="team", team__isnull=False, user__isnull=True)
-                           | Q(scope="user", team__isnull=False, user__isnull=False)),
+                condition=(
+                    Q(scope="org", team__isnull=True, user__isnull=True)
+                    | Q(scope="team", team__isnull=False, user__isnull=True)
+                    | Q(scope="user", team__isnull=False, user__isnull=False)
+                ),
                 name="policy_scope_matches_targets",
             ),
         ]
@@ -144,8 +145,12 @@ class Provider(models.Model):
         ANTHROPIC = "anthropic", "Anthropic Messages API"
 
     name = models.SlugField(max_length=64, unique=True)
-    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.OPENAI,
-                            help_text="The protocol it speaks: /v1/messages calls go to anthropic providers.")
+    kind = models.CharField(
+        max_length=16,
+        choices=Kind.choices,
+        default=Kind.OPENAI,
+        help_text="The protocol it speaks: /v1/messages calls go to anthropic providers.",
+    )
     base_url = models.URLField(max_length=500)
     api_key_encrypted = models.TextField(blank=True, default="", help_text="Encrypted at rest; never shown.")
     api_key_env = models.CharField(
@@ -188,8 +193,12 @@ class Price(models.Model):
     input_per_mtok = models.DecimalField(max_digits=12, decimal_places=6)
     cached_input_per_mtok = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
     cache_write_per_mtok = models.DecimalField(
-        max_digits=12, decimal_places=6, null=True, blank=True,
-        help_text="Prompt tokens written to the provider's cache (Anthropic); empty = the input rate.")
+        max_digits=12,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        help_text="Prompt tokens written to the provider's cache (Anthropic); empty = the input rate.",
+    )
     output_per_mtok = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"))
     valid_from = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
@@ -237,10 +246,20 @@ class ApiToken(models.Model):
         POST_OUTCOMES = "post_outcomes", "Post outcomes and feedback"
         ADMIN = "admin", "Administer everything (staff only)"
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens",
-                             help_text="The person it acts as; for a service token, who created it.")
-    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.CASCADE, related_name="api_tokens",
-                             help_text="Set for a service token: it acts for this team only.")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="api_tokens",
+        help_text="The person it acts as; for a service token, who created it.",
+    )
+    team = models.ForeignKey(
+        Team,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="api_tokens",
+        help_text="Set for a service token: it acts for this team only.",
+    )
     name = models.CharField(max_length=100, default="default")
     prefix = models.CharField(max_length=16, help_text="First characters of the secret, to recognise it.")
     token_hash = models.CharField(max_length=64, unique=True)
@@ -375,11 +394,13 @@ class Alert(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["team", "metric", "period", "period_start", "threshold_percent"],
-                condition=Q(scope="team"), name="alert_unique_team_period_threshold",
+                condition=Q(scope="team"),
+                name="alert_unique_team_period_threshold",
             ),
             models.UniqueConstraint(
                 fields=["team", "user", "metric", "period", "period_start", "threshold_percent"],
-                condition=Q(scope="user"), name="alert_unique_user_period_threshold",
+                condition=Q(scope="user"),
+                name="alert_unique_user_period_threshold",
             ),
         ]
         indexes = [models.Index(fields=["team", "created_at"], name="alert_team_time")]
@@ -402,8 +423,14 @@ class UsageTarget(models.Model):
         REVIEW = "review", "Review"
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
-    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.CASCADE, related_name="usage_targets",
-                             help_text="Empty: the whole organisation.")
+    team = models.ForeignKey(
+        Team,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="usage_targets",
+        help_text="Empty: the whole organisation.",
+    )
     announced_at = models.DateTimeField(db_index=True)
     tokens_per_day = models.BigIntegerField(null=True, blank=True, help_text="The daily tokens target, if any.")
     description = models.CharField(max_length=300, blank=True, default="")
@@ -412,8 +439,9 @@ class UsageTarget(models.Model):
     class Meta:
         ordering = ["-announced_at", "-id"]
         constraints = [
-            models.CheckConstraint(condition=Q(tokens_per_day__isnull=True) | Q(tokens_per_day__gt=0),
-                                   name="usage_target_positive_tokens"),
+            models.CheckConstraint(
+                condition=Q(tokens_per_day__isnull=True) | Q(tokens_per_day__gt=0), name="usage_target_positive_tokens"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -440,16 +468,17 @@ class ValueSourceTrust(models.Model):
     """
 
     source_kind = models.CharField(max_length=16, choices=ValueSource.choices)
-    integration = models.CharField(max_length=64, blank=True, default="",
-                                   help_text="One integration's name (github, otlp); blank: the whole kind.")
+    integration = models.CharField(
+        max_length=64, blank=True, default="", help_text="One integration's name (github, otlp); blank: the whole kind."
+    )
     is_trusted = models.BooleanField(default=True, help_text="Its outcomes count for value and detection.")
     counts_self_reports = models.BooleanField(
-        default=False, help_text="Outcomes reported by the person they are about count for that person.")
+        default=False, help_text="Outcomes reported by the person they are about count for that person."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["source_kind", "integration"],
-                                               name="value_source_trust_unique")]
+        constraints = [models.UniqueConstraint(fields=["source_kind", "integration"], name="value_source_trust_unique")]
 
     def __str__(self) -> str:
         name = f"{self.source_kind}:{self.integration}" if self.integration else self.source_kind
@@ -470,8 +499,9 @@ class GithubIdentity(models.Model):
         EMAIL = "email", "Matched on a verified e-mail"
 
     login = models.CharField(max_length=100, unique=True)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                             related_name="github_identities")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="github_identities"
+    )
     matched_by = models.CharField(max_length=16, choices=MatchedBy.choices, blank=True, default="")
     matched_email = models.EmailField(blank=True, default="", help_text="The verified e-mail it was matched on.")
     events_seen = models.PositiveIntegerField(default=0, help_text="Webhook events naming it as the person.")

@@ -12,7 +12,13 @@ from typing import Any
 from celery import shared_task
 
 
-@shared_task(name="governance.tasks.alert_raise_task", ignore_result=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+@shared_task(
+    name="governance.tasks.alert_raise_task",
+    ignore_result=True,
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    max_retries=5,
+)
 def alert_raise_task(payload: dict[str, Any]) -> int | None:
     """Record and notify one budget threshold crossing (``alert_raise``); idempotent. Returns the alert id."""
     from governance.services.alert_notify import alert_raise
@@ -21,7 +27,13 @@ def alert_raise_task(payload: dict[str, Any]) -> int | None:
     return None if alert is None else alert.pk
 
 
-@shared_task(name="governance.tasks.flag_notify_task", ignore_result=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+@shared_task(
+    name="governance.tasks.flag_notify_task",
+    ignore_result=True,
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    max_retries=5,
+)
 def flag_notify_task(flag_id: int) -> int:
     """E-mail a newly raised flag to its team's managers and the person flagged (``flag_notify``).
 

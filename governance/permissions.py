@@ -27,9 +27,7 @@ def teams_managed_by(*, user) -> QuerySet[Team]:
         return Team.objects.none()
     if user_is_admin(user):
         return Team.objects.all()
-    return Team.objects.filter(
-        memberships__user=user, memberships__role=Membership.Role.MANAGER
-    ).distinct()
+    return Team.objects.filter(memberships__user=user, memberships__role=Membership.Role.MANAGER).distinct()
 
 
 def user_manages_team(*, user, team: Team) -> bool:
@@ -54,6 +52,6 @@ def user_may_view_person(*, viewer, subject_id: int, team: Team | None = None) -
         return True
     if team is None:
         return False
-    return user_manages_team(user=viewer, team=team) and Membership.objects.filter(
-        user_id=subject_id, team=team
-    ).exists()
+    return (
+        user_manages_team(user=viewer, team=team) and Membership.objects.filter(user_id=subject_id, team=team).exists()
+    )

@@ -36,14 +36,23 @@ def models_to_price(*, since: datetime | None = None) -> list[ModelToPrice]:
         events = events.filter(created_at__gte=since)
     rows = (
         events.values("model_served")
-        .annotate(requests=Count("id"), total_tokens=Sum("total_tokens"),
-                  first_seen=Min("created_at"), last_seen=Max("created_at"))
+        .annotate(
+            requests=Count("id"),
+            total_tokens=Sum("total_tokens"),
+            first_seen=Min("created_at"),
+            last_seen=Max("created_at"),
+        )
         .order_by("-requests", "model_served")
     )
     table, now = price_table_load(), timezone.now()
     return [
-        ModelToPrice(model=row["model_served"], requests=row["requests"], total_tokens=row["total_tokens"] or 0,
-                     first_seen=row["first_seen"], last_seen=row["last_seen"])
+        ModelToPrice(
+            model=row["model_served"],
+            requests=row["requests"],
+            total_tokens=row["total_tokens"] or 0,
+            first_seen=row["first_seen"],
+            last_seen=row["last_seen"],
+        )
         for row in rows
         if table.quote(row["model_served"], at=now) is None
     ]

@@ -12,13 +12,19 @@ from celery import shared_task
 # tasks here import the services, without a cycle.
 from governance.notify_tasks import alert_raise_task, flag_notify_task
 
-__all__ = ["alert_raise_task", "counters_reconcile_task", "flag_notify_task", "flags_detect_task",
-           "weekly_digest_send_task"]
+__all__ = [
+    "alert_raise_task",
+    "counters_reconcile_task",
+    "flag_notify_task",
+    "flags_detect_task",
+    "weekly_digest_send_task",
+]
 
 logger = logging.getLogger(__name__)
 
 
 # --- Policies: counter reconciliation -----------------------------------------------
+
 
 @shared_task(ignore_result=True, expires=600)
 def counters_reconcile_task() -> dict[str, int]:
@@ -32,6 +38,7 @@ def counters_reconcile_task() -> dict[str, int]:
 
 
 # --- Usage-chasing detection: flags ------------------------------------------------------------------
+
 
 @shared_task(ignore_result=True, expires=3000)
 def flags_detect_task() -> dict[str, Any]:
@@ -52,6 +59,7 @@ def flags_detect_task() -> dict[str, Any]:
 
 
 # --- Weekly digest to managers --------------------------------------------------------------------
+
 
 @shared_task(ignore_result=True, expires=6 * 3600)
 def weekly_digest_send_task() -> int:

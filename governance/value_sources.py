@@ -39,13 +39,26 @@ def value_source_trust_all() -> list[SourceTrust]:
     result = []
     for kind in ValueSource.values:
         row = rows.get((kind, ""))
-        result.append(SourceTrust(source_kind=kind, integration="", is_default=row is None,
-                                  is_trusted=row.is_trusted if row else VALUE_SOURCE_DEFAULTS[kind],
-                                  counts_self_reports=row.counts_self_reports if row else False))
+        result.append(
+            SourceTrust(
+                source_kind=kind,
+                integration="",
+                is_default=row is None,
+                is_trusted=row.is_trusted if row else VALUE_SOURCE_DEFAULTS[kind],
+                counts_self_reports=row.counts_self_reports if row else False,
+            )
+        )
     for (kind, integration), row in sorted(rows.items()):
         if integration:
-            result.append(SourceTrust(source_kind=kind, integration=integration, is_trusted=row.is_trusted,
-                                      counts_self_reports=row.counts_self_reports, is_default=False))
+            result.append(
+                SourceTrust(
+                    source_kind=kind,
+                    integration=integration,
+                    is_trusted=row.is_trusted,
+                    counts_self_reports=row.counts_self_reports,
+                    is_default=False,
+                )
+            )
     return result
 
 
@@ -84,8 +97,15 @@ def outcomes_trusted() -> QuerySet:
 
 
 @transaction.atomic
-def value_source_trust_set(*, source_kind: str, integration: str = "", is_trusted: bool,
-                           counts_self_reports: bool = False, actor=None, actor_label: str = "") -> ValueSourceTrust:
+def value_source_trust_set(
+    *,
+    source_kind: str,
+    integration: str = "",
+    is_trusted: bool,
+    counts_self_reports: bool = False,
+    actor=None,
+    actor_label: str = "",
+) -> ValueSourceTrust:
     """Set whether a source's outcomes count (admins). Audited (create/update, before/after).
 
     Raises ValueError for an unknown kind or an integration name on a kind other than ``integration``.
@@ -95,12 +115,17 @@ def value_source_trust_set(*, source_kind: str, integration: str = "", is_truste
     integration = integration.strip().lower()
     if integration and source_kind != ValueSource.INTEGRATION:
         raise ValueError("only the 'integration' kind has per-integration settings")
-    row = ValueSourceTrust.objects.select_for_update().filter(source_kind=source_kind,
-                                                              integration=integration).first()
+    row = ValueSourceTrust.objects.select_for_update().filter(source_kind=source_kind, integration=integration).first()
     before = audit_snapshot(row) if row else None
     row = row or ValueSourceTrust(source_kind=source_kind, integration=integration)
     row.is_trusted, row.counts_self_reports = is_trusted, counts_self_reports
     row.save()
-    audit_record(actor=actor, actor_label=actor_label, action="update" if before else "create", instance=row,
-                 before=before, after=audit_snapshot(row))
+    audit_record(
+        actor=actor,
+        actor_label=actor_label,
+        action="update" if before else "create",
+        instance=row,
+        before=before,
+        after=audit_snapshot(row),
+    )
     return row

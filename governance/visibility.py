@@ -25,8 +25,9 @@ def person_teams_visible(*, viewer, subject_id: int) -> list[int] | None:
     if viewer.pk == subject_id or user_is_admin(viewer):
         return ALL
     managed = teams_managed_by(user=viewer).values_list("pk", flat=True)
-    return sorted(Membership.objects.filter(user_id=subject_id, team_id__in=managed)
-                  .values_list("team_id", flat=True).distinct())
+    return sorted(
+        Membership.objects.filter(user_id=subject_id, team_id__in=managed).values_list("team_id", flat=True).distinct()
+    )
 
 
 def calls_visible_filter(*, viewer) -> Q | None:

@@ -29,8 +29,14 @@ class LiveServer:
         from config.asgi import application
 
         self.port = free_port()
-        config = uvicorn.Config(application, host="127.0.0.1", port=self.port, lifespan="off",
-                                log_level="warning", timeout_graceful_shutdown=2)
+        config = uvicorn.Config(
+            application,
+            host="127.0.0.1",
+            port=self.port,
+            lifespan="off",
+            log_level="warning",
+            timeout_graceful_shutdown=2,
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -110,8 +116,14 @@ def default_prices(transactional_db):
             for model, i, c, o in DEFAULT_PRICES
         )
         Price.objects.bulk_create(
-            Price(model=model, input_per_mtok=i, cached_input_per_mtok=c, cache_write_per_mtok=w,
-                  output_per_mtok=o, valid_from=valid_from)
+            Price(
+                model=model,
+                input_per_mtok=i,
+                cached_input_per_mtok=c,
+                cache_write_per_mtok=w,
+                output_per_mtok=o,
+                valid_from=valid_from,
+            )
             for model, i, c, w, o in DEFAULT_CLAUDE_PRICES
         )
     price_snapshot_invalidate()
@@ -130,6 +142,7 @@ def live_proxy(transactional_db, default_prices, upstream, redis_clean):
 @pytest.fixture
 def ledger():
     """Drains the ledger the way the Celery worker does, so tests can read the events."""
+
     class Ledger:
         def drain(self) -> None:
             calls_recorded_wait()
@@ -142,6 +155,7 @@ def ledger():
 
 
 # --- Personas --------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def team(db):

@@ -40,8 +40,16 @@ _REPO_ROOT = Path(__file__).resolve().parent.parent
 class FakeUpstream:
     """A demo upstream on 127.0.0.1, in a thread (default) or a subprocess; a context manager."""
 
-    def __init__(self, *, api_key: str | None = None, latency_ms: float = 0.0, chunk_delay_ms: float = 0.0,
-                 subprocess: bool = False, startup_timeout_s: float = 15.0, framing: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        latency_ms: float = 0.0,
+        chunk_delay_ms: float = 0.0,
+        subprocess: bool = False,
+        startup_timeout_s: float = 15.0,
+        framing: str | None = None,
+    ) -> None:
         self.api_key = api_key
         self._framing = framing
         self.latency_ms = latency_ms
@@ -96,25 +104,38 @@ class FakeUpstream:
         return self
 
     def _start_thread(self) -> None:
-        self.app = make_app(api_key=self.api_key, latency_ms=self.latency_ms, chunk_delay_ms=self.chunk_delay_ms,
-                            framing=self._framing)
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off",
-                                timeout_graceful_shutdown=1)
+        self.app = make_app(
+            api_key=self.api_key, latency_ms=self.latency_ms, chunk_delay_ms=self.chunk_delay_ms, framing=self._framing
+        )
+        config = uvicorn.Config(
+            self.app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=1
+        )
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]},
-                                        name=f"fake-upstream-{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, name=f"fake-upstream-{self.port}", daemon=True
+        )
         self._thread.start()
 
     def _start_subprocess(self) -> None:
         assert self._socket is not None
-        command = [sys.executable, "-m", "usage.demo_upstream", "--fd", str(self._socket.fileno()),
-                   "--latency-ms", str(self.latency_ms), "--chunk-delay-ms", str(self.chunk_delay_ms)]
+        command = [
+            sys.executable,
+            "-m",
+            "usage.demo_upstream",
+            "--fd",
+            str(self._socket.fileno()),
+            "--latency-ms",
+            str(self.latency_ms),
+            "--chunk-delay-ms",
+            str(self.chunk_delay_ms),
+        ]
         if self.api_key is not None:
             command += ["--api-key", self.api_key]
         if self._framing is not None:
             command += ["--framing", self._framing]
-        self._process = subprocesses.Popen(command, cwd=_REPO_ROOT, pass_fds=[self._socket.fileno()],
-                                           stdout=subprocesses.DEVNULL)
+        self._process = subprocesses.Popen(
+            command, cwd=_REPO_ROOT, pass_fds=[self._socket.fileno()], stdout=subprocesses.DEVNULL
+        )
 
     def _wait_until_answering(self) -> None:
         deadline = time.monotonic() + self.startup_timeout_s
@@ -153,8 +174,9 @@ class FakeUpstream:
     def __enter__(self) -> FakeUpstream:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         self.stop()
 
     @property

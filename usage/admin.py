@@ -23,8 +23,18 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(UsageEvent)
 class UsageEventAdmin(ReadOnlyAdmin):
-    list_display = ("request_id", "created_at", "user", "team", "model_served", "status", "total_tokens", "cost_usd",
-                    "latency_ms", "is_estimated")
+    list_display = (
+        "request_id",
+        "created_at",
+        "user",
+        "team",
+        "model_served",
+        "status",
+        "total_tokens",
+        "cost_usd",
+        "latency_ms",
+        "is_estimated",
+    )
     list_filter = ("status", "stream", "is_estimated", "endpoint")
     search_fields = ("request_id", "user__email", "team__slug", "model_served")
     date_hierarchy = "created_at"
@@ -50,7 +60,18 @@ class FeedbackAdmin(ReadOnlyAdmin):
 
 @admin.register(Outcome)
 class OutcomeAdmin(ReadOnlyAdmin):
-    list_display = ("external_id", "kind", "user", "team", "value", "occurred_at", "source_kind", "integration", "reported_by", "source")
+    list_display = (
+        "external_id",
+        "kind",
+        "user",
+        "team",
+        "value",
+        "occurred_at",
+        "source_kind",
+        "integration",
+        "reported_by",
+        "source",
+    )
     list_filter = ("kind", "source_kind", "integration")
     search_fields = ("external_id", "user__email", "team__slug")
 

@@ -19,10 +19,15 @@ from usage.value import CallOwner, call_owner_from_db
 GROUPS = ("day", "team", "user", "model")
 _GROUP_FIELDS = {"day": "day", "team": "team_id", "user": "user_id", "model": "model"}
 ROLLUP_SUMS = {
-    "requests": Sum("requests"), "errors": Sum("errors"), "prompt_tokens": Sum("prompt_tokens"),
-    "completion_tokens": Sum("completion_tokens"), "cached_tokens": Sum("cached_tokens"),
-    "reasoning_tokens": Sum("reasoning_tokens"), "total_tokens": Sum("total_tokens"),
-    "cost_usd": Sum("cost_usd"), "unpriced_requests": Sum("unpriced_requests"),
+    "requests": Sum("requests"),
+    "errors": Sum("errors"),
+    "prompt_tokens": Sum("prompt_tokens"),
+    "completion_tokens": Sum("completion_tokens"),
+    "cached_tokens": Sum("cached_tokens"),
+    "reasoning_tokens": Sum("reasoning_tokens"),
+    "total_tokens": Sum("total_tokens"),
+    "cost_usd": Sum("cost_usd"),
+    "unpriced_requests": Sum("unpriced_requests"),
 }
 
 
@@ -42,8 +47,15 @@ def _day_start(day: date) -> datetime:
 
 
 def usage_events_visible(
-    *, access: Access, team_id: int | None = None, user_id: int | None = None, model: str | None = None,
-    start: date | None = None, end: date | None = None, status: int | None = None, client: str | None = None,
+    *,
+    access: Access,
+    team_id: int | None = None,
+    user_id: int | None = None,
+    model: str | None = None,
+    start: date | None = None,
+    end: date | None = None,
+    status: int | None = None,
+    client: str | None = None,
     session_id: str | None = None,
 ) -> QuerySet[UsageEvent]:
     """Usage events the caller may read, filtered; days are whole days in the organisation's time zone.
@@ -74,8 +86,14 @@ def usage_events_visible(
 
 
 def usage_aggregate(
-    *, access: Access, group_by: list[str], team_id: int | None = None, user_id: int | None = None,
-    model: str | None = None, start: date | None = None, end: date | None = None,
+    *,
+    access: Access,
+    group_by: list[str],
+    team_id: int | None = None,
+    user_id: int | None = None,
+    model: str | None = None,
+    start: date | None = None,
+    end: date | None = None,
 ) -> QuerySet | list[dict]:
     """Sums of the daily rollups the caller may read, grouped by any of day, team, user and model.
 

@@ -17,7 +17,7 @@ import json
 import logging
 import os
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -48,7 +48,7 @@ _SIGNED_ID = re.compile(r"req_([0-9a-f]{20})([0-9a-f]{8})([0-9a-f]{8})")
 
 
 @functools.cache
-def _request_id_mac(secret_key: str) -> "hmac.HMAC":
+def _request_id_mac(secret_key: str) -> hmac.HMAC:
     key = hashlib.sha256(b"tokenwise.request-id\x00" + secret_key.encode()).digest()
     return hmac.new(key, digestmod=hashlib.sha256)
 
@@ -63,8 +63,10 @@ def request_id_signed(request_id: str, *, user_id: int | None, team_id: int | No
     """The request id of a call whose caller is known: the random part of ``request_id`` (a
     ``new_request_id``) with tags for the person and the team. Deterministic."""
     random_part = request_id[4:24]
-    return (f"req_{random_part}{_request_id_tag(random_part, 'user', user_id)}"
-            f"{_request_id_tag(random_part, 'team', team_id)}")
+    return (
+        f"req_{random_part}{_request_id_tag(random_part, 'user', user_id)}"
+        f"{_request_id_tag(random_part, 'team', team_id)}"
+    )
 
 
 def request_id_verify(request_id: str, *, user_id: int | None, team_id: int | None) -> tuple[bool, bool] | None:
@@ -75,8 +77,10 @@ def request_id_verify(request_id: str, *, user_id: int | None, team_id: int | No
     if match is None:
         return None
     random_part, user_tag, team_tag = match.groups()
-    return (hmac.compare_digest(user_tag, _request_id_tag(random_part, "user", user_id)),
-            hmac.compare_digest(team_tag, _request_id_tag(random_part, "team", team_id)))
+    return (
+        hmac.compare_digest(user_tag, _request_id_tag(random_part, "user", user_id)),
+        hmac.compare_digest(team_tag, _request_id_tag(random_part, "team", team_id)),
+    )
 
 
 @dataclasses.dataclass(slots=True)
@@ -128,7 +132,7 @@ class UsageEventData:
         return json.dumps(data, separators=(",", ":"))
 
     @classmethod
-    def from_json(cls, raw: str | bytes) -> "UsageEventData":
+    def from_json(cls, raw: str | bytes) -> UsageEventData:
         data = json.loads(raw)
         data["created_at"] = datetime.fromisoformat(data["created_at"])
         return cls(**data)
@@ -138,13 +142,22 @@ _FIELD_NAMES = tuple(field.name for field in dataclasses.fields(UsageEventData))
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 _TEXT_FIELDS = tuple(f.name for f in dataclasses.fields(UsageEventData) if f.type in ("str", "str | None"))
 # Integer columns (32-bit in the database) fed by callers or upstreams (a usage block can say anything).
-_INT32_FIELDS = ("prompt_tokens", "completion_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens",
-                 "total_tokens", "latency_ms", "time_to_first_byte_ms", "max_tokens")
+_INT32_FIELDS = (
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "total_tokens",
+    "latency_ms",
+    "time_to_first_byte_ms",
+    "max_tokens",
+)
 _INT32_MAX = 2**31 - 1
 
 
@@ -165,8 +178,13 @@ def _storable(event: UsageEventData) -> None:
 def call_owner_command(event: UsageEventData) -> tuple:
     """The Redis command that remembers whose call this is (feedback checks it before the event
     reaches the database)."""
-    return ("SET", CALL_OWNER_KEY.format(event.request_id), f"{event.user_id}:{event.team_id or ''}",
-            "EX", CALL_OWNER_TTL_S)
+    return (
+        "SET",
+        CALL_OWNER_KEY.format(event.request_id),
+        f"{event.user_id}:{event.team_id or ''}",
+        "EX",
+        CALL_OWNER_TTL_S,
+    )
 
 
 async def usage_events_publish(events: list[UsageEventData]) -> None:
@@ -188,20 +206,24 @@ async def usage_events_publish(events: list[UsageEventData]) -> None:
         try:
             # Replicated before it counts as published (Cluster, Sentinel): an event a failover loses
             # would be lost for good; one that is also written directly below is written once.
-            replies = await replicated_pipeline(stream, [("XADD", stream, "*", "e", event.to_json())
-                                                         for event in events])
+            replies = await replicated_pipeline(
+                stream, [("XADD", stream, "*", "e", event.to_json()) for event in events]
+            )
         except REDIS_ERRORS:
             metrics.DEPENDENCY_FAILURES.labels("redis", "ledger_publish").inc()
             logger.warning("ledger stream unreachable; writing %d event(s) directly", len(events))
         else:
-            left = [event for event, reply in zip(events, replies) if isinstance(reply, Exception)]
+            left = [event for event, reply in zip(events, replies, strict=False) if isinstance(reply, Exception)]
             published = len(events) - len(left)
             if published:
                 metrics.labelled(metrics.LEDGER_PUBLISHED, "stream").inc(published)
             if left:
                 metrics.DEPENDENCY_FAILURES.labels("redis", "ledger_publish").inc()
-                logger.warning("ledger stream refused %d event(s) (%s); writing them directly", len(left),
-                               next(reply for reply in replies if isinstance(reply, Exception)))
+                logger.warning(
+                    "ledger stream refused %d event(s) (%s); writing them directly",
+                    len(left),
+                    next(reply for reply in replies if isinstance(reply, Exception)),
+                )
     if not left:
         return
     from usage.services import usage_events_ingest  # (both import this module)

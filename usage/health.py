@@ -92,8 +92,13 @@ async def readyz(request: HttpRequest) -> HttpResponse:
     checks = {
         "database": database,
         "redis": redis_check,
-        "ledger_backlog": {"ok": backlog <= limit, "events": backlog, "spooled": spool,
-                           "pending": redis_check.get("pending", 0), "limit": limit},
+        "ledger_backlog": {
+            "ok": backlog <= limit,
+            "events": backlog,
+            "spooled": spool,
+            "pending": redis_check.get("pending", 0),
+            "limit": limit,
+        },
         "redis_failure_mode": settings.TOKENWISE_REDIS_FAILURE_MODE,
     }
     ready = (
@@ -111,8 +116,11 @@ class _BacklogCollector:
     """Ledger backlog gauges, read when scraped (one XLEN + XPENDING, a spool directory scan)."""
 
     def collect(self):
-        gauge = GaugeMetricFamily("tokenwise_ledger_backlog_events",
-                                  "Usage events not yet in the database, by where they wait.", labels=["where"])
+        gauge = GaugeMetricFamily(
+            "tokenwise_ledger_backlog_events",
+            "Usage events not yet in the database, by where they wait.",
+            labels=["where"],
+        )
         client = get_sync_redis()
         if client is not None:
             stream = settings.TOKENWISE_LEDGER_STREAM
@@ -126,8 +134,9 @@ class _BacklogCollector:
                 gauge.add_metric(["pending"], pending)
             except REDIS_ERRORS:
                 pass  # Redis down: the gauge is absent, tokenwise_dependency_up says why
-            up = GaugeMetricFamily("tokenwise_dependency_up", "Whether a dependency answered the scrape.",
-                                   labels=["dependency"])
+            up = GaugeMetricFamily(
+                "tokenwise_dependency_up", "Whether a dependency answered the scrape.", labels=["dependency"]
+            )
             try:
                 up.add_metric(["redis"], 1 if client.ping() else 0)
             except REDIS_ERRORS:

@@ -28,14 +28,42 @@ from usage.models import UsageEvent
 from usage.services import usage_events_ingest, usage_rollups_refresh
 
 EXPORT_FIELDS: tuple[str, ...] = (
-    "request_id", "created_at", "user", "team", "endpoint", "model", "status", "stream",
-    "prompt_tokens", "completion_tokens", "cached_tokens", "reasoning_tokens", "total_tokens", "cost_usd",
-    "latency_ms", "estimated", "purpose", "max_tokens", "client_disconnected",
+    "request_id",
+    "created_at",
+    "user",
+    "team",
+    "endpoint",
+    "model",
+    "status",
+    "stream",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "reasoning_tokens",
+    "total_tokens",
+    "cost_usd",
+    "latency_ms",
+    "estimated",
+    "purpose",
+    "max_tokens",
+    "client_disconnected",
     # extras
-    "model_requested", "model_served", "provider", "error_code", "time_to_first_byte_ms", "policy_action",
-    "prompt_hash", "prompt_simhash", "output_simhash",
+    "model_requested",
+    "model_served",
+    "provider",
+    "error_code",
+    "time_to_first_byte_ms",
+    "policy_action",
+    "prompt_hash",
+    "prompt_simhash",
+    "output_simhash",
     # coding agents: the client, its session and sub-agent, and prompt-cache writes
-    "cache_write_tokens", "client", "session_id", "agent_id", "parent_agent_id", "request_class",
+    "cache_write_tokens",
+    "client",
+    "session_id",
+    "agent_id",
+    "parent_agent_id",
+    "request_class",
 )
 _INT32_MAX = 2**31 - 1
 _MAX_COST = Decimal("999999.99999999")  # UsageEvent.cost_usd: 14 digits, 8 after the point
@@ -110,6 +138,7 @@ def record_to_csv_row(record: dict[str, Any]) -> list[str]:
 
 
 # --- Import ---------------------------------------------------------------------------------------
+
 
 class BadRecord(ValueError):
     """A record that cannot be imported; the message says which field and why."""
@@ -329,14 +358,24 @@ def _price(parsed: ParsedRecord, table: PriceTable) -> None:
     quote = table.quote(event.model_served or event.model_requested, at=event.created_at)
     if quote is not None:
         event.price_id = quote.id
-        event.cost_usd = str(cost_usd(quote, prompt_tokens=event.prompt_tokens, cached_tokens=event.cached_tokens,
-                                      completion_tokens=event.completion_tokens,
-                                      cache_write_tokens=event.cache_write_tokens))
+        event.cost_usd = str(
+            cost_usd(
+                quote,
+                prompt_tokens=event.prompt_tokens,
+                cached_tokens=event.cached_tokens,
+                completion_tokens=event.completion_tokens,
+                cache_write_tokens=event.cache_write_tokens,
+            )
+        )
 
 
 def usage_events_import(
-    *, lines: Iterable[str | bytes], strict: bool = False, batch_size: int = 1000,
-    on_line: Callable[[int], object] | None = None, actor_label: str = "import_usage",
+    *,
+    lines: Iterable[str | bytes],
+    strict: bool = False,
+    batch_size: int = 1000,
+    on_line: Callable[[int], object] | None = None,
+    actor_label: str = "import_usage",
 ) -> ImportReport:
     """Load JSON Lines usage records into the ledger, in batches through ``usage_events_ingest``.
 

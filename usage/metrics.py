@@ -37,36 +37,61 @@ _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 REQUESTS = Counter("tokenwise_proxy_requests_total", "Calls answered by the proxy.", ["endpoint", "status"])
 TOKENS = Counter("tokenwise_proxy_tokens_total", "Tokens settled, by kind.", ["endpoint", "kind"])
 COST = Counter("tokenwise_proxy_cost_usd_total", "Cost settled, in USD (priced calls only).", ["endpoint"])
-LATENCY = Histogram("tokenwise_proxy_latency_seconds", "Whole-call latency as the proxy saw it.",
-                    ["endpoint"], buckets=_LATENCY_BUCKETS)
-TTFB = Histogram("tokenwise_proxy_time_to_first_byte_seconds", "Time to the upstream's first byte.",
-                 ["endpoint"], buckets=_LATENCY_BUCKETS)
-REJECTIONS = Counter("tokenwise_proxy_rejections_total",
-                     "Calls refused before reaching an upstream (auth, input, policy), by reason.", ["reason"])
-AUTH_FAILURES = Counter("tokenwise_proxy_auth_failures_total",
-                        "Failed authentications on /v1 (no key, malformed or unknown key), by code.", ["code"])
-AUTH_THROTTLED = Counter("tokenwise_proxy_auth_throttled_total",
-                         "Calls refused with 429 because their address failed to authenticate too often.")
-UPSTREAM_ERRORS = Counter("tokenwise_upstream_errors_total", "Upstream failures, by provider and kind.",
-                          ["provider", "kind"])
-UPSTREAM_FALLBACKS = Counter("tokenwise_upstream_fallbacks_total",
-                             "Calls retried on a route's fallback provider.", ["provider", "fallback"])
-CLIENT_DISCONNECTS = Counter("tokenwise_proxy_client_disconnects_total", "Streams the caller abandoned.",
-                             ["endpoint"])
-LEDGER_PUBLISHED = Counter("tokenwise_ledger_published_total",
-                           "Usage events handed to the ledger, by where they went (stream, database, spool).",
-                           ["path"])
-OTLP_EXPORTS = Counter("tokenwise_otlp_exports_total", "OTLP metric exports answered (/otlp/v1/metrics), by status.",
-                       ["status"])
-OTLP_DATA_POINTS = Counter("tokenwise_otlp_data_points_total",
-                           "Data points of accepted OTLP metric exports, by what became of them.", ["result"])
-DEPENDENCY_FAILURES = Counter("tokenwise_dependency_failures_total",
-                              "Failed calls to a dependency on the hot path (redis, database).",
-                              ["dependency", "operation"])
+LATENCY = Histogram(
+    "tokenwise_proxy_latency_seconds", "Whole-call latency as the proxy saw it.", ["endpoint"], buckets=_LATENCY_BUCKETS
+)
+TTFB = Histogram(
+    "tokenwise_proxy_time_to_first_byte_seconds",
+    "Time to the upstream's first byte.",
+    ["endpoint"],
+    buckets=_LATENCY_BUCKETS,
+)
+REJECTIONS = Counter(
+    "tokenwise_proxy_rejections_total",
+    "Calls refused before reaching an upstream (auth, input, policy), by reason.",
+    ["reason"],
+)
+AUTH_FAILURES = Counter(
+    "tokenwise_proxy_auth_failures_total",
+    "Failed authentications on /v1 (no key, malformed or unknown key), by code.",
+    ["code"],
+)
+AUTH_THROTTLED = Counter(
+    "tokenwise_proxy_auth_throttled_total",
+    "Calls refused with 429 because their address failed to authenticate too often.",
+)
+UPSTREAM_ERRORS = Counter(
+    "tokenwise_upstream_errors_total", "Upstream failures, by provider and kind.", ["provider", "kind"]
+)
+UPSTREAM_FALLBACKS = Counter(
+    "tokenwise_upstream_fallbacks_total", "Calls retried on a route's fallback provider.", ["provider", "fallback"]
+)
+CLIENT_DISCONNECTS = Counter("tokenwise_proxy_client_disconnects_total", "Streams the caller abandoned.", ["endpoint"])
+LEDGER_PUBLISHED = Counter(
+    "tokenwise_ledger_published_total",
+    "Usage events handed to the ledger, by where they went (stream, database, spool).",
+    ["path"],
+)
+OTLP_EXPORTS = Counter(
+    "tokenwise_otlp_exports_total", "OTLP metric exports answered (/otlp/v1/metrics), by status.", ["status"]
+)
+OTLP_DATA_POINTS = Counter(
+    "tokenwise_otlp_data_points_total",
+    "Data points of accepted OTLP metric exports, by what became of them.",
+    ["result"],
+)
+DEPENDENCY_FAILURES = Counter(
+    "tokenwise_dependency_failures_total",
+    "Failed calls to a dependency on the hot path (redis, database).",
+    ["dependency", "operation"],
+)
 
 # Our own upstream failure codes; anything else the upstream said is counted by its HTTP status.
-UPSTREAM_KINDS = {"upstream_timeout": "timeout", "upstream_connection_error": "connection",
-                   "upstream_stream_interrupted": "stream_interrupted"}
+UPSTREAM_KINDS = {
+    "upstream_timeout": "timeout",
+    "upstream_connection_error": "connection",
+    "upstream_stream_interrupted": "stream_interrupted",
+}
 
 
 _children: dict[tuple, object] = {}

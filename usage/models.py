@@ -15,7 +15,11 @@ class UsageEvent(models.Model):
         "governance.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False
     )
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
         db_constraint=False,
     )
     team = models.ForeignKey(
@@ -44,13 +48,18 @@ class UsageEvent(models.Model):
     client_disconnected = models.BooleanField(default=False)
     max_tokens = models.IntegerField(null=True, blank=True)
     purpose = models.CharField(max_length=100, blank=True, default="")
-    client = models.CharField(max_length=100, blank=True, default="",
-                              help_text="The SDK or agent and its version, from the User-Agent (claude-cli/2.1.3).")
+    client = models.CharField(
+        max_length=100,
+        blank=True,
+        default="",
+        help_text="The SDK or agent and its version, from the User-Agent (claude-cli/2.1.3).",
+    )
     session_id = models.CharField(max_length=128, blank=True, default="", help_text="The coding agent's session.")
     agent_id = models.CharField(max_length=64, blank=True, default="", help_text="A sub-agent's id, if any.")
     parent_agent_id = models.CharField(max_length=64, blank=True, default="")
-    request_class = models.CharField(max_length=32, blank=True, default="",
-                                     help_text="The agent's kind of request (e.g. compaction), if it says.")
+    request_class = models.CharField(
+        max_length=32, blank=True, default="", help_text="The agent's kind of request (e.g. compaction), if it says."
+    )
     policy_action = models.CharField(max_length=32, blank=True, default="")
     prompt_hash = models.CharField(max_length=64, blank=True, default="")
     prompt_simhash = models.BigIntegerField(null=True, blank=True)
@@ -63,11 +72,13 @@ class UsageEvent(models.Model):
             models.Index(fields=["team", "created_at"], name="usage_event_team_time"),
             models.Index(fields=["user", "created_at"], name="usage_event_user_time"),
             # A session's calls in order (request log, session pages): the few rows that have one.
-            models.Index(fields=["session_id", "created_at"], condition=~models.Q(session_id=""),
-                         name="usage_event_session_time"),
+            models.Index(
+                fields=["session_id", "created_at"], condition=~models.Q(session_id=""), name="usage_event_session_time"
+            ),
             # Models to price (admin overview): the few events of unknown cost, without a full scan.
-            models.Index(fields=["model_served"], condition=models.Q(cost_usd__isnull=True),
-                         name="usage_event_unpriced"),
+            models.Index(
+                fields=["model_served"], condition=models.Q(cost_usd__isnull=True), name="usage_event_unpriced"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -102,8 +113,11 @@ class DailyRollup(models.Model):
         indexes = [
             models.Index(fields=["team", "day"], name="rollup_team_day"),
             # The organisation summary sums every team over a period: an index-only scan on PostgreSQL.
-            models.Index(fields=["day", "team"], include=["requests", "total_tokens", "cost_usd", "unpriced_requests"],
-                         name="rollup_day_team_totals"),
+            models.Index(
+                fields=["day", "team"],
+                include=["requests", "total_tokens", "cost_usd", "unpriced_requests"],
+                name="rollup_day_team_totals",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -130,8 +144,11 @@ class Feedback(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["request_id", "key"], name="feedback_unique_request_key"),
-            models.UniqueConstraint(fields=["request_id", "user"], condition=models.Q(key__isnull=True),
-                                    name="feedback_unique_request_user_web"),
+            models.UniqueConstraint(
+                fields=["request_id", "user"],
+                condition=models.Q(key__isnull=True),
+                name="feedback_unique_request_user_web",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -170,29 +187,48 @@ class Outcome(models.Model):
 
     external_id = models.CharField(max_length=200, unique=True)
     kind = models.SlugField(max_length=64, db_index=True)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                             related_name="outcomes")
-    team = models.ForeignKey("governance.Team", null=True, blank=True, on_delete=models.SET_NULL,
-                             related_name="outcomes")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="outcomes"
+    )
+    team = models.ForeignKey(
+        "governance.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="outcomes"
+    )
     occurred_at = models.DateTimeField(db_index=True)
     value = models.DecimalField(max_digits=12, decimal_places=4, default=1)
     request_ids = models.JSONField(default=list, blank=True)
     source = models.CharField(max_length=200, blank=True, default="", help_text="who reported it")
-    source_kind = models.CharField(max_length=16, default="legacy", db_index=True,
-                                   choices=[("integration", "Integration"), ("service_token", "Service token"),
-                                            ("person", "Person"), ("import", "Import"), ("legacy", "Legacy")])
-    reported_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                    related_name="+")
-    api_token = models.ForeignKey("governance.ApiToken", null=True, blank=True, on_delete=models.SET_NULL,
-                                  related_name="+")
+    source_kind = models.CharField(
+        max_length=16,
+        default="legacy",
+        db_index=True,
+        choices=[
+            ("integration", "Integration"),
+            ("service_token", "Service token"),
+            ("person", "Person"),
+            ("import", "Import"),
+            ("legacy", "Legacy"),
+        ],
+    )
+    reported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    api_token = models.ForeignKey(
+        "governance.ApiToken", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     integration = models.CharField(max_length=64, blank=True, default="")
-    session_id = models.CharField(max_length=128, blank=True, default="",
-                                  help_text="The coding agent's session it came from (OTLP telemetry), if known.")
+    session_id = models.CharField(
+        max_length=128,
+        blank=True,
+        default="",
+        help_text="The coding agent's session it came from (OTLP telemetry), if known.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        indexes = [models.Index(fields=["team", "occurred_at"], name="outcome_team_time"),
-                   models.Index(fields=["user", "occurred_at"], name="outcome_user_time")]
+        indexes = [
+            models.Index(fields=["team", "occurred_at"], name="outcome_team_time"),
+            models.Index(fields=["user", "occurred_at"], name="outcome_user_time"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.external_id}"
@@ -228,7 +264,9 @@ class GithubDelivery(models.Model):
     event = models.CharField(max_length=64)
     action = models.CharField(max_length=64, blank=True, default="")
     status = models.CharField(max_length=16, choices=Status.choices)
-    login = models.CharField(max_length=100, blank=True, default="", help_text="The person's GitHub login (lower case).")
+    login = models.CharField(
+        max_length=100, blank=True, default="", help_text="The person's GitHub login (lower case)."
+    )
     kind = models.SlugField(max_length=64, blank=True, default="")
     external_id = models.CharField(max_length=200, blank=True, default="")
     occurred_at = models.DateTimeField(null=True, blank=True)

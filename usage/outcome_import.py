@@ -163,14 +163,21 @@ def outcome_line_parse(raw: str | bytes, *, number: int, directory: _Directory) 
     if user is not None and team is not None and not directory.is_member(user, team):
         raise BadOutcome(f"user: {email} is not a member of team {slug}")
     return OutcomeLine(
-        number=number, external_id=external_id, kind=kind, user=user, team=team,
-        occurred_at=_occurred_at(data), value=_value(data), request_ids=_request_ids(data),
+        number=number,
+        external_id=external_id,
+        kind=kind,
+        user=user,
+        team=team,
+        occurred_at=_occurred_at(data),
+        value=_value(data),
+        request_ids=_request_ids(data),
         source=_text(data, "source", limit=200, required=False) or "",
     )
 
 
-def outcomes_import(*, lines: Iterable[str | bytes], source: str = "import_outcomes",
-                    on_line: Callable[[int], Any] | None = None) -> OutcomeImportReport:
+def outcomes_import(
+    *, lines: Iterable[str | bytes], source: str = "import_outcomes", on_line: Callable[[int], Any] | None = None
+) -> OutcomeImportReport:
     """Import outcomes from JSON Lines, all or nothing (see the module docstring).
 
     ``on_line`` is called with the length of each line read (a progress bar). Blank lines are skipped. ``source`` is stored on outcomes whose line names none.
@@ -194,8 +201,14 @@ def outcomes_import(*, lines: Iterable[str | bytes], source: str = "import_outco
     with transaction.atomic():
         for line in parsed:
             _, created = outcome_record(
-                external_id=line.external_id, kind=line.kind, occurred_at=line.occurred_at, user=line.user,
-                team=line.team, value=line.value, request_ids=line.request_ids, source=line.source or source,
+                external_id=line.external_id,
+                kind=line.kind,
+                occurred_at=line.occurred_at,
+                user=line.user,
+                team=line.team,
+                value=line.value,
+                request_ids=line.request_ids,
+                source=line.source or source,
                 source_kind=ValueSource.IMPORT,
             )
             if created:

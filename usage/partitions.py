@@ -49,7 +49,9 @@ def usage_partitions_list() -> list[Partition]:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT c.relname, greatest(c.reltuples, 0)::bigint FROM pg_inherits i "
-            "JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = to_regclass(%s)", [TABLE])
+            "JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = to_regclass(%s)",
+            [TABLE],
+        )
         rows = cursor.fetchall()
     partitions = []
     for name, estimate in rows:
@@ -78,11 +80,15 @@ def _partition_create(month: date) -> None:
         cursor.execute(f"CREATE TABLE {name} (LIKE {TABLE} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
         cursor.execute(
             f"WITH moved AS (DELETE FROM {DEFAULT} WHERE created_at >= %s AND created_at < %s RETURNING *) "
-            f"INSERT INTO {name} SELECT * FROM moved", [lower, upper])
+            f"INSERT INTO {name} SELECT * FROM moved",
+            [lower, upper],
+        )
         cursor.execute(f"ALTER TABLE {TABLE} ATTACH PARTITION {name} FOR VALUES FROM (%s) TO (%s)", [lower, upper])
 
 
-def usage_partitions_ensure(*, months_ahead: int = 3, since: date | None = None, today: date | None = None) -> list[str]:
+def usage_partitions_ensure(
+    *, months_ahead: int = 3, since: date | None = None, today: date | None = None
+) -> list[str]:
     """Create every missing monthly partition from ``since``'s month to ``months_ahead`` months after today.
 
     ``since`` defaults to the current month. Each partition is created in its own transaction (rows of

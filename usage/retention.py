@@ -52,8 +52,9 @@ def usage_events_prune(*, days: int, now: datetime | None = None) -> int:
         if dropped:
             logger.info("retention: dropped partitions %s (%d events)", ", ".join(dropped), deleted)
     while True:
-        ids = list(UsageEvent.objects.filter(created_at__lt=cutoff).order_by().values_list("id", flat=True)[
-            :_DELETE_BATCH])
+        ids = list(
+            UsageEvent.objects.filter(created_at__lt=cutoff).order_by().values_list("id", flat=True)[:_DELETE_BATCH]
+        )
         if not ids:
             break
         with transaction.atomic():

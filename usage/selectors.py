@@ -15,7 +15,10 @@ EXPORT_CHUNK_SIZE = 2000
 
 
 def usage_events_for_export(
-    *, team_slug: str | None = None, since: datetime | None = None, until: datetime | None = None,
+    *,
+    team_slug: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> Iterator[UsageEvent]:
     """Usage events in time order (``created_at``, then id), with their user and team, read in chunks.
 
@@ -34,7 +37,10 @@ def usage_events_for_export(
 
 
 def usage_events_count(
-    *, team_slug: str | None = None, since: datetime | None = None, until: datetime | None = None,
+    *,
+    team_slug: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> int:
     """How many events ``usage_events_for_export`` would yield (for a progress bar)."""
     events = UsageEvent.objects.all()
@@ -48,6 +54,7 @@ def usage_events_count(
 
 
 # --- Where governance's reads start ---------------------------------------------------------------------
+
 
 def usage_events_all() -> QuerySet[UsageEvent]:
     """Every usage event, unfiltered and unordered: the caller narrows it (on the ledger's indexes)."""

@@ -55,13 +55,14 @@ def _insert_copy(events: list[UsageEventData]) -> int:
     """
     fields = [field for field in UsageEvent._meta.concrete_fields if not field.primary_key]
     getters = [
-        (field.attname, None) if field.attname in _EVENT_FIELDS else (None, field.get_default())
-        for field in fields
+        (field.attname, None) if field.attname in _EVENT_FIELDS else (None, field.get_default()) for field in fields
     ]
     columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
     table = connection.ops.quote_name(UsageEvent._meta.db_table)
     with connection.cursor() as cursor:
-        cursor.execute(f"CREATE TEMP TABLE tw_ledger_batch ON COMMIT DROP AS SELECT {columns} FROM {table} WITH NO DATA")
+        cursor.execute(
+            f"CREATE TEMP TABLE tw_ledger_batch ON COMMIT DROP AS SELECT {columns} FROM {table} WITH NO DATA"
+        )
         with cursor.cursor.copy(f"COPY tw_ledger_batch ({columns}) FROM STDIN") as copy:
             write_row = copy.write_row
             for event in events:
@@ -87,7 +88,7 @@ def _insert_portable(events: list[UsageEventData]) -> int:
     request_ids = [event.request_id for event in events]
     existing: set[str] = set()
     for start in range(0, len(request_ids), _LOOKUP_BATCH):
-        chunk = request_ids[start:start + _LOOKUP_BATCH]
+        chunk = request_ids[start : start + _LOOKUP_BATCH]
         existing.update(UsageEvent.objects.filter(request_id__in=chunk).values_list("request_id", flat=True))
     rows = [_event_row(event) for event in events if event.request_id not in existing]
     UsageEvent.objects.bulk_create(rows, batch_size=_INSERT_BATCH, ignore_conflicts=True)
@@ -122,7 +123,8 @@ def _keys_last_used_advance(events: list[UsageEventData]) -> None:
     for key_id in key_ids:
         moment = latest[key_id]
         ApiKey.objects.filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=moment), pk=key_id).update(
-            last_used_at=moment)
+            last_used_at=moment
+        )
 
 
 def usage_events_ingest(*, events: list[UsageEventData]) -> int:
@@ -153,6 +155,7 @@ def usage_events_ingest(*, events: list[UsageEventData]) -> int:
 
 
 # --- Rollups --------------------------------------------------------------------------------------
+
 
 def _slice_encode(item: RollupSlice) -> str:
     day, team_id = item
@@ -205,8 +208,10 @@ def _slice_lock(item: RollupSlice) -> None:
 
 def _day_bounds(day: date) -> tuple[datetime, datetime]:
     zone = timezone.get_default_timezone()
-    return (datetime.combine(day, dt_time.min, tzinfo=zone),
-            datetime.combine(day + timedelta(days=1), dt_time.min, tzinfo=zone))
+    return (
+        datetime.combine(day, dt_time.min, tzinfo=zone),
+        datetime.combine(day + timedelta(days=1), dt_time.min, tzinfo=zone),
+    )
 
 
 @transaction.atomic
@@ -217,25 +222,36 @@ def _rollup_slice_recompute(item: RollupSlice) -> None:
     events = UsageEvent.objects.filter(created_at__gte=start, created_at__lt=end)
     events = events.filter(team__isnull=True) if team_id is None else events.filter(team_id=team_id)
     aggregates = (
-        events.annotate(rollup_model=Case(When(model_served="", then=F("model_requested")),
-                                          default=F("model_served")))
+        events.annotate(rollup_model=Case(When(model_served="", then=F("model_requested")), default=F("model_served")))
         .values("user_id", "rollup_model")
         .annotate(
-            n_requests=Count("id"), n_errors=Count("id", filter=Q(status__gte=400)),
-            sum_prompt=Sum("prompt_tokens"), sum_completion=Sum("completion_tokens"),
-            sum_cached=Sum("cached_tokens"), sum_reasoning=Sum("reasoning_tokens"),
-            sum_total=Sum("total_tokens"), sum_cost=Sum("cost_usd"),
+            n_requests=Count("id"),
+            n_errors=Count("id", filter=Q(status__gte=400)),
+            sum_prompt=Sum("prompt_tokens"),
+            sum_completion=Sum("completion_tokens"),
+            sum_cached=Sum("cached_tokens"),
+            sum_reasoning=Sum("reasoning_tokens"),
+            sum_total=Sum("total_tokens"),
+            sum_cost=Sum("cost_usd"),
             n_unpriced=Count("id", filter=Q(cost_usd__isnull=True)),
         )
         .order_by()
     )
     rollups = [
         DailyRollup(
-            day=day, user_id=row["user_id"], team_id=team_id, model=row["rollup_model"],
-            requests=row["n_requests"], errors=row["n_errors"], prompt_tokens=row["sum_prompt"],
-            completion_tokens=row["sum_completion"], cached_tokens=row["sum_cached"],
-            reasoning_tokens=row["sum_reasoning"], total_tokens=row["sum_total"],
-            cost_usd=row["sum_cost"] or Decimal(0), unpriced_requests=row["n_unpriced"],
+            day=day,
+            user_id=row["user_id"],
+            team_id=team_id,
+            model=row["rollup_model"],
+            requests=row["n_requests"],
+            errors=row["n_errors"],
+            prompt_tokens=row["sum_prompt"],
+            completion_tokens=row["sum_completion"],
+            cached_tokens=row["sum_cached"],
+            reasoning_tokens=row["sum_reasoning"],
+            total_tokens=row["sum_total"],
+            cost_usd=row["sum_cost"] or Decimal(0),
+            unpriced_requests=row["n_unpriced"],
         )
         for row in aggregates
     ]

@@ -23,7 +23,9 @@ SESSIONS_SHOWN = 20
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class AgentActivity:
-    sessions: Sequence[Mapping[str, Any]]  # per session, most recent first: session_id, client, calls, tokens, cost, first, last, subagent_tokens
+    sessions: Sequence[
+        Mapping[str, Any]
+    ]  # per session, most recent first: session_id, client, calls, tokens, cost, first, last, subagent_tokens
     sessions_per_day: Sequence[Mapping[str, Any]]  # day, sessions
     clients: Sequence[Mapping[str, Any]]  # client, calls, tokens, cost
 
@@ -41,16 +43,29 @@ def agent_activity_for_user(*, user, start: date, end: date) -> AgentActivity:
     with_session = events.exclude(session_id="")
     sessions = list(
         with_session.values("session_id")
-        .annotate(client=Max("client"), calls=Count("id"), tokens=Sum("total_tokens"), cost=Sum("cost_usd"),
-                  first=Min("created_at"), last=Max("created_at"),
-                  subagent_tokens=Sum("total_tokens", filter=~Q(agent_id="")))
-        .order_by("-last")[:SESSIONS_SHOWN])
+        .annotate(
+            client=Max("client"),
+            calls=Count("id"),
+            tokens=Sum("total_tokens"),
+            cost=Sum("cost_usd"),
+            first=Min("created_at"),
+            last=Max("created_at"),
+            subagent_tokens=Sum("total_tokens", filter=~Q(agent_id="")),
+        )
+        .order_by("-last")[:SESSIONS_SHOWN]
+    )
     per_day = list(
         with_session.annotate(day=TruncDate("created_at", tzinfo=timezone.get_default_timezone()))
-        .values("day").annotate(sessions=Count("session_id", distinct=True)).order_by("day"))
+        .values("day")
+        .annotate(sessions=Count("session_id", distinct=True))
+        .order_by("day")
+    )
     clients = list(
-        events.exclude(client="").values("client")
-        .annotate(calls=Count("id"), tokens=Sum("total_tokens"), cost=Sum("cost_usd")).order_by("-tokens"))
+        events.exclude(client="")
+        .values("client")
+        .annotate(calls=Count("id"), tokens=Sum("total_tokens"), cost=Sum("cost_usd"))
+        .order_by("-tokens")
+    )
     for row in sessions + clients:
         row["cost"] = row["cost"] or Decimal(0)
     return AgentActivity(sessions=sessions, sessions_per_day=per_day, clients=clients)
@@ -58,5 +73,8 @@ def agent_activity_for_user(*, user, start: date, end: date) -> AgentActivity:
 
 def session_calls_for_user(*, user, session_id: str) -> QuerySet[UsageEvent]:
     """One session's calls, in the order they were made."""
-    return (UsageEvent.objects.filter(user=user, session_id=session_id)
-            .defer("prompt_text", "output_text").order_by("created_at", "pk"))
+    return (
+        UsageEvent.objects.filter(user=user, session_id=session_id)
+        .defer("prompt_text", "output_text")
+        .order_by("created_at", "pk")
+    )

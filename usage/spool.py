@@ -58,7 +58,7 @@ def usage_spool_append(*, events: list[UsageEventData]) -> None:
                 if same_file:  # not renamed away by a drain between open and lock
                     view = memoryview(lines)
                     while view:  # a regular file takes it in one write; a short one is continued
-                        view = view[os.write(fd, view):]
+                        view = view[os.write(fd, view) :]
                     os.fsync(fd)
                     return
             finally:

@@ -88,7 +88,10 @@ def _entries_process(client: redis.Redis, stream: str, entries: list) -> tuple[i
 
 
 def usage_stream_drain(
-    *, time_budget_s: float = 4.0, batch_size: int | None = None, claim_idle_ms: int = CLAIM_IDLE_MS,
+    *,
+    time_budget_s: float = 4.0,
+    batch_size: int | None = None,
+    claim_idle_ms: int = CLAIM_IDLE_MS,
 ) -> DrainResult:
     """Move usage events from the Redis stream into the ledger, in batches, within a time budget.
 
@@ -114,7 +117,10 @@ def usage_stream_drain(
         if claimed:
             inserted, dead = _entries_process(client, stream, claimed)
             result.read, result.inserted, result.dead = (
-                result.read + len(claimed), result.inserted + inserted, result.dead + dead)
+                result.read + len(claimed),
+                result.inserted + inserted,
+                result.dead + dead,
+            )
         if start_id in (b"0-0", "0-0"):
             break
 
@@ -126,7 +132,10 @@ def usage_stream_drain(
             break
         inserted, dead = _entries_process(client, stream, entries)
         result.read, result.inserted, result.dead = (
-            result.read + len(entries), result.inserted + inserted, result.dead + dead)
+            result.read + len(entries),
+            result.inserted + inserted,
+            result.dead + dead,
+        )
 
     _consumers_forget(client, stream, keep=me)
     return result

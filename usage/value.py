@@ -43,18 +43,35 @@ class CallOwner:
     team_id: int | None
 
 
-def feedback_record(*, request_id: str, owner: CallOwner, rater_user_id: int, rater_team_id: int | None,
-                    key_id: int | None, score: int, scale: str | None = None, comment: str = "") -> Feedback:
+def feedback_record(
+    *,
+    request_id: str,
+    owner: CallOwner,
+    rater_user_id: int,
+    rater_team_id: int | None,
+    key_id: int | None,
+    score: int,
+    scale: str | None = None,
+    comment: str = "",
+) -> Feedback:
     """Record (or replace) the rating of one call by one key (or, from the web page, by one person).
 
     The rater must be the person who made the call, or rate with a key of the call's team - checked by
     the caller against ``owner``. Idempotent per (request id, key): a repeat replaces score and comment.
     """
     scale = feedback_scale_for(score=score, scale=scale)
-    lookup: dict[str, Any] = {"request_id": request_id, "key_id": key_id} if key_id else {"request_id": request_id,
-                                                                         "user_id": rater_user_id, "key": None}
-    defaults = {"user_id": rater_user_id, "team_id": rater_team_id or owner.team_id, "score": score,
-                "scale": scale, "comment": comment[:2000]}
+    lookup: dict[str, Any] = (
+        {"request_id": request_id, "key_id": key_id}
+        if key_id
+        else {"request_id": request_id, "user_id": rater_user_id, "key": None}
+    )
+    defaults = {
+        "user_id": rater_user_id,
+        "team_id": rater_team_id or owner.team_id,
+        "score": score,
+        "scale": scale,
+        "comment": comment[:2000],
+    }
     try:
         feedback, _ = Feedback.objects.update_or_create(**lookup, defaults=defaults)
     except IntegrityError:  # a concurrent first rating won the race: replace it
@@ -69,16 +86,28 @@ def call_owner_from_db(request_id: str) -> CallOwner | None:
     return CallOwner(**row) if row else None
 
 
-_RECORDED_KINDS = frozenset({ValueSource.INTEGRATION, ValueSource.SERVICE_TOKEN, ValueSource.PERSON,
-                             ValueSource.IMPORT})
+_RECORDED_KINDS = frozenset(
+    {ValueSource.INTEGRATION, ValueSource.SERVICE_TOKEN, ValueSource.PERSON, ValueSource.IMPORT}
+)
 
 
 @transaction.atomic
-def outcome_record(*, external_id: str, kind: str, occurred_at: datetime, source_kind: str, user=None,
-                   team: Team | None = None, value: Decimal | int | float = 1,
-                   request_ids: list[str] | tuple[str, ...] = (), source: str = "", reported_by=None,
-                   api_token: ApiToken | None = None, integration: str = "",
-                   session_id: str = "") -> tuple[Outcome, bool]:
+def outcome_record(
+    *,
+    external_id: str,
+    kind: str,
+    occurred_at: datetime,
+    source_kind: str,
+    user=None,
+    team: Team | None = None,
+    value: Decimal | int | float = 1,
+    request_ids: list[str] | tuple[str, ...] = (),
+    source: str = "",
+    reported_by=None,
+    api_token: ApiToken | None = None,
+    integration: str = "",
+    session_id: str = "",
+) -> tuple[Outcome, bool]:
     """Record one outcome with its provenance; returns it and whether it was created.
 
     Provenance: ``source_kind`` (integration, service_token, person, import), the person whose
@@ -106,10 +135,20 @@ def outcome_record(*, external_id: str, kind: str, occurred_at: datetime, source
     try:
         with transaction.atomic():
             outcome = Outcome.objects.create(
-                external_id=external_id, kind=kind, user=user, team=team, occurred_at=occurred_at,
-                value=Decimal(str(value)), request_ids=ids, source=source[:200], source_kind=source_kind,
-                reported_by=reported_by, api_token=api_token, integration=integration,
-                session_id=session_id[:128])
+                external_id=external_id,
+                kind=kind,
+                user=user,
+                team=team,
+                occurred_at=occurred_at,
+                value=Decimal(str(value)),
+                request_ids=ids,
+                source=source[:200],
+                source_kind=source_kind,
+                reported_by=reported_by,
+                api_token=api_token,
+                integration=integration,
+                session_id=session_id[:128],
+            )
     except IntegrityError:
         return Outcome.objects.get(external_id=external_id), False
     OutcomeRequest.objects.bulk_create(OutcomeRequest(outcome=outcome, request_id=r) for r in ids)
@@ -117,8 +156,9 @@ def outcome_record(*, external_id: str, kind: str, occurred_at: datetime, source
 
 
 @transaction.atomic
-def outcome_kind_set(*, kind: str, weight: Decimal | int | float, description: str = "", actor=None,
-                     actor_label: str = "") -> OutcomeKind:
+def outcome_kind_set(
+    *, kind: str, weight: Decimal | int | float, description: str = "", actor=None, actor_label: str = ""
+) -> OutcomeKind:
     """Set the weight of an outcome kind (admins). Audited."""
     if Decimal(str(weight)) < 0:
         raise ValueSignalError("weight must not be negative")
@@ -128,6 +168,12 @@ def outcome_kind_set(*, kind: str, weight: Decimal | int | float, description: s
     item.weight = Decimal(str(weight))
     item.description = description or item.description
     item.save()
-    audit_record(actor=actor, actor_label=actor_label, action="update" if before else "create", instance=item,
-                 before=before, after=audit_snapshot(item))
+    audit_record(
+        actor=actor,
+        actor_label=actor_label,
+        action="update" if before else "create",
+        instance=item,
+        before=before,
+        after=audit_snapshot(item),
+    )
     return item

@@ -38,8 +38,12 @@ class AuthenticatedHttpRequest(HttpRequest):
 
 class KeyCreateForm(forms.Form):
     name = forms.CharField(max_length=100, label="Name", help_text="Where you will use it, e.g. 'laptop'.")
-    team = forms.ModelChoiceField(queryset=Team.objects.none(), label="Team", empty_label=None,
-                                  help_text="Usage with this key counts towards this team.")
+    team = forms.ModelChoiceField(
+        queryset=Team.objects.none(),
+        label="Team",
+        empty_label=None,
+        help_text="Usage with this key counts towards this team.",
+    )
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
@@ -87,8 +91,9 @@ def my_key_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = KeyCreateForm(request.POST, user=request.user)
     if not form.is_valid():
         return render(request, "usage/my_usage.html", _my_usage_context(request, key_form=form), status=400)
-    key, secret = key_create(user=request.user, team=form.cleaned_data["team"], name=form.cleaned_data["name"],
-                             actor=request.user)
+    key, secret = key_create(
+        user=request.user, team=form.cleaned_data["team"], name=form.cleaned_data["name"], actor=request.user
+    )
     response = render(request, "usage/key_created.html", {"nav": "me", "key": key, "secret": secret}, status=201)
     response["Cache-Control"] = "no-store"  # the secret must not stay in any cache
     return response
@@ -121,8 +126,15 @@ def my_call_rate(request: AuthenticatedHttpRequest, request_id: str) -> HttpResp
         score = 0
     if score not in (1, -1):
         return HttpResponse("score must be 1 or -1", status=400, content_type="text/plain")
-    feedback_record(request_id=request_id, owner=owner, rater_user_id=request.user.pk, rater_team_id=None,
-                    key_id=None, score=score, scale="binary")
+    feedback_record(
+        request_id=request_id,
+        owner=owner,
+        rater_user_id=request.user.pk,
+        rater_team_id=None,
+        key_id=None,
+        score=score,
+        scale="binary",
+    )
     messages.success(request, "Thanks: your rating is recorded.")
     return redirect(reverse("usage:my_usage") + "#calls")
 
@@ -134,5 +146,8 @@ def my_session(request: AuthenticatedHttpRequest, session_id: str) -> HttpRespon
     if not calls:
         raise Http404("No such session of yours.")
     total = sum((call.cost_usd or 0 for call in calls), start=0)
-    return render(request, "usage/session_detail.html",
-                  {"nav": "me", "session_id": session_id, "calls": calls, "total_cost": total})
+    return render(
+        request,
+        "usage/session_detail.html",
+        {"nav": "me", "session_id": session_id, "calls": calls, "total_cost": total},
+    )

@@ -63,7 +63,8 @@ class ApiTokenAuthentication(BaseAuthentication):
         if secret.startswith(KEY_PREFIX):
             auth_failure_count(request)
             raise exceptions.AuthenticationFailed(
-                f"Proxy keys ({KEY_PREFIX}...) only work on /v1/. Use an API token ({TOKEN_PREFIX}...) here.")
+                f"Proxy keys ({KEY_PREFIX}...) only work on /v1/. Use an API token ({TOKEN_PREFIX}...) here."
+            )
         try:
             token = api_token_authenticate(secret=secret)
         except DomainAuthenticationFailed as exc:

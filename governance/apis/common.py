@@ -96,8 +96,7 @@ class BaseApi(APIView):
         beyond 64 bits and days outside ``DAY_MIN``..``DAY_MAX`` included (on every database)."""
         parsed = self.FilterSerializer(data=self.request.query_params)
         parsed.is_valid(raise_exception=True)
-        errors = {name: [error] for name, value in parsed.validated_data.items()
-                  if (error := query_value_error(value))}
+        errors = {name: [error] for name, value in parsed.validated_data.items() if (error := query_value_error(value))}
         if errors:
             raise exceptions.ValidationError(errors)
         return {name: value for name, value in parsed.validated_data.items() if value not in (None, "")}
@@ -132,8 +131,9 @@ def paginated(serializer_class: type[serializers.Serializer]) -> type[serializer
     return PageSerializer
 
 
-def page_response(view: APIView, items: QuerySet | list, serializer_class: type[serializers.Serializer],
-                  context: dict | None = None) -> Response:
+def page_response(
+    view: APIView, items: QuerySet | list, serializer_class: type[serializers.Serializer], context: dict | None = None
+) -> Response:
     """One page of ``items`` (``?limit=&offset=``), rendered with ``serializer_class``."""
     paginator = Pagination()
     page = paginator.paginate_queryset(items, view.request, view=view)
@@ -144,13 +144,18 @@ def page_response(view: APIView, items: QuerySet | list, serializer_class: type[
 def ordering_field(choices: list[str], default: str) -> serializers.ChoiceField:
     """An ``ordering`` query parameter: a field name, ``-`` for descending."""
     options = [item for name in choices for item in (name, f"-{name}")]
-    return serializers.ChoiceField(choices=options, required=False, default=default,
-                                   help_text="Sort by this field; prefix with - for descending.")
+    return serializers.ChoiceField(
+        choices=options, required=False, default=default, help_text="Sort by this field; prefix with - for descending."
+    )
 
 
 class PageFilterSerializer(serializers.Serializer):
     """Documents ``limit``/``offset`` in the schema; the paginator reads them."""
 
-    limit = serializers.IntegerField(required=False, min_value=1, max_value=Pagination.max_limit,
-                                     help_text="Items per page (default 50, at most 500).")
+    limit = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=Pagination.max_limit,
+        help_text="Items per page (default 50, at most 500).",
+    )
     offset = serializers.IntegerField(required=False, min_value=0, help_text="Items to skip.")

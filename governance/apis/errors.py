@@ -27,7 +27,8 @@ class ErrorDetailSerializer(serializers.Serializer):
     message = serializers.CharField()
     # The metaclass collects declared fields off the class, so this one does not shadow Serializer.fields.
     fields = serializers.DictField(  # type: ignore[assignment]
-        child=serializers.ListField(child=serializers.CharField()), allow_null=True)
+        child=serializers.ListField(child=serializers.CharField()), allow_null=True
+    )
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -51,8 +52,14 @@ def _flatten(detail, prefix: str = "") -> dict[str, list[str]]:
     return {prefix or "non_field_errors": [str(detail)]}
 
 
-def error_response(*, status: int, code: str, message: str, fields: dict[str, list[str]] | None = None,
-                   headers: dict[str, str] | None = None) -> Response:
+def error_response(
+    *,
+    status: int,
+    code: str,
+    message: str,
+    fields: dict[str, list[str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
     body = {"error": {"status": status, "code": code, "message": message, "fields": fields}}
     return Response(body, status=status, headers=headers)
 
@@ -66,8 +73,7 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, GovernanceError):
         set_rollback()
         fields = {exc.param: [exc.message]} if exc.param else None
-        return error_response(status=exc.status, code=exc.code, message=exc.message, fields=fields,
-                              headers=exc.headers)
+        return error_response(status=exc.status, code=exc.code, message=exc.message, fields=fields, headers=exc.headers)
     if isinstance(exc, IntegrityError):
         set_rollback()
         logger.info("api conflict: %s", type(exc).__name__)  # never the statement: it may carry values
@@ -83,8 +89,13 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         headers["Retry-After"] = str(int(wait))
     set_rollback()
     if isinstance(exc, exceptions.ValidationError):
-        return error_response(status=exc.status_code, code="invalid", message="The input is not valid.",
-                              fields=_flatten(exc.detail), headers=headers)
+        return error_response(
+            status=exc.status_code,
+            code="invalid",
+            message="The input is not valid.",
+            fields=_flatten(exc.detail),
+            headers=headers,
+        )
     detail = exc.detail
     code = getattr(detail, "code", None) or exc.default_code
     message = str(detail) if not isinstance(detail, (dict, list)) else str(exc.default_detail)

@@ -83,8 +83,13 @@ class FlagReviewApi(BaseApi):
 
     class InputSerializer(serializers.Serializer):
         action = serializers.ChoiceField(choices=FlagReview.Action.choices)
-        comment = serializers.CharField(max_length=2000, required=False, default="", allow_blank=True,
-                                        help_text="The person flagged reads it. Required for 'comment'.")
+        comment = serializers.CharField(
+            max_length=2000,
+            required=False,
+            default="",
+            allow_blank=True,
+            help_text="The person flagged reads it. Required for 'comment'.",
+        )
 
         def validate(self, data):
             if data["action"] == FlagReview.Action.COMMENT and not data["comment"].strip():
@@ -100,7 +105,11 @@ class FlagReviewApi(BaseApi):
             raise PermissionDenied("Only the team's managers review its flags.")
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        flag_review(flag=flag, reviewer=request.user, action=payload.validated_data["action"],
-                    comment=payload.validated_data["comment"].strip())
+        flag_review(
+            flag=flag,
+            reviewer=request.user,
+            action=payload.validated_data["action"],
+            comment=payload.validated_data["comment"].strip(),
+        )
         flag = flags_visible(access=access).get(pk=flag.pk)
         return Response(FlagOutputSerializer(flag).data)

@@ -56,8 +56,9 @@ class KeyListApi(BaseApi):
     class InputSerializer(serializers.Serializer):
         team = serializers.IntegerField(min_value=1, help_text="Team id; the person must belong to it.")
         name = serializers.CharField(max_length=100, default="default")
-        user = serializers.IntegerField(min_value=1, required=False,
-                                        help_text="Admins only: create the key for this person.")
+        user = serializers.IntegerField(
+            min_value=1, required=False, help_text="Admins only: create the key for this person."
+        )
         is_service = serializers.BooleanField(default=False, help_text="A team application's key (managers).")
         expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
 
@@ -94,8 +95,14 @@ class KeyListApi(BaseApi):
         owner = person_by_id(user_id=owner_id)
         if owner is None or not Membership.objects.filter(user=owner, team=team).exists():
             raise GovernanceError("The person is not a member of this team.", param="team")
-        key, secret = key_create(user=owner, team=team, name=data["name"], is_service=data["is_service"],
-                                 expires_at=data["expires_at"], actor=request.user)
+        key, secret = key_create(
+            user=owner,
+            team=team,
+            name=data["name"],
+            is_service=data["is_service"],
+            expires_at=data["expires_at"],
+            actor=request.user,
+        )
         return Response({**KeyOutputSerializer(key).data, "secret": secret}, status=201)
 
 
@@ -125,6 +132,7 @@ class KeyRevokeApi(BaseApi):
 
 # --- API tokens -------------------------------------------------------------------------------------
 
+
 class ApiTokenOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
@@ -150,10 +158,16 @@ class ApiTokenListApi(BaseApi):
 
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=100)
-        scopes = serializers.ListField(child=serializers.ChoiceField(choices=ApiToken.Scope.choices),
-                                       min_length=1, max_length=4)
-        team = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None,
-                                        help_text="Make a service token for this team (its managers, admins).")
+        scopes = serializers.ListField(
+            child=serializers.ChoiceField(choices=ApiToken.Scope.choices), min_length=1, max_length=4
+        )
+        team = serializers.IntegerField(
+            min_value=1,
+            required=False,
+            allow_null=True,
+            default=None,
+            help_text="Make a service token for this team (its managers, admins).",
+        )
         expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
 
     class CreatedSerializer(ApiTokenOutputSerializer):
@@ -181,8 +195,14 @@ class ApiTokenListApi(BaseApi):
         team = None
         if data["team"] is not None:
             team = get_object_or_404(teams_visible(access=access), pk=data["team"])
-        token, secret = api_token_create(user=request.user, name=data["name"], scopes=data["scopes"], team=team,
-                                         expires_at=data["expires_at"], actor=request.user)
+        token, secret = api_token_create(
+            user=request.user,
+            name=data["name"],
+            scopes=data["scopes"],
+            team=team,
+            expires_at=data["expires_at"],
+            actor=request.user,
+        )
         return Response({**ApiTokenOutputSerializer(token).data, "secret": secret}, status=201)
 
 
@@ -216,8 +236,15 @@ class MeApi(BaseApi):
     def get(self, request):
         access = self.access
         memberships = memberships_of_person(user_id=access.person_id)
-        return Response(self.OutputSerializer({
-            "user_id": access.user_id, "email": request.user.email, "is_admin": access.is_admin,
-            "scopes": sorted(access.scopes), "service_team_id": access.service_team_id,
-            "teams": [{"team_id": m.team_id, "team_slug": m.team.slug, "role": m.role} for m in memberships],
-        }).data)
+        return Response(
+            self.OutputSerializer(
+                {
+                    "user_id": access.user_id,
+                    "email": request.user.email,
+                    "is_admin": access.is_admin,
+                    "scopes": sorted(access.scopes),
+                    "service_team_id": access.service_team_id,
+                    "teams": [{"team_id": m.team_id, "team_slug": m.team.slug, "role": m.role} for m in memberships],
+                }
+            ).data
+        )

@@ -28,9 +28,13 @@ _RATE: dict[str, Any] = {"required": False, "allow_null": True, "min_value": 1, 
 class PolicyValuesSerializer(serializers.Serializer):
     """Every policy field; null (or absent) = not set at this level."""
 
-    allowed_models = serializers.ListField(child=serializers.CharField(max_length=200), required=False,
-                                           allow_null=True, max_length=500,
-                                           help_text="Model names and glob patterns; null: any model.")
+    allowed_models = serializers.ListField(
+        child=serializers.CharField(max_length=200),
+        required=False,
+        allow_null=True,
+        max_length=500,
+        help_text="Model names and glob patterns; null: any model.",
+    )
     tokens_per_day = serializers.IntegerField(**_COUNT, max_value=2**62)
     tokens_per_week = serializers.IntegerField(**_COUNT, max_value=2**62)
     tokens_per_month = serializers.IntegerField(**_COUNT, max_value=2**62)
@@ -40,20 +44,27 @@ class PolicyValuesSerializer(serializers.Serializer):
     requests_per_minute = serializers.IntegerField(**_RATE)
     tokens_per_minute = serializers.IntegerField(**_RATE)
     max_tokens = serializers.IntegerField(**_RATE)
-    max_tokens_action = serializers.ChoiceField(choices=Policy.MaxTokensAction.choices, required=False,
-                                                allow_null=True)
+    max_tokens_action = serializers.ChoiceField(choices=Policy.MaxTokensAction.choices, required=False, allow_null=True)
     on_exceed = serializers.ChoiceField(choices=Policy.OnExceed.choices, required=False, allow_null=True)
     downgrade_to = serializers.CharField(max_length=200, required=False, allow_null=True)
-    alert_thresholds = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=1000),
-                                             required=False, allow_null=True, max_length=20,
-                                             help_text="Percentages of a budget, e.g. [50, 80, 100].")
-    store_text = serializers.BooleanField(required=False, allow_null=True,
-                                          help_text="Store prompt and response text (privacy: off by default).")
+    alert_thresholds = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=1000),
+        required=False,
+        allow_null=True,
+        max_length=20,
+        help_text="Percentages of a budget, e.g. [50, 80, 100].",
+    )
+    store_text = serializers.BooleanField(
+        required=False, allow_null=True, help_text="Store prompt and response text (privacy: off by default)."
+    )
     allow_unpriced_models = serializers.BooleanField(
-        required=False, allow_null=True,
-        help_text="Admit models without a price under a USD budget (their cost is not counted); default false.")
-    detector_thresholds = serializers.DictField(child=serializers.FloatField(), required=False, allow_null=True,
-                                                help_text="Per detector name, its threshold.")
+        required=False,
+        allow_null=True,
+        help_text="Admit models without a price under a USD budget (their cost is not counted); default false.",
+    )
+    detector_thresholds = serializers.DictField(
+        child=serializers.FloatField(), required=False, allow_null=True, help_text="Per detector name, its threshold."
+    )
 
     class Meta:
         ref_name = "PolicyValues"
@@ -90,10 +101,16 @@ class PolicyListApi(BaseApi):
 
     class InputSerializer(PolicyValuesSerializer):
         scope = serializers.ChoiceField(choices=Policy.Scope.choices)
-        team = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None,
-                                        help_text="Team id; for team and user scopes.")
-        user = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None,
-                                        help_text="Person id; for the user scope (a member of the team).")
+        team = serializers.IntegerField(
+            min_value=1, required=False, allow_null=True, default=None, help_text="Team id; for team and user scopes."
+        )
+        user = serializers.IntegerField(
+            min_value=1,
+            required=False,
+            allow_null=True,
+            default=None,
+            help_text="Person id; for the user scope (a member of the team).",
+        )
 
         class Meta:
             ref_name = "PolicySetInput"
@@ -117,9 +134,12 @@ class PolicyListApi(BaseApi):
                 policies = policies.filter(**{name: filters[name]})
         return page_response(self, policies.order_by(filters["ordering"], "pk"), PolicyOutputSerializer)
 
-    @extend_schema(operation_id="policies_set", request=InputSerializer, responses=PolicyOutputSerializer,
-                   description="Create or replace the policy of one target (admins). Fields not given become "
-                               "unset. Audited.")
+    @extend_schema(
+        operation_id="policies_set",
+        request=InputSerializer,
+        responses=PolicyOutputSerializer,
+        description="Create or replace the policy of one target (admins). Fields not given become unset. Audited.",
+    )
     def post(self, request):
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -143,8 +163,12 @@ class PolicyDetailApi(BaseApi):
         policy = get_object_or_404(policies_visible(access=self.access), pk=policy_id)
         return Response(PolicyOutputSerializer(policy).data)
 
-    @extend_schema(operation_id="policies_update", request=PolicyValuesSerializer, responses=PolicyOutputSerializer,
-                   description="Change the fields given (null unsets one); the others keep their values. Audited.")
+    @extend_schema(
+        operation_id="policies_update",
+        request=PolicyValuesSerializer,
+        responses=PolicyOutputSerializer,
+        description="Change the fields given (null unsets one); the others keep their values. Audited.",
+    )
     def patch(self, request, policy_id: int):
         policy = get_object_or_404(Policy, pk=policy_id)
         payload = PolicyValuesSerializer(data=request.data, partial=True)
@@ -154,8 +178,11 @@ class PolicyDetailApi(BaseApi):
         policy = _saved(policy_save, policy=policy, actor=request.user)
         return Response(PolicyOutputSerializer(policy).data)
 
-    @extend_schema(operation_id="policies_delete", responses={204: None},
-                   description="Delete a policy: its level then inherits every field. Audited.")
+    @extend_schema(
+        operation_id="policies_delete",
+        responses={204: None},
+        description="Delete a policy: its level then inherits every field. Audited.",
+    )
     def delete(self, request, policy_id: int):
         policy = get_object_or_404(Policy, pk=policy_id)
         policy_delete(policy=policy, actor=request.user)

@@ -43,14 +43,30 @@ class ProviderOutputSerializer(serializers.Serializer):
 
 class ProviderInputSerializer(serializers.Serializer):
     base_url = serializers.URLField(max_length=500)
-    kind = serializers.ChoiceField(choices=["openai", "anthropic"], required=False, default=None, allow_null=True,
-                                   help_text="The protocol: openai (default for a new one) or anthropic.")
-    api_key = serializers.CharField(required=False, allow_null=True, allow_blank=True, default=None,
-                                    write_only=True, trim_whitespace=False, max_length=2000,
-                                    help_text="Write-only. Omit or null to keep the stored one; empty clears it.")
+    kind = serializers.ChoiceField(
+        choices=["openai", "anthropic"],
+        required=False,
+        default=None,
+        allow_null=True,
+        help_text="The protocol: openai (default for a new one) or anthropic.",
+    )
+    api_key = serializers.CharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        default=None,
+        write_only=True,
+        trim_whitespace=False,
+        max_length=2000,
+        help_text="Write-only. Omit or null to keep the stored one; empty clears it.",
+    )
     api_key_env = serializers.RegexField(r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=100, required=False, default="")
-    extra_headers = serializers.DictField(child=serializers.CharField(max_length=2000), required=False,
-                                          default=dict, help_text="Write-only values; names are returned.")
+    extra_headers = serializers.DictField(
+        child=serializers.CharField(max_length=2000),
+        required=False,
+        default=dict,
+        help_text="Write-only values; names are returned.",
+    )
     is_active = serializers.BooleanField(default=True)
 
     class Meta:
@@ -216,13 +232,16 @@ class PriceListApi(BaseApi):
     class InputSerializer(serializers.Serializer):
         model = serializers.CharField(max_length=200)
         input_per_mtok = serializers.DecimalField(max_digits=12, decimal_places=6, min_value=0)
-        cached_input_per_mtok = serializers.DecimalField(max_digits=12, decimal_places=6, min_value=0,
-                                                         required=False, allow_null=True, default=None)
-        cache_write_per_mtok = serializers.DecimalField(max_digits=12, decimal_places=6, min_value=0,
-                                                        required=False, allow_null=True, default=None)
+        cached_input_per_mtok = serializers.DecimalField(
+            max_digits=12, decimal_places=6, min_value=0, required=False, allow_null=True, default=None
+        )
+        cache_write_per_mtok = serializers.DecimalField(
+            max_digits=12, decimal_places=6, min_value=0, required=False, allow_null=True, default=None
+        )
         output_per_mtok = serializers.DecimalField(max_digits=12, decimal_places=6, min_value=0)
-        valid_from = serializers.DateTimeField(required=False, allow_null=True, default=None,
-                                               help_text="Default: now. Past versions are never edited.")
+        valid_from = serializers.DateTimeField(
+            required=False, allow_null=True, default=None, help_text="Default: now. Past versions are never edited."
+        )
 
     @extend_schema(operation_id="prices_list", responses=paginated(PriceOutputSerializer))
     def get(self, request):

@@ -20,8 +20,7 @@ _MONEY: dict[str, Any] = {"max_digits": 24, "decimal_places": 8}
 
 
 class PeriodFilterSerializer(serializers.Serializer):
-    start = serializers.DateField(required=False, help_text="First day (organisation time zone). Default: "
-                                                            "this month.")
+    start = serializers.DateField(required=False, help_text="First day (organisation time zone). Default: this month.")
     end = serializers.DateField(required=False, help_text="Last day, inclusive; at most 366 days in all.")
 
     class Meta:
@@ -29,8 +28,10 @@ class PeriodFilterSerializer(serializers.Serializer):
 
     def validate(self, data):
         try:
-            data["period"] = period_parse(start=data["start"].isoformat() if data.get("start") else None,
-                                          end=data["end"].isoformat() if data.get("end") else None)
+            data["period"] = period_parse(
+                start=data["start"].isoformat() if data.get("start") else None,
+                end=data["end"].isoformat() if data.get("end") else None,
+            )
         except ValueError as exc:
             raise serializers.ValidationError({"start": [str(exc)]}) from exc
         return data

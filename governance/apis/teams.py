@@ -104,8 +104,7 @@ class MembershipListApi(BaseApi):
                 memberships = memberships.filter(**{name: filters[name]})
         return page_response(self, memberships.order_by(filters["ordering"], "pk"), MembershipOutputSerializer)
 
-    @extend_schema(operation_id="memberships_set", request=InputSerializer,
-                   responses={201: MembershipOutputSerializer})
+    @extend_schema(operation_id="memberships_set", request=InputSerializer, responses={201: MembershipOutputSerializer})
     def post(self, request):
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -132,8 +131,9 @@ class MembershipDetailApi(BaseApi):
         membership = get_object_or_404(Membership.objects.select_related("user", "team"), pk=membership_id)
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        membership = membership_set(user=membership.user, team=membership.team,
-                                    role=payload.validated_data["role"], actor=request.user)
+        membership = membership_set(
+            user=membership.user, team=membership.team, role=payload.validated_data["role"], actor=request.user
+        )
         return Response(MembershipOutputSerializer(membership).data)
 
     @extend_schema(operation_id="memberships_delete", responses={204: None})

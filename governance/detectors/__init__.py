@@ -83,9 +83,7 @@ def run_all(
     elif grouped.min_team_size != thresholds.min_team_size:
         grouped = dataclasses.replace(grouped, min_team_size=thresholds.min_team_size)
     findings = [
-        finding
-        for name in names
-        for finding in DETECTORS[name](events, signals, window, thresholds, grouped=grouped)
+        finding for name in names for finding in DETECTORS[name](events, signals, window, thresholds, grouped=grouped)
     ]
     findings.sort(key=lambda f: (f.user_id, f.team_id, f.detector))
     return findings

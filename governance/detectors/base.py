@@ -147,14 +147,37 @@ class Thresholds:
 
     def __post_init__(self) -> None:
         """Every instance is valid, however built; raises ValueError naming the first bad field."""
-        for name in ("value_ratio", "repetition_share", "padding_share", "unread_share", "loop_share",
-                     "hug_share", "overkill_share", "padding_output_ratio"):
+        for name in (
+            "value_ratio",
+            "repetition_share",
+            "padding_share",
+            "unread_share",
+            "loop_share",
+            "hug_share",
+            "overkill_share",
+            "padding_output_ratio",
+        ):
             if not 0 < getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be in (0, 1]")
-        for name in ("spare_value_ratio", "volume_value_ratio", "cadence_linked_ratio", "value_follows_ratio",
-                     "min_events", "volume_z", "cadence_cv", "cadence_hours", "padding_prompt_factor",
-                     "surge_days", "surge_ratio", "hug_band", "hug_min_days", "jump_days", "jump_ratio",
-                     "overkill_output_tokens", "overkill_prompt_tokens"):
+        for name in (
+            "spare_value_ratio",
+            "volume_value_ratio",
+            "cadence_linked_ratio",
+            "value_follows_ratio",
+            "min_events",
+            "volume_z",
+            "cadence_cv",
+            "cadence_hours",
+            "padding_prompt_factor",
+            "surge_days",
+            "surge_ratio",
+            "hug_band",
+            "hug_min_days",
+            "jump_days",
+            "jump_ratio",
+            "overkill_output_tokens",
+            "overkill_prompt_tokens",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
         if not 0 <= self.simhash_distance <= 8:

@@ -53,10 +53,15 @@ def make_finding(
 
 
 def peer_clause(
-    grouped: Grouped, person: Person, peer: float | None, shown: Callable[[float], str], *,
-    what: str = "median", brackets: bool = False,
+    grouped: Grouped,
+    person: Person,
+    peer: float | None,
+    shown: Callable[[float], str],
+    *,
+    what: str = "median",
+    brackets: bool = False,
 ) -> str:
-    """"; team median 4%" (or " (team median 4%)") to end a summary; "" when the person has no peers."""
+    """ "; team median 4%" (or " (team median 4%)") to end a summary; "" when the person has no peers."""
     if peer is None:
         return ""
     words = f"{grouped.peer_scope(person.key)} {what} {shown(peer)}"

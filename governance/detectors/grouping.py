@@ -104,7 +104,7 @@ class Grouped:
         return team if len(team) >= self.min_team_size else self.everyone
 
     def peer_scope(self, key: PersonKey) -> str:
-        """"team" or "organisation": the words evidence uses for the person's peer group."""
+        """ "team" or "organisation": the words evidence uses for the person's peer group."""
         return "team" if len(self.teams[key[1]]) >= self.min_team_size else "organisation"
 
     def judged(self, thresholds: Thresholds) -> Iterable[Person]:

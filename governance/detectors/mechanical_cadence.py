@@ -79,21 +79,31 @@ def find(grouped: Grouped, signals: ValueSignals, thresholds: Thresholds) -> lis
                 f"a typical active day had calls in {decimal(hours[key], 0)} of its 24 hours"
                 + ("" if peer_hour is None else f" ({scope} median {decimal(peer_hour, 0)})")
             )
-        scores = [under(cv, thresholds.cadence_cv) if regular and cv is not None else 0.0,
-                  over(hours[key], thresholds.cadence_hours) if around_the_clock else 0.0]
-        findings.append(make_finding(
-            grouped=grouped, person=person, detector=NAME, score=max(scores),
-            summary=(f"Over {count(len(person.events))} calls, " + " and ".join(parts)
-                     + ": the timing of a script, not a person."),
-            value_side=side,
-            examples=(e.request_id for e in person.events),
-            calls=len(person.events),
-            robust_cv=cv,
-            median_gap_seconds=gap_medians.get(key),
-            active_hours_per_day=hours[key],
-            peer_median_robust_cv=peer_cvs.get(key),
-            peer_median_active_hours_per_day=peer_hours.get(key),
-        ))
+        scores = [
+            under(cv, thresholds.cadence_cv) if regular and cv is not None else 0.0,
+            over(hours[key], thresholds.cadence_hours) if around_the_clock else 0.0,
+        ]
+        findings.append(
+            make_finding(
+                grouped=grouped,
+                person=person,
+                detector=NAME,
+                score=max(scores),
+                summary=(
+                    f"Over {count(len(person.events))} calls, "
+                    + " and ".join(parts)
+                    + ": the timing of a script, not a person."
+                ),
+                value_side=side,
+                examples=(e.request_id for e in person.events),
+                calls=len(person.events),
+                robust_cv=cv,
+                median_gap_seconds=gap_medians.get(key),
+                active_hours_per_day=hours[key],
+                peer_median_robust_cv=peer_cvs.get(key),
+                peer_median_active_hours_per_day=peer_hours.get(key),
+            )
+        )
     return findings
 
 

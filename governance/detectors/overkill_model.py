@@ -30,7 +30,7 @@ def is_top_tier(model: str, tiers: Sequence[str]) -> bool:
     name = model.rsplit("/", 1)[-1].lower()
     for tier in tiers:
         tier = tier.lower()
-        if name == tier or (name.startswith(tier + "-") and name[len(tier) + 1:len(tier) + 2].isdigit()):
+        if name == tier or (name.startswith(tier + "-") and name[len(tier) + 1 : len(tier) + 2].isdigit()):
             return True
     return False
 
@@ -69,22 +69,27 @@ def find(grouped: Grouped, signals: ValueSignals, thresholds: Thresholds) -> lis
         models = [name for name, _ in Counter(e.model for e in mine).most_common(3)]
         peer = peers.get(key)
         cost = sum(e.cost_usd for e in mine if e.cost_usd is not None)
-        findings.append(make_finding(
-            grouped=grouped, person=person, detector=NAME, score=over(shares[key], thresholds.overkill_share),
-            summary=(
-                f"{percent(shares[key])} of {count(len(top[key]))} top-tier calls ({', '.join(models)}) "
-                f"returned at most {max_out} tokens for prompts of at most {count(max_in)} tokens, "
-                f"costing ${cost:,.2f}{peer_clause(grouped, person, peer, percent)}."
-            ),
-            value_side=sides[key],
-            examples=(e.request_id for e in mine),
-            top_tier_calls=len(top[key]),
-            trivial_calls=len(mine),
-            trivial_share=shares[key],
-            trivial_cost_usd=cost,
-            models=models,
-            peer_median_trivial_share=peer,
-        ))
+        findings.append(
+            make_finding(
+                grouped=grouped,
+                person=person,
+                detector=NAME,
+                score=over(shares[key], thresholds.overkill_share),
+                summary=(
+                    f"{percent(shares[key])} of {count(len(top[key]))} top-tier calls ({', '.join(models)}) "
+                    f"returned at most {max_out} tokens for prompts of at most {count(max_in)} tokens, "
+                    f"costing ${cost:,.2f}{peer_clause(grouped, person, peer, percent)}."
+                ),
+                value_side=sides[key],
+                examples=(e.request_id for e in mine),
+                top_tier_calls=len(top[key]),
+                trivial_calls=len(mine),
+                trivial_share=shares[key],
+                trivial_cost_usd=cost,
+                models=models,
+                peer_median_trivial_share=peer,
+            )
+        )
     return findings
 
 

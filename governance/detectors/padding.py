@@ -62,26 +62,31 @@ def find(grouped: Grouped, signals: ValueSignals, thresholds: Thresholds) -> lis
         peer_share = peer_shares.get(key)
         overshoot = [e.max_tokens / max(e.completion_tokens, 1) for e in mine if e.max_tokens]
         padded_prompt = median([e.prompt_tokens for e in mine])
-        findings.append(make_finding(
-            grouped=grouped, person=person, detector=NAME, score=over(shares[key], thresholds.padding_share),
-            summary=(
-                f"{percent(shares[key])} of {count(len(calls[key]))} calls sent prompts of typically "
-                f"{count(padded_prompt)} tokens - at least {decimal(factor)}x the usual "
-                f"{count(references[key])} tokens - for answers under {percent(ratio)} of the prompt's size"
-                f"{peer_clause(grouped, person, peer_share, percent, what='median share')}."
-            ),
-            value_side=sides[key],
-            examples=(e.request_id for e in mine),
-            calls=len(calls[key]),
-            padded_calls=len(mine),
-            padded_share=shares[key],
-            median_padded_prompt_tokens=padded_prompt,
-            median_prompt_tokens=norms[key],
-            reference_prompt_tokens=references[key],
-            peer_median_prompt_tokens=peer_norms.get(key),
-            median_max_tokens_over_output=median(overshoot) if overshoot else None,
-            peer_median_padded_share=peer_share,
-        ))
+        findings.append(
+            make_finding(
+                grouped=grouped,
+                person=person,
+                detector=NAME,
+                score=over(shares[key], thresholds.padding_share),
+                summary=(
+                    f"{percent(shares[key])} of {count(len(calls[key]))} calls sent prompts of typically "
+                    f"{count(padded_prompt)} tokens - at least {decimal(factor)}x the usual "
+                    f"{count(references[key])} tokens - for answers under {percent(ratio)} of the prompt's size"
+                    f"{peer_clause(grouped, person, peer_share, percent, what='median share')}."
+                ),
+                value_side=sides[key],
+                examples=(e.request_id for e in mine),
+                calls=len(calls[key]),
+                padded_calls=len(mine),
+                padded_share=shares[key],
+                median_padded_prompt_tokens=padded_prompt,
+                median_prompt_tokens=norms[key],
+                reference_prompt_tokens=references[key],
+                peer_median_prompt_tokens=peer_norms.get(key),
+                median_max_tokens_over_output=median(overshoot) if overshoot else None,
+                peer_median_padded_share=peer_share,
+            )
+        )
     return findings
 
 

@@ -66,33 +66,44 @@ def find(grouped: Grouped, signals: ValueSignals, thresholds: Thresholds) -> lis
         period_value = sum(outcome_value_between(grouped, signals, person, begin, end) for begin, _, end in spans)
         run_value = sum(outcome_value_between(grouped, signals, person, run, end) for _, run, end in spans)
         value_share = run_value / period_value if period_value else 0.0
-        if value_followed(value_in=run_value, value_all=period_value, expected_share=expected, token_share=run_share,
-                          prior=sides[key].peer_value or 0.0, ratio=thresholds.value_follows_ratio):
+        if value_followed(
+            value_in=run_value,
+            value_all=period_value,
+            expected_share=expected,
+            token_share=run_share,
+            prior=sides[key].peer_value or 0.0,
+            ratio=thresholds.value_follows_ratio,
+        ):
             continue
         peer = peers.get(key)
         in_run_up = [e for e in person.events if _in_run_up(e.created_at.timestamp(), spans)]
         in_run_up.sort(key=lambda e: (-e.total_tokens, e.request_id))
-        findings.append(make_finding(
-            grouped=grouped, person=person, detector=NAME, score=over(ratio, thresholds.surge_ratio),
-            summary=(
-                f"{percent(run_share)} of the tokens of the reporting periods ({count(run_tokens)} of "
-                f"{count(total)}) were used in the {decimal(thresholds.surge_days, 0)} days before each closed, "
-                f"{decimal(ratio)} times the {percent(expected)} those working days would account for"
-                f"{peer_clause(grouped, person, peer, lambda r: decimal(r) + ' times')}; "
-                f"{percent(value_share)} of the period's outcome value came in those days."
-            ),
-            value_side=sides[key],
-            examples=(e.request_id for e in in_run_up),
-            run_up_tokens=run_tokens,
-            period_tokens=total,
-            run_up_share=run_share,
-            expected_share=expected,
-            ratio=ratio,
-            run_up_value_share=value_share,
-            baseline_days=baseline_days,
-            period_ends=[datetime.fromtimestamp(end, UTC).isoformat() for end in ends],
-            peer_median_ratio=peer,
-        ))
+        findings.append(
+            make_finding(
+                grouped=grouped,
+                person=person,
+                detector=NAME,
+                score=over(ratio, thresholds.surge_ratio),
+                summary=(
+                    f"{percent(run_share)} of the tokens of the reporting periods ({count(run_tokens)} of "
+                    f"{count(total)}) were used in the {decimal(thresholds.surge_days, 0)} days before each closed, "
+                    f"{decimal(ratio)} times the {percent(expected)} those working days would account for"
+                    f"{peer_clause(grouped, person, peer, lambda r: decimal(r) + ' times')}; "
+                    f"{percent(value_share)} of the period's outcome value came in those days."
+                ),
+                value_side=sides[key],
+                examples=(e.request_id for e in in_run_up),
+                run_up_tokens=run_tokens,
+                period_tokens=total,
+                run_up_share=run_share,
+                expected_share=expected,
+                ratio=ratio,
+                run_up_value_share=value_share,
+                baseline_days=baseline_days,
+                period_ends=[datetime.fromtimestamp(end, UTC).isoformat() for end in ends],
+                peer_median_ratio=peer,
+            )
+        )
     return findings
 
 
@@ -127,4 +138,3 @@ def _average_day(person: Person) -> float:
 
 def _in_run_up(moment: float, spans: list[Span]) -> bool:
     return any(run <= moment < end for _, run, end in spans)
-

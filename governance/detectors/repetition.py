@@ -43,20 +43,25 @@ def find(grouped: Grouped, signals: ValueSignals, thresholds: Thresholds) -> lis
         if sides[key].well_above(thresholds):
             continue
         peer = peers.get(key)
-        findings.append(make_finding(
-            grouped=grouped, person=person, detector=NAME, score=over(mine, thresholds.repetition_share),
-            summary=(
-                f"{percent(mine)} of {count(len(person.events))} prompts were repeats or near-duplicates "
-                f"(the same text again, or with a few words changed){peer_clause(grouped, person, peer, percent)}."
-            ),
-            value_side=sides[key],
-            examples=(person.events[i].request_id for i in repeated[key]),
-            calls=len(person.events),
-            repeated_calls=len(repeated[key]),
-            repeated_share=mine,
-            simhash_distance=distance,
-            peer_median_repeated_share=peer,
-        ))
+        findings.append(
+            make_finding(
+                grouped=grouped,
+                person=person,
+                detector=NAME,
+                score=over(mine, thresholds.repetition_share),
+                summary=(
+                    f"{percent(mine)} of {count(len(person.events))} prompts were repeats or near-duplicates "
+                    f"(the same text again, or with a few words changed){peer_clause(grouped, person, peer, percent)}."
+                ),
+                value_side=sides[key],
+                examples=(person.events[i].request_id for i in repeated[key]),
+                calls=len(person.events),
+                repeated_calls=len(repeated[key]),
+                repeated_share=mine,
+                simhash_distance=distance,
+                peer_median_repeated_share=peer,
+            )
+        )
     return findings
 
 

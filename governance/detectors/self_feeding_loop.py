@@ -43,21 +43,26 @@ def find(grouped: Grouped, signals: ValueSignals, thresholds: Thresholds) -> lis
         fed = [person.events[i] for i, length in enumerate(mine) if length]
         longest = max(mine)
         peer = peers.get(key)
-        findings.append(make_finding(
-            grouped=grouped, person=person, detector=NAME, score=over(shares[key], thresholds.loop_share),
-            summary=(
-                f"{percent(shares[key])} of {count(len(person.events))} prompts were a previous answer fed "
-                f"back in, in chains of up to {count(longest + 1)} calls{peer_clause(grouped, person, peer, percent)}."
-            ),
-            value_side=sides[key],
-            examples=(e.request_id for e in fed),
-            calls=len(person.events),
-            fed_calls=len(fed),
-            fed_share=shares[key],
-            longest_chain=longest + 1,
-            simhash_distance=thresholds.simhash_distance,
-            peer_median_fed_share=peer,
-        ))
+        findings.append(
+            make_finding(
+                grouped=grouped,
+                person=person,
+                detector=NAME,
+                score=over(shares[key], thresholds.loop_share),
+                summary=(
+                    f"{percent(shares[key])} of {count(len(person.events))} prompts were a previous answer fed "
+                    f"back in, in chains of up to {count(longest + 1)} calls{peer_clause(grouped, person, peer, percent)}."
+                ),
+                value_side=sides[key],
+                examples=(e.request_id for e in fed),
+                calls=len(person.events),
+                fed_calls=len(fed),
+                fed_share=shares[key],
+                longest_chain=longest + 1,
+                simhash_distance=thresholds.simhash_distance,
+                peer_median_fed_share=peer,
+            )
+        )
     return findings
 
 
@@ -69,9 +74,7 @@ def fed_chains(events: Sequence[EventRecord], distance: int) -> list[int]:
 
     A call is fed by the latest earlier call whose output fingerprint is near its prompt's.
     """
-    feeders = latest_earlier_match(
-        list(map(_PROMPT_SIMHASH, events)), list(map(_OUTPUT_SIMHASH, events)), distance
-    )
+    feeders = latest_earlier_match(list(map(_PROMPT_SIMHASH, events)), list(map(_OUTPUT_SIMHASH, events)), distance)
     chains = [0] * len(events)
     for i, feeder in enumerate(feeders):
         if feeder >= 0:

@@ -56,7 +56,7 @@ def _band_keys(values: Sequence[int], distance: int) -> list[list[int]]:
         packed = array("Q", [v & _MASK64 for v in values])
     # Little-endian: piece i of each 64-bit value holds bits [i x width, (i + 1) x width), i.e. band i.
     pieces = memoryview(packed).cast("B").cast(code)
-    return [pieces[index::len(bands)].tolist() for index in range(len(bands))]
+    return [pieces[index :: len(bands)].tolist() for index in range(len(bands))]
 
 
 def near_duplicates(values: Sequence[int], distance: int) -> set[int]:
@@ -77,7 +77,7 @@ def near_duplicates(values: Sequence[int], distance: int) -> set[int]:
                 groups[key].append(value)
         for group in groups.values():
             for i, value in enumerate(group):
-                for other in group[i + 1:i + 1 + MAX_CANDIDATES]:
+                for other in group[i + 1 : i + 1 + MAX_CANDIDATES]:
                     if ((value ^ other) & _MASK64).bit_count() <= distance:
                         found.add(value)
                         found.add(other)
@@ -105,7 +105,7 @@ def latest_earlier_match(queries: Sequence[int], stored: Sequence[int], distance
             if not value or not earlier:
                 continue
             end = bisect_left(earlier, i)
-            for j in reversed(earlier[max(end - MAX_CANDIDATES, 0):end]):
+            for j in reversed(earlier[max(end - MAX_CANDIDATES, 0) : end]):
                 if j <= result[i]:
                     break
                 if ((stored[j] ^ value) & _MASK64).bit_count() <= distance:

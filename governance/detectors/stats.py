@@ -96,7 +96,7 @@ def peer_baselines(
         centre = _median_without(ordered, index)
         spread = 0.0
         if with_spread:
-            spread = shared_spread or robust_spread(ordered[:index] + ordered[index + 1:], centre)
+            spread = shared_spread or robust_spread(ordered[:index] + ordered[index + 1 :], centre)
         baselines[key] = Baseline(median=centre, spread=spread, peers=len(ordered) - 1)
     return baselines
 
@@ -118,7 +118,7 @@ def peer_quantiles(grouped: Grouped, metric: Mapping[PersonKey, float], q: float
         if len(ordered) < 2:
             continue
         index = bisect_left(ordered, value)
-        others = ordered[:index] + ordered[index + 1:]
+        others = ordered[:index] + ordered[index + 1 :]
         found[key] = others[min(len(others) - 1, int(q * len(others)))]
     return found
 

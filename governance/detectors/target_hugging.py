@@ -46,8 +46,9 @@ def find(grouped: Grouped, signals: ValueSignals, thresholds: Thresholds) -> lis
     average_day = {key: sum(days.values()) / len(days) for key, days in daily.items()}
     peer_days = peer_medians(grouped, average_day)
     window = grouped.window
-    announced = sorted((t for t in signals.targets if window.start < t.announced_at < window.end),
-                       key=lambda t: t.announced_at)
+    announced = sorted(
+        (t for t in signals.targets if window.start < t.announced_at < window.end), key=lambda t: t.announced_at
+    )
     jumps = {key: _largest_jump(p, announced, window, thresholds) for key, p in grouped.people.items()}
     peer_jumps = peer_medians(grouped, {key: jump[0] for key, jump in jumps.items() if jump})
     in_force: dict[int, list[tuple[float, float]]] = {}
@@ -70,14 +71,23 @@ def find(grouped: Grouped, signals: ValueSignals, thresholds: Thresholds) -> lis
                 f"on {in_band} of {considered} active days ({percent(in_band_share)}) daily usage sat within "
                 f"{percent(thresholds.hug_band)} above the {label} of {count(reference)} tokens"
             )
-            numbers.update(settled_against=label, reference_tokens_per_day=reference, days_in_band=in_band,
-                           days_considered=considered, in_band_share=in_band_share)
+            numbers.update(
+                settled_against=label,
+                reference_tokens_per_day=reference,
+                days_in_band=in_band,
+                days_considered=considered,
+                in_band_share=in_band_share,
+            )
         jump = jumps[key]
         # A jump only counts when it lifts usage to at least the peers' typical day: a light user
         # going from 700 to 2,600 tokens a day is noise, not a chase.
         floor = JUMP_FLOOR * (peer_days.get(key) or 0.0)
-        if (jump is not None and jump[0] >= thresholds.jump_ratio and jump[2] >= floor
-                and not _value_followed(grouped, signals, person, jump, thresholds, sides[key].peer_value or 0.0)):
+        if (
+            jump is not None
+            and jump[0] >= thresholds.jump_ratio
+            and jump[2] >= floor
+            and not _value_followed(grouped, signals, person, jump, thresholds, sides[key].peer_value or 0.0)
+        ):
             ratio, before, after, target = jump[:4]
             peer = peer_jumps.get(key)
             scores.append(over(ratio, thresholds.jump_ratio))
@@ -88,40 +98,58 @@ def find(grouped: Grouped, signals: ValueSignals, thresholds: Thresholds) -> lis
                 + peer_clause(grouped, person, peer, lambda r: decimal(r) + " times", brackets=True)
                 + ", with no matching rise in value"
             )
-            numbers.update(jump_ratio=ratio, tokens_per_day_before=before, tokens_per_day_after=after,
-                           announced_at=target.announced_at.isoformat(), announcement_kind=target.kind,
-                           peer_median_jump_ratio=peer)
+            numbers.update(
+                jump_ratio=ratio,
+                tokens_per_day_before=before,
+                tokens_per_day_after=after,
+                announced_at=target.announced_at.isoformat(),
+                announcement_kind=target.kind,
+                peer_median_jump_ratio=peer,
+            )
         if not scores:
             continue
         summary = " and ".join(sentences)
-        findings.append(make_finding(
-            grouped=grouped, person=person, detector=NAME, score=max(scores),
-            summary=summary[0].upper() + summary[1:] + ".",
-            value_side=sides[key],
-            examples=(e.request_id for e in reversed(person.events)),
-            active_days=len(daily[key]),
-            **numbers,
-        ))
+        findings.append(
+            make_finding(
+                grouped=grouped,
+                person=person,
+                detector=NAME,
+                score=max(scores),
+                summary=summary[0].upper() + summary[1:] + ".",
+                value_side=sides[key],
+                examples=(e.request_id for e in reversed(person.events)),
+                active_days=len(daily[key]),
+                **numbers,
+            )
+        )
     return findings
 
 
 detect = as_detector(find)
 
 
-def _value_followed(grouped: Grouped, signals: ValueSignals, person: Person, jump: Jump,
-                    thresholds: Thresholds, prior: float) -> bool:
+def _value_followed(
+    grouped: Grouped, signals: ValueSignals, person: Person, jump: Jump, thresholds: Thresholds, prior: float
+) -> bool:
     """Whether the person's outcome value rose with their tokens across the announcement (see module doc)."""
     _, _, _, _, lo, moment, hi, token_share = jump
     before = outcome_value_between(grouped, signals, person, lo, moment)
     after = outcome_value_between(grouped, signals, person, moment, hi)
-    return value_followed(value_in=after, value_all=before + after, expected_share=(hi - moment) / (hi - lo),
-                          token_share=token_share, prior=prior, ratio=thresholds.value_follows_ratio)
+    return value_followed(
+        value_in=after,
+        value_all=before + after,
+        expected_share=(hi - moment) / (hi - lo),
+        token_share=token_share,
+        prior=prior,
+        ratio=thresholds.value_follows_ratio,
+    )
 
 
 def _targets_in_force(targets: Sequence[Target], team_id: int) -> list[tuple[float, float]]:
     """(announced at, tokens per day) of the daily usage targets that apply to a team, oldest first."""
     return sorted(
-        (t.announced_at.timestamp(), float(t.tokens_per_day)) for t in targets
+        (t.announced_at.timestamp(), float(t.tokens_per_day))
+        for t in targets
         if t.kind == "usage_target" and t.tokens_per_day and t.team_id in (None, team_id)
     )
 
@@ -189,6 +217,14 @@ def _largest_jump(person: Person, announced: list[Target], window: Window, thres
         before = tokens_before / _present_days(days_before, max(lo, days_before[0] * DAY_SECONDS), moment)
         after = tokens_after / ((hi - moment) / DAY_SECONDS)
         if before > 0 and (largest is None or after / before > largest[0]):
-            largest = (after / before, before, after, target, lo, moment, hi,
-                       tokens_after / (tokens_before + tokens_after))
+            largest = (
+                after / before,
+                before,
+                after,
+                target,
+                lo,
+                moment,
+                hi,
+                tokens_after / (tokens_before + tokens_after),
+            )
     return largest

@@ -33,9 +33,7 @@ def find(grouped: Grouped, signals: ValueSignals, thresholds: Thresholds) -> lis
     calls = {key: p.text_calls() for key, p in grouped.people.items()}
     unread = {key: list(filter(_DISCONNECTED, mine)) for key, mine in calls.items()}
     unread_shares = {key: share(len(unread[key]), len(mine)) for key, mine in calls.items() if mine}
-    used_shares = {
-        key: share(_used(mine, used_ids), len(mine)) for key, mine in calls.items() if mine
-    }
+    used_shares = {key: share(_used(mine, used_ids), len(mine)) for key, mine in calls.items() if mine}
     peer_unread_shares = peer_medians(grouped, unread_shares)
     peer_used_shares = peer_medians(grouped, used_shares)
     sides = value_sides(grouped, signals)
@@ -53,25 +51,30 @@ def find(grouped: Grouped, signals: ValueSignals, thresholds: Thresholds) -> lis
         peer_unread = peer_unread_shares.get(key)
         streams = sum(1 for e in mine if e.stream)
         abandoned = sum(1 for e in unread[key] if e.stream)
-        findings.append(make_finding(
-            grouped=grouped, person=person, detector=NAME, score=over(unread_shares[key], thresholds.unread_share),
-            summary=(
-                f"{percent(unread_shares[key])} of {count(len(mine))} answers were never received in full "
-                f"({count(abandoned)} of {count(streams)} streams abandoned); {percent(used_shares[key])} "
-                f"were rated or linked to an outcome"
-                f"{peer_clause(grouped, person, peer_unread, percent, what='median unread')}."
-            ),
-            value_side=sides[key],
-            examples=(e.request_id for e in unread[key]),
-            calls=len(mine),
-            unread_calls=len(unread[key]),
-            unread_share=unread_shares[key],
-            streams=streams,
-            abandoned_streams=abandoned,
-            used_share=used_shares[key],
-            peer_median_unread_share=peer_unread,
-            peer_median_used_share=peer_used,
-        ))
+        findings.append(
+            make_finding(
+                grouped=grouped,
+                person=person,
+                detector=NAME,
+                score=over(unread_shares[key], thresholds.unread_share),
+                summary=(
+                    f"{percent(unread_shares[key])} of {count(len(mine))} answers were never received in full "
+                    f"({count(abandoned)} of {count(streams)} streams abandoned); {percent(used_shares[key])} "
+                    f"were rated or linked to an outcome"
+                    f"{peer_clause(grouped, person, peer_unread, percent, what='median unread')}."
+                ),
+                value_side=sides[key],
+                examples=(e.request_id for e in unread[key]),
+                calls=len(mine),
+                unread_calls=len(unread[key]),
+                unread_share=unread_shares[key],
+                streams=streams,
+                abandoned_streams=abandoned,
+                used_share=used_shares[key],
+                peer_median_unread_share=peer_unread,
+                peer_median_used_share=peer_used,
+            )
+        )
     return findings
 
 

@@ -53,11 +53,14 @@ class ValueSide:
         """Whether the person's value is well above their peers' (see the module docstring)."""
         if self.value <= 0:
             return False
-        return self.peer_upper_value is None or self.peer_upper_value == 0 or (
-            self.value >= thresholds.spare_value_ratio * self.peer_upper_value)
+        return (
+            self.peer_upper_value is None
+            or self.peer_upper_value == 0
+            or (self.value >= thresholds.spare_value_ratio * self.peer_upper_value)
+        )
 
     def relative(self) -> str:
-        """"3.2 times the team median", "half the team median", "none; team median 12.0"."""
+        """ "3.2 times the team median", "half the team median", "none; team median 12.0"."""
         if self.peer_value is None:
             return "no peers to compare with"
         if self.peer_value == 0:
@@ -74,15 +77,18 @@ class ValueSide:
         linked = f"{percent(self.linked_share)} of the calls were linked to an outcome"
         if self.peer_linked_share is not None:
             linked += f" ({self.scope} median {percent(self.peer_linked_share)})"
-        return (f"Value from trusted outcomes in the period: {decimal(self.value)} points "
-                f"({self.relative()}); {linked}.")
+        return f"Value from trusted outcomes in the period: {decimal(self.value)} points ({self.relative()}); {linked}."
 
     def numbers(self) -> dict[str, Any]:
         """The value side as evidence numbers (rounded by ``make_finding``)."""
-        return {"value": self.value, "peer_median_value": self.peer_value,
-                "value_per_million_tokens": self.per_million,
-                "peer_median_value_per_million_tokens": self.peer_per_million,
-                "linked_share": self.linked_share, "peer_median_linked_share": self.peer_linked_share}
+        return {
+            "value": self.value,
+            "peer_median_value": self.peer_value,
+            "value_per_million_tokens": self.per_million,
+            "peer_median_value_per_million_tokens": self.peer_per_million,
+            "linked_share": self.linked_share,
+            "peer_median_linked_share": self.peer_linked_share,
+        }
 
 
 def value_sides(grouped: Grouped, signals: ValueSignals) -> dict[PersonKey, ValueSide]:
@@ -100,10 +106,14 @@ def value_sides(grouped: Grouped, signals: ValueSignals) -> dict[PersonKey, Valu
     peer_linked = peer_medians(grouped, linked_shares)
     sides = {
         key: ValueSide(
-            value=values[key], peer_value=peer_values.get(key), peer_upper_value=peer_upper.get(key),
+            value=values[key],
+            peer_value=peer_values.get(key),
+            peer_upper_value=peer_upper.get(key),
             per_million=per_million.get(key, 0.0),
-            peer_per_million=peer_per_million.get(key), linked_share=linked_shares.get(key, 0.0),
-            peer_linked_share=peer_linked.get(key), scope=grouped.peer_scope(key),
+            peer_per_million=peer_per_million.get(key),
+            linked_share=linked_shares.get(key, 0.0),
+            peer_linked_share=peer_linked.get(key),
+            scope=grouped.peer_scope(key),
         )
         for key in grouped.people
     }
@@ -160,15 +170,15 @@ def _values_and_links(grouped: Grouped, signals: ValueSignals) -> tuple[dict[Per
     return values, grouped.cache["linked_calls"][1]
 
 
-def outcome_value_between(grouped: Grouped, signals: ValueSignals, person: Person, start: float,
-                          end: float) -> float:
+def outcome_value_between(grouped: Grouped, signals: ValueSignals, person: Person, start: float, end: float) -> float:
     """The person's outcome value that occurred in ``[start, end)`` (epoch seconds)."""
     items = person_outcomes(grouped, signals)[person.key]
-    return sum(weight for moment, weight in items[bisect_left(items, (start,)):bisect_left(items, (end,))])
+    return sum(weight for moment, weight in items[bisect_left(items, (start,)) : bisect_left(items, (end,))])
 
 
-def value_followed(*, value_in: float, value_all: float, expected_share: float, token_share: float,
-                   prior: float, ratio: float) -> bool:
+def value_followed(
+    *, value_in: float, value_all: float, expected_share: float, token_share: float, prior: float, ratio: float
+) -> bool:
     """Whether value rose with tokens in a span (a run-up, the days after an announcement).
 
     Value grows sub-linearly with tokens, so the test is on rates: the span's value rate against the

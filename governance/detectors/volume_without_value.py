@@ -48,21 +48,26 @@ def find(grouped: Grouped, signals: ValueSignals, thresholds: Thresholds) -> lis
         score = min(over(z, thresholds.volume_z), under(mine / peer_vpm, thresholds.value_ratio))
         biggest = sorted(person.events, key=lambda e: (-e.total_tokens, e.request_id))
         peer_tokens = token_base[key].median
-        findings.append(make_finding(
-            grouped=grouped, person=person, detector=NAME, score=score,
-            summary=(
-                f"Used {count(tokens[key])} tokens in the period, {times(tokens[key], peer_tokens)} the {scope} "
-                f"median of {count(peer_tokens)}, while the value from trusted outcomes was "
-                f"{decimal(side.value)} points ({side.relative()}): {decimal(mine, 2)} points per million "
-                f"tokens against a {scope} median of {decimal(peer_vpm, 2)}."
-            ),
-            value_side=side,
-            examples=(e.request_id for e in biggest),
-            tokens=person.total_tokens,
-            peer_median_tokens=peer_tokens,
-            volume_z=z,
-            peers=token_base[key].peers,
-        ))
+        findings.append(
+            make_finding(
+                grouped=grouped,
+                person=person,
+                detector=NAME,
+                score=score,
+                summary=(
+                    f"Used {count(tokens[key])} tokens in the period, {times(tokens[key], peer_tokens)} the {scope} "
+                    f"median of {count(peer_tokens)}, while the value from trusted outcomes was "
+                    f"{decimal(side.value)} points ({side.relative()}): {decimal(mine, 2)} points per million "
+                    f"tokens against a {scope} median of {decimal(peer_vpm, 2)}."
+                ),
+                value_side=side,
+                examples=(e.request_id for e in biggest),
+                tokens=person.total_tokens,
+                peer_median_tokens=peer_tokens,
+                volume_z=z,
+                peers=token_base[key].peers,
+            )
+        )
     return findings
 
 

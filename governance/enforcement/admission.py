@@ -29,8 +29,8 @@ import dataclasses
 import logging
 import math
 import uuid
-from decimal import Decimal
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from typing import Any
 
 import redis
@@ -41,7 +41,15 @@ from core.redis import REDIS_ERRORS, get_async_redis
 from governance.enforcement import clock
 from governance.enforcement.bounds import RequestShape, output_bound, output_limit, prompt_bound
 from governance.enforcement.counters import (
-    USD_UNITS, AdmitResult, BudgetCheck, Command, Plan, RateCheck, budget_key, local_counters, rate_key,
+    USD_UNITS,
+    AdmitResult,
+    BudgetCheck,
+    Command,
+    Plan,
+    RateCheck,
+    budget_key,
+    local_counters,
+    rate_key,
     redis_counters,
 )
 from governance.enforcement.effective import EffectivePolicy, Limits, policy_for, policy_version_observe
@@ -87,8 +95,9 @@ def _mode(policy: EffectivePolicy, model: str) -> str:
     return policy.on_exceed
 
 
-def _completion_limit(policy: EffectivePolicy, *, endpoint: str, max_tokens: int | None,
-                      actions: list[str], headers: dict[str, str]) -> tuple[int | None, int | None]:
+def _completion_limit(
+    policy: EffectivePolicy, *, endpoint: str, max_tokens: int | None, actions: list[str], headers: dict[str, str]
+) -> tuple[int | None, int | None]:
     """(max_tokens to send upstream or None = as asked, output asked per choice or None = uncapped)."""
     if endpoint == "embeddings":
         return None, 0
@@ -102,7 +111,9 @@ def _completion_limit(policy: EffectivePolicy, *, endpoint: str, max_tokens: int
     if policy.max_tokens_action == "reject":
         raise MaxTokensTooLarge(
             f"max_tokens is {max_tokens}, above the {cap} your team's policy allows per request. "
-            f"Send max_tokens <= {cap}.", param="max_tokens")
+            f"Send max_tokens <= {cap}.",
+            param="max_tokens",
+        )
     actions.append("cap")
     headers["x-tokenwise-max-tokens-capped"] = str(cap)
     return cap, cap
@@ -118,27 +129,42 @@ class _Worst:
 
 
 def _worst(shape: RequestShape, *, model: str, quote: PriceQuote | None, asked: int | None) -> _Worst:
-    prompt = prompt_bound(shape, model=model, margin=settings.TOKENWISE_RESERVE_PROMPT_MARGIN_TOKENS,
-                          unknown_image_tokens=settings.TOKENWISE_UNKNOWN_MODEL_IMAGE_TOKENS,
-                          unknown_context_tokens=settings.TOKENWISE_UNKNOWN_MODEL_CONTEXT_TOKENS)
-    per_choice, must_send = output_limit(model=model, requested=asked,
-                                         default=settings.TOKENWISE_DEFAULT_MAX_OUTPUT_TOKENS)
+    prompt = prompt_bound(
+        shape,
+        model=model,
+        margin=settings.TOKENWISE_RESERVE_PROMPT_MARGIN_TOKENS,
+        unknown_image_tokens=settings.TOKENWISE_UNKNOWN_MODEL_IMAGE_TOKENS,
+        unknown_context_tokens=settings.TOKENWISE_UNKNOWN_MODEL_CONTEXT_TOKENS,
+    )
+    per_choice, must_send = output_limit(
+        model=model, requested=asked, default=settings.TOKENWISE_DEFAULT_MAX_OUTPUT_TOKENS
+    )
     completion = output_bound(shape, per_choice=per_choice) if shape.choices else 0
     cost = 0  # unpriced (allowed by the policy): its cost is unknown and cannot count against a USD budget
     if quote is not None:
-        cost = math.ceil(cost_usd(quote, prompt_tokens=prompt, cached_tokens=0, completion_tokens=completion)
-                         * USD_UNITS)
-    return _Worst(tokens=prompt + completion, cost_units=cost,
-                  send_max_tokens=per_choice if must_send and shape.choices else None)
+        cost = math.ceil(
+            cost_usd(quote, prompt_tokens=prompt, cached_tokens=0, completion_tokens=completion) * USD_UNITS
+        )
+    return _Worst(
+        tokens=prompt + completion, cost_units=cost, send_max_tokens=per_choice if must_send and shape.choices else None
+    )
 
 
-def _fitted_output(shape: RequestShape, plan: Plan, result: AdmitResult, *, model: str,
-                   quote: PriceQuote | None, asked: int | None, minimum: int) -> int | None:
+def _fitted_output(
+    shape: RequestShape,
+    plan: Plan,
+    result: AdmitResult,
+    *,
+    model: str,
+    quote: PriceQuote | None,
+    asked: int | None,
+    minimum: int,
+) -> int | None:
     """The largest output per choice below ``asked`` whose worst case fits the room every budget has
     left (as ``result`` saw them); None when fewer than ``minimum`` tokens fit."""
     best: int | None = None
     prompt_only = _worst(shape, model=model, quote=quote, asked=0)
-    for budget, (used, held) in zip(plan.budgets, result.budgets):
+    for budget, (used, held) in zip(plan.budgets, result.budgets, strict=False):
         room = budget.limit - used - held
         if budget.unit == "tokens":
             fits = room - prompt_only.tokens
@@ -149,7 +175,10 @@ def _fitted_output(shape: RequestShape, plan: Plan, result: AdmitResult, *, mode
         best = fits if best is None else min(best, fits)
     if best is None or best < minimum or (asked is not None and best >= asked):
         return None
-    rooms = [(budget.unit, budget.limit - used - held) for budget, (used, held) in zip(plan.budgets, result.budgets)]
+    rooms = [
+        (budget.unit, budget.limit - used - held)
+        for budget, (used, held) in zip(plan.budgets, result.budgets, strict=False)
+    ]
     while best >= minimum:  # rounding: step down until the priced worst case fits
         worst = _worst(shape, model=model, quote=quote, asked=best)
         if all((worst.tokens if unit == "tokens" else worst.cost_units) <= room for unit, room in rooms):
@@ -162,34 +191,66 @@ def _unpriced(model: str, served: str) -> ModelUnpriced:
     routed = "" if model == served else f" (served as '{served}')"
     return ModelUnpriced(
         f"The model '{model}'{routed} has no price, so its cost cannot be counted against your team's USD budget. "
-        "Ask an admin to set its price, or to allow unpriced models in the policy.", param="model")
+        "Ask an admin to set its price, or to allow unpriced models in the policy.",
+        param="model",
+    )
 
 
-def _checks(policy: EffectivePolicy, principal: KeyPrincipal, *, now: float, tokens: int, cost: int,
-            tokens_alt: int, cost_alt: int) -> tuple[list[RateCheck], list[BudgetCheck]]:
+def _checks(
+    policy: EffectivePolicy,
+    principal: KeyPrincipal,
+    *,
+    now: float,
+    tokens: int,
+    cost: int,
+    tokens_alt: int,
+    cost_alt: int,
+) -> tuple[list[RateCheck], list[BudgetCheck]]:
     periods = {p.kind: p for p in periods_at(now)}
     rates: list[RateCheck] = []
     budgets: list[BudgetCheck] = []
     levels: tuple[tuple[str, int | None, Limits], ...] = (
-        ("team", None, policy.team), ("user", principal.user_id, policy.person))
+        ("team", None, policy.team),
+        ("user", principal.user_id, policy.person),
+    )
     for scope, user_id, limits in levels:
         ids = {"team_id": principal.team_id, "user_id": user_id}
         if limits.rpm is not None:
-            rates.append(RateCheck(key=rate_key(**ids, kind="rpm"), kind="requests", limit=limits.rpm, amount=1,
-                                   scope=scope))
+            rates.append(
+                RateCheck(key=rate_key(**ids, kind="rpm"), kind="requests", limit=limits.rpm, amount=1, scope=scope)
+            )
         if limits.tpm is not None:
-            rates.append(RateCheck(key=rate_key(**ids, kind="tpm"), kind="tokens", limit=limits.tpm,
-                                   amount=tokens, scope=scope))
+            rates.append(
+                RateCheck(key=rate_key(**ids, kind="tpm"), kind="tokens", limit=limits.tpm, amount=tokens, scope=scope)
+            )
         for kind, limit in limits.tokens:
-            budgets.append(BudgetCheck(
-                key=budget_key(**ids, unit="tok", period=periods[kind]), unit="tokens", limit=limit,
-                amount=tokens, amount_if_downgraded=tokens_alt, thresholds=limits.thresholds, scope=scope,
-                period=periods[kind], **ids))
+            budgets.append(
+                BudgetCheck(
+                    key=budget_key(**ids, unit="tok", period=periods[kind]),
+                    unit="tokens",
+                    limit=limit,
+                    amount=tokens,
+                    amount_if_downgraded=tokens_alt,
+                    thresholds=limits.thresholds,
+                    scope=scope,
+                    period=periods[kind],
+                    **ids,
+                )
+            )
         for kind, limit_usd in limits.usd:
-            budgets.append(BudgetCheck(
-                key=budget_key(**ids, unit="usd", period=periods[kind]), unit="usd",
-                limit=int(limit_usd * USD_UNITS), amount=cost, amount_if_downgraded=cost_alt,
-                thresholds=limits.thresholds, scope=scope, period=periods[kind], **ids))
+            budgets.append(
+                BudgetCheck(
+                    key=budget_key(**ids, unit="usd", period=periods[kind]),
+                    unit="usd",
+                    limit=int(limit_usd * USD_UNITS),
+                    amount=cost,
+                    amount_if_downgraded=cost_alt,
+                    thresholds=limits.thresholds,
+                    scope=scope,
+                    period=periods[kind],
+                    **ids,
+                )
+            )
     return rates, budgets
 
 
@@ -206,8 +267,9 @@ async def _run(plan: Plan) -> tuple[AdmitResult, Any]:
             if isinstance(exc, (TimeoutError, redis.exceptions.TimeoutError)):
                 _release_later(plan)  # the script may have run: do not let its reservation sit until expiry
             if settings.TOKENWISE_REDIS_FAILURE_MODE == "closed":
-                raise EnforcementUnavailable("Usage limits cannot be checked right now; retry shortly.",
-                                             headers={"Retry-After": "5"})
+                raise EnforcementUnavailable(
+                    "Usage limits cannot be checked right now; retry shortly.", headers={"Retry-After": "5"}
+                ) from exc
             logger.warning("counters unreachable: %s admitted by this process's own counters", plan.rid)
         else:
             policy_version_observe(plan.team_id, result.version)
@@ -221,6 +283,7 @@ _releases: set[asyncio.Task] = set()
 
 def _release_later(plan: Plan) -> None:
     """Settle a possibly-made Redis reservation with zero usage (a no-op when the script never ran)."""
+
     async def release() -> None:
         await asyncio.sleep(1.0)
         try:
@@ -253,9 +316,16 @@ async def _seed_local(plan: Plan) -> None:
 
 
 async def admission_admit(
-    *, principal: KeyPrincipal, endpoint: str, model: str, max_tokens: int | None, shape: RequestShape,
-    served_model: str | None = None, serve: Callable[[str], Awaitable[str | None]] | None = None,
-    request_id: str | None = None, fit_min_output: int = 0,
+    *,
+    principal: KeyPrincipal,
+    endpoint: str,
+    model: str,
+    max_tokens: int | None,
+    shape: RequestShape,
+    served_model: str | None = None,
+    serve: Callable[[str], Awaitable[str | None]] | None = None,
+    request_id: str | None = None,
+    fit_min_output: int = 0,
 ) -> Admission:
     """Check every limit that applies to this call and reserve its worst-case cost.
 
@@ -271,12 +341,14 @@ async def admission_admit(
     policy = await policy_for(team_id=principal.team_id, user_id=principal.user_id)
     if not policy.allows(model):
         allowed = ", ".join(policy.allowed_models or ()) or "none"
-        raise ModelNotAllowed(f"The model '{model}' is not allowed by your team's policy. Allowed: {allowed}.",
-                              param="model")
+        raise ModelNotAllowed(
+            f"The model '{model}' is not allowed by your team's policy. Allowed: {allowed}.", param="model"
+        )
     actions: list[str] = []
     headers: dict[str, str] = {}
-    send_max, asked = _completion_limit(policy, endpoint=endpoint, max_tokens=max_tokens, actions=actions,
-                                        headers=headers)
+    send_max, asked = _completion_limit(
+        policy, endpoint=endpoint, max_tokens=max_tokens, actions=actions, headers=headers
+    )
     admission = Admission(model=model, max_tokens=send_max, store_text=policy.store_text)
     mode = _mode(policy, model)
     if not settings.REDIS_URL and not (_has_limits(policy.team) or _has_limits(policy.person)):
@@ -297,26 +369,51 @@ async def admission_admit(
             mode = "block"  # never downgrade to a model whose cost the budget cannot count
         else:
             alt = _worst(shape, model=served_alt, quote=quote_alt, asked=asked)
-    rates, budgets = _checks(policy, principal, now=now, tokens=max(worst.tokens, alt.tokens),
-                             cost=worst.cost_units, tokens_alt=alt.tokens, cost_alt=alt.cost_units)
-    plan = Plan(rid=request_id or uuid.uuid4().hex, team_id=principal.team_id, now=now,
-                deadline=now + settings.TOKENWISE_RESERVATION_TTL_S, mode=mode, rates=rates, budgets=budgets)
+    rates, budgets = _checks(
+        policy,
+        principal,
+        now=now,
+        tokens=max(worst.tokens, alt.tokens),
+        cost=worst.cost_units,
+        tokens_alt=alt.tokens,
+        cost_alt=alt.cost_units,
+    )
+    plan = Plan(
+        rid=request_id or uuid.uuid4().hex,
+        team_id=principal.team_id,
+        now=now,
+        deadline=now + settings.TOKENWISE_RESERVATION_TTL_S,
+        mode=mode,
+        rates=rates,
+        budgets=budgets,
+    )
     fit = bool(fit_min_output) and mode == "block"
     if fit:  # a refusal may still fit: the "exceeded" alert waits for the final answer
-        plan = dataclasses.replace(plan, budgets=[
-            dataclasses.replace(budget, thresholds=tuple(t for t in budget.thresholds if t != 100))
-            for budget in budgets])
+        plan = dataclasses.replace(
+            plan,
+            budgets=[
+                dataclasses.replace(budget, thresholds=tuple(t for t in budget.thresholds if t != 100))
+                for budget in budgets
+            ],
+        )
     result, backend = await _run(plan)
     if fit and result.status == "budget":
-        fitted = _fitted_output(shape, plan, result, model=served, quote=quote, asked=asked,
-                                minimum=fit_min_output)
+        fitted = _fitted_output(shape, plan, result, model=served, quote=quote, asked=asked, minimum=fit_min_output)
         if fitted is not None:  # admit again with the output that fits (see the module docstring)
             worst = alt = _worst(shape, model=served, quote=quote, asked=fitted)
-            rates, budgets = _checks(policy, principal, now=now, tokens=worst.tokens, cost=worst.cost_units,
-                                     tokens_alt=worst.tokens, cost_alt=worst.cost_units)
+            rates, budgets = _checks(
+                policy,
+                principal,
+                now=now,
+                tokens=worst.tokens,
+                cost=worst.cost_units,
+                tokens_alt=worst.tokens,
+                cost_alt=worst.cost_units,
+            )
         # Again: with the fitted output, or as asked (refused again, now raising the alert it may owe).
-        plan = Plan(rid=plan.rid, team_id=plan.team_id, now=now, deadline=plan.deadline, mode=mode, rates=rates,
-                    budgets=budgets)
+        plan = Plan(
+            rid=plan.rid, team_id=plan.team_id, now=now, deadline=plan.deadline, mode=mode, rates=rates, budgets=budgets
+        )
         result, backend = await _run(plan)
         if result.status == "ok" and fitted is not None:
             admission.max_tokens = fitted
@@ -377,8 +474,9 @@ class Settlement:
     async def run_again(self) -> None:
         """Send ``command`` once more, after its answer was lost (a timeout, a dropped connection): it
         may have run, so it settles only a reservation still held - never twice."""
-        crossings = await redis_counters.settle(self.plan, now=self.now, tokens=self.tokens,
-                                                cost_units=self.cost_units, only_if_live=True)
+        crossings = await redis_counters.settle(
+            self.plan, now=self.now, tokens=self.tokens, cost_units=self.cost_units, only_if_live=True
+        )
         _crossings_queue(crossings)
 
     async def reply(self, raw: Any) -> None:
@@ -395,8 +493,9 @@ def _crossings_queue(crossings: list) -> None:
         alert_crossings_queue(items=[(c.budget, c.level, c.used, False) for c in crossings])
 
 
-async def settlement_send(settlement: Settlement | None, *, request_id: str,
-                          also: tuple[Command, ...] = ()) -> Awaitable[None]:
+async def settlement_send(
+    settlement: Settlement | None, *, request_id: str, also: tuple[Command, ...] = ()
+) -> Awaitable[None]:
     """Send a settlement now without waiting for its answer; await the result to read it.
 
     Counters in Redis: the command goes out in one pipeline with ``also`` (commands whose answers do not
@@ -461,8 +560,13 @@ def admission_settlement(admission: Admission, *, total_tokens: int, cost_usd: D
     if reservation is None:
         return None
     cost_units = 0 if cost_usd is None else math.ceil(cost_usd * USD_UNITS)
-    return Settlement(plan=reservation.plan, backend=reservation.backend, now=clock.now(),
-                      tokens=max(total_tokens, 0), cost_units=cost_units)
+    return Settlement(
+        plan=reservation.plan,
+        backend=reservation.backend,
+        now=clock.now(),
+        tokens=max(total_tokens, 0),
+        cost_units=cost_units,
+    )
 
 
 async def admission_settle(admission: Admission, *, total_tokens: int, cost_usd: Decimal | None) -> None:

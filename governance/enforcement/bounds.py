@@ -69,8 +69,7 @@ def _patches(multiplier: float) -> tuple[int, int]:
 
 def _limits(context: int, output: int, image: tuple[int, int] | None = None) -> ModelLimits:
     low, high = image if image is not None else (0, 0)
-    return ModelLimits(context_tokens=context, max_output_tokens=output, image_low_tokens=low,
-                       image_high_tokens=high)
+    return ModelLimits(context_tokens=context, max_output_tokens=output, image_low_tokens=low, image_high_tokens=high)
 
 
 # OpenAI's published limits (context window, maximum output) and image costs; a model without vision
@@ -97,17 +96,19 @@ MODEL_LIMITS: dict[str, ModelLimits] = {
 CLAUDE_IMAGE_TOKENS = 1_600
 ANTHROPIC_TOOL_TOKENS = 2_000  # an Anthropic-defined tool's definition and system-prompt addition, at most
 _CLAUDE_IMAGE = (CLAUDE_IMAGE_TOKENS, CLAUDE_IMAGE_TOKENS)
-MODEL_LIMITS.update({
-    "claude-opus-4-5": _limits(200_000, 64_000, _CLAUDE_IMAGE),
-    "claude-opus-4-1": _limits(200_000, 32_000, _CLAUDE_IMAGE),
-    "claude-opus-4": _limits(200_000, 32_000, _CLAUDE_IMAGE),
-    "claude-opus-4-0": _limits(200_000, 32_000, _CLAUDE_IMAGE),
-    "claude-sonnet-4-5": _limits(200_000, 64_000, _CLAUDE_IMAGE),
-    "claude-sonnet-4": _limits(200_000, 64_000, _CLAUDE_IMAGE),
-    "claude-sonnet-4-0": _limits(200_000, 64_000, _CLAUDE_IMAGE),
-    "claude-haiku-4-5": _limits(200_000, 64_000, _CLAUDE_IMAGE),
-    "claude-3-5-haiku": _limits(200_000, 8_192, _CLAUDE_IMAGE),
-})
+MODEL_LIMITS.update(
+    {
+        "claude-opus-4-5": _limits(200_000, 64_000, _CLAUDE_IMAGE),
+        "claude-opus-4-1": _limits(200_000, 32_000, _CLAUDE_IMAGE),
+        "claude-opus-4": _limits(200_000, 32_000, _CLAUDE_IMAGE),
+        "claude-opus-4-0": _limits(200_000, 32_000, _CLAUDE_IMAGE),
+        "claude-sonnet-4-5": _limits(200_000, 64_000, _CLAUDE_IMAGE),
+        "claude-sonnet-4": _limits(200_000, 64_000, _CLAUDE_IMAGE),
+        "claude-sonnet-4-0": _limits(200_000, 64_000, _CLAUDE_IMAGE),
+        "claude-haiku-4-5": _limits(200_000, 64_000, _CLAUDE_IMAGE),
+        "claude-3-5-haiku": _limits(200_000, 8_192, _CLAUDE_IMAGE),
+    }
+)
 _SNAPSHOT_SUFFIX = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8}|\d{4})$")
 # Anthropic server tools whose results enter the prompt within the call (their type's prefix).
 _ANTHROPIC_FETCHING_TOOLS = ("web_search", "web_fetch", "code_execution")
@@ -174,8 +175,7 @@ class _Parts:
                     self.visit(item, depth + 1)
         elif isinstance(value, dict):
             kind = value.get("type")
-            if isinstance(kind, str) and ("image" in kind or "audio" in kind or "file" in kind
-                                          or kind == "document"):
+            if isinstance(kind, str) and ("image" in kind or "audio" in kind or "file" in kind or kind == "document"):
                 if self.part(kind, value):
                     return
             for key in ("content", "input", "output"):  # messages, tool results that carry parts
@@ -227,12 +227,21 @@ def _messages_shape(raw_size: int, body: dict[str, Any], betas: str) -> RequestS
     tools = body.get("tools")
     given = [tool.get("type") for tool in tools if isinstance(tool, dict)] if isinstance(tools, list) else []
     typed = [kind for kind in given if isinstance(kind, str) and kind != "custom"]
-    is_stateful = bool(body.get("mcp_servers")) or body.get("container") is not None or any(
-        kind.startswith(_ANTHROPIC_FETCHING_TOOLS) for kind in typed)
-    return RequestShape(text_bytes=max(raw_size - parts.inline_bytes, 0), images_low=0,
-                        images_high=parts.images_low + parts.images_high, media_parts=parts.media, choices=1,
-                        is_stateful=is_stateful, extra_tokens=len(typed) * ANTHROPIC_TOOL_TOKENS,
-                        is_long_context="context-1m" in betas)
+    is_stateful = (
+        bool(body.get("mcp_servers"))
+        or body.get("container") is not None
+        or any(kind.startswith(_ANTHROPIC_FETCHING_TOOLS) for kind in typed)
+    )
+    return RequestShape(
+        text_bytes=max(raw_size - parts.inline_bytes, 0),
+        images_low=0,
+        images_high=parts.images_low + parts.images_high,
+        media_parts=parts.media,
+        choices=1,
+        is_stateful=is_stateful,
+        extra_tokens=len(typed) * ANTHROPIC_TOOL_TOKENS,
+        is_long_context="context-1m" in betas,
+    )
 
 
 def request_shape(*, endpoint: str, raw_size: int, body: dict[str, Any], betas: str = "") -> RequestShape:
@@ -251,14 +260,19 @@ def request_shape(*, endpoint: str, raw_size: int, body: dict[str, Any], betas: 
     elif endpoint == "completions":
         prompt = body.get("prompt")
         prompts = 1
-        if isinstance(prompt, list) and prompt and not all(
-                isinstance(token, int) and not isinstance(token, bool) for token in prompt):
+        if (
+            isinstance(prompt, list)
+            and prompt
+            and not all(isinstance(token, int) and not isinstance(token, bool) for token in prompt)
+        ):
             prompts = len(prompt)
         choices = prompts * max(_count(body.get("n")), _count(body.get("best_of")))
     elif endpoint == "chat.completions":
         messages = body.get("messages")
-        if not (isinstance(messages, list)  # the common case: text messages only, nothing to walk
-                and all(type(m) is dict and type(m.get("content")) is str for m in messages)):
+        if not (
+            isinstance(messages, list)  # the common case: text messages only, nothing to walk
+            and all(type(m) is dict and type(m.get("content")) is str for m in messages)
+        ):
             parts.visit(messages)
         n = body.get("n")
         choices = 1 if n is None else _count(n)
@@ -267,14 +281,21 @@ def request_shape(*, endpoint: str, raw_size: int, body: dict[str, Any], betas: 
         tools = body.get("tools")
         is_stateful = any(body.get(field) is not None for field in _STATEFUL_FIELDS) or (
             isinstance(tools, list)
-            and any(isinstance(tool, dict) and tool.get("type") not in _OWN_TOOLS for tool in tools))
-    return RequestShape(text_bytes=max(raw_size - parts.inline_bytes, 0), images_low=parts.images_low,
-                        images_high=parts.images_high, media_parts=parts.media, choices=choices,
-                        is_stateful=is_stateful)
+            and any(isinstance(tool, dict) and tool.get("type") not in _OWN_TOOLS for tool in tools)
+        )
+    return RequestShape(
+        text_bytes=max(raw_size - parts.inline_bytes, 0),
+        images_low=parts.images_low,
+        images_high=parts.images_high,
+        media_parts=parts.media,
+        choices=choices,
+        is_stateful=is_stateful,
+    )
 
 
-def prompt_bound(shape: RequestShape, *, model: str, margin: int, unknown_image_tokens: int,
-                 unknown_context_tokens: int) -> int:
+def prompt_bound(
+    shape: RequestShape, *, model: str, margin: int, unknown_image_tokens: int, unknown_context_tokens: int
+) -> int:
     """The most prompt tokens ``model`` can bill for a request of this shape."""
     limits = model_limits(model)
     context = unknown_context_tokens if limits is None else limits.context_tokens
@@ -286,8 +307,14 @@ def prompt_bound(shape: RequestShape, *, model: str, margin: int, unknown_image_
         context = max(context, 1_000_000)
     if shape.is_stateful:
         return context + margin + shape.extra_tokens
-    bound = (shape.text_bytes + margin + shape.extra_tokens + shape.images_low * low + shape.images_high * high
-             + shape.media_parts * context)
+    bound = (
+        shape.text_bytes
+        + margin
+        + shape.extra_tokens
+        + shape.images_low * low
+        + shape.images_high * high
+        + shape.media_parts * context
+    )
     if limits is not None:
         bound = min(bound, max(limits.context_tokens, context) + margin + shape.extra_tokens)
     return min(bound, MAX_BOUND_TOKENS)

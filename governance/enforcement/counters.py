@@ -128,26 +128,41 @@ class Crossing:
 
 def _admit_keys_args(plan: Plan) -> tuple[list[str], list[Any]]:
     """``lua/admit.lua``'s keys and arguments, flat (rates then budgets, in the same order in both)."""
-    keys = [policy_version_key(plan.team_id), reservations_key(plan.team_id), deadlines_key(plan.team_id),
-            *(r.key for r in plan.rates), *(b.key for b in plan.budgets)]
+    keys = [
+        policy_version_key(plan.team_id),
+        reservations_key(plan.team_id),
+        deadlines_key(plan.team_id),
+        *(r.key for r in plan.rates),
+        *(b.key for b in plan.budgets),
+    ]
     args: list[Any] = [plan.now, plan.rid, plan.deadline, plan.mode, len(plan.rates)]
     for rate in plan.rates:
         args += (rate.limit, rate.amount)
     for budget in plan.budgets:
-        args += (budget.limit, budget.amount, budget.amount_if_downgraded, int(100 in budget.thresholds),
-                 budget.expire_at)
+        args += (
+            budget.limit,
+            budget.amount,
+            budget.amount_if_downgraded,
+            int(100 in budget.thresholds),
+            budget.expire_at,
+        )
     return keys, args
 
 
-def _settle_keys_args(plan: Plan, *, now: float, tokens: int, cost_units: int,
-                      only_if_live: bool = False) -> tuple[list[str], list[Any]]:
+def _settle_keys_args(
+    plan: Plan, *, now: float, tokens: int, cost_units: int, only_if_live: bool = False
+) -> tuple[list[str], list[Any]]:
     """``lua/settle.lua``'s keys and arguments, flat."""
     tpm = [rate for rate in plan.rates if rate.kind == "tokens"]
-    keys = [reservations_key(plan.team_id), deadlines_key(plan.team_id), *(b.key for b in plan.budgets), *(r.key for r in tpm)]
+    keys = [
+        reservations_key(plan.team_id),
+        deadlines_key(plan.team_id),
+        *(b.key for b in plan.budgets),
+        *(r.key for r in tpm),
+    ]
     args: list[Any] = [now, plan.rid, tokens, cost_units, int(only_if_live), len(plan.budgets)]
     for budget in plan.budgets:
-        args += (int(budget.unit == "usd"), budget.limit, budget.expire_at, len(budget.thresholds),
-                 *budget.thresholds)
+        args += (int(budget.unit == "usd"), budget.limit, budget.expire_at, len(budget.thresholds), *budget.thresholds)
     args += (rate.amount for rate in tpm)
     return keys, args
 
@@ -158,9 +173,14 @@ def _admit_result(raw: list, plan: Plan) -> AdmitResult:
     status = raw[0].decode()  # the client answers bytes
     at = 6 if status == "budget" else 6 + 2 * len(plan.rates)
     return AdmitResult(
-        status=status, version=raw[1], over=raw[2], rate_index=raw[3], retry_after_s=float(raw[4]),
+        status=status,
+        version=raw[1],
+        over=raw[2],
+        rate_index=raw[3],
+        retry_after_s=float(raw[4]),
         rates=[(float(raw[i]), float(raw[i + 1])) for i in range(6, at, 2)],
-        budgets=[(raw[i], raw[i + 1]) for i in range(at, len(raw), 2)], alert_level=raw[5],
+        budgets=[(raw[i], raw[i + 1]) for i in range(at, len(raw), 2)],
+        alert_level=raw[5],
     )
 
 
@@ -200,11 +220,13 @@ class RedisCounters:
         """The thresholds a settlement crossed, from its script's flat reply (raises an error reply)."""
         if isinstance(raw, Exception):
             raise raw
-        return [Crossing(budget=plan.budgets[raw[i] - 1], level=raw[i + 1], used=raw[i + 2])
-                for i in range(0, len(raw), 3)]
+        return [
+            Crossing(budget=plan.budgets[raw[i] - 1], level=raw[i + 1], used=raw[i + 2]) for i in range(0, len(raw), 3)
+        ]
 
-    async def settle(self, plan: Plan, *, now: float, tokens: int, cost_units: int,
-                     only_if_live: bool = False) -> list[Crossing]:
+    async def settle(
+        self, plan: Plan, *, now: float, tokens: int, cost_units: int, only_if_live: bool = False
+    ) -> list[Crossing]:
         """Settle ``plan``; with ``only_if_live``, only if its reservation is still held (a settlement
         sent again after the first one's answer was lost: that one may have run)."""
         keys, args = _settle_keys_args(plan, now=now, tokens=tokens, cost_units=cost_units, only_if_live=only_if_live)
@@ -273,8 +295,16 @@ class LocalCounters:
             used_held.append((used, held))
             if over == 0 and used + held + budget.amount > budget.limit:
                 over = i
-        result = AdmitResult(status="ok", version=None, over=over, rate_index=rate_index, retry_after_s=retry,
-                             rates=[], budgets=used_held, alert_level=0)
+        result = AdmitResult(
+            status="ok",
+            version=None,
+            over=over,
+            rate_index=rate_index,
+            retry_after_s=retry,
+            rates=[],
+            budgets=used_held,
+            alert_level=0,
+        )
         if over and (plan.mode != "block" or 100 in plan.budgets[over - 1].thresholds):
             budget = plan.budgets[over - 1]
             counter = self._counter(budget.key, budget.expire_at)
@@ -286,9 +316,9 @@ class LocalCounters:
             return result
         if rate_index:
             result.status = "rate"
-            result.rates = [(lv, (r.limit - lv) / (r.limit / 60)) for lv, r in zip(levels, plan.rates)]
+            result.rates = [(lv, (r.limit - lv) / (r.limit / 60)) for lv, r in zip(levels, plan.rates, strict=False)]
             return result
-        for level, rate in zip(levels, plan.rates):
+        for level, rate in zip(levels, plan.rates, strict=False):
             level -= rate.amount
             self.buckets[rate.key] = [level, now]
             result.rates.append((level, (rate.limit - level) / (rate.limit / 60)))

@@ -38,6 +38,7 @@ from core.redis import REDIS_ERRORS, get_async_redis, get_sync_redis
 
 logger = logging.getLogger(__name__)
 
+
 def team_tag(team_id: int) -> str:
     """The Redis Cluster hash tag of a team's keys: its counters, reservations and policy cache."""
     return f"{{t{team_id}}}"
@@ -51,14 +52,23 @@ def policy_version_key(team_id: int) -> str:
 def _entry_key(team_id: int, user_id: int) -> str:
     return f"tw:{team_tag(team_id)}:policy:{user_id}"
 
+
 _ENTRY_TTL_S = 3600
 
 TOKEN_FIELDS = (("day", "tokens_per_day"), ("week", "tokens_per_week"), ("month", "tokens_per_month"))
 USD_FIELDS = (("day", "usd_per_day"), ("week", "usd_per_week"), ("month", "usd_per_month"))
-LIMIT_FIELDS = (*(f for _, f in TOKEN_FIELDS), *(f for _, f in USD_FIELDS), "requests_per_minute",
-                "tokens_per_minute")
-RULE_FIELDS = ("allowed_models", "max_tokens", "max_tokens_action", "on_exceed", "downgrade_to",
-               "alert_thresholds", "store_text", "detector_thresholds", "allow_unpriced_models")
+LIMIT_FIELDS = (*(f for _, f in TOKEN_FIELDS), *(f for _, f in USD_FIELDS), "requests_per_minute", "tokens_per_minute")
+RULE_FIELDS = (
+    "allowed_models",
+    "max_tokens",
+    "max_tokens_action",
+    "on_exceed",
+    "downgrade_to",
+    "alert_thresholds",
+    "store_text",
+    "detector_thresholds",
+    "allow_unpriced_models",
+)
 POLICY_FIELDS = (*LIMIT_FIELDS, *RULE_FIELDS)
 
 
@@ -111,23 +121,33 @@ def _limits(values: dict[str, Any], thresholds: Any) -> Limits:
     return Limits(
         tokens=tuple((kind, int(values[f])) for kind, f in TOKEN_FIELDS if values.get(f) is not None),
         usd=tuple((kind, Decimal(str(values[f]))) for kind, f in USD_FIELDS if values.get(f) is not None),
-        rpm=values.get("requests_per_minute"), tpm=values.get("tokens_per_minute"),
+        rpm=values.get("requests_per_minute"),
+        tpm=values.get("tokens_per_minute"),
         thresholds=tuple(sorted({int(t) for t in thresholds or ()})),
     )
 
 
-def policy_resolve(*, team_id: int, user_id: int, org: dict[str, Any] | None, team: dict[str, Any] | None,
-                   person: dict[str, Any] | None) -> EffectivePolicy:
+def policy_resolve(
+    *,
+    team_id: int,
+    user_id: int,
+    org: dict[str, Any] | None,
+    team: dict[str, Any] | None,
+    person: dict[str, Any] | None,
+) -> EffectivePolicy:
     """Merge the three levels' field values (dicts of Policy fields; None = no policy at that level)."""
     org, team, person = org or {}, team or {}, person or {}
     rules = _merge([org, team, person], RULE_FIELDS)
     team_rules = _merge([org, team], ("alert_thresholds",))
     models = rules["allowed_models"]
     return EffectivePolicy(
-        team_id=team_id, user_id=user_id,
+        team_id=team_id,
+        user_id=user_id,
         allowed_models=None if models is None else tuple(str(m) for m in models),
-        max_tokens=rules["max_tokens"], max_tokens_action=rules["max_tokens_action"] or "cap",
-        on_exceed=rules["on_exceed"] or "block", downgrade_to=rules["downgrade_to"] or None,
+        max_tokens=rules["max_tokens"],
+        max_tokens_action=rules["max_tokens_action"] or "cap",
+        on_exceed=rules["on_exceed"] or "block",
+        downgrade_to=rules["downgrade_to"] or None,
         store_text=bool(rules["store_text"]),
         team=_limits(_merge([org, team], LIMIT_FIELDS), team_rules["alert_thresholds"]),
         person=_limits(_merge([person], LIMIT_FIELDS), rules["alert_thresholds"]),
@@ -156,15 +176,25 @@ def policy_effective_load(*, team_id: int, user_id: int) -> EffectivePolicy:
 
 # --- JSON form (the Redis entry) --------------------------------------------------------------------
 
+
 def _limits_json(limits: Limits) -> dict[str, Any]:
-    return {"tokens": [list(x) for x in limits.tokens], "usd": [[k, str(v)] for k, v in limits.usd],
-            "rpm": limits.rpm, "tpm": limits.tpm, "thresholds": list(limits.thresholds)}
+    return {
+        "tokens": [list(x) for x in limits.tokens],
+        "usd": [[k, str(v)] for k, v in limits.usd],
+        "rpm": limits.rpm,
+        "tpm": limits.tpm,
+        "thresholds": list(limits.thresholds),
+    }
 
 
 def _limits_from(data: dict[str, Any]) -> Limits:
-    return Limits(tokens=tuple((k, int(v)) for k, v in data["tokens"]),
-                  usd=tuple((k, Decimal(v)) for k, v in data["usd"]), rpm=data["rpm"], tpm=data["tpm"],
-                  thresholds=tuple(data["thresholds"]))
+    return Limits(
+        tokens=tuple((k, int(v)) for k, v in data["tokens"]),
+        usd=tuple((k, Decimal(v)) for k, v in data["usd"]),
+        rpm=data["rpm"],
+        tpm=data["tpm"],
+        thresholds=tuple(data["thresholds"]),
+    )
 
 
 def policy_to_json(policy: EffectivePolicy) -> str:
@@ -253,7 +283,7 @@ async def _shared_lookup(team_id: int, user_id: int) -> EffectivePolicy:
     return policy
 
 
-_load_locks: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]" = weakref.WeakKeyDictionary()
+_load_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
 
 
 def _cached(key: tuple[int, int]) -> EffectivePolicy | None:

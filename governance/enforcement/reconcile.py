@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import datetime, timezone as dt_timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.conf import settings
@@ -25,7 +25,13 @@ from django.db.models import Sum
 from core.redis import get_sync_redis
 from governance.enforcement import clock
 from governance.enforcement.counters import (
-    USD_UNITS, BudgetCheck, budget_key, deadlines_key, local_counters, lua_source, reservations_key,
+    USD_UNITS,
+    BudgetCheck,
+    budget_key,
+    deadlines_key,
+    local_counters,
+    lua_source,
+    reservations_key,
 )
 from governance.enforcement.effective import POLICY_FIELDS, Limits, policy_resolve
 from governance.enforcement.periods import periods_at
@@ -40,20 +46,25 @@ class ReconcileReport:
     repairs: list[tuple[str, int, int]] = dataclasses.field(default_factory=list)  # (key, before, after)
 
     def as_dict(self) -> dict[str, int]:
-        return {"checked": self.checked, "repaired": self.repaired, "deferred": self.deferred,
-                "held_repaired": self.held_repaired}
+        return {
+            "checked": self.checked,
+            "repaired": self.repaired,
+            "deferred": self.deferred,
+            "held_repaired": self.held_repaired,
+        }
 
 
 def _aware(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, dt_timezone.utc)
+    return datetime.fromtimestamp(epoch, UTC)
 
 
 def ledger_usage(*, budget: BudgetCheck) -> int:
     """What the ledger recorded for a budget's scope and period: tokens, or 1e-8 USD units."""
     from usage.models import UsageEvent
 
-    events = UsageEvent.objects.filter(team_id=budget.team_id, created_at__gte=_aware(budget.period.start),
-                                       created_at__lt=_aware(budget.period.end))
+    events = UsageEvent.objects.filter(
+        team_id=budget.team_id, created_at__gte=_aware(budget.period.start), created_at__lt=_aware(budget.period.end)
+    )
     if budget.user_id is not None:
         events = events.filter(user_id=budget.user_id)
     if budget.unit == "usd":
@@ -68,10 +79,20 @@ def _budgets_of(limits: Limits, *, team_id: int, user_id: int | None, scope: str
     for unit, noun, items in (("tok", "tokens", limits.tokens), ("usd", "usd", limits.usd)):
         for kind, limit in items:
             period = periods[kind]
-            found.append(BudgetCheck(
-                key=budget_key(team_id=team_id, user_id=user_id, unit=unit, period=period), unit=noun,
-                limit=int(limit * USD_UNITS) if noun == "usd" else int(limit), amount=0, amount_if_downgraded=0,
-                thresholds=limits.thresholds, scope=scope, team_id=team_id, user_id=user_id, period=period))
+            found.append(
+                BudgetCheck(
+                    key=budget_key(team_id=team_id, user_id=user_id, unit=unit, period=period),
+                    unit=noun,
+                    limit=int(limit * USD_UNITS) if noun == "usd" else int(limit),
+                    amount=0,
+                    amount_if_downgraded=0,
+                    thresholds=limits.thresholds,
+                    scope=scope,
+                    team_id=team_id,
+                    user_id=user_id,
+                    period=period,
+                )
+            )
     return found
 
 
@@ -88,10 +109,10 @@ def budgets_current(*, now: float) -> list[BudgetCheck]:
         budgets += _budgets_of(policy.team, team_id=team_id, user_id=None, scope="team", now=now)
     for row in rows:
         if row["scope"] == "user":
-            policy = policy_resolve(team_id=row["team_id"], user_id=row["user_id"], org=org,
-                                    team=teams.get(row["team_id"]), person=row)
-            budgets += _budgets_of(policy.person, team_id=row["team_id"], user_id=row["user_id"], scope="user",
-                                   now=now)
+            policy = policy_resolve(
+                team_id=row["team_id"], user_id=row["user_id"], org=org, team=teams.get(row["team_id"]), person=row
+            )
+            budgets += _budgets_of(policy.person, team_id=row["team_id"], user_id=row["user_id"], scope="user", now=now)
     return budgets
 
 
@@ -102,7 +123,7 @@ def _reconcile_redis(budgets: list[BudgetCheck], *, now: float, quiet_s: float, 
         pipe.hmget(budget.key, "u", "t")
     seen = pipe.execute()
     counters = []
-    for budget, (used, settled_at) in zip(budgets, seen):
+    for budget, (used, settled_at) in zip(budgets, seen, strict=False):
         used_seen = -1 if used is None else int(used)
         t_seen = "" if settled_at is None else settled_at.decode()
         target = -1
@@ -125,12 +146,14 @@ def _reconcile_redis(budgets: list[BudgetCheck], *, now: float, quiet_s: float, 
     results: list = [[0, 0]] * len(counters)
     for team_id, indexes in by_team.items():
         team_counters = [counters[index] for index in indexes]
-        raw = script(keys=[reservations_key(team_id), deadlines_key(team_id), *(c[0] for c in team_counters)],
-                     args=[json.dumps({"now": now, "counters": team_counters})])
+        raw = script(
+            keys=[reservations_key(team_id), deadlines_key(team_id), *(c[0] for c in team_counters)],
+            args=[json.dumps({"now": now, "counters": team_counters})],
+        )
         replies = json.loads(raw)
-        for index, reply in zip(indexes, replies if isinstance(replies, list) else []):
+        for index, reply in zip(indexes, replies if isinstance(replies, list) else [], strict=False):
             results[index] = reply
-    applied = {c[0] for c, (fixed_u, _) in zip(counters, results) if fixed_u}
+    applied = {c[0] for c, (fixed_u, _) in zip(counters, results, strict=False) if fixed_u}
     report.repairs = [r for r in report.repairs if r[0] in applied]
     report.repaired = len(report.repairs)
     report.held_repaired = sum(fixed_r for _, fixed_r in results)

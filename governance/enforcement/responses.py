@@ -71,7 +71,8 @@ def rate_limited_error(plan: Plan, result: AdmitResult, *, principal: KeyPrincip
         f"Rate limit reached for {scope_label(rate.scope, principal)} on {rate.kind} per min ({unit}): "
         f"Limit {rate.limit}, Remaining {max(0, math.floor(level))}, Requested {rate.amount}. "
         f"Please try again in {duration(result.retry_after_s)}.",
-        headers=headers)
+        headers=headers,
+    )
 
 
 def budget_exceeded_error(plan: Plan, result: AdmitResult, *, principal: KeyPrincipal) -> BudgetExceeded:
@@ -86,7 +87,8 @@ def budget_exceeded_error(plan: Plan, result: AdmitResult, *, principal: KeyPrin
         f"Budget exceeded: this call may use up to {amount_text(budget, budget.amount)}, but the "
         f"{budget.period.adjective} {noun} budget of {scope_label(budget.scope, principal)} "
         f"({amount_text(budget, budget.limit)}) has {amount_text(budget, left)} left"
-        f"{held_note}. It resets at {reset}.{advice}")
+        f"{held_note}. It resets at {reset}.{advice}"
+    )
     headers = {
         "Retry-After": str(max(1, math.ceil(budget.period.end - plan.now))),
         "x-tokenwise-budget-reset": reset,
@@ -102,5 +104,7 @@ def budget_exceeded_error(plan: Plan, result: AdmitResult, *, principal: KeyPrin
 def exceeded_warning(budget: BudgetCheck, *, principal: KeyPrincipal) -> str:
     """The ``x-tokenwise-warning`` of a call let through an exceeded budget (warn or downgrade)."""
     noun = "USD" if budget.unit == "usd" else "token"
-    return (f"budget exceeded: {budget.period.adjective} {noun} budget of {scope_label(budget.scope, principal)} "
-            f"({amount_text(budget, budget.limit)}), resets at {budget.period.end_local().isoformat()}")
+    return (
+        f"budget exceeded: {budget.period.adjective} {noun} budget of {scope_label(budget.scope, principal)} "
+        f"({amount_text(budget, budget.limit)}), resets at {budget.period.end_local().isoformat()}"
+    )

@@ -15,8 +15,11 @@ ZERO = Decimal("0")
 
 
 BUDGET_FIELDS = {  # (period, unit) -> Policy field
-    ("day", "usd"): "usd_per_day", ("week", "usd"): "usd_per_week", ("month", "usd"): "usd_per_month",
-    ("day", "tokens"): "tokens_per_day", ("week", "tokens"): "tokens_per_week",
+    ("day", "usd"): "usd_per_day",
+    ("week", "usd"): "usd_per_week",
+    ("month", "usd"): "usd_per_month",
+    ("day", "tokens"): "tokens_per_day",
+    ("week", "tokens"): "tokens_per_week",
     ("month", "tokens"): "tokens_per_month",
 }
 
@@ -123,8 +126,16 @@ def _round_unit(value: Decimal, unit: str, *, places: Decimal = Decimal("0.00000
 POINT_PLACES = Decimal("0.000001")  # USD to the micro-dollar: small budgets stay exact and smooth
 
 
-def budget_burn(*, unit: str, period_name: str, period: Period, limit: Decimal | int,
-                daily: dict[date, Decimal | int], today: date, scope: str = "team") -> BudgetBurn:
+def budget_burn(
+    *,
+    unit: str,
+    period_name: str,
+    period: Period,
+    limit: Decimal | int,
+    daily: dict[date, Decimal | int],
+    today: date,
+    scope: str = "team",
+) -> BudgetBurn:
     """Pure: burn-down and forecast of one budget from the spend per day (``daily``) in its period."""
     as_of = min(max(today, period.start - timedelta(days=1)), period.end)
     points: list[BurnPoint] = []
@@ -146,8 +157,7 @@ def budget_burn(*, unit: str, period_name: str, period: Period, limit: Decimal |
     for day in period.days:
         if day > as_of:
             projected = spent + rate * (day - as_of).days
-            points.append(BurnPoint(day=day, actual=None,
-                                    forecast=_round_unit(projected, unit, places=POINT_PLACES)))
+            points.append(BurnPoint(day=day, actual=None, forecast=_round_unit(projected, unit, places=POINT_PLACES)))
     forecast_at_end = spent + rate * (period.end - as_of).days
     if run_out_on is None and limit and rate > 0:
         days_needed = math.ceil((Decimal(limit) - spent) / rate)
@@ -155,6 +165,13 @@ def budget_burn(*, unit: str, period_name: str, period: Period, limit: Decimal |
         if candidate <= period.end:
             run_out_on = candidate
     return BudgetBurn(
-        unit=unit, period_name=period_name, period=period, limit=limit, spent=_round_unit(spent, unit),
-        forecast_at_end=_round_unit(forecast_at_end, unit), run_out_on=run_out_on, points=points, scope=scope,
+        unit=unit,
+        period_name=period_name,
+        period=period,
+        limit=limit,
+        spent=_round_unit(spent, unit),
+        forecast_at_end=_round_unit(forecast_at_end, unit),
+        run_out_on=run_out_on,
+        points=points,
+        scope=scope,
     )

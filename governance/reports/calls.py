@@ -18,14 +18,42 @@ from governance.reports.periods import Period
 from governance.visibility import calls_visible_filter
 
 PAGE_SIZE = 50
-STATUS_CHOICES = (("", "Any status"), ("ok", "Succeeded (2xx)"), ("blocked", "Refused (402/403/429)"),
-                  ("error", "Failed (4xx/5xx)"))
+STATUS_CHOICES = (
+    ("", "Any status"),
+    ("ok", "Succeeded (2xx)"),
+    ("blocked", "Refused (402/403/429)"),
+    ("error", "Failed (4xx/5xx)"),
+)
 LIST_FIELDS = (
-    "request_id", "created_at", "user__email", "user__first_name", "user__last_name", "user__username",
-    "team__slug", "key__name", "key__prefix", "endpoint", "model_requested", "model_served", "status",
-    "error_code", "stream", "prompt_tokens", "completion_tokens", "cached_tokens", "cache_write_tokens",
-    "reasoning_tokens", "total_tokens", "cost_usd", "latency_ms", "time_to_first_byte_ms", "purpose", "client",
-    "session_id", "policy_action", "is_estimated",
+    "request_id",
+    "created_at",
+    "user__email",
+    "user__first_name",
+    "user__last_name",
+    "user__username",
+    "team__slug",
+    "key__name",
+    "key__prefix",
+    "endpoint",
+    "model_requested",
+    "model_served",
+    "status",
+    "error_code",
+    "stream",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "total_tokens",
+    "cost_usd",
+    "latency_ms",
+    "time_to_first_byte_ms",
+    "purpose",
+    "client",
+    "session_id",
+    "policy_action",
+    "is_estimated",
 )
 
 
@@ -69,8 +97,13 @@ def _filtered(rows, filters: CallFilters):
     since = datetime.combine(filters.period.start, time.min, tzinfo=zone)
     until = datetime.combine(filters.period.end + timedelta(days=1), time.min, tzinfo=zone)
     rows = rows.filter(created_at__gte=since, created_at__lt=until)
-    exact = {"user_id": filters.user_id, "team_id": filters.team_id, "key_id": filters.key_id,
-             "purpose": filters.purpose, "session_id": filters.session}
+    exact = {
+        "user_id": filters.user_id,
+        "team_id": filters.team_id,
+        "key_id": filters.key_id,
+        "purpose": filters.purpose,
+        "session_id": filters.session,
+    }
     rows = rows.filter(**{field: value for field, value in exact.items() if value not in (None, "")})
     if filters.model:
         rows = rows.filter(Q(model_served=filters.model) | Q(model_served="", model_requested=filters.model))
@@ -84,8 +117,13 @@ def _filtered(rows, filters: CallFilters):
         rows = rows.filter(status__gte=400)
     if filters.search:
         term = filters.search.strip()
-        rows = rows.filter(Q(request_id__startswith=term) | Q(session_id=term) | Q(purpose=term)
-                           | Q(model_served=term) | Q(client__startswith=term))
+        rows = rows.filter(
+            Q(request_id__startswith=term)
+            | Q(session_id=term)
+            | Q(purpose=term)
+            | Q(model_served=term)
+            | Q(client__startswith=term)
+        )
     return rows
 
 
@@ -96,17 +134,20 @@ def calls_page(*, viewer, filters: CallFilters, page: int = 1, page_size: int = 
     the filters say.
     """
     page = max(1, page)
-    rows = (_filtered(_visible(viewer=viewer), filters).select_related("user", "team", "key")
-            .only(*LIST_FIELDS).order_by("-created_at", "-id"))
+    rows = (
+        _filtered(_visible(viewer=viewer), filters)
+        .select_related("user", "team", "key")
+        .only(*LIST_FIELDS)
+        .order_by("-created_at", "-id")
+    )
     offset = (page - 1) * page_size
-    found = list(rows[offset:offset + page_size + 1])
+    found = list(rows[offset : offset + page_size + 1])
     return CallPage(calls=found[:page_size], page=page, has_next=len(found) > page_size)
 
 
 def call_detail(*, viewer, request_id: str):
     """One call by its request id, if ``viewer`` may see it; else None (the page answers 404 either way)."""
-    return _visible(viewer=viewer).select_related("user", "team", "key", "price").filter(
-        request_id=request_id).first()
+    return _visible(viewer=viewer).select_related("user", "team", "key", "price").filter(request_id=request_id).first()
 
 
 def call_cost_parts(call) -> dict[str, Decimal] | None:

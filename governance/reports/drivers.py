@@ -55,8 +55,10 @@ class SpendDrivers:
 
 def _bounds(period: Period) -> tuple[datetime, datetime]:
     zone = timezone.get_default_timezone()
-    return (datetime.combine(period.start, time.min, tzinfo=zone),
-            datetime.combine(period.end + timedelta(days=1), time.min, tzinfo=zone))
+    return (
+        datetime.combine(period.start, time.min, tzinfo=zone),
+        datetime.combine(period.end + timedelta(days=1), time.min, tzinfo=zone),
+    )
 
 
 def _events(*, period: Period, team_id: int | None, user_id: int | None, team_ids: list[int] | None):
@@ -82,9 +84,15 @@ def _shares(groups: dict[str, list], labels: dict[str, str]) -> list[DriverShare
     total_cost = sum((values[2] for values in groups.values()), ZERO)
     total_tokens = sum(values[1] for values in groups.values())
     shares = [
-        DriverShare(key=key, label=labels.get(key, key), requests=requests, tokens=tokens, cost_usd=cost,
-                    cost_share=float(cost / total_cost) if total_cost else 0.0,
-                    token_share=tokens / total_tokens if total_tokens else 0.0)
+        DriverShare(
+            key=key,
+            label=labels.get(key, key),
+            requests=requests,
+            tokens=tokens,
+            cost_usd=cost,
+            cost_share=float(cost / total_cost) if total_cost else 0.0,
+            token_share=tokens / total_tokens if total_tokens else 0.0,
+        )
         for key, (requests, tokens, cost) in groups.items()
     ]
     return sorted(shares, key=lambda share: (-share.cost_usd, -share.tokens, share.label.lower()))
@@ -93,17 +101,27 @@ def _shares(groups: dict[str, list], labels: dict[str, str]) -> list[DriverShare
 def _stack(shares: list[DriverShare], per_day: dict[tuple[str, date], Decimal], period: Period) -> list[DriverSeries]:
     top = [share for share in shares[:TOP] if share.cost_usd > 0]
     named = {share.key for share in top}
-    series = [DriverSeries(label=share.label, cost_usd=[per_day.get((share.key, day), ZERO) for day in period.days])
-              for share in top]
-    others = [sum((cost for (key, when), cost in per_day.items() if when == day and key not in named), ZERO)
-              for day in period.days]
+    series = [
+        DriverSeries(label=share.label, cost_usd=[per_day.get((share.key, day), ZERO) for day in period.days])
+        for share in top
+    ]
+    others = [
+        sum((cost for (key, when), cost in per_day.items() if when == day and key not in named), ZERO)
+        for day in period.days
+    ]
     if any(others):
         series.append(DriverSeries(label="Others", cost_usd=others))
     return series
 
 
-def spend_drivers(*, period: Period, team_id: int | None = None, user_id: int | None = None,
-                  team_ids: list[int] | None = None, dimensions: tuple[str, ...] = DIMENSIONS) -> SpendDrivers:
+def spend_drivers(
+    *,
+    period: Period,
+    team_id: int | None = None,
+    user_id: int | None = None,
+    team_ids: list[int] | None = None,
+    dimensions: tuple[str, ...] = DIMENSIONS,
+) -> SpendDrivers:
     """Cost, tokens and calls by each of ``dimensions`` over ``period``, as shares and per day.
 
     Scoped to a team, a person and/or a set of teams (a manager's view of a person). Two rollup
@@ -120,8 +138,9 @@ def spend_drivers(*, period: Period, team_id: int | None = None, user_id: int | 
             continue
         groups: dict[str, list] = {}
         per_day: dict[tuple[str, date], Decimal] = defaultdict(Decimal)
-        for row in rows.values(field, "day").annotate(requests=Sum("requests"), tokens=Sum("total_tokens"),
-                                                      cost=Sum("cost_usd")):
+        for row in rows.values(field, "day").annotate(
+            requests=Sum("requests"), tokens=Sum("total_tokens"), cost=Sum("cost_usd")
+        ):
             key = "" if row[field] is None else str(row[field])
             values = groups.setdefault(key, [0, 0, ZERO])
             values[0] += row["requests"] or 0
@@ -142,8 +161,11 @@ def spend_drivers(*, period: Period, team_id: int | None = None, user_id: int | 
             continue
         groups = {}
         per_day = defaultdict(Decimal)
-        grouped = (events.annotate(day=TruncDate("created_at", tzinfo=zone)).values(dimension, "day")
-                   .annotate(requests=Count("id"), tokens=Sum("total_tokens"), cost=Sum("cost_usd")))
+        grouped = (
+            events.annotate(day=TruncDate("created_at", tzinfo=zone))
+            .values(dimension, "day")
+            .annotate(requests=Count("id"), tokens=Sum("total_tokens"), cost=Sum("cost_usd"))
+        )
         for row in grouped:
             key = row[dimension] if dimension == "purpose" else _client_name(row[dimension])
             values = groups.setdefault(key, [0, 0, ZERO])
@@ -162,8 +184,14 @@ def sessions_for(*, period: Period, user_id: int, team_ids: list[int] | None = N
 
     events = _events(period=period, team_id=None, user_id=user_id, team_ids=team_ids).filter(~Q(session_id=""))
     return list(
-        events.values("session_id").annotate(
-            requests=Count("id"), tokens=Sum("total_tokens"), cost=Sum("cost_usd"), first=Min("created_at"),
-            last=Max("created_at"), client=Max("client"),
-        ).order_by(F("cost").desc(nulls_last=True), "-tokens", "session_id")[:limit]
+        events.values("session_id")
+        .annotate(
+            requests=Count("id"),
+            tokens=Sum("total_tokens"),
+            cost=Sum("cost_usd"),
+            first=Min("created_at"),
+            last=Max("created_at"),
+            client=Max("client"),
+        )
+        .order_by(F("cost").desc(nulls_last=True), "-tokens", "session_id")[:limit]
     )

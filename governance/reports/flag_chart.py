@@ -28,9 +28,11 @@ def flag_chart(*, flag: Flag) -> dict:
     if end - start > timedelta(days=MAX_DAYS):
         start = end - timedelta(days=MAX_DAYS)
     rows = (
-        usage_events_all().filter(team_id=flag.team_id, created_at__gte=start, created_at__lt=end, status__lt=400,
-                                  user_id__isnull=False)
-        .annotate(day=TruncDate("created_at")).values("user_id", "day").annotate(tokens=Sum("total_tokens"))
+        usage_events_all()
+        .filter(team_id=flag.team_id, created_at__gte=start, created_at__lt=end, status__lt=400, user_id__isnull=False)
+        .annotate(day=TruncDate("created_at"))
+        .values("user_id", "day")
+        .annotate(tokens=Sum("total_tokens"))
         .order_by()
     )
     tokens: dict[int, dict[date, int]] = defaultdict(dict)
@@ -60,15 +62,18 @@ def _outcome_rows(flag: Flag, start, end):
 
     kind_weight = outcome_kinds_all().filter(kind=OuterRef("kind")).values("weight")[:1]
     return (
-        outcomes_trusted().filter(team_id=flag.team_id, occurred_at__gte=start, occurred_at__lt=end,
-                                  user_id__isnull=False)
-        .annotate(day=TruncDate("occurred_at"),
-                  points=Cast("value", FloatField())
-                  * Coalesce(Subquery(kind_weight), Value(1), output_field=FloatField()))
+        outcomes_trusted()
+        .filter(team_id=flag.team_id, occurred_at__gte=start, occurred_at__lt=end, user_id__isnull=False)
+        .annotate(
+            day=TruncDate("occurred_at"),
+            points=Cast("value", FloatField()) * Coalesce(Subquery(kind_weight), Value(1), output_field=FloatField()),
+        )
         .values_list("user_id", "day", "points")
     )
 
 
 def chart_rows(chart: dict) -> list[tuple]:
     """The chart's numbers as table rows: (day, tokens, team's typical tokens, value, team's typical value)."""
-    return list(zip(chart["labels"], chart["tokens"], chart["peer_tokens"], chart["value"], chart["peer_value"], strict=True))
+    return list(
+        zip(chart["labels"], chart["tokens"], chart["peer_tokens"], chart["value"], chart["peer_value"], strict=True)
+    )

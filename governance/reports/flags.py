@@ -85,26 +85,48 @@ def _view(flag: Flag) -> FlagView:
     summary = str(evidence.pop("summary", ""))
     history = [FlagEvent(at=flag.created_at, actor="Tokenwise", action="raised", comment="")]
     history += [
-        FlagEvent(at=review.created_at, actor=person_label(review.reviewer) if review.reviewer else "(removed)",
-                  action=REVIEW_VERBS.get(review.action, review.action), comment=review.comment)
+        FlagEvent(
+            at=review.created_at,
+            actor=person_label(review.reviewer) if review.reviewer else "(removed)",
+            action=REVIEW_VERBS.get(review.action, review.action),
+            comment=review.comment,
+        )
         for review in flag.reviews.all()
     ]
     replies = list(flag.replies.all())
     history += [
-        FlagEvent(at=reply.created_at, actor=person_label(reply.author) if reply.author else "(removed)",
-                  action="replied", comment=reply.body)
+        FlagEvent(
+            at=reply.created_at,
+            actor=person_label(reply.author) if reply.author else "(removed)",
+            action="replied",
+            comment=reply.body,
+        )
         for reply in replies
     ]
     history.sort(key=lambda event: event.at)
     listed = evidence.get("examples")
     examples = listed if isinstance(listed, list) else []
     return FlagView(
-        id=flag.pk, detector=flag.detector, detector_label=detector_label(flag.detector), score=flag.score,
-        user_id=flag.user_id, person=person_label(flag.user), team_id=flag.team_id, team_slug=flag.team.slug,
-        status=flag.state, status_label=flag.get_state_display(), raised_at=flag.created_at,
-        period_start=flag.period_start, period_end=flag.period_end, summary=summary, evidence=evidence,
-        history=history, value_summary=str(evidence.get("value_summary", "")),
-        advice=ADVICE.get(flag.detector, ""), examples=tuple(str(e) for e in examples), replies=len(replies),
+        id=flag.pk,
+        detector=flag.detector,
+        detector_label=detector_label(flag.detector),
+        score=flag.score,
+        user_id=flag.user_id,
+        person=person_label(flag.user),
+        team_id=flag.team_id,
+        team_slug=flag.team.slug,
+        status=flag.state,
+        status_label=flag.get_state_display(),
+        raised_at=flag.created_at,
+        period_start=flag.period_start,
+        period_end=flag.period_end,
+        summary=summary,
+        evidence=evidence,
+        history=history,
+        value_summary=str(evidence.get("value_summary", "")),
+        advice=ADVICE.get(flag.detector, ""),
+        examples=tuple(str(e) for e in examples),
+        replies=len(replies),
     )
 
 
@@ -141,7 +163,8 @@ def flag_groups(flags: list[FlagView]) -> list[list[FlagView]]:
         for group in groups:
             first = group[0]
             if (first.user_id, first.team_id) == (flag.user_id, flag.team_id) and any(
-                    other.period_start < flag.period_end and flag.period_start < other.period_end for other in group):
+                other.period_start < flag.period_end and flag.period_start < other.period_end for other in group
+            ):
                 group.append(flag)
                 break
         else:
@@ -151,6 +174,15 @@ def flag_groups(flags: list[FlagView]) -> list[list[FlagView]]:
 
 def flags_related(*, flag: FlagView) -> list[FlagView]:
     """The other flags of the same person and team whose periods overlap this one's, newest first."""
-    return [_view(other) for other in _flags().filter(
-        user_id=flag.user_id, team_id=flag.team_id, period_start__lt=flag.period_end,
-        period_end__gt=flag.period_start).exclude(pk=flag.id).order_by("-created_at", "-id")]
+    return [
+        _view(other)
+        for other in _flags()
+        .filter(
+            user_id=flag.user_id,
+            team_id=flag.team_id,
+            period_start__lt=flag.period_end,
+            period_end__gt=flag.period_start,
+        )
+        .exclude(pk=flag.id)
+        .order_by("-created_at", "-id")
+    ]

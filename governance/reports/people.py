@@ -42,9 +42,12 @@ def _scoped(rows, team_ids):
 def _signal_sum(signals: list[ValueSignal]) -> ValueSignal | None:
     if not signals:
         return None
-    return ValueSignal(outcomes=sum(s.outcomes for s in signals), outcome_count=sum(s.outcome_count for s in signals),
-                       feedback_count=sum(s.feedback_count for s in signals),
-                       positive_feedback_count=sum(s.positive_feedback_count for s in signals))
+    return ValueSignal(
+        outcomes=sum(s.outcomes for s in signals),
+        outcome_count=sum(s.outcome_count for s in signals),
+        feedback_count=sum(s.feedback_count for s in signals),
+        positive_feedback_count=sum(s.positive_feedback_count for s in signals),
+    )
 
 
 def person_page(*, user, period: Period, team_ids: list[int] | None) -> PersonPage:
@@ -55,19 +58,27 @@ def person_page(*, user, period: Period, team_ids: list[int] | None) -> PersonPa
     """
     rows = _scoped(rollups(start=period.start, end=period.end, user_id=user.pk), team_ids)
     previous_period = period_previous(period)
-    previous = totals_of(_scoped(rollups(start=previous_period.start, end=previous_period.end, user_id=user.pk),
-                                 team_ids))
+    previous = totals_of(
+        _scoped(rollups(start=previous_period.start, end=previous_period.end, user_id=user.pk), team_ids)
+    )
     totals = totals_of(rows)
-    teams = team_ids if team_ids is not None else list(
-        Membership.objects.filter(user=user).values_list("team_id", flat=True).distinct())
+    teams = (
+        team_ids
+        if team_ids is not None
+        else list(Membership.objects.filter(user=user).values_list("team_id", flat=True).distinct())
+    )
     own: list[ValueSignal] = []
     peer_rates: list[float] = []
     for team_id in teams:
         signals = value_signals_for(team_id=team_id, start=period.start, end=period.end)
         if user.pk in signals.by_user:
             own.append(signals.by_user[user.pk])
-        tokens = dict(rollups(start=period.start, end=period.end, team_id=team_id).values("user_id")
-                      .annotate(tokens=Sum("total_tokens")).values_list("user_id", "tokens"))
+        tokens = dict(
+            rollups(start=period.start, end=period.end, team_id=team_id)
+            .values("user_id")
+            .annotate(tokens=Sum("total_tokens"))
+            .values_list("user_id", "tokens")
+        )
         for peer_id, peer_signal in signals.by_user.items():
             if peer_id not in (None, user.pk) and tokens.get(peer_id):
                 peer_rates.append(peer_signal.outcomes * MTOK / tokens[peer_id])
@@ -78,12 +89,19 @@ def person_page(*, user, period: Period, team_ids: list[int] | None) -> PersonPa
         signal = _signal_sum(own)
     flags = [flag for flag in flags_for_person(user=user) if team_ids is None or flag.team_id in team_ids]
     return PersonPage(
-        user_id=user.pk, period=period, team_ids=team_ids, totals=totals, previous=previous,
-        drivers=spend_drivers(period=period, user_id=user.pk, team_ids=team_ids,
-                              dimensions=("model", "purpose", "client")),
+        user_id=user.pk,
+        period=period,
+        team_ids=team_ids,
+        totals=totals,
+        previous=previous,
+        drivers=spend_drivers(
+            period=period, user_id=user.pk, team_ids=team_ids, dimensions=("model", "purpose", "client")
+        ),
         sessions=sessions_for(period=period, user_id=user.pk, team_ids=team_ids),
-        value=value_metrics_compute(signal=signal, tokens=totals.tokens, cost_usd=totals.cost_usd,
-                                    requests=totals.requests),
-        peers_outcomes_per_mtok=statistics.median(peer_rates) if peer_rates else None, peers=len(peer_rates),
+        value=value_metrics_compute(
+            signal=signal, tokens=totals.tokens, cost_usd=totals.cost_usd, requests=totals.requests
+        ),
+        peers_outcomes_per_mtok=statistics.median(peer_rates) if peer_rates else None,
+        peers=len(peer_rates),
         flags=flags,
     )

@@ -60,21 +60,44 @@ def person_usage(*, user, period: Period, today: date | None = None) -> PersonUs
     for team in Team.objects.filter(pk__in=team_ids).order_by("slug"):
         team_limits = team_budget_limits(team=team)
         own_limits = person_budget_limits(user_id=user.pk, team=team)
-        teams.append(TeamUsage(
-            team_id=team.pk, team_slug=team.slug, team_name=team.name, totals=totals_of(rows.filter(team=team)),
-            budgets=(burns(limits=team_limits, anchor=today, today=today, team_id=team.pk,
-                           periods=_periods_set(team_limits))
-                     + burns(limits=own_limits, anchor=today, today=today, team_id=team.pk, user_id=user.pk,
-                             periods=_periods_set(own_limits))),
-        ))
+        teams.append(
+            TeamUsage(
+                team_id=team.pk,
+                team_slug=team.slug,
+                team_name=team.name,
+                totals=totals_of(rows.filter(team=team)),
+                budgets=(
+                    burns(
+                        limits=team_limits,
+                        anchor=today,
+                        today=today,
+                        team_id=team.pk,
+                        periods=_periods_set(team_limits),
+                    )
+                    + burns(
+                        limits=own_limits,
+                        anchor=today,
+                        today=today,
+                        team_id=team.pk,
+                        user_id=user.pk,
+                        periods=_periods_set(own_limits),
+                    )
+                ),
+            )
+        )
     totals = totals_of(rows)
     signals = value_signals_for(user_id=user.pk, start=period.start, end=period.end)
     signal = signals.total if signals.by_user else None
     return PersonUsage(
-        user_id=user.pk, period=period, totals=totals, days=days_series(rows, period), models=model_mix(rows),
+        user_id=user.pk,
+        period=period,
+        totals=totals,
+        days=days_series(rows, period),
+        models=model_mix(rows),
         teams=teams,
-        value=value_metrics_compute(signal=signal, tokens=totals.tokens, cost_usd=totals.cost_usd,
-                                    requests=totals.requests),
+        value=value_metrics_compute(
+            signal=signal, tokens=totals.tokens, cost_usd=totals.cost_usd, requests=totals.requests
+        ),
     )
 
 
@@ -100,18 +123,35 @@ def recent_calls_for_user(*, user, limit: int = 20) -> list[RecentCall]:
     from usage.selectors import usage_events_all
 
     events = list(
-        usage_events_all().filter(user_id=user.pk).select_related("team").only(
-            "request_id", "created_at", "team__slug", "model_served", "model_requested", "endpoint", "status",
-            "total_tokens", "cost_usd", "purpose",
-        ).order_by("-created_at", "-id")[:limit]
+        usage_events_all()
+        .filter(user_id=user.pk)
+        .select_related("team")
+        .only(
+            "request_id",
+            "created_at",
+            "team__slug",
+            "model_served",
+            "model_requested",
+            "endpoint",
+            "status",
+            "total_tokens",
+            "cost_usd",
+            "purpose",
+        )
+        .order_by("-created_at", "-id")[:limit]
     )
     ratings = feedback_scores_for(request_ids=[event.request_id for event in events], user_id=user.pk)
     return [
         RecentCall(
-            request_id=event.request_id, created_at=event.created_at,
+            request_id=event.request_id,
+            created_at=event.created_at,
             team_slug=event.team.slug if event.team_id and event.team else "",
-            model=event.model_served or event.model_requested, endpoint=event.endpoint, status=event.status,
-            total_tokens=event.total_tokens, cost_usd=event.cost_usd, purpose=event.purpose,
+            model=event.model_served or event.model_requested,
+            endpoint=event.endpoint,
+            status=event.status,
+            total_tokens=event.total_tokens,
+            cost_usd=event.cost_usd,
+            purpose=event.purpose,
             rating=ratings.get(event.request_id),
         )
         for event in events

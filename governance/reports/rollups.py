@@ -27,7 +27,9 @@ def rollups(*, start: date, end: date, team_id: int | None = None, user_id: int 
 
 
 SUMS = {
-    "requests": Sum("requests"), "tokens": Sum("total_tokens"), "cost": Sum("cost_usd"),
+    "requests": Sum("requests"),
+    "tokens": Sum("total_tokens"),
+    "cost": Sum("cost_usd"),
     "unpriced": Sum("unpriced_requests"),
 }
 
@@ -60,9 +62,12 @@ class Totals:
 def days_series(rows, period: Period) -> list[DayPoint]:
     by_day = {row["day"]: row for row in rows.values("day").annotate(**SUMS)}
     return [
-        DayPoint(day=day, requests=by_day.get(day, {}).get("requests") or 0,
-                 tokens=by_day.get(day, {}).get("tokens") or 0,
-                 cost_usd=by_day.get(day, {}).get("cost") or ZERO)
+        DayPoint(
+            day=day,
+            requests=by_day.get(day, {}).get("requests") or 0,
+            tokens=by_day.get(day, {}).get("tokens") or 0,
+            cost_usd=by_day.get(day, {}).get("cost") or ZERO,
+        )
         for day in period.days
     ]
 
@@ -71,9 +76,13 @@ def model_mix(rows) -> list[ModelShare]:
     grouped = list(rows.values("model").annotate(**SUMS))
     total_tokens = sum(row["tokens"] or 0 for row in grouped)
     shares = [
-        ModelShare(model=row["model"], requests=row["requests"] or 0, tokens=row["tokens"] or 0,
-                   cost_usd=row["cost"] or ZERO,
-                   token_share=(row["tokens"] or 0) / total_tokens if total_tokens else 0.0)
+        ModelShare(
+            model=row["model"],
+            requests=row["requests"] or 0,
+            tokens=row["tokens"] or 0,
+            cost_usd=row["cost"] or ZERO,
+            token_share=(row["tokens"] or 0) / total_tokens if total_tokens else 0.0,
+        )
         for row in grouped
     ]
     return sorted(shares, key=lambda share: share.model)
@@ -81,12 +90,23 @@ def model_mix(rows) -> list[ModelShare]:
 
 def totals_of(rows) -> Totals:
     sums = rows.aggregate(**SUMS)
-    return Totals(requests=sums["requests"] or 0, tokens=sums["tokens"] or 0, cost_usd=sums["cost"] or ZERO,
-                  unpriced_requests=sums["unpriced"] or 0)
+    return Totals(
+        requests=sums["requests"] or 0,
+        tokens=sums["tokens"] or 0,
+        cost_usd=sums["cost"] or ZERO,
+        unpriced_requests=sums["unpriced"] or 0,
+    )
 
 
-def burns(*, limits: BudgetLimits, anchor: date, today: date, team_id: int,
-           user_id: int | None = None, periods: Iterable[str] | None = None) -> list[BudgetBurn]:
+def burns(
+    *,
+    limits: BudgetLimits,
+    anchor: date,
+    today: date,
+    team_id: int,
+    user_id: int | None = None,
+    periods: Iterable[str] | None = None,
+) -> list[BudgetBurn]:
     burns = []
     longest = limits.longest()
     for name in periods or ([longest] if longest else []):
@@ -99,8 +119,17 @@ def burns(*, limits: BudgetLimits, anchor: date, today: date, team_id: int,
                 continue
             field = "cost" if unit == "usd" else "tokens"
             daily = {day: row[field] or 0 for day, row in per_day.items()}
-            burns.append(budget_burn(unit=unit, period_name=name, period=window, limit=limit, daily=daily,
-                                     today=today, scope="team" if user_id is None else "person"))
+            burns.append(
+                budget_burn(
+                    unit=unit,
+                    period_name=name,
+                    period=window,
+                    limit=limit,
+                    daily=daily,
+                    today=today,
+                    scope="team" if user_id is None else "person",
+                )
+            )
     return burns
 
 

@@ -86,21 +86,37 @@ def team_report(*, team: Team, period: Period, today: date | None = None) -> Tea
     for user_id in set(per_person) | user_ids:
         sums = per_person.get(user_id, {})
         tokens, cost = sums.get("tokens") or 0, sums.get("cost") or ZERO
-        people.append(PersonRow(
-            user_id=user_id, name=person_label(users.get(user_id)), requests=sums.get("requests") or 0,
-            tokens=tokens, cost_usd=cost,
-            value=value_metrics_compute(signal=signals.by_user.get(user_id), tokens=tokens, cost_usd=cost,
-                                        requests=sums.get("requests") or 0),
-        ))
+        people.append(
+            PersonRow(
+                user_id=user_id,
+                name=person_label(users.get(user_id)),
+                requests=sums.get("requests") or 0,
+                tokens=tokens,
+                cost_usd=cost,
+                value=value_metrics_compute(
+                    signal=signals.by_user.get(user_id),
+                    tokens=tokens,
+                    cost_usd=cost,
+                    requests=sums.get("requests") or 0,
+                ),
+            )
+        )
     people.sort(key=_people_rank_key)
     totals = totals_of(rows)
     team_signal = signals.total if signals.by_user else None  # nothing reported: no value data
     anchor = min(max(today, period.start), period.end)
     return TeamReport(
-        team_id=team.pk, team_slug=team.slug, team_name=team.name, period=period, totals=totals,
-        days=days_series(rows, period), models=model_mix(rows), people=people,
-        value=value_metrics_compute(signal=team_signal, tokens=totals.tokens, cost_usd=totals.cost_usd,
-                                    requests=totals.requests),
+        team_id=team.pk,
+        team_slug=team.slug,
+        team_name=team.name,
+        period=period,
+        totals=totals,
+        days=days_series(rows, period),
+        models=model_mix(rows),
+        people=people,
+        value=value_metrics_compute(
+            signal=team_signal, tokens=totals.tokens, cost_usd=totals.cost_usd, requests=totals.requests
+        ),
         budgets=burns(limits=team_budget_limits(team=team), anchor=anchor, today=today, team_id=team.pk),
         flags=flags_open_for_team(team=team),
     )
@@ -131,22 +147,52 @@ def team_report_csv(*, report: TeamReport, table: str) -> str:
     if table == "days":
         writer.writerow(["team", "day", "requests", "total_tokens", "cost_usd"])
         for point in report.days:
-            writer.writerow([report.team_slug, point.day.isoformat(), point.requests, point.tokens,
-                             _money(point.cost_usd)])
+            writer.writerow(
+                [report.team_slug, point.day.isoformat(), point.requests, point.tokens, _money(point.cost_usd)]
+            )
     elif table == "models":
         writer.writerow(["team", "model", "requests", "total_tokens", "cost_usd", "token_share"])
         for share in report.models:
-            writer.writerow([report.team_slug, share.model, share.requests, share.tokens, _money(share.cost_usd),
-                             f"{share.token_share:.4f}"])
+            writer.writerow(
+                [
+                    report.team_slug,
+                    share.model,
+                    share.requests,
+                    share.tokens,
+                    _money(share.cost_usd),
+                    f"{share.token_share:.4f}",
+                ]
+            )
     elif table == "people":
-        writer.writerow(["team", "rank_by_value_per_token", "person", "outcomes", "outcomes_per_mtok",
-                         "cost_per_outcome_usd", "feedback_rate", "requests", "total_tokens", "cost_usd"])
+        writer.writerow(
+            [
+                "team",
+                "rank_by_value_per_token",
+                "person",
+                "outcomes",
+                "outcomes_per_mtok",
+                "cost_per_outcome_usd",
+                "feedback_rate",
+                "requests",
+                "total_tokens",
+                "cost_usd",
+            ]
+        )
         for rank, row in enumerate(report.people, start=1):
-            writer.writerow([
-                report.team_slug, rank, row.name, _optional(row.value.outcomes),
-                _optional(row.value.outcomes_per_mtok), _optional(row.value.cost_per_outcome),
-                _optional(row.value.feedback_rate), row.requests, row.tokens, _money(row.cost_usd),
-            ])
+            writer.writerow(
+                [
+                    report.team_slug,
+                    rank,
+                    row.name,
+                    _optional(row.value.outcomes),
+                    _optional(row.value.outcomes_per_mtok),
+                    _optional(row.value.cost_per_outcome),
+                    _optional(row.value.feedback_rate),
+                    row.requests,
+                    row.tokens,
+                    _money(row.cost_usd),
+                ]
+            )
     else:
         raise ValueError(f"unknown table {table!r}; one of {', '.join(CSV_TABLES)}")
     return out.getvalue()

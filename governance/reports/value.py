@@ -47,22 +47,27 @@ class ValueMetrics:
     positive_feedback_rate: float | None  # share of feedback that was positive
 
 
-def value_metrics_compute(*, signal: ValueSignal | None, tokens: int, cost_usd: Decimal,
-                          requests: int) -> ValueMetrics:
+def value_metrics_compute(*, signal: ValueSignal | None, tokens: int, cost_usd: Decimal, requests: int) -> ValueMetrics:
     """Pure: the metrics of one person or team from their signal and volume.
 
     No signal (nothing reported) gives all-None metrics. Outcomes per million tokens is None with no
     tokens; cost per outcome is None with no outcomes.
     """
     if signal is None:
-        return ValueMetrics(outcomes=None, outcomes_per_mtok=None, cost_per_outcome=None, feedback_rate=None,
-                            positive_feedback_rate=None)
+        return ValueMetrics(
+            outcomes=None,
+            outcomes_per_mtok=None,
+            cost_per_outcome=None,
+            feedback_rate=None,
+            positive_feedback_rate=None,
+        )
     return ValueMetrics(
         outcomes=signal.outcomes,
         outcomes_per_mtok=signal.outcomes * MTOK / tokens if tokens else None,
         cost_per_outcome=(
             (cost_usd / Decimal(str(signal.outcomes))).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
-            if signal.outcomes else None
+            if signal.outcomes
+            else None
         ),
         feedback_rate=signal.feedback_count / requests if requests else None,
         positive_feedback_rate=(
@@ -74,12 +79,15 @@ def value_metrics_compute(*, signal: ValueSignal | None, tokens: int, cost_usd: 
 def _day_bounds(start: date, end: date) -> tuple[datetime, datetime]:
     """[start 00:00, the day after end 00:00) in the organisation's time zone."""
     zone = timezone.get_default_timezone()
-    return (datetime.combine(start, time.min, tzinfo=zone),
-            datetime.combine(end + timedelta(days=1), time.min, tzinfo=zone))
+    return (
+        datetime.combine(start, time.min, tzinfo=zone),
+        datetime.combine(end + timedelta(days=1), time.min, tzinfo=zone),
+    )
 
 
-def value_signals_for(*, start: date, end: date, team_id: int | None = None,
-                      user_id: int | None = None) -> ValueSignals:
+def value_signals_for(
+    *, start: date, end: date, team_id: int | None = None, user_id: int | None = None
+) -> ValueSignals:
     """Outcomes (by when they occurred) and rated calls (by when the call was made) between ``start`` and ``end``.
 
     Days are inclusive, in the organisation's time zone; filtered by team and/or person. An outcome
@@ -97,19 +105,23 @@ def value_signals_for(*, start: date, end: date, team_id: int | None = None,
         scope["user_id"] = user_id
     weights = {kind: float(weight) for kind, weight in outcome_kinds_all().values_list("kind", "weight")}
     outcomes: dict[int | None, tuple[float, int]] = {}
-    rows = (outcomes_trusted().filter(occurred_at__gte=since, occurred_at__lt=until, **scope)
-            .values("user_id", "kind").annotate(value=Sum("value"), count=Count("id")))
+    rows = (
+        outcomes_trusted()
+        .filter(occurred_at__gte=since, occurred_at__lt=until, **scope)
+        .values("user_id", "kind")
+        .annotate(value=Sum("value"), count=Count("id"))
+    )
     for row in rows:
         value, count = outcomes.get(row["user_id"], (0.0, 0))
-        outcomes[row["user_id"]] = (value + float(row["value"]) * weights.get(row["kind"], 1.0),
-                                    count + row["count"])
+        outcomes[row["user_id"]] = (value + float(row["value"]) * weights.get(row["kind"], 1.0), count + row["count"])
     feedback = _calls_with_feedback(since=since, until=until, scope=scope)
     by_user = {}
     for uid in set(outcomes) | set(feedback):
         value, count = outcomes.get(uid, (0.0, 0))
         given, liked = feedback.get(uid, (0, 0))
-        by_user[uid] = ValueSignal(outcomes=value, outcome_count=count, feedback_count=given,
-                                   positive_feedback_count=liked)
+        by_user[uid] = ValueSignal(
+            outcomes=value, outcome_count=count, feedback_count=given, positive_feedback_count=liked
+        )
     total = ValueSignal(
         outcomes=sum(signal.outcomes for signal in by_user.values()),
         outcome_count=sum(signal.outcome_count for signal in by_user.values()),
@@ -129,8 +141,12 @@ def _calls_with_feedback(*, since: datetime, until: datetime, scope: dict) -> di
 
     rated = feedback_all().filter(created_at__gte=since).values("request_id")
     liked = feedback_all().filter(feedback_positive_q(), request_id=OuterRef("request_id"))
-    rows = (usage_events_all().filter(created_at__gte=since, created_at__lt=until, request_id__in=rated, **scope)
-            .values("user_id").annotate(count=Count("id"), positive=Count("id", filter=Q(Exists(liked)))))
+    rows = (
+        usage_events_all()
+        .filter(created_at__gte=since, created_at__lt=until, request_id__in=rated, **scope)
+        .values("user_id")
+        .annotate(count=Count("id"), positive=Count("id", filter=Q(Exists(liked))))
+    )
     return {row["user_id"]: (row["count"], row["positive"]) for row in rows}
 
 
@@ -145,8 +161,12 @@ def feedback_scores_for(*, request_ids: list[str], user_id: int) -> dict[str, in
 
     if not request_ids:
         return {}
-    rows = (feedback_all().filter(request_id__in=request_ids, user_id=user_id)
-            .order_by("updated_at", "id").values_list("request_id", "score", "scale"))
+    rows = (
+        feedback_all()
+        .filter(request_id__in=request_ids, user_id=user_id)
+        .order_by("updated_at", "id")
+        .values_list("request_id", "score", "scale")
+    )
     scores = {}
     for request_id, score, scale in rows:
         scores[request_id] = (1 if score > 3 else -1 if score < 3 else 0) if scale == "five" else score

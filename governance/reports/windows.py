@@ -11,8 +11,13 @@ from django.utils import timezone
 from governance.reports.periods import MAX_PERIOD_DAYS, Period, month_end
 
 DEFAULT_WINDOW = "30d"
-PRESETS = (("7d", "Last 7 days"), ("30d", "Last 30 days"), ("90d", "Last 90 days"),
-           ("month", "This month"), ("last-month", "Last month"))
+PRESETS = (
+    ("7d", "Last 7 days"),
+    ("30d", "Last 30 days"),
+    ("90d", "Last 90 days"),
+    ("month", "This month"),
+    ("last-month", "Last month"),
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -51,15 +56,18 @@ def window_preset(*, name: str, today: date | None = None) -> Window:
     labels = dict(PRESETS)
     if name in ("7d", "30d", "90d"):
         days = int(name[:-1])
-        return Window(period=Period(start=today - timedelta(days=days - 1), end=today), preset=name,
-                      label=labels[name])
+        return Window(period=Period(start=today - timedelta(days=days - 1), end=today), preset=name, label=labels[name])
     if name == "month":
-        return Window(period=Period(start=today.replace(day=1), end=month_end(today)), preset=name,
-                      label=f"{labels[name]} ({today:%B %Y})")
+        return Window(
+            period=Period(start=today.replace(day=1), end=month_end(today)),
+            preset=name,
+            label=f"{labels[name]} ({today:%B %Y})",
+        )
     if name == "last-month":
         end = today.replace(day=1) - timedelta(days=1)
-        return Window(period=Period(start=end.replace(day=1), end=end), preset=name,
-                      label=f"{labels[name]} ({end:%B %Y})")
+        return Window(
+            period=Period(start=end.replace(day=1), end=end), preset=name, label=f"{labels[name]} ({end:%B %Y})"
+        )
     raise ValueError(f"unknown window {name!r}; one of {', '.join(key for key, _ in PRESETS)}")
 
 

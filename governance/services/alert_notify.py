@@ -57,8 +57,12 @@ def alert_message(alert: Alert, *, resets_at: datetime | None = None) -> tuple[s
 
 
 def _recipients(alert: Alert) -> list[str]:
-    emails = list(Membership.objects.filter(team=alert.team, role=Membership.Role.MANAGER)
-                  .exclude(user__email="").order_by("user__email").values_list("user__email", flat=True))
+    emails = list(
+        Membership.objects.filter(team=alert.team, role=Membership.Role.MANAGER)
+        .exclude(user__email="")
+        .order_by("user__email")
+        .values_list("user__email", flat=True)
+    )
     person = alert.user if alert.scope == Alert.Scope.USER else None
     if person is not None and person.email and person.email not in emails:
         emails.append(person.email)
@@ -91,10 +95,17 @@ def alert_raise(*, payload: dict[str, Any]) -> Alert | None:
         try:
             with transaction.atomic():
                 alert = Alert.objects.create(
-                    scope=payload["scope"], team=team, user=user, metric=metric, period=payload["period"],
-                    period_start=date.fromisoformat(payload["period_start"]), threshold_percent=payload["threshold"],
-                    used=_amount(metric, payload["used"]), limit=_amount(metric, payload["limit"]),
-                    is_exceeded=payload["exceeded"])
+                    scope=payload["scope"],
+                    team=team,
+                    user=user,
+                    metric=metric,
+                    period=payload["period"],
+                    period_start=date.fromisoformat(payload["period_start"]),
+                    threshold_percent=payload["threshold"],
+                    used=_amount(metric, payload["used"]),
+                    limit=_amount(metric, payload["limit"]),
+                    is_exceeded=payload["exceeded"],
+                )
         except IntegrityError:
             return None
         resets_at = datetime.fromtimestamp(payload["period_end"], ZoneInfo(settings.TIME_ZONE))

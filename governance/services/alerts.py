@@ -24,9 +24,16 @@ USD_UNITS = 10**8  # as governance.enforcement.counters (not imported: the hot p
 def alert_payload(*, budget, level: int, used: int, exceeded: bool) -> dict[str, Any]:
     """The JSON the task receives for one crossing of a ``BudgetCheck``."""
     return {
-        "scope": budget.scope, "team_id": budget.team_id, "user_id": budget.user_id,
-        "metric": budget.unit, "period": budget.period.kind, "period_start": budget.period.first_day.isoformat(),
-        "period_end": budget.period.end, "threshold": level, "used": used, "limit": budget.limit,
+        "scope": budget.scope,
+        "team_id": budget.team_id,
+        "user_id": budget.user_id,
+        "metric": budget.unit,
+        "period": budget.period.kind,
+        "period_start": budget.period.first_day.isoformat(),
+        "period_end": budget.period.end,
+        "threshold": level,
+        "used": used,
+        "limit": budget.limit,
         "exceeded": exceeded,
     }
 
@@ -50,7 +57,9 @@ _pending: set[Future] = set()
 
 def alert_crossings_queue(*, items: list[tuple[Any, int, int, bool]]) -> None:
     """Queue one alert task per (budget, level, used, exceeded) without blocking the caller."""
-    payloads = [alert_payload(budget=b, level=level, used=used, exceeded=exceeded) for b, level, used, exceeded in items]
+    payloads = [
+        alert_payload(budget=b, level=level, used=used, exceeded=exceeded) for b, level, used, exceeded in items
+    ]
     future = _executor.submit(_enqueue, payloads)
     _pending.add(future)
     future.add_done_callback(_pending.discard)

@@ -42,8 +42,14 @@ def _scopes_validate(*, user, team: Team | None, scopes: list[str]) -> list[str]
 
 @transaction.atomic
 def api_token_create(
-    *, user, name: str, scopes: list[str], team: Team | None = None, expires_at: datetime | None = None,
-    actor=None, actor_label: str = "",
+    *,
+    user,
+    name: str,
+    scopes: list[str],
+    team: Team | None = None,
+    expires_at: datetime | None = None,
+    actor=None,
+    actor_label: str = "",
 ) -> tuple[ApiToken, str]:
     """Create a token and return it with its secret, which is never stored and never shown again.
 
@@ -54,17 +60,23 @@ def api_token_create(
     wanted = _scopes_validate(user=user, team=team, scopes=scopes)
     if expires_at is not None and expires_at <= timezone.now():
         raise GovernanceError("expires_at must be in the future.", param="expires_at")
-    if team is not None and not user.is_staff and not Membership.objects.filter(
-            user=user, team=team, role=Membership.Role.MANAGER).exists():
-        raise GovernanceError("Only the team's managers or an admin can create its service tokens.",
-                              param="team")
+    if (
+        team is not None
+        and not user.is_staff
+        and not Membership.objects.filter(user=user, team=team, role=Membership.Role.MANAGER).exists()
+    ):
+        raise GovernanceError("Only the team's managers or an admin can create its service tokens.", param="team")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
-        user=user, team=team, name=name, prefix=secret[:10], token_hash=token_hash(secret), scopes=wanted,
+        user=user,
+        team=team,
+        name=name,
+        prefix=secret[:10],
+        token_hash=token_hash(secret),
+        scopes=wanted,
         expires_at=expires_at,
     )
-    audit_record(actor=actor, actor_label=actor_label, action="create", instance=token,
-                 after=audit_snapshot(token))
+    audit_record(actor=actor, actor_label=actor_label, action="create", instance=token, after=audit_snapshot(token))
     return token, secret
 
 
@@ -76,8 +88,14 @@ def api_token_revoke(*, token: ApiToken, actor=None, actor_label: str = "") -> A
         before = audit_snapshot(token)
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
-        audit_record(actor=actor, actor_label=actor_label, action="revoke", instance=token, before=before,
-                     after=audit_snapshot(token))
+        audit_record(
+            actor=actor,
+            actor_label=actor_label,
+            action="revoke",
+            instance=token,
+            before=before,
+            after=audit_snapshot(token),
+        )
     return token
 
 
@@ -103,8 +121,13 @@ def api_token_authenticate(*, secret: str) -> ApiToken:
         raise KeyExpired("This API token has expired.")
     if not token.user.is_active:
         raise AuthenticationFailed("This API token's owner is inactive.")
-    if token.team_id is not None and not token.user.is_staff and not Membership.objects.filter(
-            user_id=token.user_id, team_id=token.team_id, role=Membership.Role.MANAGER).exists():
+    if (
+        token.team_id is not None
+        and not token.user.is_staff
+        and not Membership.objects.filter(
+            user_id=token.user_id, team_id=token.team_id, role=Membership.Role.MANAGER
+        ).exists()
+    ):
         raise AuthenticationFailed("This service token's creator no longer manages its team.")
     if token.last_used_at is None or token.last_used_at < now - _LAST_USED_GRANULARITY:
         ApiToken.objects.filter(pk=token.pk, last_used_at=token.last_used_at).update(last_used_at=now)

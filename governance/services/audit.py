@@ -59,6 +59,12 @@ def audit_security_event(*, action: str, subject_type: str, subject: str, detail
     entry, by the system, with ``details`` as its after-snapshot. Callers aggregate (one entry per
     subject and window), never one per attempt."""
     return AuditLogEntry.objects.create(
-        actor=None, actor_label="system", action=action[:32], object_type=subject_type[:64], object_id=subject[:64],
-        object_repr=subject[:300], before=None, after=details,
+        actor=None,
+        actor_label="system",
+        action=action[:32],
+        object_type=subject_type[:64],
+        object_id=subject[:64],
+        object_repr=subject[:300],
+        before=None,
+        after=details,
     )

@@ -64,12 +64,18 @@ def digest_build(*, manager, today: date) -> Digest:
     managed = Team.objects.filter(memberships__user=manager, memberships__role=Membership.Role.MANAGER)
     for team in managed.distinct().order_by("slug"):
         report = team_report(team=team, period=week, today=today)
-        url = (f"{base_url}{reverse('governance:team_report', args=[team.slug])}"
-               f"?start={week.start.isoformat()}&end={week.end.isoformat()}")
-        teams.append(DigestTeam(
-            report=report, month=team_report(team=team, period=month, today=today),
-            previous_cost_usd=team_report(team=team, period=before, today=today).totals.cost_usd, url=url,
-        ))
+        url = (
+            f"{base_url}{reverse('governance:team_report', args=[team.slug])}"
+            f"?start={week.start.isoformat()}&end={week.end.isoformat()}"
+        )
+        teams.append(
+            DigestTeam(
+                report=report,
+                month=team_report(team=team, period=month, today=today),
+                previous_cost_usd=team_report(team=team, period=before, today=today).totals.cost_usd,
+                url=url,
+            )
+        )
     return Digest(week=week, teams=teams)
 
 
@@ -91,8 +97,10 @@ def digest_send(*, manager, today: date | None = None) -> bool:
     context = {"digest": digest, "manager": manager, "base_url": settings.TOKENWISE_BASE_URL.rstrip("/")}
     subject = f"Tokenwise weekly digest: {digest.week.start:%d %b} – {digest.week.end:%d %b %Y}"
     message = EmailMultiAlternatives(
-        subject=subject, body=render_to_string("governance/email/weekly_digest.txt", context),
-        from_email=settings.DEFAULT_FROM_EMAIL, to=[manager.email],
+        subject=subject,
+        body=render_to_string("governance/email/weekly_digest.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[manager.email],
     )
     message.attach_alternative(render_to_string("governance/email/weekly_digest.html", context), "text/html")
     message.send()
@@ -106,8 +114,12 @@ def digests_send_all(*, today: date | None = None) -> int:
     One manager's failure is logged and does not stop the others.
     """
     today = today or timezone.localdate()
-    managers = get_user_model().objects.filter(
-        is_active=True, memberships__role=Membership.Role.MANAGER).distinct().order_by("pk")
+    managers = (
+        get_user_model()
+        .objects.filter(is_active=True, memberships__role=Membership.Role.MANAGER)
+        .distinct()
+        .order_by("pk")
+    )
     sent = 0
     for manager in managers:
         try:

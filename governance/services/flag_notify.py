@@ -22,8 +22,10 @@ def flag_recipients(*, flag: Flag) -> tuple[list[str], str | None]:
     """(e-mails of the team's active managers other than the person flagged, the person's e-mail or None)."""
     managers = (
         Membership.objects.filter(team_id=flag.team_id, role=Membership.Role.MANAGER, user__is_active=True)
-        .exclude(user_id=flag.user_id).exclude(user__email="")
-        .order_by("user__email").values_list("user__email", flat=True)
+        .exclude(user_id=flag.user_id)
+        .exclude(user__email="")
+        .order_by("user__email")
+        .values_list("user__email", flat=True)
     )
     person = flag.user.email if flag.user.is_active and flag.user.email else None
     return list(dict.fromkeys(managers)), person
@@ -55,7 +57,11 @@ def flag_notify(*, flag: Flag) -> int:
         sent += send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, managers)
     if person:
         body = render_to_string("governance/email/flag_raised_person.txt", context)
-        sent += send_mail(f"Tokenwise: a usage pattern of yours was flagged ({context['detector_label']})",
-                          body, settings.DEFAULT_FROM_EMAIL, [person])
+        sent += send_mail(
+            f"Tokenwise: a usage pattern of yours was flagged ({context['detector_label']})",
+            body,
+            settings.DEFAULT_FROM_EMAIL,
+            [person],
+        )
     cache.set(marker, 1, timeout=_NOTIFIED_TTL_S)
     return sent

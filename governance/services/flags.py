@@ -44,9 +44,15 @@ DECIDED_STATES = frozenset({Flag.State.DISMISSED, Flag.State.CONFIRMED})
 
 def _flag_summary(flag: Flag) -> dict[str, Any]:
     """The audit snapshot of a flag: what it is about and its state (not the whole evidence)."""
-    return {"user_id": flag.user_id, "team_id": flag.team_id, "detector": flag.detector, "score": flag.score,
-            "period_start": flag.period_start.isoformat(), "period_end": flag.period_end.isoformat(),
-            "state": flag.state}
+    return {
+        "user_id": flag.user_id,
+        "team_id": flag.team_id,
+        "detector": flag.detector,
+        "score": flag.score,
+        "period_start": flag.period_start.isoformat(),
+        "period_end": flag.period_end.isoformat(),
+        "state": flag.state,
+    }
 
 
 def _lock_flags() -> None:
@@ -76,16 +82,21 @@ def flags_raise(*, findings: Sequence[Finding]) -> tuple[list[Flag], list[Flag]]
     teams = Team.objects.in_bulk({f.team_id for f in findings})
     gone = [f for f in findings if f.user_id not in users or f.team_id not in teams]
     if gone:
-        logger.warning("skipped %d findings about deleted people or teams: %s", len(gone),
-                       sorted({(f.user_id, f.team_id) for f in gone})[:20])
+        logger.warning(
+            "skipped %d findings about deleted people or teams: %s",
+            len(gone),
+            sorted({(f.user_id, f.team_id) for f in gone})[:20],
+        )
     findings = [f for f in findings if f.user_id in users and f.team_id in teams]
     if not findings:
         return [], []
     keys = {(f.user_id, f.team_id, f.detector) for f in findings}
     existing: dict[tuple[int, int, str], list[Flag]] = {}
     candidates = Flag.objects.filter(
-        detector__in={key[2] for key in keys}, user_id__in={key[0] for key in keys},
-        period_start__lt=max(f.period_end for f in findings), period_end__gt=min(f.period_start for f in findings),
+        detector__in={key[2] for key in keys},
+        user_id__in={key[0] for key in keys},
+        period_start__lt=max(f.period_end for f in findings),
+        period_end__gt=min(f.period_start for f in findings),
     ).order_by("period_start", "pk")
     for flag in candidates:
         key = (flag.user_id, flag.team_id, flag.detector)
@@ -107,9 +118,15 @@ def flags_raise(*, findings: Sequence[Finding]) -> tuple[list[Flag], list[Flag]]
             if _flag_refresh(flag=flag, finding=finding):
                 updated[flag.pk] = flag
         elif not same:
-            flag = Flag(user=users[finding.user_id], team=teams[finding.team_id], detector=finding.detector,
-                        score=finding.score, period_start=finding.period_start, period_end=finding.period_end,
-                        evidence=finding.evidence)
+            flag = Flag(
+                user=users[finding.user_id],
+                team=teams[finding.team_id],
+                detector=finding.detector,
+                score=finding.score,
+                period_start=finding.period_start,
+                period_end=finding.period_end,
+                evidence=finding.evidence,
+            )
             existing.setdefault(key, []).append(flag)
             new.append(flag)
     created = Flag.objects.bulk_create(new, batch_size=500)
@@ -129,10 +146,10 @@ def _flag_refresh(*, flag: Flag, finding: Finding) -> bool:
         return False
     now = timezone.now()
     changed = Flag.objects.filter(pk=flag.pk, state=Flag.State.OPEN).update(
-        score=finding.score, evidence=finding.evidence, period_end=period_end, updated_at=now)
+        score=finding.score, evidence=finding.evidence, period_end=period_end, updated_at=now
+    )
     if changed:
-        flag.score, flag.evidence, flag.period_end, flag.updated_at = (
-            finding.score, finding.evidence, period_end, now)
+        flag.score, flag.evidence, flag.period_end, flag.updated_at = (finding.score, finding.evidence, period_end, now)
     return bool(changed)
 
 
@@ -194,13 +211,19 @@ def flag_review(*, flag: Flag, reviewer, action: str, comment: str = "") -> Flag
     if state != locked.state:
         locked.state = state
         locked.save(update_fields=["state", "updated_at"])
-    audit_record(actor=reviewer, action=action, instance=locked, before=before,
-                 after={**_flag_summary(locked), "comment": comment})
+    audit_record(
+        actor=reviewer,
+        action=action,
+        instance=locked,
+        before=before,
+        after={**_flag_summary(locked), "comment": comment},
+    )
     flag.state, flag.updated_at = locked.state, locked.updated_at
     return review
 
 
 # --- Reply -------------------------------------------------------------------------------------------
+
 
 @transaction.atomic
 def flag_reply(*, flag: Flag, author, body: str) -> FlagReply:
@@ -216,12 +239,18 @@ def flag_reply(*, flag: Flag, author, body: str) -> FlagReply:
     if getattr(author, "pk", None) is None or author.pk != flag.user_id:
         raise FlagReplyRefused("Only the person a flag is about replies on it.")
     reply = FlagReply.objects.create(flag=flag, author=author, body=body)
-    audit_record(actor=author, action="reply", instance=flag, before=_flag_summary(flag),
-                 after={**_flag_summary(flag), "reply": body})
+    audit_record(
+        actor=author,
+        action="reply",
+        instance=flag,
+        before=_flag_summary(flag),
+        after={**_flag_summary(flag), "reply": body},
+    )
     return reply
 
 
 # --- One detection run --------------------------------------------------------------------------------
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class DetectionRun:
@@ -259,15 +288,25 @@ class DetectionRun:
         return self.load_s + self.detect_s + self.store_s
 
     def as_dict(self) -> dict[str, Any]:
-        return {"start": self.start.isoformat(), "end": self.end.isoformat(), "events": self.events,
-                "people": self.people, "findings": len(self.findings),
-                "findings_per_detector": self.findings_per_detector, "created": len(self.created),
-                "updated": len(self.updated), "unchanged": self.unchanged, "stored": self.stored,
-                "problems": list(self.problems), "seconds": round(self.seconds, 3)}
+        return {
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "events": self.events,
+            "people": self.people,
+            "findings": len(self.findings),
+            "findings_per_detector": self.findings_per_detector,
+            "created": len(self.created),
+            "updated": len(self.updated),
+            "unchanged": self.unchanged,
+            "stored": self.stored,
+            "problems": list(self.problems),
+            "seconds": round(self.seconds, 3),
+        }
 
 
-def detection_run(*, start: datetime, end: datetime, only: Collection[str] | None = None,
-                  store: bool = True) -> DetectionRun:
+def detection_run(
+    *, start: datetime, end: datetime, only: Collection[str] | None = None, store: bool = True
+) -> DetectionRun:
     """Run the detectors over ``[start, end)`` and store the findings as flags (``flags_raise``).
 
     ``detection_inputs`` loads the window; each team is judged with its own thresholds
@@ -297,7 +336,18 @@ def detection_run(*, start: datetime, end: datetime, only: Collection[str] | Non
     created, updated = flags_raise(findings=findings) if store else ([], [])
     stored = time.perf_counter()
     people = len({(event.user_id, event.team_id) for event in events})
-    return DetectionRun(start=start, end=end, detectors=detectors, events=len(events), people=people,
-                        findings=findings, created=created, updated=updated, problems=plan.problems,
-                        load_s=loaded - started, detect_s=detected - loaded, store_s=stored - detected,
-                        stored=store)
+    return DetectionRun(
+        start=start,
+        end=end,
+        detectors=detectors,
+        events=len(events),
+        people=people,
+        findings=findings,
+        created=created,
+        updated=updated,
+        problems=plan.problems,
+        load_s=loaded - started,
+        detect_s=detected - loaded,
+        store_s=stored - detected,
+        stored=store,
+    )

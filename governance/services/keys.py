@@ -79,8 +79,14 @@ class KeyPrincipal:
 
 @transaction.atomic
 def key_create(
-    *, user, team: Team, name: str = "default", is_service: bool = False,
-    expires_at: datetime | None = None, actor=None, actor_label: str = "",
+    *,
+    user,
+    team: Team,
+    name: str = "default",
+    is_service: bool = False,
+    expires_at: datetime | None = None,
+    actor=None,
+    actor_label: str = "",
 ) -> tuple[ApiKey, str]:
     """Create a key and return it with its secret, which is never stored and never shown again.
 
@@ -88,8 +94,13 @@ def key_create(
     """
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
     key = ApiKey.objects.create(
-        user=user, team=team, name=name, prefix=secret[:10], key_hash=key_hash(secret),
-        is_service=is_service, expires_at=expires_at,
+        user=user,
+        team=team,
+        name=name,
+        prefix=secret[:10],
+        key_hash=key_hash(secret),
+        is_service=is_service,
+        expires_at=expires_at,
     )
     audit_record(actor=actor, actor_label=actor_label, action="create", instance=key, after=audit_snapshot(key))
     return key, secret
@@ -103,8 +114,14 @@ def key_revoke(*, key: ApiKey, actor=None, actor_label: str = "") -> ApiKey:
         before = audit_snapshot(key)
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at"])
-        audit_record(actor=actor, actor_label=actor_label, action="revoke", instance=key, before=before,
-                     after=audit_snapshot(key))
+        audit_record(
+            actor=actor,
+            actor_label=actor_label,
+            action="revoke",
+            instance=key,
+            before=before,
+            after=audit_snapshot(key),
+        )
     transaction.on_commit(lambda: key_cache_evict(key_hash_value=key.key_hash))
     return key
 
@@ -123,8 +140,13 @@ def key_cache_evict(*, key_hash_value: str) -> None:
     client = get_sync_redis()
     if client is not None:
         try:
-            client.eval(_EVICT_SCRIPT, 2, _CACHE_KEY.format(key_hash_value),
-                        _GENERATION_KEY.format(key_hash_value), _GENERATION_TTL_S)
+            client.eval(
+                _EVICT_SCRIPT,
+                2,
+                _CACHE_KEY.format(key_hash_value),
+                _GENERATION_KEY.format(key_hash_value),
+                _GENERATION_TTL_S,
+            )
         except REDIS_ERRORS:
             pass  # the shared entry expires on its own within its TTL
 
@@ -143,9 +165,15 @@ def _principal_from_db(hash_value: str) -> KeyPrincipal | None:
     if key is None:
         return None
     return KeyPrincipal(
-        key_id=key.pk, key_hash=key.key_hash, user_id=key.user_id, team_id=key.team_id,
-        user_email=key.user.email, team_slug=key.team.slug, is_service=key.is_service,
-        expires_at=key.expires_at.timestamp() if key.expires_at else None, revoked=key.revoked_at is not None,
+        key_id=key.pk,
+        key_hash=key.key_hash,
+        user_id=key.user_id,
+        team_id=key.team_id,
+        user_email=key.user.email,
+        team_slug=key.team.slug,
+        is_service=key.is_service,
+        expires_at=key.expires_at.timestamp() if key.expires_at else None,
+        revoked=key.revoked_at is not None,
     )
 
 
@@ -173,8 +201,9 @@ async def _principal_lookup(hash_value: str) -> KeyPrincipal | None:
     if client is not None:
         try:
             payload = json.dumps(dataclasses.asdict(principal) if principal else None)
-            await client.eval(_WRITE_BACK_SCRIPT, 2, entry_key, generation_key, generation, payload,
-                              _SHARED_TTL_S if principal else 5)
+            await client.eval(
+                _WRITE_BACK_SCRIPT, 2, entry_key, generation_key, generation, payload, _SHARED_TTL_S if principal else 5
+            )
         except REDIS_ERRORS:
             pass
     return principal
@@ -243,4 +272,3 @@ async def key_authenticate(authorization: str | None) -> KeyPrincipal:
     if principal.expires_at is not None and principal.expires_at <= time.time():
         raise KeyExpired("This API key has expired.", principal=principal)
     return principal
-

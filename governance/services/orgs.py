@@ -17,8 +17,7 @@ def user_get_or_create(*, email: str, actor=None, actor_label: str = ""):
     user = user_model.objects.filter(email__iexact=email).first()
     if user is None:
         user = user_model.objects.create_user(username=email, email=email)
-        audit_record(actor=actor, actor_label=actor_label, action="create", instance=user,
-                     after={"email": email})
+        audit_record(actor=actor, actor_label=actor_label, action="create", instance=user, after={"email": email})
     return user
 
 
@@ -28,26 +27,33 @@ def team_get_or_create(*, slug: str, name: str = "", actor=None, actor_label: st
     team = Team.objects.filter(slug=slug).first()
     if team is None:
         team = Team.objects.create(slug=slug, name=name or slug.replace("-", " ").title())
-        audit_record(actor=actor, actor_label=actor_label, action="create", instance=team,
-                     after=audit_snapshot(team))
+        audit_record(actor=actor, actor_label=actor_label, action="create", instance=team, after=audit_snapshot(team))
     return team
 
 
 @transaction.atomic
-def membership_set(*, user, team: Team, role: str = Membership.Role.MEMBER, actor=None,
-                   actor_label: str = "") -> Membership:
+def membership_set(
+    *, user, team: Team, role: str = Membership.Role.MEMBER, actor=None, actor_label: str = ""
+) -> Membership:
     """Make ``user`` a member of ``team`` with ``role``; idempotent, audited when something changes."""
     membership = Membership.objects.select_for_update().filter(user=user, team=team).first()
     if membership is None:
         membership = Membership.objects.create(user=user, team=team, role=role)
-        audit_record(actor=actor, actor_label=actor_label, action="create", instance=membership,
-                     after=audit_snapshot(membership))
+        audit_record(
+            actor=actor, actor_label=actor_label, action="create", instance=membership, after=audit_snapshot(membership)
+        )
     elif membership.role != role:
         before = audit_snapshot(membership)
         membership.role = role
         membership.save(update_fields=["role"])
-        audit_record(actor=actor, actor_label=actor_label, action="update", instance=membership,
-                     before=before, after=audit_snapshot(membership))
+        audit_record(
+            actor=actor,
+            actor_label=actor_label,
+            action="update",
+            instance=membership,
+            before=before,
+            after=audit_snapshot(membership),
+        )
     return membership
 
 
@@ -79,8 +85,14 @@ def team_rename(*, team: Team, name: str, actor=None, actor_label: str = "") -> 
         before = audit_snapshot(team)
         team.name = name
         team.save(update_fields=["name"])
-        audit_record(actor=actor, actor_label=actor_label, action="update", instance=team, before=before,
-                     after=audit_snapshot(team))
+        audit_record(
+            actor=actor,
+            actor_label=actor_label,
+            action="update",
+            instance=team,
+            before=before,
+            after=audit_snapshot(team),
+        )
     return team
 
 
@@ -91,8 +103,7 @@ def membership_remove(*, membership: Membership, actor=None, actor_label: str = 
     from governance.services.keys import key_revoke
 
     before = audit_snapshot(membership)
-    for key in ApiKey.objects.filter(user_id=membership.user_id, team_id=membership.team_id,
-                                     revoked_at__isnull=True):
+    for key in ApiKey.objects.filter(user_id=membership.user_id, team_id=membership.team_id, revoked_at__isnull=True):
         key_revoke(key=key, actor=actor, actor_label=actor_label)
     audit_record(actor=actor, actor_label=actor_label, action="delete", instance=membership, before=before)
     membership.delete()

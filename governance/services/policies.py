@@ -50,8 +50,10 @@ def _validate(policy: Policy) -> None:
     if models is not None and (not isinstance(models, list) or not all(isinstance(m, str) and m for m in models)):
         problems["allowed_models"] = "must be a list of model names or glob patterns"
     thresholds = policy.alert_thresholds
-    if thresholds is not None and (not isinstance(thresholds, list) or not all(
-            isinstance(t, int) and not isinstance(t, bool) and 1 <= t <= 1000 for t in thresholds)):
+    if thresholds is not None and (
+        not isinstance(thresholds, list)
+        or not all(isinstance(t, int) and not isinstance(t, bool) and 1 <= t <= 1000 for t in thresholds)
+    ):
         problems["alert_thresholds"] = "must be a list of whole percentages between 1 and 1000"
     if policy.detector_thresholds is not None:
         try:
@@ -76,8 +78,14 @@ def policy_save(*, policy: Policy, actor=None, actor_label: str = "") -> Policy:
     _validate(policy)
     policy.full_clean(validate_unique=False, validate_constraints=False)
     policy.save()
-    audit_record(actor=actor, actor_label=actor_label, action="create" if before is None else "update",
-                 instance=policy, before=before, after=audit_snapshot(policy))
+    audit_record(
+        actor=actor,
+        actor_label=actor_label,
+        action="create" if before is None else "update",
+        instance=policy,
+        before=before,
+        after=audit_snapshot(policy),
+    )
     team_id = policy.team_id
     transaction.on_commit(lambda: policy_cache_invalidate(team_id))
     return policy
@@ -93,19 +101,23 @@ def policy_delete(*, policy: Policy, actor=None, actor_label: str = "") -> None:
     transaction.on_commit(lambda: policy_cache_invalidate(team_id))
 
 
-def policy_set(*, scope: str, team: Team | None = None, user=None, values: dict[str, Any], actor=None,
-               actor_label: str = "") -> Policy:
+def policy_set(
+    *, scope: str, team: Team | None = None, user=None, values: dict[str, Any], actor=None, actor_label: str = ""
+) -> Policy:
     """Set (create or replace) the fields of the policy of one target; fields not given become unset."""
     unknown = set(values) - set(POLICY_FIELDS)
     if unknown:
         raise ValueError(f"unknown policy fields: {', '.join(sorted(unknown))}")
-    policy = Policy.objects.filter(scope=scope, team=team, user=user).first() or Policy(scope=scope, team=team, user=user)
+    policy = Policy.objects.filter(scope=scope, team=team, user=user).first() or Policy(
+        scope=scope, team=team, user=user
+    )
     for field in POLICY_FIELDS:
         setattr(policy, field, values.get(field))
     return policy_save(policy=policy, actor=actor, actor_label=actor_label)
 
 
 # --- The document --------------------------------------------------------------------------------------
+
 
 @dataclasses.dataclass(slots=True)
 class Change:
@@ -203,12 +215,15 @@ def _check_downgrades(resolved: dict[tuple, tuple[Target, Team | None, Any]], so
     for (scope, team_id, user_id), (target, _, _) in resolved.items():
         team = values.get(("team", team_id, None)) if team_id else None
         person = target.values if scope == "user" else None
-        policy = policy_resolve(team_id=team_id or 0, user_id=user_id or 0, org=org,
-                                team=team if scope != "org" else None, person=person)
+        policy = policy_resolve(
+            team_id=team_id or 0, user_id=user_id or 0, org=org, team=team if scope != "org" else None, person=person
+        )
         if target.values.get("on_exceed") == "downgrade" and policy.downgrade_to is None:
             line = target.field_lines.get("on_exceed", target.line)
-            problems.append(f"{source}, line {line}: {target.label}: on_exceed is downgrade but no downgrade_to "
-                            "is set here or inherited")
+            problems.append(
+                f"{source}, line {line}: {target.label}: on_exceed is downgrade but no downgrade_to "
+                "is set here or inherited"
+            )
     if problems:
         raise PolicyDocumentError(problems)
 
@@ -228,8 +243,9 @@ def _label(policy: Policy) -> str:
 
 
 @transaction.atomic
-def policies_apply(*, text: str, source: str = "document", dry_run: bool = False, actor=None,
-                   actor_label: str = "apply_policies") -> PolicyDiff:
+def policies_apply(
+    *, text: str, source: str = "document", dry_run: bool = False, actor=None, actor_label: str = "apply_policies"
+) -> PolicyDiff:
     """Make the stored policies exactly what the document says; return the diff.
 
     The document is authoritative: a policy it does not mention is deleted. Idempotent (applying the
@@ -253,14 +269,18 @@ def policies_apply(*, text: str, source: str = "document", dry_run: bool = False
             changes.append(Change("delete", target.label, fields))
             policy_delete(policy=policy, actor=actor, actor_label=actor_label)
         elif fields:
-            changes.append(Change("create" if policy is None or not _has_values(before) else "update",
-                                  target.label, fields))
+            changes.append(
+                Change("create" if policy is None or not _has_values(before) else "update", target.label, fields)
+            )
             policy_set(scope=target.scope, team=team, user=user, values=wanted, actor=actor, actor_label=actor_label)
     for key, policy in current.items():
         if key not in resolved and _has_values(policy_values(policy)):
             before = policy_values(policy)
-            changes.append(Change("delete", _label(policy), [(f, before[f], None) for f in DOCUMENT_ORDER
-                                                                if before[f] is not None]))
+            changes.append(
+                Change(
+                    "delete", _label(policy), [(f, before[f], None) for f in DOCUMENT_ORDER if before[f] is not None]
+                )
+            )
             policy_delete(policy=policy, actor=actor, actor_label=actor_label)
     if dry_run:
         transaction.set_rollback(True)

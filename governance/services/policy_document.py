@@ -36,22 +36,51 @@ import yaml
 
 from governance.enforcement.effective import POLICY_FIELDS
 
-_BUDGET = {"tokens_per_day": "tokens_per_day", "tokens_per_week": "tokens_per_week",
-           "tokens_per_month": "tokens_per_month", "usd_per_day": "usd_per_day", "usd_per_week": "usd_per_week",
-           "usd_per_month": "usd_per_month"}
+_BUDGET = {
+    "tokens_per_day": "tokens_per_day",
+    "tokens_per_week": "tokens_per_week",
+    "tokens_per_month": "tokens_per_month",
+    "usd_per_day": "usd_per_day",
+    "usd_per_week": "usd_per_week",
+    "usd_per_month": "usd_per_month",
+}
 _RATE = {"rpm": "requests_per_minute", "tpm": "tokens_per_minute"}
-_SIMPLE = {"models": "allowed_models", "max_tokens": "max_tokens", "max_tokens_action": "max_tokens_action",
-           "on_exceed": "on_exceed", "downgrade_to": "downgrade_to", "alerts": "alert_thresholds",
-           "store_text": "store_text", "detectors": "detector_thresholds",
-           "allow_unpriced_models": "allow_unpriced_models"}
-BODY_KEYS = ("models", "budget", "rate", "max_tokens", "max_tokens_action", "on_exceed", "downgrade_to",
-             "alerts", "store_text", "detectors", "allow_unpriced_models")
+_SIMPLE = {
+    "models": "allowed_models",
+    "max_tokens": "max_tokens",
+    "max_tokens_action": "max_tokens_action",
+    "on_exceed": "on_exceed",
+    "downgrade_to": "downgrade_to",
+    "alerts": "alert_thresholds",
+    "store_text": "store_text",
+    "detectors": "detector_thresholds",
+    "allow_unpriced_models": "allow_unpriced_models",
+}
+BODY_KEYS = (
+    "models",
+    "budget",
+    "rate",
+    "max_tokens",
+    "max_tokens_action",
+    "on_exceed",
+    "downgrade_to",
+    "alerts",
+    "store_text",
+    "detectors",
+    "allow_unpriced_models",
+)
 # The document's name of each Policy field (for diffs and export).
-DOCUMENT_NAME = {**{f: f"budget.{k}" for k, f in _BUDGET.items()}, **{f: f"rate.{k}" for k, f in _RATE.items()},
-                 **{f: k for k, f in _SIMPLE.items()}}
+DOCUMENT_NAME = {
+    **{f: f"budget.{k}" for k, f in _BUDGET.items()},
+    **{f: f"rate.{k}" for k, f in _RATE.items()},
+    **{f: k for k, f in _SIMPLE.items()},
+}
 # Policy fields in the order a document shows them.
-DOCUMENT_ORDER = tuple(f for key in BODY_KEYS for f in (
-    _BUDGET.values() if key == "budget" else _RATE.values() if key == "rate" else (_SIMPLE[key],)))
+DOCUMENT_ORDER = tuple(
+    f
+    for key in BODY_KEYS
+    for f in (_BUDGET.values() if key == "budget" else _RATE.values() if key == "rate" else (_SIMPLE[key],))
+)
 CHOICES = {"max_tokens_action": ("cap", "reject"), "on_exceed": ("block", "warn", "downgrade")}
 
 
@@ -90,12 +119,16 @@ class _Parser:
         self.constructor = yaml.constructor.SafeConstructor()
 
     def problem(self, node: yaml.Node, path: str, text: str) -> None:
-        self.problems.append((node.start_mark.line + 1, f"{self.source}, line {node.start_mark.line + 1}: {path}: {text}"))
+        self.problems.append(
+            (node.start_mark.line + 1, f"{self.source}, line {node.start_mark.line + 1}: {path}: {text}")
+        )
 
     def scalar(self, node: yaml.Node) -> Any:
         return self.constructor.construct_object(node, deep=True)
 
-    def mapping(self, node: yaml.Node, path: str, allowed: tuple[str, ...] | None) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+    def mapping(
+        self, node: yaml.Node, path: str, allowed: tuple[str, ...] | None
+    ) -> dict[str, tuple[yaml.Node, yaml.Node]]:
         """Key -> (key node, value node); reports non-mappings, non-string, duplicate and unknown keys."""
         if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null":
             return {}
@@ -192,12 +225,22 @@ class _Parser:
             result[name] = value
         return result
 
-    def body(self, node: yaml.Node, path: str, *, scope: str, team: str | None, user: str | None,
-             allow_users: bool, key_node: yaml.Node) -> tuple[Target, dict]:
+    def body(
+        self,
+        node: yaml.Node,
+        path: str,
+        *,
+        scope: str,
+        team: str | None,
+        user: str | None,
+        allow_users: bool,
+        key_node: yaml.Node,
+    ) -> tuple[Target, dict]:
         keys = BODY_KEYS + (("users",) if allow_users else ())
         items = self.mapping(node, path, keys)
-        target = Target(scope=scope, team=team, user=user, values=dict.fromkeys(POLICY_FIELDS),
-                        line=key_node.start_mark.line + 1)
+        target = Target(
+            scope=scope, team=team, user=user, values=dict.fromkeys(POLICY_FIELDS), line=key_node.start_mark.line + 1
+        )
         for key, (key_node, value_node) in items.items():
             if key in ("budget", "rate"):
                 table = _BUDGET if key == "budget" else _RATE
@@ -225,17 +268,32 @@ def document_parse(text: str, *, source: str = "document") -> list[Target]:
     top = parser.mapping(root, "document", ("defaults", "teams"))
     targets: list[Target] = []
     if "defaults" in top:
-        target, _ = parser.body(top["defaults"][1], "defaults", scope="org", team=None, user=None, allow_users=False,
-                                key_node=top["defaults"][0])
+        target, _ = parser.body(
+            top["defaults"][1],
+            "defaults",
+            scope="org",
+            team=None,
+            user=None,
+            allow_users=False,
+            key_node=top["defaults"][0],
+        )
         targets.append(target)
     teams = parser.mapping(top["teams"][1], "teams", None) if "teams" in top else {}
     for slug, (slug_node, team_node) in teams.items():
-        target, users = parser.body(team_node, f"teams.{slug}", scope="team", team=slug, user=None, allow_users=True,
-                                    key_node=slug_node)
+        target, users = parser.body(
+            team_node, f"teams.{slug}", scope="team", team=slug, user=None, allow_users=True, key_node=slug_node
+        )
         targets.append(target)
         for email, (email_node, user_node) in users.items():
-            person, _ = parser.body(user_node, f"teams.{slug}.users.{email}", scope="user", team=slug, user=email,
-                                    allow_users=False, key_node=email_node)
+            person, _ = parser.body(
+                user_node,
+                f"teams.{slug}.users.{email}",
+                scope="user",
+                team=slug,
+                user=email,
+                allow_users=False,
+                key_node=email_node,
+            )
             targets.append(person)
     if parser.problems:
         raise PolicyDocumentError([text for _, text in sorted(parser.problems, key=lambda p: p[0])])
@@ -243,6 +301,7 @@ def document_parse(text: str, *, source: str = "document") -> list[Target]:
 
 
 # --- Rendering -----------------------------------------------------------------------------------------
+
 
 def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):

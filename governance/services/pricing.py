@@ -125,9 +125,13 @@ class PriceTable:
 
 def _quote_of(price: Price) -> PriceQuote:
     return PriceQuote(
-        id=price.pk, model=price.model, input_per_mtok=price.input_per_mtok,
-        cached_input_per_mtok=price.cached_input_per_mtok, output_per_mtok=price.output_per_mtok,
-        valid_from=price.valid_from, cache_write_per_mtok=price.cache_write_per_mtok,
+        id=price.pk,
+        model=price.model,
+        input_per_mtok=price.input_per_mtok,
+        cached_input_per_mtok=price.cached_input_per_mtok,
+        output_per_mtok=price.output_per_mtok,
+        valid_from=price.valid_from,
+        cache_write_per_mtok=price.cache_write_per_mtok,
     )
 
 
@@ -139,8 +143,9 @@ def price_table_load() -> PriceTable:
     return PriceTable(versions={model: tuple(items) for model, items in versions.items()})
 
 
-def cost_usd(quote: PriceQuote, *, prompt_tokens: int, cached_tokens: int, completion_tokens: int,
-             cache_write_tokens: int = 0) -> Decimal:
+def cost_usd(
+    quote: PriceQuote, *, prompt_tokens: int, cached_tokens: int, completion_tokens: int, cache_write_tokens: int = 0
+) -> Decimal:
     """The cost of a call in USD, rounded half-up to 8 decimal places.
 
     Cached tokens (cache reads) and cache writes are part of ``prompt_tokens``; each class is billed at
@@ -153,8 +158,12 @@ def cost_usd(quote: PriceQuote, *, prompt_tokens: int, cached_tokens: int, compl
     uncached = prompt - cached - written
     cached_rate = quote.input_per_mtok if quote.cached_input_per_mtok is None else quote.cached_input_per_mtok
     write_rate = quote.input_per_mtok if quote.cache_write_per_mtok is None else quote.cache_write_per_mtok
-    micro_usd = (uncached * quote.input_per_mtok + cached * cached_rate + written * write_rate
-                 + max(completion_tokens, 0) * quote.output_per_mtok)
+    micro_usd = (
+        uncached * quote.input_per_mtok
+        + cached * cached_rate
+        + written * write_rate
+        + max(completion_tokens, 0) * quote.output_per_mtok
+    )
     return (micro_usd / MTOK).quantize(COST_QUANTUM, rounding=ROUND_HALF_UP)
 
 
@@ -205,6 +214,7 @@ async def price_quote(model: str) -> PriceQuote | None:
 
 # --- Admin writes ---------------------------------------------------------------------------------
 
+
 def _rate(value: Decimal | str | int | float, name: str) -> Decimal:
     rate = Decimal(str(value))
     if not rate.is_finite() or rate < 0:
@@ -214,8 +224,14 @@ def _rate(value: Decimal | str | int | float, name: str) -> Decimal:
 
 @transaction.atomic
 def price_set(
-    *, model: str, input_per_mtok: Decimal | str, cached_input_per_mtok: Decimal | str | None,
-    output_per_mtok: Decimal | str, valid_from: datetime | None = None, actor=None, actor_label: str = "",
+    *,
+    model: str,
+    input_per_mtok: Decimal | str,
+    cached_input_per_mtok: Decimal | str | None,
+    output_per_mtok: Decimal | str,
+    valid_from: datetime | None = None,
+    actor=None,
+    actor_label: str = "",
     cache_write_per_mtok: Decimal | str | None = None,
 ) -> Price:
     """Add a new version of ``model``'s price, valid from ``valid_from`` (default: now). Audited.
@@ -230,14 +246,15 @@ def price_set(
     price = Price.objects.create(
         model=model,
         input_per_mtok=_rate(input_per_mtok, "input_per_mtok"),
-        cached_input_per_mtok=(None if cached_input_per_mtok is None
-                               else _rate(cached_input_per_mtok, "cached_input_per_mtok")),
+        cached_input_per_mtok=(
+            None if cached_input_per_mtok is None else _rate(cached_input_per_mtok, "cached_input_per_mtok")
+        ),
         output_per_mtok=_rate(output_per_mtok, "output_per_mtok"),
-        cache_write_per_mtok=(None if cache_write_per_mtok is None
-                              else _rate(cache_write_per_mtok, "cache_write_per_mtok")),
+        cache_write_per_mtok=(
+            None if cache_write_per_mtok is None else _rate(cache_write_per_mtok, "cache_write_per_mtok")
+        ),
         valid_from=valid_from or timezone.now(),
     )
-    audit_record(actor=actor, actor_label=actor_label, action="create", instance=price,
-                 after=audit_snapshot(price))
+    audit_record(actor=actor, actor_label=actor_label, action="create", instance=price, after=audit_snapshot(price))
     transaction.on_commit(price_snapshot_invalidate)
     return price

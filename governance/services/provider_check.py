@@ -36,14 +36,27 @@ def provider_connection_test(*, provider: Provider, timeout_s: float = 5.0) -> C
             response = client.get(url, headers=headers)
     except httpx.HTTPError as exc:
         elapsed = int((time.perf_counter() - started) * 1000)
-        return ConnectionResult(ok=False, status=None, elapsed_ms=elapsed,
-                                message=f"Could not reach {url}: {type(exc).__name__}.")
+        return ConnectionResult(
+            ok=False, status=None, elapsed_ms=elapsed, message=f"Could not reach {url}: {type(exc).__name__}."
+        )
     elapsed = int((time.perf_counter() - started) * 1000)
     if 200 <= response.status_code < 300:
-        return ConnectionResult(ok=True, status=response.status_code, elapsed_ms=elapsed,
-                                message=f"Connected: {url} answered {response.status_code} in {elapsed} ms.")
+        return ConnectionResult(
+            ok=True,
+            status=response.status_code,
+            elapsed_ms=elapsed,
+            message=f"Connected: {url} answered {response.status_code} in {elapsed} ms.",
+        )
     if response.status_code in (401, 403):
-        return ConnectionResult(ok=False, status=response.status_code, elapsed_ms=elapsed,
-                                message=f"Reachable, but the key was refused ({response.status_code}).")
-    return ConnectionResult(ok=False, status=response.status_code, elapsed_ms=elapsed,
-                            message=f"Reachable, but {url} answered {response.status_code}.")
+        return ConnectionResult(
+            ok=False,
+            status=response.status_code,
+            elapsed_ms=elapsed,
+            message=f"Reachable, but the key was refused ({response.status_code}).",
+        )
+    return ConnectionResult(
+        ok=False,
+        status=response.status_code,
+        elapsed_ms=elapsed,
+        message=f"Reachable, but {url} answered {response.status_code}.",
+    )

@@ -53,9 +53,18 @@ def _after_change() -> None:
 
 
 @transaction.atomic
-def provider_upsert(*, name: str, base_url: str, api_key: str | None = None, api_key_env: str = "",
-                    extra_headers: dict | None = None, is_active: bool = True, actor=None,
-                    actor_label: str = "", kind: str | None = None) -> Provider:
+def provider_upsert(
+    *,
+    name: str,
+    base_url: str,
+    api_key: str | None = None,
+    api_key_env: str = "",
+    extra_headers: dict | None = None,
+    is_active: bool = True,
+    actor=None,
+    actor_label: str = "",
+    kind: str | None = None,
+) -> Provider:
     """Create or update a provider. ``api_key=None`` keeps the stored secret, ``kind=None`` the stored
     protocol (a new provider: ``openai``). Audited (secret masked)."""
     provider = Provider.objects.select_for_update().filter(name=name).first()
@@ -70,15 +79,29 @@ def provider_upsert(*, name: str, base_url: str, api_key: str | None = None, api
     if api_key is not None:
         provider.api_key_encrypted = secret_encrypt(api_key)
     provider.save()
-    audit_record(actor=actor, actor_label=actor_label, action="update" if before else "create",
-                 instance=provider, before=before, after=audit_snapshot(provider))
+    audit_record(
+        actor=actor,
+        actor_label=actor_label,
+        action="update" if before else "create",
+        instance=provider,
+        before=before,
+        after=audit_snapshot(provider),
+    )
     _after_change()
     return provider
 
 
 @transaction.atomic
-def route_upsert(*, pattern: str, provider: Provider, upstream_model: str = "", priority: int = 100,
-                 fallback_provider: Provider | None = None, actor=None, actor_label: str = "") -> ModelRoute:
+def route_upsert(
+    *,
+    pattern: str,
+    provider: Provider,
+    upstream_model: str = "",
+    priority: int = 100,
+    fallback_provider: Provider | None = None,
+    actor=None,
+    actor_label: str = "",
+) -> ModelRoute:
     """Route model names matching ``pattern`` to ``provider``. Audited."""
     route = ModelRoute.objects.select_for_update().filter(pattern=pattern).first()
     before = audit_snapshot(route) if route else None
@@ -88,8 +111,14 @@ def route_upsert(*, pattern: str, provider: Provider, upstream_model: str = "", 
     route.priority = priority
     route.fallback_provider = fallback_provider
     route.save()
-    audit_record(actor=actor, actor_label=actor_label, action="update" if before else "create",
-                 instance=route, before=before, after=audit_snapshot(route))
+    audit_record(
+        actor=actor,
+        actor_label=actor_label,
+        action="update" if before else "create",
+        instance=route,
+        before=before,
+        after=audit_snapshot(route),
+    )
     _after_change()
     return route
 

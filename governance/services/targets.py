@@ -20,8 +20,14 @@ def usage_target_save(*, target: UsageTarget, actor=None, actor_label: str = "")
         before = audit_snapshot(stored) if stored is not None else None
     target.full_clean()
     target.save()
-    audit_record(actor=actor, actor_label=actor_label, action="update" if before else "create", instance=target,
-                 before=before, after=audit_snapshot(target))
+    audit_record(
+        actor=actor,
+        actor_label=actor_label,
+        action="update" if before else "create",
+        instance=target,
+        before=before,
+        after=audit_snapshot(target),
+    )
     return target
 
 

@@ -24,7 +24,8 @@ class SignInForm(AuthenticationForm):
     """Django's authentication form, also accepting an e-mail address in the username field."""
 
     username = forms.CharField(
-        label="Username or e-mail", max_length=254,
+        label="Username or e-mail",
+        max_length=254,
         widget=forms.TextInput(attrs={"autofocus": True, "autocomplete": "username", "autocapitalize": "none"}),
     )
 
@@ -64,8 +65,7 @@ class SignInView(auth_views.LoginView):
         return super().post(request, *args, **kwargs)
 
     def form_valid(self, form):
-        login_success_record(username=self.request.POST.get("username", ""),
-                             address=client_address(self.request))
+        login_success_record(username=self.request.POST.get("username", ""), address=client_address(self.request))
         return super().form_valid(form)
 
     def form_invalid(self, form):

@@ -57,8 +57,12 @@ def stacked_chart(drivers, *, dimensions: Sequence[str], today: date | None = No
         "labels": [day.isoformat() for day in days],
         "dimensions": {
             dimension: [
-                {"label": series.label,
-                 "data": [float(cost) if day <= today else None for day, cost in zip(days, series.cost_usd, strict=True)]}
+                {
+                    "label": series.label,
+                    "data": [
+                        float(cost) if day <= today else None for day, cost in zip(days, series.cost_usd, strict=True)
+                    ],
+                }
                 for series in drivers.daily.get(dimension, [])
             ]
             for dimension in dimensions
@@ -78,5 +82,9 @@ def shares_chart(shares) -> dict:
 
 def trend_chart(series: dict[str, list], labels: list[str]) -> dict:
     """Cost in USD per day, one line per name (the admin overview's teams)."""
-    return {"type": "trend", "unit": "usd", "labels": labels,
-            "series": [{"label": name, "data": values} for name, values in series.items()]}
+    return {
+        "type": "trend",
+        "unit": "usd",
+        "labels": labels,
+        "series": [{"label": name, "data": values} for name, values in series.items()],
+    }

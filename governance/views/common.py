@@ -16,8 +16,11 @@ def window_from_request(request: HttpRequest) -> tuple[Window, str]:
     the reason for the page to show.
     """
     try:
-        return window_parse(window=request.GET.get("window") or None, start=request.GET.get("start") or None,
-                            end=request.GET.get("end") or None), ""
+        return window_parse(
+            window=request.GET.get("window") or None,
+            start=request.GET.get("start") or None,
+            end=request.GET.get("end") or None,
+        ), ""
     except ValueError as exc:
         return window_preset(name=DEFAULT_WINDOW), f"Could not use that date range ({exc}); showing the last 30 days."
 

@@ -25,10 +25,16 @@ class FlagReviewForm(forms.Form):
             (FlagReview.Action.CONFIRM, "Confirm - this is usage chasing"),
             (FlagReview.Action.COMMENT, "Comment only"),
         ],
-        widget=forms.RadioSelect, label="Decision",
+        widget=forms.RadioSelect,
+        label="Decision",
     )
-    comment = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=2000,
-                              label="Comment", help_text="The person flagged sees this comment.")
+    comment = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        max_length=2000,
+        label="Comment",
+        help_text="The person flagged sees this comment.",
+    )
 
     def clean(self):
         cleaned = super().clean()
@@ -51,10 +57,17 @@ def team_flags(request: HttpRequest, slug: str) -> HttpResponse:
     if not user_manages_team(user=request.user, team=team):
         raise Http404("not found")
     flags = flags_for_team(team=team)
-    return render(request, "governance/flag_list.html", {
-        "nav": "teams", "team": team, "flags": flags, "groups": flag_groups(flags),
-        "teams": teams_managed_by(user=request.user).order_by("slug"),
-    })
+    return render(
+        request,
+        "governance/flag_list.html",
+        {
+            "nav": "teams",
+            "team": team,
+            "flags": flags,
+            "groups": flag_groups(flags),
+            "teams": teams_managed_by(user=request.user).order_by("slug"),
+        },
+    )
 
 
 @login_required
@@ -66,8 +79,12 @@ def flag_review(request: HttpRequest, flag_id: int) -> HttpResponse:
         from governance.services.flags import flag_review as flag_review_service
 
         try:
-            flag_review_service(flag=flag, reviewer=request.user, action=form.cleaned_data["action"],
-                                comment=form.cleaned_data["comment"].strip())
+            flag_review_service(
+                flag=flag,
+                reviewer=request.user,
+                action=form.cleaned_data["action"],
+                comment=form.cleaned_data["comment"].strip(),
+            )
         except SelfReviewRefused as exc:
             form.add_error(None, exc.message)
             status = 403
@@ -77,14 +94,27 @@ def flag_review(request: HttpRequest, flag_id: int) -> HttpResponse:
     else:
         status = 400 if request.method == "POST" else 200
     view = flag_detail(flag_id=flag.pk)
-    return render(request, "governance/flag_review.html", {
-        "nav": "teams", "flag": view, "team": flag.team, "form": form, **_explained(flag, view),
-    }, status=status)
+    return render(
+        request,
+        "governance/flag_review.html",
+        {
+            "nav": "teams",
+            "flag": view,
+            "team": flag.team,
+            "form": form,
+            **_explained(flag, view),
+        },
+        status=status,
+    )
 
 
 class FlagReplyForm(forms.Form):
-    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), max_length=2000, label="Your reply",
-                           help_text="Your team's managers read this next to the flag.")
+    body = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}),
+        max_length=2000,
+        label="Your reply",
+        help_text="Your team's managers read this next to the flag.",
+    )
 
 
 @login_required
@@ -107,9 +137,18 @@ def my_flag(request: HttpRequest, flag_id: int) -> HttpResponse:
                 return redirect(reverse("governance:my_flag", args=[flag.pk]))
         status = 400
     view = flag_detail(flag_id=flag.pk)
-    return render(request, "governance/flag_mine.html", {
-        "nav": "me", "flag": view, "team": flag.team, "form": form, **_explained(flag, view),
-    }, status=status)
+    return render(
+        request,
+        "governance/flag_mine.html",
+        {
+            "nav": "me",
+            "flag": view,
+            "team": flag.team,
+            "form": form,
+            **_explained(flag, view),
+        },
+        status=status,
+    )
 
 
 def _explained(flag: Flag, view) -> dict:

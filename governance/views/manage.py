@@ -24,14 +24,13 @@ from django.views.decorators.http import require_POST
 from governance.exceptions import GovernanceError
 from governance.models import AuditLogEntry, Membership, ModelRoute, Price, Provider, Team
 from governance.reports import period_this_month
+from governance.reports.admin_overview import admin_overview
+from governance.reports.windows import PRESETS
 from governance.selectors import models_to_price
 from governance.services.orgs import membership_remove, membership_set, team_create, user_get_or_create
 from governance.services.pricing import price_set
 from governance.services.providers import provider_upsert, route_delete, route_upsert
-from governance.views.charts import usage_chart
-from governance.reports.admin_overview import admin_overview
-from governance.reports.windows import PRESETS
-from governance.views.charts import trend_chart
+from governance.views.charts import trend_chart, usage_chart
 from governance.views.common import admin_required, window_from_request
 
 
@@ -41,6 +40,7 @@ def _render(request: HttpRequest, template: str, context: dict, status: int = 20
 
 # --- Overview ------------------------------------------------------------------------------------
 
+
 @login_required
 def manage_home(request: HttpRequest) -> HttpResponse:
     """The organisation at a glance: every team's usage this period, models waiting for a price."""
@@ -49,13 +49,24 @@ def manage_home(request: HttpRequest) -> HttpResponse:
     period = window.period
     overview = admin_overview(period=period)
     summary = overview.summary
-    return _render(request, "home.html", {
-        "summary": summary, "period": period, "period_error": period_error, "usage_chart": usage_chart(summary.days),
-        "to_price": models_to_price()[:10], "last_month": _last_month(), "window": window, "presets": PRESETS,
-        "overview": overview,
-        "trend_chart": trend_chart({team.team_name: team.daily_cost for team in overview.teams},
-                                   [day.isoformat() for day in period.days]),
-    })
+    return _render(
+        request,
+        "home.html",
+        {
+            "summary": summary,
+            "period": period,
+            "period_error": period_error,
+            "usage_chart": usage_chart(summary.days),
+            "to_price": models_to_price()[:10],
+            "last_month": _last_month(),
+            "window": window,
+            "presets": PRESETS,
+            "overview": overview,
+            "trend_chart": trend_chart(
+                {team.team_name: team.daily_cost for team in overview.teams}, [day.isoformat() for day in period.days]
+            ),
+        },
+    )
 
 
 def _last_month() -> dict:
@@ -66,6 +77,7 @@ def _last_month() -> dict:
 
 
 # --- Teams and memberships -----------------------------------------------------------------------
+
 
 class TeamCreateForm(forms.Form):
     slug = forms.SlugField(max_length=64, help_text="Short name used in URLs and keys, e.g. 'platform'.")
@@ -93,8 +105,9 @@ def manage_teams(request: HttpRequest) -> HttpResponse:
         members=Count("memberships", distinct=True),
         managers=Count("memberships", filter=Q(memberships__role=Membership.Role.MANAGER), distinct=True),
     ).order_by("slug")
-    return _render(request, "teams.html", {"teams": teams, "form": form},
-                   status=400 if request.method == "POST" else 200)
+    return _render(
+        request, "teams.html", {"teams": teams, "form": form}, status=400 if request.method == "POST" else 200
+    )
 
 
 @login_required
@@ -109,9 +122,12 @@ def manage_team(request: HttpRequest, slug: str) -> HttpResponse:
         messages.success(request, f"{user.email} is now a {form.cleaned_data['role']} of {team.slug}.")
         return redirect(reverse("governance:manage_team", args=[team.slug]))
     memberships = team.memberships.select_related("user").order_by("role", "user__email")
-    return _render(request, "team.html", {"team": team, "memberships": memberships, "form": form,
-                                          "roles": Membership.Role.choices},
-                   status=400 if request.method == "POST" else 200)
+    return _render(
+        request,
+        "team.html",
+        {"team": team, "memberships": memberships, "form": form, "roles": Membership.Role.choices},
+        status=400 if request.method == "POST" else 200,
+    )
 
 
 @login_required
@@ -134,18 +150,25 @@ def manage_membership(request: HttpRequest, membership_id: int) -> HttpResponse:
 
 # --- Providers and routes ------------------------------------------------------------------------
 
+
 class ProviderForm(forms.Form):
     name = forms.SlugField(max_length=64)
-    base_url = forms.URLField(max_length=500, label="Base URL",
-                              help_text="OpenAI-compatible: https://…/v1; Anthropic: https://api.anthropic.com")
+    base_url = forms.URLField(
+        max_length=500,
+        label="Base URL",
+        help_text="OpenAI-compatible: https://…/v1; Anthropic: https://api.anthropic.com",
+    )
     kind = forms.ChoiceField(choices=Provider.Kind.choices, initial="openai", required=False, label="Protocol")
     api_key = forms.CharField(
-        required=False, label="API key", widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        required=False,
+        label="API key",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
         help_text="Write-only: stored encrypted, never shown. Leave empty to keep the stored key.",
     )
     api_key_env = forms.CharField(required=False, max_length=100, label="…or environment variable")
-    extra_headers = forms.CharField(required=False, label="Extra headers (JSON object)",
-                                    widget=forms.Textarea(attrs={"rows": 2}))
+    extra_headers = forms.CharField(
+        required=False, label="Extra headers (JSON object)", widget=forms.Textarea(attrs={"rows": 2})
+    )
     is_active = forms.BooleanField(required=False, initial=True, label="Active")
 
     def clean_extra_headers(self) -> dict:
@@ -164,8 +187,12 @@ class ProviderForm(forms.Form):
 class RouteForm(forms.Form):
     pattern = forms.CharField(max_length=200, help_text="A model name or a glob, e.g. gpt-4o* or *.")
     provider = forms.ModelChoiceField(queryset=Provider.objects.order_by("name"))
-    upstream_model = forms.CharField(max_length=200, required=False, label="Rename to",
-                                     help_text="Model name sent upstream; empty keeps the asked name.")
+    upstream_model = forms.CharField(
+        max_length=200,
+        required=False,
+        label="Rename to",
+        help_text="Model name sent upstream; empty keeps the asked name.",
+    )
     priority = forms.IntegerField(initial=100, help_text="Lower wins when several patterns match.")
     fallback_provider = forms.ModelChoiceField(queryset=Provider.objects.order_by("name"), required=False)
 
@@ -175,32 +202,59 @@ def manage_providers(request: HttpRequest) -> HttpResponse:
     """Providers (secrets write-only) and model routes, with forms to add or update either."""
     admin_required(request)
     editing = Provider.objects.filter(name=request.GET.get("edit", "")).first()
-    initial = {"name": editing.name, "base_url": editing.base_url, "api_key_env": editing.api_key_env,
-               "extra_headers": json.dumps(editing.extra_headers) if editing.extra_headers else "",
-               "is_active": editing.is_active} if editing else None
-    provider_form = ProviderForm(request.POST if request.POST.get("form") == "provider" else None,
-                                 prefix="provider", initial=initial)
+    initial = (
+        {
+            "name": editing.name,
+            "base_url": editing.base_url,
+            "api_key_env": editing.api_key_env,
+            "extra_headers": json.dumps(editing.extra_headers) if editing.extra_headers else "",
+            "is_active": editing.is_active,
+        }
+        if editing
+        else None
+    )
+    provider_form = ProviderForm(
+        request.POST if request.POST.get("form") == "provider" else None, prefix="provider", initial=initial
+    )
     route_form = RouteForm(request.POST if request.POST.get("form") == "route" else None, prefix="route")
     if request.method == "POST" and provider_form.is_bound and provider_form.is_valid():
         data = provider_form.cleaned_data
         provider = provider_upsert(
-            name=data["name"], base_url=data["base_url"], api_key=data["api_key"] or None,
-            api_key_env=data["api_key_env"], extra_headers=data["extra_headers"], is_active=data["is_active"],
-            kind=data["kind"] or None, actor=request.user,
+            name=data["name"],
+            base_url=data["base_url"],
+            api_key=data["api_key"] or None,
+            api_key_env=data["api_key_env"],
+            extra_headers=data["extra_headers"],
+            is_active=data["is_active"],
+            kind=data["kind"] or None,
+            actor=request.user,
         )
         messages.success(request, f"Provider {provider.name} saved.")
         return redirect(reverse("governance:manage_providers"))
     if request.method == "POST" and route_form.is_bound and route_form.is_valid():
         data = route_form.cleaned_data
-        route = route_upsert(pattern=data["pattern"], provider=data["provider"], upstream_model=data["upstream_model"],
-                             priority=data["priority"], fallback_provider=data["fallback_provider"], actor=request.user)
+        route = route_upsert(
+            pattern=data["pattern"],
+            provider=data["provider"],
+            upstream_model=data["upstream_model"],
+            priority=data["priority"],
+            fallback_provider=data["fallback_provider"],
+            actor=request.user,
+        )
         messages.success(request, f"Route {route.pattern} saved.")
         return redirect(reverse("governance:manage_providers"))
-    return _render(request, "providers.html", {
-        "providers": Provider.objects.annotate(route_count=Count("routes")).order_by("name"),
-        "routes": ModelRoute.objects.select_related("provider", "fallback_provider"),
-        "provider_form": provider_form, "route_form": route_form, "editing": editing,
-    }, status=400 if request.method == "POST" else 200)
+    return _render(
+        request,
+        "providers.html",
+        {
+            "providers": Provider.objects.annotate(route_count=Count("routes")).order_by("name"),
+            "routes": ModelRoute.objects.select_related("provider", "fallback_provider"),
+            "provider_form": provider_form,
+            "route_form": route_form,
+            "editing": editing,
+        },
+        status=400 if request.method == "POST" else 200,
+    )
 
 
 @login_required
@@ -228,18 +282,24 @@ def manage_route_delete(request: HttpRequest, route_id: int) -> HttpResponse:
 
 # --- Prices --------------------------------------------------------------------------------------
 
+
 class PriceForm(forms.Form):
     model = forms.CharField(max_length=200)
-    input_per_mtok = forms.DecimalField(min_value=Decimal("0"), max_digits=12, decimal_places=6,
-                                        label="Input $/M tokens")
-    cached_input_per_mtok = forms.DecimalField(min_value=Decimal("0"), max_digits=12, decimal_places=6,
-                                               required=False, label="Cached input $/M tokens")
-    cache_write_per_mtok = forms.DecimalField(min_value=Decimal("0"), max_digits=12, decimal_places=6,
-                                              required=False, label="Cache write $/M tokens")
-    output_per_mtok = forms.DecimalField(min_value=Decimal("0"), max_digits=12, decimal_places=6,
-                                         label="Output $/M tokens")
-    valid_from = forms.DateTimeField(required=False, help_text="Empty: from now.",
-                                     widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    input_per_mtok = forms.DecimalField(
+        min_value=Decimal("0"), max_digits=12, decimal_places=6, label="Input $/M tokens"
+    )
+    cached_input_per_mtok = forms.DecimalField(
+        min_value=Decimal("0"), max_digits=12, decimal_places=6, required=False, label="Cached input $/M tokens"
+    )
+    cache_write_per_mtok = forms.DecimalField(
+        min_value=Decimal("0"), max_digits=12, decimal_places=6, required=False, label="Cache write $/M tokens"
+    )
+    output_per_mtok = forms.DecimalField(
+        min_value=Decimal("0"), max_digits=12, decimal_places=6, label="Output $/M tokens"
+    )
+    valid_from = forms.DateTimeField(
+        required=False, help_text="Empty: from now.", widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
 
 
 @login_required
@@ -250,14 +310,20 @@ def manage_prices(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            price = price_set(model=data["model"], input_per_mtok=data["input_per_mtok"],
-                              cached_input_per_mtok=data["cached_input_per_mtok"],
-                              cache_write_per_mtok=data["cache_write_per_mtok"],
-                              output_per_mtok=data["output_per_mtok"], valid_from=data["valid_from"],
-                              actor=request.user)
+            price = price_set(
+                model=data["model"],
+                input_per_mtok=data["input_per_mtok"],
+                cached_input_per_mtok=data["cached_input_per_mtok"],
+                cache_write_per_mtok=data["cache_write_per_mtok"],
+                output_per_mtok=data["output_per_mtok"],
+                valid_from=data["valid_from"],
+                actor=request.user,
+            )
         except (IntegrityError, ValueError) as exc:
-            form.add_error(None, "This model already has a price from that moment." if isinstance(
-                exc, IntegrityError) else str(exc))
+            form.add_error(
+                None,
+                "This model already has a price from that moment." if isinstance(exc, IntegrityError) else str(exc),
+            )
         else:
             messages.success(request, f"New price for {price.model} from {price.valid_from:%Y-%m-%d %H:%M}.")
             return redirect(reverse("governance:manage_prices"))
@@ -267,11 +333,16 @@ def manage_prices(request: HttpRequest) -> HttpResponse:
         current.setdefault(price.model, price)
         history.setdefault(price.model, []).append(price)
     rows = [(price, history[model][1:]) for model, price in sorted(current.items())]
-    return _render(request, "prices.html", {"rows": rows, "form": form, "to_price": models_to_price()},
-                   status=400 if request.method == "POST" else 200)
+    return _render(
+        request,
+        "prices.html",
+        {"rows": rows, "form": form, "to_price": models_to_price()},
+        status=400 if request.method == "POST" else 200,
+    )
 
 
 # --- Audit log -----------------------------------------------------------------------------------
+
 
 @login_required
 def manage_audit(request: HttpRequest) -> HttpResponse:
@@ -284,11 +355,19 @@ def manage_audit(request: HttpRequest) -> HttpResponse:
     if filters["object_type"]:
         entries = entries.filter(object_type=filters["object_type"])
     if filters["actor"]:
-        entries = entries.filter(Q(actor_label__icontains=filters["actor"]) | Q(actor__email__icontains=filters["actor"]))
+        entries = entries.filter(
+            Q(actor_label__icontains=filters["actor"]) | Q(actor__email__icontains=filters["actor"])
+        )
     page = Paginator(entries, 50).get_page(request.GET.get("page"))
     query = urlencode({name: value for name, value in filters.items() if value})
-    return _render(request, "audit.html", {
-        "page": page, "filters": filters, "query": query,
-        "actions": AuditLogEntry.objects.order_by().values_list("action", flat=True).distinct(),
-        "object_types": AuditLogEntry.objects.order_by().values_list("object_type", flat=True).distinct(),
-    })
+    return _render(
+        request,
+        "audit.html",
+        {
+            "page": page,
+            "filters": filters,
+            "query": query,
+            "actions": AuditLogEntry.objects.order_by().values_list("action", flat=True).distinct(),
+            "object_types": AuditLogEntry.objects.order_by().values_list("object_type", flat=True).distinct(),
+        },
+    )

@@ -16,11 +16,20 @@ from governance.models import Policy, Team
 from governance.views.common import admin_required
 
 SHOWN_FIELDS = (
-    ("usd_per_day", "USD / day"), ("usd_per_week", "USD / week"), ("usd_per_month", "USD / month"),
-    ("tokens_per_day", "Tokens / day"), ("tokens_per_week", "Tokens / week"), ("tokens_per_month", "Tokens / month"),
-    ("requests_per_minute", "Requests / min"), ("tokens_per_minute", "Tokens / min"),
-    ("allowed_models", "Allowed models"), ("max_tokens", "max_tokens cap"), ("on_exceed", "Over a limit"),
-    ("downgrade_to", "Downgrade to"), ("alert_thresholds", "Alerts at %"), ("store_text", "Store text"),
+    ("usd_per_day", "USD / day"),
+    ("usd_per_week", "USD / week"),
+    ("usd_per_month", "USD / month"),
+    ("tokens_per_day", "Tokens / day"),
+    ("tokens_per_week", "Tokens / week"),
+    ("tokens_per_month", "Tokens / month"),
+    ("requests_per_minute", "Requests / min"),
+    ("tokens_per_minute", "Tokens / min"),
+    ("allowed_models", "Allowed models"),
+    ("max_tokens", "max_tokens cap"),
+    ("on_exceed", "Over a limit"),
+    ("downgrade_to", "Downgrade to"),
+    ("alert_thresholds", "Alerts at %"),
+    ("store_text", "Store text"),
     ("allow_unpriced_models", "Unpriced models"),
 )
 
@@ -36,11 +45,16 @@ def manage_policies(request: HttpRequest) -> HttpResponse:
     policies = list(Policy.objects.select_related("team", "user").order_by("scope", "team__slug", "user__email"))
     order: dict[str, int] = {Policy.Scope.ORG: 0, Policy.Scope.TEAM: 1, Policy.Scope.USER: 2}
     policies.sort(key=lambda p: (order[p.scope], p.team.slug if p.team else "", p.user.email if p.user else ""))
-    return render(request, "governance/manage/policies.html", {
-        "nav": "admin", "policies": [(policy, _rows(policy)) for policy in policies],
-        "has_org_policy": any(policy.scope == Policy.Scope.ORG for policy in policies),
-        "teams_without_policy": Team.objects.exclude(policies__scope=Policy.Scope.TEAM).order_by("slug"),
-    })
+    return render(
+        request,
+        "governance/manage/policies.html",
+        {
+            "nav": "admin",
+            "policies": [(policy, _rows(policy)) for policy in policies],
+            "has_org_policy": any(policy.scope == Policy.Scope.ORG for policy in policies),
+            "teams_without_policy": Team.objects.exclude(policies__scope=Policy.Scope.TEAM).order_by("slug"),
+        },
+    )
 
 
 def _csv_list(raw: str) -> list[str]:
@@ -54,31 +68,39 @@ class PolicyForm(forms.Form):
     team = forms.ModelChoiceField(queryset=Team.objects.order_by("slug"), required=False, to_field_name="slug")
     user_email = forms.EmailField(required=False, label="Person (e-mail)", help_text="For a person-in-team policy.")
     usd_per_day = forms.DecimalField(required=False, min_value=0, max_digits=14, decimal_places=4, label="USD / day")
-    usd_per_week = forms.DecimalField(required=False, min_value=0, max_digits=14, decimal_places=4,
-                                      label="USD / week")
-    usd_per_month = forms.DecimalField(required=False, min_value=0, max_digits=14, decimal_places=4,
-                                       label="USD / month")
+    usd_per_week = forms.DecimalField(required=False, min_value=0, max_digits=14, decimal_places=4, label="USD / week")
+    usd_per_month = forms.DecimalField(
+        required=False, min_value=0, max_digits=14, decimal_places=4, label="USD / month"
+    )
     tokens_per_day = forms.IntegerField(required=False, min_value=0, label="Tokens / day")
     tokens_per_week = forms.IntegerField(required=False, min_value=0, label="Tokens / week")
     tokens_per_month = forms.IntegerField(required=False, min_value=0, label="Tokens / month")
     requests_per_minute = forms.IntegerField(required=False, min_value=1, label="Requests / minute")
     tokens_per_minute = forms.IntegerField(required=False, min_value=1, label="Tokens / minute")
-    allowed_models = forms.CharField(required=False, label="Allowed models",
-                                     help_text="Comma-separated names or globs (gpt-4o*); empty: inherited.")
+    allowed_models = forms.CharField(
+        required=False, label="Allowed models", help_text="Comma-separated names or globs (gpt-4o*); empty: inherited."
+    )
     max_tokens = forms.IntegerField(required=False, min_value=1, label="max_tokens cap")
-    max_tokens_action = forms.ChoiceField(required=False, choices=[("", "inherit")] + Policy.MaxTokensAction.choices,
-                                          label="Above the cap")
-    on_exceed = forms.ChoiceField(required=False, choices=[("", "inherit")] + Policy.OnExceed.choices,
-                                  label="Over a limit")
+    max_tokens_action = forms.ChoiceField(
+        required=False, choices=[("", "inherit")] + Policy.MaxTokensAction.choices, label="Above the cap"
+    )
+    on_exceed = forms.ChoiceField(
+        required=False, choices=[("", "inherit")] + Policy.OnExceed.choices, label="Over a limit"
+    )
     downgrade_to = forms.CharField(required=False, max_length=200, label="Downgrade to model")
-    alert_thresholds = forms.CharField(required=False, label="Alert at % of a budget",
-                                       help_text="Comma-separated, e.g. 50, 80, 100.")
-    store_text = forms.NullBooleanField(required=False, label="Store prompt and response text",
-                                        widget=forms.Select(choices=[("unknown", "inherit"), ("true", "yes"),
-                                                                     ("false", "no")]))
+    alert_thresholds = forms.CharField(
+        required=False, label="Alert at % of a budget", help_text="Comma-separated, e.g. 50, 80, 100."
+    )
+    store_text = forms.NullBooleanField(
+        required=False,
+        label="Store prompt and response text",
+        widget=forms.Select(choices=[("unknown", "inherit"), ("true", "yes"), ("false", "no")]),
+    )
     allow_unpriced_models = forms.NullBooleanField(
-        required=False, label="Admit unpriced models under a USD budget",
-        widget=forms.Select(choices=[("unknown", "inherit"), ("true", "yes"), ("false", "no")]))
+        required=False,
+        label="Admit unpriced models under a USD budget",
+        widget=forms.Select(choices=[("unknown", "inherit"), ("true", "yes"), ("false", "no")]),
+    )
 
     def clean_allowed_models(self) -> list[str] | None:
         models = _csv_list(self.cleaned_data["allowed_models"])
@@ -106,24 +128,52 @@ class PolicyForm(forms.Form):
     @classmethod
     def initial_of(cls, policy: Policy) -> dict:
         initial = {field: getattr(policy, field) for field in EDITABLE_FIELDS}
-        initial.update(scope=policy.scope, team=policy.team.slug if policy.team else None,
-                       user_email=policy.user.email if policy.user else "",
-                       allowed_models=", ".join(policy.allowed_models or []),
-                       alert_thresholds=", ".join(str(t) for t in policy.alert_thresholds or []))
+        initial.update(
+            scope=policy.scope,
+            team=policy.team.slug if policy.team else None,
+            user_email=policy.user.email if policy.user else "",
+            allowed_models=", ".join(policy.allowed_models or []),
+            alert_thresholds=", ".join(str(t) for t in policy.alert_thresholds or []),
+        )
         return initial
 
 
 EDITABLE_FIELDS = (
-    "usd_per_day", "usd_per_week", "usd_per_month", "tokens_per_day", "tokens_per_week", "tokens_per_month",
-    "requests_per_minute", "tokens_per_minute", "allowed_models", "max_tokens", "max_tokens_action", "on_exceed",
-    "downgrade_to", "alert_thresholds", "store_text", "allow_unpriced_models",
+    "usd_per_day",
+    "usd_per_week",
+    "usd_per_month",
+    "tokens_per_day",
+    "tokens_per_week",
+    "tokens_per_month",
+    "requests_per_minute",
+    "tokens_per_minute",
+    "allowed_models",
+    "max_tokens",
+    "max_tokens_action",
+    "on_exceed",
+    "downgrade_to",
+    "alert_thresholds",
+    "store_text",
+    "allow_unpriced_models",
 )
 
 
 FIELD_GROUPS = (
     ("Target", ("scope", "team", "user_email")),
-    ("Budgets", ("usd_per_day", "usd_per_week", "usd_per_month", "tokens_per_day", "tokens_per_week",
-                 "tokens_per_month", "on_exceed", "downgrade_to", "allow_unpriced_models")),
+    (
+        "Budgets",
+        (
+            "usd_per_day",
+            "usd_per_week",
+            "usd_per_month",
+            "tokens_per_day",
+            "tokens_per_week",
+            "tokens_per_month",
+            "on_exceed",
+            "downgrade_to",
+            "allow_unpriced_models",
+        ),
+    ),
     ("Rates", ("requests_per_minute", "tokens_per_minute")),
     ("Models", ("allowed_models",)),
     ("Caps", ("max_tokens", "max_tokens_action")),
@@ -169,16 +219,22 @@ def manage_policy_edit(request: HttpRequest, policy_id: int | None = None) -> Ht
         policy_delete(policy=policy, actor=request.user)
         messages.success(request, f"Policy for {policy} deleted; that level now inherits everything.")
         return redirect(reverse("governance:manage_policies"))
-    initial = PolicyForm.initial_of(policy) if policy else {
-        "scope": request.GET.get("scope", Policy.Scope.TEAM), "team": request.GET.get("team")}
+    initial = (
+        PolicyForm.initial_of(policy)
+        if policy
+        else {"scope": request.GET.get("scope", Policy.Scope.TEAM), "team": request.GET.get("team")}
+    )
     form = PolicyForm(request.POST or None, initial=initial)
     if policy is not None:  # the target of an existing policy is fixed
         for name in ("scope", "team", "user_email"):
             form.fields[name].disabled = True
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        target = policy or Policy(scope=data["scope"], team=data["team"] if data["scope"] != "org" else None,
-                                  user=data.get("user") if data["scope"] == "user" else None)
+        target = policy or Policy(
+            scope=data["scope"],
+            team=data["team"] if data["scope"] != "org" else None,
+            user=data.get("user") if data["scope"] == "user" else None,
+        )
         for field in EDITABLE_FIELDS:
             value = data.get(field)
             setattr(target, field, None if value in ("", None) else value)
@@ -194,7 +250,14 @@ def manage_policy_edit(request: HttpRequest, policy_id: int | None = None) -> Ht
             return redirect(reverse("governance:manage_policies"))
     scope = policy.scope if policy else (request.POST.get("scope") or initial.get("scope") or Policy.Scope.TEAM)
     team_slug = policy.team.slug if policy and policy.team else (request.POST.get("team") or initial.get("team"))
-    return render(request, "governance/manage/policy_edit.html", {
-        "nav": "admin", "form": form, "policy": policy,
-        "groups": _groups(form, _inherited(scope=scope, team_slug=team_slug)),
-    }, status=400 if request.method == "POST" else 200)
+    return render(
+        request,
+        "governance/manage/policy_edit.html",
+        {
+            "nav": "admin",
+            "form": form,
+            "policy": policy,
+            "groups": _groups(form, _inherited(scope=scope, team_slug=team_slug)),
+        },
+        status=400 if request.method == "POST" else 200,
+    )

@@ -40,15 +40,28 @@ def person_view(request: HttpRequest, user_id: int) -> HttpResponse:
     teams = Team.objects.filter(memberships__user=subject).distinct().order_by("slug")
     if team_ids is not None:
         teams = teams.filter(pk__in=team_ids)
-    return render(request, "governance/person_page.html", {
-        "nav": "me" if subject.pk == request.user.pk else "teams",
-        "subject": subject, "subject_name": person_label(subject), "page": page, "window": window,
-        "period": window.period, "period_error": window_error, "presets": PRESETS, "teams": teams,
-        "stacked_chart": stacked_chart(page.drivers, dimensions=("model", "purpose", "client")),
-        "share_charts": [(dimension, title, shares_chart(page.drivers.shares[dimension]))
-                         for dimension, title in (("model", "Model"), ("purpose", "Purpose"), ("client", "Client"))],
-        "log_query": urlencode({"user": subject.pk, **_window_params(window)}),
-    }, status=400 if window_error else 200)
+    return render(
+        request,
+        "governance/person_page.html",
+        {
+            "nav": "me" if subject.pk == request.user.pk else "teams",
+            "subject": subject,
+            "subject_name": person_label(subject),
+            "page": page,
+            "window": window,
+            "period": window.period,
+            "period_error": window_error,
+            "presets": PRESETS,
+            "teams": teams,
+            "stacked_chart": stacked_chart(page.drivers, dimensions=("model", "purpose", "client")),
+            "share_charts": [
+                (dimension, title, shares_chart(page.drivers.shares[dimension]))
+                for dimension, title in (("model", "Model"), ("purpose", "Purpose"), ("client", "Client"))
+            ],
+            "log_query": urlencode({"user": subject.pk, **_window_params(window)}),
+        },
+        status=400 if window_error else 200,
+    )
 
 
 def _window_params(window) -> dict:
@@ -71,9 +84,14 @@ def request_log(request: HttpRequest) -> HttpResponse:
     window, window_error = window_from_request(request)
     get = request.GET
     filters = CallFilters(
-        period=window.period, user_id=_int(get.get("user")), team_id=_int(get.get("team")),
-        key_id=_int(get.get("key")), model=get.get("model", "").strip(), purpose=get.get("purpose", "").strip(),
-        client=get.get("client", "").strip(), session=get.get("session", "").strip(),
+        period=window.period,
+        user_id=_int(get.get("user")),
+        team_id=_int(get.get("team")),
+        key_id=_int(get.get("key")),
+        model=get.get("model", "").strip(),
+        purpose=get.get("purpose", "").strip(),
+        client=get.get("client", "").strip(),
+        session=get.get("session", "").strip(),
         status=get.get("status", "") if get.get("status", "") in dict(STATUS_CHOICES) else "",
         search=get.get("q", "").strip(),
     )
@@ -86,15 +104,29 @@ def request_log(request: HttpRequest) -> HttpResponse:
     else:
         teams = teams_managed_by(user=request.user).order_by("slug")
         keys = ApiKey.objects.filter(user=request.user).order_by("name")
-    return render(request, "governance/request_log.html", {
-        "nav": "requests", "page": page, "filters": filters, "window": window, "period": window.period,
-        "period_error": window_error, "presets": PRESETS, "status_choices": STATUS_CHOICES, "teams": teams,
-        "keys": keys, "values": {name: get.get(name, "") for name in FILTER_FIELDS},
-        "next_query": urlencode({**kept, "page": page.page + 1}),
-        "previous_query": urlencode({**kept, "page": page.page - 1}),
-        "window_query": urlencode({name: value for name, value in kept.items()
-                                   if name not in ("window", "start", "end")}),
-    }, status=400 if window_error else 200)
+    return render(
+        request,
+        "governance/request_log.html",
+        {
+            "nav": "requests",
+            "page": page,
+            "filters": filters,
+            "window": window,
+            "period": window.period,
+            "period_error": window_error,
+            "presets": PRESETS,
+            "status_choices": STATUS_CHOICES,
+            "teams": teams,
+            "keys": keys,
+            "values": {name: get.get(name, "") for name in FILTER_FIELDS},
+            "next_query": urlencode({**kept, "page": page.page + 1}),
+            "previous_query": urlencode({**kept, "page": page.page - 1}),
+            "window_query": urlencode(
+                {name: value for name, value in kept.items() if name not in ("window", "start", "end")}
+            ),
+        },
+        status=400 if window_error else 200,
+    )
 
 
 @login_required
@@ -103,9 +135,15 @@ def call_view(request: HttpRequest, request_id: str) -> HttpResponse:
     call = call_detail(viewer=request.user, request_id=request_id)
     if call is None:
         raise Http404("not found")
-    return render(request, "governance/call_detail.html", {
-        "nav": "requests", "call": call, "person": person_label(call.user) if call.user_id else "(no person)",
-        "cost_parts": call_cost_parts(call),
-        "may_view_person": call.user_id is not None and person_teams_visible(
-            viewer=request.user, subject_id=call.user_id) != [],
-    })
+    return render(
+        request,
+        "governance/call_detail.html",
+        {
+            "nav": "requests",
+            "call": call,
+            "person": person_label(call.user) if call.user_id else "(no person)",
+            "cost_parts": call_cost_parts(call),
+            "may_view_person": call.user_id is not None
+            and person_teams_visible(viewer=request.user, subject_id=call.user_id) != [],
+        },
+    )

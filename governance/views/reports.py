@@ -60,8 +60,15 @@ def team_report_view(request: HttpRequest, slug: str) -> HttpResponse:
         "previous": totals_of(rollups(start=previous.start, end=previous.end, team_id=team.pk)),
         "drivers": drivers,
         "stacked_chart": stacked_chart(drivers, dimensions=("person", "model", "purpose", "client")),
-        "share_charts": [(dimension, title, shares_chart(drivers.shares[dimension])) for dimension, title in
-                         (("person", "Person"), ("model", "Model"), ("purpose", "Purpose"), ("client", "Client"))],
+        "share_charts": [
+            (dimension, title, shares_chart(drivers.shares[dimension]))
+            for dimension, title in (
+                ("person", "Person"),
+                ("model", "Model"),
+                ("purpose", "Purpose"),
+                ("client", "Client"),
+            )
+        ],
         "risk": _worst_risk(report.budgets),
         "report": report,
         "team": team,
@@ -87,8 +94,9 @@ def team_report_csv_view(request: HttpRequest, slug: str) -> HttpResponse:
     period, period_error = period_from_request(request)
     table = request.GET.get("table", "people")
     if period_error or table not in CSV_TABLES:
-        return HttpResponse(period_error or f"table must be one of {', '.join(CSV_TABLES)}", status=400,
-                            content_type="text/plain")
+        return HttpResponse(
+            period_error or f"table must be one of {', '.join(CSV_TABLES)}", status=400, content_type="text/plain"
+        )
     body = team_report_csv(report=team_report(team=team, period=period), table=table)
     response = HttpResponse(body, content_type="text/csv; charset=utf-8")
     filename = f"tokenwise-{team.slug}-{table}-{period.start.isoformat()}-{period.end.isoformat()}.csv"

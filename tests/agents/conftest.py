@@ -20,8 +20,11 @@ def agent_binary(name: str) -> Path:
     return path
 
 
-def agent_run(args: list[str], *, env: dict[str, str], cwd: Path, timeout_s: float = 60.0) -> subprocess.CompletedProcess:
+def agent_run(
+    args: list[str], *, env: dict[str, str], cwd: Path, timeout_s: float = 60.0
+) -> subprocess.CompletedProcess:
     """Run an agent headless with only ``env`` (plus PATH): its own HOME, no inherited credentials."""
     base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "NO_COLOR": "1", "CI": "1"}
-    return subprocess.run(args, env=base | env, cwd=cwd, capture_output=True, text=True, timeout=timeout_s,
-                          stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        args, env=base | env, cwd=cwd, capture_output=True, text=True, timeout=timeout_s, stdin=subprocess.DEVNULL
+    )

@@ -36,16 +36,26 @@ def claude_code(live_proxy, employee_key, tmp_path):
     binary = agent_binary("claude")
     home = tmp_path / "home"
     home.mkdir()
-    env = {"HOME": str(home), "ANTHROPIC_BASE_URL": live_proxy.url, "ANTHROPIC_AUTH_TOKEN": employee_key[1],
-           "ANTHROPIC_MODEL": MODEL, "ANTHROPIC_SMALL_FAST_MODEL": "claude-haiku-4-5",
-           "ANTHROPIC_DEFAULT_HAIKU_MODEL": "claude-haiku-4-5", "ANTHROPIC_DEFAULT_SONNET_MODEL": MODEL,
-           "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_TELEMETRY": "1", "DISABLE_AUTOUPDATER": "1",
-           "DISABLE_ERROR_REPORTING": "1", "CLAUDE_CODE_MAX_RETRIES": "0"}
+    env = {
+        "HOME": str(home),
+        "ANTHROPIC_BASE_URL": live_proxy.url,
+        "ANTHROPIC_AUTH_TOKEN": employee_key[1],
+        "ANTHROPIC_MODEL": MODEL,
+        "ANTHROPIC_SMALL_FAST_MODEL": "claude-haiku-4-5",
+        "ANTHROPIC_DEFAULT_HAIKU_MODEL": "claude-haiku-4-5",
+        "ANTHROPIC_DEFAULT_SONNET_MODEL": MODEL,
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        "DISABLE_TELEMETRY": "1",
+        "DISABLE_AUTOUPDATER": "1",
+        "DISABLE_ERROR_REPORTING": "1",
+        "CLAUDE_CODE_MAX_RETRIES": "0",
+    }
 
     def run(prompt: str, *extra: str, env_extra: dict[str, str] | None = None) -> tuple[object, float]:
         started = time.monotonic()
-        result = agent_run([str(binary), "-p", prompt, "--model", MODEL, *extra], env=env | (env_extra or {}),
-                           cwd=tmp_path)
+        result = agent_run(
+            [str(binary), "-p", prompt, "--model", MODEL, *extra], env=env | (env_extra or {}), cwd=tmp_path
+        )
         return result, time.monotonic() - started
 
     return run
@@ -66,9 +76,16 @@ def test_claude_code_answers_and_its_calls_are_in_the_ledger(claude_code, upstre
     assert event.total_tokens == event.prompt_tokens + event.completion_tokens and event.completion_tokens > 0
     assert event.cache_write_tokens + event.cached_tokens > 0  # Claude Code marks its system prompt for caching
     uncached = event.prompt_tokens - event.cached_tokens - event.cache_write_tokens
-    assert event.cost_usd == (uncached * Decimal("3") + event.cached_tokens * Decimal("0.30")
-                              + event.cache_write_tokens * Decimal("3.75")
-                              + event.completion_tokens * Decimal("15")) / 10**6
+    assert (
+        event.cost_usd
+        == (
+            uncached * Decimal("3")
+            + event.cached_tokens * Decimal("0.30")
+            + event.cache_write_tokens * Decimal("3.75")
+            + event.completion_tokens * Decimal("15")
+        )
+        / 10**6
+    )
     sent = [r for r in upstream.requests if r["path"] == "/v1/messages" and r["json"]["model"] == MODEL]
     assert sent and sent[-1]["headers"]["x-api-key"] == "sk-ant-upstream-secret"
 

@@ -16,14 +16,24 @@ CONTENT = "print('hello')\nprint('world')"
 
 
 def test_claude_code_exports_its_metrics_and_its_edit_becomes_value_signals(
-        claude_code, live_proxy, employee_key, employee, upstream, ledger, tmp_path):
+    claude_code,  # noqa: F811 (the fixture imported above)
+    live_proxy,
+    employee_key,
+    employee,
+    upstream,
+    ledger,
+    tmp_path,
+):
     target = tmp_path / "hello.py"
     upstream.tool_call_script("Write", {"file_path": str(target), "content": CONTENT})
-    telemetry = {"CLAUDE_CODE_ENABLE_TELEMETRY": "1", "OTEL_METRICS_EXPORTER": "otlp",
-                 "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-                 "OTEL_EXPORTER_OTLP_ENDPOINT": f"{live_proxy.url}/otlp",
-                 "OTEL_EXPORTER_OTLP_HEADERS": f"Authorization=Bearer {employee_key[1]}",
-                 "OTEL_METRIC_EXPORT_INTERVAL": "1000"}
+    telemetry = {
+        "CLAUDE_CODE_ENABLE_TELEMETRY": "1",
+        "OTEL_METRICS_EXPORTER": "otlp",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"{live_proxy.url}/otlp",
+        "OTEL_EXPORTER_OTLP_HEADERS": f"Authorization=Bearer {employee_key[1]}",
+        "OTEL_METRIC_EXPORT_INTERVAL": "1000",
+    }
     before = otlp_counters(live_proxy.url)
 
     result, _ = claude_code("Write hello.py.", "--permission-mode", "acceptEdits", env_extra=telemetry)
@@ -31,17 +41,20 @@ def test_claude_code_exports_its_metrics_and_its_edit_becomes_value_signals(
     assert result.returncode == 0, result.stderr + result.stdout
     assert target.read_text() == CONTENT
     grown = counters_grown(before, otlp_counters(live_proxy.url))
-    assert set(grown) <= {'tokenwise_otlp_exports_total{status="200"}',  # nothing refused
-                          'tokenwise_otlp_data_points_total{result="recorded"}',
-                          'tokenwise_otlp_data_points_total{result="unchanged"}',
-                          'tokenwise_otlp_data_points_total{result="ignored"}'}, grown
+    assert set(grown) <= {
+        'tokenwise_otlp_exports_total{status="200"}',  # nothing refused
+        'tokenwise_otlp_data_points_total{result="recorded"}',
+        'tokenwise_otlp_data_points_total{result="unchanged"}',
+        'tokenwise_otlp_data_points_total{result="ignored"}',
+    }, grown
     assert grown['tokenwise_otlp_exports_total{status="200"}'] >= 1
     assert grown['tokenwise_otlp_data_points_total{result="ignored"}'] >= 1  # token.usage, cost.usage ...
     outcomes = list(Outcome.objects.filter(integration="otlp"))
     assert {(o.kind, int(o.value)) for o in outcomes} == {("agent_lines_added", 2), ("agent_edit_accepted", 1)}
     ledger.drain()
-    session, = set(UsageEvent.objects.filter(endpoint="messages", model_requested=MODEL)
-                   .values_list("session_id", flat=True))
+    (session,) = set(
+        UsageEvent.objects.filter(endpoint="messages", model_requested=MODEL).values_list("session_id", flat=True)
+    )
     calls = set(UsageEvent.objects.filter(session_id=session).values_list("request_id", flat=True))
     for outcome in outcomes:
         assert (outcome.user, outcome.reported_by, outcome.session_id) == (employee, employee, session)

@@ -37,6 +37,13 @@ def test_codex_exec_is_governed_and_its_session_recorded(live_proxy, employee_ke
     assert event.client.startswith("codex_exec/0.171.") and event.session_id == session
     assert event.prompt_tokens > 1000 and event.completion_tokens > 0  # Codex's instructions and tools
     uncached = event.prompt_tokens - event.cached_tokens
-    assert event.cost_usd == (uncached * Decimal("2.00") + event.cached_tokens * Decimal("0.50")
-                              + event.completion_tokens * Decimal("8.00")) / 10**6
+    assert (
+        event.cost_usd
+        == (
+            uncached * Decimal("2.00")
+            + event.cached_tokens * Decimal("0.50")
+            + event.completion_tokens * Decimal("8.00")
+        )
+        / 10**6
+    )
     assert upstream.requests[-1]["headers"]["authorization"] == "Bearer sk-upstream-secret"

@@ -19,8 +19,11 @@ SCRIPT = Path(__file__).with_name("anthropic_sdk.cjs")
 def test_node_sdk_through_tokenwise(live_proxy, employee_key, upstream, ledger, tmp_path):
     if not (NODE_MODULES / "@anthropic-ai" / "sdk").exists():
         pytest.fail(f"@anthropic-ai/sdk not found in {NODE_MODULES}: run scripts/agents")
-    result = agent_run([shutil.which("node") or "node", str(SCRIPT), live_proxy.url, employee_key[1]],
-                       env={"AGENTS_DIR": str(AGENTS), "HOME": str(tmp_path)}, cwd=tmp_path)
+    result = agent_run(
+        [shutil.which("node") or "node", str(SCRIPT), live_proxy.url, employee_key[1]],
+        env={"AGENTS_DIR": str(AGENTS), "HOME": str(tmp_path)},
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
 

@@ -16,8 +16,9 @@ ALL_SERVICE_SCOPES = ["read_reports", "manage_team", "post_outcomes"]
 
 
 def _service_token_of(world, person: str) -> Api:
-    _, secret = api_token_create(user=world.people[person], name=f"{person}-ci", scopes=ALL_SERVICE_SCOPES,
-                                 team=world.team_a)
+    _, secret = api_token_create(
+        user=world.people[person], name=f"{person}-ci", scopes=ALL_SERVICE_SCOPES, team=world.team_a
+    )
     return Api(secret)
 
 
@@ -66,7 +67,8 @@ def test_a_manager_still_reviews_a_colleagues_flag_on_the_page(world):
 
     assert response.status_code == 302
     assert list(FlagReview.objects.filter(flag=flag).values_list("action", "reviewer_id")) == [
-        ("dismiss", world.people["maria"].pk)]
+        ("dismiss", world.people["maria"].pk)
+    ]
 
 
 def _demote(world):
@@ -91,7 +93,9 @@ def test_a_service_token_stops_when_its_creator_loses_the_team(world, change):
     change(world)
     read = token.get(f"/api/reports/teams/{world.team_a.pk}/?start=2026-03-01&end=2026-03-31")
     review = token.post(f"/api/flags/{flag.pk}/review/", {"action": "dismiss", "comment": "fine"})
-    outcome = token.post("/api/outcomes/", {"external_id": "late-1", "kind": "pr_merged", "user": world.people["alice"].pk})
+    outcome = token.post(
+        "/api/outcomes/", {"external_id": "late-1", "kind": "pr_merged", "user": world.people["alice"].pk}
+    )
 
     assert (read.status_code, review.status_code, outcome.status_code) == (401, 401, 401)
     assert FlagReview.objects.filter(flag=flag).count() == 0
@@ -109,7 +113,8 @@ def test_a_service_token_works_again_once_its_creator_manages_the_team_again(wor
 
 
 def test_an_admins_service_token_keeps_working_without_a_membership(api, world):
-    response = api("service").post("/api/outcomes/", {"external_id": "ci-1", "kind": "pr_merged",
-                                                      "user": world.people["alice"].pk})
+    response = api("service").post(
+        "/api/outcomes/", {"external_id": "ci-1", "kind": "pr_merged", "user": world.people["alice"].pk}
+    )
 
     assert response.status_code == 201

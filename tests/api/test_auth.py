@@ -26,16 +26,25 @@ def test_token_is_stored_only_as_its_hash(world):
     assert secret.startswith("twa-") and len(secret) > 40
     assert stored["token_hash"] == hashlib.sha256(secret.encode()).hexdigest()
     assert secret not in str(stored) and stored["prefix"] == secret[:10]
-    assert AuditLogEntry.objects.filter(object_type="governance.ApiToken", object_id=str(token.pk)).get().after[
-        "token_hash"] == "***"
+    assert (
+        AuditLogEntry.objects.filter(object_type="governance.ApiToken", object_id=str(token.pk))
+        .get()
+        .after["token_hash"]
+        == "***"
+    )
 
 
 def test_token_authenticates_as_its_person_with_its_scopes(api, world):
     body = api("employee").get("/api/me/").json()
 
-    assert body == {"user_id": world.people["alice"].pk, "email": "alice@example.com", "is_admin": False,
-                    "scopes": ["manage_team", "post_outcomes", "read_reports"], "service_team_id": None,
-                    "teams": [{"team_id": world.team_a.pk, "team_slug": "platform", "role": "member"}]}
+    assert body == {
+        "user_id": world.people["alice"].pk,
+        "email": "alice@example.com",
+        "is_admin": False,
+        "scopes": ["manage_team", "post_outcomes", "read_reports"],
+        "service_team_id": None,
+        "teams": [{"team_id": world.team_a.pk, "team_slug": "platform", "role": "member"}],
+    }
 
 
 def test_revoked_token_is_refused_at_once(world):
@@ -93,13 +102,16 @@ def test_proxy_key_is_refused_on_the_api(world):
 
     assert response.status_code == 401
     assert response.json()["error"]["message"] == (
-        "Proxy keys (tw-...) only work on /v1/. Use an API token (twa-...) here.")
+        "Proxy keys (tw-...) only work on /v1/. Use an API token (twa-...) here."
+    )
 
 
 def test_api_token_is_refused_on_the_proxy(live_proxy, world):
-    response = httpx.post(f"{live_proxy.url}/v1/chat/completions",
-                          headers={"authorization": f"Bearer {world.secrets['admin']}"},
-                          json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]})
+    response = httpx.post(
+        f"{live_proxy.url}/v1/chat/completions",
+        headers={"authorization": f"Bearer {world.secrets['admin']}"},
+        json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]},
+    )
 
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "invalid_api_key"
@@ -110,9 +122,14 @@ def test_anonymous_gets_401_with_the_bearer_challenge(world):
 
     assert response.status_code == 401
     assert response["WWW-Authenticate"] == 'Bearer realm="api"'
-    assert response.json() == {"error": {"status": 401, "code": "not_authenticated",
-                                         "message": "Authentication credentials were not provided.",
-                                         "fields": None}}
+    assert response.json() == {
+        "error": {
+            "status": 401,
+            "code": "not_authenticated",
+            "message": "Authentication credentials were not provided.",
+            "fields": None,
+        }
+    }
 
 
 def test_repeated_failures_from_one_address_are_throttled(world, settings):
@@ -154,8 +171,9 @@ def test_a_token_cannot_mint_tokens_but_a_session_can(world):
     browser.force_login(world.people["alice"])
 
     by_token = Api(world.secrets["employee"]).post("/api/tokens/", {"name": "x", "scopes": ["read_reports"]})
-    by_session = browser.post("/api/tokens/", {"name": "cli", "scopes": ["read_reports"]},
-                              content_type="application/json")
+    by_session = browser.post(
+        "/api/tokens/", {"name": "cli", "scopes": ["read_reports"]}, content_type="application/json"
+    )
 
     assert by_token.status_code == 403
     assert by_session.status_code == 201
@@ -169,11 +187,26 @@ def test_secrets_appear_once_and_never_in_logs(api, world, caplog):
 
     key = admin.post("/api/keys/", {"team": world.team_a.pk, "user": world.people["bob"].pk, "name": "ci"})
     token = admin.post("/api/tokens/", {"name": "ci", "scopes": ["read_reports"]})
-    provider = admin.post("/api/providers/", {"name": "vendor", "base_url": "https://v.example/v1",
-                                              "api_key": "sk-vendor-secret-42", "extra_headers": {"x-k": "hv-9"}})
-    later = [admin.get(path).content for path in (
-        "/api/keys/?limit=500", f"/api/keys/{key.json()['id']}/", "/api/tokens/?limit=500", "/api/providers/",
-        f"/api/providers/{provider.json()['id']}/", "/api/audit/?limit=500")]
+    provider = admin.post(
+        "/api/providers/",
+        {
+            "name": "vendor",
+            "base_url": "https://v.example/v1",
+            "api_key": "sk-vendor-secret-42",
+            "extra_headers": {"x-k": "hv-9"},
+        },
+    )
+    later = [
+        admin.get(path).content
+        for path in (
+            "/api/keys/?limit=500",
+            f"/api/keys/{key.json()['id']}/",
+            "/api/tokens/?limit=500",
+            "/api/providers/",
+            f"/api/providers/{provider.json()['id']}/",
+            "/api/audit/?limit=500",
+        )
+    ]
     created = [key.json()["secret"], token.json()["secret"]]
 
     assert [key.status_code, token.status_code, provider.status_code] == [201, 201, 201]
@@ -195,8 +228,11 @@ def test_command_prints_a_working_token_once(world):
     secret = out.getvalue().strip().splitlines()[-1]
     assert Api(secret).get("/api/providers/").status_code == 200
     token = ApiToken.objects.get(name="cli")
-    assert token.scopes == ["admin"] and token.expires_at is not None and secret not in str(
-        ApiToken.objects.filter(pk=token.pk).values().get())
+    assert (
+        token.scopes == ["admin"]
+        and token.expires_at is not None
+        and secret not in str(ApiToken.objects.filter(pk=token.pk).values().get())
+    )
 
 
 def test_command_refuses_the_admin_scope_for_a_non_staff_person(world):

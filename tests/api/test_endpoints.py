@@ -32,14 +32,23 @@ def test_key_revocation_is_idempotent_and_audited(api, world):
     second = manager.post(f"/api/keys/{world.keys['bob'].pk}/revoke/")
 
     assert first.json()["revoked_at"] == second.json()["revoked_at"] is not None
-    assert AuditLogEntry.objects.filter(object_type="governance.ApiKey", object_id=str(world.keys["bob"].pk),
-                                        action="revoke").count() == 1
+    assert (
+        AuditLogEntry.objects.filter(
+            object_type="governance.ApiKey", object_id=str(world.keys["bob"].pk), action="revoke"
+        ).count()
+        == 1
+    )
 
 
 def test_outcome_post_is_idempotent_on_external_id(api, world):
     service = api("service")
-    body = {"external_id": "PR-481", "kind": "pr_merged", "user": world.people["bob"].pk, "value": "3",
-            "request_ids": ["req-bob-a", "req-not-yet-ingested"]}
+    body = {
+        "external_id": "PR-481",
+        "kind": "pr_merged",
+        "user": world.people["bob"].pk,
+        "value": "3",
+        "request_ids": ["req-bob-a", "req-not-yet-ingested"],
+    }
 
     first = service.post("/api/outcomes/", body)
     retry = service.post("/api/outcomes/", dict(body, value="9"))
@@ -47,10 +56,15 @@ def test_outcome_post_is_idempotent_on_external_id(api, world):
     assert (first.status_code, retry.status_code) == (201, 200)
     assert retry.json() == first.json()
     outcome = Outcome.objects.get(external_id="PR-481")
-    assert (outcome.team_id, outcome.user_id, outcome.value) == (world.team_a.pk, world.people["bob"].pk,
-                                                                 Decimal("3.0000"))
+    assert (outcome.team_id, outcome.user_id, outcome.value) == (
+        world.team_a.pk,
+        world.people["bob"].pk,
+        Decimal("3.0000"),
+    )
     assert sorted(OutcomeRequest.objects.filter(outcome=outcome).values_list("request_id", flat=True)) == [
-        "req-bob-a", "req-not-yet-ingested"]
+        "req-bob-a",
+        "req-not-yet-ingested",
+    ]
 
 
 def test_employee_rates_own_call_and_a_second_rating_replaces_the_first(api, world):
@@ -62,14 +76,17 @@ def test_employee_rates_own_call_and_a_second_rating_replaces_the_first(api, wor
     assert (first.status_code, second.status_code) == (200, 200)
     assert second.json()["scale"] == "five" and second.json()["score"] == 2
     assert list(Feedback.objects.filter(request_id="req-alice-a").values_list("user_id", "score")) == [
-        (world.people["alice"].pk, 2)]
+        (world.people["alice"].pk, 2)
+    ]
 
 
 def test_usage_summary_groups_by_day_and_model(api, world):
     response = api("admin").get("/api/usage/summary/?group_by=day,model&start=2026-03-01&end=2026-03-31")
 
-    rows = [(row["day"], row["model"], row["requests"], row["total_tokens"], row["cost_usd"])
-            for row in response.json()["results"]]
+    rows = [
+        (row["day"], row["model"], row["requests"], row["total_tokens"], row["cost_usd"])
+        for row in response.json()["results"]
+    ]
     assert rows == [
         ("2026-03-10", "gpt-4o", 1, 1000, "0.01000000"),
         ("2026-03-10", "gpt-4o-mini", 1, 300, "0.00100000"),
@@ -83,8 +100,16 @@ def test_usage_summary_without_groups_is_one_total_row(api, world):
 
     assert response.json()["count"] == 1
     assert response.json()["results"][0] == {
-        "requests": 2, "errors": 0, "prompt_tokens": 4500, "completion_tokens": 4500, "cached_tokens": 0,
-        "reasoning_tokens": 0, "total_tokens": 9000, "cost_usd": "0.25000000", "unpriced_requests": 0}
+        "requests": 2,
+        "errors": 0,
+        "prompt_tokens": 4500,
+        "completion_tokens": 4500,
+        "cached_tokens": 0,
+        "reasoning_tokens": 0,
+        "total_tokens": 9000,
+        "cost_usd": "0.25000000",
+        "unpriced_requests": 0,
+    }
 
 
 def test_usage_events_filter_order_and_paginate(api, world):
@@ -95,8 +120,11 @@ def test_usage_events_filter_order_and_paginate(api, world):
     by_model = manager.get("/api/usage/events/?model=gpt-4o&start=2026-03-11&end=2026-03-11").json()
 
     assert page["count"] == 3
-    assert [row["request_id"] for row in page["results"] + rest["results"]] == ["req-alice-a", "req-bob-a",
-                                                                                "req-carol-a"]
+    assert [row["request_id"] for row in page["results"] + rest["results"]] == [
+        "req-alice-a",
+        "req-bob-a",
+        "req-carol-a",
+    ]
     assert "limit=2" in page["next"] and "offset=2" in page["next"] and rest["next"] is None
     assert [row["request_id"] for row in by_model["results"]] == ["req-carol-a"]
     assert "prompt_text" not in page["results"][0] and "SECRET PROMPT TEXT" not in str(page)
@@ -118,8 +146,9 @@ def test_provider_secret_is_write_only_and_kept_when_omitted(api, world):
 def test_policy_set_replaces_and_patch_changes_only_given_fields(api, world):
     admin = api("admin")
 
-    set_response = admin.post("/api/policies/", {"scope": "team", "team": world.team_a.pk, "usd_per_day": "5",
-                                                 "allowed_models": ["gpt-4o*"]})
+    set_response = admin.post(
+        "/api/policies/", {"scope": "team", "team": world.team_a.pk, "usd_per_day": "5", "allowed_models": ["gpt-4o*"]}
+    )
     patch_response = admin.call("PATCH", f"/api/policies/{world.policies['team_a'].pk}/", {"requests_per_minute": 60})
     bad = admin.call("PATCH", f"/api/policies/{world.policies['team_a'].pk}/", {"requests_per_minute": 0})
 
@@ -127,16 +156,20 @@ def test_policy_set_replaces_and_patch_changes_only_given_fields(api, world):
     assert set_response.json()["id"] == policy.pk and set_response.json()["tokens_per_day"] is None
     assert patch_response.json()["usd_per_day"] == "5.0000"
     assert (policy.tokens_per_day, policy.usd_per_day, policy.requests_per_minute, policy.allowed_models) == (
-        None, Decimal("5.0000"), 60, ["gpt-4o*"])
+        None,
+        Decimal("5.0000"),
+        60,
+        ["gpt-4o*"],
+    )
     assert bad.status_code == 400 and bad.json()["error"]["fields"] == {
-        "requests_per_minute": ["Ensure this value is greater than or equal to 1."]}
+        "requests_per_minute": ["Ensure this value is greater than or equal to 1."]
+    }
 
 
 def test_flag_review_moves_the_state_and_keeps_the_comment(api, world):
     flag = world.flags["alice"]
 
-    response = api("manager_a").post(f"/api/flags/{flag.pk}/review/", {"action": "dismiss",
-                                                                       "comment": "on-call week"})
+    response = api("manager_a").post(f"/api/flags/{flag.pk}/review/", {"action": "dismiss", "comment": "on-call week"})
 
     assert response.status_code == 200
     assert response.json()["state"] == "dismissed"
@@ -149,12 +182,10 @@ def test_admin_scripts_a_team_from_scratch(api, world):
     admin = api("admin")
 
     team = admin.post("/api/teams/", {"slug": "data-eng", "name": "Data Engineering"}).json()
-    lead = admin.post("/api/memberships/", {"team": team["id"], "email": "Lea@Example.com",
-                                            "role": "manager"}).json()
+    lead = admin.post("/api/memberships/", {"team": team["id"], "email": "Lea@Example.com", "role": "manager"}).json()
     policy = admin.post("/api/policies/", {"scope": "team", "team": team["id"], "tokens_per_month": 5_000_000})
     key = admin.post("/api/keys/", {"team": team["id"], "user": lead["user_id"], "name": "lea-laptop"})
-    price = admin.post("/api/prices/", {"model": "claude-sonnet", "input_per_mtok": "3",
-                                        "output_per_mtok": "15"})
+    price = admin.post("/api/prices/", {"model": "claude-sonnet", "input_per_mtok": "3", "output_per_mtok": "15"})
 
     assert lead["email"] == "lea@example.com" and lead["role"] == "manager"
     assert Membership.objects.get(pk=lead["id"]).team.slug == "data-eng"
@@ -170,8 +201,15 @@ def test_schema_documents_every_operation(db):
 
     operations = {(method.upper(), path) for path, item in schema["paths"].items() for method in item}
     assert len(operations) == 56
-    assert {("GET", "/api/integrations/github/"), ("POST", "/api/integrations/github/"),
-            ("GET", "/api/integrations/github/identities/"), ("POST", "/api/integrations/github/identities/")} <= operations
+    assert {
+        ("GET", "/api/integrations/github/"),
+        ("POST", "/api/integrations/github/"),
+        ("GET", "/api/integrations/github/identities/"),
+        ("POST", "/api/integrations/github/identities/"),
+    } <= operations
     assert ("POST", "/api/outcomes/") in operations and ("POST", "/api/flags/{flag_id}/review/") in operations
-    assert schema["components"]["securitySchemes"]["apiToken"] == {"type": "http", "scheme": "bearer",
-                                                                   "bearerFormat": "twa-..."}
+    assert schema["components"]["securitySchemes"]["apiToken"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "twa-...",
+    }

@@ -45,14 +45,17 @@ def keep_test_connection():
 
 @pytest.mark.timeout(300)
 @schema.parametrize()
-@settings(max_examples=MAX_EXAMPLES, deadline=None, phases=[Phase.explicit, Phase.generate],
-          suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=MAX_EXAMPLES,
+    deadline=None,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=list(HealthCheck),
+)
 def test_operation_never_fails_and_conforms_to_the_schema(case, world, keep_test_connection):
     # Revoking the fuzzer's own token would only turn the rest of the run into 401s.
     assume(case.path_parameters is None or case.path_parameters.get("token_id") != world.tokens["admin"].pk)
 
     case.call_and_validate(
         headers={"Authorization": f"Bearer {world.secrets['admin']}"},
-        checks=[not_a_server_error, status_code_conformance, content_type_conformance,
-                response_schema_conformance],
+        checks=[not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance],
     )

@@ -31,17 +31,28 @@ VISIBLE = {
         "manager_b": {("oscar", "b"), ("carol", "b"), ("bruno", "b")},
         "admin": ALL,
     },
-    "keys": {"employee": {"alice"}, "manager_a": {"alice", "bob", "carol_a"}, "manager_b": {"carol_b", "oscar"},
-             "admin": ALL},
+    "keys": {
+        "employee": {"alice"},
+        "manager_a": {"alice", "bob", "carol_a"},
+        "manager_b": {"carol_b", "oscar"},
+        "admin": ALL,
+    },
     "tokens": {"employee": {"employee"}, "manager_a": {"manager_a"}, "manager_b": {"manager_b"}, "admin": ALL},
-    "events": {"employee": {"alice_a"}, "manager_a": {"alice_a", "bob_a", "carol_a"},
-               "manager_b": {"carol_b", "oscar_b"}, "admin": ALL},
+    "events": {
+        "employee": {"alice_a"},
+        "manager_a": {"alice_a", "bob_a", "carol_a"},
+        "manager_b": {"carol_b", "oscar_b"},
+        "admin": ALL,
+    },
     "outcomes": {"employee": {"a"}, "manager_a": {"a"}, "manager_b": {"b"}, "admin": ALL},
     "feedback": {"employee": {"alice"}, "manager_a": {"alice"}, "manager_b": {"oscar"}, "admin": ALL},
-    "flags": {"employee": {"alice"}, "manager_a": {"alice", "maria"}, "manager_b": {"carol_b", "oscar"},
-              "admin": ALL},
-    "policies": {"employee": {"org", "team_a", "alice"}, "manager_a": {"org", "team_a", "alice"},
-                 "manager_b": {"org", "team_b", "oscar"}, "admin": ALL},
+    "flags": {"employee": {"alice"}, "manager_a": {"alice", "maria"}, "manager_b": {"carol_b", "oscar"}, "admin": ALL},
+    "policies": {
+        "employee": {"org", "team_a", "alice"},
+        "manager_a": {"org", "team_a", "alice"},
+        "manager_b": {"org", "team_b", "oscar"},
+        "admin": ALL,
+    },
 }
 
 
@@ -56,12 +67,26 @@ def _objects(world, collection: str) -> dict:
     return {label: obj.pk for label, obj in getattr(world, collection).items()}
 
 
-LIST_URLS = {"teams": "/api/teams/", "memberships": "/api/memberships/", "keys": "/api/keys/",
-             "tokens": "/api/tokens/", "events": "/api/usage/events/", "outcomes": "/api/outcomes/",
-             "feedback": "/api/feedback/", "flags": "/api/flags/", "policies": "/api/policies/"}
-DETAIL_URLS = {"teams": "/api/teams/{}/", "memberships": "/api/memberships/{}/", "keys": "/api/keys/{}/",
-               "events": "/api/usage/events/{}/", "outcomes": "/api/outcomes/{}/", "flags": "/api/flags/{}/",
-               "policies": "/api/policies/{}/"}
+LIST_URLS = {
+    "teams": "/api/teams/",
+    "memberships": "/api/memberships/",
+    "keys": "/api/keys/",
+    "tokens": "/api/tokens/",
+    "events": "/api/usage/events/",
+    "outcomes": "/api/outcomes/",
+    "feedback": "/api/feedback/",
+    "flags": "/api/flags/",
+    "policies": "/api/policies/",
+}
+DETAIL_URLS = {
+    "teams": "/api/teams/{}/",
+    "memberships": "/api/memberships/{}/",
+    "keys": "/api/keys/{}/",
+    "events": "/api/usage/events/{}/",
+    "outcomes": "/api/outcomes/{}/",
+    "flags": "/api/flags/{}/",
+    "policies": "/api/policies/{}/",
+}
 LIST_ID_FIELD = {"events": "request_id"}
 MISSING_IDS = {"events": "req-does-not-exist"}
 
@@ -92,8 +117,10 @@ def test_lists_show_exactly_what_the_role_may_read(api, world, persona):
         if persona == "anonymous" or persona not in VISIBLE[collection]:
             outcome, expected = response.status_code, _refused(persona)
         else:
-            outcome, expected = (response.status_code, _seen(world, collection, response)), (
-                200, _expected_labels(world, collection, persona))
+            outcome, expected = (
+                (response.status_code, _seen(world, collection, response)),
+                (200, _expected_labels(world, collection, persona)),
+            )
         if outcome != expected:
             wrong[collection] = (outcome, expected)
 
@@ -104,7 +131,8 @@ def test_lists_show_exactly_what_the_role_may_read(api, world, persona):
 def test_filtering_by_another_team_or_person_reveals_nothing(api, world, persona):
     client = api(_persona(persona))
     queries = [f"team={world.team_a.pk}", f"team={world.team_b.pk}"] + [
-        f"user={user.pk}" for user in world.people.values()]
+        f"user={user.pk}" for user in world.people.values()
+    ]
     leaks = {}
 
     for collection in ["memberships", "keys", "events", "outcomes", "feedback", "flags", "policies"]:
@@ -137,8 +165,9 @@ def test_guessing_ids_finds_only_what_the_role_may_read(api, world, persona):
         else:
             expected = {label: 200 if label in allowed else 404 for label in guesses}
         if statuses != expected:
-            wrong[collection] = {label: (statuses[label], expected[label]) for label in guesses
-                                 if statuses[label] != expected[label]}
+            wrong[collection] = {
+                label: (statuses[label], expected[label]) for label in guesses if statuses[label] != expected[label]
+            }
 
     assert wrong == {}
 
@@ -148,30 +177,31 @@ READ_ENDPOINTS = {
     "/api/me/": {"employee": 200, "manager_a": 200, "manager_b": 200, "admin": 200, "service": 200},
     "/api/reports/teams/{a}/": {"employee": 403, "manager_a": 200, "manager_b": 404, "admin": 200, "service": 403},
     "/api/reports/teams/{b}/": {"employee": 404, "manager_a": 404, "manager_b": 200, "admin": 200, "service": 403},
-    "/api/reports/teams/987654/": {"employee": 404, "manager_a": 404, "manager_b": 404, "admin": 404,
-                                   "service": 403},
+    "/api/reports/teams/987654/": {"employee": 404, "manager_a": 404, "manager_b": 404, "admin": 404, "service": 403},
     "/api/reports/me/": {"employee": 200, "manager_a": 200, "manager_b": 200, "admin": 200, "service": 403},
     "/api/reports/org/": {"employee": 403, "manager_a": 403, "manager_b": 403, "admin": 200, "service": 403},
     "/api/audit/": {"employee": 403, "manager_a": 403, "manager_b": 403, "admin": 200, "service": 403},
     "/api/providers/": {"employee": 403, "manager_a": 403, "manager_b": 403, "admin": 200, "service": 403},
-    "/api/providers/{provider}/": {"employee": 403, "manager_a": 403, "manager_b": 403, "admin": 200,
-                                   "service": 403},
+    "/api/providers/{provider}/": {"employee": 403, "manager_a": 403, "manager_b": 403, "admin": 200, "service": 403},
     "/api/routes/": {"employee": 403, "manager_a": 403, "manager_b": 403, "admin": 200, "service": 403},
     "/api/routes/{route}/": {"employee": 403, "manager_a": 403, "manager_b": 403, "admin": 200, "service": 403},
     "/api/prices/": {"employee": 200, "manager_a": 200, "manager_b": 200, "admin": 200, "service": 403},
     "/api/outcome-kinds/": {"employee": 200, "manager_a": 200, "manager_b": 200, "admin": 200, "service": 403},
     "/api/value-sources/": {"employee": 200, "manager_a": 200, "manager_b": 200, "admin": 200, "service": 403},
     "/api/usage/summary/": {"employee": 200, "manager_a": 200, "manager_b": 200, "admin": 200, "service": 403},
-    "/api/integrations/github/": {"employee": 403, "manager_a": 403, "manager_b": 403, "admin": 200,
-                                  "service": 403},
-    "/api/integrations/github/identities/": {"employee": 403, "manager_a": 403, "manager_b": 403, "admin": 200,
-                                             "service": 403},
+    "/api/integrations/github/": {"employee": 403, "manager_a": 403, "manager_b": 403, "admin": 200, "service": 403},
+    "/api/integrations/github/identities/": {
+        "employee": 403,
+        "manager_a": 403,
+        "manager_b": 403,
+        "admin": 200,
+        "service": 403,
+    },
 }
 
 
 def _fill(template: str, world) -> str:
-    return template.format(a=world.team_a.pk, b=world.team_b.pk, provider=world.provider.pk,
-                           route=world.route.pk)
+    return template.format(a=world.team_a.pk, b=world.team_b.pk, provider=world.provider.pk, route=world.route.pk)
 
 
 @pytest.mark.parametrize("persona", PERSONAS)
@@ -180,17 +210,19 @@ def test_reports_and_admin_reads_follow_the_role(api, world, persona):
 
     statuses = {path: client.get(_fill(path, world)).status_code for path in READ_ENDPOINTS}
 
-    expected = {path: 401 if persona == "anonymous" else by_role[persona] for path, by_role in
-                READ_ENDPOINTS.items()}
+    expected = {path: 401 if persona == "anonymous" else by_role[persona] for path, by_role in READ_ENDPOINTS.items()}
     assert statuses == expected
 
 
-@pytest.mark.parametrize("persona, pairs", [
-    ("employee", {("alice", "a")}),
-    ("manager_a", {("alice", "a"), ("bob", "a"), ("carol", "a")}),
-    ("manager_b", {("carol", "b"), ("oscar", "b")}),
-    ("admin", {("alice", "a"), ("bob", "a"), ("carol", "a"), ("carol", "b"), ("oscar", "b")}),
-])
+@pytest.mark.parametrize(
+    "persona, pairs",
+    [
+        ("employee", {("alice", "a")}),
+        ("manager_a", {("alice", "a"), ("bob", "a"), ("carol", "a")}),
+        ("manager_b", {("carol", "b"), ("oscar", "b")}),
+        ("admin", {("alice", "a"), ("bob", "a"), ("carol", "a"), ("carol", "b"), ("oscar", "b")}),
+    ],
+)
 def test_usage_sums_cover_only_readable_rows(api, world, persona, pairs):
     names = {user.pk: name for name, user in world.people.items()}
     teams = {world.team_a.pk: "a", world.team_b.pk: "b"}
@@ -214,19 +246,35 @@ def test_team_report_lists_only_that_teams_usage(api, world):
     body = api("manager_a").get(f"/api/reports/teams/{world.team_a.pk}/?start=2026-03-01&end=2026-03-31").json()
 
     assert body["totals"]["tokens"] == 1350  # alice 1000 + bob 300 + carol's 50 in A, never carol's 7000 in B
-    assert {row["user_id"] for row in body["people"]} == {world.people[n].pk for n in ("alice", "bob", "carol",
-                                                                                         "maria")}
+    assert {row["user_id"] for row in body["people"]} == {
+        world.people[n].pk for n in ("alice", "bob", "carol", "maria")
+    }
 
 
 # --- Writes: who may change what, and a refusal changes nothing ---------------------------------------
 
 _SNAPSHOT_MODELS = [
-    ("auth", "User"), ("governance", "Team"), ("governance", "Membership"), ("governance", "ApiKey"),
-    ("governance", "ApiToken"), ("governance", "Policy"), ("governance", "Provider"), ("governance", "ModelRoute"),
-    ("governance", "Price"), ("governance", "Flag"), ("governance", "FlagReview"), ("governance", "AuditLogEntry"),
-    ("usage", "UsageEvent"), ("usage", "DailyRollup"), ("usage", "Outcome"), ("usage", "OutcomeKind"),
-    ("usage", "OutcomeRequest"), ("usage", "Feedback"), ("governance", "ValueSourceTrust"),
-    ("governance", "GithubIdentity"), ("governance", "IntegrationSecret"),
+    ("auth", "User"),
+    ("governance", "Team"),
+    ("governance", "Membership"),
+    ("governance", "ApiKey"),
+    ("governance", "ApiToken"),
+    ("governance", "Policy"),
+    ("governance", "Provider"),
+    ("governance", "ModelRoute"),
+    ("governance", "Price"),
+    ("governance", "Flag"),
+    ("governance", "FlagReview"),
+    ("governance", "AuditLogEntry"),
+    ("usage", "UsageEvent"),
+    ("usage", "DailyRollup"),
+    ("usage", "Outcome"),
+    ("usage", "OutcomeKind"),
+    ("usage", "OutcomeRequest"),
+    ("usage", "Feedback"),
+    ("governance", "ValueSourceTrust"),
+    ("governance", "GithubIdentity"),
+    ("governance", "IntegrationSecret"),
 ]
 
 
@@ -261,27 +309,63 @@ def _writes(world) -> list[tuple[str, str, dict | None, dict]]:
         ("PATCH", f"/api/memberships/{m['oscar', 'b'].pk}/", {"role": "manager"}, admin_only_200),
         ("DELETE", f"/api/memberships/{m['bob', 'a'].pk}/", None, admin_only_204),
         ("DELETE", f"/api/memberships/{m['oscar', 'b'].pk}/", None, admin_only_204),
-        ("POST", "/api/keys/", {"team": a},
-         {"employee": 201, "manager_a": 201, "manager_b": 404, "admin": 400, "service": 403}),
-        ("POST", "/api/keys/", {"team": b},
-         {"employee": 404, "manager_a": 404, "manager_b": 201, "admin": 400, "service": 403}),
-        ("POST", "/api/keys/", {"team": a, "user": world.people["carol"].pk},
-         {"employee": 403, "manager_a": 403, "manager_b": 404, "admin": 201, "service": 403}),
-        ("POST", "/api/keys/", {"team": a, "is_service": True},
-         {"employee": 403, "manager_a": 201, "manager_b": 404, "admin": 400, "service": 403}),
-        ("POST", f"/api/keys/{k['alice'].pk}/revoke/", None,
-         {"employee": 200, "manager_a": 200, "manager_b": 404, "admin": 200, "service": 403}),
-        ("POST", f"/api/keys/{k['bob'].pk}/revoke/", None,
-         {"employee": 404, "manager_a": 200, "manager_b": 404, "admin": 200, "service": 403}),
-        ("POST", f"/api/keys/{k['oscar'].pk}/revoke/", None,
-         {"employee": 404, "manager_a": 404, "manager_b": 200, "admin": 200, "service": 403}),
-        ("POST", f"/api/keys/{k['carol_b'].pk}/revoke/", None,
-         {"employee": 404, "manager_a": 404, "manager_b": 200, "admin": 200, "service": 403}),
+        (
+            "POST",
+            "/api/keys/",
+            {"team": a},
+            {"employee": 201, "manager_a": 201, "manager_b": 404, "admin": 400, "service": 403},
+        ),
+        (
+            "POST",
+            "/api/keys/",
+            {"team": b},
+            {"employee": 404, "manager_a": 404, "manager_b": 201, "admin": 400, "service": 403},
+        ),
+        (
+            "POST",
+            "/api/keys/",
+            {"team": a, "user": world.people["carol"].pk},
+            {"employee": 403, "manager_a": 403, "manager_b": 404, "admin": 201, "service": 403},
+        ),
+        (
+            "POST",
+            "/api/keys/",
+            {"team": a, "is_service": True},
+            {"employee": 403, "manager_a": 201, "manager_b": 404, "admin": 400, "service": 403},
+        ),
+        (
+            "POST",
+            f"/api/keys/{k['alice'].pk}/revoke/",
+            None,
+            {"employee": 200, "manager_a": 200, "manager_b": 404, "admin": 200, "service": 403},
+        ),
+        (
+            "POST",
+            f"/api/keys/{k['bob'].pk}/revoke/",
+            None,
+            {"employee": 404, "manager_a": 200, "manager_b": 404, "admin": 200, "service": 403},
+        ),
+        (
+            "POST",
+            f"/api/keys/{k['oscar'].pk}/revoke/",
+            None,
+            {"employee": 404, "manager_a": 404, "manager_b": 200, "admin": 200, "service": 403},
+        ),
+        (
+            "POST",
+            f"/api/keys/{k['carol_b'].pk}/revoke/",
+            None,
+            {"employee": 404, "manager_a": 404, "manager_b": 200, "admin": 200, "service": 403},
+        ),
         ("POST", "/api/tokens/", {"name": "more", "scopes": ["read_reports"]}, admin_only_201),
         ("POST", "/api/tokens/", {"name": "svc", "scopes": ["post_outcomes"], "team": b}, admin_only_201),
         ("POST", "/api/policies/", {"scope": "team", "team": a, "tokens_per_day": 1}, admin_only_200),
-        ("POST", "/api/policies/", {"scope": "user", "team": b, "user": world.people["carol"].pk,
-                                    "usd_per_day": "0.01"}, admin_only_200),
+        (
+            "POST",
+            "/api/policies/",
+            {"scope": "user", "team": b, "user": world.people["carol"].pk, "usd_per_day": "0.01"},
+            admin_only_200,
+        ),
         ("PATCH", f"/api/policies/{world.policies['alice'].pk}/", {"tokens_per_day": None}, admin_only_200),
         ("PATCH", f"/api/policies/{world.policies['org'].pk}/", {"allowed_models": ["gpt-*"]}, admin_only_200),
         ("DELETE", f"/api/policies/{world.policies['oscar'].pk}/", None, admin_only_204),
@@ -290,46 +374,102 @@ def _writes(world) -> list[tuple[str, str, dict | None, dict]]:
         ("POST", "/api/routes/", {"pattern": "mistral-*", "provider": world.provider.pk}, admin_only_201),
         ("PUT", f"/api/routes/{world.route.pk}/", {"provider": world.provider.pk, "priority": 5}, admin_only_200),
         ("DELETE", f"/api/routes/{world.route.pk}/", None, admin_only_204),
-        ("POST", "/api/prices/", {"model": "gpt-4o", "input_per_mtok": "1", "output_per_mtok": "2"},
-         admin_only_201),
+        ("POST", "/api/prices/", {"model": "gpt-4o", "input_per_mtok": "1", "output_per_mtok": "2"}, admin_only_201),
         ("POST", "/api/outcome-kinds/", {"kind": "pr_merged", "weight": "3"}, admin_only_200),
         # a manager's personal credential reports no value for their own team (nor themselves)
-        ("POST", "/api/outcomes/", {"external_id": "new-a", "kind": "pr_merged", "team": a},
-         {"employee": 404, "manager_a": 403, "manager_b": 404, "admin": 201, "service": 201}),
-        ("POST", "/api/outcomes/", {"external_id": "new-b", "kind": "pr_merged", "team": b},
-         {"employee": 404, "manager_a": 404, "manager_b": 403, "admin": 201, "service": 404}),
-        ("POST", "/api/outcomes/", {"external_id": "new-c", "kind": "pr_merged", "team": a,
-                                    "user": world.people["alice"].pk},
-         {"employee": 404, "manager_a": 201, "manager_b": 404, "admin": 201, "service": 201}),
+        (
+            "POST",
+            "/api/outcomes/",
+            {"external_id": "new-a", "kind": "pr_merged", "team": a},
+            {"employee": 404, "manager_a": 403, "manager_b": 404, "admin": 201, "service": 201},
+        ),
+        (
+            "POST",
+            "/api/outcomes/",
+            {"external_id": "new-b", "kind": "pr_merged", "team": b},
+            {"employee": 404, "manager_a": 404, "manager_b": 403, "admin": 201, "service": 404},
+        ),
+        (
+            "POST",
+            "/api/outcomes/",
+            {"external_id": "new-c", "kind": "pr_merged", "team": a, "user": world.people["alice"].pk},
+            {"employee": 404, "manager_a": 201, "manager_b": 404, "admin": 201, "service": 201},
+        ),
         ("POST", "/api/value-sources/", {"source_kind": "person", "is_trusted": False}, admin_only_200),
         ("POST", "/api/integrations/github/", {"webhook_secret": "a-long-webhook-secret"}, admin_only_200),
-        ("POST", "/api/integrations/github/identities/", {"login": "alice-gh", "email": "alice@example.com"},
-         admin_only_200),
-        ("POST", "/api/outcomes/", {"external_id": "new-x", "kind": "pr_merged", "team": a,
-                                    "user": world.people["oscar"].pk},
-         {"employee": 404, "manager_a": 400, "manager_b": 404, "admin": 400, "service": 400}),
-        ("POST", "/api/outcomes/", {"external_id": "ticket-b", "kind": "pr_merged", "team": a},
-         {"employee": 404, "manager_a": 400, "manager_b": 404, "admin": 200, "service": 400}),
-        ("POST", "/api/outcomes/", {"external_id": "new-y", "kind": "pr_merged", "team": a,
-                                    "request_ids": ["req-oscar-b"]},
-         {"employee": 404, "manager_a": 400, "manager_b": 404, "admin": 400, "service": 400}),
-        ("POST", "/api/feedback/", {"request_id": "req-alice-a", "score": -1},
-         {"employee": 200, "manager_a": 404, "manager_b": 404, "admin": 404, "service": 403}),
-        ("POST", "/api/feedback/", {"request_id": "req-oscar-b", "score": 1},
-         {"employee": 404, "manager_a": 404, "manager_b": 404, "admin": 404, "service": 403}),
-        ("POST", f"/api/flags/{f['alice'].pk}/review/", {"action": "acknowledge"},
-         {"employee": 403, "manager_a": 200, "manager_b": 404, "admin": 200, "service": 403}),
-        ("POST", f"/api/flags/{f['maria'].pk}/review/", {"action": "dismiss"},
-         {"employee": 404, "manager_a": 403, "manager_b": 404, "admin": 200, "service": 403}),
-        ("POST", f"/api/flags/{f['oscar'].pk}/review/", {"action": "confirm", "comment": "looped script"},
-         {"employee": 404, "manager_a": 404, "manager_b": 200, "admin": 200, "service": 403}),
-        ("POST", "/api/flags/987654/review/", {"action": "acknowledge"},
-         {"employee": 404, "manager_a": 404, "manager_b": 404, "admin": 404, "service": 403}),
+        (
+            "POST",
+            "/api/integrations/github/identities/",
+            {"login": "alice-gh", "email": "alice@example.com"},
+            admin_only_200,
+        ),
+        (
+            "POST",
+            "/api/outcomes/",
+            {"external_id": "new-x", "kind": "pr_merged", "team": a, "user": world.people["oscar"].pk},
+            {"employee": 404, "manager_a": 400, "manager_b": 404, "admin": 400, "service": 400},
+        ),
+        (
+            "POST",
+            "/api/outcomes/",
+            {"external_id": "ticket-b", "kind": "pr_merged", "team": a},
+            {"employee": 404, "manager_a": 400, "manager_b": 404, "admin": 200, "service": 400},
+        ),
+        (
+            "POST",
+            "/api/outcomes/",
+            {"external_id": "new-y", "kind": "pr_merged", "team": a, "request_ids": ["req-oscar-b"]},
+            {"employee": 404, "manager_a": 400, "manager_b": 404, "admin": 400, "service": 400},
+        ),
+        (
+            "POST",
+            "/api/feedback/",
+            {"request_id": "req-alice-a", "score": -1},
+            {"employee": 200, "manager_a": 404, "manager_b": 404, "admin": 404, "service": 403},
+        ),
+        (
+            "POST",
+            "/api/feedback/",
+            {"request_id": "req-oscar-b", "score": 1},
+            {"employee": 404, "manager_a": 404, "manager_b": 404, "admin": 404, "service": 403},
+        ),
+        (
+            "POST",
+            f"/api/flags/{f['alice'].pk}/review/",
+            {"action": "acknowledge"},
+            {"employee": 403, "manager_a": 200, "manager_b": 404, "admin": 200, "service": 403},
+        ),
+        (
+            "POST",
+            f"/api/flags/{f['maria'].pk}/review/",
+            {"action": "dismiss"},
+            {"employee": 404, "manager_a": 403, "manager_b": 404, "admin": 200, "service": 403},
+        ),
+        (
+            "POST",
+            f"/api/flags/{f['oscar'].pk}/review/",
+            {"action": "confirm", "comment": "looped script"},
+            {"employee": 404, "manager_a": 404, "manager_b": 200, "admin": 200, "service": 403},
+        ),
+        (
+            "POST",
+            "/api/flags/987654/review/",
+            {"action": "acknowledge"},
+            {"employee": 404, "manager_a": 404, "manager_b": 404, "admin": 404, "service": 403},
+        ),
         # last: revoking the caller's own token ends its session
-        ("POST", f"/api/tokens/{t['service'].pk}/revoke/", None,
-         {"employee": 404, "manager_a": 404, "manager_b": 404, "admin": 200, "service": 403}),
-        ("POST", f"/api/tokens/{t['manager_a'].pk}/revoke/", None,
-         {"employee": 404, "manager_a": 200, "manager_b": 404, "admin": 200, "service": 403}),
+        (
+            "POST",
+            f"/api/tokens/{t['service'].pk}/revoke/",
+            None,
+            {"employee": 404, "manager_a": 404, "manager_b": 404, "admin": 200, "service": 403},
+        ),
+        (
+            "POST",
+            f"/api/tokens/{t['manager_a'].pk}/revoke/",
+            None,
+            {"employee": 404, "manager_a": 200, "manager_b": 404, "admin": 200, "service": 403},
+        ),
     ]
 
 

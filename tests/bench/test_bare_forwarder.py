@@ -46,8 +46,9 @@ class TappedUpstream(FakeUpstream):
 
             await app(scope, receive, keep)
 
-        config = uvicorn.Config(tapped, log_level="warning", access_log=False, lifespan="off",
-                                timeout_graceful_shutdown=1)
+        config = uvicorn.Config(
+            tapped, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=1
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True)
         self._thread.start()
@@ -71,8 +72,9 @@ def bare(upstream: TappedUpstream, tmp_path_factory: pytest.TempPathFactory) -> 
 def test_relays_a_whole_answer_byte_for_byte(upstream: TappedUpstream, bare: Service) -> None:
     upstream.answers.clear()
 
-    response = httpx.post(f"http://127.0.0.1:{bare.port}/v1/chat/completions", json=chat_body(stream=False),
-                          timeout=10.0)
+    response = httpx.post(
+        f"http://127.0.0.1:{bare.port}/v1/chat/completions", json=chat_body(stream=False), timeout=10.0
+    )
 
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
@@ -82,10 +84,12 @@ def test_relays_a_whole_answer_byte_for_byte(upstream: TappedUpstream, bare: Ser
     assert json.loads(response.content)["object"] == "chat.completion"
 
 
-@pytest.mark.parametrize(("path", "body"), [("/v1/chat/completions", chat_body(stream=True)),
-                                            ("/v1/messages", messages_body(stream=True))])
-def test_relays_a_stream_byte_for_byte_piece_by_piece(upstream: TappedUpstream, bare: Service, path: str,
-                                                      body: dict) -> None:
+@pytest.mark.parametrize(
+    ("path", "body"), [("/v1/chat/completions", chat_body(stream=True)), ("/v1/messages", messages_body(stream=True))]
+)
+def test_relays_a_stream_byte_for_byte_piece_by_piece(
+    upstream: TappedUpstream, bare: Service, path: str, body: dict
+) -> None:
     upstream.answers.clear()
 
     with httpx.stream("POST", f"http://127.0.0.1:{bare.port}{path}", json=body, timeout=10.0) as response:

@@ -16,8 +16,15 @@ from django.utils import timezone
 from tests.conftest import LiveServer
 
 CHROMIUM = os.environ.get("TOKENWISE_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
 PASSWORD = "correct horse battery staple"
 
@@ -31,8 +38,10 @@ def browser(django_db_setup):
     stopped after each browser module so that later tests run as usual.
     """
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM}: run scripts/browser (apt-get install chromium) "
-                    "or set TOKENWISE_CHROMIUM")
+        pytest.fail(
+            f"Chromium not found at {CHROMIUM}: run scripts/browser (apt-get install chromium) "
+            "or set TOKENWISE_CHROMIUM"
+        )
     from playwright.sync_api import sync_playwright
 
     # While Playwright runs, the tests' own ORM calls (and pytest-django's flushes) are still plain
@@ -53,8 +62,9 @@ def browser(django_db_setup):
 
 @pytest.fixture
 def live_web(transactional_db, settings):
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-                                   "LOCATION": "tw-browser"}}
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "tw-browser"}
+    }
     with LiveServer() as server:
         yield server
 
@@ -148,35 +158,77 @@ def seeded(live_web):
         keys[name] = key_create(user=user, team=team, name="seed")[0]
     if not Price.objects.exists():  # a transactional test before this one flushed the migration's prices
         for model, rate_in, rate_cached, rate_out in DEFAULT_PRICES:
-            price_set(model=model, input_per_mtok=rate_in, cached_input_per_mtok=rate_cached,
-                      output_per_mtok=rate_out, valid_from=DEFAULTS_VALID_FROM)
+            price_set(
+                model=model,
+                input_per_mtok=rate_in,
+                cached_input_per_mtok=rate_cached,
+                output_per_mtok=rate_out,
+                valid_from=DEFAULTS_VALID_FROM,
+            )
     prices = price_table_load()
-    plan = [("alice", "gpt-4o", 1500, 400), ("alice", "gpt-4o-mini", 900, 300), ("bob", "gpt-4o-mini", 2500, 50),
-            ("maria", "gpt-4.1-mini", 600, 200), ("oscar", "gpt-4o", 5000, 5000)]
+    plan = [
+        ("alice", "gpt-4o", 1500, 400),
+        ("alice", "gpt-4o-mini", 900, 300),
+        ("bob", "gpt-4o-mini", 2500, 50),
+        ("maria", "gpt-4.1-mini", 600, 200),
+        ("oscar", "gpt-4o", 5000, 5000),
+    ]
     events = []
     for index, when in enumerate(event_times(len(plan) * 6)):
         name, model, prompt, completion = plan[index % len(plan)]
         user, team, _ = people[name]
         prompt += index * 7
         quote = prices.quote(model, at=when)
-        events.append(UsageEventData(
-            request_id=f"req_browser_{index:04d}", created_at=when, endpoint="chat.completions",
-            key_id=keys[name].pk, user_id=user.pk, team_id=team.pk, model_requested=model, model_served=model,
-            provider="fake", prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion,
-            cost_usd=str(cost_usd(quote, prompt_tokens=prompt, cached_tokens=0, completion_tokens=completion)),
-            price_id=quote.id, latency_ms=300, purpose="coding",
-        ))
+        events.append(
+            UsageEventData(
+                request_id=f"req_browser_{index:04d}",
+                created_at=when,
+                endpoint="chat.completions",
+                key_id=keys[name].pk,
+                user_id=user.pk,
+                team_id=team.pk,
+                model_requested=model,
+                model_served=model,
+                provider="fake",
+                prompt_tokens=prompt,
+                completion_tokens=completion,
+                total_tokens=prompt + completion,
+                cost_usd=str(cost_usd(quote, prompt_tokens=prompt, cached_tokens=0, completion_tokens=completion)),
+                price_id=quote.id,
+                latency_ms=300,
+                purpose="coding",
+            )
+        )
     usage_events_ingest(events=events)
     usage_rollups_rebuild()
     Policy.objects.create(scope=Policy.Scope.TEAM, team=platform, usd_per_month=Decimal("0.25"))
-    Outcome.objects.create(external_id="pr-101", kind="pr_merged", user=people["alice"][0], team=platform,
-                           occurred_at=timezone.now(), value=1)
+    Outcome.objects.create(
+        external_id="pr-101",
+        kind="pr_merged",
+        user=people["alice"][0],
+        team=platform,
+        occurred_at=timezone.now(),
+        value=1,
+    )
     now = timezone.now()
     flag = Flag.objects.create(
-        user=people["bob"][0], team=platform, detector="repetition", score=3.7, period_start=now - timedelta(days=7),
-        period_end=now, evidence={"summary": "78% of bob's prompts were near-identical (team median 6%).",
-                                  "share_near_identical": 0.78, "team_median": 0.06,
-                                  "examples": ["req_browser_0002", "req_browser_0007"]},
+        user=people["bob"][0],
+        team=platform,
+        detector="repetition",
+        score=3.7,
+        period_start=now - timedelta(days=7),
+        period_end=now,
+        evidence={
+            "summary": "78% of bob's prompts were near-identical (team median 6%).",
+            "share_near_identical": 0.78,
+            "team_median": 0.06,
+            "examples": ["req_browser_0002", "req_browser_0007"],
+        },
     )
-    return {"people": {name: item[0] for name, item in people.items()}, "admin": admin, "flag": flag,
-            "platform": platform, "research": research}
+    return {
+        "people": {name: item[0] for name, item in people.items()},
+        "admin": admin,
+        "flag": flag,
+        "platform": platform,
+        "research": research,
+    }

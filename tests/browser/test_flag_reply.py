@@ -31,6 +31,7 @@ def test_employee_replies_on_a_flag_and_the_manager_sees_it(pages, seeded):
     maria = pages.sign_in("maria@example.com")
     maria.goto(f"{pages.base_url}/flags/{flag.pk}/")
     assert "A batch translation job my manager asked for; it ends Friday." in (
-        maria.get_by_test_id("flag-reply").inner_text())
+        maria.get_by_test_id("flag-reply").inner_text()
+    )
     assert maria.errors == []
     pages.screenshot(maria, "manager-sees-flag-reply")

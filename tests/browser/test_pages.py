@@ -81,10 +81,13 @@ def test_manager_report_charts_match_the_ledger(pages, seeded):
     tokens, cost = usage["datasets"]
     assert nonzero(usage["labels"], tokens["data"]) == per_day(ledger, "total_tokens")
     assert {day: round(value, 8) for day, value in nonzero(usage["labels"], cost["data"]).items()} == {
-        day: round(value, 8) for day, value in per_day(ledger, "cost_usd").items()}
+        day: round(value, 8) for day, value in per_day(ledger, "cost_usd").items()
+    }
     mix = chart(page, "chart-mix")
-    assert {model: round(Decimal(str(cost)), 8) for model, cost in zip(mix["labels"], mix["datasets"][0]["data"], strict=True)} == {
-        model: round(cost, 8) for model, cost in per_model_cost(ledger).items()}
+    assert {
+        model: round(Decimal(str(cost)), 8)
+        for model, cost in zip(mix["labels"], mix["datasets"][0]["data"], strict=True)
+    } == {model: round(cost, 8) for model, cost in per_model_cost(ledger).items()}
     burn = chart(page, "chart-burn-usd")
     spent = sum(Decimal(row["cost_usd"]) for row in ledger)
     actual = [value for value in burn["datasets"][0]["data"] if value is not None]
@@ -112,7 +115,8 @@ def test_manager_of_two_teams_switches_with_the_selector(pages, seeded):
     assert page.locator("h1").inner_text() == "Research"
     ledger = exported(team="research")
     assert page.get_by_test_id("total-tokens").get_attribute("title") == (
-        f"{sum(int(r['total_tokens']) for r in ledger):,} tokens")
+        f"{sum(int(r['total_tokens']) for r in ledger):,} tokens"
+    )
     assert chart(page, "chart-usage")["painted"] > 1000
 
 
@@ -122,7 +126,8 @@ def test_manager_reviews_a_flag(pages, seeded):
 
     page.get_by_role("link", name="Review").first.click()
     assert page.get_by_test_id("flag-summary").inner_text() == (
-        "78% of bob's prompts were near-identical (team median 6%).")
+        "78% of bob's prompts were near-identical (team median 6%)."
+    )
     page.get_by_label("Dismiss - the usage is legitimate").check()
     page.get_by_label("Comment (the person flagged sees it)").fill("Batch translation job, agreed with me.")
     page.get_by_role("button", name="Record review").click()
@@ -132,7 +137,10 @@ def test_manager_reviews_a_flag(pages, seeded):
     assert "Batch translation job, agreed with me." in page.get_by_test_id("flag-history").inner_text()
     review = FlagReview.objects.get(flag=flag)
     assert (review.action, review.reviewer, review.comment) == (
-        "dismiss", seeded["people"]["maria"], "Batch translation job, agreed with me.")
+        "dismiss",
+        seeded["people"]["maria"],
+        "Batch translation job, agreed with me.",
+    )
     pages.screenshot(page, "manager-flag-review")
     bob = pages.sign_in("bob@example.com")
     assert "Batch translation job, agreed with me." in bob.locator("#h-flags").locator("..").inner_text()
@@ -150,7 +158,8 @@ def test_employee_sees_own_usage_creates_and_revokes_a_key_and_rates_a_call(page
     assert nonzero(usage["labels"], usage["datasets"][0]["data"]) == per_day(ledger, "total_tokens")
     assert usage["painted"] > 1000
     assert page.get_by_test_id("total-tokens").get_attribute("title") == (
-        f"{sum(int(r['total_tokens']) for r in ledger):,} tokens")
+        f"{sum(int(r['total_tokens']) for r in ledger):,} tokens"
+    )
     pages.screenshot(page, "employee-my-usage")
 
     page.get_by_label("Name").fill("browser-test")
@@ -182,15 +191,18 @@ def test_admin_pages(pages, seeded):
 
     assert page.url.endswith("/manage/")
     assert page.get_by_test_id("total-tokens").get_attribute("title") == (
-        f"{sum(int(r['total_tokens']) for r in ledger):,} tokens")
+        f"{sum(int(r['total_tokens']) for r in ledger):,} tokens"
+    )
     assert chart(page, "chart-usage")["painted"] > 1000
     pages.screenshot(page, "admin-overview")
-    for path, heading, name in [("/manage/teams/", "Teams", "admin-teams"),
-                                ("/manage/teams/platform/", "Platform", "admin-team-members"),
-                                ("/manage/policies/", "Policies", "admin-policies"),
-                                ("/manage/providers/", "Providers and routes", "admin-providers"),
-                                ("/manage/prices/", "Prices", "admin-prices"),
-                                ("/manage/audit/", "Audit log", "admin-audit")]:
+    for path, heading, name in [
+        ("/manage/teams/", "Teams", "admin-teams"),
+        ("/manage/teams/platform/", "Platform", "admin-team-members"),
+        ("/manage/policies/", "Policies", "admin-policies"),
+        ("/manage/providers/", "Providers and routes", "admin-providers"),
+        ("/manage/prices/", "Prices", "admin-prices"),
+        ("/manage/audit/", "Audit log", "admin-audit"),
+    ]:
         page.goto(pages.base_url + path)
         assert page.locator("h1").inner_text() == heading
         pages.screenshot(page, name)
@@ -202,10 +214,13 @@ def test_admin_pages(pages, seeded):
     assert page.errors == []
 
 
-@pytest.mark.parametrize(("email", "path", "name"), [
-    ("maria@example.com", "/teams/platform/", "phone-team-report"),
-    ("alice@example.com", "/me/", "phone-my-usage"),
-])
+@pytest.mark.parametrize(
+    ("email", "path", "name"),
+    [
+        ("maria@example.com", "/teams/platform/", "phone-team-report"),
+        ("alice@example.com", "/me/", "phone-my-usage"),
+    ],
+)
 def test_pages_fit_a_phone_screen(pages, seeded, email, path, name):
     page = pages.sign_in(email, width=390, height=844)
 

@@ -59,7 +59,8 @@ def check(pages, page, path: str, name: str, *, phone: bool) -> None:
 def tagged(seeded):
     """Some of the seeded calls come from a coding agent, in a session, with purposes."""
     UsageEvent.objects.filter(request_id__in=["req_browser_0000", "req_browser_0005"]).update(
-        client="claude-cli/2.1.3", session_id="sess-browser-1", purpose="review")
+        client="claude-cli/2.1.3", session_id="sess-browser-1", purpose="review"
+    )
     github_identity_map(login="alice-gh", user=seeded["people"]["alice"], actor_label="test")
     github_identity_map(login="stranger-gh", user=None, actor_label="test")  # listed as unmapped
     return seeded
@@ -72,15 +73,27 @@ def test_every_report_page_for_every_role(pages, tagged, phone):
     alice_call = "req_browser_0000"
     oscar_call = "req_browser_0004"
     plan = {
-        "maria@example.com": [("/teams/platform/", "manager-team"), (f"/people/{people['alice'].pk}/", "manager-person"),
-                              ("/requests/", "manager-requests"), (f"/requests/{alice_call}/", "manager-call")],
-        "alice@example.com": [("/me/", "employee-me"), (f"/people/{people['alice'].pk}/", "employee-person"),
-                              ("/requests/", "employee-requests"), (f"/requests/{alice_call}/", "employee-call"),
-                              (f"/requests/{oscar_call}/", "employee-404")],
-        "root@example.com": [("/manage/", "admin-overview"), ("/manage/policies/new/", "admin-policy-form"),
-                             ("/manage/providers/", "admin-providers"),
-                             ("/manage/integrations/github/", "admin-github"),
-                             (f"/people/{people['oscar'].pk}/", "admin-person"), ("/requests/?window=90d", "admin-requests")],
+        "maria@example.com": [
+            ("/teams/platform/", "manager-team"),
+            (f"/people/{people['alice'].pk}/", "manager-person"),
+            ("/requests/", "manager-requests"),
+            (f"/requests/{alice_call}/", "manager-call"),
+        ],
+        "alice@example.com": [
+            ("/me/", "employee-me"),
+            (f"/people/{people['alice'].pk}/", "employee-person"),
+            ("/requests/", "employee-requests"),
+            (f"/requests/{alice_call}/", "employee-call"),
+            (f"/requests/{oscar_call}/", "employee-404"),
+        ],
+        "root@example.com": [
+            ("/manage/", "admin-overview"),
+            ("/manage/policies/new/", "admin-policy-form"),
+            ("/manage/providers/", "admin-providers"),
+            ("/manage/integrations/github/", "admin-github"),
+            (f"/people/{people['oscar'].pk}/", "admin-person"),
+            ("/requests/?window=90d", "admin-requests"),
+        ],
     }
     for email, paths in plan.items():
         page = pages.sign_in(email, width=size["width"], height=size["height"])
@@ -100,7 +113,10 @@ def test_manager_reaches_a_call_in_two_clicks_and_cards_match_the_ledger(pages, 
     assert page.get_by_test_id("period-label").inner_text() == "Last 30 days"
     stacked = chart(page, "chart-stacked")
     assert {dataset["label"] for dataset in stacked["datasets"]} == {
-        "alice@example.com", "bob@example.com", "maria@example.com"}
+        "alice@example.com",
+        "bob@example.com",
+        "maria@example.com",
+    }
     total = sum(Decimal(str(v)) for dataset in stacked["datasets"] for v in dataset["data"] if v)
     assert round(total, 6) == round(sum(Decimal(r["cost_usd"]) for r in ledger), 6)
     page.get_by_role("button", name="by client").click()
@@ -121,7 +137,8 @@ def test_manager_reaches_a_call_in_two_clicks_and_cards_match_the_ledger(pages, 
     page.get_by_test_id("people-table").get_by_role("link", name="alice@example.com").click()
     page.wait_for_url("**/people/**")
     assert page.get_by_test_id("total-tokens").get_attribute("title") == (
-        f"{sum(int(r['total_tokens']) for r in alice):,} tokens")
+        f"{sum(int(r['total_tokens']) for r in alice):,} tokens"
+    )
     assert page.get_by_test_id("sessions-table").locator("tbody tr").count() == 1
     assert page.errors == []
 

@@ -124,7 +124,8 @@ def assert_ledger_matches(answers: list[Answer], stack: Stack) -> dict:
     rows = list(UsageEvent.objects.values_list("request_id", "status"))
     in_ledger = Counter(request_id for request_id, _ in rows)
     assert in_ledger == answered, (
-        f"missing from the ledger: {len(answered - in_ledger)}, not answered but recorded: {len(in_ledger - answered)}")
+        f"missing from the ledger: {len(answered - in_ledger)}, not answered but recorded: {len(in_ledger - answered)}"
+    )
     client_status = {a.request_id: a.status for a in answers}
     assert {request_id: status for request_id, status in rows} == client_status
     assert usage_stream_backlog() == (0, 0)

@@ -47,6 +47,7 @@ def wait_until(condition, *, timeout_s: float, what: str, interval_s: float = 0.
 
 # --- A private Redis ---------------------------------------------------------------------------------
 
+
 class RedisServer:
     """``redis-server`` on a free port, in a temp dir, with the append-only file fsynced on every write."""
 
@@ -65,10 +66,28 @@ class RedisServer:
     def start(self) -> RedisServer:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
-             "--appendfsync", "always", "--dir", str(self.directory), "--daemonize", "no",
-             "--logfile", str(self.directory / "redis.log")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--dir",
+                str(self.directory),
+                "--daemonize",
+                "no",
+                "--logfile",
+                str(self.directory / "redis.log"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         wait_until(self._answers, timeout_s=10, what="redis-server to answer")
         return self
 
@@ -90,6 +109,7 @@ class RedisServer:
 
 
 # --- A cuttable TCP forwarder -------------------------------------------------------------------------
+
 
 class TcpProxy:
     """Forwards 127.0.0.1:<port> to a target, from an event loop in a daemon thread.
@@ -170,6 +190,7 @@ class TcpProxy:
 
 # --- Tokenwise processes ------------------------------------------------------------------------------
 
+
 class ProxyProcess:
     """Tokenwise's ASGI app served by uvicorn in a child process (one worker), on a free port."""
 
@@ -185,10 +206,28 @@ class ProxyProcess:
 
     def start(self) -> ProxyProcess:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "tests.faults.asgi:application", "--host", "127.0.0.1",
-             "--port", str(self.port), "--log-level", "warning", "--no-access-log", "--lifespan", "off",
-             "--timeout-graceful-shutdown", "5"],
-            cwd=REPO_ROOT, env=self.env, stdout=self.log_path.open("ab"), stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "tests.faults.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+                "--lifespan",
+                "off",
+                "--timeout-graceful-shutdown",
+                "5",
+            ],
+            cwd=REPO_ROOT,
+            env=self.env,
+            stdout=self.log_path.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
         wait_until(self._answers, timeout_s=30, what="the proxy process to answer /healthz")
         return self
 
@@ -233,11 +272,31 @@ class CeleryWorker:
     def start(self) -> CeleryWorker:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-B", "--pool=solo", "-l", "warning",
-             "-n", f"{self.name}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat",
-             "-s", str(self.directory / f"beat-{self.name}")],
-            cwd=REPO_ROOT, env=self.env, stdout=(self.directory / f"{self.name}.log").open("ab"),
-            stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "-B",
+                "--pool=solo",
+                "-l",
+                "warning",
+                "-n",
+                f"{self.name}@%h",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-s",
+                str(self.directory / f"beat-{self.name}"),
+            ],
+            cwd=REPO_ROOT,
+            env=self.env,
+            stdout=(self.directory / f"{self.name}.log").open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         return self
 
     @property
@@ -262,6 +321,7 @@ class CeleryWorker:
 
 # --- Load ---------------------------------------------------------------------------------------------
 
+
 @dataclasses.dataclass(slots=True)
 class Answer:
     request_id: str | None  # None: the client got no HTTP answer at all
@@ -285,28 +345,44 @@ def call_once(client: openai.OpenAI, kind: str, *, extra_body: dict | None = Non
     try:
         if kind == "chat":
             raw = client.chat.completions.with_raw_response.create(
-                model="gpt-4o-mini", messages=HELLO, max_tokens=5, extra_body=extra_body)
+                model="gpt-4o-mini", messages=HELLO, max_tokens=5, extra_body=extra_body
+            )
             raw.parse()
             return Answer(raw.headers.get("x-request-id"), raw.status_code, "", kind)
         if kind == "embeddings":
-            raw = client.embeddings.with_raw_response.create(model="text-embedding-3-small", input="hello there",
-                                                             extra_body=extra_body)
+            raw = client.embeddings.with_raw_response.create(
+                model="text-embedding-3-small", input="hello there", extra_body=extra_body
+            )
             raw.parse()
             return Answer(raw.headers.get("x-request-id"), raw.status_code, "", kind)
         with client.chat.completions.with_streaming_response.create(
-            model="gpt-4o-mini", messages=HELLO, max_tokens=6, stream=True, extra_body=extra_body,
+            model="gpt-4o-mini",
+            messages=HELLO,
+            max_tokens=6,
+            stream=True,
+            extra_body=extra_body,
         ) as response:
             request_id = response.headers.get("x-request-id")
             try:
                 for _ in response.parse():
                     pass
             except openai.APIError as exc:
-                return Answer(request_id, response.status_code, str(getattr(exc, "code", "") or "stream_error"), kind,
-                              shaped=_is_error_shape(exc.body))
+                return Answer(
+                    request_id,
+                    response.status_code,
+                    str(getattr(exc, "code", "") or "stream_error"),
+                    kind,
+                    shaped=_is_error_shape(exc.body),
+                )
             return Answer(request_id, response.status_code, "", kind)
     except openai.APIStatusError as exc:
-        return Answer(exc.response.headers.get("x-request-id"), exc.status_code, str(exc.code or ""), kind,
-                      shaped=_is_error_shape(exc.body))
+        return Answer(
+            exc.response.headers.get("x-request-id"),
+            exc.status_code,
+            str(exc.code or ""),
+            kind,
+            shaped=_is_error_shape(exc.body),
+        )
     except openai.APIConnectionError as exc:  # includes timeouts: no answer reached the client
         return Answer(None, 0, type(exc).__name__, kind)
 
@@ -314,8 +390,16 @@ def call_once(client: openai.OpenAI, kind: str, *, extra_body: dict | None = Non
 class Load:
     """Continuous calls from ``threads`` client threads until ``stop()``; keeps every answer."""
 
-    def __init__(self, *, base_url: str, api_key: str, threads: int = 4, pause_s: float = 0.01,
-                 kinds: tuple[str, ...] = CALL_KINDS, extra_bodies: tuple[dict | None, ...] = (None,)) -> None:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str,
+        threads: int = 4,
+        pause_s: float = 0.01,
+        kinds: tuple[str, ...] = CALL_KINDS,
+        extra_bodies: tuple[dict | None, ...] = (None,),
+    ) -> None:
         self.base_url, self.api_key = base_url, api_key
         self.pause_s, self.kinds, self.extra_bodies = pause_s, kinds, extra_bodies
         self.answers: list[Answer] = []

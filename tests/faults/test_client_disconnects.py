@@ -23,14 +23,19 @@ def _abandon_streams(base_url: str, api_key: str, count: int, answers: list[Answ
     client = openai.OpenAI(base_url=f"{base_url}/v1", api_key=api_key, max_retries=0, timeout=15)
     for _ in range(count):
         stream = client.chat.completions.create(
-            model="gpt-4o-mini", messages=HELLO, stream=True,
-            extra_body={"fake_fault": "slow-stream:20,long-stream:300"})
+            model="gpt-4o-mini",
+            messages=HELLO,
+            stream=True,
+            extra_body={"fake_fault": "slow-stream:20,long-stream:300"},
+        )
         for index, _chunk in enumerate(stream):
             if index == 2:
                 break
         stream.close()  # the caller goes away mid-stream
         with lock:
-            answers.append(Answer(stream.response.headers["x-request-id"], stream.response.status_code, "", "abandoned"))
+            answers.append(
+                Answer(stream.response.headers["x-request-id"], stream.response.status_code, "", "abandoned")
+            )
     client.close()
 
 
@@ -39,8 +44,10 @@ def test_bulk_disconnects_leak_no_connection_and_no_reservation(stack, employee_
     background = Load(base_url=proxy.url, api_key=employee_key[1], threads=2).start()
     abandoned: list[Answer] = []
     lock = threading.Lock()
-    callers = [threading.Thread(target=_abandon_streams, args=(proxy.url, employee_key[1], 20, abandoned, lock))
-               for _ in range(10)]
+    callers = [
+        threading.Thread(target=_abandon_streams, args=(proxy.url, employee_key[1], 20, abandoned, lock))
+        for _ in range(10)
+    ]
 
     for caller in callers:
         caller.start()

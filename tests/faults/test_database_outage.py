@@ -35,8 +35,7 @@ def test_proxy_serves_through_a_database_outage_and_the_stream_catches_up(stack,
     stack.pg.restore()
     load.wait_for(100)
     answers = load.stop()
-    wait_until(lambda: redis_client.xlen("tokenwise:events") == 0, timeout_s=30,
-               what="the worker to drain the backlog")
+    wait_until(lambda: redis_client.xlen("tokenwise:events") == 0, timeout_s=30, what="the worker to drain the backlog")
     stack.drain()
 
     assert backlog_during >= 200

@@ -20,8 +20,12 @@ from usage.models import UsageEvent
 pytestmark = pytest.mark.slow
 
 PATHS = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/responses")
-FUZZ = hypothesis_settings(max_examples=120, deadline=None, derandomize=True,
-                           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FUZZ = hypothesis_settings(
+    max_examples=120,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=50),
@@ -32,9 +36,24 @@ extreme_numbers = st.sampled_from([-1, 0, 2**31, 2**63, 10**30, -(10**30), 1e308
 wrong_values = json_values | extreme_numbers | st.text(min_size=1000, max_size=3000)
 known_fields = st.fixed_dictionaries(
     {"model": st.one_of(st.just("gpt-4o-mini"), wrong_values)},
-    optional={name: wrong_values for name in (
-        "messages", "prompt", "input", "max_tokens", "max_completion_tokens", "max_output_tokens", "stream",
-        "stream_options", "metadata", "n", "temperature", "tools", "user")},
+    optional={
+        name: wrong_values
+        for name in (
+            "messages",
+            "prompt",
+            "input",
+            "max_tokens",
+            "max_completion_tokens",
+            "max_output_tokens",
+            "stream",
+            "stream_options",
+            "metadata",
+            "n",
+            "temperature",
+            "tools",
+            "user",
+        )
+    },
 )
 
 
@@ -68,8 +87,11 @@ def fuzz(live_proxy, employee_key, ledger):
     client.close()
     ledger.drain()
     recorded = sorted(UsageEvent.objects.values_list("request_id", flat=True))
-    unexpected = list(UsageEvent.objects.exclude(request_id__in=request_ids).values_list(
-        "request_id", "endpoint", "status", "error_code")[:5])
+    unexpected = list(
+        UsageEvent.objects.exclude(request_id__in=request_ids).values_list(
+            "request_id", "endpoint", "status", "error_code"
+        )[:5]
+    )
     assert (len(recorded), unexpected) == (len(request_ids), [])
     assert recorded == sorted(request_ids)
 
@@ -92,8 +114,22 @@ VALID = {
     "/v1/embeddings": {"model": "text-embedding-3-small", "input": "hi"},
     "/v1/responses": {"model": "gpt-4o-mini", "input": "hi", "max_output_tokens": 3},
 }
-FIELDS = ("model", "messages", "prompt", "input", "max_tokens", "max_completion_tokens", "max_output_tokens",
-          "stream", "stream_options", "metadata", "n", "temperature", "tools", "user")
+FIELDS = (
+    "model",
+    "messages",
+    "prompt",
+    "input",
+    "max_tokens",
+    "max_completion_tokens",
+    "max_output_tokens",
+    "stream",
+    "stream_options",
+    "metadata",
+    "n",
+    "temperature",
+    "tools",
+    "user",
+)
 
 
 @FUZZ
@@ -121,28 +157,64 @@ def test_bytes_that_are_not_json_or_not_utf8(fuzz, path, content):
         # (h11, the client's HTTP layer, refuses to send leading or trailing whitespace)
         st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=300).map(str.strip),
         st.builds(lambda n: "Bearer tw-" + "x" * n, st.integers(min_value=0, max_value=20_000)),
-        st.sampled_from(["Bearer", "Bearer  tw-x", "bearer tw-abc", "Basic dXNlcjpwYXNz", "Bearer tw-\t\tx",
-                         "Bearer tw-a,Bearer tw-b"]),
+        st.sampled_from(
+            [
+                "Bearer",
+                "Bearer  tw-x",
+                "bearer tw-abc",
+                "Basic dXNlcjpwYXNz",
+                "Bearer tw-\t\tx",
+                "Bearer tw-a,Bearer tw-b",
+            ]
+        ),
     ),
-    content_type=st.sampled_from(["application/json", "text/plain", "multipart/form-data; boundary=x",
-                                  "application/x-www-form-urlencoded", "application/json; charset=latin-1", ""]),
+    content_type=st.sampled_from(
+        [
+            "application/json",
+            "text/plain",
+            "multipart/form-data; boundary=x",
+            "application/x-www-form-urlencoded",
+            "application/json; charset=latin-1",
+            "",
+        ]
+    ),
 )
 def test_abused_headers(fuzz, path, authorization, content_type):
-    body = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "input": "hi",
-                       "prompt": "hi", "max_tokens": 2}).encode()
+    body = json.dumps(
+        {
+            "model": "gpt-4o-mini",
+            "messages": [{"role": "user", "content": "hi"}],
+            "input": "hi",
+            "prompt": "hi",
+            "max_tokens": 2,
+        }
+    ).encode()
     response = fuzz(path, content=body, headers={"authorization": authorization, "content-type": content_type})
 
     # Refused; once the address has failed TOKENWISE_AUTH_FAILURES_PER_MINUTE times, throttled.
     assert (response.status_code, response.json()["error"]["code"]) in (
-        (401, "invalid_api_key"), (429, "too_many_failed_authentications"))
+        (401, "invalid_api_key"),
+        (429, "too_many_failed_authentications"),
+    )
 
 
 @FUZZ
-@given(path=st.sampled_from(PATHS), content_type=st.sampled_from(
-    ["text/plain", "multipart/form-data; boundary=x", "application/x-www-form-urlencoded", ""]))
+@given(
+    path=st.sampled_from(PATHS),
+    content_type=st.sampled_from(
+        ["text/plain", "multipart/form-data; boundary=x", "application/x-www-form-urlencoded", ""]
+    ),
+)
 def test_content_type_lies_about_a_valid_body(fuzz, path, content_type):
-    body = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "input": "hi",
-                       "prompt": "hi", "max_tokens": 2}).encode()
+    body = json.dumps(
+        {
+            "model": "gpt-4o-mini",
+            "messages": [{"role": "user", "content": "hi"}],
+            "input": "hi",
+            "prompt": "hi",
+            "max_tokens": 2,
+        }
+    ).encode()
     response = fuzz(path, content=body, headers={"content-type": content_type})
 
     # The body is read as JSON whatever the header says: it reaches the upstream (200, or the upstream's
@@ -150,8 +222,9 @@ def test_content_type_lies_about_a_valid_body(fuzz, path, content_type):
     assert response.status_code == 200 or response.json()["error"]["code"] != "invalid_json"
 
 
-@hypothesis_settings(max_examples=15, deadline=None, derandomize=True,
-                     suppress_health_check=[HealthCheck.function_scoped_fixture])
+@hypothesis_settings(
+    max_examples=15, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(path=st.sampled_from(PATHS), extra=st.integers(min_value=1, max_value=100_000))
 def test_oversized_bodies_are_413(fuzz, settings, path, extra):
     settings.TOKENWISE_MAX_BODY_BYTES = 20_000

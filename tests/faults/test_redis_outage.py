@@ -47,7 +47,10 @@ def test_fail_open_serves_through_redis_and_database_outages_and_loses_nothing(s
     assert published['tokenwise_ledger_published_total{path="database"}'] > 0
     assert published['tokenwise_ledger_published_total{path="spool"}'] > 0
     assert sum(v for k, v in published.items() if k.startswith("tokenwise_proxy_requests_total{")) == len(answers)
-    paths = {path: published[f'tokenwise_ledger_published_total{{path="{path}"}}'] for path in ("stream", "database", "spool")}
+    paths = {
+        path: published[f'tokenwise_ledger_published_total{{path="{path}"}}']
+        for path in ("stream", "database", "spool")
+    }
     print(f"\nredis outage (fail-open): {figures}; events published by path {paths}")
 
 

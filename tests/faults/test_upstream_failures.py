@@ -24,15 +24,26 @@ EXPECTED = {
     f"{kind}{suffix}": outcome
     for kind in ("chat", "stream", "embeddings")
     for suffix, outcome in (
-        ("", (200, "")), ("/no-usage", (200, "")), ("/status:500", (500, "")), ("/status:503", (503, "")),
-        ("/status:429", (429, "rate_limit_exceeded")), ("/reset", (502, "upstream_connection_error")),
+        ("", (200, "")),
+        ("/no-usage", (200, "")),
+        ("/status:500", (500, "")),
+        ("/status:503", (503, "")),
+        ("/status:429", (429, "rate_limit_exceeded")),
+        ("/reset", (502, "upstream_connection_error")),
         ("/stall", (504, "upstream_timeout")),
-        ("/truncate", (200, "upstream_stream_interrupted") if kind == "stream"
-         else (502, "upstream_connection_error")),
+        ("/truncate", (200, "upstream_stream_interrupted") if kind == "stream" else (502, "upstream_connection_error")),
     )
 }
-FAULTS = (None, {"fake_fault": "status:500"}, {"fake_fault": "status:503"}, {"fake_fault": "status:429"},
-          {"fake_fault": "reset"}, {"fake_fault": "stall"}, {"fake_fault": "truncate"}, {"fake_fault": "no-usage"})
+FAULTS = (
+    None,
+    {"fake_fault": "status:500"},
+    {"fake_fault": "status:503"},
+    {"fake_fault": "status:429"},
+    {"fake_fault": "reset"},
+    {"fake_fault": "stall"},
+    {"fake_fault": "truncate"},
+    {"fake_fault": "no-usage"},
+)
 
 
 def test_upstream_failures_get_clean_errors_and_refund_reservations(stack, employee_key, team_budget):
@@ -55,8 +66,9 @@ def test_upstream_failures_get_clean_errors_and_refund_reservations(stack, emplo
 
 
 def test_route_falls_back_to_its_secondary_provider_before_any_byte(stack, employee_key, team_budget):
-    failing = Provider.objects.create(name="primary", base_url=stack.upstream.base_url,
-                                      extra_headers={"x-fake-fault": "status:503"})
+    failing = Provider.objects.create(
+        name="primary", base_url=stack.upstream.base_url, extra_headers={"x-fake-fault": "status:503"}
+    )
     healthy = Provider.objects.create(name="secondary", base_url=stack.upstream.base_url)
     ModelRoute.objects.create(pattern="*", provider=failing, fallback_provider=healthy)
     proxy = stack.proxy()

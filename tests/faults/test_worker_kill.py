@@ -32,15 +32,19 @@ def test_worker_killed_mid_batch_loses_and_duplicates_nothing(stack, employee_ke
     redis_client = stack.redis.client()
     victim = stack.worker("victim", TOKENWISE_LEDGER_BATCH_SIZE="50")
 
-    wait_until(lambda: _pending_of(redis_client, str(victim.pid)) > 0, timeout_s=30, what="a batch in flight",
-               interval_s=0.001)
+    wait_until(
+        lambda: _pending_of(redis_client, str(victim.pid)) > 0, timeout_s=30, what="a batch in flight", interval_s=0.001
+    )
     victim.kill()
     orphaned = _pending_of(redis_client, str(victim.pid))
     rescuer = stack.worker("rescuer")
     load.wait_for(200)
     answers = load.stop()
-    wait_until(lambda: _pending_of(redis_client, str(victim.pid)) == 0, timeout_s=30,
-               what="the rescuer to take the orphaned entries over")
+    wait_until(
+        lambda: _pending_of(redis_client, str(victim.pid)) == 0,
+        timeout_s=30,
+        what="the rescuer to take the orphaned entries over",
+    )
     wait_until(lambda: redis_client.xlen("tokenwise:events") == 0, timeout_s=30, what="the rescuer to drain")
     rescuer.stop()
     stack.drain()

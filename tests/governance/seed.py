@@ -26,12 +26,24 @@ def events_store(records: Iterable[EventRecord]) -> list[UsageEvent]:
     """Write detector records as usage events (requested = served model; SimHash 0 stored as NULL)."""
     return UsageEvent.objects.bulk_create(
         UsageEvent(
-            request_id=r.request_id, created_at=r.created_at, user_id=r.user_id, team_id=r.team_id,
-            endpoint=r.endpoint, model_requested=r.model, model_served=r.model, status=r.status,
-            prompt_tokens=r.prompt_tokens, completion_tokens=r.completion_tokens, total_tokens=r.total_tokens,
-            cost_usd=None if r.cost_usd is None else Decimal(str(r.cost_usd)), max_tokens=r.max_tokens,
-            stream=r.stream, client_disconnected=r.client_disconnected, prompt_hash=r.prompt_hash,
-            prompt_simhash=r.prompt_simhash or None, output_simhash=r.output_simhash or None,
+            request_id=r.request_id,
+            created_at=r.created_at,
+            user_id=r.user_id,
+            team_id=r.team_id,
+            endpoint=r.endpoint,
+            model_requested=r.model,
+            model_served=r.model,
+            status=r.status,
+            prompt_tokens=r.prompt_tokens,
+            completion_tokens=r.completion_tokens,
+            total_tokens=r.total_tokens,
+            cost_usd=None if r.cost_usd is None else Decimal(str(r.cost_usd)),
+            max_tokens=r.max_tokens,
+            stream=r.stream,
+            client_disconnected=r.client_disconnected,
+            prompt_hash=r.prompt_hash,
+            prompt_simhash=r.prompt_simhash or None,
+            output_simhash=r.output_simhash or None,
         )
         for r in records
     )
@@ -39,14 +51,21 @@ def events_store(records: Iterable[EventRecord]) -> list[UsageEvent]:
 
 def repeater_records(user_id: int, team_id: int, *, times: Sequence[datetime] | None = None) -> list[EventRecord]:
     """40 calls that all send the same prompt."""
-    return [replace(e, prompt_hash="same-question", prompt_simhash=4242)
-            for e in person(user_id, team_id=team_id, times=times)]
+    return [
+        replace(e, prompt_hash="same-question", prompt_simhash=4242)
+        for e in person(user_id, team_id=team_id, times=times)
+    ]
 
 
-def peer_records(user_ids: Sequence[int], team_id: int, *, times: Sequence[datetime] | None = None) -> list[EventRecord]:
+def peer_records(
+    user_ids: Sequence[int], team_id: int, *, times: Sequence[datetime] | None = None
+) -> list[EventRecord]:
     """40 ordinary calls each; the n-th peer's prompts are 800 + 100 n tokens."""
-    return [e for n, user_id in enumerate(user_ids, start=1)
-            for e in person(user_id, team_id=team_id, times=times, prompt_tokens=800 + 100 * n)]
+    return [
+        e
+        for n, user_id in enumerate(user_ids, start=1)
+        for e in person(user_id, team_id=team_id, times=times, prompt_tokens=800 + 100 * n)
+    ]
 
 
 @dataclass
@@ -70,6 +89,7 @@ def org_seed(*, team: Team, repeater, times: Sequence[datetime] | None = None) -
     """Four peers and ``repeater`` (already a member of ``team``) with their calls in the ledger."""
     peers = peers_create(team)
     records = peer_records([p.pk for p in peers], team.pk, times=times) + repeater_records(
-        repeater.pk, team.pk, times=times)
+        repeater.pk, team.pk, times=times
+    )
     events_store(records)
     return Org(team=team, repeater=repeater, peers=peers, records=records)

@@ -34,11 +34,22 @@ def by_request(records: list[EventRecord]) -> list[EventRecord]:
 
 # --- Events ---------------------------------------------------------------------------------------------
 
+
 def test_loads_the_window_of_the_ledger_as_the_records_it_was_written_from(employee, team):
     inside = [
         event(0, user_id=employee.pk, team_id=team.pk, at=SINCE),
-        event(1, user_id=employee.pk, team_id=team.pk, at=UNTIL - timedelta(microseconds=1), cost_usd=0.00125,
-              max_tokens=4096, stream=True, client_disconnected=True, status=429, model="gpt-4o"),
+        event(
+            1,
+            user_id=employee.pk,
+            team_id=team.pk,
+            at=UNTIL - timedelta(microseconds=1),
+            cost_usd=0.00125,
+            max_tokens=4096,
+            stream=True,
+            client_disconnected=True,
+            status=429,
+            model="gpt-4o",
+        ),
     ]
     outside = [
         event(2, user_id=employee.pk, team_id=team.pk, at=SINCE - timedelta(microseconds=1)),
@@ -78,7 +89,9 @@ def test_takes_the_served_model_else_the_requested_one_and_zero_for_missing_fing
 
     records = by_request(detection_events(start=SINCE, end=UNTIL))
 
-    assert [(r.request_id, r.model, r.cost_usd, r.prompt_simhash, r.output_simhash, r.prompt_hash) for r in records] == [
+    assert [
+        (r.request_id, r.model, r.cost_usd, r.prompt_simhash, r.output_simhash, r.prompt_hash) for r in records
+    ] == [
         ("asked", "gpt-4o", None, 0, 0, ""),
         ("served", "gpt-4o-mini", None, 0, 0, ""),
     ]
@@ -103,6 +116,7 @@ def test_rejects_an_empty_or_naive_window():
 
 
 # --- Value signals --------------------------------------------------------------------------------------
+
 
 def test_feedback_is_normalised_to_plus_minus_one_and_averaged_per_call(employee, team):
     def rate(request_id: str, score: int, scale: str, key_user) -> None:
@@ -133,24 +147,34 @@ def test_feedback_given_before_the_window_does_not_count(employee, team):
 
 def test_outcomes_in_the_window_are_weighted_by_their_kind(employee, team):
     OutcomeKind.objects.create(kind="pr_merged", weight=Decimal("2.5"))
-    Outcome.objects.create(external_id="a", kind="pr_merged", user=employee, team=team, occurred_at=T0,
-                           value=Decimal("2"), request_ids=["r1", "r2"])
+    Outcome.objects.create(
+        external_id="a",
+        kind="pr_merged",
+        user=employee,
+        team=team,
+        occurred_at=T0,
+        value=Decimal("2"),
+        request_ids=["r1", "r2"],
+    )
     Outcome.objects.create(external_id="b", kind="doc_published", team=team, occurred_at=T0 + timedelta(days=1))
     Outcome.objects.create(external_id="late", kind="pr_merged", user=employee, occurred_at=UNTIL)
 
     signals = detection_signals(start=SINCE, end=UNTIL)
 
     assert list(signals.outcomes) == [
-        OutcomeRecord(user_id=employee.pk, team_id=team.pk, occurred_at=T0, kind="pr_merged", weight=5.0,
-                      request_ids=("r1", "r2")),
-        OutcomeRecord(user_id=None, team_id=team.pk, occurred_at=T0 + timedelta(days=1), kind="doc_published",
-                      weight=1.0),
+        OutcomeRecord(
+            user_id=employee.pk, team_id=team.pk, occurred_at=T0, kind="pr_merged", weight=5.0, request_ids=("r1", "r2")
+        ),
+        OutcomeRecord(
+            user_id=None, team_id=team.pk, occurred_at=T0 + timedelta(days=1), kind="doc_published", weight=1.0
+        ),
     ]
 
 
 def test_targets_announced_before_the_window_ends_are_all_read(team):
-    UsageTarget.objects.create(kind="usage_target", team=team, announced_at=SINCE - timedelta(days=40),
-                               tokens_per_day=50_000)
+    UsageTarget.objects.create(
+        kind="usage_target", team=team, announced_at=SINCE - timedelta(days=40), tokens_per_day=50_000
+    )
     UsageTarget.objects.create(kind="review", announced_at=SINCE + timedelta(days=3))
     UsageTarget.objects.create(kind="review", announced_at=UNTIL)
 
@@ -167,8 +191,11 @@ def test_period_ends_are_month_boundaries_in_the_organisation_time_zone(settings
 
     ends = period_ends(start=datetime(2025, 1, 15, tzinfo=UTC), end=datetime(2025, 3, 31, 22, tzinfo=UTC))
 
-    assert ends == [datetime(2025, 1, 31, 23, tzinfo=UTC), datetime(2025, 2, 28, 23, tzinfo=UTC),
-                    datetime(2025, 3, 31, 22, tzinfo=UTC)]
+    assert ends == [
+        datetime(2025, 1, 31, 23, tzinfo=UTC),
+        datetime(2025, 2, 28, 23, tzinfo=UTC),
+        datetime(2025, 3, 31, 22, tzinfo=UTC),
+    ]
 
 
 def test_a_window_starting_on_a_boundary_does_not_end_a_period_there(settings):
@@ -180,6 +207,7 @@ def test_a_window_starting_on_a_boundary_does_not_end_a_period_there(settings):
 
 
 # --- Thresholds ------------------------------------------------------------------------------------------
+
 
 def test_team_thresholds_override_the_organisation_key_by_key(team, other_team):
     Policy.objects.create(scope="org", detector_thresholds={"min_events": 10, "repetition_share": 0.5})
@@ -209,6 +237,7 @@ def test_invalid_thresholds_fall_back_and_are_reported(team, other_team):
 
 # --- A whole run -------------------------------------------------------------------------------------------
 
+
 def test_run_flags_the_person_who_repeats_prompts_and_nobody_else(employee, team, manager):
     org_seed(team=team, repeater=employee)
 
@@ -216,13 +245,27 @@ def test_run_flags_the_person_who_repeats_prompts_and_nobody_else(employee, team
 
     assert (run.events, run.people, len(run.findings)) == (200, 5, 1)
     assert run.findings_per_detector == {
-        "volume_without_value": 0, "repetition": 1, "mechanical_cadence": 0, "padding": 0, "period_end_surge": 0,
-        "unread_output": 0, "self_feeding_loop": 0, "target_hugging": 0, "overkill_model": 0,
+        "volume_without_value": 0,
+        "repetition": 1,
+        "mechanical_cadence": 0,
+        "padding": 0,
+        "period_end_surge": 0,
+        "unread_output": 0,
+        "self_feeding_loop": 0,
+        "target_hugging": 0,
+        "overkill_model": 0,
     }
     flag = Flag.objects.get()
     assert run.created == [flag]
     assert (flag.user, flag.team, flag.detector, flag.score, flag.period_start, flag.period_end, flag.state) == (
-        employee, team, "repetition", 1.5, SINCE, UNTIL, "open")
+        employee,
+        team,
+        "repetition",
+        1.5,
+        SINCE,
+        UNTIL,
+        "open",
+    )
     assert flag.evidence == {
         "summary": (
             "100% of 40 prompts were repeats or near-duplicates (the same text again, or with a few words "
@@ -232,10 +275,18 @@ def test_run_flags_the_person_who_repeats_prompts_and_nobody_else(employee, team
             "Value from trusted outcomes in the period: 0.0 points (the team median is 0); 0% of the calls "
             "were linked to an outcome (team median 0%)."
         ),
-        "value": 0.0, "peer_median_value": 0.0, "value_per_million_tokens": 0.0,
-        "peer_median_value_per_million_tokens": 0.0, "linked_share": 0.0, "peer_median_linked_share": 0.0,
-        "calls": 40, "repeated_calls": 40, "repeated_share": 1.0, "simhash_distance": 3,
-        "peer_median_repeated_share": 0.0, "peer_scope": "team",
+        "value": 0.0,
+        "peer_median_value": 0.0,
+        "value_per_million_tokens": 0.0,
+        "peer_median_value_per_million_tokens": 0.0,
+        "linked_share": 0.0,
+        "peer_median_linked_share": 0.0,
+        "calls": 40,
+        "repeated_calls": 40,
+        "repeated_share": 1.0,
+        "simhash_distance": 3,
+        "peer_median_repeated_share": 0.0,
+        "peer_scope": "team",
         "examples": [f"u{employee.pk}-{n}" for n in range(5)],
     }
 
@@ -289,14 +340,18 @@ def test_runs_only_the_named_detectors(employee, team):
 
 # --- Announcements ------------------------------------------------------------------------------------------
 
+
 def test_announcing_a_target_is_validated_and_audited(team, admin):
-    target = usage_target_save(target=UsageTarget(kind="usage_target", team=team, announced_at=T0,
-                                                  tokens_per_day=80_000), actor=admin)
+    target = usage_target_save(
+        target=UsageTarget(kind="usage_target", team=team, announced_at=T0, tokens_per_day=80_000), actor=admin
+    )
     with pytest.raises(ValidationError):
         usage_target_save(target=UsageTarget(kind="quota", announced_at=T0, tokens_per_day=0), actor=admin)
     usage_target_delete(target=target, actor=admin)
 
     entries = AuditLogEntry.objects.filter(object_type="governance.UsageTarget").order_by("pk")
     assert [(e.action, e.actor, (e.after or e.before)["tokens_per_day"]) for e in entries] == [
-        ("create", admin, 80_000), ("delete", admin, 80_000)]
+        ("create", admin, 80_000),
+        ("delete", admin, 80_000),
+    ]
     assert UsageTarget.objects.count() == 0

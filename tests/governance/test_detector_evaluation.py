@@ -40,13 +40,26 @@ def test_plan_has_every_chaser_kind_heavy_users_and_several_honest_styles():
     assert len(plan.people) == 50
     assert sorted({kind for kind in kinds if kind not in (HONEST, HEAVY)}) == sorted(DETECTORS)
     assert {p.style for p in plan.people if p.kind == HEAVY} == {"power_user", "agent_pipeline", "agentic"}
-    assert styles == {"coder", "occasional", "analyst", "weekend_light", "model_mixer", "long_context",
-                      "nightly_bot", "on_call", "new_joiner", "back_from_leave"}
+    assert styles == {
+        "coder",
+        "occasional",
+        "analyst",
+        "weekend_light",
+        "model_mixer",
+        "long_context",
+        "nightly_bot",
+        "on_call",
+        "new_joiner",
+        "back_from_leave",
+    }
     assert len({p.email for p in plan.people}) == 50
     assert [(a.kind, a.team, a.announced_at) for a in plan.announcements] == [
         ("usage_target", None, datetime(2025, 4, 1, 8, tzinfo=UTC)),
-        ("review", next(p.team.slug for p in plan.people if p.style == "announcement_jumper"),
-         datetime(2025, 4, 11, 8, tzinfo=UTC)),
+        (
+            "review",
+            next(p.team.slug for p in plan.people if p.style == "announcement_jumper"),
+            datetime(2025, 4, 11, 8, tzinfo=UTC),
+        ),
     ]
     assert plan.period_ends == (datetime(2025, 4, 1, tzinfo=UTC), datetime(2025, 5, 1, tzinfo=UTC))
 
@@ -102,8 +115,9 @@ def test_confusion_counts_people_per_detector_and_overall():
 @pytest.mark.django_db
 def test_flags_every_chaser_kind_and_no_honest_or_productive_person(tmp_path, redis_clean):
     out = StringIO()
-    call_command("simulate_org", people=50, days=60, seed=SEED, start="2025-03-03", out=str(tmp_path), load=True,
-                 stdout=out)
+    call_command(
+        "simulate_org", people=50, days=60, seed=SEED, start="2025-03-03", out=str(tmp_path), load=True, stdout=out
+    )
     truth = truth_read(tmp_path / "truth.json")
 
     evaluation = scenario_evaluate(truth=truth)

@@ -21,18 +21,31 @@ EVIDENCE = {
 
 @pytest.fixture
 def flag(employee, team) -> Flag:
-    return Flag.objects.create(user=employee, team=team, detector="volume_without_value", score=1.0,
-                               period_start=SINCE, period_end=UNTIL, evidence=EVIDENCE)
+    return Flag.objects.create(
+        user=employee,
+        team=team,
+        detector="volume_without_value",
+        score=1.0,
+        period_start=SINCE,
+        period_end=UNTIL,
+        evidence=EVIDENCE,
+    )
 
 
 def test_the_person_flagged_replies_and_it_is_audited(flag, employee):
     reply = flag_reply(flag=flag, author=employee, body="  A migration: the PRs land next week.  ")
 
     assert (reply.flag_id, reply.author_id, reply.body) == (
-        flag.pk, employee.pk, "A migration: the PRs land next week.")
+        flag.pk,
+        employee.pk,
+        "A migration: the PRs land next week.",
+    )
     entry = AuditLogEntry.objects.get(action="reply")
     assert (entry.actor_id, entry.object_id, entry.after["reply"]) == (
-        employee.pk, str(flag.pk), "A migration: the PRs land next week.")
+        employee.pk,
+        str(flag.pk),
+        "A migration: the PRs land next week.",
+    )
     flag.refresh_from_db()
     assert flag.state == Flag.State.OPEN
 
@@ -68,7 +81,9 @@ def test_own_flag_page_explains_in_plain_words_and_takes_a_reply(client, flag, e
     assert "73.18" not in html and "Volume z" not in html  # no raw statistics on the page
     assert 'data-chart="flag-chart-data"' in html
     assert posted.status_code == 302
-    assert list(FlagReply.objects.values_list("body", flat=True)) == ["Long documents for the audit; see ticket OPS-12."]
+    assert list(FlagReply.objects.values_list("body", flat=True)) == [
+        "Long documents for the audit; see ticket OPS-12."
+    ]
 
 
 def test_someone_elses_flag_page_is_not_found(client, flag, manager, outsider):
@@ -83,8 +98,15 @@ def test_someone_elses_flag_page_is_not_found(client, flag, manager, outsider):
 
 def test_manager_sees_the_reply_and_related_flags(client, flag, employee, manager, team):
     flag_reply(flag=flag, author=employee, body="The agent migration; the PRs are linked now.")
-    related = Flag.objects.create(user=employee, team=team, detector="padding", score=0.5, period_start=SINCE,
-                                  period_end=UNTIL, evidence={"summary": "40% of 50 calls were padded."})
+    related = Flag.objects.create(
+        user=employee,
+        team=team,
+        detector="padding",
+        score=0.5,
+        period_start=SINCE,
+        period_end=UNTIL,
+        evidence={"summary": "40% of 50 calls were padded."},
+    )
     client.force_login(manager)
 
     page = client.get(reverse("governance:flag_review", args=[flag.pk]))
@@ -105,8 +127,15 @@ def test_a_manager_of_another_team_sees_neither_flag_nor_reply(client, flag, emp
 
 
 def test_my_usage_groups_related_flags_and_links_to_them(client, flag, employee, team):
-    Flag.objects.create(user=employee, team=team, detector="padding", score=0.5, period_start=SINCE,
-                        period_end=UNTIL, evidence={"summary": "40% of 50 calls were padded."})
+    Flag.objects.create(
+        user=employee,
+        team=team,
+        detector="padding",
+        score=0.5,
+        period_start=SINCE,
+        period_end=UNTIL,
+        evidence={"summary": "40% of 50 calls were padded."},
+    )
     client.force_login(employee)
 
     html = client.get(reverse("usage:my_usage")).content.decode()

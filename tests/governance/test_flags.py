@@ -23,8 +23,12 @@ from tests.governance.seed import SINCE, UNTIL, org_seed
 @pytest.fixture(autouse=True)
 def isolated_cache(settings, request):
     """Each test its own cache, so the once-per-flag e-mail marker never leaks between tests."""
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-                                   "LOCATION": f"tw-flags-{request.node.nodeid}"}}
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": f"tw-flags-{request.node.nodeid}",
+        }
+    }
 
 
 @pytest.fixture
@@ -35,10 +39,25 @@ def eager_tasks():
     app.conf.task_always_eager = before
 
 
-def finding(user, team, *, detector: str = "repetition", score: float = 1.5, start: datetime = SINCE,
-            end: datetime = UNTIL, summary: str = "80% of 40 prompts were repeats.") -> Finding:
-    return Finding(user_id=user.pk, team_id=team.pk, detector=detector, score=score, period_start=start,
-                   period_end=end, evidence={"summary": summary, "calls": 40})
+def finding(
+    user,
+    team,
+    *,
+    detector: str = "repetition",
+    score: float = 1.5,
+    start: datetime = SINCE,
+    end: datetime = UNTIL,
+    summary: str = "80% of 40 prompts were repeats.",
+) -> Finding:
+    return Finding(
+        user_id=user.pk,
+        team_id=team.pk,
+        detector=detector,
+        score=score,
+        period_start=start,
+        period_end=end,
+        evidence={"summary": summary, "calls": 40},
+    )
 
 
 def stored(flag: Flag) -> tuple:
@@ -48,13 +67,15 @@ def stored(flag: Flag) -> tuple:
 
 # --- Raising -------------------------------------------------------------------------------------------
 
+
 def test_creates_one_flag_per_finding_and_audits_it(employee, team):
     created, updated = flags_raise(findings=[finding(employee, team), finding(employee, team, detector="padding")])
 
     assert [(f.detector, f.state, f.score) for f in created] == [("padding", "open", 1.5), ("repetition", "open", 1.5)]
     assert updated == []
     assert list(AuditLogEntry.objects.order_by("pk").values_list("action", "actor_label", "object_id")) == [
-        ("raise", "detection", str(created[0].pk)), ("raise", "detection", str(created[1].pk)),
+        ("raise", "detection", str(created[0].pk)),
+        ("raise", "detection", str(created[1].pk)),
     ]
 
 
@@ -68,8 +89,14 @@ def test_the_same_findings_again_raise_nothing(employee, team):
 
 def test_a_later_overlapping_finding_updates_the_open_flag(employee, team):
     [flag] = flags_raise(findings=[finding(employee, team)])[0]
-    later = finding(employee, team, score=2.0, start=SINCE + timedelta(hours=1), end=UNTIL + timedelta(hours=1),
-                    summary="90% of 41 prompts were repeats.")
+    later = finding(
+        employee,
+        team,
+        score=2.0,
+        start=SINCE + timedelta(hours=1),
+        end=UNTIL + timedelta(hours=1),
+        summary="90% of 41 prompts were repeats.",
+    )
 
     created, updated = flags_raise(findings=[later])
 
@@ -104,16 +131,28 @@ def test_a_finding_past_a_reviewed_period_raises_a_new_flag(employee, team, mana
 def test_other_people_teams_and_detectors_get_flags_of_their_own(employee, team, other_team, outsider):
     flags_raise(findings=[finding(employee, team)])
 
-    created, _ = flags_raise(findings=[finding(outsider, other_team), finding(employee, team, detector="padding"),
-                                       finding(employee, other_team)])
+    created, _ = flags_raise(
+        findings=[
+            finding(outsider, other_team),
+            finding(employee, team, detector="padding"),
+            finding(employee, other_team),
+        ]
+    )
 
     assert len(created) == 3
     assert Flag.objects.count() == 4
 
 
 def test_findings_about_people_or_teams_gone_from_the_organisation_are_skipped(employee, team):
-    ghost = Finding(user_id=employee.pk + 1000, team_id=team.pk, detector="repetition", score=1.5,
-                    period_start=SINCE, period_end=UNTIL, evidence={"summary": "gone"})
+    ghost = Finding(
+        user_id=employee.pk + 1000,
+        team_id=team.pk,
+        detector="repetition",
+        score=1.5,
+        period_start=SINCE,
+        period_end=UNTIL,
+        evidence={"summary": "gone"},
+    )
 
     created, updated = flags_raise(findings=[ghost, finding(employee, team)])
 
@@ -122,32 +161,39 @@ def test_findings_about_people_or_teams_gone_from_the_organisation_are_skipped(e
 
 
 def test_two_overlapping_findings_in_one_call_make_one_flag(employee, team):
-    created, updated = flags_raise(findings=[
-        finding(employee, team, end=UNTIL + timedelta(days=1), score=2.0, summary="second"),
-        finding(employee, team),
-    ])
+    created, updated = flags_raise(
+        findings=[
+            finding(employee, team, end=UNTIL + timedelta(days=1), score=2.0, summary="second"),
+            finding(employee, team),
+        ]
+    )
 
     assert [(f.period_start, f.period_end, f.score, f.evidence["summary"]) for f in created] == [
-        (SINCE, UNTIL + timedelta(days=1), 2.0, "second")]
+        (SINCE, UNTIL + timedelta(days=1), 2.0, "second")
+    ]
     assert (updated, Flag.objects.count()) == ([], 1)
 
 
 # --- Reviewing -----------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("state", "action", "after"), [
-    ("open", "acknowledge", "acknowledged"),
-    ("open", "dismiss", "dismissed"),
-    ("open", "confirm", "confirmed"),
-    ("open", "comment", "open"),
-    ("acknowledged", "acknowledge", "acknowledged"),
-    ("acknowledged", "dismiss", "dismissed"),
-    ("acknowledged", "confirm", "confirmed"),
-    ("confirmed", "dismiss", "dismissed"),
-    ("dismissed", "confirm", "confirmed"),
-    ("dismissed", "acknowledge", "dismissed"),
-    ("confirmed", "acknowledge", "confirmed"),
-    ("confirmed", "comment", "confirmed"),
-])
+
+@pytest.mark.parametrize(
+    ("state", "action", "after"),
+    [
+        ("open", "acknowledge", "acknowledged"),
+        ("open", "dismiss", "dismissed"),
+        ("open", "confirm", "confirmed"),
+        ("open", "comment", "open"),
+        ("acknowledged", "acknowledge", "acknowledged"),
+        ("acknowledged", "dismiss", "dismissed"),
+        ("acknowledged", "confirm", "confirmed"),
+        ("confirmed", "dismiss", "dismissed"),
+        ("dismissed", "confirm", "confirmed"),
+        ("dismissed", "acknowledge", "dismissed"),
+        ("confirmed", "acknowledge", "confirmed"),
+        ("confirmed", "comment", "confirmed"),
+    ],
+)
 def test_review_transitions(state, action, after):
     assert flag_next_state(state=state, action=action) == after
 
@@ -158,12 +204,21 @@ def test_a_review_moves_the_state_and_is_audited(employee, team, manager):
     review = flag_review(flag=flag, reviewer=manager, action="confirm", comment="  Scripted to hit the target.  ")
 
     assert (review.action, review.comment, review.reviewer, flag.state) == (
-        "confirm", "Scripted to hit the target.", manager, "confirmed")
+        "confirm",
+        "Scripted to hit the target.",
+        manager,
+        "confirmed",
+    )
     assert Flag.objects.get().state == "confirmed"
     entry = AuditLogEntry.objects.get(action="confirm")
-    assert (entry.actor, entry.object_type, entry.object_id, entry.before["state"], entry.after["state"],
-            entry.after["comment"]) == (manager, "governance.Flag", str(flag.pk), "open", "confirmed",
-                                        "Scripted to hit the target.")
+    assert (
+        entry.actor,
+        entry.object_type,
+        entry.object_id,
+        entry.before["state"],
+        entry.after["state"],
+        entry.after["comment"],
+    ) == (manager, "governance.Flag", str(flag.pk), "open", "confirmed", "Scripted to hit the target.")
 
 
 def test_every_review_is_audited_in_order(employee, team, manager):
@@ -227,8 +282,10 @@ def test_the_person_flagged_sees_the_decision_and_the_comments(employee, team, m
 
 # --- Telling people --------------------------------------------------------------------------------------
 
+
 def test_a_new_flag_is_mailed_to_the_managers_and_the_person_after_commit(
-        employee, team, manager, eager_tasks, django_capture_on_commit_callbacks):
+    employee, team, manager, eager_tasks, django_capture_on_commit_callbacks
+):
     second = UserFactory(email="mo@example.com")
     Membership.objects.create(user=second, team=team, role=Membership.Role.MANAGER)
     retired = UserFactory(email="old@example.com", is_active=False)
@@ -282,6 +339,7 @@ def test_the_task_skips_a_flag_deleted_meanwhile(db):
 
 # --- The hourly task -----------------------------------------------------------------------------------
 
+
 def test_detection_runs_hourly_from_celery_beat():
     entry = settings.CELERY_BEAT_SCHEDULE["governance-flags-detect"]
 
@@ -292,8 +350,11 @@ def test_detection_runs_hourly_from_celery_beat():
 
 def test_the_task_runs_the_detectors_over_the_trailing_window(employee, team, manager):
     first_day = (datetime.now(SINCE.tzinfo) - timedelta(days=10)).date()
-    times = [datetime.combine(first_day + timedelta(days=n // len(OFFICE_MINUTES)), time(9), tzinfo=SINCE.tzinfo)
-             + timedelta(minutes=OFFICE_MINUTES[n % len(OFFICE_MINUTES)]) for n in range(40)]
+    times = [
+        datetime.combine(first_day + timedelta(days=n // len(OFFICE_MINUTES)), time(9), tzinfo=SINCE.tzinfo)
+        + timedelta(minutes=OFFICE_MINUTES[n % len(OFFICE_MINUTES)])
+        for n in range(40)
+    ]
     org_seed(team=team, repeater=employee, times=times)
 
     summary = flags_detect_task()

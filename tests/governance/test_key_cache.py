@@ -34,8 +34,10 @@ def counted_lookups(monkeypatch, settings):
 
 def _burst(secret: str, n: int = 50) -> list:
     async def burst():
-        return await asyncio.gather(*(keys.key_authenticate(f"Bearer {secret}") for _ in range(n)),
-                                    return_exceptions=True)
+        return await asyncio.gather(
+            *(keys.key_authenticate(f"Bearer {secret}") for _ in range(n)), return_exceptions=True
+        )
+
     return async_to_sync(burst)()
 
 

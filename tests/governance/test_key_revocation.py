@@ -132,6 +132,7 @@ def _burst_rounds(*, rounds: int, callers: int, secrets: list[str]) -> list[list
                 with lock:
                     results[index].append(outcome)
                 done.wait(WAIT_S)
+
         asyncio.run(main())
 
     threads = [threading.Thread(target=caller) for _ in range(callers)]
@@ -145,8 +146,9 @@ def test_a_key_revoked_during_bursts_of_calls_is_refused_everywhere_within_the_t
     settings.TOKENWISE_KEY_CACHE_TTL_S = 5.0
     rounds, callers = 50, 20
     created = [key_create(user=employee, team=team, name=f"burst-{i}") for i in range(rounds)]
-    threads, start, done, results = _burst_rounds(rounds=rounds, callers=callers,
-                                                  secrets=[secret for _, secret in created])
+    threads, start, done, results = _burst_rounds(
+        rounds=rounds, callers=callers, secrets=[secret for _, secret in created]
+    )
     violations = []
 
     for index, (key, secret) in enumerate(created):

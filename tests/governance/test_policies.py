@@ -71,22 +71,64 @@ def export() -> str:
 
 
 def rows() -> list[tuple]:
-    return list(Policy.objects.order_by("scope", "id").values_list(
-        "scope", "team__slug", "user__email", "allowed_models", "tokens_per_day", "tokens_per_month", "usd_per_month",
-        "requests_per_minute", "tokens_per_minute", "max_tokens", "on_exceed", "downgrade_to", "alert_thresholds"))
+    return list(
+        Policy.objects.order_by("scope", "id").values_list(
+            "scope",
+            "team__slug",
+            "user__email",
+            "allowed_models",
+            "tokens_per_day",
+            "tokens_per_month",
+            "usd_per_month",
+            "requests_per_minute",
+            "tokens_per_minute",
+            "max_tokens",
+            "on_exceed",
+            "downgrade_to",
+            "alert_thresholds",
+        )
+    )
 
 
 def test_applies_the_issue_document(employee, document):
     output = apply(document(ISSUE_DOCUMENT))
 
     assert rows() == [
-        ("org", None, None, ["gpt-4o-mini", "text-embedding-3-*"], None, 5_000_000, None, None, None, None, None,
-         None, None),
-        ("team", "platform", None, ["gpt-4o", "gpt-4o-mini"], 200_000, None, Decimal("500"), 60, 100_000, 4096,
-         "block", "gpt-4o-mini", [50, 80, 100]),
+        (
+            "org",
+            None,
+            None,
+            ["gpt-4o-mini", "text-embedding-3-*"],
+            None,
+            5_000_000,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+        ),
+        (
+            "team",
+            "platform",
+            None,
+            ["gpt-4o", "gpt-4o-mini"],
+            200_000,
+            None,
+            Decimal("500"),
+            60,
+            100_000,
+            4096,
+            "block",
+            "gpt-4o-mini",
+            [50, 80, 100],
+        ),
         ("user", "platform", "alice@example.com", None, 50_000, None, None, None, None, None, None, None, None),
     ]
-    assert output == """\
+    assert (
+        output
+        == """\
 + defaults
     models: (unset) -> ["gpt-4o-mini", "text-embedding-3-*"]
     budget.tokens_per_month: (unset) -> 5000000
@@ -105,8 +147,11 @@ def test_applies_the_issue_document(employee, document):
 3 to create, 0 to update, 0 to delete.
 Applied.
 """
-    assert list(AuditLogEntry.objects.order_by("id").values_list("action", "object_type", "actor_label")) == [
-        ("create", "governance.Policy", "apply_policies")] * 3
+    )
+    assert (
+        list(AuditLogEntry.objects.order_by("id").values_list("action", "object_type", "actor_label"))
+        == [("create", "governance.Policy", "apply_policies")] * 3
+    )
 
 
 def test_applying_the_same_document_again_changes_nothing(employee, document):
@@ -131,11 +176,14 @@ def test_dry_run_prints_the_diff_and_applies_nothing(employee, document):
 def test_the_document_is_authoritative_and_the_diff_shows_updates_and_removals(employee, document):
     apply(document(ISSUE_DOCUMENT))
     changed = ISSUE_DOCUMENT.replace("tokens_per_day: 200000", "tokens_per_day: 250000").replace(
-        "    users:\n      alice@example.com: {budget: {tokens_per_day: 50000}}\n", "")
+        "    users:\n      alice@example.com: {budget: {tokens_per_day: 50000}}\n", ""
+    )
 
     output = apply(document(changed))
 
-    assert output == """\
+    assert (
+        output
+        == """\
 ~ team platform
     budget.tokens_per_day: 200000 -> 250000
 - user alice@example.com in team platform (removed)
@@ -143,6 +191,7 @@ def test_the_document_is_authoritative_and_the_diff_shows_updates_and_removals(e
 0 to create, 1 to update, 1 to delete.
 Applied.
 """
+    )
     assert Policy.objects.get(scope="team").tokens_per_day == 250_000
     assert not Policy.objects.filter(scope="user").exists()
     audit = AuditLogEntry.objects.filter(action="update").get()
@@ -201,7 +250,9 @@ teams:
         apply(document(bad))
 
     path = document(bad)
-    assert str(caught.value) == f"""\
+    assert (
+        str(caught.value)
+        == f"""\
 the document was not applied:
 {path}, line 2: defaults.models: must be a list
 {path}, line 3: defaults.budget: unknown key 'tokens_per_mnth' (allowed: tokens_per_day, tokens_per_week, \
@@ -215,6 +266,7 @@ tokens_per_month, usd_per_day, usd_per_week, usd_per_month)
 {path}, line 15: teams.research.alerts: must be whole percentages between 1 and 1000, got 80.5
 {path}, line 16: teams.research: unknown key 'colour' (allowed: models, budget, rate, max_tokens, max_tokens_action, \
 on_exceed, downgrade_to, alerts, store_text, detectors, allow_unpriced_models, users)"""
+    )
     assert rows() == before
 
 
@@ -236,11 +288,14 @@ teams:
         apply(document(text))
 
     path = document(text)
-    assert str(caught.value) == f"""\
+    assert (
+        str(caught.value)
+        == f"""\
 the document was not applied:
 {path}, line 6: teams.platform.users.nobody@example.com: unknown person 'nobody@example.com'
 {path}, line 7: teams.platform.users.zoe@example.com: zoe@example.com is not a member of team 'platform'
 {path}, line 8: teams.ghosts: unknown team 'ghosts'"""
+    )
     assert rows() == []
 
 
@@ -250,8 +305,9 @@ def test_downgrade_needs_a_model_to_downgrade_to(employee, document):
     with pytest.raises(CommandError) as caught:
         apply(document(text))
 
-    assert str(caught.value).endswith("line 4: team platform: on_exceed is downgrade but no downgrade_to is set here "
-                                      "or inherited")
+    assert str(caught.value).endswith(
+        "line 4: team platform: on_exceed is downgrade but no downgrade_to is set here or inherited"
+    )
 
 
 def test_invalid_yaml_names_its_line(db, document):
@@ -286,10 +342,20 @@ def test_a_policy_edited_in_django_admin_is_audited(admin, team, client):
     policy = policy_set(scope="team", team=team, values={"tokens_per_day": 100})
     client.force_login(admin)
 
-    response = client.post(f"/admin/governance/policy/{policy.pk}/change/", {
-        "scope": "team", "team": team.pk, "tokens_per_day": 250, "on_exceed": "warn",
-        "allowed_models": "null", "alert_thresholds": "[50, 100]", "detector_thresholds": "null",
-        "store_text": "unknown", "max_tokens_action": ""})
+    response = client.post(
+        f"/admin/governance/policy/{policy.pk}/change/",
+        {
+            "scope": "team",
+            "team": team.pk,
+            "tokens_per_day": 250,
+            "on_exceed": "warn",
+            "allowed_models": "null",
+            "alert_thresholds": "[50, 100]",
+            "detector_thresholds": "null",
+            "store_text": "unknown",
+            "max_tokens_action": "",
+        },
+    )
 
     assert response.status_code == 302
     policy.refresh_from_db()

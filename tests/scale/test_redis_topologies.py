@@ -102,11 +102,34 @@ class Servers:
         if sentinel:
             config = folder / "sentinel.conf"
             config.write_text("\n".join(arguments) + "\n")
-            command = ["redis-server", str(config), "--sentinel", "--port", str(port), "--bind", "127.0.0.1",
-                       "--dir", str(folder)]
+            command = [
+                "redis-server",
+                str(config),
+                "--sentinel",
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(folder),
+            ]
         else:
-            command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
-                       "--save", "", "--appendonly", "no", "--repl-diskless-sync-delay", "0", *arguments]
+            command = [
+                "redis-server",
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(folder),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--repl-diskless-sync-delay",
+                "0",
+                *arguments,
+            ]
         log = open(folder / "log", "wb")
         self.processes[port] = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         log.close()
@@ -129,15 +152,38 @@ def redis_cluster(tmp_path):
     servers = Servers(tmp_path)
     try:
         for port in CLUSTER_PORTS:
-            servers.start(port, "--cluster-enabled", "yes", "--cluster-node-timeout", "1000",
-                          "--cluster-config-file", f"nodes-{port}.conf", "--cluster-replica-validity-factor", "0")
-        subprocess.run(["redis-cli", "--cluster", "create", *(f"127.0.0.1:{port}" for port in CLUSTER_PORTS),
-                        "--cluster-replicas", "1", "--cluster-yes"], check=True, capture_output=True, timeout=60)
+            servers.start(
+                port,
+                "--cluster-enabled",
+                "yes",
+                "--cluster-node-timeout",
+                "1000",
+                "--cluster-config-file",
+                f"nodes-{port}.conf",
+                "--cluster-replica-validity-factor",
+                "0",
+            )
+        subprocess.run(
+            [
+                "redis-cli",
+                "--cluster",
+                "create",
+                *(f"127.0.0.1:{port}" for port in CLUSTER_PORTS),
+                "--cluster-replicas",
+                "1",
+                "--cluster-yes",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
         for port in CLUSTER_PORTS:
-            _wait(lambda: redis.Redis(port=port).cluster("info")["cluster_state"] == "ok",
-                  timeout_s=30, what=f"the cluster seen from {port}")
-        yield {"mode": {"TOKENWISE_REDIS_MODE": "cluster", "REDIS_URL": "redis://127.0.0.1:7100/0"},
-               "servers": servers}
+            _wait(
+                lambda port=port: redis.Redis(port=port).cluster("info")["cluster_state"] == "ok",
+                timeout_s=30,
+                what=f"the cluster seen from {port}",
+            )
+        yield {"mode": {"TOKENWISE_REDIS_MODE": "cluster", "REDIS_URL": "redis://127.0.0.1:7100/0"}, "servers": servers}
     finally:
         servers.stop()
 
@@ -150,19 +196,37 @@ def redis_sentinel(tmp_path):
     try:
         servers.start(primary)
         servers.start(replica, "--replicaof", "127.0.0.1", str(primary))
-        _wait(lambda: redis.Redis(port=replica).info("replication")["master_link_status"] == "up",
-              timeout_s=30, what="the replica to sync")
+        _wait(
+            lambda: redis.Redis(port=replica).info("replication")["master_link_status"] == "up",
+            timeout_s=30,
+            what="the replica to sync",
+        )
         for port in SENTINEL_PORTS:
-            servers.start(port, f"sentinel monitor tw 127.0.0.1 {primary} 2",
-                          "sentinel down-after-milliseconds tw 1000", "sentinel failover-timeout tw 10000",
-                          "sentinel parallel-syncs tw 1", sentinel=True)
+            servers.start(
+                port,
+                f"sentinel monitor tw 127.0.0.1 {primary} 2",
+                "sentinel down-after-milliseconds tw 1000",
+                "sentinel failover-timeout tw 10000",
+                "sentinel parallel-syncs tw 1",
+                sentinel=True,
+            )
         for port in SENTINEL_PORTS:  # every sentinel knows the replica and the two other sentinels
-            _wait(lambda: (lambda m: m["num-slaves"] == 1 and m["num-other-sentinels"] == 2)(
-                redis.Redis(port=port).sentinel_master("tw")), timeout_s=30, what=f"sentinel {port}")
-        yield {"mode": {"TOKENWISE_REDIS_MODE": "sentinel", "REDIS_URL": "redis://127.0.0.1/0",
-                        "TOKENWISE_REDIS_SENTINELS": ",".join(f"127.0.0.1:{port}" for port in SENTINEL_PORTS),
-                        "TOKENWISE_REDIS_SENTINEL_MASTER": "tw"},
-               "servers": servers}
+            _wait(
+                lambda port=port: (lambda m: m["num-slaves"] == 1 and m["num-other-sentinels"] == 2)(
+                    redis.Redis(port=port).sentinel_master("tw")
+                ),
+                timeout_s=30,
+                what=f"sentinel {port}",
+            )
+        yield {
+            "mode": {
+                "TOKENWISE_REDIS_MODE": "sentinel",
+                "REDIS_URL": "redis://127.0.0.1/0",
+                "TOKENWISE_REDIS_SENTINELS": ",".join(f"127.0.0.1:{port}" for port in SENTINEL_PORTS),
+                "TOKENWISE_REDIS_SENTINEL_MASTER": "tw",
+            },
+            "servers": servers,
+        }
     finally:
         servers.stop()
 
@@ -186,13 +250,23 @@ def processes(on_topology, transactional_db, default_prices, upstream, tmp_path,
     token = f"tw-topology-{uuid.uuid4().hex[:12]}"
     settings.TOKENWISE_LEDGER_STREAM = f"{token}:events"
     queue = f"{token}-celery"
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "DATABASE_URL": _database_url(),
-           "CELERY_BROKER_URL": settings.CELERY_BROKER_URL, "OPENAI_BASE_URL": upstream.base_url,
-           "OPENAI_API_KEY": "sk-upstream-secret", "TOKENWISE_DEMO_UPSTREAM": "0",
-           "TOKENWISE_LEDGER_STREAM": settings.TOKENWISE_LEDGER_STREAM,
-           "TOKENWISE_LEDGER_SPOOL_DIR": str(tmp_path / "spool"), "TOKENWISE_TIME_ZONE": settings.TIME_ZONE,
-           "TOKENWISE_REDIS_FAILURE_MODE": "closed", "TOKENWISE_RESERVATION_TTL_S": str(RESERVATION_TTL_S),
-           "TOKENWISE_LEDGER_BATCH_SIZE": "10", "LOG_LEVEL": "INFO", **on_topology["mode"]}
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DATABASE_URL": _database_url(),
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "OPENAI_BASE_URL": upstream.base_url,
+        "OPENAI_API_KEY": "sk-upstream-secret",
+        "TOKENWISE_DEMO_UPSTREAM": "0",
+        "TOKENWISE_LEDGER_STREAM": settings.TOKENWISE_LEDGER_STREAM,
+        "TOKENWISE_LEDGER_SPOOL_DIR": str(tmp_path / "spool"),
+        "TOKENWISE_TIME_ZONE": settings.TIME_ZONE,
+        "TOKENWISE_REDIS_FAILURE_MODE": "closed",
+        "TOKENWISE_RESERVATION_TTL_S": str(RESERVATION_TTL_S),
+        "TOKENWISE_LEDGER_BATCH_SIZE": "10",
+        "LOG_LEVEL": "INFO",
+        **on_topology["mode"],
+    }
     with proxies_and_workers(env, folder=tmp_path, queue=queue, name=token) as (proxies, _):
         yield {"proxies": proxies, "queue": queue}
 
@@ -218,15 +292,18 @@ async def _burst(proxies: list[str], secret: str, *, calls: int, on_answers=None
     """``calls`` chat calls, ``IN_FLIGHT`` at a time, alternating between the proxies: (status, code, request
     id). ``on_answers(count)`` runs after each answer."""
     # No keep-alive: a connection idle through the failover could be closed by uvicorn as a call is sent on it.
-    clients = [httpx.AsyncClient(base_url=url, timeout=60, limits=httpx.Limits(max_keepalive_connections=0))
-               for url in proxies]
+    clients = [
+        httpx.AsyncClient(base_url=url, timeout=60, limits=httpx.Limits(max_keepalive_connections=0)) for url in proxies
+    ]
     gate, answers = asyncio.Semaphore(IN_FLIGHT), []
 
     async def one(i: int) -> None:
         async with gate:
             response = await clients[i % 2].post(
-                "/v1/chat/completions", headers={"authorization": f"Bearer {secret}"},
-                json={"model": "gpt-4o-mini", "messages": HELLO, "max_tokens": 5})
+                "/v1/chat/completions",
+                headers={"authorization": f"Bearer {secret}"},
+                json={"model": "gpt-4o-mini", "messages": HELLO, "max_tokens": 5},
+            )
         code = "" if response.status_code == 200 else response.json()["error"]["code"]
         answers.append((response.status_code, code, response.headers["x-request-id"]))
         if on_answers is not None:
@@ -243,7 +320,9 @@ async def _burst(proxies: list[str], secret: str, *, calls: int, on_answers=None
 def _failover_done(topology: dict, killed: int, key: str) -> bool:
     """A primary other than the killed one serves ``key``, and takes writes."""
     if topology["mode"]["TOKENWISE_REDIS_MODE"] == "cluster":
-        live = next(port for port in CLUSTER_PORTS if port != killed and topology["servers"].processes[port].poll() is None)
+        live = next(
+            port for port in CLUSTER_PORTS if port != killed and topology["servers"].processes[port].poll() is None
+        )
         if redis.Redis(port=live).cluster("info")["cluster_state"] != "ok":
             return False
         get_sync_redis().nodes_manager.initialize()
@@ -258,14 +337,26 @@ def _drain(processes: dict, *, team, expected: int) -> None:
 
     def flush() -> None:
         for _ in range(2):
-            app.send_task("usage.tasks.usage_events_flush_task", queue=processes["queue"], expires=60,
-                          kwargs={"time_budget_s": 0.5})
+            app.send_task(
+                "usage.tasks.usage_events_flush_task",
+                queue=processes["queue"],
+                expires=60,
+                kwargs={"time_budget_s": 0.5},
+            )
 
     stream = settings.TOKENWISE_LEDGER_STREAM
-    _wait(lambda: flush() or UsageEvent.objects.filter(team=team).count() >= expected, timeout_s=180,
-          every_s=0.5, what="the workers to drain the ledger")
-    _wait(lambda: flush() or not (get_sync_redis().xlen(stream) or get_sync_redis().xpending(stream, GROUP)["pending"]),
-          timeout_s=180, every_s=0.5, what="the ledger stream to be empty and acknowledged")
+    _wait(
+        lambda: flush() or UsageEvent.objects.filter(team=team).count() >= expected,
+        timeout_s=180,
+        every_s=0.5,
+        what="the workers to drain the ledger",
+    )
+    _wait(
+        lambda: flush() or not (get_sync_redis().xlen(stream) or get_sync_redis().xpending(stream, GROUP)["pending"]),
+        timeout_s=180,
+        every_s=0.5,
+        what="the ledger stream to be empty and acknowledged",
+    )
 
 
 @pytest.mark.parametrize("on_topology", ["redis_cluster", "redis_sentinel"], indirect=True)
@@ -288,7 +379,10 @@ def test_budgets_and_the_ledger_stay_exact_through_a_primary_failover(on_topolog
 
     events = UsageEvent.objects.filter(team=team)
     assert sorted(events.values_list("request_id", flat=True)) == sorted(a[2] for a in answers + after)
-    assert {(a[0], a[1]) for a in answers if a[0] != 200} <= {(429, "budget_exceeded"), (503, "enforcement_unavailable")}
+    assert {(a[0], a[1]) for a in answers if a[0] != 200} <= {
+        (429, "budget_exceeded"),
+        (503, "enforcement_unavailable"),
+    }
     assert any(a[0] == 503 for a in answers), "the primary died mid-burst: calls in the failover window fail closed"
     assert {(a[0], a[1]) for a in after if a[0] != 200} <= {(429, "budget_exceeded")}  # both proxies serve again
     ledger_tokens = events.filter(status=200).aggregate(n=Sum("total_tokens"))["n"]

@@ -55,14 +55,22 @@ def _database_url() -> str:
 
 
 def _env(upstream, queue: str) -> dict[str, str]:
-    return {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "DATABASE_URL": _database_url(),
-            "REDIS_URL": settings.REDIS_URL, "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-            "OPENAI_BASE_URL": upstream.base_url, "OPENAI_API_KEY": "sk-upstream-secret",
-            "TOKENWISE_DEMO_UPSTREAM": "0", "TOKENWISE_LEDGER_STREAM": settings.TOKENWISE_LEDGER_STREAM,
-            "TOKENWISE_LEDGER_SPOOL_DIR": settings.TOKENWISE_LEDGER_SPOOL_DIR, "TOKENWISE_TIME_ZONE": settings.TIME_ZONE,
-            "LOG_LEVEL": "INFO",
-            # Small batches, so both workers take turns on the same stream rather than one taking it all.
-            "TOKENWISE_LEDGER_BATCH_SIZE": "10"}
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DATABASE_URL": _database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "OPENAI_BASE_URL": upstream.base_url,
+        "OPENAI_API_KEY": "sk-upstream-secret",
+        "TOKENWISE_DEMO_UPSTREAM": "0",
+        "TOKENWISE_LEDGER_STREAM": settings.TOKENWISE_LEDGER_STREAM,
+        "TOKENWISE_LEDGER_SPOOL_DIR": settings.TOKENWISE_LEDGER_SPOOL_DIR,
+        "TOKENWISE_TIME_ZONE": settings.TIME_ZONE,
+        "LOG_LEVEL": "INFO",
+        # Small batches, so both workers take turns on the same stream rather than one taking it all.
+        "TOKENWISE_LEDGER_BATCH_SIZE": "10",
+    }
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -84,19 +92,60 @@ def proxies_and_workers(env: dict[str, str], *, folder: Path, queue: str, name: 
         for n in range(2):
             port = free_port()
             with open(folder / f"proxy-{n}.log", "wb") as log:
-                processes.append(subprocess.Popen(
-                    [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
-                     "--port", str(port), "--log-level", "warning", "--no-access-log", "--lifespan", "off"],
-                    cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT))
+                processes.append(
+                    subprocess.Popen(
+                        [
+                            sys.executable,
+                            "-m",
+                            "uvicorn",
+                            "config.asgi:application",
+                            "--host",
+                            "127.0.0.1",
+                            "--port",
+                            str(port),
+                            "--log-level",
+                            "warning",
+                            "--no-access-log",
+                            "--lifespan",
+                            "off",
+                        ],
+                        cwd=BASE_DIR,
+                        env=env,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
             proxies.append(f"http://127.0.0.1:{port}")
         for n in range(2):
             path = folder / f"worker-{n}.log"
             with open(path, "wb") as log:
-                processes.append(subprocess.Popen(
-                    [sys.executable, "-m", "celery", "-A", "config", "worker", "-P", "solo", "-Q", queue,
-                     "--without-heartbeat", "--without-mingle", "--without-gossip", "--loglevel", "INFO",
-                     "--hostname", f"{name}-{n}@%h"],
-                    cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT))
+                processes.append(
+                    subprocess.Popen(
+                        [
+                            sys.executable,
+                            "-m",
+                            "celery",
+                            "-A",
+                            "config",
+                            "worker",
+                            "-P",
+                            "solo",
+                            "-Q",
+                            queue,
+                            "--without-heartbeat",
+                            "--without-mingle",
+                            "--without-gossip",
+                            "--loglevel",
+                            "INFO",
+                            "--hostname",
+                            f"{name}-{n}@%h",
+                        ],
+                        cwd=BASE_DIR,
+                        env=env,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
             worker_logs.append(path)
         deadline = time.monotonic() + 120
         for url in proxies:
@@ -123,14 +172,18 @@ def proxies_and_workers(env: dict[str, str], *, folder: Path, queue: str, name: 
 def cluster(transactional_db, default_prices, upstream, redis_clean, tmp_path, settings):
     """Two proxies (uvicorn) and two Celery workers, all separate processes, sharing Redis and PostgreSQL."""
     if connection.vendor != "postgresql" or not settings.REDIS_URL:
-        pytest.skip("SKIPPED: the processes share PostgreSQL and Redis; set DATABASE_URL (PostgreSQL) and "
-                    "REDIS_URL (as .ci/run does) to run this test")
+        pytest.skip(
+            "SKIPPED: the processes share PostgreSQL and Redis; set DATABASE_URL (PostgreSQL) and "
+            "REDIS_URL (as .ci/run does) to run this test"
+        )
     redis_keys_token = f"tw-scale-{uuid.uuid4().hex[:12]}"
     settings.TOKENWISE_LEDGER_STREAM = f"{redis_keys_token}:events"
     settings.TOKENWISE_LEDGER_SPOOL_DIR = str(tmp_path / "spool")
     queue = f"{redis_keys_token}-celery"
-    with proxies_and_workers(_env(upstream, queue), folder=tmp_path, queue=queue,
-                             name=redis_keys_token) as (proxies, worker_logs):
+    with proxies_and_workers(_env(upstream, queue), folder=tmp_path, queue=queue, name=redis_keys_token) as (
+        proxies,
+        worker_logs,
+    ):
         yield {"proxies": proxies, "queue": queue, "worker_logs": worker_logs}
 
 
@@ -144,13 +197,16 @@ def _person(team_slug: str) -> tuple[object, str]:
 
 async def _burst(proxies: list[str], secret: str, calls: int) -> tuple[list[tuple[int, str, str, int]], float]:
     """``calls`` chat calls all at once, alternating between the proxies: (status, code, request id, proxy)."""
-    clients = [httpx.AsyncClient(base_url=url, timeout=60, limits=httpx.Limits(max_connections=calls))
-               for url in proxies]
+    clients = [
+        httpx.AsyncClient(base_url=url, timeout=60, limits=httpx.Limits(max_connections=calls)) for url in proxies
+    ]
 
     async def one(i: int) -> tuple[int, str, str, int]:
         response = await clients[i % 2].post(
-            "/v1/chat/completions", headers={"authorization": f"Bearer {secret}"},
-            json={"model": "gpt-4o-mini", "messages": HELLO, "max_tokens": 5})
+            "/v1/chat/completions",
+            headers={"authorization": f"Bearer {secret}"},
+            json={"model": "gpt-4o-mini", "messages": HELLO, "max_tokens": 5},
+        )
         code = "" if response.status_code == 200 else response.json()["error"]["code"]
         return response.status_code, code, response.headers["x-request-id"], i % 2
 
@@ -171,29 +227,37 @@ def _drain_with_the_workers(cluster, *, team, expected: int) -> None:
     while UsageEvent.objects.filter(team=team).count() < expected:
         assert time.monotonic() < deadline, "the workers did not drain the ledger"
         for _ in range(2):
-            app.send_task("usage.tasks.usage_events_flush_task", queue=cluster["queue"], expires=60,
-                          kwargs={"time_budget_s": 0.5})
+            app.send_task(
+                "usage.tasks.usage_events_flush_task", queue=cluster["queue"], expires=60, kwargs={"time_budget_s": 0.5}
+            )
         time.sleep(0.5)
     # Then until the stream is empty and nothing is pending: no entry is left that could land late, twice.
     client, stream = get_sync_redis(), settings.TOKENWISE_LEDGER_STREAM
     while client.xlen(stream) or client.xpending(stream, GROUP)["pending"]:
         assert time.monotonic() < deadline, "the workers did not settle the ledger stream"
-        app.send_task("usage.tasks.usage_events_flush_task", queue=cluster["queue"], expires=60,
-                      kwargs={"time_budget_s": 0.5})
+        app.send_task(
+            "usage.tasks.usage_events_flush_task", queue=cluster["queue"], expires=60, kwargs={"time_budget_s": 0.5}
+        )
         time.sleep(0.5)
 
 
 def _call(url: str, secret: str, *, max_tokens: int, proxy: int) -> tuple[int, str, str, int]:
-    response = httpx.post(f"{url}/v1/chat/completions", headers={"authorization": f"Bearer {secret}"},
-                          json={"model": "gpt-4o-mini", "messages": HELLO, "max_tokens": max_tokens}, timeout=60)
+    response = httpx.post(
+        f"{url}/v1/chat/completions",
+        headers={"authorization": f"Bearer {secret}"},
+        json={"model": "gpt-4o-mini", "messages": HELLO, "max_tokens": max_tokens},
+        timeout=60,
+    )
     code = "" if response.status_code == 200 else response.json()["error"]["code"]
     return response.status_code, code, response.headers["x-request-id"], proxy
 
 
 def _flushes_with_inserts(log: Path) -> int:
     """How many flush tasks of this worker wrote at least one event (Celery logs each task's result)."""
-    return sum(int(n) > 0 for n in re.findall(r"usage_events_flush_task\[[^\]]+\] succeeded in [0-9.e-]+s: (\d+)",
-                                               log.read_text()))
+    return sum(
+        int(n) > 0
+        for n in re.findall(r"usage_events_flush_task\[[^\]]+\] succeeded in [0-9.e-]+s: (\d+)", log.read_text())
+    )
 
 
 def test_a_shared_budget_and_the_ledger_stay_exact_across_processes(cluster):

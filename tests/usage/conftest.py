@@ -37,8 +37,9 @@ def ledger_stream(settings, redis_keys_token):
 @pytest.fixture
 def redis_required():
     if not settings.REDIS_URL:
-        pytest.skip("SKIPPED: REDIS_URL is not set - this ledger test needs a real Redis "
-                    "(.ci/run and scripts/test set it)")
+        pytest.skip(
+            "SKIPPED: REDIS_URL is not set - this ledger test needs a real Redis (.ci/run and scripts/test set it)"
+        )
 
 
 @pytest.fixture(autouse=True)
@@ -60,10 +61,19 @@ def make_event():
 
     def build(**fields) -> UsageEventData:
         values = dict(
-            request_id=f"req_test{next(counter):06d}", created_at=datetime(2025, 3, 10, 12, 0, tzinfo=UTC),
-            endpoint="/v1/chat/completions", status=200, model_requested="gpt-4o-mini",
-            model_served="gpt-4o-mini-2024-07-18", provider="openai", prompt_tokens=1000, completion_tokens=200,
-            cached_tokens=400, total_tokens=1200, cost_usd="0.00024000", latency_ms=850,
+            request_id=f"req_test{next(counter):06d}",
+            created_at=datetime(2025, 3, 10, 12, 0, tzinfo=UTC),
+            endpoint="/v1/chat/completions",
+            status=200,
+            model_requested="gpt-4o-mini",
+            model_served="gpt-4o-mini-2024-07-18",
+            provider="openai",
+            prompt_tokens=1000,
+            completion_tokens=200,
+            cached_tokens=400,
+            total_tokens=1200,
+            cost_usd="0.00024000",
+            latency_ms=850,
         )
         values.update(fields)
         return UsageEventData(**values)

@@ -24,8 +24,16 @@ from usage.demo_upstream import (
 
 KEY = "sk-upstream-test"
 MODEL_IDS = [
-    "gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "o3-mini", "o4-mini",
-    "gpt-3.5-turbo-instruct", "text-embedding-3-small", "text-embedding-3-large",
+    "gpt-4o",
+    "gpt-4o-mini",
+    "gpt-4.1",
+    "gpt-4.1-mini",
+    "gpt-4.1-nano",
+    "o3-mini",
+    "o4-mini",
+    "gpt-3.5-turbo-instruct",
+    "text-embedding-3-small",
+    "text-embedding-3-large",
 ]
 HELLO = [{"role": "system", "content": "Be terse."}, {"role": "user", "content": "hello there general kenobi"}]
 HELLO_PROMPT_TOKENS = 3 + (3 + 2) + (3 + 4)
@@ -60,8 +68,10 @@ def usage_block(*, prompt: int, completion: int, cached: int = 0, reasoning: int
         "total_tokens": prompt + completion,
         "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
         "completion_tokens_details": {
-            "reasoning_tokens": reasoning, "audio_tokens": 0,
-            "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0,
+            "reasoning_tokens": reasoning,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
         },
     }
 
@@ -82,13 +92,20 @@ def test_counts_one_token_per_word():
 
 def test_counts_chat_overhead_per_message_and_reply():
     assert chat_prompt_tokens(HELLO) == 15
-    assert chat_prompt_tokens([{"role": "user", "content": [{"type": "text", "text": "a b"}, {"type": "image_url"}]}]) == 3 + 3 + 2 + 85
+    assert (
+        chat_prompt_tokens([{"role": "user", "content": [{"type": "text", "text": "a b"}, {"type": "image_url"}]}])
+        == 3 + 3 + 2 + 85
+    )
 
 
 def test_counts_responses_input_like_chat():
     assert responses_input_tokens(input="hello there") == 8
-    assert responses_input_tokens(input=[{"role": "user", "content": [{"type": "input_text", "text": "a b c"}]}],
-                                  instructions="Be terse.") == 3 + 5 + 6
+    assert (
+        responses_input_tokens(
+            input=[{"role": "user", "content": [{"type": "input_text", "text": "a b c"}]}], instructions="Be terse."
+        )
+        == 3 + 5 + 6
+    )
 
 
 def test_caches_long_prompts_in_steps_of_128():
@@ -123,8 +140,9 @@ def test_retrieves_one_model_and_rejects_unknown(client):
 
 
 def test_answers_chat_with_synthetic_text_and_exact_usage(client):
-    completion = client.chat.completions.create(model="gpt-4o-mini", messages=HELLO,
-                                                extra_body={"vendor_field": {"x": 1}})
+    completion = client.chat.completions.create(
+        model="gpt-4o-mini", messages=HELLO, extra_body={"vendor_field": {"x": 1}}
+    )
 
     assert completion.object == "chat.completion"
     assert completion.id.startswith("chatcmpl-")
@@ -140,8 +158,12 @@ def test_answers_chat_with_synthetic_text_and_exact_usage(client):
 
 @pytest.mark.parametrize(
     ("limits", "completion_tokens"),
-    [({"max_completion_tokens": 5}, 5), ({"max_tokens": 7}, 7), ({"max_completion_tokens": 3, "max_tokens": 9}, 3),
-     ({"max_tokens": 100_000}, 4096)],
+    [
+        ({"max_completion_tokens": 5}, 5),
+        ({"max_tokens": 7}, 7),
+        ({"max_completion_tokens": 3, "max_tokens": 9}, 3),
+        ({"max_tokens": 100_000}, 4096),
+    ],
 )
 def test_answer_length_follows_max_tokens(client, limits, completion_tokens):
     completion = client.chat.completions.create(model="gpt-4.1", messages=HELLO, **limits)
@@ -154,7 +176,9 @@ def test_reasoning_model_spends_half_the_completion_on_reasoning(client):
     completion = client.chat.completions.create(model="o3-mini", messages=HELLO, max_completion_tokens=20)
 
     assert completion.model == "o3-mini-2025-01-31"
-    assert completion.usage.model_dump(exclude_unset=True) == usage_block(prompt=HELLO_PROMPT_TOKENS, completion=20, reasoning=10)
+    assert completion.usage.model_dump(exclude_unset=True) == usage_block(
+        prompt=HELLO_PROMPT_TOKENS, completion=20, reasoning=10
+    )
     assert count_tokens(completion.choices[0].message.content) == 10
 
 
@@ -184,13 +208,15 @@ def test_returns_n_choices_and_bills_each(client):
 
 
 def test_streams_chat_with_usage_chunk_only_when_asked(client):
-    with client.chat.completions.create(model="gpt-4o", messages=HELLO, max_tokens=5, stream=True,
-                                        stream_options={"include_usage": True}) as stream:
+    with client.chat.completions.create(
+        model="gpt-4o", messages=HELLO, max_tokens=5, stream=True, stream_options={"include_usage": True}
+    ) as stream:
         chunks = list(stream)
 
     assert chunks[0].choices[0].delta.role == "assistant"
     assert "".join(chunk.choices[0].delta.content or "" for chunk in chunks[:-1]) == synthetic_answer(
-        seed_text="hello there general kenobi", tokens=5)
+        seed_text="hello there general kenobi", tokens=5
+    )
     assert len(chunks) == 1 + 5 + 1 + 1
     assert [chunk.choices[0].finish_reason for chunk in chunks[:-1]] == [None] * 6 + ["stop"]
     assert [chunk.usage for chunk in chunks[:-1]] == [None] * 7
@@ -201,8 +227,9 @@ def test_streams_chat_with_usage_chunk_only_when_asked(client):
 
 
 def test_stream_sse_framing_without_usage_request(upstream):
-    response = raw_post(upstream, "/chat/completions", {"model": "gpt-4o", "messages": HELLO, "max_tokens": 2,
-                                                        "stream": True})
+    response = raw_post(
+        upstream, "/chat/completions", {"model": "gpt-4o", "messages": HELLO, "max_tokens": 2, "stream": True}
+    )
 
     events = response.text.split("\n\n")
     assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
@@ -215,8 +242,9 @@ def test_stream_sse_framing_without_usage_request(upstream):
 def test_streams_chat_with_async_client(upstream):
     async def scenario() -> tuple[str, dict]:
         async with async_client(upstream) as aclient:
-            stream = await aclient.chat.completions.create(model="gpt-4.1-nano", messages=HELLO, stream=True,
-                                                           stream_options={"include_usage": True})
+            stream = await aclient.chat.completions.create(
+                model="gpt-4.1-nano", messages=HELLO, stream=True, stream_options={"include_usage": True}
+            )
             chunks = [chunk async for chunk in stream]
         text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
         return text, chunks[-1].usage.model_dump(exclude_unset=True)
@@ -248,12 +276,15 @@ def test_answers_one_choice_per_prompt_including_token_arrays(client):
 
 
 def test_streams_legacy_completion(client):
-    stream = client.completions.create(model="gpt-3.5-turbo-instruct", prompt="a b", max_tokens=3, stream=True,
-                                       stream_options={"include_usage": True})
+    stream = client.completions.create(
+        model="gpt-3.5-turbo-instruct", prompt="a b", max_tokens=3, stream=True, stream_options={"include_usage": True}
+    )
 
     chunks = list(stream)
 
-    assert "".join(chunk.choices[0].text for chunk in chunks if chunk.choices) == synthetic_answer(seed_text="a b", tokens=3)
+    assert "".join(chunk.choices[0].text for chunk in chunks if chunk.choices) == synthetic_answer(
+        seed_text="a b", tokens=3
+    )
     assert chunks[-2].choices[0].finish_reason == "stop"
     assert chunks[-1].usage.model_dump(exclude_unset=True) == usage_block(prompt=2, completion=3)
 
@@ -267,8 +298,9 @@ def test_rejects_chat_model_on_legacy_endpoint(client):
 
 
 def test_embeds_strings_same_in_float_and_base64(client, upstream):
-    as_floats = client.embeddings.create(model="text-embedding-3-small", input=["one two", "three"],
-                                         encoding_format="float")
+    as_floats = client.embeddings.create(
+        model="text-embedding-3-small", input=["one two", "three"], encoding_format="float"
+    )
 
     as_base64 = client.embeddings.create(model="text-embedding-3-small", input=["one two", "three"])
 
@@ -281,8 +313,9 @@ def test_embeds_strings_same_in_float_and_base64(client, upstream):
 
 
 def test_embeds_token_arrays_with_requested_dimensions(client):
-    result = client.embeddings.create(model="text-embedding-3-large", input=[[1, 2, 3]], dimensions=256,
-                                      encoding_format="float")
+    result = client.embeddings.create(
+        model="text-embedding-3-large", input=[[1, 2, 3]], dimensions=256, encoding_format="float"
+    )
 
     assert len(result.data[0].embedding) == 256
     assert sum(value * value for value in result.data[0].embedding) == pytest.approx(1.0, abs=1e-5)
@@ -300,8 +333,9 @@ def test_rejects_too_many_dimensions(client):
 
 
 def test_answers_responses_call(client):
-    response = client.responses.create(model="gpt-4.1-mini", input="hello there", max_output_tokens=6,
-                                       instructions="Be terse.")
+    response = client.responses.create(
+        model="gpt-4.1-mini", input="hello there", max_output_tokens=6, instructions="Be terse."
+    )
 
     assert response.id.startswith("resp_")
     assert (response.object, response.status, response.model) == ("response", "completed", "gpt-4.1-mini-2025-04-14")
@@ -309,15 +343,20 @@ def test_answers_responses_call(client):
     assert response.output[0].type == "message"
     assert response.output[0].content[0].annotations == []
     assert response.usage.model_dump(exclude_unset=True) == {
-        "input_tokens": 3 + 5 + 5, "input_tokens_details": {"cached_tokens": 0},
-        "output_tokens": 6, "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 19,
+        "input_tokens": 3 + 5 + 5,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": 6,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": 19,
     }
 
 
 def test_answers_responses_call_with_item_list_on_reasoning_model(client):
-    items = [{"role": "user", "content": [{"type": "input_text", "text": "first question"}]},
-             {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "an answer"}]},
-             {"role": "user", "content": "second question please"}]
+    items = [
+        {"role": "user", "content": [{"type": "input_text", "text": "first question"}]},
+        {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "an answer"}]},
+        {"role": "user", "content": "second question please"},
+    ]
 
     response = client.responses.create(model="o4-mini", input=items)
 
@@ -332,12 +371,21 @@ def test_streams_responses_events_in_openai_order(client):
         events = list(stream)
 
     assert [event.type for event in events] == [
-        "response.created", "response.in_progress", "response.output_item.added", "response.content_part.added",
-        *["response.output_text.delta"] * 3, "response.output_text.done", "response.content_part.done",
-        "response.output_item.done", "response.completed",
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.content_part.added",
+        *["response.output_text.delta"] * 3,
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.completed",
     ]
     assert [event.sequence_number for event in events] == list(range(11))
-    assert "".join(event.delta for event in events if event.type == "response.output_text.delta") == events[-1].response.output_text
+    assert (
+        "".join(event.delta for event in events if event.type == "response.output_text.delta")
+        == events[-1].response.output_text
+    )
     assert events[-1].response.usage.total_tokens == 8 + 3
 
 
@@ -378,24 +426,36 @@ def test_rejects_unknown_model(client):
     with pytest.raises(openai.NotFoundError) as raised:
         client.chat.completions.create(model="gpt-9", messages=HELLO)
 
-    assert raised.value.body == {"message": "The model `gpt-9` does not exist or you do not have access to it.",
-                                 "type": "invalid_request_error", "param": "model", "code": "model_not_found"}
+    assert raised.value.body == {
+        "message": "The model `gpt-9` does not exist or you do not have access to it.",
+        "type": "invalid_request_error",
+        "param": "model",
+        "code": "model_not_found",
+    }
 
 
-@pytest.mark.parametrize(("path", "body", "param"), [
-    ("/chat/completions", {"model": "gpt-4o"}, "messages"),
-    ("/chat/completions", {"messages": HELLO}, "model"),
-    ("/completions", {"model": "gpt-3.5-turbo-instruct"}, "prompt"),
-    ("/embeddings", {"model": "text-embedding-3-small"}, "input"),
-    ("/responses", {"model": "gpt-4o"}, "input"),
-])
+@pytest.mark.parametrize(
+    ("path", "body", "param"),
+    [
+        ("/chat/completions", {"model": "gpt-4o"}, "messages"),
+        ("/chat/completions", {"messages": HELLO}, "model"),
+        ("/completions", {"model": "gpt-3.5-turbo-instruct"}, "prompt"),
+        ("/embeddings", {"model": "text-embedding-3-small"}, "input"),
+        ("/responses", {"model": "gpt-4o"}, "input"),
+    ],
+)
 def test_rejects_missing_required_field(upstream, path, body, param):
     response = raw_post(upstream, path, body)
 
     assert response.status_code == 400
-    assert response.json() == {"error": {"message": f"Missing required parameter: '{param}'.",
-                                         "type": "invalid_request_error", "param": param,
-                                         "code": "missing_required_parameter"}}
+    assert response.json() == {
+        "error": {
+            "message": f"Missing required parameter: '{param}'.",
+            "type": "invalid_request_error",
+            "param": param,
+            "code": "missing_required_parameter",
+        }
+    }
 
 
 def test_rejects_malformed_json(upstream):
@@ -448,10 +508,16 @@ def test_reset_drops_the_connection(client, upstream):
     assert upstream.stats["connections_dropped"] == 1
 
 
-@pytest.mark.parametrize(("status", "error_class"), [
-    (429, openai.RateLimitError), (500, openai.InternalServerError), (503, openai.InternalServerError),
-    (400, openai.BadRequestError), (403, openai.PermissionDeniedError),
-])
+@pytest.mark.parametrize(
+    ("status", "error_class"),
+    [
+        (429, openai.RateLimitError),
+        (500, openai.InternalServerError),
+        (503, openai.InternalServerError),
+        (400, openai.BadRequestError),
+        (403, openai.PermissionDeniedError),
+    ],
+)
 def test_status_fault_raises_matching_error(client, status, error_class):
     with pytest.raises(error_class) as raised:
         client.chat.completions.create(model="gpt-4o", messages=HELLO, extra_body={"fake_fault": f"status:{status}"})
@@ -465,8 +531,9 @@ def test_fault_can_come_from_header_and_combine(client):
     started = time.monotonic()
 
     with pytest.raises(openai.InternalServerError):
-        client.embeddings.create(model="text-embedding-3-small", input="x",
-                                 extra_headers={"x-fake-fault": "slow:100, status:503"})
+        client.embeddings.create(
+            model="text-embedding-3-small", input="x", extra_headers={"x-fake-fault": "slow:100, status:503"}
+        )
 
     assert time.monotonic() - started >= 0.1
 
@@ -495,8 +562,9 @@ def test_slow_delays_the_answer(client):
 
 def test_truncate_ends_stream_without_done(client, upstream):
     received = []
-    stream = client.chat.completions.create(model="gpt-4o", messages=HELLO, stream=True,
-                                            extra_body={"fake_fault": "truncate"})
+    stream = client.chat.completions.create(
+        model="gpt-4o", messages=HELLO, stream=True, extra_body={"fake_fault": "truncate"}
+    )
 
     with pytest.raises(openai.APIConnectionError):
         for chunk in stream:
@@ -508,8 +576,12 @@ def test_truncate_ends_stream_without_done(client, upstream):
 
 
 def test_truncate_raw_body_has_no_done(upstream):
-    with httpx.stream("POST", f"{upstream.base_url}/responses", headers={"authorization": f"Bearer {KEY}"},
-                      json={"model": "gpt-4o", "input": "x", "stream": True, "fake_fault": "truncate"}) as response:
+    with httpx.stream(
+        "POST",
+        f"{upstream.base_url}/responses",
+        headers={"authorization": f"Bearer {KEY}"},
+        json={"model": "gpt-4o", "input": "x", "stream": True, "fake_fault": "truncate"},
+    ) as response:
         with pytest.raises(httpx.RemoteProtocolError):
             response.read()
 
@@ -523,12 +595,19 @@ def test_truncate_non_stream_answer_is_a_connection_error(client):
 
 def test_no_usage_omits_usage_everywhere(client):
     completion = client.chat.completions.create(model="gpt-4o", messages=HELLO, extra_body={"fake_fault": "no-usage"})
-    chunks = list(client.chat.completions.create(model="gpt-4o", messages=HELLO, stream=True,
-                                                 stream_options={"include_usage": True},
-                                                 extra_body={"fake_fault": "no-usage"}))
+    chunks = list(
+        client.chat.completions.create(
+            model="gpt-4o",
+            messages=HELLO,
+            stream=True,
+            stream_options={"include_usage": True},
+            extra_body={"fake_fault": "no-usage"},
+        )
+    )
     response = client.responses.create(model="gpt-4o", input="x", extra_body={"fake_fault": "no-usage"})
-    embeddings = client.embeddings.create(model="text-embedding-3-small", input="x",
-                                          extra_body={"fake_fault": "no-usage"})
+    embeddings = client.embeddings.create(
+        model="text-embedding-3-small", input="x", extra_body={"fake_fault": "no-usage"}
+    )
 
     assert completion.usage is None
     assert [chunk.usage for chunk in chunks] == [None] * len(chunks)
@@ -540,16 +619,20 @@ def test_no_usage_omits_usage_everywhere(client):
 def test_long_and_slow_stream(client):
     started = time.monotonic()
 
-    chunks = list(client.chat.completions.create(model="gpt-4o", messages=HELLO, stream=True,
-                                                 extra_body={"fake_fault": "long-stream:40,slow-stream:5"}))
+    chunks = list(
+        client.chat.completions.create(
+            model="gpt-4o", messages=HELLO, stream=True, extra_body={"fake_fault": "long-stream:40,slow-stream:5"}
+        )
+    )
 
     assert sum(1 for chunk in chunks if chunk.choices[0].delta.content) == 40
     assert time.monotonic() - started >= 0.2
 
 
 def test_counts_stream_cancelled_by_client(client, upstream):
-    stream = client.chat.completions.create(model="gpt-4o", messages=HELLO, stream=True,
-                                            extra_body={"fake_fault": "long-stream:1000,slow-stream:10"})
+    stream = client.chat.completions.create(
+        model="gpt-4o", messages=HELLO, stream=True, extra_body={"fake_fault": "long-stream:1000,slow-stream:10"}
+    )
     first = [next(stream) for _ in range(3)]
 
     stream.close()

@@ -18,8 +18,16 @@ USAGE = payloads.chat_usage(prompt=9, completion=3, cached=0, reasoning=0)
 
 
 def _events() -> list[tuple[bytes, bool]]:
-    return list(payloads.chat_stream(id="chatcmpl-1", created=1, model="gpt-4o-2024-08-06",
-                                     answers=[["one", "two", "three"]], usage=USAGE, include_usage=True))
+    return list(
+        payloads.chat_stream(
+            id="chatcmpl-1",
+            created=1,
+            model="gpt-4o-2024-08-06",
+            answers=[["one", "two", "three"]],
+            usage=USAGE,
+            include_usage=True,
+        )
+    )
 
 
 def _writes(name: str) -> list[tuple[bytes, bool, float]]:
@@ -55,8 +63,11 @@ def test_vllm_writes_two_events_at_a_time_and_the_end_together():
     events, writes = _events(), _writes("vllm")
 
     assert b"".join(data for data, _, _ in writes) == b"".join(event for event, _ in events)
-    assert [data for data, _, _ in writes] == [events[0][0] + events[1][0], events[2][0] + events[3][0],
-                                              b"".join(event for event, _ in events[4:])]
+    assert [data for data, _, _ in writes] == [
+        events[0][0] + events[1][0],
+        events[2][0] + events[3][0],
+        b"".join(event for event, _ in events[4:]),
+    ]
     assert [is_delta for _, is_delta, _ in writes] == [True, True, False]
 
 
@@ -70,8 +81,9 @@ def test_split_writes_each_event_in_two_halves_and_crlf_changes_line_ends():
     events = [event for event, _ in _events()]
 
     split = _writes("split")
-    assert [data for data, _, _ in split] == [half for event in events
-                                              for half in (event[: len(event) // 2], event[len(event) // 2:])]
+    assert [data for data, _, _ in split] == [
+        half for event in events for half in (event[: len(event) // 2], event[len(event) // 2 :])
+    ]
     assert [pause for _, _, pause in split] == [0.0, SPLIT_PAUSE_MS] * len(events)
     assert [data for data, _, _ in _writes("crlf")] == [event.replace(b"\n", b"\r\n") for event in events]
 
@@ -93,8 +105,9 @@ def test_the_openai_client_reads_every_framing(upstream, name):
     upstream.framing = name
     client = openai.OpenAI(base_url=upstream.base_url, api_key="sk-any", max_retries=0, timeout=5.0)
 
-    with client.chat.completions.create(model="gpt-4o", messages=HELLO, max_tokens=4, stream=True,
-                                        stream_options={"include_usage": True}) as stream:
+    with client.chat.completions.create(
+        model="gpt-4o", messages=HELLO, max_tokens=4, stream=True, stream_options={"include_usage": True}
+    ) as stream:
         chunks = list(stream)
 
     text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
@@ -107,8 +120,7 @@ def test_a_request_picks_its_own_framing_and_an_unknown_one_is_refused(upstream)
     body = {"model": "gpt-4o", "messages": HELLO, "max_tokens": 2, "stream": True}
 
     crlf = httpx.post(f"{upstream.base_url}/chat/completions", json=dict(body, fake_fault="framing:crlf"))
-    unknown = httpx.post(f"{upstream.base_url}/chat/completions", headers={"x-fake-fault": "framing:morse"},
-                         json=body)
+    unknown = httpx.post(f"{upstream.base_url}/chat/completions", headers={"x-fake-fault": "framing:morse"}, json=body)
 
     assert crlf.content.endswith(b"\r\n\r\ndata: [DONE]\r\n\r\n") and b"\n\n" not in crlf.content.replace(b"\r\n", b"")
     assert unknown.status_code == 400

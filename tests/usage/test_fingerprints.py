@@ -5,8 +5,10 @@ import pytest
 
 from usage.fingerprints import hamming, normalise, prompt_fingerprints, prompt_hash, simhash64, text_of_messages
 
-WORDS = ("the invoice customer refund ticket order shipping delay account manager escalate policy review "
-         "summary answer draft email please thanks today tomorrow urgent priority status update report").split()
+WORDS = (
+    "the invoice customer refund ticket order shipping delay account manager escalate policy review "
+    "summary answer draft email please thanks today tomorrow urgent priority status update report"
+).split()
 
 
 def paragraph(seed: int, length: int = 200) -> list[str]:
@@ -71,28 +73,55 @@ def test_hamming_reads_signed_and_unsigned_forms_alike():
 @pytest.mark.parametrize(
     ("body", "text"),
     [
-        ({"model": "m", "messages": [{"role": "system", "content": "Be brief."},
-                                     {"role": "user", "content": "Hi"}]}, "Be brief.\nHi"),
-        ({"messages": [{"role": "user", "content": [
-            {"type": "text", "text": "What is this?"},
-            {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
-            {"type": "text", "text": "Be precise."},
-        ]}]}, "What is this?\nBe precise."),
-        ({"messages": [{"role": "assistant", "content": None, "tool_calls": []},
-                       {"role": "tool", "tool_call_id": "1", "content": "42"}]}, "42"),
+        (
+            {"model": "m", "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]},
+            "Be brief.\nHi",
+        ),
+        (
+            {
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "text", "text": "What is this?"},
+                            {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+                            {"type": "text", "text": "Be precise."},
+                        ],
+                    }
+                ]
+            },
+            "What is this?\nBe precise.",
+        ),
+        (
+            {
+                "messages": [
+                    {"role": "assistant", "content": None, "tool_calls": []},
+                    {"role": "tool", "tool_call_id": "1", "content": "42"},
+                ]
+            },
+            "42",
+        ),
         ({"prompt": "Once upon a time"}, "Once upon a time"),
         ({"prompt": ["first", "second"]}, "first\nsecond"),
         ({"prompt": [1, 2, 3]}, "1 2 3"),
         ({"input": [[5, 6], [7]]}, "5 6\n7"),
         ({"input": ["embed me", "and me"]}, "embed me\nand me"),
         ({"instructions": "You are terse.", "input": "Hello"}, "You are terse.\nHello"),
-        ({"input": [
-            {"role": "user", "content": "plain"},
-            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "parts"},
-                                                           {"type": "input_image", "image_url": "x"}]},
-            {"type": "function_call_output", "call_id": "c", "output": "result"},
-            {"type": "reasoning", "summary": []},
-        ]}, "plain\nparts\nresult"),
+        (
+            {
+                "input": [
+                    {"role": "user", "content": "plain"},
+                    {
+                        "type": "message",
+                        "role": "user",
+                        "content": [{"type": "input_text", "text": "parts"}, {"type": "input_image", "image_url": "x"}],
+                    },
+                    {"type": "function_call_output", "call_id": "c", "output": "result"},
+                    {"type": "reasoning", "summary": []},
+                ]
+            },
+            "plain\nparts\nresult",
+        ),
         ({"model": "m"}, ""),
         ({"messages": "not a list", "prompt": 7}, "not a list"),
     ],

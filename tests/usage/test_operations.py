@@ -52,6 +52,7 @@ def spool(settings, tmp_path):
 
 # --- /healthz and /readyz -------------------------------------------------------------------------
 
+
 def test_healthz_answers_without_touching_anything(unreachable_redis):
     response = Client().get("/healthz")
 
@@ -85,8 +86,9 @@ def test_readyz_without_redis_is_unavailable_when_failing_closed(db, unreachable
     assert (response.status_code, response.json()["status"]) == (503, "unavailable")
 
 
-def test_readyz_is_unavailable_when_the_backlog_passes_its_threshold(db, ledger_stream, redis_required, settings,
-                                                                      spool, make_event):
+def test_readyz_is_unavailable_when_the_backlog_passes_its_threshold(
+    db, ledger_stream, redis_required, settings, spool, make_event
+):
     settings.TOKENWISE_READYZ_MAX_BACKLOG = 2
     for index in range(3):
         ledger_stream.xadd(settings.TOKENWISE_LEDGER_STREAM, {"e": make_event(request_id=f"req_b{index}").to_json()})
@@ -94,11 +96,17 @@ def test_readyz_is_unavailable_when_the_backlog_passes_its_threshold(db, ledger_
     response = Client().get("/readyz")
 
     assert response.status_code == 503
-    assert response.json()["checks"]["ledger_backlog"] == {"ok": False, "events": 3, "spooled": 0, "pending": 0,
-                                                           "limit": 2}
+    assert response.json()["checks"]["ledger_backlog"] == {
+        "ok": False,
+        "events": 3,
+        "spooled": 0,
+        "pending": 0,
+        "limit": 2,
+    }
 
 
 # --- /metrics -------------------------------------------------------------------------------------
+
 
 def _sample(text: str, name: str) -> float:
     for line in text.splitlines():
@@ -112,11 +120,14 @@ def test_metrics_count_calls_tokens_and_rejections(live_proxy, employee_key, spo
     calls_recorded_wait()  # nothing an earlier test left unrecorded is counted during this one
     before = httpx.get(f"{live_proxy.url}/metrics").text
 
-    client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hello there"}],
-                                   max_tokens=5)
+    client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "hello there"}], max_tokens=5
+    )
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(base_url=f"{live_proxy.url}/v1", api_key="tw-nope", max_retries=0).models.list()
-    httpx.post(f"{live_proxy.url}/v1/chat/completions", content=b"{", headers={"authorization": f"Bearer {employee_key[1]}"})
+    httpx.post(
+        f"{live_proxy.url}/v1/chat/completions", content=b"{", headers={"authorization": f"Bearer {employee_key[1]}"}
+    )
     # Calls are counted when recorded, just after their response (usage/proxy/call.py): wait for that.
     calls_recorded_wait()
     after = httpx.get(f"{live_proxy.url}/metrics").text
@@ -148,11 +159,17 @@ def test_metrics_add_up_over_worker_processes(db, settings, tmp_path):
     """With PROMETHEUS_MULTIPROC_DIR, /metrics sums what every worker process counted."""
     folder = tmp_path / "prom"
     folder.mkdir()
-    script = ("from usage.metrics import REQUESTS; "
-              "REQUESTS.labels('chat.completions', '200').inc(); REQUESTS.labels('chat.completions', '200').inc()")
+    script = (
+        "from usage.metrics import REQUESTS; "
+        "REQUESTS.labels('chat.completions', '200').inc(); REQUESTS.labels('chat.completions', '200').inc()"
+    )
     for _ in range(2):  # two "workers", each its own process
-        subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, check=True,
-                       env={"PROMETHEUS_MULTIPROC_DIR": str(folder), "PATH": "/usr/bin:/bin"})
+        subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=REPO_ROOT,
+            check=True,
+            env={"PROMETHEUS_MULTIPROC_DIR": str(folder), "PATH": "/usr/bin:/bin"},
+        )
     settings.PROMETHEUS_MULTIPROC_DIR = str(folder)
 
     text = Client().get("/metrics").content.decode()
@@ -161,6 +178,7 @@ def test_metrics_add_up_over_worker_processes(db, settings, tmp_path):
 
 
 # --- Structured logs ------------------------------------------------------------------------------
+
 
 def test_json_log_lines_carry_the_request_id(settings):
     from pythonjsonlogger.json import JsonFormatter
@@ -183,10 +201,15 @@ def test_json_log_lines_carry_the_request_id(settings):
 
     line = json.loads(stream.getvalue())
     assert (line["level"], line["logger"], line["message"], line["request_id"]) == (
-        "WARNING", "tokenwise.test.json", "upstream primary failed", "req_abc123")
+        "WARNING",
+        "tokenwise.test.json",
+        "upstream primary failed",
+        "req_abc123",
+    )
 
 
 # --- The spool (both stores down) -----------------------------------------------------------------
+
 
 def test_spooled_events_are_reingested_once(transactional_db, spool, make_event):
     events = [make_event() for _ in range(3)]
@@ -215,8 +238,9 @@ def test_a_torn_spool_line_is_kept_aside_not_dropped(transactional_db, spool, ma
     assert next(spool.iterdir()).read_bytes() == b'{"request_id": "req_to'
 
 
-def test_publish_writes_straight_to_the_database_when_redis_is_down(transactional_db, unreachable_redis, spool,
-                                                                    make_event):
+def test_publish_writes_straight_to_the_database_when_redis_is_down(
+    transactional_db, unreachable_redis, spool, make_event
+):
     from asgiref.sync import async_to_sync
 
     event = make_event(request_id="req_direct")
@@ -238,8 +262,9 @@ def test_prune_deletes_raw_events_past_retention_and_keeps_rollups(transactional
 
     usage_partitions_ensure(since=date(2025, 1, 1), today=NOW.date(), months_ahead=0)
     ages_days = [200, 120, 31, 30, 29, 0]
-    usage_events_ingest(events=[make_event(request_id=f"req_age{age}", created_at=NOW - timedelta(days=age))
-                                for age in ages_days])
+    usage_events_ingest(
+        events=[make_event(request_id=f"req_age{age}", created_at=NOW - timedelta(days=age)) for age in ages_days]
+    )
     usage_rollups_rebuild()
     rollups_before = DailyRollup.objects.count()
 
@@ -261,12 +286,18 @@ def test_prune_with_zero_days_keeps_everything(transactional_db, make_event):
 
 # --- Poison-proof events --------------------------------------------------------------------------
 
-def test_nul_characters_from_the_caller_never_block_the_ledger(live_proxy, employee_key, ledger):
-    body = b'{"model": "gpt-4o-mini\\u0000x", "messages": [{"role": "user", "content": "hi"}], ' \
-           b'"metadata": {"purpose": "re\\u0000port"}}'
 
-    response = httpx.post(f"{live_proxy.url}/v1/chat/completions", content=body,
-                          headers={"authorization": f"Bearer {employee_key[1]}", "content-type": "application/json"})
+def test_nul_characters_from_the_caller_never_block_the_ledger(live_proxy, employee_key, ledger):
+    body = (
+        b'{"model": "gpt-4o-mini\\u0000x", "messages": [{"role": "user", "content": "hi"}], '
+        b'"metadata": {"purpose": "re\\u0000port"}}'
+    )
+
+    response = httpx.post(
+        f"{live_proxy.url}/v1/chat/completions",
+        content=body,
+        headers={"authorization": f"Bearer {employee_key[1]}", "content-type": "application/json"},
+    )
     ledger.drain()
 
     event = UsageEvent.objects.get(request_id=response.headers["x-request-id"])
@@ -275,9 +306,11 @@ def test_nul_characters_from_the_caller_never_block_the_ledger(live_proxy, emplo
 
 @pytest.mark.parametrize("max_tokens", [2**31, 10**30, -1])
 def test_out_of_range_max_tokens_is_a_clean_400_and_recorded(live_proxy, employee_key, ledger, upstream, max_tokens):
-    response = httpx.post(f"{live_proxy.url}/v1/chat/completions", headers={"authorization": f"Bearer {employee_key[1]}"},
-                          json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}],
-                                "max_tokens": max_tokens})
+    response = httpx.post(
+        f"{live_proxy.url}/v1/chat/completions",
+        headers={"authorization": f"Bearer {employee_key[1]}"},
+        json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "max_tokens": max_tokens},
+    )
     ledger.drain()
 
     assert (response.status_code, response.json()["error"]["code"]) == (400, "invalid_value")
@@ -286,8 +319,9 @@ def test_out_of_range_max_tokens_is_a_clean_400_and_recorded(live_proxy, employe
     assert (event.status, event.error_code, event.max_tokens) == (400, "invalid_value", None)
 
 
-def test_numbers_too_large_for_the_ledger_are_clamped_not_refused(transactional_db, unreachable_redis, spool,
-                                                                  make_event):
+def test_numbers_too_large_for_the_ledger_are_clamped_not_refused(
+    transactional_db, unreachable_redis, spool, make_event
+):
     from asgiref.sync import async_to_sync
 
     event = make_event(request_id="req_huge", completion_tokens=2**40, total_tokens=2**40 + 5)
@@ -302,10 +336,10 @@ def test_a_worker_moves_what_it_loaded_at_start_out_of_the_garbage_collectors_si
     # A worker imports config.asgi (Django, every app, URLconf and view) once; frozen, those objects
     # are not scanned again by each full collection, which otherwise stalled a call for 50-70 ms.
     script = "import gc; import config.asgi; print(gc.get_freeze_count())"
-    env = {"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "config.settings", "DATABASE_URL": "",
-           "REDIS_URL": ""}
+    env = {"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "config.settings", "DATABASE_URL": "", "REDIS_URL": ""}
 
-    out = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, check=True, env=env,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO_ROOT, check=True, env=env, capture_output=True, text=True
+    ).stdout
 
     assert int(out.split()[-1]) > 50_000  # Django alone is well over that many objects

@@ -41,7 +41,8 @@ def test_table_is_partitioned_by_month_with_upcoming_months_and_a_default(postgr
 
 
 def test_rows_outside_every_month_land_in_the_default_partition_and_move_when_their_month_is_created(
-        postgresql, make_event):
+    postgresql, make_event
+):
     moment = datetime(2031, 5, 17, 9, 30, tzinfo=UTC)
     usage_events_ingest(events=[make_event(request_id="req_future", created_at=moment)])
     assert partition_of("req_future") == "usage_usageevent_default"
@@ -74,17 +75,20 @@ def test_ingest_stays_idempotent_on_request_id_across_partitions(postgresql, mak
 
 def test_drop_removes_whole_old_months_and_keeps_the_rest(postgresql, make_event):
     usage_partitions_ensure(months_ahead=0, today=date(2024, 2, 1), since=date(2024, 1, 1))
-    usage_events_ingest(events=[
-        make_event(request_id="req_jan", created_at=datetime(2024, 1, 31, 23, 0, tzinfo=UTC)),
-        make_event(request_id="req_feb", created_at=datetime(2024, 2, 1, 0, 0, tzinfo=UTC)),
-    ])
+    usage_events_ingest(
+        events=[
+            make_event(request_id="req_jan", created_at=datetime(2024, 1, 31, 23, 0, tzinfo=UTC)),
+            make_event(request_id="req_feb", created_at=datetime(2024, 2, 1, 0, 0, tzinfo=UTC)),
+        ]
+    )
 
     dropped = usage_partitions_drop(before=date(2024, 2, 15))
 
     assert "usage_usageevent_p202401" in dropped
     assert "usage_usageevent_p202402" not in dropped
-    assert list(UsageEvent.objects.filter(request_id__in=["req_jan", "req_feb"]).values_list(
-        "request_id", flat=True)) == ["req_feb"]
+    assert list(
+        UsageEvent.objects.filter(request_id__in=["req_jan", "req_feb"]).values_list("request_id", flat=True)
+    ) == ["req_feb"]
 
 
 def test_daily_task_creates_nothing_once_the_coming_months_exist(postgresql):

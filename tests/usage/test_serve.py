@@ -27,8 +27,10 @@ def test_demo_on_a_taken_port_says_how_to_pick_another_and_seeds_nothing(taken_p
         call_command("serve", "--demo", "--port", str(taken_port))
 
     assert str(refused.value).startswith(f"Cannot listen on 127.0.0.1:{taken_port} (Address already in use)")
-    assert str(refused.value).endswith(f"Pick another port: make demo PORT={taken_port + 1} "
-                                       f"(or: python manage.py serve --demo --port {taken_port + 1}).")
+    assert str(refused.value).endswith(
+        f"Pick another port: make demo PORT={taken_port + 1} "
+        f"(or: python manage.py serve --demo --port {taken_port + 1})."
+    )
     assert (Team.objects.count(), UsageEvent.objects.count()) == (0, 0)
 
 

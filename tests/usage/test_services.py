@@ -21,8 +21,20 @@ T0 = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
 def rollup_rows():
     return sorted(
         DailyRollup.objects.values_list(
-            "day", "user_id", "team_id", "model", "requests", "errors", "prompt_tokens", "completion_tokens",
-            "cached_tokens", "reasoning_tokens", "total_tokens", "cost_usd", "unpriced_requests"),
+            "day",
+            "user_id",
+            "team_id",
+            "model",
+            "requests",
+            "errors",
+            "prompt_tokens",
+            "completion_tokens",
+            "cached_tokens",
+            "reasoning_tokens",
+            "total_tokens",
+            "cost_usd",
+            "unpriced_requests",
+        ),
         key=lambda row: (row[0], row[1] or 0, row[2] or 0, row[3]),
     )
 
@@ -30,18 +42,32 @@ def rollup_rows():
 @pytest.fixture
 def ingest(django_capture_on_commit_callbacks):
     """usage_events_ingest with its after-commit work (rollup marking) run, as in production."""
+
     def run(events):
         with django_capture_on_commit_callbacks(execute=True):
             return usage_events_ingest(events=events)
+
     return run
 
 
 def test_writes_every_field_of_an_event(db, employee_key, make_event, ingest, ledger_stream):
     key, _ = employee_key
     event = make_event(
-        request_id="req_full", key_id=key.pk, user_id=key.user_id, team_id=key.team_id, stream=True,
-        reasoning_tokens=50, error_code="", time_to_first_byte_ms=120, is_estimated=True, client_disconnected=True,
-        max_tokens=512, purpose="triage", policy_action="warn", prompt_hash="ab" * 32, prompt_simhash=-42,
+        request_id="req_full",
+        key_id=key.pk,
+        user_id=key.user_id,
+        team_id=key.team_id,
+        stream=True,
+        reasoning_tokens=50,
+        error_code="",
+        time_to_first_byte_ms=120,
+        is_estimated=True,
+        client_disconnected=True,
+        max_tokens=512,
+        purpose="triage",
+        policy_action="warn",
+        prompt_hash="ab" * 32,
+        prompt_simhash=-42,
         output_simhash=2**63 - 1,
     )
 
@@ -50,17 +76,45 @@ def test_writes_every_field_of_an_event(db, employee_key, make_event, ingest, le
     assert inserted == 1
     row = UsageEvent.objects.get(request_id="req_full")
     assert (row.created_at, row.key_id, row.user_id, row.team_id, row.endpoint, row.status) == (
-        T0, key.pk, key.user_id, key.team_id, "/v1/chat/completions", 200)
+        T0,
+        key.pk,
+        key.user_id,
+        key.team_id,
+        "/v1/chat/completions",
+        200,
+    )
     assert (row.model_requested, row.model_served, row.provider, row.stream) == (
-        "gpt-4o-mini", "gpt-4o-mini-2024-07-18", "openai", True)
+        "gpt-4o-mini",
+        "gpt-4o-mini-2024-07-18",
+        "openai",
+        True,
+    )
     assert (row.prompt_tokens, row.completion_tokens, row.cached_tokens, row.reasoning_tokens, row.total_tokens) == (
-        1000, 200, 400, 50, 1200)
+        1000,
+        200,
+        400,
+        50,
+        1200,
+    )
     assert (row.cost_usd, row.price_id, row.latency_ms, row.time_to_first_byte_ms) == (
-        Decimal("0.00024000"), None, 850, 120)
+        Decimal("0.00024000"),
+        None,
+        850,
+        120,
+    )
     assert (row.is_estimated, row.client_disconnected, row.max_tokens, row.purpose, row.policy_action) == (
-        True, True, 512, "triage", "warn")
+        True,
+        True,
+        512,
+        "triage",
+        "warn",
+    )
     assert (row.prompt_hash, row.prompt_simhash, row.output_simhash, row.prompt_text) == (
-        "ab" * 32, -42, 2**63 - 1, None)
+        "ab" * 32,
+        -42,
+        2**63 - 1,
+        None,
+    )
 
 
 def test_is_idempotent_on_request_id(db, make_event, ingest, ledger_stream):
@@ -70,8 +124,7 @@ def test_is_idempotent_on_request_id(db, make_event, ingest, ledger_stream):
     inserted = ingest([first, second, make_event(request_id="req_b", prompt_tokens=9)])
 
     assert inserted == 1
-    assert sorted(UsageEvent.objects.values_list("request_id", "prompt_tokens")) == [
-        ("req_a", 1000), ("req_b", 1000)]
+    assert sorted(UsageEvent.objects.values_list("request_id", "prompt_tokens")) == [("req_a", 1000), ("req_b", 1000)]
     assert ingest([first, second]) == 0
     assert UsageEvent.objects.count() == 2
 
@@ -84,8 +137,13 @@ def test_keeps_unknown_cost_as_null(db, make_event, ingest, ledger_stream):
 
 def test_moves_key_last_used_forward_only(db, employee_key, make_event, ingest, ledger_stream):
     key, _ = employee_key
-    ingest([make_event(key_id=key.pk, created_at=T0), make_event(key_id=key.pk, created_at=T0 + timedelta(minutes=5)),
-            make_event(key_id=key.pk, created_at=T0 + timedelta(minutes=2))])
+    ingest(
+        [
+            make_event(key_id=key.pk, created_at=T0),
+            make_event(key_id=key.pk, created_at=T0 + timedelta(minutes=5)),
+            make_event(key_id=key.pk, created_at=T0 + timedelta(minutes=2)),
+        ]
+    )
     assert ApiKey.objects.get(pk=key.pk).last_used_at == T0 + timedelta(minutes=5)
 
     ingest([make_event(key_id=key.pk, created_at=T0 - timedelta(days=1))])
@@ -94,49 +152,128 @@ def test_moves_key_last_used_forward_only(db, employee_key, make_event, ingest, 
 
 
 def test_rollups_sum_a_day_per_person_team_and_served_model(
-    db, employee, manager, team, other_team, make_event, ingest, ledger_stream,
+    db,
+    employee,
+    manager,
+    team,
+    other_team,
+    make_event,
+    ingest,
+    ledger_stream,
 ):
-    ingest([
-        make_event(user_id=employee.pk, team_id=team.pk),
-        make_event(user_id=employee.pk, team_id=team.pk, prompt_tokens=10, completion_tokens=5, cached_tokens=0,
-                   reasoning_tokens=3, total_tokens=15, cost_usd="0.00000450", created_at=T0 + timedelta(hours=11)),
-        make_event(user_id=employee.pk, team_id=team.pk, status=502, prompt_tokens=0, completion_tokens=0,
-                   cached_tokens=0, total_tokens=0, cost_usd="0", model_served=""),
-        make_event(user_id=employee.pk, team_id=team.pk, model_served="llama-3-70b", cost_usd=None),
-        make_event(user_id=manager.pk, team_id=team.pk, created_at=T0 + timedelta(days=1)),
-        make_event(user_id=None, team_id=other_team.pk),
-    ])
+    ingest(
+        [
+            make_event(user_id=employee.pk, team_id=team.pk),
+            make_event(
+                user_id=employee.pk,
+                team_id=team.pk,
+                prompt_tokens=10,
+                completion_tokens=5,
+                cached_tokens=0,
+                reasoning_tokens=3,
+                total_tokens=15,
+                cost_usd="0.00000450",
+                created_at=T0 + timedelta(hours=11),
+            ),
+            make_event(
+                user_id=employee.pk,
+                team_id=team.pk,
+                status=502,
+                prompt_tokens=0,
+                completion_tokens=0,
+                cached_tokens=0,
+                total_tokens=0,
+                cost_usd="0",
+                model_served="",
+            ),
+            make_event(user_id=employee.pk, team_id=team.pk, model_served="llama-3-70b", cost_usd=None),
+            make_event(user_id=manager.pk, team_id=team.pk, created_at=T0 + timedelta(days=1)),
+            make_event(user_id=None, team_id=other_team.pk),
+        ]
+    )
 
     usage_rollups_refresh()
 
     assert rollup_rows() == [
-        (date(2025, 3, 10), None, other_team.pk, "gpt-4o-mini-2024-07-18", 1, 0, 1000, 200, 400, 0, 1200,
-         Decimal("0.00024000"), 0),
+        (
+            date(2025, 3, 10),
+            None,
+            other_team.pk,
+            "gpt-4o-mini-2024-07-18",
+            1,
+            0,
+            1000,
+            200,
+            400,
+            0,
+            1200,
+            Decimal("0.00024000"),
+            0,
+        ),
         (date(2025, 3, 10), employee.pk, team.pk, "gpt-4o-mini", 1, 1, 0, 0, 0, 0, 0, Decimal("0E-8"), 0),
-        (date(2025, 3, 10), employee.pk, team.pk, "gpt-4o-mini-2024-07-18", 2, 0, 1010, 205, 400, 3, 1215,
-         Decimal("0.00024450"), 0),
+        (
+            date(2025, 3, 10),
+            employee.pk,
+            team.pk,
+            "gpt-4o-mini-2024-07-18",
+            2,
+            0,
+            1010,
+            205,
+            400,
+            3,
+            1215,
+            Decimal("0.00024450"),
+            0,
+        ),
         (date(2025, 3, 10), employee.pk, team.pk, "llama-3-70b", 1, 0, 1000, 200, 400, 0, 1200, Decimal("0E-8"), 1),
-        (date(2025, 3, 11), manager.pk, team.pk, "gpt-4o-mini-2024-07-18", 1, 0, 1000, 200, 400, 0, 1200,
-         Decimal("0.00024000"), 0),
+        (
+            date(2025, 3, 11),
+            manager.pk,
+            team.pk,
+            "gpt-4o-mini-2024-07-18",
+            1,
+            0,
+            1000,
+            200,
+            400,
+            0,
+            1200,
+            Decimal("0.00024000"),
+            0,
+        ),
     ]
 
 
 def test_rollup_days_follow_the_organisation_time_zone(
-    db, employee, team, make_event, ingest, ledger_stream, settings,
+    db,
+    employee,
+    team,
+    make_event,
+    ingest,
+    ledger_stream,
+    settings,
 ):
     settings.TIME_ZONE = "America/New_York"
-    ingest([make_event(user_id=employee.pk, team_id=team.pk, created_at=datetime(2025, 3, 10, 3, 30, tzinfo=UTC)),
-            make_event(user_id=employee.pk, team_id=team.pk, created_at=datetime(2025, 3, 10, 4, 30, tzinfo=UTC))])
+    ingest(
+        [
+            make_event(user_id=employee.pk, team_id=team.pk, created_at=datetime(2025, 3, 10, 3, 30, tzinfo=UTC)),
+            make_event(user_id=employee.pk, team_id=team.pk, created_at=datetime(2025, 3, 10, 4, 30, tzinfo=UTC)),
+        ]
+    )
 
     usage_rollups_refresh()
 
-    assert sorted(DailyRollup.objects.values_list("day", "requests")) == [
-        (date(2025, 3, 9), 1), (date(2025, 3, 10), 1)]
+    assert sorted(DailyRollup.objects.values_list("day", "requests")) == [(date(2025, 3, 9), 1), (date(2025, 3, 10), 1)]
 
 
 def test_refresh_recomputes_exactly_and_is_idempotent(db, employee, team, make_event, ingest, ledger_stream):
-    ingest([make_event(request_id="req_keep", user_id=employee.pk, team_id=team.pk),
-            make_event(request_id="req_gone", user_id=employee.pk, team_id=team.pk)])
+    ingest(
+        [
+            make_event(request_id="req_keep", user_id=employee.pk, team_id=team.pk),
+            make_event(request_id="req_gone", user_id=employee.pk, team_id=team.pk),
+        ]
+    )
     usage_rollups_refresh()
     UsageEvent.objects.filter(request_id="req_gone").delete()
 
@@ -148,8 +285,12 @@ def test_refresh_recomputes_exactly_and_is_idempotent(db, employee, team, make_e
 
 
 def test_rebuild_restores_rollups_and_drops_stale_ones(db, employee, team, make_event, ingest, ledger_stream):
-    ingest([make_event(user_id=employee.pk, team_id=team.pk),
-            make_event(user_id=employee.pk, team_id=team.pk, created_at=T0 + timedelta(days=3))])
+    ingest(
+        [
+            make_event(user_id=employee.pk, team_id=team.pk),
+            make_event(user_id=employee.pk, team_id=team.pk, created_at=T0 + timedelta(days=3)),
+        ]
+    )
     usage_rollups_refresh()
     expected = rollup_rows()
     DailyRollup.objects.filter(day=date(2025, 3, 10)).delete()
@@ -198,14 +339,23 @@ def test_marking_without_redis_recomputes_at_once(db, team, make_event, ledger_s
 
     get_sync_redis.cache_clear()
     try:
-        UsageEvent.objects.create(request_id="req_x", created_at=T0, endpoint="/v1/embeddings", status=200,
-                                  team=team, model_served="text-embedding-3-small", total_tokens=8, prompt_tokens=8,
-                                  cost_usd=Decimal("0.00000016"))
+        UsageEvent.objects.create(
+            request_id="req_x",
+            created_at=T0,
+            endpoint="/v1/embeddings",
+            status=200,
+            team=team,
+            model_served="text-embedding-3-small",
+            total_tokens=8,
+            prompt_tokens=8,
+            cost_usd=Decimal("0.00000016"),
+        )
 
         usage_rollups_mark_dirty(slices=[(date(2025, 3, 10), team.pk)])
 
         assert list(DailyRollup.objects.values_list("model", "total_tokens", "cost_usd")) == [
-            ("text-embedding-3-small", 8, Decimal("0.00000016"))]
+            ("text-embedding-3-small", 8, Decimal("0.00000016"))
+        ]
     finally:
         get_sync_redis.cache_clear()
 

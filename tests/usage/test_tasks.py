@@ -83,8 +83,10 @@ def test_moves_unreadable_entries_aside(db, make_event, ledger_stream, redis_req
 @pytest.mark.django_db(transaction=True)
 def test_leaves_entries_pending_while_the_database_is_down(make_event, ledger_stream, redis_required):
     if connection.vendor != "postgresql":
-        pytest.skip("SKIPPED: simulates a database outage by pointing the connection at a closed port; "
-                    "the in-memory SQLite test database cannot be taken away - set DATABASE_URL to PostgreSQL")
+        pytest.skip(
+            "SKIPPED: simulates a database outage by pointing the connection at a closed port; "
+            "the in-memory SQLite test database cannot be taken away - set DATABASE_URL to PostgreSQL"
+        )
     stream = settings.TOKENWISE_LEDGER_STREAM
     xadd(ledger_stream, make_event(request_id="req_wait1"), make_event(request_id="req_wait2"))
     saved = dict(connection.settings_dict)
@@ -134,7 +136,11 @@ def test_publish_without_redis_writes_straight_to_the_database(db, make_event, l
 
 @pytest.mark.django_db(transaction=True)  # real commits: rollups are queued after them
 def test_drain_ledger_command_empties_the_stream_and_refreshes_rollups(
-    team, make_event, ledger_stream, redis_required, capsys,
+    team,
+    make_event,
+    ledger_stream,
+    redis_required,
+    capsys,
 ):
     xadd(ledger_stream, make_event(request_id="req_c1", team_id=team.pk), make_event(request_id="req_c2"))
 
@@ -142,13 +148,15 @@ def test_drain_ledger_command_empties_the_stream_and_refreshes_rollups(
 
     assert capsys.readouterr().out == (
         "read 2 entries, inserted 2 new events, 0 unreadable (dead-lettered), 0 new events from the local spool, "
-        "refreshed 2 rollup slices; 0 entries left (0 pending with other consumers)\n")
+        "refreshed 2 rollup slices; 0 entries left (0 pending with other consumers)\n"
+    )
     assert UsageEvent.objects.count() == 2
     assert DailyRollup.objects.count() == 2
 
 
-def test_rollups_refresh_task_recomputes_queued_slices(db, team, make_event, ledger_stream, redis_required,
-                                                       django_capture_on_commit_callbacks):
+def test_rollups_refresh_task_recomputes_queued_slices(
+    db, team, make_event, ledger_stream, redis_required, django_capture_on_commit_callbacks
+):
     xadd(ledger_stream, make_event(team_id=team.pk))
     with django_capture_on_commit_callbacks(execute=True):
         usage_stream_drain()
@@ -161,6 +169,7 @@ def test_rollups_refresh_task_recomputes_queued_slices(db, team, make_event, led
 
 # --- A real Celery worker ------------------------------------------------------------------------
 
+
 def _database_url() -> str:
     db = connection.settings_dict
     return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
@@ -169,30 +178,59 @@ def _database_url() -> str:
 @pytest.mark.timeout(180)
 @pytest.mark.django_db(transaction=True)
 def test_a_celery_worker_drains_published_events_into_the_database(
-    employee_key, make_event, ledger_stream, redis_required, redis_keys_token, tmp_path,
+    employee_key,
+    make_event,
+    ledger_stream,
+    redis_required,
+    redis_keys_token,
+    tmp_path,
 ):
     if connection.vendor != "postgresql":
-        pytest.skip("SKIPPED: the worker process cannot reach the in-memory SQLite test database; "
-                    "set DATABASE_URL to PostgreSQL (as .ci/run does) to run this test")
+        pytest.skip(
+            "SKIPPED: the worker process cannot reach the in-memory SQLite test database; "
+            "set DATABASE_URL to PostgreSQL (as .ci/run does) to run this test"
+        )
     key, _ = employee_key
-    event = make_event(request_id="req_worker", key_id=key.pk, user_id=key.user_id, team_id=key.team_id,
-                       created_at=T0)
+    event = make_event(request_id="req_worker", key_id=key.pk, user_id=key.user_id, team_id=key.team_id, created_at=T0)
     async_to_sync(usage_events_publish)([event])
     async_to_sync(usage_events_publish)([event])  # published twice: must be written once
     assert ledger_stream.xlen(settings.TOKENWISE_LEDGER_STREAM) == 2
     queue = f"{redis_keys_token}-celery"
     log_path = tmp_path / "worker.log"
     env = {
-        **os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "DATABASE_URL": _database_url(),
-        "REDIS_URL": settings.REDIS_URL, "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-        "TOKENWISE_LEDGER_STREAM": settings.TOKENWISE_LEDGER_STREAM, "TOKENWISE_TIME_ZONE": settings.TIME_ZONE,
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DATABASE_URL": _database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "TOKENWISE_LEDGER_STREAM": settings.TOKENWISE_LEDGER_STREAM,
+        "TOKENWISE_TIME_ZONE": settings.TIME_ZONE,
     }
     with open(log_path, "wb") as log:
         worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-P", "solo", "-Q", queue,
-             "--without-heartbeat", "--without-mingle", "--without-gossip", "--loglevel", "INFO",
-             "--hostname", f"{redis_keys_token}@%h"],
-            cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "-P",
+                "solo",
+                "-Q",
+                queue,
+                "--without-heartbeat",
+                "--without-mingle",
+                "--without-gossip",
+                "--loglevel",
+                "INFO",
+                "--hostname",
+                f"{redis_keys_token}@%h",
+            ],
+            cwd=BASE_DIR,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     try:
         deadline = time.monotonic() + 120

@@ -37,15 +37,20 @@ class GithubSettingsApi(BaseApi):
     admin_only = True
 
     class InputSerializer(serializers.Serializer):
-        webhook_secret = serializers.CharField(min_length=16, max_length=200, write_only=True,
-                                               help_text="The secret GitHub signs deliveries with.")
+        webhook_secret = serializers.CharField(
+            min_length=16, max_length=200, write_only=True, help_text="The secret GitHub signs deliveries with."
+        )
 
     @extend_schema(operation_id="github_settings_retrieve", responses=GithubSettingsOutputSerializer)
     def get(self, request):
         return Response(GithubSettingsOutputSerializer(_settings()).data)
 
-    @extend_schema(operation_id="github_settings_update", request=InputSerializer,
-                   responses=GithubSettingsOutputSerializer, description="Set the webhook secret. Audited (masked).")
+    @extend_schema(
+        operation_id="github_settings_update",
+        request=InputSerializer,
+        responses=GithubSettingsOutputSerializer,
+        description="Set the webhook secret. Audited (masked).",
+    )
     def post(self, request):
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -74,15 +79,22 @@ class GithubIdentityListApi(BaseApi):
     admin_only = True
 
     class FilterSerializer(PageFilterSerializer):
-        mapped = serializers.BooleanField(required=False, allow_null=True, default=None,
-                                          help_text="true: mapped logins only; false: unmapped only.")
+        mapped = serializers.BooleanField(
+            required=False, allow_null=True, default=None, help_text="true: mapped logins only; false: unmapped only."
+        )
 
     class InputSerializer(serializers.Serializer):
         login = serializers.CharField(max_length=100)
-        user = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None,
-                                        help_text="Person id; null (with no email) unmaps the login.")
-        email = serializers.EmailField(required=False, allow_blank=True, default="",
-                                       help_text="…or the person's e-mail.")
+        user = serializers.IntegerField(
+            min_value=1,
+            required=False,
+            allow_null=True,
+            default=None,
+            help_text="Person id; null (with no email) unmaps the login.",
+        )
+        email = serializers.EmailField(
+            required=False, allow_blank=True, default="", help_text="…or the person's e-mail."
+        )
 
     class MapOutputSerializer(GithubIdentityOutputSerializer):
         recorded = serializers.IntegerField(help_text="Waiting signals recorded for the person by this mapping.")
@@ -95,8 +107,12 @@ class GithubIdentityListApi(BaseApi):
         filters = self.filters()
         return page_response(self, github_identities_list(mapped=filters.get("mapped")), GithubIdentityOutputSerializer)
 
-    @extend_schema(operation_id="github_identities_map", request=InputSerializer, responses=MapOutputSerializer,
-                   description="Map a login to a person (by id or e-mail), or unmap it. Audited.")
+    @extend_schema(
+        operation_id="github_identities_map",
+        request=InputSerializer,
+        responses=MapOutputSerializer,
+        description="Map a login to a person (by id or e-mail), or unmap it. Audited.",
+    )
     def post(self, request):
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)

@@ -35,8 +35,16 @@ _GROUP_KEYS = ("day", "team_id", "user_id", "model")
 
 
 def _selector_filters(filters: dict) -> dict:
-    names = {"team": "team_id", "user": "user_id", "model": "model", "start": "start", "end": "end",
-             "status": "status", "client": "client", "session_id": "session_id"}
+    names = {
+        "team": "team_id",
+        "user": "user_id",
+        "model": "model",
+        "start": "start",
+        "end": "end",
+        "status": "status",
+        "client": "client",
+        "session_id": "session_id",
+    }
     return {names[name]: value for name, value in filters.items() if name in names}
 
 
@@ -82,10 +90,14 @@ class UsageEventListApi(BaseApi):
     scopes = {"GET": READ}
 
     class FilterSerializer(UsageFilterSerializer):
-        status = serializers.IntegerField(required=False, min_value=100, max_value=599,
-                                          help_text="HTTP status returned to the caller.")
-        client = serializers.CharField(required=False, max_length=100,
-                                       help_text="Client product (claude-cli) or product/version (claude-cli/2.1.332).")
+        status = serializers.IntegerField(
+            required=False, min_value=100, max_value=599, help_text="HTTP status returned to the caller."
+        )
+        client = serializers.CharField(
+            required=False,
+            max_length=100,
+            help_text="Client product (claude-cli) or product/version (claude-cli/2.1.332).",
+        )
         session_id = serializers.CharField(required=False, max_length=128, help_text="A coding agent's session.")
         ordering = ordering_field(["created_at", "total_tokens", "cost_usd", "latency_ms"], default="-created_at")
 
@@ -115,8 +127,12 @@ class UsageSummaryApi(BaseApi):
 
     class FilterSerializer(UsageFilterSerializer):
         group_by = serializers.CharField(
-            required=False, default="", allow_blank=True, max_length=40,
-            help_text=f"Comma-separated, any of: {', '.join(GROUPS)}. Empty: one row of totals.")
+            required=False,
+            default="",
+            allow_blank=True,
+            max_length=40,
+            help_text=f"Comma-separated, any of: {', '.join(GROUPS)}. Empty: one row of totals.",
+        )
 
         class Meta:
             ref_name = "UsageSummaryFilter"
@@ -151,6 +167,5 @@ class UsageSummaryApi(BaseApi):
     @extend_schema(operation_id="usage_summary", responses=paginated(OutputSerializer))
     def get(self, request):
         filters = self.filters()
-        rows = usage_aggregate(access=self.access, group_by=filters.get("group_by", []),
-                               **_selector_filters(filters))
+        rows = usage_aggregate(access=self.access, group_by=filters.get("group_by", []), **_selector_filters(filters))
         return page_response(self, rows, self.OutputSerializer)

@@ -47,9 +47,11 @@ class OutcomeOutputSerializer(serializers.Serializer):
     value = serializers.DecimalField(max_digits=12, decimal_places=4)
     request_ids = serializers.ListField(child=serializers.CharField())
     source = serializers.CharField()  # type: ignore[assignment]  # a declared field, taken off the class by the metaclass
-    source_kind = serializers.ChoiceField(choices=ValueSource.choices,
-                                          help_text="Provenance: who reported it (integration, service_token, "
-                                                    "person, import; legacy: before provenance was kept).")
+    source_kind = serializers.ChoiceField(
+        choices=ValueSource.choices,
+        help_text="Provenance: who reported it (integration, service_token, "
+        "person, import; legacy: before provenance was kept).",
+    )
     integration = serializers.CharField(allow_blank=True, help_text="The integration's name (github, otlp).")
     reported_by_id = serializers.IntegerField(allow_null=True, help_text="The person whose credential reported it.")
     api_token_id = serializers.IntegerField(allow_null=True, help_text="The API token it was reported with.")
@@ -74,14 +76,21 @@ class OutcomeListApi(BaseApi):
     class InputSerializer(serializers.Serializer):
         external_id = serializers.CharField(max_length=200, help_text="Your id for it; a retry is idempotent.")
         kind = serializers.SlugField(max_length=64, help_text="e.g. pr_merged, ticket_resolved")
-        team = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None,
-                                        help_text="Team id (default: a service token's team).")
-        user = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None,
-                                        help_text="Person id; must belong to the team.")
+        team = serializers.IntegerField(
+            min_value=1,
+            required=False,
+            allow_null=True,
+            default=None,
+            help_text="Team id (default: a service token's team).",
+        )
+        user = serializers.IntegerField(
+            min_value=1, required=False, allow_null=True, default=None, help_text="Person id; must belong to the team."
+        )
         occurred_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
         value = serializers.DecimalField(max_digits=12, decimal_places=4, min_value=0, default=1)  # type: ignore[arg-type]  # DRF takes any default; the schema shows 1
-        request_ids = serializers.ListField(child=serializers.CharField(max_length=40), max_length=1000,
-                                            required=False, default=list)
+        request_ids = serializers.ListField(
+            child=serializers.CharField(max_length=40), max_length=1000, required=False, default=list
+        )
         source = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)  # type: ignore[assignment]  # a declared field, taken off the class by the metaclass
 
     @extend_schema(operation_id="outcomes_list", responses=paginated(OutcomeOutputSerializer))
@@ -97,10 +106,13 @@ class OutcomeListApi(BaseApi):
             outcomes = outcomes.filter(occurred_at__lt=filters["end"])
         return page_response(self, outcomes.order_by(filters["ordering"], "-pk"), OutcomeOutputSerializer)
 
-    @extend_schema(operation_id="outcomes_create", request=InputSerializer,
-                   responses={200: OutcomeOutputSerializer, 201: OutcomeOutputSerializer},
-                   description="Record an outcome. A retry with the same external_id returns the stored outcome "
-                               "(200) unchanged; a new one answers 201.")
+    @extend_schema(
+        operation_id="outcomes_create",
+        request=InputSerializer,
+        responses={200: OutcomeOutputSerializer, 201: OutcomeOutputSerializer},
+        description="Record an outcome. A retry with the same external_id returns the stored outcome "
+        "(200) unchanged; a new one answers 201.",
+    )
     def post(self, request):
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -125,17 +137,26 @@ class OutcomeListApi(BaseApi):
             # Someone else's outcome: say no more than that the id is taken.
             raise ValidationError({"external_id": ["This external_id is already used."]})
         if access.person_id is not None and (
-                data["user"] == access.person_id
-                or (user is None and Membership.objects.filter(user_id=access.person_id, team=team).exists())):
-            raise PermissionRefused("Nobody reports outcomes about themselves (or their own team) with a personal "
-                                    "credential; an integration or a service token reports them.")
+            data["user"] == access.person_id
+            or (user is None and Membership.objects.filter(user_id=access.person_id, team=team).exists())
+        ):
+            raise PermissionRefused(
+                "Nobody reports outcomes about themselves (or their own team) with a personal "
+                "credential; an integration or a service token reports them."
+            )
         try:
             outcome, created = outcome_record(
-                external_id=data["external_id"], kind=data["kind"], user=user, team=team,
-                occurred_at=data["occurred_at"] or timezone.now(), value=data["value"],
-                request_ids=data["request_ids"], source=data["source"] or f"api:{request.user.get_username()}",
+                external_id=data["external_id"],
+                kind=data["kind"],
+                user=user,
+                team=team,
+                occurred_at=data["occurred_at"] or timezone.now(),
+                value=data["value"],
+                request_ids=data["request_ids"],
+                source=data["source"] or f"api:{request.user.get_username()}",
                 source_kind=ValueSource.PERSON if access.person_id is not None else ValueSource.SERVICE_TOKEN,
-                reported_by=request.user, api_token=request.auth if isinstance(request.auth, ApiToken) else None,
+                reported_by=request.user,
+                api_token=request.auth if isinstance(request.auth, ApiToken) else None,
             )
         except ValueSignalError as exc:
             raise ValidationError({"non_field_errors": [str(exc)]}) from exc
@@ -170,13 +191,20 @@ class OutcomeKindListApi(BaseApi):
         weight = serializers.DecimalField(max_digits=10, decimal_places=4, min_value=0)
         description = serializers.CharField(max_length=300, required=False, default="", allow_blank=True)
 
-    @extend_schema(operation_id="outcome_kinds_list", parameters=[PageFilterSerializer],
-                   responses=paginated(OutcomeKindOutputSerializer))
+    @extend_schema(
+        operation_id="outcome_kinds_list",
+        parameters=[PageFilterSerializer],
+        responses=paginated(OutcomeKindOutputSerializer),
+    )
     def get(self, request):
         return page_response(self, outcome_kinds_all(), OutcomeKindOutputSerializer)
 
-    @extend_schema(operation_id="outcome_kinds_set", request=InputSerializer, responses=OutcomeKindOutputSerializer,
-                   description="Create or change an outcome kind's weight (admins). Audited.")
+    @extend_schema(
+        operation_id="outcome_kinds_set",
+        request=InputSerializer,
+        responses=OutcomeKindOutputSerializer,
+        description="Create or change an outcome kind's weight (admins). Audited.",
+    )
     def post(self, request):
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -214,8 +242,7 @@ class FeedbackListApi(BaseApi):
     class InputSerializer(serializers.Serializer):
         request_id = serializers.CharField(max_length=40, help_text="The x-request-id of one of your calls.")
         score = serializers.IntegerField(min_value=-1, max_value=5, help_text="1 or -1 (thumbs), 1..5 (stars).")
-        scale = serializers.ChoiceField(choices=Feedback.Scale.choices, required=False, allow_null=True,
-                                        default=None)
+        scale = serializers.ChoiceField(choices=Feedback.Scale.choices, required=False, allow_null=True, default=None)
         comment = serializers.CharField(max_length=2000, required=False, default="", allow_blank=True)
 
     @extend_schema(operation_id="feedback_list", responses=paginated(FeedbackOutputSerializer))
@@ -238,13 +265,19 @@ class FeedbackListApi(BaseApi):
         if owner is None or owner.user_id != access.person_id:
             raise NotFound("No such call of yours.")
         try:
-            feedback = feedback_record(request_id=data["request_id"], owner=owner, rater_user_id=access.person_id,
-                                       rater_team_id=owner.team_id, key_id=None, score=data["score"],
-                                       scale=data["scale"], comment=data["comment"])
+            feedback = feedback_record(
+                request_id=data["request_id"],
+                owner=owner,
+                rater_user_id=access.person_id,
+                rater_team_id=owner.team_id,
+                key_id=None,
+                score=data["score"],
+                scale=data["scale"],
+                comment=data["comment"],
+            )
         except ValueSignalError as exc:
             raise ValidationError({"score": [str(exc)]}) from exc
         return Response(FeedbackOutputSerializer(feedback).data)
-
 
 
 class ValueSourceOutputSerializer(serializers.Serializer):
@@ -252,7 +285,8 @@ class ValueSourceOutputSerializer(serializers.Serializer):
     integration = serializers.CharField(allow_blank=True, help_text="Blank: the whole kind.")
     is_trusted = serializers.BooleanField(help_text="Its outcomes count for value metrics and detection.")
     counts_self_reports = serializers.BooleanField(
-        help_text="Outcomes reported by the person they are about count for that person.")
+        help_text="Outcomes reported by the person they are about count for that person."
+    )
     is_default = serializers.BooleanField(help_text="No admin setting: the built-in default.")
 
     class Meta:
@@ -270,8 +304,13 @@ class ValueSourceListApi(BaseApi):
 
     class InputSerializer(serializers.Serializer):
         source_kind = serializers.ChoiceField(choices=ValueSource.choices)
-        integration = serializers.SlugField(max_length=64, required=False, default="", allow_blank=True,
-                                            help_text="One integration (github, otlp); only for 'integration'.")
+        integration = serializers.SlugField(
+            max_length=64,
+            required=False,
+            default="",
+            allow_blank=True,
+            help_text="One integration (github, otlp); only for 'integration'.",
+        )
         is_trusted = serializers.BooleanField()
         counts_self_reports = serializers.BooleanField(required=False, default=False)
 
@@ -279,8 +318,12 @@ class ValueSourceListApi(BaseApi):
     def get(self, request):
         return Response(ValueSourceOutputSerializer(value_source_trust_all(), many=True).data)
 
-    @extend_schema(operation_id="value_sources_set", request=InputSerializer, responses=ValueSourceOutputSerializer,
-                   description="Set whether a source's outcomes count (admins). Audited.")
+    @extend_schema(
+        operation_id="value_sources_set",
+        request=InputSerializer,
+        responses=ValueSourceOutputSerializer,
+        description="Set whether a source's outcomes count (admins). Audited.",
+    )
     def post(self, request):
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -289,6 +332,9 @@ class ValueSourceListApi(BaseApi):
         except ValueError as exc:
             raise ValidationError({"integration": [str(exc)]}) from exc
         data = payload.validated_data
-        [trust] = [t for t in value_source_trust_all()
-                   if (t.source_kind, t.integration) == (data["source_kind"], data["integration"].lower())]
+        [trust] = [
+            t
+            for t in value_source_trust_all()
+            if (t.source_kind, t.integration) == (data["source_kind"], data["integration"].lower())
+        ]
         return Response(ValueSourceOutputSerializer(trust).data)

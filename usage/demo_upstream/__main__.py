@@ -48,12 +48,22 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     arguments = _arguments(argv)
-    options = {"api_key": arguments.api_key, "latency_ms": arguments.latency_ms,
-               "chunk_delay_ms": arguments.chunk_delay_ms, "framing": arguments.framing}
+    options = {
+        "api_key": arguments.api_key,
+        "latency_ms": arguments.latency_ms,
+        "chunk_delay_ms": arguments.chunk_delay_ms,
+        "framing": arguments.framing,
+    }
     where = f"fd {arguments.fd}" if arguments.fd is not None else f"http://{arguments.host}:{arguments.port}/v1"
     print(f"Tokenwise demo upstream (synthetic answers, not a real model) on {where}", file=sys.stderr, flush=True)
-    server = {"host": arguments.host, "port": arguments.port, "fd": arguments.fd, "log_level": arguments.log_level,
-              "access_log": arguments.access_log, "timeout_graceful_shutdown": 2}
+    server = {
+        "host": arguments.host,
+        "port": arguments.port,
+        "fd": arguments.fd,
+        "log_level": arguments.log_level,
+        "access_log": arguments.access_log,
+        "timeout_graceful_shutdown": 2,
+    }
     if arguments.workers > 1:
         os.environ[_OPTIONS_VARIABLE] = json.dumps(options)
         uvicorn.run(f"{__package__}.__main__:app_from_options", factory=True, workers=arguments.workers, **server)

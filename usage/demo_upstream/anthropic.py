@@ -46,8 +46,7 @@ def _segments(payload: dict[str, Any]) -> list[tuple[str, int, bool]]:
         pieces.append((message.get("role"), TOKENS_PER_MESSAGE, False))
         for block in blocks:
             text = block if isinstance(block, str) else _block_text(block)
-            pieces.append((block, tokens.count_tokens(text) or 1,
-                           isinstance(block, dict) and "cache_control" in block))
+            pieces.append((block, tokens.count_tokens(text) or 1, isinstance(block, dict) and "cache_control" in block))
     return [(json.dumps(value, sort_keys=True), count, marked) for value, count, marked in pieces]
 
 
@@ -92,7 +91,7 @@ def seed_text(payload: dict[str, Any]) -> str:
 def scripted_tool_call(payload: dict[str, Any], script: list[tuple[str, dict[str, Any]]]) -> tuple[str, dict] | None:
     """The first call of ``script`` (tool name, input) whose tool the request offers, taken off it."""
     offered = {tool.get("name") for tool in payload.get("tools") or () if isinstance(tool, dict)}
-    for position, (name, input) in enumerate(script):
+    for position, (name, _input) in enumerate(script):
         if name in offered:
             return script.pop(position)
     return None
@@ -111,30 +110,50 @@ def tool_to_use(payload: dict[str, Any]) -> str | None:
 
 def usage_block(*, input: tuple[int, int, int], output: int) -> dict[str, Any]:
     uncached, written, read = input
-    return {"input_tokens": uncached, "cache_creation_input_tokens": written, "cache_read_input_tokens": read,
-            "output_tokens": output, "service_tier": "standard"}
+    return {
+        "input_tokens": uncached,
+        "cache_creation_input_tokens": written,
+        "cache_read_input_tokens": read,
+        "output_tokens": output,
+        "service_tier": "standard",
+    }
 
 
 Tool = tuple[str, str, dict[str, Any]]  # a tool call's id, the tool's name, its input
 
 
-def message_object(*, id: str, model: str, words: list[str], tool: Tool | None,
-                   usage: dict[str, Any] | None) -> dict[str, Any]:
+def message_object(
+    *, id: str, model: str, words: list[str], tool: Tool | None, usage: dict[str, Any] | None
+) -> dict[str, Any]:
     content: list[dict[str, Any]] = [{"type": "text", "text": " ".join(words)}] if words else []
     if tool is not None:
         content.append({"type": "tool_use", "id": tool[0], "name": tool[1], "input": tool[2]})
     body: dict[str, Any] = {
-        "id": id, "type": "message", "role": "assistant", "model": model, "content": content,
-        "stop_reason": "tool_use" if tool is not None else "end_turn", "stop_sequence": None}
+        "id": id,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": "tool_use" if tool is not None else "end_turn",
+        "stop_sequence": None,
+    }
     if usage is not None:
         body["usage"] = usage
     return body
 
 
-def message_stream(*, id: str, model: str, words: list[str], tool: Tool | None,
-                   usage: dict[str, Any] | None, error_after: int | None = None) -> StreamEvents:
+def message_stream(
+    *,
+    id: str,
+    model: str,
+    words: list[str],
+    tool: Tool | None,
+    usage: dict[str, Any] | None,
+    error_after: int | None = None,
+) -> StreamEvents:
     """The SSE events of one streamed answer (``error_after``: an ``overloaded_error`` event after that
     many text deltas, and nothing more)."""
+
     def event(type: str, **fields: Any) -> bytes:
         return sse({"type": type, **fields}, event=type)
 
@@ -151,15 +170,33 @@ def message_stream(*, id: str, model: str, words: list[str], tool: Tool | None,
             if error_after is not None and position >= error_after:
                 yield event("error", error={"type": "overloaded_error", "message": "Overloaded"}), False
                 return
-            yield event("content_block_delta", index=0,
-                        delta={"type": "text_delta", "text": word if position == 0 else " " + word}), True
+            yield (
+                event(
+                    "content_block_delta",
+                    index=0,
+                    delta={"type": "text_delta", "text": word if position == 0 else " " + word},
+                ),
+                True,
+            )
         yield event("content_block_stop", index=0), False
         index = 1
     if tool is not None:
-        yield event("content_block_start", index=index,
-                    content_block={"type": "tool_use", "id": tool[0], "name": tool[1], "input": {}}), False
-        yield event("content_block_delta", index=index,
-                    delta={"type": "input_json_delta", "partial_json": json.dumps(tool[2])}), True
+        yield (
+            event(
+                "content_block_start",
+                index=index,
+                content_block={"type": "tool_use", "id": tool[0], "name": tool[1], "input": {}},
+            ),
+            False,
+        )
+        yield (
+            event(
+                "content_block_delta",
+                index=index,
+                delta={"type": "input_json_delta", "partial_json": json.dumps(tool[2])},
+            ),
+            True,
+        )
         yield event("content_block_stop", index=index), False
     delta = {"stop_reason": "tool_use" if tool is not None else "end_turn", "stop_sequence": None}
     fields: dict[str, Any] = {"delta": delta}
@@ -169,9 +206,16 @@ def message_stream(*, id: str, model: str, words: list[str], tool: Tool | None,
     yield event("message_stop"), False
 
 
-ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-               404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error", 500: "api_error",
-               529: "overloaded_error"}
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    529: "overloaded_error",
+}
 
 
 def error_body(status: int, message: str) -> dict[str, Any]:

@@ -87,9 +87,16 @@ class DemoUpstream:
     empties it). Otherwise an answer calls a tool only when ``tool_choice`` asks for one, with no input.
     """
 
-    def __init__(self, *, api_key: str | None = None, latency_ms: float = 0.0, chunk_delay_ms: float = 0.0,
-                 models: Iterable[DemoModel] = DEMO_MODELS, max_recorded_requests: int = 10_000,
-                 framing: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        latency_ms: float = 0.0,
+        chunk_delay_ms: float = 0.0,
+        models: Iterable[DemoModel] = DEMO_MODELS,
+        max_recorded_requests: int = 10_000,
+        framing: str | None = None,
+    ) -> None:
         self.api_key = api_key
         self.framing = framing_check(framing)  # streams' default framing (``framing``); a request's own wins
         self.latency_ms = latency_ms
@@ -120,8 +127,14 @@ class DemoUpstream:
         self.requests.clear()
         self.prompt_cache.clear()
         self.tool_calls.clear()
-        self.stats.update(requests=0, streams_started=0, streams_completed=0, streams_cancelled=0,
-                          streams_truncated=0, connections_dropped=0)
+        self.stats.update(
+            requests=0,
+            streams_started=0,
+            streams_completed=0,
+            streams_cancelled=0,
+            streams_truncated=0,
+            connections_dropped=0,
+        )
         self.stats.setdefault("in_flight", 0)  # a live gauge, not a counter: reset keeps it
 
     def _new_id(self, prefix: str) -> str:
@@ -174,9 +187,15 @@ class DemoUpstream:
         self.stats["requests"] += 1
         if len(self.requests) >= 2 * self.max_recorded_requests:
             del self.requests[: len(self.requests) - self.max_recorded_requests + 1]
-        self.requests.append({"method": scope["method"], "path": scope.get("path", ""),
-                              "query": scope.get("query_string", b"").decode("latin-1"),
-                              "headers": headers, "json": parsed})
+        self.requests.append(
+            {
+                "method": scope["method"],
+                "path": scope.get("path", ""),
+                "query": scope.get("query_string", b"").decode("latin-1"),
+                "headers": headers,
+                "json": parsed,
+            }
+        )
 
     def _authenticate(self, headers: dict[str, str]) -> None:
         if self.api_key is None:
@@ -298,7 +317,9 @@ class DemoUpstream:
         return None
 
     @staticmethod
-    def _budget(payload: dict[str, Any], faults: Faults, model: DemoModel, *names: str, default: int) -> tuple[int, int]:
+    def _budget(
+        payload: dict[str, Any], faults: Faults, model: DemoModel, *names: str, default: int
+    ) -> tuple[int, int]:
         """Return ``(visible words, reasoning tokens)`` of one answer."""
         if faults.answer_words is not None:
             return faults.answer_words, faults.answer_words if model.is_reasoning else 0
@@ -316,12 +337,18 @@ class DemoUpstream:
         return count
 
     @staticmethod
-    def _usage(faults: Faults, *, prompt: int, visible: int, reasoning: int, answers: int, shape: Callable[..., Any]) -> Any:
+    def _usage(
+        faults: Faults, *, prompt: int, visible: int, reasoning: int, answers: int, shape: Callable[..., Any]
+    ) -> Any:
         if faults.no_usage:
             return None
         completion = (visible + reasoning) * answers
-        return shape(prompt=prompt, completion=completion, cached=tokens.cached_prompt_tokens(prompt),
-                     reasoning=reasoning * answers)
+        return shape(
+            prompt=prompt,
+            completion=completion,
+            cached=tokens.cached_prompt_tokens(prompt),
+            reasoning=reasoning * answers,
+        )
 
     async def _models(self, payload: dict[str, Any], faults: Faults, exchange: Exchange) -> Any:
         await exchange.json(200, {"object": "list", "data": [payloads.model_object(model) for model in self.models]})
@@ -341,15 +368,29 @@ class DemoUpstream:
         if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
             raise ApiError(400, "Invalid 'messages': expected a non-empty array of message objects.", param="messages")
         count = self._choices(payload)
-        visible, reasoning = self._budget(payload, faults, model, "max_completion_tokens", "max_tokens",
-                                          default=tokens.DEFAULT_ANSWER_TOKENS)
+        visible, reasoning = self._budget(
+            payload, faults, model, "max_completion_tokens", "max_tokens", default=tokens.DEFAULT_ANSWER_TOKENS
+        )
         seed = _chat_seed(messages)
-        answers = [tokens.synthetic_words(seed_text=seed if index == 0 else f"{seed}#{index}", tokens=visible)
-                   for index in range(count)]
-        usage = self._usage(faults, prompt=tokens.chat_prompt_tokens(messages), visible=visible, reasoning=reasoning,
-                            answers=count, shape=payloads.chat_usage)
-        fields = {"id": self._new_id("chatcmpl-"), "created": int(time.time()), "model": served,
-                  "answers": answers, "usage": usage}
+        answers = [
+            tokens.synthetic_words(seed_text=seed if index == 0 else f"{seed}#{index}", tokens=visible)
+            for index in range(count)
+        ]
+        usage = self._usage(
+            faults,
+            prompt=tokens.chat_prompt_tokens(messages),
+            visible=visible,
+            reasoning=reasoning,
+            answers=count,
+            shape=payloads.chat_usage,
+        )
+        fields = {
+            "id": self._new_id("chatcmpl-"),
+            "created": int(time.time()),
+            "model": served,
+            "answers": answers,
+            "usage": usage,
+        }
         if payload.get("stream"):
             include_usage = bool((payload.get("stream_options") or {}).get("include_usage"))
             return await self._stream(exchange, payloads.chat_stream(**fields, include_usage=include_usage), faults)
@@ -364,14 +405,29 @@ class DemoUpstream:
         except ValueError as error:
             raise ApiError(400, f"Invalid 'prompt': {error}.", param="prompt") from None
         count = self._choices(payload)
-        visible, reasoning = self._budget(payload, faults, model, "max_tokens",
-                                          default=tokens.DEFAULT_LEGACY_ANSWER_TOKENS)
-        answers = [tokens.synthetic_words(seed_text=seed if index == 0 else f"{seed}#{index}", tokens=visible)
-                   for seed, _ in prompts for index in range(count)]
-        usage = self._usage(faults, prompt=sum(size for _, size in prompts), visible=visible, reasoning=reasoning,
-                            answers=len(answers), shape=payloads.chat_usage)
-        fields = {"id": self._new_id("cmpl-"), "created": int(time.time()), "model": served,
-                  "answers": answers, "usage": usage}
+        visible, reasoning = self._budget(
+            payload, faults, model, "max_tokens", default=tokens.DEFAULT_LEGACY_ANSWER_TOKENS
+        )
+        answers = [
+            tokens.synthetic_words(seed_text=seed if index == 0 else f"{seed}#{index}", tokens=visible)
+            for seed, _ in prompts
+            for index in range(count)
+        ]
+        usage = self._usage(
+            faults,
+            prompt=sum(size for _, size in prompts),
+            visible=visible,
+            reasoning=reasoning,
+            answers=len(answers),
+            shape=payloads.chat_usage,
+        )
+        fields = {
+            "id": self._new_id("cmpl-"),
+            "created": int(time.time()),
+            "model": served,
+            "answers": answers,
+            "usage": usage,
+        }
         if payload.get("stream"):
             include_usage = bool((payload.get("stream_options") or {}).get("include_usage"))
             return await self._stream(exchange, payloads.text_stream(**fields, include_usage=include_usage), faults)
@@ -396,7 +452,9 @@ class DemoUpstream:
         embeddings = [tokens.embedding_base64(vector) if encoding == "base64" else list(vector) for vector in vectors]
         prompt = sum(size for _, size in inputs)
         usage = None if faults.no_usage else {"prompt_tokens": prompt, "total_tokens": prompt}
-        return await self._answer(exchange, payloads.embedding_list(model=served, embeddings=embeddings, usage=usage), faults)
+        return await self._answer(
+            exchange, payloads.embedding_list(model=served, embeddings=embeddings, usage=usage), faults
+        )
 
     async def _responses(self, payload: dict[str, Any], faults: Faults, exchange: Exchange) -> Any:
         model, served = self._model(payload, kind="chat", endpoint="/v1/responses")
@@ -406,21 +464,32 @@ class DemoUpstream:
         if not isinstance(request_input, (str, list)):
             raise ApiError(400, "Invalid 'input': expected a string or an array of input items.", param="input")
         instructions = payload.get("instructions")
-        visible, reasoning = self._budget(payload, faults, model, "max_output_tokens",
-                                          default=tokens.DEFAULT_ANSWER_TOKENS)
+        visible, reasoning = self._budget(
+            payload, faults, model, "max_output_tokens", default=tokens.DEFAULT_ANSWER_TOKENS
+        )
         words = tokens.synthetic_words(seed_text=_responses_seed(request_input), tokens=visible)
-        prompt = tokens.responses_input_tokens(input=request_input,
-                                               instructions=instructions if isinstance(instructions, str) else None)
-        usage = self._usage(faults, prompt=prompt, visible=visible, reasoning=reasoning, answers=1,
-                            shape=payloads.responses_usage)
+        prompt = tokens.responses_input_tokens(
+            input=request_input, instructions=instructions if isinstance(instructions, str) else None
+        )
+        usage = self._usage(
+            faults, prompt=prompt, visible=visible, reasoning=reasoning, answers=1, shape=payloads.responses_usage
+        )
         response_id, message_id, created_at = self._new_id("resp_"), self._new_id("msg_"), int(time.time())
         if payload.get("stream"):
-            events = payloads.response_stream(id=response_id, message_id=message_id, created_at=created_at,
-                                              model=served, request=payload, words=words, usage=usage)
+            events = payloads.response_stream(
+                id=response_id,
+                message_id=message_id,
+                created_at=created_at,
+                model=served,
+                request=payload,
+                words=words,
+                usage=usage,
+            )
             return await self._stream(exchange, events, faults)
         message = payloads.response_message(id=message_id, text=" ".join(words))
-        body = payloads.response_object(id=response_id, created_at=created_at, model=served, request=payload,
-                                        output=[message], usage=usage)
+        body = payloads.response_object(
+            id=response_id, created_at=created_at, model=served, request=payload, output=[message], usage=usage
+        )
         return await self._answer(exchange, body, faults)
 
     @staticmethod
@@ -453,10 +522,18 @@ class DemoUpstream:
             count = min(tokens.DEFAULT_ANSWER_TOKENS, max(0, max_tokens - reserved))
         words = tokens.synthetic_words(seed_text=anthropic.seed_text(payload), tokens=count)
         output = len(words) + (anthropic.TOOL_USE_OUTPUT_TOKENS if tool else 0)
-        usage = None if faults.no_usage else anthropic.usage_block(
-            input=anthropic.input_usage(payload, self.prompt_cache), output=output)
-        fields: dict[str, Any] = {"id": self._new_id("msg_"), "model": model, "words": words, "tool": tool,
-                                  "usage": usage}
+        usage = (
+            None
+            if faults.no_usage
+            else anthropic.usage_block(input=anthropic.input_usage(payload, self.prompt_cache), output=output)
+        )
+        fields: dict[str, Any] = {
+            "id": self._new_id("msg_"),
+            "model": model,
+            "words": words,
+            "tool": tool,
+            "usage": usage,
+        }
         if payload.get("stream"):
             error_after = TRUNCATE_AFTER_DELTAS if faults.stream_error else None
             return await self._stream(exchange, anthropic.message_stream(**fields, error_after=error_after), faults)
@@ -468,9 +545,15 @@ class DemoUpstream:
         await exchange.json(200, {"input_tokens": uncached})
 
 
-def make_app(api_key: str | None = None, latency_ms: float = 0.0, *, chunk_delay_ms: float = 0.0,
-             models: Iterable[DemoModel] = DEMO_MODELS, max_recorded_requests: int = 10_000,
-             framing: str | None = None) -> DemoUpstream:
+def make_app(
+    api_key: str | None = None,
+    latency_ms: float = 0.0,
+    *,
+    chunk_delay_ms: float = 0.0,
+    models: Iterable[DemoModel] = DEMO_MODELS,
+    max_recorded_requests: int = 10_000,
+    framing: str | None = None,
+) -> DemoUpstream:
     """Build a demo upstream.
 
     ``api_key``: when set, every ``/v1`` call must send ``Authorization: Bearer <api_key>`` (else 401).
@@ -478,5 +561,11 @@ def make_app(api_key: str | None = None, latency_ms: float = 0.0, *, chunk_delay
     streamed content chunk (a ``slow-stream`` fault overrides it per request). ``framing``: how streams
     are written by default (``usage.demo_upstream.framing``; a ``framing:<name>`` fault overrides it).
     """
-    return DemoUpstream(api_key=api_key, latency_ms=latency_ms, chunk_delay_ms=chunk_delay_ms, models=models,
-                        max_recorded_requests=max_recorded_requests, framing=framing)
+    return DemoUpstream(
+        api_key=api_key,
+        latency_ms=latency_ms,
+        chunk_delay_ms=chunk_delay_ms,
+        models=models,
+        max_recorded_requests=max_recorded_requests,
+        framing=framing,
+    )

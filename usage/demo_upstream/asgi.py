@@ -51,8 +51,16 @@ def quiet_uvicorn_drops() -> None:
 class ApiError(Exception):
     """An OpenAI-shaped error answer."""
 
-    def __init__(self, status: int, message: str, *, type: str = "invalid_request_error", param: str | None = None,
-                 code: str | None = None, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+        headers: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.body = error_body(message=message, type=type, param=param, code=code)
@@ -106,10 +114,15 @@ class Exchange:
         if self.watcher is not None and not self.watcher.done():
             self.watcher.cancel()
 
-    async def start(self, status: int, content_type: bytes, extra: Iterable[tuple[bytes, bytes]] = (), *,
-                    length: int | None = None) -> None:
-        headers = [(b"content-type", content_type), (b"x-request-id", self.request_id.encode()),
-                   (b"x-tokenwise-demo-upstream", b"synthetic"), *extra]
+    async def start(
+        self, status: int, content_type: bytes, extra: Iterable[tuple[bytes, bytes]] = (), *, length: int | None = None
+    ) -> None:
+        headers = [
+            (b"content-type", content_type),
+            (b"x-request-id", self.request_id.encode()),
+            (b"x-tokenwise-demo-upstream", b"synthetic"),
+            *extra,
+        ]
         if length is not None:
             headers.append((b"content-length", str(length).encode()))
         else:
@@ -130,13 +143,13 @@ def route_of(scope: Scope) -> str:
     path = scope.get("path") or "/"
     root_path = scope.get("root_path") or ""
     if root_path and path.startswith(root_path):
-        path = path[len(root_path):]
+        path = path[len(root_path) :]
     path = path.rstrip("/") or "/"
     marker = path.rfind("/_fake/")
     if marker >= 0:
         return path[marker:]
     marker = path.rfind("/v1/")
-    return path[marker + 3:] if marker >= 0 else path
+    return path[marker + 3 :] if marker >= 0 else path
 
 
 def headers_of(scope: Scope) -> dict[str, str]:

@@ -30,8 +30,18 @@ from dataclasses import dataclass
 
 from .framing import framing_check
 
-FAULT_NAMES = ("slow", "stall", "reset", "status", "truncate", "no-usage", "slow-stream", "long-stream", "framing",
-               "stream-error")
+FAULT_NAMES = (
+    "slow",
+    "stall",
+    "reset",
+    "status",
+    "truncate",
+    "no-usage",
+    "slow-stream",
+    "long-stream",
+    "framing",
+    "stream-error",
+)
 TRUNCATE_AFTER_DELTAS = 3
 MAX_LONG_STREAM = 100_000
 

@@ -35,10 +35,22 @@ Writes = Iterator[tuple[bytes, bool, float]]
 
 _SAFE = {"filtered": False, "severity": "safe"}
 _FILTER_RESULTS = {"hate": _SAFE, "self_harm": _SAFE, "sexual": _SAFE, "violence": _SAFE}
-_PROMPT_FILTER_CHUNK = b"data: " + json.dumps(
-    {"choices": [], "created": 0, "id": "", "model": "", "object": "",
-     "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": _FILTER_RESULTS}]},
-    separators=(",", ":"), sort_keys=True).encode() + b"\n\n"
+_PROMPT_FILTER_CHUNK = (
+    b"data: "
+    + json.dumps(
+        {
+            "choices": [],
+            "created": 0,
+            "id": "",
+            "model": "",
+            "object": "",
+            "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": _FILTER_RESULTS}],
+        },
+        separators=(",", ":"),
+        sort_keys=True,
+    ).encode()
+    + b"\n\n"
+)
 
 
 def framing_check(name: str | None) -> str | None:
@@ -65,7 +77,7 @@ def _openai(events: StreamEvents) -> Writes:
 
 
 def _azure_chunk(event: bytes) -> bytes:
-    chunk: dict[str, Any] = json.loads(event[len(b"data: "):])
+    chunk: dict[str, Any] = json.loads(event[len(b"data: ") :])
     for choice in chunk.get("choices") or ():
         choice["content_filter_results"] = _FILTER_RESULTS if choice.get("finish_reason") is None else {}
     return b"data: " + json.dumps(chunk, separators=(",", ":"), sort_keys=True).encode() + b"\n\n"

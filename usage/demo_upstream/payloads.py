@@ -239,7 +239,13 @@ def response_object(
 
 
 def response_stream(
-    *, id: str, message_id: str, created_at: int, model: str, request: dict[str, Any], words: list[str],
+    *,
+    id: str,
+    message_id: str,
+    created_at: int,
+    model: str,
+    request: dict[str, Any],
+    words: list[str],
     usage: dict[str, Any] | None,
 ) -> StreamEvents:
     """Named Responses API events, numbered by ``sequence_number``, one text delta per word."""
@@ -258,7 +264,10 @@ def response_stream(
     yield event("response.output_item.added", output_index=0, item=response_message(id=message_id, text=None)), False
     yield event("response.content_part.added", **place, part=_output_text("")), False
     for position, word in enumerate(words):
-        yield event("response.output_text.delta", **place, delta=word if position == 0 else " " + word, logprobs=[]), True
+        yield (
+            event("response.output_text.delta", **place, delta=word if position == 0 else " " + word, logprobs=[]),
+            True,
+        )
     yield event("response.output_text.done", **place, text=text, logprobs=[]), False
     yield event("response.content_part.done", **place, part=_output_text(text)), False
     message = response_message(id=message_id, text=text)

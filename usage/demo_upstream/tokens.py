@@ -46,13 +46,70 @@ CACHE_INCREMENT_TOKENS = 128
 ANSWER_PREFIX = "(demo)"
 
 _VOCABULARY = (
-    "the", "team", "budget", "value", "result", "ticket", "review", "policy", "report", "signal",
-    "answer", "draft", "summary", "plan", "metric", "cost", "outcome", "release", "feature", "test",
-    "customer", "issue", "deploy", "change", "quarter", "latency", "model", "prompt", "usage", "goal",
-    "owner", "risk", "update", "design", "fix", "note", "check", "data", "trend", "insight",
-    "and", "of", "to", "for", "with", "on", "is", "a", "this", "that",
-    "clear", "short", "useful", "next", "first", "final", "small", "steady", "likely", "simple",
-    "improves", "reduces", "tracks", "shows",
+    "the",
+    "team",
+    "budget",
+    "value",
+    "result",
+    "ticket",
+    "review",
+    "policy",
+    "report",
+    "signal",
+    "answer",
+    "draft",
+    "summary",
+    "plan",
+    "metric",
+    "cost",
+    "outcome",
+    "release",
+    "feature",
+    "test",
+    "customer",
+    "issue",
+    "deploy",
+    "change",
+    "quarter",
+    "latency",
+    "model",
+    "prompt",
+    "usage",
+    "goal",
+    "owner",
+    "risk",
+    "update",
+    "design",
+    "fix",
+    "note",
+    "check",
+    "data",
+    "trend",
+    "insight",
+    "and",
+    "of",
+    "to",
+    "for",
+    "with",
+    "on",
+    "is",
+    "a",
+    "this",
+    "that",
+    "clear",
+    "short",
+    "useful",
+    "next",
+    "first",
+    "final",
+    "small",
+    "steady",
+    "likely",
+    "simple",
+    "improves",
+    "reduces",
+    "tracks",
+    "shows",
 )
 
 
@@ -66,7 +123,9 @@ def content_text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        texts = [part if isinstance(part, str) else part.get("text") for part in content if isinstance(part, (str, dict))]
+        texts = [
+            part if isinstance(part, str) else part.get("text") for part in content if isinstance(part, (str, dict))
+        ]
         return " ".join(text for text in texts if isinstance(text, str))
     return ""
 

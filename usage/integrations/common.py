@@ -28,8 +28,11 @@ def integration_kinds_register(kinds: set[str] | frozenset[str]) -> None:
     """Create the ``OutcomeKind`` rows of these integration kinds that do not exist yet, at their
     starting weight, so admins see and can weight them. Never changes an existing row (one INSERT …
     ON CONFLICT DO NOTHING; concurrent calls are harmless)."""
-    rows = [OutcomeKind(kind=kind, weight=INTEGRATION_KINDS[kind][0], description=INTEGRATION_KINDS[kind][1])
-            for kind in sorted(kinds) if kind in INTEGRATION_KINDS]
+    rows = [
+        OutcomeKind(kind=kind, weight=INTEGRATION_KINDS[kind][0], description=INTEGRATION_KINDS[kind][1])
+        for kind in sorted(kinds)
+        if kind in INTEGRATION_KINDS
+    ]
     if rows:
         OutcomeKind.objects.bulk_create(rows, ignore_conflicts=True)
 
@@ -40,6 +43,10 @@ def team_for_person(*, user_id: int) -> Team | None:
     team_ids = list(Membership.objects.filter(user_id=user_id).order_by("pk").values_list("team_id", flat=True))
     if not team_ids:
         return None
-    latest = (UsageEvent.objects.filter(user_id=user_id, team_id__in=team_ids).order_by("-created_at")
-              .values_list("team_id", flat=True).first())
+    latest = (
+        UsageEvent.objects.filter(user_id=user_id, team_id__in=team_ids)
+        .order_by("-created_at")
+        .values_list("team_id", flat=True)
+        .first()
+    )
     return Team.objects.filter(pk=latest or team_ids[0]).first()

@@ -42,6 +42,7 @@ _SIGNATURE_PREFIX = "sha256="
 
 # --- Signature ------------------------------------------------------------------------------------
 
+
 def github_webhook_secret() -> str:
     """The webhook secret an admin set ('' when none is set)."""
     row = IntegrationSecret.objects.filter(integration=INTEGRATION).first()
@@ -57,8 +58,14 @@ def github_webhook_secret_set(*, secret: str, actor=None, actor_label: str = "")
     row = row or IntegrationSecret(integration=INTEGRATION)
     row.secret_encrypted = secret_encrypt(secret)
     row.save()
-    audit_record(actor=actor, actor_label=actor_label, action="update" if before else "create", instance=row,
-                 before=before, after=audit_snapshot(row))
+    audit_record(
+        actor=actor,
+        actor_label=actor_label,
+        action="update" if before else "create",
+        instance=row,
+        before=before,
+        after=audit_snapshot(row),
+    )
     return row
 
 
@@ -74,6 +81,7 @@ def github_signature_valid(*, secret: str, body: bytes, signature: str | None) -
 
 
 # --- Reading payloads (pure) ---------------------------------------------------------------------
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class GithubSignal:
@@ -116,9 +124,13 @@ def github_signal_read(*, event: str, payload: dict) -> GithubSignal | None:
         author = pull.get("user")
         if not pull.get("merged") or _is_bot(author) or not pull.get("id"):
             return None
-        return GithubSignal(kind="pr_merged", login=author["login"].lower(),
-                            external_id=f"github:pr_merged:{pull['id']}", occurred_at=_when(pull.get("merged_at")),
-                            detail=_detail(payload, pull.get("number")))
+        return GithubSignal(
+            kind="pr_merged",
+            login=author["login"].lower(),
+            external_id=f"github:pr_merged:{pull['id']}",
+            occurred_at=_when(pull.get("merged_at")),
+            detail=_detail(payload, pull.get("number")),
+        )
     if event == "pull_request_review" and action == "submitted":
         review, pull = payload.get("review") or {}, payload.get("pull_request") or {}
         reviewer, author = review.get("user"), pull.get("user") or {}
@@ -126,16 +138,24 @@ def github_signal_read(*, event: str, payload: dict) -> GithubSignal | None:
             return None
         if reviewer["login"].lower() == str(author.get("login", "")).lower():
             return None  # a comment on one's own pull request reviews nothing
-        return GithubSignal(kind="pr_reviewed", login=reviewer["login"].lower(),
-                            external_id=f"github:pr_reviewed:{review['id']}",
-                            occurred_at=_when(review.get("submitted_at")), detail=_detail(payload, pull.get("number")))
+        return GithubSignal(
+            kind="pr_reviewed",
+            login=reviewer["login"].lower(),
+            external_id=f"github:pr_reviewed:{review['id']}",
+            occurred_at=_when(review.get("submitted_at")),
+            detail=_detail(payload, pull.get("number")),
+        )
     if event == "issues" and action == "closed":
         issue, closer = payload.get("issue") or {}, payload.get("sender")
         if issue.get("state_reason") not in (None, "completed") or _is_bot(closer) or not issue.get("id"):
             return None  # closed as not planned (or a duplicate) is no result
-        return GithubSignal(kind="issue_closed", login=closer["login"].lower(),
-                            external_id=f"github:issue_closed:{issue['id']}",
-                            occurred_at=_when(issue.get("closed_at")), detail=_detail(payload, issue.get("number")))
+        return GithubSignal(
+            kind="issue_closed",
+            login=closer["login"].lower(),
+            external_id=f"github:issue_closed:{issue['id']}",
+            occurred_at=_when(issue.get("closed_at")),
+            detail=_detail(payload, issue.get("number")),
+        )
     return None
 
 
@@ -168,6 +188,7 @@ def github_emails_read(*, event: str, payload: dict) -> list[GithubEmail]:
 
 # --- Deliveries ----------------------------------------------------------------------------------
 
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class DeliveryResult:
     status: str  # recorded, unmapped, ignored, duplicate
@@ -186,17 +207,24 @@ def _identity_touch(login: str) -> GithubIdentity:
 def _signal_record(*, delivery: GithubDelivery, user) -> Outcome:
     integration_kinds_register({delivery.kind})
     outcome, _ = outcome_record(
-        external_id=delivery.external_id, kind=delivery.kind, occurred_at=delivery.occurred_at,
-        source_kind=ValueSource.INTEGRATION, integration=INTEGRATION, user=user,
-        team=team_for_person(user_id=user.pk), source=f"github:{delivery.detail}"[:200])
+        external_id=delivery.external_id,
+        kind=delivery.kind,
+        occurred_at=delivery.occurred_at,
+        source_kind=ValueSource.INTEGRATION,
+        integration=INTEGRATION,
+        user=user,
+        team=team_for_person(user_id=user.pk),
+        source=f"github:{delivery.detail}"[:200],
+    )
     GithubDelivery.objects.filter(pk=delivery.pk).update(status=GithubDelivery.Status.RECORDED, outcome=outcome)
     return outcome
 
 
 def _pending_record(identity: GithubIdentity) -> int:
     """Record the signals waiting for this (now mapped) login; returns how many were recorded."""
-    waiting = list(GithubDelivery.objects.filter(login=identity.login, status=GithubDelivery.Status.UNMAPPED)
-                   .order_by("pk"))
+    waiting = list(
+        GithubDelivery.objects.filter(login=identity.login, status=GithubDelivery.Status.UNMAPPED).order_by("pk")
+    )
     for delivery in waiting:
         _signal_record(delivery=delivery, user=identity.user)
     return len(waiting)
@@ -215,11 +243,16 @@ def github_delivery_receive(*, delivery_id: str, event: str, payload: dict) -> D
     try:
         with transaction.atomic():
             delivery = GithubDelivery.objects.create(
-                delivery_id=delivery_id[:100], event=event[:64], action=str(payload.get("action") or "")[:64],
+                delivery_id=delivery_id[:100],
+                event=event[:64],
+                action=str(payload.get("action") or "")[:64],
                 status=GithubDelivery.Status.IGNORED if signal is None else GithubDelivery.Status.UNMAPPED,
-                login=signal.login if signal else "", kind=signal.kind if signal else "",
-                external_id=signal.external_id if signal else "", occurred_at=signal.occurred_at if signal else None,
-                detail=signal.detail if signal else "")
+                login=signal.login if signal else "",
+                kind=signal.kind if signal else "",
+                external_id=signal.external_id if signal else "",
+                occurred_at=signal.occurred_at if signal else None,
+                detail=signal.detail if signal else "",
+            )
     except IntegrityError:
         return DeliveryResult(status="duplicate")
     for claim in github_emails_read(event=event, payload=payload):
@@ -235,6 +268,7 @@ def github_delivery_receive(*, delivery_id: str, event: str, payload: dict) -> D
 
 # --- Identities ----------------------------------------------------------------------------------
 
+
 def github_identity_auto_match(*, login: str, email: str) -> GithubIdentity | None:
     """Map ``login`` to the one active person whose e-mail is ``email`` (case-insensitive), if the login
     is not mapped yet; then record its waiting signals. Audited (actor ``github-webhook``).
@@ -246,8 +280,9 @@ def github_identity_auto_match(*, login: str, email: str) -> GithubIdentity | No
     if len(people) != 1 or not email.strip():
         return None
     with transaction.atomic():
-        identity, _ = GithubIdentity.objects.get_or_create(login=login.lower(),
-                                                           defaults={"first_seen_at": timezone.now()})
+        identity, _ = GithubIdentity.objects.get_or_create(
+            login=login.lower(), defaults={"first_seen_at": timezone.now()}
+        )
         identity = GithubIdentity.objects.select_for_update().get(pk=identity.pk)
         if identity.user_id is not None:
             return None
@@ -255,8 +290,9 @@ def github_identity_auto_match(*, login: str, email: str) -> GithubIdentity | No
         identity.user, identity.matched_by = people[0], GithubIdentity.MatchedBy.EMAIL
         identity.matched_email = email.strip()[:254]
         identity.save()
-        audit_record(actor_label=WEBHOOK_ACTOR, action="update", instance=identity, before=before,
-                     after=audit_snapshot(identity))
+        audit_record(
+            actor_label=WEBHOOK_ACTOR, action="update", instance=identity, before=before, after=audit_snapshot(identity)
+        )
         _pending_record(identity)
     return identity
 
@@ -279,6 +315,12 @@ def github_identity_map(*, login: str, user, actor=None, actor_label: str = "") 
     identity.matched_by = GithubIdentity.MatchedBy.ADMIN if user is not None else ""
     identity.matched_email = ""
     identity.save()
-    audit_record(actor=actor, actor_label=actor_label, action="create" if created else "update",
-                 instance=identity, before=before, after=audit_snapshot(identity))
+    audit_record(
+        actor=actor,
+        actor_label=actor_label,
+        action="create" if created else "update",
+        instance=identity,
+        before=before,
+        after=audit_snapshot(identity),
+    )
     return identity, (_pending_record(identity) if user is not None else 0)

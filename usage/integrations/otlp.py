@@ -26,12 +26,11 @@ Delta points add their value; cumulative points add what they grew since the ser
 from __future__ import annotations
 
 import dataclasses
-import gzip
 import hashlib
 import hmac
 import json
 import zlib
-from datetime import datetime, timezone as dt_timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
@@ -40,7 +39,8 @@ from django.utils import timezone
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
-    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
 )
 from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality
 
@@ -71,8 +71,10 @@ class OtlpError(ValueError):
 
 # --- Decoding (pure) ------------------------------------------------------------------------------
 
-def otlp_request_decode(*, body: bytes, content_type: str, content_encoding: str,
-                        max_bytes: int) -> ExportMetricsServiceRequest:
+
+def otlp_request_decode(
+    *, body: bytes, content_type: str, content_encoding: str, max_bytes: int
+) -> ExportMetricsServiceRequest:
     """Parse an ``ExportMetricsServiceRequest`` from protobuf or JSON (OTLP's JSON mapping), gunzipped
     first when ``Content-Encoding: gzip``. Raises OtlpError: 415 for another content type or encoding,
     413 past ``max_bytes`` decompressed, 400 for a body that does not parse."""
@@ -155,12 +157,19 @@ def _kind_of(metric: str, attributes: dict[str, str]) -> str:
         return {"added": "agent_lines_added", "removed": "agent_lines_removed"}.get(attributes.get("type", ""), "")
     if metric == "claude_code.code_edit_tool.decision":
         return {"accept": "agent_edit_accepted", "reject": "agent_edit_rejected"}.get(
-            attributes.get("decision", ""), "")
+            attributes.get("decision", ""), ""
+        )
     return ""
 
 
-METRICS = frozenset({"claude_code.commit.count", "claude_code.pull_request.count",
-                     "claude_code.lines_of_code.count", "claude_code.code_edit_tool.decision"})
+METRICS = frozenset(
+    {
+        "claude_code.commit.count",
+        "claude_code.pull_request.count",
+        "claude_code.lines_of_code.count",
+        "claude_code.code_edit_tool.decision",
+    }
+)
 
 
 def otlp_points_read(request: ExportMetricsServiceRequest) -> list[TelemetryPoint]:
@@ -177,15 +186,22 @@ def otlp_points_read(request: ExportMetricsServiceRequest) -> list[TelemetryPoin
                 for point in metric.sum.data_points:
                     attributes = {**resource, **_attributes(point.attributes)}
                     number = point.WhichOneof("value")
-                    points.append(TelemetryPoint(
-                        metric=metric.name, kind=_kind_of(metric.name, attributes) if known else "",
-                        attributes=attributes, value=float(getattr(point, number)) if number else 0.0,
-                        is_cumulative=temporality == AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE,
-                        start_time_unix_nano=point.start_time_unix_nano, time_unix_nano=point.time_unix_nano))
+                    points.append(
+                        TelemetryPoint(
+                            metric=metric.name,
+                            kind=_kind_of(metric.name, attributes) if known else "",
+                            attributes=attributes,
+                            value=float(getattr(point, number)) if number else 0.0,
+                            is_cumulative=temporality == AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE,
+                            start_time_unix_nano=point.start_time_unix_nano,
+                            time_unix_nano=point.time_unix_nano,
+                        )
+                    )
     return points
 
 
 # --- Who reports ----------------------------------------------------------------------------------
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class TelemetryReporter:
@@ -210,10 +226,18 @@ def otlp_reporter_authenticate(authorization: str | None) -> TelemetryReporter:
     if secret.startswith(TOKEN_PREFIX):
         token = api_token_authenticate(secret=secret)
         if token.team_id is None or ApiToken.Scope.POST_OUTCOMES not in token.scopes:
-            raise AuthenticationFailed("Only a team's service token with the post_outcomes scope sends telemetry; "
-                                       "people send it with their own tw- key.")
-        return TelemetryReporter(team_id=token.team_id, reported_by_id=token.user_id, person_id=None,
-                                 person_email="", api_token_id=token.pk, label=f"token:{token.prefix}")
+            raise AuthenticationFailed(
+                "Only a team's service token with the post_outcomes scope sends telemetry; "
+                "people send it with their own tw- key."
+            )
+        return TelemetryReporter(
+            team_id=token.team_id,
+            reported_by_id=token.user_id,
+            person_id=None,
+            person_email="",
+            api_token_id=token.pk,
+            label=f"token:{token.prefix}",
+        )
     if not secret.startswith(KEY_PREFIX) or len(secret) > 200:
         raise AuthenticationFailed("Incorrect API key provided.")
     hash_value = key_hash(secret)
@@ -224,12 +248,18 @@ def otlp_reporter_authenticate(authorization: str | None) -> TelemetryReporter:
         raise AuthenticationFailed("This API key has been revoked.")
     if key.expires_at is not None and key.expires_at <= timezone.now():
         raise AuthenticationFailed("This API key has expired.")
-    return TelemetryReporter(team_id=key.team_id, reported_by_id=key.user_id,
-                             person_id=None if key.is_service else key.user_id, person_email=key.user.email,
-                             api_token_id=None, label=f"key:{key.prefix}")
+    return TelemetryReporter(
+        team_id=key.team_id,
+        reported_by_id=key.user_id,
+        person_id=None if key.is_service else key.user_id,
+        person_email=key.user.email,
+        api_token_id=None,
+        label=f"key:{key.prefix}",
+    )
 
 
 # --- Recording ------------------------------------------------------------------------------------
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class TelemetryResult:
@@ -241,9 +271,13 @@ class TelemetryResult:
 
 
 def _data_points_count(request: ExportMetricsServiceRequest) -> int:
-    return sum(len(getattr(metric, kind).data_points)
-               for resource_metrics in request.resource_metrics for scope_metrics in resource_metrics.scope_metrics
-               for metric in scope_metrics.metrics if (kind := metric.WhichOneof("data")) is not None)
+    return sum(
+        len(getattr(metric, kind).data_points)
+        for resource_metrics in request.resource_metrics
+        for scope_metrics in resource_metrics.scope_metrics
+        for metric in scope_metrics.metrics
+        if (kind := metric.WhichOneof("data")) is not None
+    )
 
 
 def _person_for(point: TelemetryPoint, reporter: TelemetryReporter, cache: dict) -> int:
@@ -255,13 +289,16 @@ def _person_for(point: TelemetryPoint, reporter: TelemetryReporter, cache: dict)
     lookup = ("email", point.email.lower()) if point.email else ("session", point.session_id)
     if lookup not in cache:
         if point.email:
-            people = get_user_model().objects.filter(email__iexact=point.email, is_active=True,
-                                                      memberships__team_id=reporter.team_id)
+            people = get_user_model().objects.filter(
+                email__iexact=point.email, is_active=True, memberships__team_id=reporter.team_id
+            )
             found = list(people.values_list("pk", flat=True).distinct()[:2])
         elif point.session_id:
-            found = list(UsageEvent.objects.filter(session_id=point.session_id, team_id=reporter.team_id,
-                                                   user_id__isnull=False)
-                         .values_list("user_id", flat=True).distinct()[:2])
+            found = list(
+                UsageEvent.objects.filter(session_id=point.session_id, team_id=reporter.team_id, user_id__isnull=False)
+                .values_list("user_id", flat=True)
+                .distinct()[:2]
+            )
         else:
             found = []
         cache[lookup] = found[0] if len(found) == 1 else None
@@ -271,8 +308,12 @@ def _person_for(point: TelemetryPoint, reporter: TelemetryReporter, cache: dict)
 
 
 def _series_hash(point: TelemetryPoint, reporter: TelemetryReporter, *, with_time: bool) -> str:
-    parts = [str(reporter.reported_by_id), point.metric, json.dumps(sorted(point.attributes.items())),
-             str(point.start_time_unix_nano)]
+    parts = [
+        str(reporter.reported_by_id),
+        point.metric,
+        json.dumps(sorted(point.attributes.items())),
+        str(point.start_time_unix_nano),
+    ]
     if with_time:
         parts.append(str(point.time_unix_nano))
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
@@ -288,16 +329,20 @@ def _increment(point: TelemetryPoint, reporter: TelemetryReporter) -> float:
     if point.time_unix_nano <= series.last_time_unix_nano:
         return 0.0
     grown = point.value - series.last_value if point.value >= series.last_value else point.value
-    TelemetrySeries.objects.filter(pk=series.pk).update(last_value=point.value,
-                                                        last_time_unix_nano=point.time_unix_nano)
+    TelemetrySeries.objects.filter(pk=series.pk).update(
+        last_value=point.value, last_time_unix_nano=point.time_unix_nano
+    )
     return grown
 
 
 def _session_calls(*, session_id: str, user_id: int, until: datetime) -> list[str]:
     if not session_id:
         return []
-    return list(UsageEvent.objects.filter(session_id=session_id[:128], user_id=user_id, created_at__lte=until)
-                .order_by("-created_at").values_list("request_id", flat=True)[:_SESSION_CALLS_LINKED])
+    return list(
+        UsageEvent.objects.filter(session_id=session_id[:128], user_id=user_id, created_at__lte=until)
+        .order_by("-created_at")
+        .values_list("request_id", flat=True)[:_SESSION_CALLS_LINKED]
+    )
 
 
 @transaction.atomic
@@ -330,16 +375,27 @@ def otlp_metrics_record(*, request: ExportMetricsServiceRequest, reporter: Telem
         added = _increment(point, reporter)
         if added <= 0:
             continue
-        occurred_at = datetime.fromtimestamp(point.time_unix_nano / _NANOS, tz=dt_timezone.utc)
+        occurred_at = datetime.fromtimestamp(point.time_unix_nano / _NANOS, tz=UTC)
         _, created = outcome_record(
-            external_id="otlp:" + _series_hash(point, reporter, with_time=True), kind=point.kind,
-            occurred_at=occurred_at, source_kind=ValueSource.INTEGRATION, integration=INTEGRATION,
-            user=get_user_model()(pk=person_id), team=Team(pk=reporter.team_id),
-            value=Decimal(str(added)), session_id=point.session_id,
+            external_id="otlp:" + _series_hash(point, reporter, with_time=True),
+            kind=point.kind,
+            occurred_at=occurred_at,
+            source_kind=ValueSource.INTEGRATION,
+            integration=INTEGRATION,
+            user=get_user_model()(pk=person_id),
+            team=Team(pk=reporter.team_id),
+            value=Decimal(str(added)),
+            session_id=point.session_id,
             request_ids=_session_calls(session_id=point.session_id, user_id=person_id, until=occurred_at),
             source=f"{point.attributes.get('service.name', 'otlp')}:{reporter.label}"[:200],
             reported_by=get_user_model()(pk=reporter.reported_by_id),
-            api_token=ApiToken(pk=reporter.api_token_id) if reporter.api_token_id else None)
+            api_token=ApiToken(pk=reporter.api_token_id) if reporter.api_token_id else None,
+        )
         recorded += created
-    return TelemetryResult(recorded=recorded, unchanged=len(points) - recorded - rejected, rejected=rejected,
-                           ignored=_data_points_count(request) - len(points), errors=tuple(dict.fromkeys(errors)))
+    return TelemetryResult(
+        recorded=recorded,
+        unchanged=len(points) - recorded - rejected,
+        rejected=rejected,
+        ignored=_data_points_count(request) - len(points),
+        errors=tuple(dict.fromkeys(errors)),
+    )

@@ -28,11 +28,19 @@ from governance.exceptions import AuthenticationFailed
 from governance.models import IntegrationSecret
 from governance.views.common import admin_required
 from usage.integrations.github import (
-    github_delivery_receive, github_identity_map, github_signature_valid, github_webhook_secret,
+    github_delivery_receive,
+    github_identity_map,
+    github_signature_valid,
+    github_webhook_secret,
     github_webhook_secret_set,
 )
 from usage.integrations.otlp import (
-    JSON, PROTOBUF, OtlpError, otlp_metrics_record, otlp_reporter_authenticate, otlp_request_decode,
+    JSON,
+    PROTOBUF,
+    OtlpError,
+    otlp_metrics_record,
+    otlp_reporter_authenticate,
+    otlp_request_decode,
     otlp_response_encode,
 )
 from usage.integrations.selectors import github_identities_list
@@ -70,10 +78,12 @@ def github_webhook(request: HttpRequest) -> HttpResponse:
         body = request.body
     except RequestDataTooBig:
         return _github_error(413, "The payload is larger than this server accepts.")
-    if not github_signature_valid(secret=github_webhook_secret(), body=body,
-                                  signature=request.headers.get("X-Hub-Signature-256")):
-        return _github_error(401, "Missing or invalid X-Hub-Signature-256 (is the webhook secret the one set "
-                                  "in Tokenwise?).")
+    if not github_signature_valid(
+        secret=github_webhook_secret(), body=body, signature=request.headers.get("X-Hub-Signature-256")
+    ):
+        return _github_error(
+            401, "Missing or invalid X-Hub-Signature-256 (is the webhook secret the one set in Tokenwise?)."
+        )
     event, delivery_id = request.headers.get("X-GitHub-Event", ""), request.headers.get("X-GitHub-Delivery", "")
     payload = _github_payload(request, body)
     if not event or not delivery_id or payload is None:
@@ -132,9 +142,12 @@ def _otlp_export(request: HttpRequest) -> HttpResponse:
     if getattr(request, "scope", {}).get(BODY_TOO_LARGE):  # ASGI: refused before Django read it
         return _otlp_status(413, "The body is larger than this server accepts.", content_type)
     try:
-        export = otlp_request_decode(body=request.body, content_type=content_type,
-                                     content_encoding=request.headers.get("Content-Encoding", ""),
-                                     max_bytes=settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+        export = otlp_request_decode(
+            body=request.body,
+            content_type=content_type,
+            content_encoding=request.headers.get("Content-Encoding", ""),
+            max_bytes=settings.DATA_UPLOAD_MAX_MEMORY_SIZE,
+        )
     except RequestDataTooBig:
         return _otlp_status(413, "The body is larger than this server accepts.", content_type)
     except OtlpError as exc:
@@ -146,23 +159,29 @@ def _otlp_export(request: HttpRequest) -> HttpResponse:
     if result.rejected:
         response.partial_success.rejected_data_points = result.rejected
         response.partial_success.error_message = "; ".join(result.errors)[:1000]
-    return HttpResponse(otlp_response_encode(response=response, content_type=content_type), status=200,
-                        content_type=content_type)
+    return HttpResponse(
+        otlp_response_encode(response=response, content_type=content_type), status=200, content_type=content_type
+    )
 
 
 # --- Admin page: GitHub --------------------------------------------------------------------------
 
+
 class WebhookSecretForm(forms.Form):
     secret = forms.CharField(
-        min_length=16, max_length=200, label="Webhook secret",
+        min_length=16,
+        max_length=200,
+        label="Webhook secret",
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
-        help_text="Write-only: stored encrypted, never shown. Paste the same value in GitHub's webhook settings.")
+        help_text="Write-only: stored encrypted, never shown. Paste the same value in GitHub's webhook settings.",
+    )
 
 
 class IdentityMapForm(forms.Form):
     login = forms.CharField(max_length=100, label="GitHub login")
-    email = forms.EmailField(required=False, label="Person's e-mail",
-                             help_text="Empty: unmap the login (recorded outcomes stay).")
+    email = forms.EmailField(
+        required=False, label="Person's e-mail", help_text="Empty: unmap the login (recorded outcomes stay)."
+    )
 
     def clean(self):
         data = super().clean()
@@ -191,14 +210,26 @@ def manage_github(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and map_form.is_bound and map_form.is_valid():
         data = map_form.cleaned_data
         identity, recorded = github_identity_map(login=data["login"], user=data["user"], actor=request.user)
-        messages.success(request, f"{identity.login} is now mapped to {data['user'].email}; {recorded} waiting "
-                                  f"signal{'s' if recorded != 1 else ''} recorded." if data["user"] else
-                         f"{identity.login} is unmapped.")
+        messages.success(
+            request,
+            f"{identity.login} is now mapped to {data['user'].email}; {recorded} waiting "
+            f"signal{'s' if recorded != 1 else ''} recorded."
+            if data["user"]
+            else f"{identity.login} is unmapped.",
+        )
         return redirect(reverse("integrations:manage_github"))
     secret = IntegrationSecret.objects.filter(integration="github").exclude(secret_encrypted="").first()
-    return render(request, "usage/github_identities.html", {
-        "nav": "admin", "secret_form": secret_form, "map_form": map_form, "secret": secret,
-        "webhook_url": request.build_absolute_uri(reverse("integrations:github_webhook")),
-        "otlp_url": request.build_absolute_uri("/otlp"),
-        "identities": github_identities_list(),
-    }, status=400 if request.method == "POST" else 200)
+    return render(
+        request,
+        "usage/github_identities.html",
+        {
+            "nav": "admin",
+            "secret_form": secret_form,
+            "map_form": map_form,
+            "secret": secret,
+            "webhook_url": request.build_absolute_uri(reverse("integrations:github_webhook")),
+            "otlp_url": request.build_absolute_uri("/otlp"),
+            "identities": github_identities_list(),
+        },
+        status=400 if request.method == "POST" else 200,
+    )

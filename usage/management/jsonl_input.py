@@ -13,8 +13,9 @@ from tqdm import tqdm
 
 
 @contextlib.contextmanager
-def jsonl_source(path: str, *, stderr, progress: bool, desc: str
-                 ) -> Iterator[tuple[BinaryIO, Callable[[int], object] | None]]:
+def jsonl_source(
+    path: str, *, stderr, progress: bool, desc: str
+) -> Iterator[tuple[BinaryIO, Callable[[int], object] | None]]:
     """Open ``path`` (``-`` = stdin) and yield it with a byte-progress callback (None without a bar).
 
     The bar goes to stderr - when it is a terminal, or when ``progress`` asks - so stdout stays clean.

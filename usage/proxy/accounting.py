@@ -78,8 +78,12 @@ def estimate_tokens(text: str) -> int:
 
 def requested_max_tokens(endpoint: str, body: dict[str, Any]) -> tuple[str | None, int | None]:
     """The body field that bounds the output of this endpoint, and its value."""
-    fields = {"responses": ("max_output_tokens",), "chat.completions": ("max_completion_tokens", "max_tokens"),
-              "completions": ("max_tokens",), "messages": ("max_tokens",)}.get(endpoint, ())
+    fields = {
+        "responses": ("max_output_tokens",),
+        "chat.completions": ("max_completion_tokens", "max_tokens"),
+        "completions": ("max_tokens",),
+        "messages": ("max_tokens",),
+    }.get(endpoint, ())
     for name in fields:
         value = body.get(name)
         if isinstance(value, int) and not isinstance(value, bool):

@@ -30,4 +30,3 @@ class ProxyASGIHandler(LeanASGIHandler):
         finally:
             if after_response:  # record, once the caller has its whole answer
                 await after_response_run(after_response)
-

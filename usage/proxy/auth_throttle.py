@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -79,9 +79,13 @@ def _remember(table: dict[str, float], hash_value: str, ttl_s: float) -> None:
 
 def _throttled_error(window: int) -> ProxyError:
     retry_after = max(1, math.ceil((window + 1) * WINDOW_S - time.time()))
-    return ProxyError(429, "Too many failed authentications from your address; retry after the Retry-After "
-                           "seconds.", code="too_many_failed_authentications", type="rate_limit_error",
-                      headers={"Retry-After": str(retry_after)})
+    return ProxyError(
+        429,
+        "Too many failed authentications from your address; retry after the Retry-After seconds.",
+        code="too_many_failed_authentications",
+        type="rate_limit_error",
+        headers={"Retry-After": str(retry_after)},
+    )
 
 
 async def _failures_count(address: str, window: int) -> int:
@@ -110,11 +114,20 @@ async def _failure(address: str, window: int, exc: AuthenticationFailed) -> None
     if count >= limit:
         _throttled[address] = window
     if count == limit:  # exactly one failure per window reaches the limit: one entry per address and window
-        started = datetime.fromtimestamp(window * WINDOW_S, tz=timezone.utc)
-        task = asyncio.ensure_future(sync_to_async(audit_security_event, thread_sensitive=True)(
-            action="auth_throttled", subject_type="proxy.client_address", subject=address,
-            details={"address": address, "failures": count, "window_start": started.isoformat(),
-                     "window_s": WINDOW_S}))
+        started = datetime.fromtimestamp(window * WINDOW_S, tz=UTC)
+        task = asyncio.ensure_future(
+            sync_to_async(audit_security_event, thread_sensitive=True)(
+                action="auth_throttled",
+                subject_type="proxy.client_address",
+                subject=address,
+                details={
+                    "address": address,
+                    "failures": count,
+                    "window_start": started.isoformat(),
+                    "window_s": WINDOW_S,
+                },
+            )
+        )
         _events.add(task)
         task.add_done_callback(_events.discard)
 

@@ -9,8 +9,8 @@ import logging
 import re
 import time
 import weakref
-from decimal import Decimal
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -19,7 +19,12 @@ from governance.enforcement.admission import Admission, admission_settlement, se
 from governance.services.keys import KeyPrincipal
 from governance.services.pricing import cost_usd, price_quote
 from usage.events import (
-    UsageEventData, call_owner_command, new_request_id, request_id_signed, usage_events_publish, utc_now,
+    UsageEventData,
+    call_owner_command,
+    new_request_id,
+    request_id_signed,
+    usage_events_publish,
+    utc_now,
 )
 from usage.fingerprints import prompt_fingerprints, simhash64, text_of_messages
 from usage.log_context import current_request_id
@@ -47,8 +52,10 @@ _in_flight = 0  # calls begun in this process and not yet recorded
 # of those chunks holds a string under that name (logprobs' "content" is a list). The Responses API's
 # events carry several kinds of "delta": parsed one by one (``delta_text_of``).
 _JSON_STRING = rb'("(?:[^"\\]++|\\.)*+")'  # possessive: runs of plain characters at once, no backtracking
-_TEXT_FIELDS = {"chat.completions": re.compile(rb'"content"\s*:\s*' + _JSON_STRING),
-                "completions": re.compile(rb'"text"\s*:\s*' + _JSON_STRING)}
+_TEXT_FIELDS = {
+    "chat.completions": re.compile(rb'"content"\s*:\s*' + _JSON_STRING),
+    "completions": re.compile(rb'"text"\s*:\s*' + _JSON_STRING),
+}
 
 
 def _json_or_none(data: bytes) -> Any:
@@ -99,7 +106,7 @@ class Call:
     after_response: list[Callable[[], Awaitable[None]]] | None = None
 
     @classmethod
-    def begin(cls, endpoint: str, request) -> "Call":
+    def begin(cls, endpoint: str, request) -> Call:
         global _in_flight
         request_id = new_request_id()
         current_request_id.set(request_id)
@@ -107,8 +114,13 @@ class Call:
         event.purpose = (request.META.get(PURPOSE_HEADER) or "")[:100]
         call_context_read(event, request.META)
         _in_flight += 1
-        return cls(endpoint=endpoint, request_id=request_id, started=time.perf_counter(), event=event,
-                   after_response=getattr(request, "scope", {}).get(AFTER_RESPONSE))
+        return cls(
+            endpoint=endpoint,
+            request_id=request_id,
+            started=time.perf_counter(),
+            event=event,
+            after_response=getattr(request, "scope", {}).get(AFTER_RESPONSE),
+        )
 
     async def end(self, *, status: int, error_code: str = "") -> None:
         """The call is answered (or refused, or broken off): settle it now, record it after.
@@ -163,9 +175,13 @@ class Call:
         whose call it is: feedback needs no ledger lookup)."""
         self.principal = principal
         self.event.key_id, self.event.user_id, self.event.team_id = (
-            principal.key_id, principal.user_id, principal.team_id)
+            principal.key_id,
+            principal.user_id,
+            principal.team_id,
+        )
         self.request_id = self.event.request_id = request_id_signed(
-            self.request_id, user_id=principal.user_id, team_id=principal.team_id)
+            self.request_id, user_id=principal.user_id, team_id=principal.team_id
+        )
         current_request_id.set(self.request_id)
 
     def observe_request(self, body: dict[str, Any]) -> None:
@@ -195,9 +211,17 @@ class Call:
         cost: Decimal | None = Decimal(0)  # nothing consumed costs nothing
         if event.total_tokens:
             quote = await price_quote(event.model_served or event.model_requested)
-            cost = None if quote is None else cost_usd(
-                quote, prompt_tokens=event.prompt_tokens, cached_tokens=event.cached_tokens,
-                completion_tokens=event.completion_tokens, cache_write_tokens=event.cache_write_tokens)
+            cost = (
+                None
+                if quote is None
+                else cost_usd(
+                    quote,
+                    prompt_tokens=event.prompt_tokens,
+                    cached_tokens=event.cached_tokens,
+                    completion_tokens=event.completion_tokens,
+                    cache_write_tokens=event.cache_write_tokens,
+                )
+            )
             event.price_id = None if quote is None else quote.id
         event.cost_usd = None if cost is None else str(cost)
         settlement = None
@@ -281,7 +305,10 @@ class Call:
             event.is_estimated = True
         event.prompt_tokens, event.completion_tokens = tokens.prompt, tokens.completion
         event.cached_tokens, event.reasoning_tokens, event.total_tokens = (
-            tokens.cached, tokens.reasoning, tokens.total)
+            tokens.cached,
+            tokens.reasoning,
+            tokens.total,
+        )
         event.cache_write_tokens = tokens.cache_write
 
     def finish_in_background(self) -> asyncio.Task:
@@ -305,7 +332,7 @@ class _RecordBatch:
     timer: asyncio.TimerHandle | None = None
 
 
-_open_batches: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _RecordBatch]" = weakref.WeakKeyDictionary()
+_open_batches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _RecordBatch] = weakref.WeakKeyDictionary()
 
 
 async def _record_batch_join(call: Call) -> None:
@@ -344,7 +371,7 @@ async def _record_batch_run(batch: _RecordBatch) -> None:
     except asyncio.CancelledError:
         batch.done.cancel()
         raise
-    except Exception as exc:  # the local disk failed too (``usage_events_publish``)
+    except Exception as exc:  # noqa: BLE001 - the local disk failed too (``usage_events_publish``): the waiters get it
         batch.done.set_exception(exc)
     else:
         batch.done.set_result(None)

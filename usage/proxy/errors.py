@@ -16,8 +16,16 @@ from governance.exceptions import GovernanceError
 class ProxyError(Exception):
     """An error the proxy itself detects (bad input, upstream failure)."""
 
-    def __init__(self, status: int, message: str, *, code: str, type: str = "invalid_request_error",
-                 param: str | None = None, headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str,
+        type: str = "invalid_request_error",
+        param: str | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(message)
         self.status = status
         self.message = message
@@ -32,12 +40,19 @@ def error_body(*, message: str, type: str, code: str | None, param: str | None =
 
 
 def error_response(
-    *, status: int, message: str, type: str, code: str | None, request_id: str,
-    param: str | None = None, headers: dict[str, str] | None = None,
+    *,
+    status: int,
+    message: str,
+    type: str,
+    code: str | None,
+    request_id: str,
+    param: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> HttpResponse:
     response = HttpResponse(
         error_body(message=message, type=type, code=code, param=param),
-        status=status, content_type="application/json",
+        status=status,
+        content_type="application/json",
     )
     response["x-request-id"] = request_id
     for name, value in (headers or {}).items():
@@ -48,8 +63,15 @@ def error_response(
 def response_for_exception(exc: Exception, *, request_id: str) -> HttpResponse:
     """The OpenAI-shaped response for a domain or proxy error."""
     if isinstance(exc, (GovernanceError, ProxyError)):
-        return error_response(status=exc.status, message=exc.message, type=exc.type, code=exc.code,
-                              param=exc.param, headers=exc.headers, request_id=request_id)
+        return error_response(
+            status=exc.status,
+            message=exc.message,
+            type=exc.type,
+            code=exc.code,
+            param=exc.param,
+            headers=exc.headers,
+            request_id=request_id,
+        )
     raise TypeError(f"not an API error: {exc!r}")
 
 

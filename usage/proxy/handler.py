@@ -65,7 +65,8 @@ class LeanASGIHandler(ASGIHandler):
         self._template_response_middleware = []
         self._exception_middleware = []
         self._middleware_chain = convert_exception_to_response(
-            self._get_response_async if is_async else self._get_response)
+            self._get_response_async if is_async else self._get_response
+        )
 
     async def handle(self, scope, receive, send) -> None:
         """Django's ``ASGIHandler.handle`` (5.2), without the request signals (see the module docstring)."""

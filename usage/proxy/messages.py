@@ -37,22 +37,32 @@ from usage.proxy.transport import UpstreamRequest
 from usage.proxy.upstream import Upstream, http_client, upstream_for
 from usage.proxy.views import FALLBACK_STATUSES, call_answer, read_body
 
-
 KIND = "anthropic"
 DEFAULT_VERSION = "2023-06-01"
 THINKING_MIN_BUDGET = 1024  # Anthropic's smallest thinking budget
 PATHS = {"messages": "/v1/messages", "messages.count_tokens": "/v1/messages/count_tokens"}
 # Anthropic's error type for each status Tokenwise answers with.
-ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-               404: "not_found_error", 405: "invalid_request_error", 413: "request_too_large",
-               429: "rate_limit_error", 500: "api_error", 502: "api_error", 503: "api_error",
-               504: "api_error", 529: "overloaded_error"}
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    502: "api_error",
+    503: "api_error",
+    504: "api_error",
+    529: "overloaded_error",
+}
 _PASS_HEADERS = ("retry-after", "request-id", "x-should-retry", "anthropic-organization-id")
 _PASS_PREFIXES = ("anthropic-ratelimit-",)
 
 
-def anthropic_error(*, status: int, message: str, request_id: str, headers: dict[str, str] | None = None,
-                    type: str | None = None) -> HttpResponse:
+def anthropic_error(
+    *, status: int, message: str, request_id: str, headers: dict[str, str] | None = None, type: str | None = None
+) -> HttpResponse:
     """An error in Anthropic's shape."""
     kind = type or ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
     body = {"type": "error", "error": {"type": kind, "message": message}, "request_id": request_id}
@@ -81,8 +91,9 @@ def _check_body(body: dict[str, Any]) -> int:
     """The output bound the call asks: ``max_tokens`` (required), or a larger thinking budget."""
     max_tokens = body.get("max_tokens")
     if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
-        raise ProxyError(400, "max_tokens: Field required (a positive integer)", code="invalid_value",
-                         param="max_tokens")
+        raise ProxyError(
+            400, "max_tokens: Field required (a positive integer)", code="invalid_value", param="max_tokens"
+        )
     if "messages" not in body or not isinstance(body["messages"], list):
         raise ProxyError(400, "messages: Field required (a list)", code="invalid_value", param="messages")
     return max(max_tokens, _thinking_budget(body) or 0)
@@ -111,8 +122,11 @@ def forward_body(call: Call, raw: bytes, body: dict[str, Any], upstream: Upstrea
 
 
 def _upstream_request(request: HttpRequest, upstream: Upstream, path: str, payload: bytes) -> UpstreamRequest:
-    headers = {"accept": request.META.get("HTTP_ACCEPT") or "application/json",
-               "content-type": "application/json", "anthropic-version": DEFAULT_VERSION}
+    headers = {
+        "accept": request.META.get("HTTP_ACCEPT") or "application/json",
+        "content-type": "application/json",
+        "anthropic-version": DEFAULT_VERSION,
+    }
     for key, value in request.META.items():  # anthropic-version, every anthropic-beta value, as sent
         if key.startswith(("HTTP_ANTHROPIC_", "HTTP_X_CLAUDE_CODE_")):
             headers[key[5:].lower().replace("_", "-")] = value
@@ -121,25 +135,33 @@ def _upstream_request(request: HttpRequest, upstream: Upstream, path: str, paylo
     headers.update(upstream.extra_headers)
     base = upstream.base_url.removesuffix("/v1")
     query = request.META.get("QUERY_STRING")
-    return UpstreamRequest(method="POST", url=f"{base}{path}" + (f"?{query}" if query else ""), headers=headers,
-                           content=payload, connect_timeout_s=settings.TOKENWISE_UPSTREAM_CONNECT_TIMEOUT_S,
-                           read_timeout_s=settings.TOKENWISE_UPSTREAM_READ_TIMEOUT_S)
+    return UpstreamRequest(
+        method="POST",
+        url=f"{base}{path}" + (f"?{query}" if query else ""),
+        headers=headers,
+        content=payload,
+        connect_timeout_s=settings.TOKENWISE_UPSTREAM_CONNECT_TIMEOUT_S,
+        read_timeout_s=settings.TOKENWISE_UPSTREAM_READ_TIMEOUT_S,
+    )
 
 
 async def _send(call: Call, request: HttpRequest, upstream: Upstream, payload: bytes) -> httpx.Response:
     call.event.provider, call.event.model_served = upstream.provider, upstream.model
     try:
-        return await http_client().send(_upstream_request(request, upstream, PATHS[call.endpoint], payload),
-                                        stream=True)
+        return await http_client().send(
+            _upstream_request(request, upstream, PATHS[call.endpoint], payload), stream=True
+        )
     except httpx.TimeoutException:
-        raise ProxyError(504, "The upstream provider did not answer in time.", code="upstream_timeout")
+        raise ProxyError(504, "The upstream provider did not answer in time.", code="upstream_timeout") from None
     except httpx.HTTPError as exc:
-        raise ProxyError(502, f"Could not reach the upstream provider ({type(exc).__name__}).",
-                         code="upstream_connection_error")
+        raise ProxyError(
+            502, f"Could not reach the upstream provider ({type(exc).__name__}).", code="upstream_connection_error"
+        ) from exc
 
 
-async def _send_with_fallback(call: Call, request: HttpRequest, upstream: Upstream, raw: bytes,
-                              body: dict[str, Any]) -> httpx.Response:
+async def _send_with_fallback(
+    call: Call, request: HttpRequest, upstream: Upstream, raw: bytes, body: dict[str, Any]
+) -> httpx.Response:
     """As ``views.send_with_fallback``: the route's fallback provider once, when the first one fails
     before answering anything usable (unreachable, timeout, 429, 5xx)."""
     fallback = upstream.fallback
@@ -170,8 +192,9 @@ def _error_body(status: int, raw: bytes) -> tuple[bytes, str]:
         pass
     text = raw[:500].decode("utf-8", "replace").strip() or f"HTTP {status}"
     kind = ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
-    return json.dumps({"type": "error", "error": {"type": kind, "message": f"Upstream error: {text}"}}).encode(), \
-        f"upstream_{status}"
+    return json.dumps(
+        {"type": "error", "error": {"type": kind, "message": f"Upstream error: {text}"}}
+    ).encode(), f"upstream_{status}"
 
 
 async def _answer_whole(call: Call, response: httpx.Response) -> HttpResponse:
@@ -179,10 +202,11 @@ async def _answer_whole(call: Call, response: httpx.Response) -> HttpResponse:
     try:
         raw = await response.aread()
     except httpx.TimeoutException:
-        raise ProxyError(504, "The upstream provider did not answer in time.", code="upstream_timeout")
+        raise ProxyError(504, "The upstream provider did not answer in time.", code="upstream_timeout") from None
     except httpx.HTTPError:
-        raise ProxyError(502, "The upstream connection broke before the answer was complete.",
-                         code="upstream_connection_error")
+        raise ProxyError(
+            502, "The upstream connection broke before the answer was complete.", code="upstream_connection_error"
+        ) from None
     finally:
         await response.aclose()
     call.mark_first_byte()
@@ -220,17 +244,29 @@ async def _forward_message(call: Call, request: HttpRequest) -> HttpResponse:
     fit_min = settings.TOKENWISE_FIT_MIN_OUTPUT_TOKENS
     if fit_min and _thinking_budget(body) is not None:
         fit_min = max(fit_min, THINKING_MIN_BUDGET + 1)  # room for the smallest thinking budget
-    shape = request_shape(endpoint="messages", raw_size=len(raw), body=body,
-                          betas=request.META.get("HTTP_ANTHROPIC_BETA", ""))
+    shape = request_shape(
+        endpoint="messages", raw_size=len(raw), body=body, betas=request.META.get("HTTP_ANTHROPIC_BETA", "")
+    )
     call.admission = await admission_admit(
-        principal=call.principal, endpoint="messages", model=body["model"], max_tokens=asked, shape=shape,
-        served_model=None if upstream is None else upstream.model, serve=_served_model_of,
-        request_id=call.request_id, fit_min_output=fit_min)
+        principal=call.principal,
+        endpoint="messages",
+        model=body["model"],
+        max_tokens=asked,
+        shape=shape,
+        served_model=None if upstream is None else upstream.model,
+        serve=_served_model_of,
+        request_id=call.request_id,
+        fit_min_output=fit_min,
+    )
     if call.admission.model != body["model"]:  # downgraded
         upstream = await upstream_for(call.admission.model, KIND)
     if upstream is None:
-        raise ProxyError(404, f"model: {body['model']} is not routed to an Anthropic provider.",
-                         code="model_not_found", param="model")
+        raise ProxyError(
+            404,
+            f"model: {body['model']} is not routed to an Anthropic provider.",
+            code="model_not_found",
+            param="model",
+        )
     upstream_response = await _send_with_fallback(call, request, upstream, raw, body)
     if call.event.stream and upstream_response.status_code < 400:
         response = StreamingHttpResponse(relay(call, upstream_response), content_type="text/event-stream")
@@ -252,8 +288,12 @@ async def _forward_count(call: Call, request: HttpRequest) -> HttpResponse:
         raise ModelNotAllowed(f"The model '{body['model']}' is not allowed by your team's policy.", param="model")
     upstream = await upstream_for(body["model"], KIND)
     if upstream is None:
-        raise ProxyError(404, f"model: {body['model']} is not routed to an Anthropic provider.",
-                         code="model_not_found", param="model")
+        raise ProxyError(
+            404,
+            f"model: {body['model']} is not routed to an Anthropic provider.",
+            code="model_not_found",
+            param="model",
+        )
     payload = raw if upstream.model == body["model"] else json.dumps(dict(body, model=upstream.model)).encode()
     return await _answer_whole(call, await _send(call, request, upstream, payload))
 
@@ -261,11 +301,14 @@ async def _forward_count(call: Call, request: HttpRequest) -> HttpResponse:
 async def _anthropic_call(request: HttpRequest, endpoint: str) -> HttpResponse:
     """One proxied Messages API call: every exit path records exactly one usage event."""
     if request.method != "POST":
-        return anthropic_error(status=405, message=f"Method {request.method} not allowed; use POST.",
-                               request_id="", headers={"Allow": "POST"})
+        return anthropic_error(
+            status=405,
+            message=f"Method {request.method} not allowed; use POST.",
+            request_id="",
+            headers={"Allow": "POST"},
+        )
     call = Call.begin(endpoint, request)
-    return await call_answer(call, _forward(call, request, endpoint), refusal=_response_for,
-                             failure=_server_error)
+    return await call_answer(call, _forward(call, request, endpoint), refusal=_response_for, failure=_server_error)
 
 
 async def _forward(call: Call, request: HttpRequest, endpoint: str) -> HttpResponse:
@@ -276,8 +319,9 @@ async def _forward(call: Call, request: HttpRequest, endpoint: str) -> HttpRespo
     return await _forward_count(call, request)
 
 
-def _server_error(*, status: int, code: str, message: str, request_id: str,
-                  headers: dict[str, str] | None = None) -> HttpResponse:
+def _server_error(
+    *, status: int, code: str, message: str, request_id: str, headers: dict[str, str] | None = None
+) -> HttpResponse:
     return anthropic_error(status=status, message=message, request_id=request_id, headers=headers)
 
 

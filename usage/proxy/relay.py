@@ -153,7 +153,7 @@ def _last_event_end(data: bytes, position: int, has_cr: bool) -> int:
         index = max(index, data.rfind(b"\n\r", 0, position), data.rfind(b"\r\r", 0, position))
     if index < 0:
         return 0
-    if data[index + 1] == 13 and data[index + 2:index + 3] == b"\n":  # the blank line ends in CRLF
+    if data[index + 1] == 13 and data[index + 2 : index + 3] == b"\n":  # the blank line ends in CRLF
         return index + 3
     return index + 2
 

@@ -52,8 +52,7 @@ def _translate(exc: BaseException, *, connecting: bool) -> httpx.HTTPError:
         return httpx.ConnectTimeout(message) if connecting else httpx.ReadTimeout(message)
     if isinstance(exc, aiohttp.ClientConnectorError):
         return httpx.ConnectError(message)
-    if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError,
-                        aiohttp.ClientResponseError)):
+    if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientResponseError)):
         return httpx.RemoteProtocolError(message)
     if isinstance(exc, (aiohttp.ClientOSError, aiohttp.ClientConnectionError)):
         return httpx.ConnectError(message) if connecting else httpx.ReadError(message)
@@ -125,10 +124,15 @@ class UpstreamClient:
     def _session_get(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._connector = connector = aiohttp.TCPConnector(
-                limit=POOL_SIZE, limit_per_host=0, keepalive_timeout=KEEPALIVE_S, ttl_dns_cache=300)
-            self._session = aiohttp.ClientSession(connector=connector, auto_decompress=True,
-                                                  skip_auto_headers=("User-Agent",), raise_for_status=False,
-                                                  cookie_jar=aiohttp.DummyCookieJar())
+                limit=POOL_SIZE, limit_per_host=0, keepalive_timeout=KEEPALIVE_S, ttl_dns_cache=300
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                auto_decompress=True,
+                skip_auto_headers=("User-Agent",),
+                raise_for_status=False,
+                cookie_jar=aiohttp.DummyCookieJar(),
+            )
         return self._session
 
     async def send(self, request: UpstreamRequest, *, stream: bool = False) -> UpstreamResponse:
@@ -137,13 +141,21 @@ class UpstreamClient:
         Raises httpx.ConnectTimeout / ConnectError before an answer, httpx.ReadTimeout /
         RemoteProtocolError / ReadError while reading one.
         """
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=request.connect_timeout_s,
-                                        connect=request.connect_timeout_s + 10.0,
-                                        sock_read=request.read_timeout_s)
+        timeout = aiohttp.ClientTimeout(
+            total=None,
+            sock_connect=request.connect_timeout_s,
+            connect=request.connect_timeout_s + 10.0,
+            sock_read=request.read_timeout_s,
+        )
         try:
             raw = await self._session_get().request(
-                request.method, request.url, data=request.content, headers=request.headers, timeout=timeout,
-                allow_redirects=False)
+                request.method,
+                request.url,
+                data=request.content,
+                headers=request.headers,
+                timeout=timeout,
+                allow_redirects=False,
+            )
         except _ERRORS as exc:
             connecting = not isinstance(exc, (aiohttp.ServerTimeoutError, aiohttp.ServerDisconnectedError))
             raise _translate(exc, connecting=connecting) from exc
@@ -157,7 +169,7 @@ class UpstreamClient:
             await self._session.close()
 
 
-_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, UpstreamClient]" = weakref.WeakKeyDictionary()
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, UpstreamClient] = weakref.WeakKeyDictionary()
 
 
 def upstream_client() -> UpstreamClient:

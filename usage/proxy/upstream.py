@@ -75,17 +75,28 @@ def _load_routes() -> list[_Route]:
     for route in ModelRoute.objects.select_related("provider", "fallback_provider").filter(provider__is_active=True):
         provider, second = route.provider, route.fallback_provider
         fallback = None
-        if (second is not None and second.is_active and second.pk != provider.pk
-                and second.kind == provider.kind):
-            fallback = Upstream(provider=second.name, base_url=second.base_url.rstrip("/"),
-                                api_key=provider_secret(second), model="", extra_headers=headers_of(second),
-                                kind=second.kind)
-        routes.append(_Route(
-            pattern=route.pattern, is_glob=any(ch in route.pattern for ch in "*?["),
-            provider=provider.name, base_url=provider.base_url.rstrip("/"), api_key=provider_secret(provider),
-            upstream_model=route.upstream_model, extra_headers=headers_of(provider), fallback=fallback,
-            kind=provider.kind,
-        ))
+        if second is not None and second.is_active and second.pk != provider.pk and second.kind == provider.kind:
+            fallback = Upstream(
+                provider=second.name,
+                base_url=second.base_url.rstrip("/"),
+                api_key=provider_secret(second),
+                model="",
+                extra_headers=headers_of(second),
+                kind=second.kind,
+            )
+        routes.append(
+            _Route(
+                pattern=route.pattern,
+                is_glob=any(ch in route.pattern for ch in "*?["),
+                provider=provider.name,
+                base_url=provider.base_url.rstrip("/"),
+                api_key=provider_secret(provider),
+                upstream_model=route.upstream_model,
+                extra_headers=headers_of(provider),
+                fallback=fallback,
+                kind=provider.kind,
+            )
+        )
     return routes
 
 
@@ -133,17 +144,33 @@ async def upstream_for(model: str, kind: str = "openai") -> Upstream | None:
     if chosen is not None:
         served = chosen.upstream_model or model
         fallback = None if chosen.fallback is None else dataclasses.replace(chosen.fallback, model=served)
-        return Upstream(provider=chosen.provider, base_url=chosen.base_url, api_key=chosen.api_key,
-                        model=served, extra_headers=chosen.extra_headers, fallback=fallback, kind=kind)
+        return Upstream(
+            provider=chosen.provider,
+            base_url=chosen.base_url,
+            api_key=chosen.api_key,
+            model=served,
+            extra_headers=chosen.extra_headers,
+            fallback=fallback,
+            kind=kind,
+        )
     if kind == "anthropic":
         if not settings.ANTHROPIC_BASE_URL:
             return None
-        return Upstream(provider=DEFAULT_PROVIDER, base_url=settings.ANTHROPIC_BASE_URL.rstrip("/"),
-                        api_key=settings.ANTHROPIC_API_KEY, model=model, kind=kind)
+        return Upstream(
+            provider=DEFAULT_PROVIDER,
+            base_url=settings.ANTHROPIC_BASE_URL.rstrip("/"),
+            api_key=settings.ANTHROPIC_API_KEY,
+            model=model,
+            kind=kind,
+        )
     if not settings.OPENAI_BASE_URL:
         return None
-    return Upstream(provider=DEFAULT_PROVIDER, base_url=settings.OPENAI_BASE_URL.rstrip("/"),
-                    api_key=settings.OPENAI_API_KEY, model=model)
+    return Upstream(
+        provider=DEFAULT_PROVIDER,
+        base_url=settings.OPENAI_BASE_URL.rstrip("/"),
+        api_key=settings.OPENAI_API_KEY,
+        model=model,
+    )
 
 
 async def upstreams_all() -> list[Upstream]:
@@ -152,16 +179,27 @@ async def upstreams_all() -> list[Upstream]:
     for r in await _current_routes():
         if r.kind != "openai":
             continue
-        seen.setdefault(r.provider, Upstream(provider=r.provider, base_url=r.base_url, api_key=r.api_key,
-                                             model="", extra_headers=r.extra_headers))
+        seen.setdefault(
+            r.provider,
+            Upstream(
+                provider=r.provider, base_url=r.base_url, api_key=r.api_key, model="", extra_headers=r.extra_headers
+            ),
+        )
     if settings.OPENAI_BASE_URL:
-        seen.setdefault(DEFAULT_PROVIDER, Upstream(provider=DEFAULT_PROVIDER,
-                                                   base_url=settings.OPENAI_BASE_URL.rstrip("/"),
-                                                   api_key=settings.OPENAI_API_KEY, model=""))
+        seen.setdefault(
+            DEFAULT_PROVIDER,
+            Upstream(
+                provider=DEFAULT_PROVIDER,
+                base_url=settings.OPENAI_BASE_URL.rstrip("/"),
+                api_key=settings.OPENAI_API_KEY,
+                model="",
+            ),
+        )
     return list(seen.values())
 
 
 # --- The pooled client (one per event loop, i.e. one per worker process) --------------------------
+
 
 def http_client() -> UpstreamClient:
     """The pooled upstream client of this process (aiohttp; see usage/proxy/transport.py)."""
@@ -175,6 +213,11 @@ def build_request(upstream: Upstream, *, method: str, path: str, body: bytes | N
     if body is not None:
         headers["content-type"] = "application/json"
     headers.update(upstream.extra_headers)
-    return UpstreamRequest(method=method, url=f"{upstream.base_url}{path}", headers=headers, content=body,
-                           connect_timeout_s=settings.TOKENWISE_UPSTREAM_CONNECT_TIMEOUT_S,
-                           read_timeout_s=settings.TOKENWISE_UPSTREAM_READ_TIMEOUT_S)
+    return UpstreamRequest(
+        method=method,
+        url=f"{upstream.base_url}{path}",
+        headers=headers,
+        content=body,
+        connect_timeout_s=settings.TOKENWISE_UPSTREAM_CONNECT_TIMEOUT_S,
+        read_timeout_s=settings.TOKENWISE_UPSTREAM_READ_TIMEOUT_S,
+    )

@@ -25,33 +25,51 @@ from governance.enforcement.admission import admission_admit, models_visible
 from governance.enforcement.bounds import request_shape
 from governance.exceptions import GovernanceError, KnownKeyRefused
 from usage import metrics
-from usage.proxy.auth_throttle import proxy_authenticate
 from usage.proxy.accounting import output_text_of, requested_max_tokens, tokens_from_usage
+from usage.proxy.auth_throttle import proxy_authenticate
 from usage.proxy.body_limit import BODY_TOO_LARGE
 from usage.proxy.call import Call
-from usage.proxy.json_depth import json_depth_limit, json_too_deep
 from usage.proxy.errors import (
-    ProxyError, error_code_of, error_response, response_for_exception, upstream_error_body,
+    ProxyError,
+    error_code_of,
+    error_response,
+    response_for_exception,
+    upstream_error_body,
 )
+from usage.proxy.json_depth import json_depth_limit, json_too_deep
 from usage.proxy.relay import relay
 from usage.proxy.upstream import Upstream, build_request, http_client, upstream_for, upstreams_all
 
 logger = logging.getLogger(__name__)
 
-PATHS = {"chat.completions": "/chat/completions", "completions": "/completions",
-         "embeddings": "/embeddings", "responses": "/responses"}
+PATHS = {
+    "chat.completions": "/chat/completions",
+    "completions": "/completions",
+    "embeddings": "/embeddings",
+    "responses": "/responses",
+}
 STREAMABLE = {"chat.completions", "completions", "responses"}
 FALLBACK_STATUSES = frozenset({429, 500, 502, 503, 504})  # worth retrying on another provider
 _MAX_TOKENS_FIELDS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
 MAX_TOKENS_BOUND = 2**31 - 1
-_PASS_HEADERS = ("retry-after", "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests",
-                 "x-ratelimit-reset-requests", "openai-processing-ms")
+_PASS_HEADERS = (
+    "retry-after",
+    "x-ratelimit-limit-requests",
+    "x-ratelimit-remaining-requests",
+    "x-ratelimit-reset-requests",
+    "openai-processing-ms",
+)
 
 
 def _method_not_allowed(request: HttpRequest, allowed: str) -> HttpResponse:
-    return error_response(status=405, message=f"Method {request.method} not allowed; use {allowed}.",
-                          type="invalid_request_error", code="method_not_allowed", request_id="",
-                          headers={"Allow": allowed})
+    return error_response(
+        status=405,
+        message=f"Method {request.method} not allowed; use {allowed}.",
+        type="invalid_request_error",
+        code="method_not_allowed",
+        request_id="",
+        headers={"Allow": allowed},
+    )
 
 
 def read_body(request: HttpRequest) -> tuple[bytes, dict[str, Any]]:
@@ -66,7 +84,9 @@ def read_body(request: HttpRequest) -> tuple[bytes, dict[str, Any]]:
     try:
         raw = request.body
     except RequestDataTooBig:
-        raise ProxyError(413, f"Request body is larger than the {limit}-byte limit.", code="request_too_large")
+        raise ProxyError(
+            413, f"Request body is larger than the {limit}-byte limit.", code="request_too_large"
+        ) from None
     if len(raw) > limit:
         raise ProxyError(413, f"Request body is larger than the {limit}-byte limit.", code="request_too_large")
     if json_too_deep(raw):
@@ -74,7 +94,7 @@ def read_body(request: HttpRequest) -> tuple[bytes, dict[str, Any]]:
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise ProxyError(400, f"We could not parse the JSON body of your request: {exc}", code="invalid_json")
+        raise ProxyError(400, f"We could not parse the JSON body of your request: {exc}", code="invalid_json") from exc
     if not isinstance(body, dict):
         raise ProxyError(400, "The request body must be a JSON object.", code="invalid_json")
     model = body.get("model")
@@ -85,8 +105,9 @@ def read_body(request: HttpRequest) -> tuple[bytes, dict[str, Any]]:
     for name in _MAX_TOKENS_FIELDS:  # an absurd bound would overflow pricing and the ledger's columns
         value = body.get(name)
         if isinstance(value, int) and not isinstance(value, bool) and not 0 <= value <= MAX_TOKENS_BOUND:
-            raise ProxyError(400, f"'{name}' must be between 0 and {MAX_TOKENS_BOUND}.", code="invalid_value",
-                             param=name)
+            raise ProxyError(
+                400, f"'{name}' must be between 0 and {MAX_TOKENS_BOUND}.", code="invalid_value", param=name
+            )
     return raw, body
 
 
@@ -129,11 +150,16 @@ async def send_upstream(call: Call, upstream: Upstream, payload: bytes) -> httpx
     try:
         return await http_client().send(request, stream=True)
     except httpx.TimeoutException:
-        raise ProxyError(504, "The upstream provider did not answer in time.", code="upstream_timeout",
-                         type="server_error")
+        raise ProxyError(
+            504, "The upstream provider did not answer in time.", code="upstream_timeout", type="server_error"
+        ) from None
     except httpx.HTTPError as exc:
-        raise ProxyError(502, f"Could not reach the upstream provider ({type(exc).__name__}).",
-                         code="upstream_connection_error", type="server_error")
+        raise ProxyError(
+            502,
+            f"Could not reach the upstream provider ({type(exc).__name__}).",
+            code="upstream_connection_error",
+            type="server_error",
+        ) from exc
 
 
 async def send_with_fallback(call: Call, upstream: Upstream, raw: bytes, body: dict[str, Any]) -> httpx.Response:
@@ -157,8 +183,13 @@ async def send_with_fallback(call: Call, upstream: Upstream, raw: bytes, body: d
         await response.aclose()
     metrics.UPSTREAM_ERRORS.labels(upstream.provider, metrics.UPSTREAM_KINDS.get(failure, failure)).inc()
     metrics.UPSTREAM_FALLBACKS.labels(upstream.provider, fallback.provider).inc()
-    logger.warning("upstream %s failed (%s) for %s; trying fallback %s", upstream.provider, failure,
-                   call.request_id, fallback.provider)
+    logger.warning(
+        "upstream %s failed (%s) for %s; trying fallback %s",
+        upstream.provider,
+        failure,
+        call.request_id,
+        fallback.provider,
+    )
     return await send_upstream(call, fallback, forward_body(call, raw, body, fallback))
 
 
@@ -167,11 +198,16 @@ async def answer_whole(call: Call, response: httpx.Response) -> HttpResponse:
     try:
         raw = await response.aread()
     except httpx.TimeoutException:
-        raise ProxyError(504, "The upstream provider did not answer in time.", code="upstream_timeout",
-                         type="server_error")
+        raise ProxyError(
+            504, "The upstream provider did not answer in time.", code="upstream_timeout", type="server_error"
+        ) from None
     except httpx.HTTPError:
-        raise ProxyError(502, "The upstream connection broke before the answer was complete.",
-                         code="upstream_connection_error", type="server_error")
+        raise ProxyError(
+            502,
+            "The upstream connection broke before the answer was complete.",
+            code="upstream_connection_error",
+            type="server_error",
+        ) from None
     finally:
         await response.aclose()
     call.mark_first_byte()
@@ -204,18 +240,26 @@ async def proxy(request: HttpRequest, endpoint: str) -> HttpResponse:
     if request.method != "POST":
         return _method_not_allowed(request, "POST")
     call = Call.begin(endpoint, request)
-    return await call_answer(call, _forward(call, request, endpoint), refusal=response_for_exception,
-                             failure=_server_error)
+    return await call_answer(
+        call, _forward(call, request, endpoint), refusal=response_for_exception, failure=_server_error
+    )
 
 
-def _server_error(*, status: int, code: str, message: str, request_id: str,
-                  headers: dict[str, str] | None = None) -> HttpResponse:
-    return error_response(status=status, message=message, type="server_error", code=code, request_id=request_id,
-                          headers=headers)
+def _server_error(
+    *, status: int, code: str, message: str, request_id: str, headers: dict[str, str] | None = None
+) -> HttpResponse:
+    return error_response(
+        status=status, message=message, type="server_error", code=code, request_id=request_id, headers=headers
+    )
 
 
-async def call_answer(call: Call, forward: Awaitable[HttpResponse], *,
-                      refusal: Callable[..., HttpResponse], failure: Callable[..., HttpResponse]) -> HttpResponse:
+async def call_answer(
+    call: Call,
+    forward: Awaitable[HttpResponse],
+    *,
+    refusal: Callable[..., HttpResponse],
+    failure: Callable[..., HttpResponse],
+) -> HttpResponse:
     """Await ``forward`` (the call's authentication, admission and forwarding) and answer, whatever happens,
     recording exactly one usage event: ``refusal(exc, request_id=...)`` shapes a governance or proxy
     refusal and ``failure(status=, code=, message=, request_id=, headers=)`` Tokenwise's own 503 and 500,
@@ -236,14 +280,23 @@ async def call_answer(call: Call, forward: Awaitable[HttpResponse], *,
     except DatabaseError as exc:
         # A store this call needed (a key not cached anywhere, a route table never loaded) is down.
         logger.warning("proxy: database unavailable for %s: %s", call.request_id, str(exc).strip()[:200])
-        response = failure(status=503, code="service_unavailable", request_id=call.request_id,
-                           message="Tokenwise cannot reach its database; retry shortly.", headers={"Retry-After": "5"})
+        response = failure(
+            status=503,
+            code="service_unavailable",
+            request_id=call.request_id,
+            message="Tokenwise cannot reach its database; retry shortly.",
+            headers={"Retry-After": "5"},
+        )
         await call.end(status=503, error_code="service_unavailable")
     except Exception:
         # A defect, not bad input: still answer in the protocol's shape and record the call.
         logger.exception("proxy failure on %s", call.request_id)
-        response = failure(status=500, code="internal_error", request_id=call.request_id,
-                           message="Tokenwise failed to handle this request.")
+        response = failure(
+            status=500,
+            code="internal_error",
+            request_id=call.request_id,
+            message="Tokenwise failed to handle this request.",
+        )
         await call.end(status=500, error_code="internal_error")
     response["x-request-id"] = call.request_id
     if call.admission is not None:
@@ -257,20 +310,30 @@ async def _forward(call: Call, request: HttpRequest, endpoint: str) -> HttpRespo
     call.identify(await proxy_authenticate(request))
     raw, body = read_body(request)
     if body.get("stream") is True and endpoint not in STREAMABLE:
-        raise ProxyError(400, f"Streaming is not supported on {PATHS[endpoint]}.", code="invalid_stream",
-                         param="stream")
+        raise ProxyError(
+            400, f"Streaming is not supported on {PATHS[endpoint]}.", code="invalid_stream", param="stream"
+        )
     call.observe_request(body)
     upstream = await upstream_for(body["model"])  # priced as the model it will serve
     call.admission = await admission_admit(
-        principal=call.principal, endpoint=endpoint, model=body["model"],
-        max_tokens=call.event.max_tokens, shape=request_shape(endpoint=endpoint, raw_size=len(raw), body=body),
-        served_model=None if upstream is None else upstream.model, serve=served_model_of,
-        request_id=call.request_id)
+        principal=call.principal,
+        endpoint=endpoint,
+        model=body["model"],
+        max_tokens=call.event.max_tokens,
+        shape=request_shape(endpoint=endpoint, raw_size=len(raw), body=body),
+        served_model=None if upstream is None else upstream.model,
+        serve=served_model_of,
+        request_id=call.request_id,
+    )
     if call.admission.model != body["model"]:  # downgraded
         upstream = await upstream_for(call.admission.model)
     if upstream is None:
-        raise ProxyError(404, f"The model '{body['model']}' does not exist or is not routed to a provider.",
-                         code="model_not_found", param="model")
+        raise ProxyError(
+            404,
+            f"The model '{body['model']}' does not exist or is not routed to a provider.",
+            code="model_not_found",
+            param="model",
+        )
     upstream_response = await send_with_fallback(call, upstream, raw, body)
     if call.event.stream and upstream_response.status_code < 400:
         response = StreamingHttpResponse(relay(call, upstream_response), content_type="text/event-stream")
@@ -356,8 +419,12 @@ async def _models_answer(request: HttpRequest, answer) -> HttpResponse:
 @csrf_exempt
 async def models_list(request: HttpRequest) -> HttpResponse:
     """``GET /v1/models``: the models of every provider that the caller's policy allows."""
-    return await _models_answer(request, lambda models: HttpResponse(
-        json.dumps({"object": "list", "data": list(models.values())}), content_type="application/json"))
+    return await _models_answer(
+        request,
+        lambda models: HttpResponse(
+            json.dumps({"object": "list", "data": list(models.values())}), content_type="application/json"
+        ),
+    )
 
 
 @csrf_exempt
@@ -367,8 +434,12 @@ async def model_retrieve(request: HttpRequest, model_id: str) -> HttpResponse:
 
     def answer(models: dict[str, dict[str, Any]]) -> HttpResponse:
         if model_id not in models:
-            raise ProxyError(404, f"The model '{model_id}' does not exist or you do not have access to it.",
-                             code="model_not_found", param="model")
+            raise ProxyError(
+                404,
+                f"The model '{model_id}' does not exist or you do not have access to it.",
+                code="model_not_found",
+                param="model",
+            )
         return HttpResponse(json.dumps(models[model_id]), content_type="application/json")
 
     return await _models_answer(request, answer)
@@ -377,5 +448,10 @@ async def model_retrieve(request: HttpRequest, model_id: str) -> HttpResponse:
 @csrf_exempt
 async def not_found(request: HttpRequest, path: str = "") -> HttpResponse:
     """Any other ``/v1/...`` path: 404 in OpenAI's shape (not a page), whatever the method."""
-    return error_response(status=404, message=f"Invalid URL ({request.method} {request.path}).",
-                          type="invalid_request_error", code="unknown_url", request_id="")
+    return error_response(
+        status=404,
+        message=f"Invalid URL ({request.method} {request.path}).",
+        type="invalid_request_error",
+        code="unknown_url",
+        request_id="",
+    )

@@ -50,55 +50,134 @@ class Habits:
 
 
 _CODER = Habits(
-    weekday_share=0.9, weekend_share=0.04, calls=(6, 20), sessions=(2, 4), prompt_median=900,
-    prompt_sigma=0.9, completion_median=350, completion_sigma=0.8,
-    models=(("gpt-4o-mini", 0.65), ("gpt-4o", 0.25), ("gpt-4.1", 0.1)), stream_share=0.6, stop_share=0.05,
-    outcomes_per_day=0.35, linked_share=0.7, feedback_share=0.03, positive_share=0.85,
+    weekday_share=0.9,
+    weekend_share=0.04,
+    calls=(6, 20),
+    sessions=(2, 4),
+    prompt_median=900,
+    prompt_sigma=0.9,
+    completion_median=350,
+    completion_sigma=0.8,
+    models=(("gpt-4o-mini", 0.65), ("gpt-4o", 0.25), ("gpt-4.1", 0.1)),
+    stream_share=0.6,
+    stop_share=0.05,
+    outcomes_per_day=0.35,
+    linked_share=0.7,
+    feedback_share=0.03,
+    positive_share=0.85,
 )
 HABITS: dict[str, Habits] = {
     "coder": _CODER,
     "occasional": replace(
-        _CODER, weekday_share=0.4, weekend_share=0.0, calls=(2, 7), sessions=(1, 2), prompt_median=500,
-        prompt_sigma=0.8, completion_median=300, models=(("gpt-4o-mini", 0.8), ("gpt-4o", 0.2)),
-        stream_share=0.3, outcomes_per_day=0.3, linked_share=0.4, feedback_share=0.05, positive_share=0.8,
+        _CODER,
+        weekday_share=0.4,
+        weekend_share=0.0,
+        calls=(2, 7),
+        sessions=(1, 2),
+        prompt_median=500,
+        prompt_sigma=0.8,
+        completion_median=300,
+        models=(("gpt-4o-mini", 0.8), ("gpt-4o", 0.2)),
+        stream_share=0.3,
+        outcomes_per_day=0.3,
+        linked_share=0.4,
+        feedback_share=0.05,
+        positive_share=0.8,
     ),
     "analyst": replace(
-        _CODER, weekday_share=0.88, weekend_share=0.05, calls=(5, 14), sessions=(2, 3), prompt_median=14_000,
-        prompt_sigma=0.6, completion_median=900, completion_sigma=0.5,
-        models=(("gpt-4.1", 0.5), ("gpt-4o", 0.2), ("gpt-4.1-mini", 0.3)), stream_share=0.5,
-        outcomes_per_day=0.35, linked_share=0.6, feedback_share=0.06, embeddings_share=0.15, outcome_value=3,
+        _CODER,
+        weekday_share=0.88,
+        weekend_share=0.05,
+        calls=(5, 14),
+        sessions=(2, 3),
+        prompt_median=14_000,
+        prompt_sigma=0.6,
+        completion_median=900,
+        completion_sigma=0.5,
+        models=(("gpt-4.1", 0.5), ("gpt-4o", 0.2), ("gpt-4.1-mini", 0.3)),
+        stream_share=0.5,
+        outcomes_per_day=0.35,
+        linked_share=0.6,
+        feedback_share=0.06,
+        embeddings_share=0.15,
+        outcome_value=3,
     ),
     "weekend_light": replace(_CODER, weekday_share=0.8, weekend_share=0.35, calls=(5, 16)),
     "model_mixer": replace(
-        _CODER, models=(("o3-mini", 0.2), ("gpt-4.1-mini", 0.25), ("gpt-4o", 0.2), ("o4-mini", 0.15),
-                        ("gpt-5-mini", 0.2)),
+        _CODER,
+        models=(("o3-mini", 0.2), ("gpt-4.1-mini", 0.25), ("gpt-4o", 0.2), ("o4-mini", 0.15), ("gpt-5-mini", 0.2)),
         quick_share=0.15,
     ),
     "power_user": replace(
-        _CODER, weekday_share=0.97, weekend_share=0.2, calls=(25, 50), sessions=(3, 5), prompt_median=2_800,
-        completion_median=700, models=(("gpt-4.1", 0.35), ("gpt-4o", 0.25), ("o3", 0.15), ("gpt-4.1-mini", 0.25)),
-        stream_share=0.7, outcomes_per_day=1.2, outcome_value=4, linked_share=0.8, feedback_share=0.03,
+        _CODER,
+        weekday_share=0.97,
+        weekend_share=0.2,
+        calls=(25, 50),
+        sessions=(3, 5),
+        prompt_median=2_800,
+        completion_median=700,
+        models=(("gpt-4.1", 0.35), ("gpt-4o", 0.25), ("o3", 0.15), ("gpt-4.1-mini", 0.25)),
+        stream_share=0.7,
+        outcomes_per_day=1.2,
+        outcome_value=4,
+        linked_share=0.8,
+        feedback_share=0.03,
         positive_share=0.92,
         follow_up_share=0.08,
     ),
     "agent_pipeline": replace(
-        _CODER, weekday_share=0.95, weekend_share=0.1, calls=(20, 50), sessions=(4, 8), prompt_median=3_500,
-        prompt_sigma=0.6, completion_median=450, models=(("gpt-4.1", 0.4), ("gpt-4o-mini", 0.6)),
-        stream_share=0.1, outcomes_per_day=1.6, outcome_value=4, linked_share=0.9, feedback_share=0.02,
+        _CODER,
+        weekday_share=0.95,
+        weekend_share=0.1,
+        calls=(20, 50),
+        sessions=(4, 8),
+        prompt_median=3_500,
+        prompt_sigma=0.6,
+        completion_median=450,
+        models=(("gpt-4.1", 0.4), ("gpt-4o-mini", 0.6)),
+        stream_share=0.1,
+        outcomes_per_day=1.6,
+        outcome_value=4,
+        linked_share=0.9,
+        feedback_share=0.02,
         positive_share=0.9,
-        follow_up_share=0.1, gap_s=(2.0, 40.0),
+        follow_up_share=0.1,
+        gap_s=(2.0, 40.0),
     ),
     "agentic": replace(  # calls a day set per person from 100-300x a coder's tokens (_scaled)
-        _CODER, weekday_share=0.95, weekend_share=0.15, calls=(40, 80), sessions=(4, 10), prompt_median=90_000,
-        prompt_sigma=0.4, completion_median=1_500, completion_sigma=0.7,
-        models=(("claude-sonnet-4", 0.5), ("gpt-4.1", 0.3), ("o3", 0.2)), stream_share=0.9, stop_share=0.02,
-        linked_share=0.9, feedback_share=0.01, outcome_value=4, follow_up_share=0.25, quick_share=0.0,
+        _CODER,
+        weekday_share=0.95,
+        weekend_share=0.15,
+        calls=(40, 80),
+        sessions=(4, 10),
+        prompt_median=90_000,
+        prompt_sigma=0.4,
+        completion_median=1_500,
+        completion_sigma=0.7,
+        models=(("claude-sonnet-4", 0.5), ("gpt-4.1", 0.3), ("o3", 0.2)),
+        stream_share=0.9,
+        stop_share=0.02,
+        linked_share=0.9,
+        feedback_share=0.01,
+        outcome_value=4,
+        follow_up_share=0.25,
+        quick_share=0.0,
         gap_s=(2.0, 30.0),
     ),
     "long_context": replace(
-        _CODER, weekday_share=0.85, weekend_share=0.03, calls=(3, 10), sessions=(1, 3), prompt_median=30_000,
-        prompt_sigma=0.5, completion_median=2_000, completion_sigma=0.5,
-        models=(("gpt-4.1", 0.6), ("claude-sonnet-4", 0.4)), stream_share=0.5, linked_share=0.6, outcome_value=3,
+        _CODER,
+        weekday_share=0.85,
+        weekend_share=0.03,
+        calls=(3, 10),
+        sessions=(1, 3),
+        prompt_median=30_000,
+        prompt_sigma=0.5,
+        completion_median=2_000,
+        completion_sigma=0.5,
+        models=(("gpt-4.1", 0.6), ("claude-sonnet-4", 0.4)),
+        stream_share=0.5,
+        linked_share=0.6,
+        outcome_value=3,
         quick_share=0.0,
     ),
 }
@@ -108,14 +187,20 @@ BASE_STYLE = {"engineering": "coder", "data": "analyst", "support": "weekend_lig
 
 def _chaser_habits(style: str, base: Habits, burn: float = 2.5) -> Habits:
     if style == "burner":  # many big calls, next to no value
-        return replace(base, calls=(round(base.calls[0] * burn), round(base.calls[1] * burn)),
-                       prompt_median=base.prompt_median * 4, completion_median=base.completion_median * 2.5,
-                       outcomes_per_day=0.05, feedback_share=0.01)
+        return replace(
+            base,
+            calls=(round(base.calls[0] * burn), round(base.calls[1] * burn)),
+            prompt_median=base.prompt_median * 4,
+            completion_median=base.completion_median * 2.5,
+            outcomes_per_day=0.05,
+            feedback_share=0.01,
+        )
     if style == "cron_script":  # the script makes the calls; the person adds a few
         return replace(base, calls=(1, 6), sessions=(1, 1), outcomes_per_day=0.1, feedback_share=0.01)
     if style == "abandoner":
-        return replace(base, outcomes_per_day=base.outcomes_per_day / 3, linked_share=0.0, feedback_share=0.0,
-                       stream_share=0.9)
+        return replace(
+            base, outcomes_per_day=base.outcomes_per_day / 3, linked_share=0.0, feedback_share=0.0, stream_share=0.9
+        )
     return base
 
 
@@ -159,8 +244,8 @@ def habits_of(person: PersonPlan, plan: OrgPlan | None = None) -> Habits:
 def day_tokens(habits: Habits) -> float:
     """Expected tokens on a working weekday of someone with ``habits`` (log-normal means)."""
     calls = sum(habits.calls) / 2
-    prompt = habits.prompt_median * math.exp(habits.prompt_sigma ** 2 / 2)
-    completion = habits.completion_median * math.exp(habits.completion_sigma ** 2 / 2)
+    prompt = habits.prompt_median * math.exp(habits.prompt_sigma**2 / 2)
+    completion = habits.completion_median * math.exp(habits.completion_sigma**2 / 2)
     return calls * (prompt + completion)
 
 
@@ -174,13 +259,16 @@ def _scaled(person: PersonPlan, plan: OrgPlan, habits: Habits) -> Habits:
     usage, worth = rng.lognormvariate(0, v.person_sigma), rng.lognormvariate(0, v.person_sigma)
     if person.style == "agentic":
         ratio = rng.uniform(100, 300)
-        per_call = (habits.prompt_median * math.exp(habits.prompt_sigma ** 2 / 2)
-                    + habits.completion_median * math.exp(habits.completion_sigma ** 2 / 2))
+        per_call = habits.prompt_median * math.exp(habits.prompt_sigma**2 / 2) + habits.completion_median * math.exp(
+            habits.completion_sigma**2 / 2
+        )
         mean_calls = ratio * day_tokens(_CODER) / per_call
         habits = replace(habits, calls=(max(1, round(mean_calls * 0.7)), round(mean_calls * 1.3)))
         usage = 1.0
-    calls = (max(1, round(habits.calls[0] * v.calls_scale * usage)),
-             max(1, round(habits.calls[1] * v.calls_scale * usage)))
+    calls = (
+        max(1, round(habits.calls[0] * v.calls_scale * usage)),
+        max(1, round(habits.calls[1] * v.calls_scale * usage)),
+    )
     scaled = replace(habits, calls=calls, prompt_median=habits.prompt_median * v.prompt_scale)
     rate = habits.outcomes_per_day
     if person.kind in (HONEST, HEAVY):
@@ -228,8 +316,9 @@ def _fresh_call(rng: random.Random, habits: Habits, at: datetime, previous: Call
     """One ordinary call of someone with ``habits`` (``previous``: their call before, for retries)."""
     if rng.random() < habits.embeddings_share:
         tokens = _lognormal(rng, 2_000, 0.8, 20, 8_000)
-        return Call(at, "text-embedding-3-small", "/v1/embeddings", words(rng, rng.randint(20, 40)), "",
-                    tokens, 0, None, False)
+        return Call(
+            at, "text-embedding-3-small", "/v1/embeddings", words(rng, rng.randint(20, 40)), "", tokens, 0, None, False
+        )
     models, weights = zip(*habits.models, strict=True)
     model = rng.choices(models, weights)[0]
     prompt_tokens = _lognormal(rng, habits.prompt_median, habits.prompt_sigma, 20, 200_000)
@@ -247,8 +336,17 @@ def _fresh_call(rng: random.Random, habits: Habits, at: datetime, previous: Call
     if max_tokens is not None:
         completion_tokens = min(completion_tokens, max_tokens)
     stream = rng.random() < habits.stream_share
-    call = Call(at, model, "/v1/chat/completions", prompt, answer_text(rng), prompt_tokens, completion_tokens,
-                max_tokens, stream)
+    call = Call(
+        at,
+        model,
+        "/v1/chat/completions",
+        prompt,
+        answer_text(rng),
+        prompt_tokens,
+        completion_tokens,
+        max_tokens,
+        stream,
+    )
     if stream and rng.random() < habits.stop_share:
         call.client_disconnected = True
         call.completion_tokens = max(1, call.completion_tokens // 3)
@@ -316,8 +414,9 @@ def _hug_target(rng: random.Random, calls: list[Call], target: int) -> None:
     live[-1].prompt_tokens += goal - sum(c.prompt_tokens + c.completion_tokens for c in live)
 
 
-def _daily_calls(rng: random.Random, person: PersonPlan, plan: OrgPlan, habits: Habits,
-                 calendar: Calendar) -> list[Call]:
+def _daily_calls(
+    rng: random.Random, person: PersonPlan, plan: OrgPlan, habits: Habits, calendar: Calendar
+) -> list[Call]:
     """Every call of the person over the window, day by day, oldest first (before any chasing)."""
     calls: list[Call] = []
     target = plan.announced("usage_target", person.team.slug)
@@ -360,8 +459,19 @@ def _nightly_job(rng: random.Random, person: PersonPlan, plan: OrgPlan) -> tuple
         at = plan.start + number * DAY + timedelta(hours=1 - person.team.utc_offset_hours, minutes=rng.uniform(0, 30))
         batch = []
         for _ in range(rng.randint(size - 5, size + 5)):
-            batch.append(Call(at, "gpt-4o-mini", "/v1/chat/completions", prompt_text(rng, low=20, high=30),
-                              answer_text(rng), rng.randint(1_500, 4_000), rng.randint(300, 900), 2_048, False))
+            batch.append(
+                Call(
+                    at,
+                    "gpt-4o-mini",
+                    "/v1/chat/completions",
+                    prompt_text(rng, low=20, high=30),
+                    answer_text(rng),
+                    rng.randint(1_500, 4_000),
+                    rng.randint(300, 900),
+                    2_048,
+                    False,
+                )
+            )
             at += timedelta(seconds=gap + rng.uniform(-0.5, 0.5))
         calls += batch
         if rng.random() < publish:
@@ -370,6 +480,7 @@ def _nightly_job(rng: random.Random, person: PersonPlan, plan: OrgPlan) -> tuple
 
 
 # --- Chasing: how each chaser bends their calls --------------------------------------------------------
+
 
 def _repeat(rng: random.Random, calls: list[Call], plan: OrgPlan, habits: Habits) -> list[Call]:
     """The same handful of prompts again and again (to run the numbers up without thinking)."""
@@ -423,20 +534,39 @@ def _cron(rng: random.Random, calls: list[Call], plan: OrgPlan, habits: Habits) 
     """A script on the person's key: a call every ``cron_minutes``, day and night, next to their own calls."""
     at, scripted = plan.start + timedelta(seconds=rng.uniform(0, 3_600)), []
     while at < plan.end:
-        scripted.append(Call(at, "gpt-4o-mini", "/v1/chat/completions", f"status digest: {words(rng, 14)}",
-                             answer_text(rng), rng.randint(200, 400), rng.randint(50, 150), 512, False))
+        scripted.append(
+            Call(
+                at,
+                "gpt-4o-mini",
+                "/v1/chat/completions",
+                f"status digest: {words(rng, 14)}",
+                answer_text(rng),
+                rng.randint(200, 400),
+                rng.randint(50, 150),
+                512,
+                False,
+            )
+        )
         at += timedelta(seconds=plan.variation.cron_minutes * 60 + rng.gauss(0, 5))
     return sorted(calls + scripted, key=lambda c: c.at)
 
 
-_CHASE = {"repeater": _repeat, "padder": _pad, "overkiller": _overkill, "abandoner": _abandon,
-          "looper": _loop, "cron_script": _cron}
+_CHASE = {
+    "repeater": _repeat,
+    "padder": _pad,
+    "overkiller": _overkill,
+    "abandoner": _abandon,
+    "looper": _loop,
+    "cron_script": _cron,
+}
 
 
 # --- Value: outcomes and feedback ----------------------------------------------------------------------
 
-def _outcomes(rng: random.Random, person: PersonPlan, plan: OrgPlan, habits: Habits,
-              calls: list[Call], calendar: Calendar) -> list[dict[str, Any]]:
+
+def _outcomes(
+    rng: random.Random, person: PersonPlan, plan: OrgPlan, habits: Habits, calls: list[Call], calendar: Calendar
+) -> list[dict[str, Any]]:
     """Outcomes on the person's working days (Poisson), some naming the calls of that day they came from;
     more on on-call and catch-up days, fewer while ramping up."""
     by_day: dict[Any, list[Call]] = {}
@@ -445,15 +575,19 @@ def _outcomes(rng: random.Random, person: PersonPlan, plan: OrgPlan, habits: Hab
             by_day.setdefault(call.at.date(), []).append(call)
     outcomes: list[dict[str, Any]] = []
     for today in by_day.values():
-        number = (datetime.combine(today[0].at.date(), datetime.min.time(), tzinfo=plan.start.tzinfo)
-                  - plan.start).days
+        number = (datetime.combine(today[0].at.date(), datetime.min.time(), tzinfo=plan.start.tzinfo) - plan.start).days
         rate = habits.outcomes_per_day * calendar.ramp.get(number, 1.0)
         rate *= 2.5 if number in calendar.on_call else 1.5 if number in calendar.catch_up else 1.0  # incidents closed
         for _ in range(_poisson(rng, rate)):
             occurred = min(today[-1].at + timedelta(minutes=rng.uniform(5, 120)), plan.end - timedelta(seconds=1))
-            record = {"external_id": f"sim-{plan.tag}-{person.index:03d}-o{len(outcomes)}",
-                      "kind": person.team.outcome_kind, "user": person.email, "team": person.team.slug,
-                      "occurred_at": occurred.isoformat(), "value": rng.randint(1, habits.outcome_value)}
+            record = {
+                "external_id": f"sim-{plan.tag}-{person.index:03d}-o{len(outcomes)}",
+                "kind": person.team.outcome_kind,
+                "user": person.email,
+                "team": person.team.slug,
+                "occurred_at": occurred.isoformat(),
+                "value": rng.randint(1, habits.outcome_value),
+            }
             if rng.random() < habits.linked_share:
                 record["request_ids"] = [c.request_id for c in rng.sample(today, k=min(len(today), rng.randint(1, 6)))]
             outcomes.append(record)
@@ -471,21 +605,29 @@ def _feedback(rng: random.Random, person: PersonPlan, habits: Habits, calls: lis
             score = 1 if positive else -1
         else:
             score = rng.choice((4, 5)) if positive else rng.choice((1, 2))
-        rated.append({"request_id": call.request_id, "user": person.email, "team": person.team.slug,
-                      "score": score})
+        rated.append({"request_id": call.request_id, "user": person.email, "team": person.team.slug, "score": score})
     return rated
 
 
 def usage_record(call: Call, person: PersonPlan) -> dict[str, Any]:
     """A call as an ``import_usage`` record, its text in ``prompt`` / ``output`` (fingerprinted, dropped)."""
     record: dict[str, Any] = {
-        "request_id": call.request_id, "created_at": call.at.isoformat(), "user": person.email,
-        "team": person.team.slug, "endpoint": call.endpoint, "model": call.model, "status": call.status,
-        "stream": call.stream, "prompt_tokens": call.prompt_tokens, "completion_tokens": call.completion_tokens,
-        "total_tokens": call.prompt_tokens + call.completion_tokens, "max_tokens": call.max_tokens,
+        "request_id": call.request_id,
+        "created_at": call.at.isoformat(),
+        "user": person.email,
+        "team": person.team.slug,
+        "endpoint": call.endpoint,
+        "model": call.model,
+        "status": call.status,
+        "stream": call.stream,
+        "prompt_tokens": call.prompt_tokens,
+        "completion_tokens": call.completion_tokens,
+        "total_tokens": call.prompt_tokens + call.completion_tokens,
+        "max_tokens": call.max_tokens,
         "client_disconnected": call.client_disconnected,
         "latency_ms": 0 if call.status >= 400 else 250 + call.completion_tokens * 12,
-        "prompt": [{"role": "user", "content": call.prompt}] if call.endpoint.endswith("chat/completions")
+        "prompt": [{"role": "user", "content": call.prompt}]
+        if call.endpoint.endswith("chat/completions")
         else call.prompt,
     }
     if call.error_code:
@@ -498,8 +640,9 @@ def usage_record(call: Call, person: PersonPlan) -> dict[str, Any]:
 def person_history(person: PersonPlan, plan: OrgPlan) -> PersonHistory:
     """The person's calls, outcomes and feedback over the plan's window (deterministic, see module doc)."""
     family = plan.variation.family
-    rng = random.Random(f"person:{plan.seed}:{person.index}" if family == "standard"
-                        else f"person:{family}:{plan.seed}:{person.index}")
+    rng = random.Random(
+        f"person:{plan.seed}:{person.index}" if family == "standard" else f"person:{family}:{plan.seed}:{person.index}"
+    )
     habits = habits_of(person, plan)
     calendar = calendar_of(person, plan)
     calls = _daily_calls(rng, person, plan, habits, calendar)
@@ -521,12 +664,19 @@ def person_history(person: PersonPlan, plan: OrgPlan) -> PersonHistory:
     for batch in published:
         batch = [c for c in batch if c.request_id]
         if batch:
-            history.outcomes.append({
-                "external_id": f"sim-{plan.tag}-{person.index:03d}-doc{len(history.outcomes)}",
-                "kind": "doc_published", "user": person.email, "team": person.team.slug,
-                "occurred_at": min(batch[-1].at + timedelta(minutes=5), plan.end - timedelta(seconds=1)).isoformat(),
-                "value": 1, "request_ids": [c.request_id for c in batch],
-            })
+            history.outcomes.append(
+                {
+                    "external_id": f"sim-{plan.tag}-{person.index:03d}-doc{len(history.outcomes)}",
+                    "kind": "doc_published",
+                    "user": person.email,
+                    "team": person.team.slug,
+                    "occurred_at": min(
+                        batch[-1].at + timedelta(minutes=5), plan.end - timedelta(seconds=1)
+                    ).isoformat(),
+                    "value": 1,
+                    "request_ids": [c.request_id for c in batch],
+                }
+            )
     history.feedback = _feedback(rng, person, habits, calls)
     return history
 
@@ -536,13 +686,16 @@ def team_outcomes(plan: OrgPlan) -> list[dict[str, Any]]:
     outcomes = []
     for team in plan.teams:
         for number, day in enumerate(range(10, plan.days, 14)):
-            outcomes.append({
-                "external_id": f"sim-{plan.tag}-{team.slug}-release{number}", "kind": "release_shipped",
-                "team": team.slug, "occurred_at": (plan.start + day * DAY + timedelta(hours=15)).isoformat(),
-                "value": 1,
-            })
+            outcomes.append(
+                {
+                    "external_id": f"sim-{plan.tag}-{team.slug}-release{number}",
+                    "kind": "release_shipped",
+                    "team": team.slug,
+                    "occurred_at": (plan.start + day * DAY + timedelta(hours=15)).isoformat(),
+                    "value": 1,
+                }
+            )
     return outcomes
 
 
-__all__ = ["HABITS", "Call", "Habits", "PersonHistory", "habits_of", "person_history", "team_outcomes",
-           "usage_record"]
+__all__ = ["HABITS", "Call", "Habits", "PersonHistory", "habits_of", "person_history", "team_outcomes", "usage_record"]

@@ -46,8 +46,9 @@ def innocent(kind: str) -> bool:
     return kind in (HONEST, HEAVY)
 
 
-def confusion(*, kinds: Mapping[str, str], flagged: Iterable[tuple[str, str]],
-              detectors: Sequence[str] = tuple(DETECTORS)) -> tuple[list[Confusion], Confusion]:
+def confusion(
+    *, kinds: Mapping[str, str], flagged: Iterable[tuple[str, str]], detectors: Sequence[str] = tuple(DETECTORS)
+) -> tuple[list[Confusion], Confusion]:
     """(one row per detector, the overall row) for ``flagged`` (person, detector) pairs.
 
     ``kinds`` maps every simulated person to their kind; flags on people not in it are ignored.
@@ -62,10 +63,16 @@ def confusion(*, kinds: Mapping[str, str], flagged: Iterable[tuple[str, str]],
     for name in detectors:
         positives = {p for p, kind in kinds.items() if kind == name}
         hit = by_detector[name]
-        rows.append(Confusion(
-            detector=name, tp=len(positives & hit), fp=len(innocents & hit), fn=len(positives - hit),
-            tn=len(everyone - positives - hit), also=len(hit - positives - innocents),
-        ))
+        rows.append(
+            Confusion(
+                detector=name,
+                tp=len(positives & hit),
+                fp=len(innocents & hit),
+                fn=len(positives - hit),
+                tn=len(everyone - positives - hit),
+                also=len(hit - positives - innocents),
+            )
+        )
     flagged_by: dict[str, set[str]] = {p: set() for p in everyone}
     for name, people in by_detector.items():
         for person in people:
@@ -73,8 +80,11 @@ def confusion(*, kinds: Mapping[str, str], flagged: Iterable[tuple[str, str]],
     chasers = everyone - innocents
     caught = {p for p in chasers if kinds[p] in flagged_by[p]}
     overall = Confusion(
-        detector=OVERALL, tp=len(caught), fp=sum(1 for p in innocents if flagged_by[p]),
-        fn=len(chasers - caught), tn=sum(1 for p in innocents if not flagged_by[p]),
+        detector=OVERALL,
+        tp=len(caught),
+        fp=sum(1 for p in innocents if flagged_by[p]),
+        fn=len(chasers - caught),
+        tn=sum(1 for p in innocents if not flagged_by[p]),
         also=sum(1 for p in chasers if flagged_by[p] - {kinds[p]}),
     )
     return rows, overall

@@ -58,9 +58,11 @@ def scenario_write(*, plan: OrgPlan, directory: Path, progress: TextIO | None = 
     """
     directory.mkdir(parents=True, exist_ok=True)
     events = outcomes = feedback = 0
-    with (open(directory / USAGE, "w", encoding="utf-8") as usage_file,
-          open(directory / OUTCOMES, "w", encoding="utf-8") as outcome_file,
-          open(directory / FEEDBACK, "w", encoding="utf-8") as feedback_file):
+    with (
+        open(directory / USAGE, "w", encoding="utf-8") as usage_file,
+        open(directory / OUTCOMES, "w", encoding="utf-8") as outcome_file,
+        open(directory / FEEDBACK, "w", encoding="utf-8") as feedback_file,
+    ):
         people = tqdm(plan.people, desc="simulate", unit="person", file=progress, disable=progress is None)
         for person in people:
             history = person_history(person, plan)
@@ -73,13 +75,24 @@ def scenario_write(*, plan: OrgPlan, directory: Path, progress: TextIO | None = 
         team = team_outcomes(plan)
         outcome_file.writelines(map(_line, team))
         outcomes += len(team)
-    targets = [{"kind": a.kind, "team": a.team, "announced_at": a.announced_at.isoformat(),
-                "tokens_per_day": a.tokens_per_day, "description": a.description} for a in plan.announcements]
+    targets = [
+        {
+            "kind": a.kind,
+            "team": a.team,
+            "announced_at": a.announced_at.isoformat(),
+            "tokens_per_day": a.tokens_per_day,
+            "description": a.description,
+        }
+        for a in plan.announcements
+    ]
     (directory / TARGETS).write_text(json.dumps(targets, indent=1) + "\n", encoding="utf-8")
     (directory / OUTCOME_KINDS).write_text(json.dumps(OUTCOME_WEIGHTS, indent=1) + "\n", encoding="utf-8")
     truth = {
         "note": "simulate_org's answer key: who is who. Never load it into the database.",
-        "seed": plan.seed, "start": plan.start.isoformat(), "end": plan.end.isoformat(), "days": plan.days,
+        "seed": plan.seed,
+        "start": plan.start.isoformat(),
+        "end": plan.end.isoformat(),
+        "days": plan.days,
         "period_ends": [end.isoformat() for end in plan.period_ends],
         "people": [{"user": p.email, "team": p.team.slug, "kind": p.kind, "style": p.style} for p in plan.people],
     }
@@ -93,9 +106,12 @@ def truth_read(path: Path) -> Truth:
         data = json.loads(path.read_text(encoding="utf-8"))
         people = data["people"]
         return Truth(
-            start=datetime.fromisoformat(data["start"]), end=datetime.fromisoformat(data["end"]),
-            seed=int(data["seed"]), kinds={p["user"]: p["kind"] for p in people},
-            styles={p["user"]: p["style"] for p in people}, teams={p["user"]: p["team"] for p in people},
+            start=datetime.fromisoformat(data["start"]),
+            end=datetime.fromisoformat(data["end"]),
+            seed=int(data["seed"]),
+            kinds={p["user"]: p["kind"] for p in people},
+            styles={p["user"]: p["style"] for p in people},
+            teams={p["user"]: p["team"] for p in people},
         )
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"{path} is not a simulate_org truth file ({exc})") from None

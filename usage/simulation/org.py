@@ -61,16 +61,86 @@ OUTCOME_KIND = {"engineering": "pr_merged", "data": "doc_published", "support": 
 OUTCOME_WEIGHTS = {"pr_merged": 3, "doc_published": 4, "ticket_resolved": 2, "release_shipped": 5}
 TARGET_TOKENS_PER_DAY = 60_000
 
-_TEAMS = (("platform", "engineering", 0), ("data", "data", 1), ("support", "support", -4),
-          ("payments", "engineering", 2), ("mobile", "engineering", 5), ("growth", "engineering", -3),
-          ("infra", "engineering", 0), ("research", "data", 3), ("success", "support", -5),
-          ("security", "engineering", 1))
-_FIRST = ("ada", "ben", "chloe", "dev", "elif", "femi", "grace", "hugo", "ines", "jun", "kofi", "lena",
-          "mateo", "nadia", "omar", "priya", "quinn", "rosa", "sami", "tara", "umar", "vera", "wei", "xena",
-          "yusuf", "zoe", "aiko", "bruno", "carla", "diego", "emma", "farid", "gita", "hana", "ivan", "jade")
-_LAST = ("okafor", "lindqvist", "moreau", "tanaka", "silva", "novak", "haddad", "kowalski", "nguyen",
-         "fischer", "rossi", "mensah", "ibrahim", "costa", "dubois", "sato", "berg", "kaur", "lopez",
-         "petrov", "wright", "yilmaz", "adeyemi", "murphy", "schmidt", "park", "ali", "garcia")
+_TEAMS = (
+    ("platform", "engineering", 0),
+    ("data", "data", 1),
+    ("support", "support", -4),
+    ("payments", "engineering", 2),
+    ("mobile", "engineering", 5),
+    ("growth", "engineering", -3),
+    ("infra", "engineering", 0),
+    ("research", "data", 3),
+    ("success", "support", -5),
+    ("security", "engineering", 1),
+)
+_FIRST = (
+    "ada",
+    "ben",
+    "chloe",
+    "dev",
+    "elif",
+    "femi",
+    "grace",
+    "hugo",
+    "ines",
+    "jun",
+    "kofi",
+    "lena",
+    "mateo",
+    "nadia",
+    "omar",
+    "priya",
+    "quinn",
+    "rosa",
+    "sami",
+    "tara",
+    "umar",
+    "vera",
+    "wei",
+    "xena",
+    "yusuf",
+    "zoe",
+    "aiko",
+    "bruno",
+    "carla",
+    "diego",
+    "emma",
+    "farid",
+    "gita",
+    "hana",
+    "ivan",
+    "jade",
+)
+_LAST = (
+    "okafor",
+    "lindqvist",
+    "moreau",
+    "tanaka",
+    "silva",
+    "novak",
+    "haddad",
+    "kowalski",
+    "nguyen",
+    "fischer",
+    "rossi",
+    "mensah",
+    "ibrahim",
+    "costa",
+    "dubois",
+    "sato",
+    "berg",
+    "kaur",
+    "lopez",
+    "petrov",
+    "wright",
+    "yilmaz",
+    "adeyemi",
+    "murphy",
+    "schmidt",
+    "park",
+    "ali",
+    "garcia",
+)
 MIN_PEOPLE, MIN_DAYS = 30, 35
 QUIET_BEFORE_END = timedelta(days=Thresholds().jump_days + 1)  # no announcement this close to a period end
 
@@ -167,15 +237,16 @@ def _honest_styles(profile: str, count: int, rng: random.Random) -> list[str]:
     shares = [(style, weight * count) for style, weight in weights]
     counts = {style: int(share) for style, share in shares}
     by_remainder = sorted(shares, key=lambda item: int(item[1]) - item[1])
-    for style, _ in by_remainder[:count - sum(counts.values())]:
+    for style, _ in by_remainder[: count - sum(counts.values())]:
         counts[style] += 1
     styles = [style for style, _ in weights for _ in range(counts[style])]
     rng.shuffle(styles)
     return styles
 
 
-def org_plan(*, people: int, days: int, seed: int, start: datetime, time_zone: str = "UTC",
-             family: str = "standard") -> OrgPlan:
+def org_plan(
+    *, people: int, days: int, seed: int, start: datetime, time_zone: str = "UTC", family: str = "standard"
+) -> OrgPlan:
     """Who is who in an organisation of ``people`` over ``days`` days from ``start`` (see the module doc),
     with the parameters ``family`` draws for ``seed`` (``family.variation_draw``).
 
@@ -196,8 +267,11 @@ def org_plan(*, people: int, days: int, seed: int, start: datetime, time_zone: s
         profiles = rng.choices(("engineering", "data", "support"), variation.profile_weights, k=len(_TEAMS))
         profiles[:3] = ["engineering", "data", "support"]
     teams = tuple(
-        TeamPlan(slug=name if i < len(_TEAMS) else f"{name}-{i // len(_TEAMS) + 1}",
-                 profile=profiles[i % len(_TEAMS)], utc_offset_hours=offset)
+        TeamPlan(
+            slug=name if i < len(_TEAMS) else f"{name}-{i // len(_TEAMS) + 1}",
+            profile=profiles[i % len(_TEAMS)],
+            utc_offset_hours=offset,
+        )
         for i in range(team_count)
         for name, _, offset in [_TEAMS[i % len(_TEAMS)]]
     )
@@ -224,24 +298,44 @@ def org_plan(*, people: int, days: int, seed: int, start: datetime, time_zone: s
             index = len(plans)
             first, last = names[index % len(names)]
             suffix = "" if index < len(names) else str(index)
-            plans.append(PersonPlan(
-                index=index, email=f"{first}.{last}{suffix}@example.com", team=team, kind=kind,
-                style=style or next(honest),
-            ))
+            plans.append(
+                PersonPlan(
+                    index=index,
+                    email=f"{first}.{last}{suffix}@example.com",
+                    team=team,
+                    kind=kind,
+                    style=style or next(honest),
+                )
+            )
     end = start + timedelta(days=days)
     period_ends = month_starts(start=start, end=end, time_zone=time_zone)
-    announcements = [Announcement(
-        kind="usage_target", team=None, announced_at=_announcement_at(start, round(days * 0.4), period_ends),
-        tokens_per_day=TARGET_TOKENS_PER_DAY,
-        description=f"Everyone should use at least {TARGET_TOKENS_PER_DAY:,} tokens a day (AI adoption goal)",
-    )]
+    announcements = [
+        Announcement(
+            kind="usage_target",
+            team=None,
+            announced_at=_announcement_at(start, round(days * 0.4), period_ends),
+            tokens_per_day=TARGET_TOKENS_PER_DAY,
+            description=f"Everyone should use at least {TARGET_TOKENS_PER_DAY:,} tokens a day (AI adoption goal)",
+        )
+    ]
     for slug in dict.fromkeys(p.team.slug for p in plans if p.style == "announcement_jumper"):
-        announcements.append(Announcement(
-            kind="review", team=slug, announced_at=_announcement_at(start, round(days * 0.65), period_ends),
-            tokens_per_day=None, description=f"Quarterly review of AI usage in {slug}",
-        ))
+        announcements.append(
+            Announcement(
+                kind="review",
+                team=slug,
+                announced_at=_announcement_at(start, round(days * 0.65), period_ends),
+                tokens_per_day=None,
+                description=f"Quarterly review of AI usage in {slug}",
+            )
+        )
     return OrgPlan(
-        seed=seed, start=start, days=days, teams=teams, people=tuple(plans),
-        announcements=tuple(announcements), period_ends=period_ends,
-        run_up_days=Thresholds().surge_days, variation=variation,
+        seed=seed,
+        start=start,
+        days=days,
+        teams=teams,
+        people=tuple(plans),
+        announcements=tuple(announcements),
+        period_ends=period_ends,
+        run_up_days=Thresholds().surge_days,
+        variation=variation,
     )

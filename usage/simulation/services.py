@@ -48,8 +48,13 @@ def _targets_load(directory: Path) -> int:
         if UsageTarget.objects.filter(kind=item["kind"], team=team, announced_at=announced_at).exists():
             continue
         usage_target_save(
-            target=UsageTarget(kind=item["kind"], team=team, announced_at=announced_at,
-                               tokens_per_day=item["tokens_per_day"], description=item["description"]),
+            target=UsageTarget(
+                kind=item["kind"],
+                team=team,
+                announced_at=announced_at,
+                tokens_per_day=item["tokens_per_day"],
+                description=item["description"],
+            ),
             actor_label=ACTOR,
         )
         created += 1
@@ -65,8 +70,14 @@ def _feedback_load(path: Path, progress: TextIO | None) -> int:
         for line in tqdm(lines, desc="feedback", unit="rating", file=progress, disable=progress is None):
             item: dict[str, Any] = json.loads(line)
             user_id, team_id = users[item["user"]], teams[item["team"]]
-            feedback_record(request_id=item["request_id"], owner=CallOwner(user_id=user_id, team_id=team_id),
-                            rater_user_id=user_id, rater_team_id=team_id, key_id=None, score=item["score"])
+            feedback_record(
+                request_id=item["request_id"],
+                owner=CallOwner(user_id=user_id, team_id=team_id),
+                rater_user_id=user_id,
+                rater_team_id=team_id,
+                key_id=None,
+                score=item["score"],
+            )
     return len(lines)
 
 
@@ -77,15 +88,29 @@ def scenario_load(*, directory: Path, progress: TextIO | None = None) -> Loaded:
     feedback and announcements. Raises CommandError when an import reports bad lines.
     """
     usage_out, outcomes_out = StringIO(), StringIO()
-    call_command("import_usage", str(directory / USAGE), progress=progress is not None, stdout=usage_out,
-                 stderr=progress or StringIO())
+    call_command(
+        "import_usage",
+        str(directory / USAGE),
+        progress=progress is not None,
+        stdout=usage_out,
+        stderr=progress or StringIO(),
+    )
     for kind, weight in json.loads((directory / OUTCOME_KINDS).read_text(encoding="utf-8")).items():
         outcome_kind_set(kind=kind, weight=weight, description="set by simulate_org", actor_label=ACTOR)
-    call_command("import_outcomes", str(directory / OUTCOMES), progress=progress is not None,
-                 stdout=outcomes_out, stderr=progress or StringIO())
+    call_command(
+        "import_outcomes",
+        str(directory / OUTCOMES),
+        progress=progress is not None,
+        stdout=outcomes_out,
+        stderr=progress or StringIO(),
+    )
     feedback = _feedback_load(directory / FEEDBACK, progress)
-    return Loaded(usage_report=usage_out.getvalue().strip(), outcomes_report=outcomes_out.getvalue().strip(),
-                  feedback=feedback, targets_created=_targets_load(directory))
+    return Loaded(
+        usage_report=usage_out.getvalue().strip(),
+        outcomes_report=outcomes_out.getvalue().strip(),
+        feedback=feedback,
+        targets_created=_targets_load(directory),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,13 +126,15 @@ class Evaluation:
         lines = [
             f"detection over {run.start.isoformat()} .. {run.end.isoformat()}: {run.events:,} events, "
             f"{run.people:,} people, {len(run.findings)} findings",
-            "", confusion_table(self.rows, self.overall), "",
+            "",
+            confusion_table(self.rows, self.overall),
+            "",
         ]
-        wrong = [(email, detector, summary) for email, detector, summary in self.flags
-                 if innocent(truth.kinds[email])]
+        wrong = [(email, detector, summary) for email, detector, summary in self.flags if innocent(truth.kinds[email])]
         for email, detector, summary in wrong:
-            lines.append(f"false positive: {email} ({truth.kinds[email]}, {truth.styles[email]}) "
-                         f"by {detector}: {summary}")
+            lines.append(
+                f"false positive: {email} ({truth.kinds[email]}, {truth.styles[email]}) by {detector}: {summary}"
+            )
         caught = {(email, detector) for email, detector, _ in self.flags}
         for email, kind in sorted(truth.kinds.items()):
             if not innocent(kind) and (email, kind) not in caught:
@@ -122,9 +149,11 @@ class Evaluation:
 def scenario_evaluate(*, truth: Truth, store: bool = True) -> Evaluation:
     """Run detection over the simulated window (raising flags unless ``store`` is False) and score it."""
     run = detection_run(start=truth.start, end=truth.end, store=store)
-    emails = dict(get_user_model().objects.filter(pk__in={f.user_id for f in run.findings})
-                  .values_list("pk", "email"))
-    flags = sorted((emails[f.user_id], f.detector, str(f.evidence.get("summary", ""))) for f in run.findings
-                   if emails.get(f.user_id) in truth.kinds)
+    emails = dict(get_user_model().objects.filter(pk__in={f.user_id for f in run.findings}).values_list("pk", "email"))
+    flags = sorted(
+        (emails[f.user_id], f.detector, str(f.evidence.get("summary", "")))
+        for f in run.findings
+        if emails.get(f.user_id) in truth.kinds
+    )
     rows, overall = confusion(kinds=truth.kinds, flagged=[(email, detector) for email, detector, _ in flags])
     return Evaluation(run=run, rows=rows, overall=overall, flags=flags)

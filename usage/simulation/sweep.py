@@ -52,26 +52,51 @@ def plan_records(plan: OrgPlan) -> tuple[list[EventRecord], ValueSignals, dict[i
         user_id, team_id = user_ids[person.email], team_ids[person.team.slug]
         for record in history.usage:
             event = usage_record_parse(record).event  # records hold JSON types only (no floats)
-            events.append(EventRecord(
-                event.request_id, event.created_at, user_id, team_id, event.model_served or event.model_requested,
-                event.endpoint, event.status, event.prompt_tokens, event.completion_tokens, event.total_tokens,
-                None, event.max_tokens, event.stream, event.client_disconnected, event.prompt_hash,
-                event.prompt_simhash or 0, event.output_simhash or 0,
-            ))
+            events.append(
+                EventRecord(
+                    event.request_id,
+                    event.created_at,
+                    user_id,
+                    team_id,
+                    event.model_served or event.model_requested,
+                    event.endpoint,
+                    event.status,
+                    event.prompt_tokens,
+                    event.completion_tokens,
+                    event.total_tokens,
+                    None,
+                    event.max_tokens,
+                    event.stream,
+                    event.client_disconnected,
+                    event.prompt_hash,
+                    event.prompt_simhash or 0,
+                    event.output_simhash or 0,
+                )
+            )
         feedback.update((item["request_id"], _score(item["score"])) for item in history.feedback)
         outcomes.extend(_outcome(item, user_ids, team_ids) for item in history.outcomes)
     outcomes.extend(_outcome(item, user_ids, team_ids) for item in team_outcomes(plan))
-    targets = [Target(announced_at=a.announced_at, kind=a.kind, team_id=team_ids[a.team] if a.team else None,
-                      tokens_per_day=a.tokens_per_day) for a in plan.announcements]
+    targets = [
+        Target(
+            announced_at=a.announced_at,
+            kind=a.kind,
+            team_id=team_ids[a.team] if a.team else None,
+            tokens_per_day=a.tokens_per_day,
+        )
+        for a in plan.announcements
+    ]
     signals = ValueSignals(feedback=feedback, outcomes=outcomes, targets=targets, period_ends=plan.period_ends)
     return events, signals, {n: email for email, n in user_ids.items()}
 
 
 def _outcome(item: dict, user_ids: dict[str, int], team_ids: dict[str, int]) -> OutcomeRecord:
     return OutcomeRecord(
-        user_id=user_ids.get(item.get("user", "")), team_id=team_ids[item["team"]],
-        occurred_at=datetime.fromisoformat(item["occurred_at"]), kind=item["kind"],
-        weight=float(item["value"]) * OUTCOME_WEIGHTS[item["kind"]], request_ids=tuple(item.get("request_ids", ())),
+        user_id=user_ids.get(item.get("user", "")),
+        team_id=team_ids[item["team"]],
+        occurred_at=datetime.fromisoformat(item["occurred_at"]),
+        kind=item["kind"],
+        weight=float(item["value"]) * OUTCOME_WEIGHTS[item["kind"]],
+        request_ids=tuple(item.get("request_ids", ())),
     )
 
 
@@ -95,14 +120,22 @@ class SeedRecords:
         return run_all(self.events, self.signals, thresholds, window=self.window, grouped=self.grouped)
 
 
-def seed_records(*, seed: int, people: int, days: int, start: datetime, time_zone: str = "UTC",
-                 family: str = "standard") -> SeedRecords:
+def seed_records(
+    *, seed: int, people: int, days: int, start: datetime, time_zone: str = "UTC", family: str = "standard"
+) -> SeedRecords:
     """Simulate organisation ``seed`` of ``family`` in memory (see the module docstring)."""
     plan = org_plan(people=people, days=days, seed=seed, start=start, time_zone=time_zone, family=family)
     events, signals, emails = plan_records(plan)
-    return SeedRecords(seed=seed, family=family, events=events, signals=signals,
-                       window=Window(start=plan.start, end=plan.end), emails=emails,
-                       kinds={p.email: p.kind for p in plan.people}, styles={p.email: p.style for p in plan.people})
+    return SeedRecords(
+        seed=seed,
+        family=family,
+        events=events,
+        signals=signals,
+        window=Window(start=plan.start, end=plan.end),
+        emails=emails,
+        kinds={p.email: p.kind for p in plan.people},
+        styles={p.email: p.style for p in plan.people},
+    )
 
 
 @dataclass(slots=True)
@@ -144,8 +177,11 @@ class SweepResult:
 
     def meets_targets(self) -> bool:
         """recall >= 0.95 per chaser kind, <= 1 false flag per 100 honest people, no heavy user flagged."""
-        return self.min_recall >= TARGET_RECALL and self.false_flags_per_100 <= TARGET_FALSE_PER_100 \
+        return (
+            self.min_recall >= TARGET_RECALL
+            and self.false_flags_per_100 <= TARGET_FALSE_PER_100
             and self.heavy_flagged == 0
+        )
 
     def add(self, records: SeedRecords, findings: list) -> None:
         """Score one seed's findings into the totals."""
@@ -169,10 +205,16 @@ class SweepResult:
                 row = self.by_kind.setdefault(kind, [0, 0])
                 row[0] += (email, kind) in flagged
                 row[1] += 1
-        self.wrong += [(records.seed, styles[email], detector, str(f.evidence.get("summary", "")))
-                       for (email, detector), f in sorted(flagged.items()) if innocent(kinds[email])]
-        self.missed += [(records.seed, styles[email], kind) for email, kind in sorted(kinds.items())
-                        if not innocent(kind) and (email, kind) not in flagged]
+        self.wrong += [
+            (records.seed, styles[email], detector, str(f.evidence.get("summary", "")))
+            for (email, detector), f in sorted(flagged.items())
+            if innocent(kinds[email])
+        ]
+        self.missed += [
+            (records.seed, styles[email], kind)
+            for email, kind in sorted(kinds.items())
+            if not innocent(kind) and (email, kind) not in flagged
+        ]
 
     def report(self) -> str:
         """Recall per chaser kind and false flags per honest archetype, and the verdict on the targets."""
@@ -203,13 +245,23 @@ def _seed_span(seeds: list[int]) -> str:
 def _add(a: Confusion | None, b: Confusion) -> Confusion:
     if a is None:
         return b
-    return Confusion(detector=a.detector, tp=a.tp + b.tp, fp=a.fp + b.fp, fn=a.fn + b.fn, tn=a.tn + b.tn,
-                     also=a.also + b.also)
+    return Confusion(
+        detector=a.detector, tp=a.tp + b.tp, fp=a.fp + b.fp, fn=a.fn + b.fn, tn=a.tn + b.tn, also=a.also + b.also
+    )
 
 
-def sweep(*, seeds: Iterable[int], people: int, days: int, start: datetime, time_zone: str = "UTC",
-          progress: TextIO | None = None, family: str = "standard", thresholds: Thresholds | None = None,
-          records: Sequence[SeedRecords] | None = None) -> SweepResult:
+def sweep(
+    *,
+    seeds: Iterable[int],
+    people: int,
+    days: int,
+    start: datetime,
+    time_zone: str = "UTC",
+    progress: TextIO | None = None,
+    family: str = "standard",
+    thresholds: Thresholds | None = None,
+    records: Sequence[SeedRecords] | None = None,
+) -> SweepResult:
     """Simulate and score every seed in memory (see the module docstring); confusion summed over seeds.
 
     ``records``: seeds simulated earlier (``seed_records``), scored instead of simulating again.
@@ -217,9 +269,14 @@ def sweep(*, seeds: Iterable[int], people: int, days: int, start: datetime, time
     thresholds = thresholds or Thresholds()
     seeds = list(seeds) if records is None else [r.seed for r in records]
     result = SweepResult(seeds=seeds, family=family if records is None else records[0].family, thresholds=thresholds)
-    items = records if records is not None else (
-        seed_records(seed=seed, people=people, days=days, start=start, time_zone=time_zone, family=family)
-        for seed in seeds)
+    items = (
+        records
+        if records is not None
+        else (
+            seed_records(seed=seed, people=people, days=days, start=start, time_zone=time_zone, family=family)
+            for seed in seeds
+        )
+    )
     for item in tqdm(items, desc="sweep", unit="seed", file=progress, disable=progress is None, total=len(seeds)):
         began = time.perf_counter()
         findings = item.findings(thresholds)
@@ -256,8 +313,9 @@ def _rank(result: SweepResult, candidate: Thresholds) -> tuple:
     return (not result.meets_targets(), result.heavy_flagged, -result.min_recall, result.false_flagged, distance)
 
 
-def tune(*, records: Sequence[SeedRecords],
-         grid: dict[str, tuple[float, ...]] = GRID) -> tuple[Thresholds, SweepResult]:
+def tune(
+    *, records: Sequence[SeedRecords], grid: dict[str, tuple[float, ...]] = GRID
+) -> tuple[Thresholds, SweepResult]:
     """The thresholds of ``grid`` that score best on ``records`` (``_rank``), and their score there."""
     scored = []
     for candidate in _candidates(grid):

@@ -19,12 +19,17 @@ def _label(source_kind: str, integration: str) -> str:
 
 
 @register.inclusion_tag("usage/_value_signals.html")
-def value_signals_panel(*, start: date, end: date, team_id: int | None = None, user_id: int | None = None,
-                        team_ids: list[int] | None = None) -> dict:
+def value_signals_panel(
+    *, start: date, end: date, team_id: int | None = None, user_id: int | None = None, team_ids: list[int] | None = None
+) -> dict:
     rows = value_signals_by_source(start=start, end=end, team_id=team_id, user_id=user_id, team_ids=team_ids)
     trust = value_source_trust_all()
-    return {"rows": rows, "scope": "team" if team_id is not None else "person",
-            "uncounted": any(row.counted_count < row.count for row in rows),
-            "untrusted": [_label(t.source_kind, t.integration) for t in trust if not t.is_trusted],
-            "self_reports_counted": [_label(t.source_kind, t.integration) for t in trust
-                                     if t.is_trusted and t.counts_self_reports]}
+    return {
+        "rows": rows,
+        "scope": "team" if team_id is not None else "person",
+        "uncounted": any(row.counted_count < row.count for row in rows),
+        "untrusted": [_label(t.source_kind, t.integration) for t in trust if not t.is_trusted],
+        "self_reports_counted": [
+            _label(t.source_kind, t.integration) for t in trust if t.is_trusted and t.counts_self_reports
+        ],
+    }

@@ -19,8 +19,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--user", required=True, help="the person's e-mail (for a service token: its creator)")
-        parser.add_argument("--scopes", required=True,
-                            help=f"comma-separated: {', '.join(ApiToken.Scope.values)}")
+        parser.add_argument("--scopes", required=True, help=f"comma-separated: {', '.join(ApiToken.Scope.values)}")
         parser.add_argument("--name", default="cli", help="a label for the token")
         parser.add_argument("--team", help="a team's slug: make a service token acting for that team only")
         parser.add_argument("--days", type=int, help="expire after this many days (default: never)")
@@ -39,8 +38,14 @@ class Command(BaseCommand):
         expires_at = timezone.now() + timedelta(days=options["days"]) if options["days"] else None
         scopes = [scope.strip() for scope in options["scopes"].split(",") if scope.strip()]
         try:
-            token, secret = api_token_create(user=user, name=options["name"], scopes=scopes, team=team,
-                                             expires_at=expires_at, actor_label="command:create_api_token")
+            token, secret = api_token_create(
+                user=user,
+                name=options["name"],
+                scopes=scopes,
+                team=team,
+                expires_at=expires_at,
+                actor_label="command:create_api_token",
+            )
         except GovernanceError as exc:
             raise CommandError(exc.message) from exc
         what = f"service token for team {team.slug}" if team else f"token for {user.email}"

@@ -42,8 +42,14 @@ class Command(BaseCommand):
             user = user_get_or_create(email=options["user"], actor_label=label)
             team = team_get_or_create(slug=options["team"], actor_label=label)
             membership_ensure(user=user, team=team, actor_label=label)
-            key, secret = key_create(user=user, team=team, name=options["name"], is_service=options["service"],
-                                     expires_at=expires_at, actor_label=label)
+            key, secret = key_create(
+                user=user,
+                team=team,
+                name=options["name"],
+                is_service=options["service"],
+                expires_at=expires_at,
+                actor_label=label,
+            )
         self.stdout.write(f"Created key {key.prefix}… '{key.name}' for {user.email} in team {team.slug}.")
         self.stdout.write("Store it now: it is shown only this once.")
         self.stdout.write(secret)

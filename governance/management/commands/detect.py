@@ -24,8 +24,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--since", metavar="ISO", help="window start, a date or date-time (inclusive)")
         parser.add_argument("--until", metavar="ISO", help="window end, a date or date-time (exclusive)")
-        parser.add_argument("--only", metavar="NAME", action="append", choices=list(DETECTORS),
-                            help="run only this detector (repeatable)")
+        parser.add_argument(
+            "--only",
+            metavar="NAME",
+            action="append",
+            choices=list(DETECTORS),
+            help="run only this detector (repeatable)",
+        )
         parser.add_argument("--dry-run", action="store_true", help="report findings without raising flags")
 
     def handle(self, *args, **options) -> None:

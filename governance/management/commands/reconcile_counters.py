@@ -16,17 +16,24 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--quiet-seconds", type=float, default=None,
-                            help="repair a counter only after this long without settlements "
-                                 "(default TOKENWISE_RECONCILE_QUIET_S)")
+        parser.add_argument(
+            "--quiet-seconds",
+            type=float,
+            default=None,
+            help="repair a counter only after this long without settlements (default TOKENWISE_RECONCILE_QUIET_S)",
+        )
 
     def handle(self, *args, **options) -> None:
         if not settings.REDIS_URL:
-            self.stdout.write("Embedded mode: budget counters live in the server process and start from the "
-                              "ledger there; nothing to reconcile from here.")
+            self.stdout.write(
+                "Embedded mode: budget counters live in the server process and start from the "
+                "ledger there; nothing to reconcile from here."
+            )
             return
         report = counters_reconcile(quiet_s=options["quiet_seconds"])
         for key, before, after in report.repairs:
             self.stdout.write(f"repaired {key}: {before} -> {after}")
-        self.stdout.write(f"checked {report.checked} counters: {report.repaired} repaired, "
-                          f"{report.deferred} drifting but busy (deferred), {report.held_repaired} held amounts fixed")
+        self.stdout.write(
+            f"checked {report.checked} counters: {report.repaired} repaired, "
+            f"{report.deferred} drifting but busy (deferred), {report.held_repaired} held amounts fixed"
+        )

@@ -51,7 +51,8 @@ def test_raises_exactly_one_repetition_flag_with_evidence(settings, employee, te
     assert (flag.user, flag.team, flag.detector, flag.state) == (employee, team, "repetition", "open")
     assert flag.evidence["summary"] == (
         "100% of 40 prompts were repeats or near-duplicates (the same text again, or with a few words changed); "
-        "team median 0%.")
+        "team median 0%."
+    )
     assert flag.evidence["examples"] == [f"u{employee.pk}-{n}" for n in range(5)]
 
 
@@ -98,13 +99,19 @@ def test_warns_about_bad_thresholds_in_policy(team):
 
     _, err = detect(*ARGS)
 
-    assert err == "warning: team platform policy: volume_z: expected float, got 'high'; using the organisation's thresholds\n"
+    assert (
+        err
+        == "warning: team platform policy: volume_z: expected float, got 'high'; using the organisation's thresholds\n"
+    )
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (("--since", "yesterday"), "--since: 'yesterday' is not an ISO 8601 date or date-time"),
-    (("--since", "2025-03-31", "--until", "2025-03-03"), "--since must be before --until"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--since", "yesterday"), "--since: 'yesterday' is not an ISO 8601 date or date-time"),
+        (("--since", "2025-03-31", "--until", "2025-03-03"), "--since must be before --until"),
+    ],
+)
 def test_rejects_a_bad_window(db, args, message):
     with pytest.raises(CommandError, match=message):
         detect(*args)

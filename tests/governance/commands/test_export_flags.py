@@ -26,8 +26,19 @@ def export(*args: str) -> list[dict]:
 
 def raise_flag(user, team, detector: str = "repetition"):
     evidence = {"summary": "100% of 40 prompts were repeats.", "calls": 40, "examples": ["r1", "r2"]}
-    [flag] = flags_raise(findings=[Finding(user_id=user.pk, team_id=team.pk, detector=detector, score=1.5,
-                                           period_start=START, period_end=END, evidence=evidence)])[0]
+    [flag] = flags_raise(
+        findings=[
+            Finding(
+                user_id=user.pk,
+                team_id=team.pk,
+                detector=detector,
+                score=1.5,
+                period_start=START,
+                period_end=END,
+                evidence=evidence,
+            )
+        ]
+    )[0]
     return flag
 
 
@@ -39,8 +50,20 @@ def test_prints_each_flag_with_its_reviews(settings, employee, team, manager):
 
     [record] = export()
 
-    assert list(record) == ["id", "user", "team", "detector", "score", "period_start", "period_end", "evidence",
-                            "state", "created_at", "updated_at", "reviews"]
+    assert list(record) == [
+        "id",
+        "user",
+        "team",
+        "detector",
+        "score",
+        "period_start",
+        "period_end",
+        "evidence",
+        "state",
+        "created_at",
+        "updated_at",
+        "reviews",
+    ]
     assert record == {
         "id": flag.pk,
         "user": "alice@example.com",
@@ -53,8 +76,14 @@ def test_prints_each_flag_with_its_reviews(settings, employee, team, manager):
         "state": "dismissed",
         "created_at": flag.created_at.astimezone(BERLIN).isoformat(),
         "updated_at": flag.updated_at.astimezone(BERLIN).isoformat(),
-        "reviews": [{"action": "dismiss", "comment": "A load test we asked for.", "reviewer": "maria@example.com",
-                     "created_at": review.created_at.astimezone(BERLIN).isoformat()}],
+        "reviews": [
+            {
+                "action": "dismiss",
+                "comment": "A load test we asked for.",
+                "reviewer": "maria@example.com",
+                "created_at": review.created_at.astimezone(BERLIN).isoformat(),
+            }
+        ],
     }
 
 

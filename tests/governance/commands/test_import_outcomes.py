@@ -16,11 +16,23 @@ from tests.factories import UserFactory
 from usage.models import Outcome, OutcomeRequest
 
 LINES = [
-    {"external_id": "gh-pr-101", "kind": "pr_merged", "user": "Alice@Example.com", "team": "platform",
-     "occurred_at": "2025-03-04T10:15:00+00:00", "value": 2, "request_ids": ["req_a", "req_b", "req_a"]},
+    {
+        "external_id": "gh-pr-101",
+        "kind": "pr_merged",
+        "user": "Alice@Example.com",
+        "team": "platform",
+        "occurred_at": "2025-03-04T10:15:00+00:00",
+        "value": 2,
+        "request_ids": ["req_a", "req_b", "req_a"],
+    },
     {"external_id": "jira-7", "kind": "ticket_resolved", "team": "platform", "occurred_at": "2025-03-05T09:00:00"},
-    {"external_id": "wiki-3", "kind": "doc_published", "user": "alice@example.com",
-     "occurred_at": "2025-03-06T12:00:00+01:00", "value": "0.5"},
+    {
+        "external_id": "wiki-3",
+        "kind": "doc_published",
+        "user": "alice@example.com",
+        "occurred_at": "2025-03-06T12:00:00+01:00",
+        "value": "0.5",
+    },
 ]
 
 
@@ -37,8 +49,11 @@ def run(*args: str) -> tuple[str, str]:
 
 
 def outcomes() -> list[tuple]:
-    return list(Outcome.objects.order_by("external_id").values_list(
-        "external_id", "kind", "user__email", "team__slug", "occurred_at", "value", "request_ids", "source"))
+    return list(
+        Outcome.objects.order_by("external_id").values_list(
+            "external_id", "kind", "user__email", "team__slug", "occurred_at", "value", "request_ids", "source"
+        )
+    )
 
 
 def test_imports_every_line(settings, tmp_path, employee, team):
@@ -48,15 +63,41 @@ def test_imports_every_line(settings, tmp_path, employee, team):
 
     assert (out, err) == ("imported 3 new outcomes (0 already present) from 3 lines\n", "")
     assert outcomes() == [
-        ("gh-pr-101", "pr_merged", "alice@example.com", "platform", datetime(2025, 3, 4, 10, 15, tzinfo=UTC),
-         Decimal("2.0000"), ["req_a", "req_b"], "import_outcomes"),
-        ("jira-7", "ticket_resolved", None, "platform", datetime(2025, 3, 5, 8, 0, tzinfo=UTC),
-         Decimal("1.0000"), [], "import_outcomes"),
-        ("wiki-3", "doc_published", "alice@example.com", None, datetime(2025, 3, 6, 11, 0, tzinfo=UTC),
-         Decimal("0.5000"), [], "import_outcomes"),
+        (
+            "gh-pr-101",
+            "pr_merged",
+            "alice@example.com",
+            "platform",
+            datetime(2025, 3, 4, 10, 15, tzinfo=UTC),
+            Decimal("2.0000"),
+            ["req_a", "req_b"],
+            "import_outcomes",
+        ),
+        (
+            "jira-7",
+            "ticket_resolved",
+            None,
+            "platform",
+            datetime(2025, 3, 5, 8, 0, tzinfo=UTC),
+            Decimal("1.0000"),
+            [],
+            "import_outcomes",
+        ),
+        (
+            "wiki-3",
+            "doc_published",
+            "alice@example.com",
+            None,
+            datetime(2025, 3, 6, 11, 0, tzinfo=UTC),
+            Decimal("0.5000"),
+            [],
+            "import_outcomes",
+        ),
     ]
     assert sorted(OutcomeRequest.objects.values_list("outcome__external_id", "request_id")) == [
-        ("gh-pr-101", "req_a"), ("gh-pr-101", "req_b")]
+        ("gh-pr-101", "req_a"),
+        ("gh-pr-101", "req_b"),
+    ]
 
 
 def test_a_second_import_is_idempotent_on_external_id(tmp_path, employee, team):
@@ -80,12 +121,22 @@ def test_bad_lines_are_reported_by_number_and_nothing_is_imported(tmp_path, empl
         {"external_id": "x2", "kind": "pr_merged", "occurred_at": "2025-03-04T10:00:00Z"},
         {"external_id": "x3", "kind": "pr_merged", "user": "nobody@example.com", "occurred_at": "2025-03-04"},
         {"external_id": "x4", "kind": "pr_merged", "team": "ghosts", "occurred_at": "2025-03-04"},
-        {"external_id": "x5", "kind": "pr_merged", "user": "oscar@example.com", "team": "platform",
-         "occurred_at": "2025-03-04"},
+        {
+            "external_id": "x5",
+            "kind": "pr_merged",
+            "user": "oscar@example.com",
+            "team": "platform",
+            "occurred_at": "2025-03-04",
+        },
         {"external_id": "x6", "kind": "pr_merged", "team": "platform", "occurred_at": "last tuesday"},
         {"external_id": "x7", "kind": "pr_merged", "team": "platform", "occurred_at": "2025-03-04", "value": -1},
-        {"external_id": "x8", "kind": "pr_merged", "team": "platform", "occurred_at": "2025-03-04",
-         "request_ids": "req_a"},
+        {
+            "external_id": "x8",
+            "kind": "pr_merged",
+            "team": "platform",
+            "occurred_at": "2025-03-04",
+            "request_ids": "req_a",
+        },
         {"kind": "pr_merged", "team": "platform", "occurred_at": "2025-03-04"},
         {"external_id": "x9", "kind": "pr_merged", "team": "platform", "occurred_at": "2025-03-04", "when": 1},
         [1, 2],
@@ -139,7 +190,18 @@ def test_a_missing_file_is_an_error(db, tmp_path):
 def test_people_are_found_by_e_mail_whatever_the_case(tmp_path, team):
     UserFactory(email="Bob@Example.com")
 
-    run(write(tmp_path, [{"external_id": "b1", "kind": "pr_merged", "user": "bob@EXAMPLE.com",
-                          "occurred_at": "2025-03-04T10:00:00Z"}]))
+    run(
+        write(
+            tmp_path,
+            [
+                {
+                    "external_id": "b1",
+                    "kind": "pr_merged",
+                    "user": "bob@EXAMPLE.com",
+                    "occurred_at": "2025-03-04T10:00:00Z",
+                }
+            ],
+        )
+    )
 
     assert Outcome.objects.get().user.email == "Bob@Example.com"

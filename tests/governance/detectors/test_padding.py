@@ -53,8 +53,9 @@ def test_padding_every_call_cannot_raise_the_norm():
 def test_does_not_flag_team_that_sends_big_prompts():
     retrieval = {"prompt_tokens": 8_000, "completion_tokens": 100}
 
-    findings = detect(team((1, 2, 3, 4, 5), **retrieval) + person(6, 200, **retrieval), ValueSignals(), WINDOW,
-                      Thresholds())
+    findings = detect(
+        team((1, 2, 3, 4, 5), **retrieval) + person(6, 200, **retrieval), ValueSignals(), WINDOW, Thresholds()
+    )
 
     assert findings == []
 

@@ -10,8 +10,15 @@ from tests.governance.detectors.records import T0, WINDOW, event, person, team
 
 def test_registry_holds_the_nine_detectors():
     assert sorted(DETECTORS) == [
-        "mechanical_cadence", "overkill_model", "padding", "period_end_surge", "repetition",
-        "self_feeding_loop", "target_hugging", "unread_output", "volume_without_value",
+        "mechanical_cadence",
+        "overkill_model",
+        "padding",
+        "period_end_surge",
+        "repetition",
+        "self_feeding_loop",
+        "target_hugging",
+        "unread_output",
+        "volume_without_value",
     ]
 
 
@@ -87,5 +94,7 @@ def test_an_index_from_an_earlier_pass_finds_what_a_fresh_one_finds():
 
     assert findings == run_all(events, ValueSignals(), strict, window=WINDOW)
     assert [(f.user_id, f.detector, f.evidence["peer_scope"]) for f in findings] == [
-        (5, "padding", "organisation"), (6, "repetition", "organisation")]
+        (5, "padding", "organisation"),
+        (6, "repetition", "organisation"),
+    ]
     assert earlier.min_team_size == 4

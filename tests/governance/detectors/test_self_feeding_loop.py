@@ -20,8 +20,7 @@ def test_flags_outputs_fed_back_as_prompts():
     assert [(f.user_id, f.detector, f.score) for f in findings] == [(5, "self_feeding_loop", 1.625)]
     assert findings[0].evidence == {
         "summary": (
-            "52% of 40 prompts were a previous answer fed back in, in chains of up to 21 calls; team median "
-            "0%."
+            "52% of 40 prompts were a previous answer fed back in, in chains of up to 21 calls; team median 0%."
         ),
         "value_summary": (
             "Value from trusted outcomes in the period: 0.0 points (the team median is 0); 0% of the calls "

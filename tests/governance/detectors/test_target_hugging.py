@@ -14,9 +14,14 @@ WEEK = [1_500, 3_000, 2_200, 2_800, 2_000, 2_500, 2_100]  # an ordinary week: 2,
 def daily(user_id: int, tokens_by_day: list[int]) -> list:
     """Two calls a day from day 0, splitting each day's tokens evenly (200 of them completion)."""
     return [
-        event(2 * day + half, user_id=user_id, at=T0 + timedelta(days=day, hours=10 + 4 * half),
-              prompt_tokens=tokens // 2 - 200)
-        for day, tokens in enumerate(tokens_by_day) for half in range(2)
+        event(
+            2 * day + half,
+            user_id=user_id,
+            at=T0 + timedelta(days=day, hours=10 + 4 * half),
+            prompt_tokens=tokens // 2 - 200,
+        )
+        for day, tokens in enumerate(tokens_by_day)
+        for half in range(2)
     ]
 
 
@@ -31,8 +36,7 @@ def test_flags_usage_settled_just_above_the_target():
     assert [(f.user_id, f.detector, f.score) for f in findings] == [(5, "target_hugging", 0.667)]
     assert findings[0].evidence == {
         "summary": (
-            "On 20 of 20 active days (100%) daily usage sat within 5% above the daily target of 100,000 "
-            "tokens."
+            "On 20 of 20 active days (100%) daily usage sat within 5% above the daily target of 100,000 tokens."
         ),
         "value_summary": (
             "Value from trusted outcomes in the period: 0.0 points (the team median is 0); 0% of the calls "

@@ -55,8 +55,9 @@ def test_does_not_flag_person_who_stops_early_but_uses_answers():
     events, feedback = peers()
     shipped = OutcomeRecord(None, None, T0, "pr_merged", 1.0, tuple(ids(5, range(20, 32))))
 
-    findings = detect(events + streams(5, abandoned=20), ValueSignals(feedback=feedback, outcomes=[shipped]),
-                      WINDOW, Thresholds())
+    findings = detect(
+        events + streams(5, abandoned=20), ValueSignals(feedback=feedback, outcomes=[shipped]), WINDOW, Thresholds()
+    )
 
     assert findings == []
 
@@ -64,8 +65,9 @@ def test_does_not_flag_person_who_stops_early_but_uses_answers():
 def test_does_not_flag_heavy_user_with_occasional_disconnects():
     events, feedback = peers()
 
-    findings = detect(events + streams(5, abandoned=10, count=200), ValueSignals(feedback=feedback), WINDOW,
-                      Thresholds())
+    findings = detect(
+        events + streams(5, abandoned=10, count=200), ValueSignals(feedback=feedback), WINDOW, Thresholds()
+    )
 
     assert findings == []
 
@@ -73,7 +75,8 @@ def test_does_not_flag_heavy_user_with_occasional_disconnects():
 def test_share_threshold_is_respected():
     events, feedback = peers()
 
-    findings = detect(events + streams(5, abandoned=20), ValueSignals(feedback=feedback), WINDOW,
-                      Thresholds(unread_share=0.55))
+    findings = detect(
+        events + streams(5, abandoned=20), ValueSignals(feedback=feedback), WINDOW, Thresholds(unread_share=0.55)
+    )
 
     assert findings == []

@@ -29,8 +29,7 @@ def test_spares_automation_linked_to_outcomes_like_its_peers():
     job = nightly_job()
     linked = outcome(None, 4.0, tuple(ids(5, range(20))))  # half of the job's calls publish a document
 
-    spared = cadence(team((1, 2, 3, 4)) + job, ValueSignals(outcomes=[*peers_outcomes(), linked]), WINDOW,
-                     Thresholds())
+    spared = cadence(team((1, 2, 3, 4)) + job, ValueSignals(outcomes=[*peers_outcomes(), linked]), WINDOW, Thresholds())
     unlinked = cadence(team((1, 2, 3, 4)) + job, ValueSignals(outcomes=peers_outcomes()), WINDOW, Thresholds())
 
     assert spared == []

@@ -82,8 +82,9 @@ def test_never_flags_heavy_user_whose_value_is_above_peers_however_low_per_token
     signals = ValueSignals(outcomes=[*peer_outcomes, outcome_for_user_5(10.0)])  # 20.8 per million: a quarter
 
     findings = detect(events, signals, WINDOW, Thresholds())
-    without_value = detect(events, ValueSignals(outcomes=[*peer_outcomes, outcome_for_user_5(4.0)]), WINDOW,
-                           Thresholds())
+    without_value = detect(
+        events, ValueSignals(outcomes=[*peer_outcomes, outcome_for_user_5(4.0)]), WINDOW, Thresholds()
+    )
 
     assert findings == []
     assert [f.user_id for f in without_value] == [5]  # at the peers' value: volume without value

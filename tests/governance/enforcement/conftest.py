@@ -85,7 +85,8 @@ def _prices() -> None:
         valid_from = datetime(2024, 1, 1, tzinfo=ZoneInfo("UTC"))
         Price.objects.bulk_create(
             Price(model=model, input_per_mtok=i, cached_input_per_mtok=c, output_per_mtok=o, valid_from=valid_from)
-            for model, i, c, o in DEFAULT_PRICES)
+            for model, i, c, o in DEFAULT_PRICES
+        )
     price_snapshot_invalidate()
 
 
@@ -115,6 +116,7 @@ async def _result(awaitable):
 @pytest.fixture
 def run():
     """Await a coroutine from the test; the database work it hands to a thread runs on the test's connection."""
+
     def run_(awaitable):
         return async_to_sync(_result)(awaitable)
 
@@ -132,8 +134,17 @@ def eager_tasks():
 
 
 def principal_of(user, team) -> KeyPrincipal:
-    return KeyPrincipal(key_id=1, key_hash="0" * 64, user_id=user.pk, team_id=team.pk, user_email=user.email,
-                        team_slug=team.slug, is_service=False, expires_at=None, revoked=False)
+    return KeyPrincipal(
+        key_id=1,
+        key_hash="0" * 64,
+        user_id=user.pk,
+        team_id=team.pk,
+        user_email=user.email,
+        team_slug=team.slug,
+        is_service=False,
+        expires_at=None,
+        revoked=False,
+    )
 
 
 @pytest.fixture

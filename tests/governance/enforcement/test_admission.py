@@ -28,13 +28,20 @@ MARGIN = 16  # TOKENWISE_RESERVE_PROMPT_MARGIN_TOKENS
 
 def admit(run, principal, *, model="gpt-4o-mini", max_tokens=10, prompt=4, endpoint="chat.completions", rid=None):
     shape = RequestShape(text_bytes=prompt, choices=0 if endpoint == "embeddings" else 1)
-    return run(admission_admit(principal=principal, endpoint=endpoint, model=model, max_tokens=max_tokens,
-                               shape=shape, request_id=rid))
+    return run(
+        admission_admit(
+            principal=principal, endpoint=endpoint, model=model, max_tokens=max_tokens, shape=shape, request_id=rid
+        )
+    )
 
 
 def day_key(principal, clock, *, person=False, unit="tok"):
-    return budget_key(team_id=principal.team_id, user_id=principal.user_id if person else None, unit=unit,
-                      period=period_of("day", at=clock.t))
+    return budget_key(
+        team_id=principal.team_id,
+        user_id=principal.user_id if person else None,
+        unit=unit,
+        period=period_of("day", at=clock.t),
+    )
 
 
 def test_reserves_the_worst_case_and_settles_the_actual_usage(counters, clock, run, alice, team_policy):
@@ -73,11 +80,17 @@ def test_rejects_a_call_that_does_not_fit_and_says_when_the_budget_resets(counte
     assert error.message == (
         "Budget exceeded: this call may use up to 30 tokens, but the daily token budget of team platform "
         "(100 tokens) has 20 tokens left. It resets at 2025-03-13T00:00:00+00:00. Lower max_tokens to fit, "
-        "or wait until then.")
+        "or wait until then."
+    )
     assert error.headers == {
-        "Retry-After": str(14 * 3600), "x-tokenwise-budget-reset": "2025-03-13T00:00:00+00:00",
-        "x-tokenwise-budget-scope": "team:platform", "x-tokenwise-budget-period": "day",
-        "x-tokenwise-budget-unit": "tokens", "x-tokenwise-budget-limit": "100", "x-tokenwise-budget-remaining": "20"}
+        "Retry-After": str(14 * 3600),
+        "x-tokenwise-budget-reset": "2025-03-13T00:00:00+00:00",
+        "x-tokenwise-budget-scope": "team:platform",
+        "x-tokenwise-budget-period": "day",
+        "x-tokenwise-budget-unit": "tokens",
+        "x-tokenwise-budget-limit": "100",
+        "x-tokenwise-budget-remaining": "20",
+    }
     assert counters.budget(day_key(alice, clock)) == {"u": 80, "r": 0}
     assert counters.reservations() == 0
 
@@ -95,8 +108,7 @@ def test_calls_in_flight_hold_their_reservation(counters, clock, run, alice, bob
     assert counters.budget(day_key(alice, clock)) == {"u": 0, "r": 90}
 
 
-def test_personal_budget_is_checked_besides_the_team_pool(counters, clock, run, alice, bob, team_policy,
-                                                          person_policy):
+def test_personal_budget_is_checked_besides_the_team_pool(counters, clock, run, alice, bob, team_policy, person_policy):
     team_policy(tokens_per_day=1000)
     person_policy(tokens_per_day=50)
     run(admission_settle(admit(run, alice, max_tokens=10), total_tokens=30, cost_usd=None))
@@ -107,7 +119,8 @@ def test_personal_budget_is_checked_besides_the_team_pool(counters, clock, run, 
 
     assert caught.value.headers["x-tokenwise-budget-scope"] == "user:alice@example.com"
     assert "daily token budget of alice@example.com in team platform (50 tokens) has 20 tokens left" in (
-        caught.value.message)
+        caught.value.message
+    )
     assert other.reservation is not None
     assert counters.budget(day_key(alice, clock, person=True)) == {"u": 30, "r": 0}
     assert counters.budget(day_key(alice, clock)) == {"u": 30, "r": 30}
@@ -127,7 +140,8 @@ def test_usd_budget_reserves_the_worst_case_cost_at_the_model_price(counters, cl
     assert caught.value.headers["x-tokenwise-budget-unit"] == "usd"
     assert caught.value.headers["x-tokenwise-budget-remaining"] == "0.0000"
     assert "may use up to $0.0001, but the daily USD budget of team platform ($0.0001) has $0.0000 left" in (
-        caught.value.message)
+        caught.value.message
+    )
     assert counters.budget(day_key(alice, clock, unit="usd")) == {"u": 3000, "r": 0}
 
 
@@ -140,19 +154,27 @@ def test_requests_per_minute_refill_over_the_minute(counters, clock, run, alice,
     clock.move(20)
     later = admit(run, alice)
 
-    assert admissions[-1].headers == {"x-ratelimit-limit-requests": "3", "x-ratelimit-remaining-requests": "0",
-                                      "x-ratelimit-reset-requests": "1m0s"}
+    assert admissions[-1].headers == {
+        "x-ratelimit-limit-requests": "3",
+        "x-ratelimit-remaining-requests": "0",
+        "x-ratelimit-reset-requests": "1m0s",
+    }
     error = caught.value
     assert (error.status, error.code, error.type) == (429, "rate_limit_exceeded", "rate_limit_error")
-    assert error.headers == {"Retry-After": "20", "x-ratelimit-limit-requests": "3",
-                             "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "1m0s"}
-    assert error.message == ("Rate limit reached for team platform on requests per min (RPM): Limit 3, Remaining 0, "
-                             "Requested 1. Please try again in 20s.")
+    assert error.headers == {
+        "Retry-After": "20",
+        "x-ratelimit-limit-requests": "3",
+        "x-ratelimit-remaining-requests": "0",
+        "x-ratelimit-reset-requests": "1m0s",
+    }
+    assert error.message == (
+        "Rate limit reached for team platform on requests per min (RPM): Limit 3, Remaining 0, "
+        "Requested 1. Please try again in 20s."
+    )
     assert later.headers["x-ratelimit-remaining-requests"] == "0"
 
 
-def test_tokens_per_minute_count_the_worst_case_and_refund_at_settlement(counters, clock, run, alice,
-                                                                          person_policy):
+def test_tokens_per_minute_count_the_worst_case_and_refund_at_settlement(counters, clock, run, alice, person_policy):
     person_policy(tokens_per_minute=100)
     first = admit(run, alice, max_tokens=10)  # 30 tokens
     admit(run, alice, max_tokens=10)
@@ -164,10 +186,14 @@ def test_tokens_per_minute_count_the_worst_case_and_refund_at_settlement(counter
     after_refund = admit(run, alice, max_tokens=10)
 
     assert caught.value.headers == {
-        "Retry-After": "12", "x-ratelimit-limit-tokens": "100", "x-ratelimit-remaining-tokens": "10",
-        "x-ratelimit-reset-tokens": "54s"}
+        "Retry-After": "12",
+        "x-ratelimit-limit-tokens": "100",
+        "x-ratelimit-remaining-tokens": "10",
+        "x-ratelimit-reset-tokens": "54s",
+    }
     assert "alice@example.com in team platform on tokens per min (TPM): Limit 100, Remaining 10, Requested 30" in (
-        caught.value.message)
+        caught.value.message
+    )
     assert after_refund.headers["x-ratelimit-remaining-tokens"] == "0"
 
 
@@ -211,10 +237,14 @@ def test_max_tokens_above_the_cap_is_rejected_when_the_policy_says_so(counters, 
     with pytest.raises(MaxTokensTooLarge) as caught:
         admit(run, alice, max_tokens=65)
 
-    assert (caught.value.status, caught.value.code, caught.value.param) == (400, "max_tokens_exceeds_policy",
-                                                                            "max_tokens")
-    assert caught.value.message == ("max_tokens is 65, above the 64 your team's policy allows per request. "
-                                    "Send max_tokens <= 64.")
+    assert (caught.value.status, caught.value.code, caught.value.param) == (
+        400,
+        "max_tokens_exceeds_policy",
+        "max_tokens",
+    )
+    assert caught.value.message == (
+        "max_tokens is 65, above the 64 your team's policy allows per request. Send max_tokens <= 64."
+    )
     assert counters.budget(day_key(alice, clock)) == {}
 
 
@@ -241,8 +271,9 @@ def test_model_allow_list_uses_the_most_specific_level_with_globs(counters, cloc
 
     assert allowed.model == "gpt-4o"
     assert (caught.value.status, caught.value.code, caught.value.param) == (403, "model_not_allowed", "model")
-    assert caught.value.message == ("The model 'text-embedding-3-small' is not allowed by your team's policy. "
-                                    "Allowed: gpt-4o, gpt-4o-mini.")
+    assert caught.value.message == (
+        "The model 'text-embedding-3-small' is not allowed by your team's policy. Allowed: gpt-4o, gpt-4o-mini."
+    )
     assert visible == ["gpt-4o", "gpt-4o-mini"]
 
 
@@ -250,13 +281,18 @@ def test_without_any_policy_everything_is_admitted_and_nothing_is_held(counters,
     admission = admit(run, alice, model="anything-at-all", max_tokens=100_000)
 
     assert (admission.model, admission.max_tokens, admission.action, admission.reservation) == (
-        "anything-at-all", None, "", None)
+        "anything-at-all",
+        None,
+        "",
+        None,
+    )
     assert counters.reservations() == 0
 
 
 @pytest.mark.parametrize(("calls_in_budget", "expected"), [(25, (25, 75, 0)), (40, (30, 0, 70))])
-def test_concurrent_admissions_take_exactly_the_rate_and_the_budget(counters, clock, run, alice, team_policy,
-                                                                    calls_in_budget, expected):
+def test_concurrent_admissions_take_exactly_the_rate_and_the_budget(
+    counters, clock, run, alice, team_policy, calls_in_budget, expected
+):
     import asyncio
 
     team_policy(requests_per_minute=30, tokens_per_day=calls_in_budget * 30)  # 30-token calls
@@ -264,8 +300,13 @@ def test_concurrent_admissions_take_exactly_the_rate_and_the_budget(counters, cl
     async def race() -> list[str]:
         async def one() -> str:
             try:
-                await admission_admit(principal=alice, endpoint="chat.completions", model="gpt-4o-mini",
-                                      max_tokens=10, shape=RequestShape(text_bytes=4))
+                await admission_admit(
+                    principal=alice,
+                    endpoint="chat.completions",
+                    model="gpt-4o-mini",
+                    max_tokens=10,
+                    shape=RequestShape(text_bytes=4),
+                )
                 return "ok"
             except (RateLimited, BudgetExceeded) as exc:
                 return exc.code
@@ -318,8 +359,15 @@ def test_a_settlement_whose_answer_times_out_is_sent_again(counters, clock, run,
 def test_a_policy_cap_applies_per_choice_and_every_choice_is_reserved(counters, clock, run, alice, team_policy):
     team_policy(max_tokens=500, tokens_per_day=100_000)
 
-    admission = run(admission_admit(principal=alice, endpoint="chat.completions", model="gpt-4o-mini",
-                                    max_tokens=None, shape=RequestShape(text_bytes=4, choices=8)))
+    admission = run(
+        admission_admit(
+            principal=alice,
+            endpoint="chat.completions",
+            model="gpt-4o-mini",
+            max_tokens=None,
+            shape=RequestShape(text_bytes=4, choices=8),
+        )
+    )
 
     assert admission.max_tokens == 500  # sent upstream: per choice
     assert counters.budget(day_key(alice, clock))["r"] == 4 + MARGIN + 8 * 500
@@ -328,29 +376,55 @@ def test_a_policy_cap_applies_per_choice_and_every_choice_is_reserved(counters, 
 def test_the_served_model_is_priced_not_the_name_asked(counters, clock, run, alice, team_policy):
     team_policy(usd_per_day=Decimal("1"))
 
-    run(admission_admit(principal=alice, endpoint="chat.completions", model="alias-4o", served_model="gpt-4o",
-                        max_tokens=5, shape=RequestShape(text_bytes=4)))
+    run(
+        admission_admit(
+            principal=alice,
+            endpoint="chat.completions",
+            model="alias-4o",
+            served_model="gpt-4o",
+            max_tokens=5,
+            shape=RequestShape(text_bytes=4),
+        )
+    )
 
     assert counters.budget(day_key(alice, clock, unit="usd"))["r"] == 20 * 250 + 5 * 1000  # at gpt-4o's price
 
 
-def test_an_unpriced_model_is_refused_under_a_usd_budget_unless_the_policy_allows_it(counters, clock, run, alice,
-                                                                                     team_policy):
+def test_an_unpriced_model_is_refused_under_a_usd_budget_unless_the_policy_allows_it(
+    counters, clock, run, alice, team_policy
+):
     team_policy(usd_per_day=Decimal("1"))
     with pytest.raises(ModelUnpriced) as caught:
-        run(admission_admit(principal=alice, endpoint="chat.completions", model="alias", served_model="mystery",
-                            max_tokens=5, shape=RequestShape(text_bytes=4)))
+        run(
+            admission_admit(
+                principal=alice,
+                endpoint="chat.completions",
+                model="alias",
+                served_model="mystery",
+                max_tokens=5,
+                shape=RequestShape(text_bytes=4),
+            )
+        )
     refused = counters.budget(day_key(alice, clock, unit="usd"))
     team_policy(usd_per_day=Decimal("1"), allow_unpriced_models=True)
     policy_cache_invalidate()  # the change's commit hook does this (the test's transaction never commits)
 
-    allowed = run(admission_admit(principal=alice, endpoint="chat.completions", model="alias",
-                                  served_model="mystery", max_tokens=5, shape=RequestShape(text_bytes=4)))
+    allowed = run(
+        admission_admit(
+            principal=alice,
+            endpoint="chat.completions",
+            model="alias",
+            served_model="mystery",
+            max_tokens=5,
+            shape=RequestShape(text_bytes=4),
+        )
+    )
 
     assert (caught.value.status, caught.value.code, caught.value.param) == (403, "model_unpriced", "model")
     assert caught.value.message == (
         "The model 'alias' (served as 'mystery') has no price, so its cost cannot be counted against your "
-        "team's USD budget. Ask an admin to set its price, or to allow unpriced models in the policy.")
+        "team's USD budget. Ask an admin to set its price, or to allow unpriced models in the policy."
+    )
     assert refused == {}
     assert allowed.model == "alias"
     assert counters.budget(day_key(alice, clock, unit="usd")) == {"u": 0, "r": 0}
@@ -363,8 +437,16 @@ def test_an_unpriced_downgrade_target_blocks_instead(counters, clock, run, alice
         return {"cheap-alias": "mystery"}.get(model, model)
 
     with pytest.raises(BudgetExceeded):
-        run(admission_admit(principal=alice, endpoint="chat.completions", model="gpt-4o", max_tokens=500,
-                            shape=RequestShape(text_bytes=4), serve=serve))
+        run(
+            admission_admit(
+                principal=alice,
+                endpoint="chat.completions",
+                model="gpt-4o",
+                max_tokens=500,
+                shape=RequestShape(text_bytes=4),
+                serve=serve,
+            )
+        )
 
     held = counters.budget(day_key(alice, clock, unit="usd"))
     assert (held.get("u", 0), held.get("r", 0)) == (0, 0)

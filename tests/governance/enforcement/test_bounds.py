@@ -29,15 +29,19 @@ def shape_of(endpoint: str, body: dict) -> RequestShape:
 
 
 def bound_prompt(shape: RequestShape, model: str) -> int:
-    return prompt_bound(shape, model=model, margin=MARGIN, unknown_image_tokens=UNKNOWN_IMAGE,
-                        unknown_context_tokens=UNKNOWN_CONTEXT)
+    return prompt_bound(
+        shape, model=model, margin=MARGIN, unknown_image_tokens=UNKNOWN_IMAGE, unknown_context_tokens=UNKNOWN_CONTEXT
+    )
 
 
 def test_chat_counts_the_body_bytes_every_choice_and_each_image_by_detail():
     image = {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}
     low = {"type": "image_url", "image_url": {"url": "https://example.com/cat.png", "detail": "low"}}
-    body = {"model": "gpt-4o", "n": 8, "messages": [{"role": "user", "content": [
-        {"type": "text", "text": "describe"}, image, image, low]}]}
+    body = {
+        "model": "gpt-4o",
+        "n": 8,
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "describe"}, image, image, low]}],
+    }
     raw_size = len(json.dumps(body, separators=(",", ":")))
 
     shape = shape_of("chat.completions", body)
@@ -51,9 +55,18 @@ def test_chat_counts_the_body_bytes_every_choice_and_each_image_by_detail():
 
 def test_inline_media_is_bounded_per_part_not_by_its_base64_bytes():
     data = "data:image/png;base64," + "A" * 100_000
-    body = {"model": "gpt-4.1-mini", "messages": [{"role": "user", "content": [
-        {"type": "image_url", "image_url": {"url": data}},
-        {"type": "input_audio", "input_audio": {"data": "B" * 50_000, "format": "wav"}}]}]}
+    body = {
+        "model": "gpt-4.1-mini",
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image_url", "image_url": {"url": data}},
+                    {"type": "input_audio", "input_audio": {"data": "B" * 50_000, "format": "wav"}},
+                ],
+            }
+        ],
+    }
     raw_size = len(json.dumps(body, separators=(",", ":")))
 
     shape = shape_of("chat.completions", body)
@@ -103,9 +116,12 @@ def test_output_per_choice_is_the_request_else_the_models_maximum_else_the_defau
 
 
 def test_odd_shapes_never_raise_and_stay_counted_as_text():
-    for body in ({"model": "m", "messages": "hi"}, {"model": "m", "messages": [None, 3, {"content": {"a": 1}}]},
-                 {"model": "m", "messages": [{"content": [{"type": "image_url", "image_url": 5}]}], "n": -3},
-                 {"model": "m", "n": 2.5, "messages": [[[[[[[[[[[[{"type": "input_image"}]]]]]]]]]]]]}):
+    for body in (
+        {"model": "m", "messages": "hi"},
+        {"model": "m", "messages": [None, 3, {"content": {"a": 1}}]},
+        {"model": "m", "messages": [{"content": [{"type": "image_url", "image_url": 5}]}], "n": -3},
+        {"model": "m", "n": 2.5, "messages": [[[[[[[[[[[[{"type": "input_image"}]]]]]]]]]]]]},
+    ):
         shape = shape_of("chat.completions", body)
         assert shape.text_bytes == len(json.dumps(body, separators=(",", ":")))
         assert shape.choices >= 1
@@ -116,17 +132,30 @@ def test_odd_shapes_never_raise_and_stay_counted_as_text():
 DEMO_CHAT = ("gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "o3-mini", "o4-mini")
 words = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=60)
 text_part = st.builds(lambda text: {"type": "text", "text": text}, words)
-image_part = st.builds(lambda url, detail: {"type": "image_url", "image_url": {"url": url, **detail}},
-                       st.sampled_from(["https://x.test/a.png", "data:image/png;base64,iVBORw0KGgo="]),
-                       st.sampled_from([{}, {"detail": "low"}, {"detail": "high"}, {"detail": "auto"}]))
-other_part = st.sampled_from([{"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}},
-                              {"type": "file", "file": {"file_id": "file-1"}}])
+image_part = st.builds(
+    lambda url, detail: {"type": "image_url", "image_url": {"url": url, **detail}},
+    st.sampled_from(["https://x.test/a.png", "data:image/png;base64,iVBORw0KGgo="]),
+    st.sampled_from([{}, {"detail": "low"}, {"detail": "high"}, {"detail": "auto"}]),
+)
+other_part = st.sampled_from(
+    [
+        {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}},
+        {"type": "file", "file": {"file_id": "file-1"}},
+    ]
+)
 content = st.one_of(words, st.lists(st.one_of(text_part, image_part, other_part), max_size=6))
 message = st.fixed_dictionaries(
     {"role": st.sampled_from(["system", "user", "assistant"]), "content": content},
-    optional={"name": st.sampled_from(["al", "bo"]), "tool_calls": st.lists(st.builds(
-        lambda args: {"id": "c1", "type": "function", "function": {"name": "f", "arguments": args}}, words),
-        max_size=2)})
+    optional={
+        "name": st.sampled_from(["al", "bo"]),
+        "tool_calls": st.lists(
+            st.builds(
+                lambda args: {"id": "c1", "type": "function", "function": {"name": "f", "arguments": args}}, words
+            ),
+            max_size=2,
+        ),
+    },
+)
 max_tokens = st.one_of(st.none(), st.integers(min_value=1, max_value=6000))
 prompt_item = st.one_of(words, st.lists(st.integers(min_value=0, max_value=100_000), min_size=1, max_size=10))
 
@@ -141,26 +170,53 @@ def billed_by_demo(endpoint: str, body: dict) -> int:
         output = demo.completion_budget(body.get("max_tokens"), default=demo.DEFAULT_LEGACY_ANSWER_TOKENS)
         return sum(size for _, size in prompts) + output * body.get("n", 1) * len(prompts)
     if endpoint == "responses":
-        return (demo.responses_input_tokens(input=body["input"], instructions=body.get("instructions"))
-                + demo.completion_budget(body.get("max_output_tokens")))
+        return demo.responses_input_tokens(
+            input=body["input"], instructions=body.get("instructions")
+        ) + demo.completion_budget(body.get("max_output_tokens"))
     return sum(size for _, size in demo.split_prompts(body["input"]))
 
 
 request = st.one_of(
-    st.tuples(st.just("chat.completions"), st.fixed_dictionaries(
-        {"model": st.sampled_from(DEMO_CHAT), "messages": st.lists(message, min_size=1, max_size=5)},
-        optional={"n": st.integers(min_value=1, max_value=8), "max_tokens": max_tokens.filter(bool),
-                  "max_completion_tokens": max_tokens.filter(bool)})),
-    st.tuples(st.just("completions"), st.fixed_dictionaries(
-        {"model": st.just("gpt-3.5-turbo-instruct"),
-         "prompt": st.one_of(prompt_item, st.lists(prompt_item, min_size=1, max_size=5))},
-        optional={"n": st.integers(min_value=1, max_value=8), "max_tokens": st.integers(min_value=1, max_value=4000)})),
-    st.tuples(st.just("embeddings"), st.fixed_dictionaries(
-        {"model": st.sampled_from(["text-embedding-3-small", "text-embedding-3-large"]),
-         "input": st.one_of(prompt_item, st.lists(prompt_item, min_size=1, max_size=5))})),
-    st.tuples(st.just("responses"), st.fixed_dictionaries(
-        {"model": st.sampled_from(DEMO_CHAT), "input": st.one_of(words, st.lists(message, min_size=1, max_size=4))},
-        optional={"instructions": words, "max_output_tokens": max_tokens.filter(bool)})),
+    st.tuples(
+        st.just("chat.completions"),
+        st.fixed_dictionaries(
+            {"model": st.sampled_from(DEMO_CHAT), "messages": st.lists(message, min_size=1, max_size=5)},
+            optional={
+                "n": st.integers(min_value=1, max_value=8),
+                "max_tokens": max_tokens.filter(bool),
+                "max_completion_tokens": max_tokens.filter(bool),
+            },
+        ),
+    ),
+    st.tuples(
+        st.just("completions"),
+        st.fixed_dictionaries(
+            {
+                "model": st.just("gpt-3.5-turbo-instruct"),
+                "prompt": st.one_of(prompt_item, st.lists(prompt_item, min_size=1, max_size=5)),
+            },
+            optional={
+                "n": st.integers(min_value=1, max_value=8),
+                "max_tokens": st.integers(min_value=1, max_value=4000),
+            },
+        ),
+    ),
+    st.tuples(
+        st.just("embeddings"),
+        st.fixed_dictionaries(
+            {
+                "model": st.sampled_from(["text-embedding-3-small", "text-embedding-3-large"]),
+                "input": st.one_of(prompt_item, st.lists(prompt_item, min_size=1, max_size=5)),
+            }
+        ),
+    ),
+    st.tuples(
+        st.just("responses"),
+        st.fixed_dictionaries(
+            {"model": st.sampled_from(DEMO_CHAT), "input": st.one_of(words, st.lists(message, min_size=1, max_size=4))},
+            optional={"instructions": words, "max_output_tokens": max_tokens.filter(bool)},
+        ),
+    ),
 )
 
 
@@ -188,13 +244,19 @@ def test_a_real_byte_level_bpe_never_has_more_tokens_than_bytes(text):
 
 
 @hypothesis_settings(max_examples=200, deadline=None)
-@given(messages=st.lists(st.fixed_dictionaries({"role": st.sampled_from(["system", "user", "assistant"]),
-                                                "content": words}), min_size=1, max_size=6))
+@given(
+    messages=st.lists(
+        st.fixed_dictionaries({"role": st.sampled_from(["system", "user", "assistant"]), "content": words}),
+        min_size=1,
+        max_size=6,
+    )
+)
 def test_a_chat_prompt_counted_by_a_real_tokenizer_stays_within_the_prompt_bound(messages):
     body = {"model": "gpt-4-turbo", "messages": messages}
     # OpenAI's counting recipe for cl100k chat models: 3 tokens per message, the role and content, and
     # 3 for the reply primer.
-    real = 3 + sum(3 + len(CL100K.encode(m["role"])) + len(CL100K.encode(m["content"], disallowed_special=()))
-                   for m in messages)
+    real = 3 + sum(
+        3 + len(CL100K.encode(m["role"])) + len(CL100K.encode(m["content"], disallowed_special=())) for m in messages
+    )
 
     assert bound_prompt(shape_of("chat.completions", body), "gpt-4-turbo") >= real

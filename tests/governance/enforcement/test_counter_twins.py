@@ -40,34 +40,67 @@ RATE_KEYS = [("tw:{t1}:r:t1:requests", "requests"), ("tw:{t1}:r:u1.7:tokens", "t
 # Limits are multiples of 60 and time moves in whole seconds: bucket levels stay whole numbers, so the
 # two sides compare exactly (Redis keeps a level as Lua's 14-digit text; Python keeps a float).
 limits = st.integers(min_value=1, max_value=40).map(lambda n: n * 60)
-budget_setup = st.tuples(st.integers(min_value=1, max_value=5_000),
-                         st.sets(st.sampled_from([50, 80, 100])).map(lambda s: tuple(sorted(s))))
-call = st.fixed_dictionaries({
-    "mode": st.sampled_from(["block", "warn", "downgrade"]),
-    "rates": st.sets(st.integers(min_value=0, max_value=1)),
-    "budgets": st.sets(st.integers(min_value=0, max_value=1)),
-    "amount": st.integers(min_value=0, max_value=1_500),
-    "downgraded_share": st.floats(min_value=0, max_value=1),
-    "lifetime_s": st.integers(min_value=1, max_value=300),
-})
+budget_setup = st.tuples(
+    st.integers(min_value=1, max_value=5_000), st.sets(st.sampled_from([50, 80, 100])).map(lambda s: tuple(sorted(s)))
+)
+call = st.fixed_dictionaries(
+    {
+        "mode": st.sampled_from(["block", "warn", "downgrade"]),
+        "rates": st.sets(st.integers(min_value=0, max_value=1)),
+        "budgets": st.sets(st.integers(min_value=0, max_value=1)),
+        "amount": st.integers(min_value=0, max_value=1_500),
+        "downgraded_share": st.floats(min_value=0, max_value=1),
+        "lifetime_s": st.integers(min_value=1, max_value=300),
+    }
+)
 step = st.one_of(
     st.tuples(st.just("admit"), call),
-    st.tuples(st.just("settle"), st.integers(min_value=0, max_value=63), st.integers(min_value=0, max_value=2_000),
-              st.integers(min_value=0, max_value=2_000)),
+    st.tuples(
+        st.just("settle"),
+        st.integers(min_value=0, max_value=63),
+        st.integers(min_value=0, max_value=2_000),
+        st.integers(min_value=0, max_value=2_000),
+    ),
     st.tuples(st.just("wait"), st.integers(min_value=0, max_value=200)),
 )
 
 
 def _plan(n: int, now: float, spec: dict, rate_limits: list[int], budgets: list[tuple[int, tuple]]) -> Plan:
     amount = spec["amount"]
-    rates = [RateCheck(key=RATE_KEYS[i][0], kind=RATE_KEYS[i][1], limit=rate_limits[i],
-                       amount=1 if RATE_KEYS[i][1] == "requests" else amount, scope="team") for i in sorted(spec["rates"])]
-    checks = [BudgetCheck(key=BUDGET_KEYS[i], unit="tokens" if i == 0 else "usd", limit=budgets[i][0], amount=amount,
-                          amount_if_downgraded=int(amount * spec["downgraded_share"]), thresholds=budgets[i][1],
-                          scope="team" if i == 0 else "user", team_id=1, user_id=None if i == 0 else 7, period=PERIOD)
-              for i in sorted(spec["budgets"])]
-    return Plan(rid=f"req-{n}", team_id=1, now=now, deadline=now + spec["lifetime_s"], mode=spec["mode"], rates=rates,
-                budgets=checks)
+    rates = [
+        RateCheck(
+            key=RATE_KEYS[i][0],
+            kind=RATE_KEYS[i][1],
+            limit=rate_limits[i],
+            amount=1 if RATE_KEYS[i][1] == "requests" else amount,
+            scope="team",
+        )
+        for i in sorted(spec["rates"])
+    ]
+    checks = [
+        BudgetCheck(
+            key=BUDGET_KEYS[i],
+            unit="tokens" if i == 0 else "usd",
+            limit=budgets[i][0],
+            amount=amount,
+            amount_if_downgraded=int(amount * spec["downgraded_share"]),
+            thresholds=budgets[i][1],
+            scope="team" if i == 0 else "user",
+            team_id=1,
+            user_id=None if i == 0 else 7,
+            period=PERIOD,
+        )
+        for i in sorted(spec["budgets"])
+    ]
+    return Plan(
+        rid=f"req-{n}",
+        team_id=1,
+        now=now,
+        deadline=now + spec["lifetime_s"],
+        mode=spec["mode"],
+        rates=rates,
+        budgets=checks,
+    )
 
 
 class RedisTwin:
@@ -97,15 +130,23 @@ class RedisTwin:
 
 
 def _local_state(local: LocalCounters) -> dict:
-    return {"budgets": {key: {name: int(counter[name]) for name in ("u", "r", "a")}
-                        for key, counter in local.budgets.items()},
-            "buckets": {key: float(level) for key, (level, _) in local.buckets.items()},
-            "reservations": len(local.reservations)}
+    return {
+        "budgets": {
+            key: {name: int(counter[name]) for name in ("u", "r", "a")} for key, counter in local.budgets.items()
+        },
+        "buckets": {key: float(level) for key, (level, _) in local.buckets.items()},
+        "reservations": len(local.reservations),
+    }
 
 
 def _same_admission(ours, theirs) -> None:
     assert (ours.status, ours.over, ours.rate_index, ours.alert_level, ours.budgets) == (
-        theirs.status, theirs.over, theirs.rate_index, theirs.alert_level, theirs.budgets)
+        theirs.status,
+        theirs.over,
+        theirs.rate_index,
+        theirs.alert_level,
+        theirs.budgets,
+    )
     assert math.isclose(ours.retry_after_s, theirs.retry_after_s, rel_tol=1e-9, abs_tol=1e-9)
     assert len(ours.rates) == len(theirs.rates)
     for mine, other in zip(ours.rates, theirs.rates, strict=True):
@@ -122,8 +163,11 @@ def twin():
 
 
 @hypothesis_settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(rate_limits=st.lists(limits, min_size=2, max_size=2), budgets=st.lists(budget_setup, min_size=2, max_size=2),
-       steps=st.lists(step, max_size=45))
+@given(
+    rate_limits=st.lists(limits, min_size=2, max_size=2),
+    budgets=st.lists(budget_setup, min_size=2, max_size=2),
+    steps=st.lists(step, max_size=45),
+)
 def test_local_counters_decide_and_count_as_the_redis_scripts_do(twin, rate_limits, budgets, steps):
     twin.redis.flushdb()
     local = LocalCounters()
@@ -151,8 +195,13 @@ def test_local_counters_decide_and_count_as_the_redis_scripts_do(twin, rate_limi
 def test_the_twin_test_sees_a_difference(twin):
     """The comparison is not vacuous: a local counter that forgets its alert level differs at once."""
     local = LocalCounters()
-    plan = _plan(0, START, {"mode": "warn", "rates": set(), "budgets": {0}, "amount": 100, "downgraded_share": 0,
-                            "lifetime_s": 60}, [60, 60], [(50, (100,)), (50, ())])
+    plan = _plan(
+        0,
+        START,
+        {"mode": "warn", "rates": set(), "budgets": {0}, "amount": 100, "downgraded_share": 0, "lifetime_s": 60},
+        [60, 60],
+        [(50, (100,)), (50, ())],
+    )
     theirs, ours = twin.admit(plan), asyncio.run(local.admit(plan))
     _same_admission(ours, theirs)
     local.budgets[BUDGET_KEYS[0]]["a"] = 0

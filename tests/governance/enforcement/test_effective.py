@@ -15,27 +15,55 @@ from tests.governance.enforcement.test_admission import admit
 
 
 def test_most_specific_level_wins_per_field():
-    org = {"allowed_models": ["gpt-4o-mini"], "tokens_per_month": 5_000_000, "on_exceed": "warn",
-           "alert_thresholds": [80], "store_text": None}
-    team = {"allowed_models": ["gpt-4o", "gpt-4o-mini"], "tokens_per_day": 200_000, "usd_per_month": Decimal("500"),
-            "requests_per_minute": 60, "max_tokens": 4096, "on_exceed": "block", "alert_thresholds": [50, 80, 100]}
+    org = {
+        "allowed_models": ["gpt-4o-mini"],
+        "tokens_per_month": 5_000_000,
+        "on_exceed": "warn",
+        "alert_thresholds": [80],
+        "store_text": None,
+    }
+    team = {
+        "allowed_models": ["gpt-4o", "gpt-4o-mini"],
+        "tokens_per_day": 200_000,
+        "usd_per_month": Decimal("500"),
+        "requests_per_minute": 60,
+        "max_tokens": 4096,
+        "on_exceed": "block",
+        "alert_thresholds": [50, 80, 100],
+    }
     person = {"tokens_per_day": 50_000, "on_exceed": "downgrade", "downgrade_to": "gpt-4o-mini", "store_text": True}
 
     policy = policy_resolve(team_id=1, user_id=2, org=org, team=team, person=person)
 
     assert policy == EffectivePolicy(
-        team_id=1, user_id=2, allowed_models=("gpt-4o", "gpt-4o-mini"), max_tokens=4096, max_tokens_action="cap",
-        on_exceed="downgrade", downgrade_to="gpt-4o-mini", store_text=True,
-        team=Limits(tokens=(("day", 200_000), ("month", 5_000_000)), usd=(("month", Decimal("500")),), rpm=60,
-                    tpm=None, thresholds=(50, 80, 100)),
-        person=Limits(tokens=(("day", 50_000),), usd=(), rpm=None, tpm=None, thresholds=(50, 80, 100)))
+        team_id=1,
+        user_id=2,
+        allowed_models=("gpt-4o", "gpt-4o-mini"),
+        max_tokens=4096,
+        max_tokens_action="cap",
+        on_exceed="downgrade",
+        downgrade_to="gpt-4o-mini",
+        store_text=True,
+        team=Limits(
+            tokens=(("day", 200_000), ("month", 5_000_000)),
+            usd=(("month", Decimal("500")),),
+            rpm=60,
+            tpm=None,
+            thresholds=(50, 80, 100),
+        ),
+        person=Limits(tokens=(("day", 50_000),), usd=(), rpm=None, tpm=None, thresholds=(50, 80, 100)),
+    )
 
 
 def test_no_policy_at_all_allows_everything_without_limits():
     policy = policy_resolve(team_id=1, user_id=2, org=None, team=None, person=None)
 
     assert (policy.allowed_models, policy.on_exceed, policy.max_tokens_action, policy.store_text) == (
-        None, "block", "cap", False)
+        None,
+        "block",
+        "cap",
+        False,
+    )
     assert policy.team == Limits() and policy.person == Limits()
     assert policy.allows("any-model")
 
@@ -61,8 +89,9 @@ def test_the_cache_answers_without_the_database(counters, run, alice, team_polic
     assert again is first
 
 
-def test_a_change_applies_to_the_next_call_in_this_process(counters, clock, run, alice, team,
-                                                           django_capture_on_commit_callbacks):
+def test_a_change_applies_to_the_next_call_in_this_process(
+    counters, clock, run, alice, team, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         policy_set(scope="team", team=team, values={"allowed_models": ["gpt-4o"]})
     admit(run, alice, model="gpt-4o")
@@ -75,8 +104,9 @@ def test_a_change_applies_to_the_next_call_in_this_process(counters, clock, run,
 
 
 @pytest.mark.parametrize("counters", ["redis"], indirect=True)
-def test_a_change_made_by_another_process_reaches_this_one_after_one_call(counters, clock, run, alice, team,
-                                                                          django_capture_on_commit_callbacks):
+def test_a_change_made_by_another_process_reaches_this_one_after_one_call(
+    counters, clock, run, alice, team, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         policy_set(scope="team", team=team, values={"tokens_per_day": 1000})
     admit(run, alice)

@@ -29,8 +29,10 @@ def test_warn_lets_the_call_through_with_a_header(counters, clock, run, alice, t
     warned = admit(run, alice)
 
     assert (warned.model, warned.action) == ("gpt-4o-mini", "warn")
-    assert warned.headers == {"x-tokenwise-warning": "budget exceeded: daily token budget of team platform "
-                                                     "(40 tokens), resets at 2025-03-13T00:00:00+00:00"}
+    assert warned.headers == {
+        "x-tokenwise-warning": "budget exceeded: daily token budget of team platform "
+        "(40 tokens), resets at 2025-03-13T00:00:00+00:00"
+    }
     assert counters.budget(day_key(alice, clock)) == {"u": 0, "r": 60}
 
 
@@ -47,7 +49,8 @@ def test_downgrade_serves_the_cheaper_model_and_reserves_its_cost(counters, cloc
     assert third.headers == {
         "x-tokenwise-downgraded-from": "gpt-4o",
         "x-tokenwise-warning": "budget exceeded: daily USD budget of team platform ($0.0002), resets at "
-                               "2025-03-13T00:00:00+00:00; served gpt-4o-mini instead of gpt-4o"}
+        "2025-03-13T00:00:00+00:00; served gpt-4o-mini instead of gpt-4o",
+    }
     # gpt-4o-mini: $0.15 / 1M input, $0.60 / 1M output -> 20 * 15 + 5 * 60 units
     assert counters.budget(day_key(alice, clock, unit="usd")) == {"u": 0, "r": 2 * 10_000 + 20 * 15 + 5 * 60}
 
@@ -61,7 +64,8 @@ def test_downgrade_without_a_target_blocks(counters, clock, run, alice, team_pol
 
 
 def test_crossing_thresholds_alerts_managers_and_the_person_once_per_period(
-        counters, clock, run, alice, manager, team, employee, transactional_db, eager_tasks):
+    counters, clock, run, alice, manager, team, employee, transactional_db, eager_tasks
+):
     policy_set(scope="team", team=team, values={"alert_thresholds": [50, 80, 100]})
     policy_set(scope="user", team=team, user=employee, values={"tokens_per_day": 100})
 
@@ -70,25 +74,58 @@ def test_crossing_thresholds_alerts_managers_and_the_person_once_per_period(
     spend(run, alice, 25)
     alerts_queued_wait()
 
-    alerts = list(Alert.objects.order_by("threshold_percent").values_list(
-        "scope", "user__email", "metric", "period", "threshold_percent", "used", "limit", "is_exceeded", "recipients"))
+    alerts = list(
+        Alert.objects.order_by("threshold_percent").values_list(
+            "scope",
+            "user__email",
+            "metric",
+            "period",
+            "threshold_percent",
+            "used",
+            "limit",
+            "is_exceeded",
+            "recipients",
+        )
+    )
     assert alerts == [
-        ("user", "alice@example.com", "tokens", "day", 50, Decimal(55), Decimal(100), False,
-         ["maria@example.com", "alice@example.com"]),
-        ("user", "alice@example.com", "tokens", "day", 80, Decimal(85), Decimal(100), False,
-         ["maria@example.com", "alice@example.com"]),
+        (
+            "user",
+            "alice@example.com",
+            "tokens",
+            "day",
+            50,
+            Decimal(55),
+            Decimal(100),
+            False,
+            ["maria@example.com", "alice@example.com"],
+        ),
+        (
+            "user",
+            "alice@example.com",
+            "tokens",
+            "day",
+            80,
+            Decimal(85),
+            Decimal(100),
+            False,
+            ["maria@example.com", "alice@example.com"],
+        ),
     ]
     assert [m.subject for m in mail.outbox] == [
         "[Tokenwise] alice@example.com in team platform reached 50% of its daily token budget",
-        "[Tokenwise] alice@example.com in team platform reached 80% of its daily token budget"]
-    assert mail.outbox[0].body == ("Budget alert for alice@example.com in team platform: 55 tokens used of the daily "
-                                   "token budget of 100 tokens (50%). Period starting 2025-03-12, resets at "
-                                   "2025-03-13T00:00:00+00:00.")
+        "[Tokenwise] alice@example.com in team platform reached 80% of its daily token budget",
+    ]
+    assert mail.outbox[0].body == (
+        "Budget alert for alice@example.com in team platform: 55 tokens used of the daily "
+        "token budget of 100 tokens (50%). Period starting 2025-03-12, resets at "
+        "2025-03-13T00:00:00+00:00."
+    )
     assert counters.alert_level(day_key(alice, clock, person=True)) == 80
 
 
-def test_a_blocked_call_raises_the_100_percent_alert_once(counters, clock, run, alice, manager, team, transactional_db,
-                                                          eager_tasks):
+def test_a_blocked_call_raises_the_100_percent_alert_once(
+    counters, clock, run, alice, manager, team, transactional_db, eager_tasks
+):
     policy_set(scope="team", team=team, values={"tokens_per_day": 40, "alert_thresholds": [100]})
     spend(run, alice, 25)
 
@@ -99,15 +136,24 @@ def test_a_blocked_call_raises_the_100_percent_alert_once(counters, clock, run, 
 
     alert = Alert.objects.get()
     assert (alert.scope, alert.user, alert.threshold_percent, alert.used, alert.is_exceeded, alert.recipients) == (
-        "team", None, 100, Decimal(25), True, ["maria@example.com"])
+        "team",
+        None,
+        100,
+        Decimal(25),
+        True,
+        ["maria@example.com"],
+    )
     assert [m.subject for m in mail.outbox] == ["[Tokenwise] team platform: daily token budget exceeded"]
-    assert mail.outbox[0].body == ("Budget alert for team platform: the daily token budget of 40 tokens is exceeded "
-                                   "(a call did not fit; used so far: 25 tokens). Period starting 2025-03-12, resets "
-                                   "at 2025-03-13T00:00:00+00:00.")
+    assert mail.outbox[0].body == (
+        "Budget alert for team platform: the daily token budget of 40 tokens is exceeded "
+        "(a call did not fit; used so far: 25 tokens). Period starting 2025-03-12, resets "
+        "at 2025-03-13T00:00:00+00:00."
+    )
 
 
-def test_warn_notifies_even_without_thresholds(counters, clock, run, alice, manager, team_policy, transactional_db,
-                                               eager_tasks):
+def test_warn_notifies_even_without_thresholds(
+    counters, clock, run, alice, manager, team_policy, transactional_db, eager_tasks
+):
     team_policy(tokens_per_day=40, on_exceed="warn")
     admit(run, alice)
 
@@ -142,13 +188,18 @@ def webhook(settings):
     server.shutdown()
 
 
-def test_alerts_go_to_the_webhook_as_slack_text(counters, clock, run, alice, manager, team_policy, transactional_db,
-                                                eager_tasks, webhook):
+def test_alerts_go_to_the_webhook_as_slack_text(
+    counters, clock, run, alice, manager, team_policy, transactional_db, eager_tasks, webhook
+):
     team_policy(tokens_per_day=100, alert_thresholds=[50])
 
     spend(run, alice, 60)
     alerts_queued_wait()
 
-    assert webhook == [{"text": "Budget alert for team platform: 60 tokens used of the daily token budget of "
-                                "100 tokens (50%). Period starting 2025-03-12, resets at 2025-03-13T00:00:00+00:00."}]
+    assert webhook == [
+        {
+            "text": "Budget alert for team platform: 60 tokens used of the daily token budget of "
+            "100 tokens (50%). Period starting 2025-03-12, resets at 2025-03-13T00:00:00+00:00."
+        }
+    ]
     assert Alert.objects.get().webhook_status == "200"

@@ -23,7 +23,10 @@ def test_day_is_the_local_calendar_day():
     utc_day = period_of("day", at=moment, tz_name="UTC")
 
     assert (day.id, local(day.start, "Asia/Tokyo"), local(day.end, "Asia/Tokyo")) == (
-        "d2025-03-12", "2025-03-12T00:00:00+09:00", "2025-03-13T00:00:00+09:00")
+        "d2025-03-12",
+        "2025-03-12T00:00:00+09:00",
+        "2025-03-13T00:00:00+09:00",
+    )
     assert utc_day.id == "d2025-03-12"
     assert period_of("day", at=at("2025-03-13 08:59", "Asia/Tokyo"), tz_name="UTC").id == "d2025-03-12"
 
@@ -36,7 +39,10 @@ def test_week_starts_on_monday():
     after = period_of("week", at=monday, tz_name="Europe/Berlin")
 
     assert (before.id, before.first_day, local(before.end, "Europe/Berlin")) == (
-        "w2025-03-10", date(2025, 3, 10), "2025-03-17T00:00:00+01:00")
+        "w2025-03-10",
+        date(2025, 3, 10),
+        "2025-03-17T00:00:00+01:00",
+    )
     assert (after.id, after.start) == ("w2025-03-17", monday)
 
 
@@ -44,7 +50,10 @@ def test_month_rolls_over_the_year():
     december = period_of("month", at=at("2025-12-31 23:59", "America/Los_Angeles"), tz_name="America/Los_Angeles")
 
     assert (december.id, local(december.start, "America/Los_Angeles"), local(december.end, "America/Los_Angeles")) == (
-        "m2025-12", "2025-12-01T00:00:00-08:00", "2026-01-01T00:00:00-08:00")
+        "m2025-12",
+        "2025-12-01T00:00:00-08:00",
+        "2026-01-01T00:00:00-08:00",
+    )
 
 
 def test_daylight_saving_days_are_23_and_25_hours_long():

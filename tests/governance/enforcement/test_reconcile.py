@@ -21,9 +21,15 @@ from usage.models import UsageEvent
 
 def ledger_event(principal, *, tokens: int, at: float, cost: str | None = None) -> None:
     UsageEvent.objects.create(
-        request_id="req_" + uuid.uuid4().hex, created_at=datetime.fromtimestamp(at, UTC),
-        team_id=principal.team_id, user_id=principal.user_id, endpoint="chat.completions", status=200,
-        total_tokens=tokens, cost_usd=None if cost is None else Decimal(cost))
+        request_id="req_" + uuid.uuid4().hex,
+        created_at=datetime.fromtimestamp(at, UTC),
+        team_id=principal.team_id,
+        user_id=principal.user_id,
+        endpoint="chat.completions",
+        status=200,
+        total_tokens=tokens,
+        cost_usd=None if cost is None else Decimal(cost),
+    )
 
 
 def settled_call(run, principal, clock, tokens: int) -> None:
@@ -120,5 +126,7 @@ def test_reconcile_command_prints_what_it_repaired(counters, clock, run, alice, 
 
     call_command("reconcile_counters", stdout=out)
 
-    assert out.getvalue() == (f"repaired {day_key(alice, clock)}: 0 -> 40\n"
-                              "checked 1 counters: 1 repaired, 0 drifting but busy (deferred), 0 held amounts fixed\n")
+    assert out.getvalue() == (
+        f"repaired {day_key(alice, clock)}: 0 -> 40\n"
+        "checked 1 counters: 1 repaired, 0 drifting but busy (deferred), 0 held amounts fixed\n"
+    )

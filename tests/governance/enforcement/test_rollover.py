@@ -91,8 +91,9 @@ def test_a_reservation_left_by_a_dead_call_expires(counters, clock, run, alice, 
     assert crashed.reservation is not None
 
 
-def test_a_late_settlement_of_an_expired_reservation_counts_only_the_actual_usage(counters, clock, run, alice,
-                                                                                    team_policy, settings):
+def test_a_late_settlement_of_an_expired_reservation_counts_only_the_actual_usage(
+    counters, clock, run, alice, team_policy, settings
+):
     settings.TOKENWISE_RESERVATION_TTL_S = 600
     team_policy(tokens_per_day=100)
     slow = admit(run, alice)

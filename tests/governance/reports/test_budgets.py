@@ -11,8 +11,9 @@ NOVEMBER = Period(start=date(2026, 11, 1), end=date(2026, 11, 30))
 def test_forecasts_the_average_daily_rate_to_the_period_end():
     daily = {date(2026, 11, 1): Decimal("10"), date(2026, 11, 5): Decimal("20")}
 
-    burn = budget_burn(unit="usd", period_name="month", period=NOVEMBER, limit=Decimal("200"), daily=daily,
-                       today=date(2026, 11, 10))
+    burn = budget_burn(
+        unit="usd", period_name="month", period=NOVEMBER, limit=Decimal("200"), daily=daily, today=date(2026, 11, 10)
+    )
 
     assert (burn.spent, burn.left) == (Decimal("30"), Decimal("170"))
     assert burn.forecast_at_end == Decimal("90")  # 3 a day for 30 days
@@ -26,8 +27,9 @@ def test_forecasts_the_average_daily_rate_to_the_period_end():
 def test_gives_the_day_the_budget_would_run_out():
     daily = {date(2026, 11, day): Decimal("10") for day in range(1, 11)}
 
-    burn = budget_burn(unit="usd", period_name="month", period=NOVEMBER, limit=Decimal("150"), daily=daily,
-                       today=date(2026, 11, 10))
+    burn = budget_burn(
+        unit="usd", period_name="month", period=NOVEMBER, limit=Decimal("150"), daily=daily, today=date(2026, 11, 10)
+    )
 
     assert burn.forecast_at_end == Decimal("300")
     assert burn.run_out_on == date(2026, 11, 15)
@@ -37,8 +39,9 @@ def test_gives_the_day_the_budget_would_run_out():
 def test_gives_the_day_an_exhausted_budget_ran_out():
     daily = {date(2026, 11, 2): 600, date(2026, 11, 3): 600}
 
-    burn = budget_burn(unit="tokens", period_name="month", period=NOVEMBER, limit=1000, daily=daily,
-                       today=date(2026, 11, 4))
+    burn = budget_burn(
+        unit="tokens", period_name="month", period=NOVEMBER, limit=1000, daily=daily, today=date(2026, 11, 4)
+    )
 
     assert (burn.spent, burn.left, burn.is_over) == (1200, 0, True)
     assert burn.run_out_on == date(2026, 11, 3)
@@ -46,16 +49,23 @@ def test_gives_the_day_an_exhausted_budget_ran_out():
 
 
 def test_a_finished_period_forecasts_what_was_spent():
-    burn = budget_burn(unit="usd", period_name="month", period=NOVEMBER, limit=Decimal("5"),
-                       daily={date(2026, 11, 20): Decimal("1.25")}, today=date(2026, 12, 3))
+    burn = budget_burn(
+        unit="usd",
+        period_name="month",
+        period=NOVEMBER,
+        limit=Decimal("5"),
+        daily={date(2026, 11, 20): Decimal("1.25")},
+        today=date(2026, 12, 3),
+    )
 
     assert (burn.spent, burn.forecast_at_end, burn.run_out_on) == (Decimal("1.25"), Decimal("1.25"), None)
     assert all(point.forecast is None for point in burn.points)
 
 
 def test_a_future_period_has_spent_nothing():
-    burn = budget_burn(unit="usd", period_name="month", period=NOVEMBER, limit=Decimal("5"), daily={},
-                       today=date(2026, 10, 20))
+    burn = budget_burn(
+        unit="usd", period_name="month", period=NOVEMBER, limit=Decimal("5"), daily={}, today=date(2026, 10, 20)
+    )
 
     assert (burn.spent, burn.forecast_at_end, burn.run_out_on) == (Decimal("0"), Decimal("0"), None)
 

@@ -17,8 +17,12 @@ MONDAY = date(2026, 3, 16)
 
 @pytest.fixture(autouse=True)
 def isolated_cache(settings, request):
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-                                   "LOCATION": f"tw-digest-{request.node.nodeid}"}}
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": f"tw-digest-{request.node.nodeid}",
+        }
+    }
 
 
 def test_the_week_is_the_last_full_monday_to_sunday():

@@ -20,8 +20,9 @@ def test_cost_shares_and_stacks(team, employee, manager):
     rollup_add(day=today, user=employee, team=team, model="gpt-4o", tokens=150, cost="9.80")
     rollup_add(day=today - timedelta(days=1), user=manager, team=team, model="gpt-4o-mini", tokens=850, cost="0.20")
     event_add(user=employee, team=team, request_id="r1", tokens=150, cost="9.80", model="gpt-4o")
-    event_add(user=manager, team=team, request_id="r2", tokens=850, cost="0.20",
-              when=timezone.now() - timedelta(days=1))
+    event_add(
+        user=manager, team=team, request_id="r2", tokens=850, cost="0.20", when=timezone.now() - timedelta(days=1)
+    )
     UsageEvent.objects.filter(request_id="r1").update(purpose="review", client="codex_cli_rs/0.40.0")
     period = window_preset(name="7d").period
 
@@ -31,7 +32,9 @@ def test_cost_shares_and_stacks(team, employee, manager):
     assert models == {"gpt-4o": (0.98, 0.15), "gpt-4o-mini": (pytest.approx(0.02), 0.85)}
     assert [share.label for share in drivers.shares["person"]] == ["alice@example.com", "maria@example.com"]
     assert [(s.label, s.cost_usd) for s in drivers.shares["purpose"]] == [
-        ("review", Decimal("9.8")), ("(no purpose tag)", Decimal("0.2"))]
+        ("review", Decimal("9.8")),
+        ("(no purpose tag)", Decimal("0.2")),
+    ]
     assert [s.label for s in drivers.shares["client"]] == ["codex_cli_rs", "(unknown client)"]
     series = {item.label: item.cost_usd for item in drivers.daily["model"]}
     assert series["gpt-4o"][-1] == Decimal("9.8") and series["gpt-4o-mini"][-2] == Decimal("0.2")

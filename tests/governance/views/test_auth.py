@@ -54,8 +54,7 @@ def test_lockout_is_per_address(client, employee):
     for _ in range(5):
         client.post(LOGIN, {"username": "alice@example.com", "password": "nope"})
 
-    elsewhere = client.post(LOGIN, {"username": "alice@example.com", "password": PASSWORD},
-                            REMOTE_ADDR="10.0.0.9")
+    elsewhere = client.post(LOGIN, {"username": "alice@example.com", "password": PASSWORD}, REMOTE_ADDR="10.0.0.9")
 
     assert elsewhere.status_code == 302
     assert client.session[SESSION_KEY] == str(employee.pk)
@@ -92,9 +91,14 @@ def test_anonymous_home_goes_to_sign_in(client):
     assert response["Location"] == "/accounts/login/?next=/"
 
 
-@pytest.mark.parametrize(("persona", "target"), [
-    ("admin", "/manage/"), ("manager", "/teams/"), ("employee", "/me/"),
-])
+@pytest.mark.parametrize(
+    ("persona", "target"),
+    [
+        ("admin", "/manage/"),
+        ("manager", "/teams/"),
+        ("employee", "/me/"),
+    ],
+)
 def test_home_sends_each_role_to_their_page(client, request, persona, target):
     client.force_login(request.getfixturevalue(persona))
 

@@ -25,15 +25,31 @@ def calls(team, other_team, employee, manager, outsider):
     """alice (platform) two calls, maria (platform manager) one, oscar (research) one; rollups to match."""
     today = timezone.localdate()
     now = timezone.now()
-    event_add(user=employee, team=team, request_id="req_alice_1", when=now - timedelta(hours=1), tokens=1200,
-              cost="0.012", model="gpt-4o")
-    event_add(user=employee, team=team, request_id="req_alice_2", when=now - timedelta(hours=2), tokens=300,
-              cost="0.0003")
+    event_add(
+        user=employee,
+        team=team,
+        request_id="req_alice_1",
+        when=now - timedelta(hours=1),
+        tokens=1200,
+        cost="0.012",
+        model="gpt-4o",
+    )
+    event_add(
+        user=employee, team=team, request_id="req_alice_2", when=now - timedelta(hours=2), tokens=300, cost="0.0003"
+    )
     event_add(user=manager, team=team, request_id="req_maria_1", when=now - timedelta(hours=3), tokens=50)
-    event_add(user=outsider, team=other_team, request_id="req_oscar_1", when=now - timedelta(hours=1), tokens=999,
-              cost="0.5", model="gpt-4o")
-    UsageEvent.objects.filter(request_id="req_alice_1").update(purpose="review", client="claude-cli/2.1.3",
-                                                                session_id="sess-1", policy_action="warn")
+    event_add(
+        user=outsider,
+        team=other_team,
+        request_id="req_oscar_1",
+        when=now - timedelta(hours=1),
+        tokens=999,
+        cost="0.5",
+        model="gpt-4o",
+    )
+    UsageEvent.objects.filter(request_id="req_alice_1").update(
+        purpose="review", client="claude-cli/2.1.3", session_id="sess-1", policy_action="warn"
+    )
     rollup_add(day=today, user=employee, team=team, model="gpt-4o", tokens=1200, cost="0.012")
     rollup_add(day=today, user=employee, team=team, model="gpt-4o-mini", tokens=300, cost="0.0003")
     rollup_add(day=today, user=manager, team=team, tokens=50, cost="0.001")
@@ -42,6 +58,7 @@ def calls(team, other_team, employee, manager, outsider):
 
 
 # --- Person page ------------------------------------------------------------------------------------
+
 
 def test_employee_sees_own_person_page(client, employee, calls):
     client.force_login(employee)
@@ -67,8 +84,7 @@ def test_others_person_page_is_404_for_an_employee(client, employee, manager, ou
     assert client.get(f"/people/{2**64}/").status_code == 404
 
 
-def test_manager_sees_a_member_only_within_their_teams(client, team, other_team, employee, manager, outsider,
-                                                       calls):
+def test_manager_sees_a_member_only_within_their_teams(client, team, other_team, employee, manager, outsider, calls):
     Membership.objects.create(user=employee, team=other_team)  # alice also in research, which maria doesn't manage
     rollup_add(day=timezone.localdate(), user=employee, team=other_team, tokens=7000, cost="7")
     client.force_login(manager)
@@ -98,10 +114,12 @@ def test_person_page_compares_value_with_peers(client, team, employee, manager, 
     bob = UserFactory(email="bob@example.com")
     Membership.objects.create(user=bob, team=team)
     rollup_add(day=timezone.localdate(), user=bob, team=team, tokens=1_000_000, cost="1")
-    Outcome.objects.create(external_id="o-1", kind="pr_merged", user=employee, team=team, value=3,
-                           occurred_at=timezone.now())
-    Outcome.objects.create(external_id="o-2", kind="pr_merged", user=bob, team=team, value=2,
-                           occurred_at=timezone.now())
+    Outcome.objects.create(
+        external_id="o-1", kind="pr_merged", user=employee, team=team, value=3, occurred_at=timezone.now()
+    )
+    Outcome.objects.create(
+        external_id="o-2", kind="pr_merged", user=bob, team=team, value=2, occurred_at=timezone.now()
+    )
     client.force_login(manager)
 
     page = client.get(f"/people/{employee.pk}/").context["page"]
@@ -132,6 +150,7 @@ def test_person_page_empty_window_says_so(client, employee):
 
 
 # --- Request log ------------------------------------------------------------------------------------
+
 
 def _ids(response) -> list[str]:
     return [call.request_id for call in response.context["page"].calls]
@@ -165,16 +184,19 @@ def test_admin_log_holds_every_call(client, admin, calls):
     assert set(_ids(client.get("/requests/"))) == {"req_alice_1", "req_alice_2", "req_maria_1", "req_oscar_1"}
 
 
-@pytest.mark.parametrize(("query", "expected"), [
-    ("model=gpt-4o", ["req_alice_1"]),
-    ("purpose=review", ["req_alice_1"]),
-    ("client=claude-cli", ["req_alice_1"]),
-    ("session=sess-1", ["req_alice_1"]),
-    ("q=req_alice_2", ["req_alice_2"]),
-    ("status=error", []),
-    ("status=ok", ["req_alice_1", "req_alice_2", "req_maria_1"]),
-    ("window=7d&model=gpt-4o-mini", ["req_alice_2", "req_maria_1"]),
-])
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("model=gpt-4o", ["req_alice_1"]),
+        ("purpose=review", ["req_alice_1"]),
+        ("client=claude-cli", ["req_alice_1"]),
+        ("session=sess-1", ["req_alice_1"]),
+        ("q=req_alice_2", ["req_alice_2"]),
+        ("status=error", []),
+        ("status=ok", ["req_alice_1", "req_alice_2", "req_maria_1"]),
+        ("window=7d&model=gpt-4o-mini", ["req_alice_2", "req_maria_1"]),
+    ],
+)
 def test_log_filters(client, manager, calls, query, expected):
     client.force_login(manager)
 
@@ -216,9 +238,11 @@ def test_log_pages_without_counting(client, employee, team):
 
 # --- One call ---------------------------------------------------------------------------------------
 
+
 def test_call_page_shows_tokens_cost_and_timing(client, employee, calls):
     UsageEvent.objects.filter(request_id="req_alice_1").update(
-        cached_tokens=200, cache_write_tokens=100, reasoning_tokens=40, latency_ms=2400, time_to_first_byte_ms=350)
+        cached_tokens=200, cache_write_tokens=100, reasoning_tokens=40, latency_ms=2400, time_to_first_byte_ms=350
+    )
     client.force_login(employee)
 
     response = client.get("/requests/req_alice_1/")
@@ -257,6 +281,7 @@ def test_pages_need_sign_in(client, employee, calls):
 
 # --- Feedback rate ------------------------------------------------------------------------------------
 
+
 def test_feedback_rate_counts_calls_rated_by_the_calls_time(client, employee, team, manager):
     now = timezone.now()
     old = event_add(user=employee, team=team, request_id="req_last_month", when=now - timedelta(days=45))
@@ -270,5 +295,7 @@ def test_feedback_rate_counts_calls_rated_by_the_calls_time(client, employee, te
 
     report = client.get("/teams/platform/").context["report"]
 
-    assert report.value.feedback_rate == 0.5  # one of the two calls made in the window; the old call's rating not counted
+    assert (
+        report.value.feedback_rate == 0.5
+    )  # one of the two calls made in the window; the old call's rating not counted
     assert report.value.positive_feedback_rate == 1.0

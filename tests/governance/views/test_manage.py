@@ -40,8 +40,7 @@ def test_adds_a_person_by_e_mail_as_manager(client, signed_in_admin, team):
     assert membership.role == "manager"
 
 
-def test_changes_a_role_and_removes_a_member_revoking_their_keys(client, signed_in_admin, team, employee,
-                                                                  employee_key):
+def test_changes_a_role_and_removes_a_member_revoking_their_keys(client, signed_in_admin, team, employee, employee_key):
     membership = Membership.objects.get(user=employee, team=team)
 
     client.post(f"/manage/memberships/{membership.pk}/", {"role": "manager"})
@@ -54,14 +53,26 @@ def test_changes_a_role_and_removes_a_member_revoking_their_keys(client, signed_
 
 
 def test_provider_secret_is_write_only(client, signed_in_admin):
-    client.post("/manage/providers/", {
-        "form": "provider", "provider-name": "azure", "provider-base_url": "https://llm.example/v1",
-        "provider-api_key": "sk-very-secret", "provider-is_active": "on",
-    })
-    client.post("/manage/providers/", {  # an update with the key left empty keeps it
-        "form": "provider", "provider-name": "azure", "provider-base_url": "https://llm2.example/v1",
-        "provider-api_key": "", "provider-is_active": "on",
-    })
+    client.post(
+        "/manage/providers/",
+        {
+            "form": "provider",
+            "provider-name": "azure",
+            "provider-base_url": "https://llm.example/v1",
+            "provider-api_key": "sk-very-secret",
+            "provider-is_active": "on",
+        },
+    )
+    client.post(
+        "/manage/providers/",
+        {  # an update with the key left empty keeps it
+            "form": "provider",
+            "provider-name": "azure",
+            "provider-base_url": "https://llm2.example/v1",
+            "provider-api_key": "",
+            "provider-is_active": "on",
+        },
+    )
 
     page = client.get("/manage/providers/")
     provider = Provider.objects.get(name="azure")
@@ -71,14 +82,23 @@ def test_provider_secret_is_write_only(client, signed_in_admin):
     assert provider.api_key_encrypted.encode() not in page.content
     assert b"set (hidden)" in page.content
     assert b"sk-very-secret" not in b"".join(
-        str(entry.after).encode() for entry in AuditLogEntry.objects.filter(object_type="governance.Provider"))
+        str(entry.after).encode() for entry in AuditLogEntry.objects.filter(object_type="governance.Provider")
+    )
 
 
 def test_adds_and_deletes_a_route(client, signed_in_admin):
     provider = Provider.objects.create(name="p1", base_url="https://llm.example/v1")
 
-    client.post("/manage/providers/", {"form": "route", "route-pattern": "gpt-4o*", "route-provider": provider.pk,
-                                       "route-priority": "10", "route-upstream_model": ""})
+    client.post(
+        "/manage/providers/",
+        {
+            "form": "route",
+            "route-pattern": "gpt-4o*",
+            "route-provider": provider.pk,
+            "route-priority": "10",
+            "route-upstream_model": "",
+        },
+    )
     route = ModelRoute.objects.get(pattern="gpt-4o*")
     client.post(f"/manage/routes/{route.pk}/delete/")
 
@@ -89,14 +109,19 @@ def test_adds_and_deletes_a_route(client, signed_in_admin):
 def test_sets_a_price_as_a_new_version(client, signed_in_admin):
     before = Price.objects.filter(model="gpt-4o").count()
 
-    response = client.post("/manage/prices/", {"model": "gpt-4o", "input_per_mtok": "2.00",
-                                               "cached_input_per_mtok": "", "output_per_mtok": "8.00"})
+    response = client.post(
+        "/manage/prices/",
+        {"model": "gpt-4o", "input_per_mtok": "2.00", "cached_input_per_mtok": "", "output_per_mtok": "8.00"},
+    )
 
     latest = Price.objects.filter(model="gpt-4o").order_by("-valid_from").first()
     assert response.status_code == 302
     assert Price.objects.filter(model="gpt-4o").count() == before + 1
     assert (latest.input_per_mtok, latest.cached_input_per_mtok, latest.output_per_mtok) == (
-        Decimal("2.000000"), None, Decimal("8.000000"))
+        Decimal("2.000000"),
+        None,
+        Decimal("8.000000"),
+    )
 
 
 def test_refuses_a_negative_price(client, signed_in_admin):
@@ -119,8 +144,9 @@ def test_overview_lists_every_team(client, signed_in_admin, team, other_team):
     assert [item.team_slug for item in response.context["summary"].teams] == ["platform", "research"]
 
 
-@pytest.mark.parametrize("path", ["/admin/", "/admin/usage/usageevent/", "/admin/usage/dailyrollup/",
-                                  "/admin/usage/outcomekind/"])
+@pytest.mark.parametrize(
+    "path", ["/admin/", "/admin/usage/usageevent/", "/admin/usage/dailyrollup/", "/admin/usage/outcomekind/"]
+)
 def test_django_admin_stays_available(client, signed_in_admin, path):
     response = client.get(path)
 
@@ -136,8 +162,9 @@ def test_django_admin_is_for_staff_only(client, manager):
     assert response["Location"].startswith("/admin/login/")
 
 
-@pytest.mark.parametrize("model", ["team", "membership", "apikey", "provider", "modelroute", "price",
-                                   "auditlogentry", "flag"])
+@pytest.mark.parametrize(
+    "model", ["team", "membership", "apikey", "provider", "modelroute", "price", "auditlogentry", "flag"]
+)
 def test_django_admin_lists_governance_models(client, signed_in_admin, employee_key, model):
     response = client.get(f"/admin/governance/{model}/")
 

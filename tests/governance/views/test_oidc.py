@@ -32,7 +32,10 @@ def test_claims_without_e_mail_match_nobody(backend, employee):
 def test_creates_a_new_person_named_by_e_mail(backend, db):
     user = backend.create_user({"email": "New.Hire@example.com", "given_name": "New", "family_name": "Hire"})
 
-    assert (user.username, user.email, user.get_full_name()) == ("new.hire@example.com", "new.hire@example.com",
-                                                                  "New Hire")
+    assert (user.username, user.email, user.get_full_name()) == (
+        "new.hire@example.com",
+        "new.hire@example.com",
+        "New Hire",
+    )
     assert user.has_usable_password() is False
     assert AuditLogEntry.objects.filter(actor_label="oidc", action="create").count() == 1

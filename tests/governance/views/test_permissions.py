@@ -16,16 +16,29 @@ def org(team, other_team, employee, manager, outsider, admin):
         "own_flag": flag_add(user=employee, team=team),
         "other_flag": flag_add(user=outsider, team=other_team),
         "membership": Membership.objects.get(user=employee, team=team),
-        "route": ModelRoute.objects.create(pattern="gpt-*", provider=Provider.objects.create(
-            name="p1", base_url="http://127.0.0.1:9/v1")),
+        "route": ModelRoute.objects.create(
+            pattern="gpt-*", provider=Provider.objects.create(name="p1", base_url="http://127.0.0.1:9/v1")
+        ),
     }
 
 
 MANAGER_PAGES = ["/teams/platform/", "/teams/platform/report.csv", "/teams/platform/flags/", "/flags/{own_flag}/"]
-OTHER_TEAM_PAGES = ["/teams/research/", "/teams/research/report.csv", "/teams/research/flags/",
-                    "/flags/{other_flag}/", "/teams/switch/?team=research"]
-ADMIN_PAGES = ["/manage/", "/manage/teams/", "/manage/teams/platform/", "/manage/policies/", "/manage/providers/",
-               "/manage/prices/", "/manage/audit/"]
+OTHER_TEAM_PAGES = [
+    "/teams/research/",
+    "/teams/research/report.csv",
+    "/teams/research/flags/",
+    "/flags/{other_flag}/",
+    "/teams/switch/?team=research",
+]
+ADMIN_PAGES = [
+    "/manage/",
+    "/manage/teams/",
+    "/manage/teams/platform/",
+    "/manage/policies/",
+    "/manage/providers/",
+    "/manage/prices/",
+    "/manage/audit/",
+]
 EMPLOYEE_PAGES = ["/me/"]
 
 
@@ -43,10 +56,16 @@ def test_anonymous_is_sent_to_sign_in(client, org, page):
     assert response["Location"].startswith("/accounts/login/?next=")
 
 
-@pytest.mark.parametrize(("method", "page"), [
-    ("post", "/me/keys/"), ("post", "/me/keys/1/revoke/"), ("post", "/me/calls/req_x/rate/"),
-    ("post", "/manage/memberships/{membership}/"), ("post", "/manage/routes/{route}/delete/"),
-])
+@pytest.mark.parametrize(
+    ("method", "page"),
+    [
+        ("post", "/me/keys/"),
+        ("post", "/me/keys/1/revoke/"),
+        ("post", "/me/calls/req_x/rate/"),
+        ("post", "/manage/memberships/{membership}/"),
+        ("post", "/manage/routes/{route}/delete/"),
+    ],
+)
 def test_anonymous_cannot_post(client, org, method, page):
     url = page.format(membership=org["membership"].pk, route=org["route"].pk)
 

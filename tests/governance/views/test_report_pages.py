@@ -38,9 +38,14 @@ def test_budget_risk_is_amber_when_the_forecast_crosses_and_red_when_spent():
     month = Period(start=date(2026, 12, 1), end=date(2026, 12, 31))
 
     def burn(spent_per_day: str, limit: str):
-        return budget_burn(unit="usd", period_name="month", period=month, limit=Decimal(limit),
-                           daily={date(2026, 12, d): Decimal(spent_per_day) for d in range(1, 6)},
-                           today=date(2026, 12, 5))
+        return budget_burn(
+            unit="usd",
+            period_name="month",
+            period=month,
+            limit=Decimal(limit),
+            daily={date(2026, 12, d): Decimal(spent_per_day) for d in range(1, 6)},
+            today=date(2026, 12, 5),
+        )
 
     assert burn("1", "100").risk == "ok"  # 31 forecast
     assert burn("1", "20").risk == "at_risk"  # 5 spent, 31 forecast
@@ -49,8 +54,13 @@ def test_budget_risk_is_amber_when_the_forecast_crosses_and_red_when_spent():
 
 def test_team_report_headline_shows_budget_at_risk(client, team, employee, manager):
     rollup_add(day=timezone.localdate(), user=employee, team=team, cost="9")
-    Policy.objects.create(scope=Policy.Scope.TEAM, team=team, usd_per_day=Decimal("10"), usd_per_week=Decimal("10"),
-                          usd_per_month=Decimal("10"))
+    Policy.objects.create(
+        scope=Policy.Scope.TEAM,
+        team=team,
+        usd_per_day=Decimal("10"),
+        usd_per_week=Decimal("10"),
+        usd_per_month=Decimal("10"),
+    )
     client.force_login(manager)
 
     response = client.get("/teams/platform/")
@@ -71,9 +81,19 @@ def test_admin_overview(client, admin, team, employee):
     rollup_add(day=timezone.localdate(), user=employee, team=team, cost="9")
     Policy.objects.create(scope=Policy.Scope.TEAM, team=team, usd_per_day=Decimal("5"))
     flag_add(user=employee, team=team)
-    Alert.objects.create(scope="team", team=team, metric="usd", period="day", period_start=timezone.localdate(),
-                         threshold_percent=100, used=Decimal("9"), limit=Decimal("5"), is_exceeded=True,
-                         recipients=["maria@example.com"], webhook_status="200")
+    Alert.objects.create(
+        scope="team",
+        team=team,
+        metric="usd",
+        period="day",
+        period_start=timezone.localdate(),
+        threshold_percent=100,
+        used=Decimal("9"),
+        limit=Decimal("5"),
+        is_exceeded=True,
+        recipients=["maria@example.com"],
+        webhook_status="200",
+    )
     OutcomeKind.objects.create(kind="pr_merged", weight=Decimal("2.5000"))
     client.force_login(admin)
 
@@ -149,7 +169,14 @@ def test_policy_form_is_grouped_and_shows_inherited_values(client, admin, team):
 
     body = response.content.decode()
     assert [title for title, _ in response.context["groups"]] == [
-        "Target", "Budgets", "Rates", "Models", "Caps", "Alerts", "Privacy"]
+        "Target",
+        "Budgets",
+        "Rates",
+        "Models",
+        "Caps",
+        "Alerts",
+        "Privacy",
+    ]
     assert "Empty inherits: 500 (organisation default)" in body
     assert "Empty inherits: 50, 80, 100 (organisation default)" in body
 

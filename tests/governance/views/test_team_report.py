@@ -21,19 +21,32 @@ def march(team, other_team, employee, manager, outsider):
     """Platform's March: alice uses a lot, maria a little; both report one outcome; bob reports nothing."""
     bob = UserFactory(email="bob@example.com")
     Membership.objects.create(user=bob, team=team)
-    rollup_add(day=date(2026, 3, 2), user=employee, team=team, model="gpt-4o", requests=10, tokens=800_000,
-               cost="4.00")
-    rollup_add(day=date(2026, 3, 3), user=employee, team=team, model="gpt-4o-mini", requests=5, tokens=200_000,
-               cost="0.50")
-    rollup_add(day=date(2026, 3, 3), user=manager, team=team, model="gpt-4o-mini", requests=2, tokens=100_000,
-               cost="0.25", unpriced=1)
-    rollup_add(day=date(2026, 3, 3), user=bob, team=team, model="gpt-4o-mini", requests=1, tokens=50_000,
-               cost="0.10")
+    rollup_add(day=date(2026, 3, 2), user=employee, team=team, model="gpt-4o", requests=10, tokens=800_000, cost="4.00")
+    rollup_add(
+        day=date(2026, 3, 3), user=employee, team=team, model="gpt-4o-mini", requests=5, tokens=200_000, cost="0.50"
+    )
+    rollup_add(
+        day=date(2026, 3, 3),
+        user=manager,
+        team=team,
+        model="gpt-4o-mini",
+        requests=2,
+        tokens=100_000,
+        cost="0.25",
+        unpriced=1,
+    )
+    rollup_add(day=date(2026, 3, 3), user=bob, team=team, model="gpt-4o-mini", requests=1, tokens=50_000, cost="0.10")
     rollup_add(day=date(2026, 4, 1), user=employee, team=team, requests=99, tokens=999, cost="9.99")  # April
     rollup_add(day=date(2026, 3, 3), user=outsider, team=other_team, requests=7, tokens=7777, cost="7.77")
     for user, external_id in ((employee, "pr-1"), (manager, "pr-2")):
-        Outcome.objects.create(external_id=external_id, kind="pr_merged", user=user, team=team, value=1,
-                               occurred_at=datetime(2026, 3, 10, 12, tzinfo=UTC))
+        Outcome.objects.create(
+            external_id=external_id,
+            kind="pr_merged",
+            user=user,
+            team=team,
+            value=1,
+            occurred_at=datetime(2026, 3, 10, 12, tzinfo=UTC),
+        )
     Policy.objects.create(scope=Policy.Scope.TEAM, team=team, usd_per_month=Decimal("10"))
     return bob
 
@@ -109,7 +122,8 @@ def test_open_flags_are_shown_with_their_evidence(client, team, employee, manage
 
     flags = response.context["report"].flags
     assert [(flag.detector, flag.summary, flag.evidence) for flag in flags] == [
-        ("repetition", "82% of prompts are near-identical.", {"share": 0.82})]
+        ("repetition", "82% of prompts are near-identical.", {"share": 0.82})
+    ]
     assert b"82% of prompts are near-identical." in response.content
     assert b"Old news." not in response.content
 
@@ -122,7 +136,8 @@ def test_csv_per_person_matches_the_page(client, march, manager):
     assert response.status_code == 200
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert response["Content-Disposition"] == (
-        'attachment; filename="tokenwise-platform-people-2026-03-01-2026-03-31.csv"')
+        'attachment; filename="tokenwise-platform-people-2026-03-01-2026-03-31.csv"'
+    )
     assert response.content.decode().splitlines() == [
         "team,rank_by_value_per_token,person,outcomes,outcomes_per_mtok,cost_per_outcome_usd,feedback_rate,"
         "requests,total_tokens,cost_usd",
@@ -141,9 +156,11 @@ def test_csv_per_day_and_per_model(client, march, manager):
     assert days[0] == "team,day,requests,total_tokens,cost_usd"
     assert days[2:4] == ["platform,2026-03-02,10,800000,4.000000", "platform,2026-03-03,8,350000,0.850000"]
     assert len(days) == 32
-    assert models == ["team,model,requests,total_tokens,cost_usd,token_share",
-                      "platform,gpt-4o,10,800000,4.000000,0.6957",
-                      "platform,gpt-4o-mini,8,350000,0.850000,0.3043"]
+    assert models == [
+        "team,model,requests,total_tokens,cost_usd,token_share",
+        "platform,gpt-4o,10,800000,4.000000,0.6957",
+        "platform,gpt-4o-mini,8,350000,0.850000,0.3043",
+    ]
 
 
 def test_csv_refuses_an_unknown_table(client, team, manager):
@@ -188,8 +205,9 @@ def test_default_report_is_the_first_managed_team(client, team, manager):
 
 
 def test_managers_read_the_rules_in_force_for_their_team(client, team, manager):
-    Policy.objects.create(scope=Policy.Scope.ORG, allowed_models=["gpt-4o-mini", "text-embedding-3-*"],
-                          tokens_per_month=5_000_000)
+    Policy.objects.create(
+        scope=Policy.Scope.ORG, allowed_models=["gpt-4o-mini", "text-embedding-3-*"], tokens_per_month=5_000_000
+    )
     Policy.objects.create(scope=Policy.Scope.TEAM, team=team, tokens_per_month=200_000, on_exceed="warn")
     client.force_login(manager)
 

@@ -22,7 +22,8 @@ from google.protobuf import json_format
 from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
-    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
 )
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -61,17 +62,27 @@ class GithubSender:
     def __init__(self) -> None:
         self.client = Client()
 
-    def send(self, event: str, payload: dict, *, delivery: str | None = None, secret: str | None = SECRET,
-             signature: str | None = None):
+    def send(
+        self,
+        event: str,
+        payload: dict,
+        *,
+        delivery: str | None = None,
+        secret: str | None = SECRET,
+        signature: str | None = None,
+    ):
         body = json.dumps(payload).encode()
-        headers = {"X-GitHub-Event": event, "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
-                   "User-Agent": "GitHub-Hookshot/8b2d1a6", "X-GitHub-Hook-ID": "292430182"}
+        headers = {
+            "X-GitHub-Event": event,
+            "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
+            "User-Agent": "GitHub-Hookshot/8b2d1a6",
+            "X-GitHub-Hook-ID": "292430182",
+        }
         if signature is not None:
             headers["X-Hub-Signature-256"] = signature
         elif secret is not None:
             headers["X-Hub-Signature-256"] = github_sign(body, secret)
-        return self.client.post("/integrations/github/webhook", body, content_type="application/json",
-                                headers=headers)
+        return self.client.post("/integrations/github/webhook", body, content_type="application/json", headers=headers)
 
 
 class _TableRows(HTMLParser):
@@ -148,8 +159,9 @@ class RecordingExporter(OTLPMetricExporter):
     check the result, or send a batch again as an exporter's retry does)."""
 
     def __init__(self, base_url: str, secret: str, **options) -> None:
-        super().__init__(endpoint=f"{base_url}{OTLP_PATH}", headers={"Authorization": f"Bearer {secret}"},
-                         timeout=10, **options)
+        super().__init__(
+            endpoint=f"{base_url}{OTLP_PATH}", headers={"Authorization": f"Bearer {secret}"}, timeout=10, **options
+        )
         self.sent: list[tuple[object, object]] = []  # (MetricsData, MetricExportResult)
 
     def export(self, metrics_data, timeout_millis: float | None = 10_000, **kwargs):
@@ -187,15 +199,20 @@ def otlp_request(reader: InMemoryMetricReader) -> ExportMetricsServiceRequest:
     return encode_metrics(reader.get_metrics_data())
 
 
-def otlp_post(base_url: str, request: ExportMetricsServiceRequest, *, secret: str,
-              encoding: str = "protobuf") -> tuple[int, ExportMetricsServiceResponse | None]:
+def otlp_post(
+    base_url: str, request: ExportMetricsServiceRequest, *, secret: str, encoding: str = "protobuf"
+) -> tuple[int, ExportMetricsServiceResponse | None]:
     """POST an export in ``encoding`` (protobuf or json); the status and, for a 200, the decoded response."""
     if encoding == "json":
         content_type, body = "application/json", json_format.MessageToJson(request).encode()
     else:
         content_type, body = PROTOBUF, request.SerializeToString()
-    response = httpx.post(f"{base_url}{OTLP_PATH}", content=body, timeout=10,
-                          headers={"Authorization": f"Bearer {secret}", "Content-Type": content_type})
+    response = httpx.post(
+        f"{base_url}{OTLP_PATH}",
+        content=body,
+        timeout=10,
+        headers={"Authorization": f"Bearer {secret}", "Content-Type": content_type},
+    )
     if response.status_code != 200:
         return response.status_code, None
     assert response.headers["content-type"] == content_type
@@ -210,8 +227,11 @@ def otlp_post(base_url: str, request: ExportMetricsServiceRequest, *, secret: st
 def otlp_counters(base_url: str) -> dict[str, float]:
     """Tokenwise's ``tokenwise_otlp_*_total`` samples as scraped from ``/metrics`` (sample -> value)."""
     lines = httpx.get(f"{base_url}/metrics", timeout=10).text.splitlines()
-    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in lines
-            if line.startswith(("tokenwise_otlp_exports_total{", "tokenwise_otlp_data_points_total{"))}
+    return {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in lines
+        if line.startswith(("tokenwise_otlp_exports_total{", "tokenwise_otlp_data_points_total{"))
+    }
 
 
 def counters_grown(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import copy
-
-from datetime import datetime, timezone as dt_timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -24,8 +23,7 @@ def _merged_pull_request() -> dict:
     """The package's pull_request.closed example, merged: GitHub sends the same payload with
     ``merged: true`` and ``merged_at`` when the pull request was merged (the package has no merged one)."""
     payload = github_example("pull_request", "closed")
-    payload["pull_request"].update(merged=True, merged_at=MERGED_AT,
-                                   merged_by=dict(payload["pull_request"]["user"]))
+    payload["pull_request"].update(merged=True, merged_at=MERGED_AT, merged_by=dict(payload["pull_request"]["user"]))
     return payload
 
 
@@ -38,10 +36,19 @@ def test_a_merged_pull_request_is_an_outcome_of_its_mapped_author(github, employ
     outcome = Outcome.objects.get()
     assert response.json() == {"status": "recorded", "kind": "pr_merged", "outcome_id": outcome.pk}
     assert (outcome.external_id, outcome.kind, outcome.user, outcome.team, outcome.value) == (
-        "github:pr_merged:279147437", "pr_merged", employee, team, Decimal(1))
+        "github:pr_merged:279147437",
+        "pr_merged",
+        employee,
+        team,
+        Decimal(1),
+    )
     assert (outcome.source_kind, outcome.integration, outcome.reported_by, outcome.source) == (
-        "integration", "github", None, "github:Codertocat/Hello-World#2")
-    assert outcome.occurred_at == datetime(2019, 5, 15, 15, 21, 18, tzinfo=dt_timezone.utc)
+        "integration",
+        "github",
+        None,
+        "github:Codertocat/Hello-World#2",
+    )
+    assert outcome.occurred_at == datetime(2019, 5, 15, 15, 21, 18, tzinfo=UTC)
     assert list(outcomes_trusted().values_list("pk", flat=True)) == [outcome.pk]
     assert OutcomeKind.objects.get(kind="pr_merged").weight == Decimal(1)  # listed for admins to weight
 
@@ -68,7 +75,11 @@ def test_a_review_counts_for_the_reviewer_but_not_on_their_own_pull_request(gith
     assert (first.json()["status"], second.json()["status"]) == ("ignored", "recorded")
     outcome = Outcome.objects.get()
     assert (outcome.kind, outcome.user, outcome.team, outcome.external_id) == (
-        "pr_reviewed", employee, team, "github:pr_reviewed:237895671")
+        "pr_reviewed",
+        employee,
+        team,
+        "github:pr_reviewed:237895671",
+    )
 
 
 def _closed_issue(state_reason: str | None) -> dict:
@@ -109,12 +120,15 @@ def test_every_example_payload_is_acknowledged_and_none_adds_value(github, emplo
     assert GithubDelivery.objects.count() == len(statuses)
 
 
-@pytest.mark.parametrize("signature", [
-    None,  # missing
-    "sha256=" + "0" * 64,  # wrong
-    "sha1=2fd4e1c67a2d28fced849ee1bb76e7391b93eb12",  # the legacy header's scheme
-    github_sign(b"{}"),  # the right secret over another body
-])
+@pytest.mark.parametrize(
+    "signature",
+    [
+        None,  # missing
+        "sha256=" + "0" * 64,  # wrong
+        "sha1=2fd4e1c67a2d28fced849ee1bb76e7391b93eb12",  # the legacy header's scheme
+        github_sign(b"{}"),  # the right secret over another body
+    ],
+)
 def test_a_delivery_without_a_valid_signature_is_refused_and_changes_nothing(github, employee, signature):
     github_identity_map(login="codertocat", user=employee, actor_label="test")
 
@@ -157,27 +171,38 @@ def test_a_replayed_delivery_is_answered_once_and_the_same_merge_counts_once(git
     assert GithubDelivery.objects.count() == 2
 
 
-def test_an_unmapped_author_waits_and_is_listed_until_an_admin_maps_the_login(github, api_client_admin,
-                                                                              employee, team):
+def test_an_unmapped_author_waits_and_is_listed_until_an_admin_maps_the_login(github, api_client_admin, employee, team):
     waiting = github.send("pull_request", _merged_pull_request())
     listed = api_client_admin.get("/api/integrations/github/identities/?mapped=false").json()
 
     assert waiting.json() == {"status": "unmapped", "kind": "pr_merged", "outcome_id": None}
     assert not Outcome.objects.exists()
     assert [(row["login"], row["user_id"], row["events_seen"], row["waiting"]) for row in listed["results"]] == [
-        ("codertocat", None, 1, 1)]
+        ("codertocat", None, 1, 1)
+    ]
     assert listed["results"][0]["last_seen_at"] is not None
 
-    mapped = api_client_admin.post("/api/integrations/github/identities/",
-                                   {"login": "Codertocat", "email": "ALICE@example.com"}, content_type="application/json")
+    mapped = api_client_admin.post(
+        "/api/integrations/github/identities/",
+        {"login": "Codertocat", "email": "ALICE@example.com"},
+        content_type="application/json",
+    )
 
     assert mapped.status_code == 200
-    assert (mapped.json()["user_id"], mapped.json()["matched_by"], mapped.json()["recorded"],
-            mapped.json()["waiting"]) == (employee.pk, "admin", 1, 0)
+    assert (
+        mapped.json()["user_id"],
+        mapped.json()["matched_by"],
+        mapped.json()["recorded"],
+        mapped.json()["waiting"],
+    ) == (employee.pk, "admin", 1, 0)
     assert list(Outcome.objects.values_list("kind", "user_id", "team_id")) == [("pr_merged", employee.pk, team.pk)]
     entry = AuditLogEntry.objects.get(object_type="governance.GithubIdentity")
     assert (entry.actor.email, entry.action, entry.before["user_id"], entry.after["user_id"]) == (
-        "root@example.com", "update", None, employee.pk)
+        "root@example.com",
+        "update",
+        None,
+        employee.pk,
+    )
 
 
 def test_a_login_is_matched_on_an_email_github_verified_and_its_waiting_signals_recorded(github, employee):
@@ -217,8 +242,9 @@ def test_an_email_match_never_overrides_an_admins_mapping(github, employee, mana
 
 
 def test_the_webhook_secret_is_write_only(api_client_admin):
-    set_response = api_client_admin.post("/api/integrations/github/", {"webhook_secret": SECRET},
-                                         content_type="application/json")
+    set_response = api_client_admin.post(
+        "/api/integrations/github/", {"webhook_secret": SECRET}, content_type="application/json"
+    )
     read = api_client_admin.get("/api/integrations/github/")
 
     assert set_response.status_code == 200

@@ -66,8 +66,10 @@ def test_an_unmapped_login_is_listed_with_its_waiting_signals(github, api_client
 
     page = api_client_admin.get(PAGE)
 
-    assert _identities(page) == [["codertocat", "unmapped", "—", "1", "1"],
-                                 ["octocat", "alice@example.com", "by an admin", "0", "0"]]
+    assert _identities(page) == [
+        ["codertocat", "unmapped", "—", "1", "1"],
+        ["octocat", "alice@example.com", "by an admin", "0", "0"],
+    ]
     assert not Outcome.objects.exists()
 
 
@@ -79,13 +81,18 @@ def test_an_admin_maps_a_login_and_its_waiting_signals_are_recorded(github, api_
 
     assert (response.status_code, response["Location"]) == (302, PAGE)
     assert [str(message) for message in get_messages(response.wsgi_request)] == [
-        "codertocat is now mapped to alice@example.com; 1 waiting signal recorded."]
+        "codertocat is now mapped to alice@example.com; 1 waiting signal recorded."
+    ]
     assert list(Outcome.objects.values_list("kind", "user_id", "team_id")) == [("pr_merged", employee.pk, team.pk)]
     assert _identities(api_client_admin.get(PAGE)) == [["codertocat", "alice@example.com", "by an admin", "1", "0"]]
     entry = AuditLogEntry.objects.get(object_type="governance.GithubIdentity")
     assert AuditLogEntry.objects.count() == audited_before + 1
     assert (entry.actor.email, entry.action, entry.before["user_id"], entry.after["user_id"]) == (
-        "root@example.com", "update", None, employee.pk)
+        "root@example.com",
+        "update",
+        None,
+        employee.pk,
+    )
 
 
 def test_an_admin_removes_a_mapping_and_recorded_outcomes_stay(github, api_client_admin, employee):
@@ -103,7 +110,10 @@ def test_an_admin_removes_a_mapping_and_recorded_outcomes_stay(github, api_clien
     assert _identities(api_client_admin.get(PAGE)) == [["codertocat", "unmapped", "—", "1", "0"]]
     entry = AuditLogEntry.objects.filter(object_type="governance.GithubIdentity").first()  # the newest
     assert (entry.actor.email, entry.before["user_id"], entry.after["user_id"]) == (
-        "root@example.com", employee.pk, None)
+        "root@example.com",
+        employee.pk,
+        None,
+    )
 
 
 @pytest.mark.parametrize("email", ["nobody@example.com", "not an e-mail"])

@@ -41,20 +41,34 @@ def service_token(manager, team):
 def _proxied_calls(live_proxy, ledger, secret: str, session: str, count: int = 2) -> list[str]:
     """Calls through the proxy's Messages API as Claude Code makes them (its session header); their ids."""
     for _ in range(count):
-        response = httpx.post(f"{live_proxy.url}/v1/messages", timeout=10, headers={
-            "Authorization": f"Bearer {secret}", "anthropic-version": "2023-06-01",
-            "X-Claude-Code-Session-Id": session, "User-Agent": "claude-cli/2.1.332 (external, cli)"},
-            json={"model": "claude-sonnet-4-5", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]})
+        response = httpx.post(
+            f"{live_proxy.url}/v1/messages",
+            timeout=10,
+            headers={
+                "Authorization": f"Bearer {secret}",
+                "anthropic-version": "2023-06-01",
+                "X-Claude-Code-Session-Id": session,
+                "User-Agent": "claude-cli/2.1.332 (external, cli)",
+            },
+            json={"model": "claude-sonnet-4-5", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]},
+        )
         assert response.status_code == 200, response.text
     ledger.drain()
     return sorted(UsageEvent.objects.filter(session_id=session).values_list("request_id", flat=True))
 
 
-def test_a_service_token_reports_for_each_member_its_email_names(live_proxy, employee, manager, outsider,
-                                                                 service_token):
+def test_a_service_token_reports_for_each_member_its_email_names(
+    live_proxy, employee, manager, outsider, service_token
+):
     token, secret = service_token
-    reader = _commits(**{f"{employee.email}|s-a": 3, f"{manager.email.upper()}|s-b": 1,
-                         f"{outsider.email}|s-c": 7, "ghost@example.com|s-d": 9})
+    reader = _commits(
+        **{
+            f"{employee.email}|s-a": 3,
+            f"{manager.email.upper()}|s-b": 1,
+            f"{outsider.email}|s-c": 7,
+            "ghost@example.com|s-d": 9,
+        }
+    )
 
     status, answer = otlp_post(live_proxy.url, otlp_request(reader), secret=secret)
 
@@ -63,8 +77,13 @@ def test_a_service_token_reports_for_each_member_its_email_names(live_proxy, emp
     assert answer.partial_success.rejected_data_points == 2  # the other team's person, no one
     assert answer.partial_success.error_message == NO_MEMBER
     for outcome in Outcome.objects.all():
-        assert (outcome.api_token_id, outcome.reported_by_id, outcome.source_kind, outcome.integration,
-                outcome.team_id) == (token.pk, manager.pk, "integration", "otlp", token.team_id)
+        assert (
+            outcome.api_token_id,
+            outcome.reported_by_id,
+            outcome.source_kind,
+            outcome.integration,
+            outcome.team_id,
+        ) == (token.pk, manager.pk, "integration", "otlp", token.team_id)
         assert outcome.source == f"claude-code:token:{token.prefix}"
 
 
@@ -90,7 +109,8 @@ def test_with_ones_own_key_a_point_naming_someone_else_is_rejected(live_proxy, e
 
 
 def test_a_known_session_links_the_signal_to_its_calls_an_unknown_one_to_the_person_only(
-        live_proxy, ledger, employee, employee_key):
+    live_proxy, ledger, employee, employee_key
+):
     calls = _proxied_calls(live_proxy, ledger, employee_key[1], "sess-known")
     reader = _commits(**{f"{employee.email}|sess-known": 3, f"{employee.email}|sess-unknown": 1})
 
@@ -106,8 +126,9 @@ def test_a_known_session_links_the_signal_to_its_calls_an_unknown_one_to_the_per
     assert not OutcomeRequest.objects.filter(outcome=unknown).exists()
 
 
-def test_a_service_token_finds_the_person_of_a_session_without_an_email(live_proxy, ledger, employee, employee_key,
-                                                                      service_token):
+def test_a_service_token_finds_the_person_of_a_session_without_an_email(
+    live_proxy, ledger, employee, employee_key, service_token
+):
     calls = _proxied_calls(live_proxy, ledger, employee_key[1], "sess-alice", count=1)
     reader = _commits(**{"|sess-alice": 4, "|sess-nobody": 6})
 

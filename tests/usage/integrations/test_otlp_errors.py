@@ -15,7 +15,13 @@ from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricExportResult
 
 from tests.usage.integrations.conftest import (
-    OTLP_PATH, PROTOBUF, RecordingExporter, claude_code_counts, claude_code_meter, otlp_post, otlp_request,
+    OTLP_PATH,
+    PROTOBUF,
+    RecordingExporter,
+    claude_code_counts,
+    claude_code_meter,
+    otlp_post,
+    otlp_request,
 )
 from usage.models import Outcome, TelemetrySeries
 
@@ -24,8 +30,12 @@ RESOURCE_EXHAUSTED = 8
 
 
 def _post(live_proxy, employee_key, body, content_type: str, **headers: str) -> httpx.Response:
-    return httpx.post(f"{live_proxy.url}{OTLP_PATH}", content=body, timeout=10,
-                      headers={"Authorization": f"Bearer {employee_key[1]}", "Content-Type": content_type} | headers)
+    return httpx.post(
+        f"{live_proxy.url}{OTLP_PATH}",
+        content=body,
+        timeout=10,
+        headers={"Authorization": f"Bearer {employee_key[1]}", "Content-Type": content_type} | headers,
+    )
 
 
 def _status(response: httpx.Response) -> Status:
@@ -75,8 +85,18 @@ def test_a_malformed_protobuf_body_is_400_with_a_protobuf_status(live_proxy, emp
     assert not Outcome.objects.exists()
 
 
-@pytest.mark.parametrize("body", [b'{"resourceMetrics": [', b'{"resourceMetrics": "many"}', b"\xff\xfe{}",
-                                  b"[]", b'"resourceMetrics"', b"null", b"[" * 100_000])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"resourceMetrics": [',
+        b'{"resourceMetrics": "many"}',
+        b"\xff\xfe{}",
+        b"[]",
+        b'"resourceMetrics"',
+        b"null",
+        b"[" * 100_000,
+    ],
+)
 def test_a_malformed_json_body_is_400_with_a_json_status(live_proxy, employee_key, body):
     response = _post(live_proxy, employee_key, body, "application/json")
 
@@ -115,7 +135,10 @@ def test_the_real_exporter_with_gzip_compression_is_accepted(live_proxy, employe
     assert result == MetricExportResult.SUCCESS
     assert [headers["Content-Encoding"] for headers in sent] == ["gzip"]
     assert {o.kind: o.value for o in Outcome.objects.filter(user=employee)} == {
-        "agent_commit": 3, "agent_lines_added": 120, "agent_edit_accepted": 2}
+        "agent_commit": 3,
+        "agent_lines_added": 120,
+        "agent_edit_accepted": 2,
+    }
 
 
 def test_a_corrupt_gzip_body_is_400(live_proxy, employee, employee_key):

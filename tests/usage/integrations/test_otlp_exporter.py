@@ -10,7 +10,12 @@ from google.protobuf import json_format
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricExportResult, PeriodicExportingMetricReader
 
 from tests.usage.integrations.conftest import (
-    RecordingExporter, claude_code_counts, counters_grown, otlp_counters, otlp_post, otlp_request,
+    RecordingExporter,
+    claude_code_counts,
+    counters_grown,
+    otlp_counters,
+    otlp_post,
+    otlp_request,
 )
 from usage.models import Outcome
 
@@ -70,14 +75,20 @@ def test_exports_and_what_became_of_their_points_are_counted_on_metrics(live_pro
     before = otlp_counters(live_proxy.url)
 
     statuses = [otlp_post(live_proxy.url, request, secret=employee_key[1])[0] for _ in range(2)]  # and a retry
-    refused = httpx.post(f"{live_proxy.url}/otlp/v1/metrics", content=b"{}", timeout=10,
-                         headers={"Authorization": f"Bearer {employee_key[1]}", "Content-Type": "text/plain"})
+    refused = httpx.post(
+        f"{live_proxy.url}/otlp/v1/metrics",
+        content=b"{}",
+        timeout=10,
+        headers={"Authorization": f"Bearer {employee_key[1]}", "Content-Type": "text/plain"},
+    )
 
     after = otlp_counters(live_proxy.url)
     assert (statuses, refused.status_code) == ([200, 200], 415)
     assert counters_grown(before, after) == {
-        'tokenwise_otlp_exports_total{status="200"}': 2, 'tokenwise_otlp_exports_total{status="415"}': 1,
+        'tokenwise_otlp_exports_total{status="200"}': 2,
+        'tokenwise_otlp_exports_total{status="415"}': 1,
         'tokenwise_otlp_data_points_total{result="recorded"}': 3,
         'tokenwise_otlp_data_points_total{result="unchanged"}': 3,
         'tokenwise_otlp_data_points_total{result="rejected"}': 2,
-        'tokenwise_otlp_data_points_total{result="ignored"}': 2}
+        'tokenwise_otlp_data_points_total{result="ignored"}': 2,
+    }

@@ -8,7 +8,10 @@ from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metr
 from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality as WireTemporality
 from opentelemetry.sdk.metrics import Counter
 from opentelemetry.sdk.metrics.export import (
-    AggregationTemporality, InMemoryMetricReader, MetricExportResult, PeriodicExportingMetricReader,
+    AggregationTemporality,
+    InMemoryMetricReader,
+    MetricExportResult,
+    PeriodicExportingMetricReader,
 )
 
 from tests.usage.integrations.conftest import RecordingExporter, claude_code_meter, otlp_post, otlp_request
@@ -26,8 +29,9 @@ def _commits(exporter: RecordingExporter, email: str):
 def _wire(batch) -> list[tuple[int, int, int]]:
     """(temporality, start, value) of each commit point of an exported batch, as sent."""
     metrics = [m for rm in encode_metrics(batch).resource_metrics for sm in rm.scope_metrics for m in sm.metrics]
-    return [(m.sum.aggregation_temporality, p.start_time_unix_nano, p.as_int)
-            for m in metrics for p in m.sum.data_points]
+    return [
+        (m.sum.aggregation_temporality, p.start_time_unix_nano, p.as_int) for m in metrics for p in m.sum.data_points
+    ]
 
 
 def _recorded(user) -> list[int]:
@@ -46,15 +50,17 @@ def test_a_cumulative_counter_counts_only_what_it_grew_by_and_a_retry_nothing(li
     exporter.export(exporter.sent[1][0])  # the second batch again, as a retry
 
     assert [result for _, result in exporter.sent] == [MetricExportResult.SUCCESS] * 4
-    (_, start, _), = _wire(exporter.sent[0][0])
+    ((_, start, _),) = _wire(exporter.sent[0][0])
     assert [_wire(batch) for batch, _ in exporter.sent[:3]] == [
-        [(WireTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE, start, total)] for total in (3, 5, 5)]
+        [(WireTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE, start, total)] for total in (3, 5, 5)
+    ]
     assert _recorded(employee) == [3, 2]
 
 
 def test_a_delta_counter_counts_every_point_and_a_retry_nothing(live_proxy, employee, employee_key):
-    exporter = RecordingExporter(live_proxy.url, employee_key[1],
-                                 preferred_temporality={Counter: AggregationTemporality.DELTA})
+    exporter = RecordingExporter(
+        live_proxy.url, employee_key[1], preferred_temporality={Counter: AggregationTemporality.DELTA}
+    )
     reader, commits = _commits(exporter, employee.email)
 
     commits.add(3)
@@ -65,7 +71,9 @@ def test_a_delta_counter_counts_every_point_and_a_retry_nothing(live_proxy, empl
 
     assert [result for _, result in exporter.sent] == [MetricExportResult.SUCCESS] * 3
     assert [[(temporality, value) for temporality, _, value in _wire(batch)] for batch, _ in exporter.sent[:2]] == [
-        [(WireTemporality.AGGREGATION_TEMPORALITY_DELTA, 3)], [(WireTemporality.AGGREGATION_TEMPORALITY_DELTA, 2)]]
+        [(WireTemporality.AGGREGATION_TEMPORALITY_DELTA, 3)],
+        [(WireTemporality.AGGREGATION_TEMPORALITY_DELTA, 2)],
+    ]
     assert _recorded(employee) == [3, 2]
 
 
@@ -79,8 +87,8 @@ def test_a_restarted_cumulative_counter_counts_from_zero_again(live_proxy, emplo
     commits.add(1)
     after.force_flush()
 
-    (_, first_start, _), = _wire(exporter.sent[0][0])
-    (_, second_start, total), = _wire(exporter.sent[1][0])
+    ((_, first_start, _),) = _wire(exporter.sent[0][0])
+    ((_, second_start, total),) = _wire(exporter.sent[1][0])
     assert second_start > first_start and total == 1
     assert _recorded(employee) == [3, 1]
 

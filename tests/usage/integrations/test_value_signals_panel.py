@@ -37,8 +37,7 @@ def _window() -> str:
 def _merged_pull_request(*, pull_id: int, login: str) -> dict:
     """GitHub's pull_request.closed example, merged just now by ``login``."""
     payload = github_example("pull_request", "closed")
-    payload["pull_request"].update(id=pull_id, merged=True,
-                                   merged_at=timezone.now().strftime("%Y-%m-%dT%H:%M:%SZ"))
+    payload["pull_request"].update(id=pull_id, merged=True, merged_at=timezone.now().strftime("%Y-%m-%dT%H:%M:%SZ"))
     payload["pull_request"]["user"].update(login=login)
     return payload
 
@@ -64,8 +63,12 @@ def _commits(*, count: int, email: str) -> bytes:
 
 
 def _telemetry(client, *, secret: str, count: int, email: str):
-    return client.post("/otlp/v1/metrics", _commits(count=count, email=email), content_type="application/x-protobuf",
-                       headers={"Authorization": f"Bearer {secret}"})
+    return client.post(
+        "/otlp/v1/metrics",
+        _commits(count=count, email=email),
+        content_type="application/x-protobuf",
+        headers={"Authorization": f"Bearer {secret}"},
+    )
 
 
 @pytest.fixture
@@ -78,13 +81,24 @@ def signals(client, github, team, other_team, employee, employee_key, manager, o
     github_identity_map(login="oscar-gh", user=outsider, actor_label="test")
     _, service_secret = api_token_create(user=manager, name="ci", scopes=["post_outcomes"], team=team)
 
-    deliveries = [github.send("pull_request", _merged_pull_request(pull_id=1001, login="Codertocat")),
-                  github.send("pull_request", _merged_pull_request(pull_id=1002, login="oscar-gh"))]
-    exports = [_telemetry(client, secret=employee_key[1], count=2, email=employee.email),
-               _telemetry(client, secret=service_secret, count=3, email=employee.email)]
-    outcome_record(external_id="research-1", kind="pr_merged", occurred_at=timezone.now(),
-                   source_kind=ValueSource.SERVICE_TOKEN, user=employee, team=other_team, value=4,
-                   reported_by=outsider)
+    deliveries = [
+        github.send("pull_request", _merged_pull_request(pull_id=1001, login="Codertocat")),
+        github.send("pull_request", _merged_pull_request(pull_id=1002, login="oscar-gh")),
+    ]
+    exports = [
+        _telemetry(client, secret=employee_key[1], count=2, email=employee.email),
+        _telemetry(client, secret=service_secret, count=3, email=employee.email),
+    ]
+    outcome_record(
+        external_id="research-1",
+        kind="pr_merged",
+        occurred_at=timezone.now(),
+        source_kind=ValueSource.SERVICE_TOKEN,
+        user=employee,
+        team=other_team,
+        value=4,
+        reported_by=outsider,
+    )
 
     assert [response.json()["status"] for response in deliveries] == ["recorded", "recorded"]
     assert [response.status_code for response in exports] == [200, 200]
@@ -117,8 +131,9 @@ def test_an_admin_sees_every_signal_of_the_person_on_their_page(client, signals,
     ]
 
 
-def test_a_manager_sees_the_persons_signals_only_in_the_teams_they_manage(client, signals, manager, employee,
-                                                                          other_team):
+def test_a_manager_sees_the_persons_signals_only_in_the_teams_they_manage(
+    client, signals, manager, employee, other_team
+):
     research_lead = UserFactory(email="rita@example.com")
     Membership.objects.create(user=research_lead, team=other_team, role=Membership.Role.MANAGER)
     client.force_login(manager)
@@ -147,8 +162,11 @@ def test_the_admins_settings_decide_what_counts_and_the_panel_says_so(client, si
         ["pr_merged", "github", "1", "1.0", "none"],
         ["pr_merged", "service token", "1", "4.0", "all"],
     ]
-    assert re.search(rb'data-testid="value-source-settings">Set by admins: not counted from github\. '
-                     rb'Self-reports counted from otlp\.</p>', response.content)
+    assert re.search(
+        rb'data-testid="value-source-settings">Set by admins: not counted from github\. '
+        rb"Self-reports counted from otlp\.</p>",
+        response.content,
+    )
 
 
 def test_the_person_sees_their_own_signals_and_nobody_elses(client, signals, employee, manager, outsider):
@@ -158,8 +176,11 @@ def test_the_person_sees_their_own_signals_and_nobody_elses(client, signals, emp
     others = [client.get(f"/people/{person.pk}/" + _window()).status_code for person in (manager, outsider)]
 
     assert own.status_code == 200
-    assert [row[:2] for row in _panel(own)] == [["agent_commit", "otlp (1 self-reported)"], ["pr_merged", "github"],
-                                                ["pr_merged", "service token"]]
+    assert [row[:2] for row in _panel(own)] == [
+        ["agent_commit", "otlp (1 self-reported)"],
+        ["pr_merged", "github"],
+        ["pr_merged", "service token"],
+    ]
     assert others == [404, 404]
 
 

@@ -67,7 +67,8 @@ def audit_entries() -> list:
 
 
 def test_a_flood_of_random_keys_is_throttled_without_database_reads_or_ledger_rows(
-        live_proxy, upstream, limit, database_lookups, window_start_far, ledger):
+    live_proxy, upstream, limit, database_lookups, window_start_far, ledger
+):
     failures_before = metric(live_proxy, 'tokenwise_proxy_auth_failures_total{code="invalid_api_key"}')
     throttled_before = metric(live_proxy, "tokenwise_proxy_auth_throttled_total")
 
@@ -78,7 +79,10 @@ def test_a_flood_of_random_keys_is_throttled_without_database_reads_or_ledger_ro
     throttled = answers[-1]
     assert throttled.json()["error"] == {
         "message": "Too many failed authentications from your address; retry after the Retry-After seconds.",
-        "type": "rate_limit_error", "param": None, "code": "too_many_failed_authentications"}
+        "type": "rate_limit_error",
+        "param": None,
+        "code": "too_many_failed_authentications",
+    }
     assert 1 <= int(throttled.headers["retry-after"]) <= WINDOW_S
     assert database_lookups["reads"] == limit
     assert metric(live_proxy, 'tokenwise_proxy_auth_failures_total{code="invalid_api_key"}') - failures_before == limit
@@ -87,12 +91,17 @@ def test_a_flood_of_random_keys_is_throttled_without_database_reads_or_ledger_ro
     assert UsageEvent.objects.count() == 0
     assert upstream.requests == []
     [(address, details)] = audit_entries()
-    assert (address, details["address"], details["failures"], details["window_s"]) == ("127.0.0.1", "127.0.0.1",
-                                                                                          limit, WINDOW_S)
+    assert (address, details["address"], details["failures"], details["window_s"]) == (
+        "127.0.0.1",
+        "127.0.0.1",
+        limit,
+        WINDOW_S,
+    )
 
 
-def test_a_throttled_address_still_serves_keys_it_has_accepted(live_proxy, upstream, employee_key, limit,
-                                                               window_start_far, ledger):
+def test_a_throttled_address_still_serves_keys_it_has_accepted(
+    live_proxy, upstream, employee_key, limit, window_start_far, ledger
+):
     accepted = post(live_proxy, employee_key[1])
     for _ in range(limit):
         post(live_proxy, "tw-" + secrets.token_urlsafe(32))
@@ -124,8 +133,9 @@ def test_missing_and_malformed_keys_count_as_failures(live_proxy, limit, window_
     assert httpx.post(f"{live_proxy.url}/v1/feedback", json={"request_id": "x", "score": 1}).status_code == 429
 
 
-def test_revoked_keys_are_refused_and_recorded_not_counted_as_guesses(live_proxy, employee_key, limit, ledger,
-                                                                      window_start_far):
+def test_revoked_keys_are_refused_and_recorded_not_counted_as_guesses(
+    live_proxy, employee_key, limit, ledger, window_start_far
+):
     key_revoke(key=employee_key[0])
 
     answers = [post(live_proxy, employee_key[1]) for _ in range(limit + 2)]

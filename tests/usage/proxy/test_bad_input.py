@@ -28,13 +28,21 @@ def assert_openai_error(response: httpx.Response, status: int, code: str) -> dic
 
 @pytest.fixture
 def post(live_proxy, employee_key):
-    def send(path: str = "/v1/chat/completions", *, content: bytes | None = None, payload=None,
-             secret: str | None = employee_key[1], headers: dict | None = None) -> httpx.Response:
+    def send(
+        path: str = "/v1/chat/completions",
+        *,
+        content: bytes | None = None,
+        payload=None,
+        secret: str | None = employee_key[1],
+        headers: dict | None = None,
+    ) -> httpx.Response:
         all_headers = {"content-type": "application/json", **(headers or {})}
         if secret is not None:
             all_headers["authorization"] = f"Bearer {secret}"
         if content is None:
-            content = json.dumps(payload if payload is not None else {"model": "gpt-4o-mini", "messages": HELLO}).encode()
+            content = json.dumps(
+                payload if payload is not None else {"model": "gpt-4o-mini", "messages": HELLO}
+            ).encode()
         return httpx.post(f"{live_proxy.url}{path}", content=content, headers=all_headers, timeout=10)
 
     return send
@@ -76,14 +84,17 @@ def test_rejects_expired_key(post, employee_key, upstream):
     assert upstream.requests == []
 
 
-@pytest.mark.parametrize("content, code", [
-    (b"{not json", "invalid_json"),
-    (b"\xff\xfe\x00garbage", "invalid_json"),
-    (b"[1, 2, 3]", "invalid_json"),
-    (b'{"messages": []}', "missing_model"),
-    (b'{"model": 42, "messages": []}', "missing_model"),
-    (b'{"model": "gpt-4o-mini", "stream": "yes"}', "invalid_type"),
-])
+@pytest.mark.parametrize(
+    "content, code",
+    [
+        (b"{not json", "invalid_json"),
+        (b"\xff\xfe\x00garbage", "invalid_json"),
+        (b"[1, 2, 3]", "invalid_json"),
+        (b'{"messages": []}', "missing_model"),
+        (b'{"model": 42, "messages": []}', "missing_model"),
+        (b'{"model": "gpt-4o-mini", "stream": "yes"}', "invalid_type"),
+    ],
+)
 def test_rejects_malformed_bodies(post, upstream, event_of, content, code):
     response = post(content=content)
 
@@ -111,12 +122,20 @@ def test_unknown_model_is_404_in_openai_shape(client, upstream, event_of):
     assert (event.status, event.error_code, event.total_tokens, event.cost_usd) == (404, "model_not_found", 0, 0)
 
 
-@pytest.mark.parametrize("status, exc_class", [(500, openai.InternalServerError), (429, openai.RateLimitError),
-                                               (400, openai.BadRequestError), (503, openai.InternalServerError)])
+@pytest.mark.parametrize(
+    "status, exc_class",
+    [
+        (500, openai.InternalServerError),
+        (429, openai.RateLimitError),
+        (400, openai.BadRequestError),
+        (503, openai.InternalServerError),
+    ],
+)
 def test_upstream_errors_pass_through(client, upstream, event_of, status, exc_class):
     with pytest.raises(exc_class) as caught:
-        client.chat.completions.create(model="gpt-4o-mini", messages=HELLO,
-                                       extra_body={"fake_fault": f"status:{status}"})
+        client.chat.completions.create(
+            model="gpt-4o-mini", messages=HELLO, extra_body={"fake_fault": f"status:{status}"}
+        )
 
     assert caught.value.status_code == status
     assert isinstance(caught.value.body, dict) and caught.value.body["message"]
@@ -157,11 +176,19 @@ def test_truncated_stream_ends_with_an_error_event_and_is_recorded(client, upstr
 
 
 def test_client_disconnect_mid_stream_is_recorded_and_cancels_upstream(live_proxy, employee_key, upstream, event_of):
-    payload = {"model": "gpt-4o-mini", "messages": HELLO, "stream": True,
-               "fake_fault": "slow-stream:50,long-stream:200"}
+    payload = {
+        "model": "gpt-4o-mini",
+        "messages": HELLO,
+        "stream": True,
+        "fake_fault": "slow-stream:50,long-stream:200",
+    }
     with httpx.Client(timeout=10) as http:
-        with http.stream("POST", f"{live_proxy.url}/v1/chat/completions", json=payload,
-                         headers={"authorization": f"Bearer {employee_key[1]}"}) as response:
+        with http.stream(
+            "POST",
+            f"{live_proxy.url}/v1/chat/completions",
+            json=payload,
+            headers={"authorization": f"Bearer {employee_key[1]}"},
+        ) as response:
             request_id = response.headers["x-request-id"]
             received = 0
             for _ in response.iter_bytes():
@@ -205,8 +232,12 @@ def test_rejects_oversized_chunked_body_without_buffering_it(live_proxy, employe
             yield b"x" * 1000
         yield b'"}]}'
 
-    response = httpx.post(f"{live_proxy.url}/v1/chat/completions", content=body(), timeout=10,
-                          headers={"authorization": f"Bearer {employee_key[1]}", "content-type": "application/json"})
+    response = httpx.post(
+        f"{live_proxy.url}/v1/chat/completions",
+        content=body(),
+        timeout=10,
+        headers={"authorization": f"Bearer {employee_key[1]}", "content-type": "application/json"},
+    )
 
     assert_openai_error(response, 413, "request_too_large")
     assert upstream.requests == []
@@ -219,8 +250,12 @@ def test_accepts_chunked_body_under_the_limit(live_proxy, employee_key, upstream
         yield b'{"model": "gpt-4o-mini", '
         yield b'"messages": [{"role": "user", "content": "hello there"}], "max_tokens": 2}'
 
-    response = httpx.post(f"{live_proxy.url}/v1/chat/completions", content=body(), timeout=10,
-                          headers={"authorization": f"Bearer {employee_key[1]}", "content-type": "application/json"})
+    response = httpx.post(
+        f"{live_proxy.url}/v1/chat/completions",
+        content=body(),
+        timeout=10,
+        headers={"authorization": f"Bearer {employee_key[1]}", "content-type": "application/json"},
+    )
 
     assert response.status_code == 200
     assert event_of(response.headers["x-request-id"]).total_tokens == 10

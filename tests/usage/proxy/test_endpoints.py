@@ -23,10 +23,18 @@ def test_chat_completion_is_relayed_and_recorded_with_exact_usage_and_cost(clien
     assert completion.usage.prompt_tokens == chat_prompt_tokens(HELLO) == 8
     assert completion.usage.completion_tokens == 5
     assert (event.user.email, event.team.slug, event.endpoint, event.status) == (
-        "alice@example.com", "platform", "chat.completions", 200)
+        "alice@example.com",
+        "platform",
+        "chat.completions",
+        200,
+    )
     assert (event.prompt_tokens, event.completion_tokens, event.total_tokens, event.is_estimated) == (8, 5, 13, False)
     assert (event.model_requested, event.model_served, event.provider, event.stream) == (
-        "gpt-4o-mini", "gpt-4o-mini", "default", False)
+        "gpt-4o-mini",
+        "gpt-4o-mini",
+        "default",
+        False,
+    )
     # gpt-4o-mini default price: $0.15 / 1M input, $0.60 / 1M output
     assert event.cost_usd == Decimal("8") * Decimal("0.15") / 10**6 + Decimal("5") * Decimal("0.60") / 10**6
     assert event.price_id is not None
@@ -61,8 +69,9 @@ def test_stream_hides_usage_chunk_the_caller_did_not_ask_for(client, upstream, e
 
 
 def test_stream_keeps_usage_chunk_when_the_caller_asks(client, upstream, event_of, framing):
-    stream = client.chat.completions.create(model="gpt-4o-mini", messages=HELLO, max_tokens=4, stream=True,
-                                            stream_options={"include_usage": True})
+    stream = client.chat.completions.create(
+        model="gpt-4o-mini", messages=HELLO, max_tokens=4, stream=True, stream_options={"include_usage": True}
+    )
     chunks = list(stream)
 
     assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == 4
@@ -70,10 +79,12 @@ def test_stream_keeps_usage_chunk_when_the_caller_asks(client, upstream, event_o
 
 
 def test_legacy_completions_with_and_without_stream(client, upstream, event_of, framing):
-    raw = client.completions.with_raw_response.create(model="gpt-3.5-turbo-instruct", prompt="say one two three",
-                                                      max_tokens=3)
+    raw = client.completions.with_raw_response.create(
+        model="gpt-3.5-turbo-instruct", prompt="say one two three", max_tokens=3
+    )
     streamed = client.completions.with_streaming_response.create(
-        model="gpt-3.5-turbo-instruct", prompt="say one two three", max_tokens=6, stream=True)
+        model="gpt-3.5-turbo-instruct", prompt="say one two three", max_tokens=6, stream=True
+    )
 
     assert raw.parse().usage.total_tokens == 4 + 3
     event = event_of(raw.headers["x-request-id"])
@@ -91,8 +102,7 @@ def test_embeddings_are_recorded(client, upstream, event_of):
     result = raw.parse()
     assert len(result.data) == 2
     event = event_of(raw.headers["x-request-id"])
-    assert (event.endpoint, event.prompt_tokens, event.completion_tokens, event.total_tokens) == (
-        "embeddings", 3, 0, 3)
+    assert (event.endpoint, event.prompt_tokens, event.completion_tokens, event.total_tokens) == ("embeddings", 3, 0, 3)
     assert event.cost_usd == Decimal(3) * Decimal("0.02") / 10**6
 
 
@@ -123,7 +133,8 @@ def test_models_lists_upstream_models(client, upstream):
 
 def test_missing_usage_is_estimated_and_marked(client, upstream, event_of):
     raw = client.chat.completions.with_raw_response.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": "x" * 400}], extra_body={"fake_fault": "no-usage"})
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "x" * 400}], extra_body={"fake_fault": "no-usage"}
+    )
 
     event = event_of(raw.headers["x-request-id"])
     assert event.is_estimated is True
@@ -143,7 +154,8 @@ def test_model_without_price_has_unknown_cost_not_zero(client, upstream, event_o
 
 def test_purpose_header_is_recorded(client, upstream, event_of):
     raw = client.chat.completions.with_raw_response.create(
-        model="gpt-4o-mini", messages=HELLO, extra_headers={"X-Tokenwise-Purpose": "code-review"})
+        model="gpt-4o-mini", messages=HELLO, extra_headers={"X-Tokenwise-Purpose": "code-review"}
+    )
 
     assert event_of(raw.headers["x-request-id"]).purpose == "code-review"
     assert UsageEvent.objects.count() == 1
@@ -165,8 +177,10 @@ def test_streamed_answers_are_fingerprinted_from_the_text_the_caller_received(cl
     chat, responses = event_of(chat_id), event_of(responses_id)
     assert chat_text and responses_text
     assert (chat.output_simhash, chat.prompt_hash, chat.prompt_simhash) == (
-        simhash64(chat_text), prompt_hash("Tell me about the Rhine and its bridges"),
-        simhash64("Tell me about the Rhine and its bridges"))
+        simhash64(chat_text),
+        prompt_hash("Tell me about the Rhine and its bridges"),
+        simhash64("Tell me about the Rhine and its bridges"),
+    )
     assert responses.output_simhash == simhash64(responses_text)
     assert responses.prompt_simhash == simhash64("write a haiku about rivers")
 
@@ -175,14 +189,22 @@ def test_usage_option_is_added_to_the_callers_own_body_whatever_its_encoding(liv
     import httpx
 
     headers = {"Authorization": f"Bearer {employee_key[1]}", "Content-Type": "application/json"}
-    fields = {"model": "gpt-4o-mini", "messages": HELLO, "max_tokens": 3, "stream": True,
-              "x_unknown": {"kept": [1, "two"]}}
-    bodies = [json.dumps(fields, indent=2).encode() + b"\n  ",  # the usual: UTF-8, spaced as the caller likes
-              json.dumps(fields).encode("utf-16"),  # JSON in UTF-16 (with its BOM): re-serialised instead
-              json.dumps(dict(fields, stream_options=None)).encode()]  # an option there, but not an object
+    fields = {
+        "model": "gpt-4o-mini",
+        "messages": HELLO,
+        "max_tokens": 3,
+        "stream": True,
+        "x_unknown": {"kept": [1, "two"]},
+    }
+    bodies = [
+        json.dumps(fields, indent=2).encode() + b"\n  ",  # the usual: UTF-8, spaced as the caller likes
+        json.dumps(fields).encode("utf-16"),  # JSON in UTF-16 (with its BOM): re-serialised instead
+        json.dumps(dict(fields, stream_options=None)).encode(),
+    ]  # an option there, but not an object
     for body in bodies:
-        with httpx.stream("POST", f"{live_proxy.url}/v1/chat/completions", content=body, headers=headers,
-                          timeout=10) as response:
+        with httpx.stream(
+            "POST", f"{live_proxy.url}/v1/chat/completions", content=body, headers=headers, timeout=10
+        ) as response:
             assert response.status_code == 200
             lines = [line for line in response.iter_lines() if line.startswith("data: {")]
         assert lines and all('"usage":{' not in line for line in lines)  # the extra chunk stays hidden

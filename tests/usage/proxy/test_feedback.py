@@ -28,8 +28,14 @@ def test_rating_is_recorded_and_a_repeat_replaces_it(live_proxy, employee_key, c
     second = rate(live_proxy, employee_key[1], {"request_id": called, "score": 1})
 
     assert (first.status_code, second.status_code) == (200, 200)
-    assert second.json() == {"object": "feedback", "request_id": called, "score": 1, "scale": "binary",
-                             "comment": "", "positive": True}
+    assert second.json() == {
+        "object": "feedback",
+        "request_id": called,
+        "score": 1,
+        "scale": "binary",
+        "comment": "",
+        "positive": True,
+    }
     rows = list(Feedback.objects.filter(request_id=called).values_list("score", "scale", "key_id"))
     assert rows == [(1, "binary", employee_key[0].pk)]
 
@@ -55,18 +61,23 @@ def test_five_star_scale_maps_low_scores_to_negative(live_proxy, employee_key, c
     assert Feedback.objects.get(request_id=called).normalised_score == -1.0
 
 
-@pytest.mark.parametrize("payload, code", [
-    ({"score": 1}, "missing_request_id"),
-    ({"request_id": "x", "score": 1}, "request_not_found"),
-    ({"score": 0}, "invalid_score"),
-    ({"score": 6}, "invalid_score"),
-    ({"score": "good"}, "invalid_score"),
-    ({"score": True}, "invalid_score"),
-    ({"score": -1, "scale": "five"}, "invalid_score"),
-    ({"score": 1, "comment": 5}, "invalid_type"),
-])
+@pytest.mark.parametrize(
+    "payload, code",
+    [
+        ({"score": 1}, "missing_request_id"),
+        ({"request_id": "x", "score": 1}, "request_not_found"),
+        ({"score": 0}, "invalid_score"),
+        ({"score": 6}, "invalid_score"),
+        ({"score": "good"}, "invalid_score"),
+        ({"score": True}, "invalid_score"),
+        ({"score": -1, "scale": "five"}, "invalid_score"),
+        ({"score": 1, "comment": 5}, "invalid_type"),
+    ],
+)
 def test_rejects_bad_feedback(live_proxy, employee_key, called, payload, code):
-    payload = {"request_id": called, **payload} if "request_id" not in payload and code != "missing_request_id" else payload
+    payload = (
+        {"request_id": called, **payload} if "request_id" not in payload and code != "missing_request_id" else payload
+    )
 
     response = rate(live_proxy, employee_key[1], payload)
 
@@ -89,7 +100,8 @@ def test_feedback_right_after_each_call_is_accepted(client, live_proxy, employee
         raw = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=HELLO)
         statuses.append(rate(live_proxy, employee_key[1], {"request_id": raw.headers["x-request-id"], "score": 1}))
         with client.chat.completions.with_streaming_response.create(
-                model="gpt-4o-mini", messages=HELLO, stream=True) as streamed:
+            model="gpt-4o-mini", messages=HELLO, stream=True
+        ) as streamed:
             list(streamed.iter_bytes())
             request_id = streamed.headers["x-request-id"]
         statuses.append(rate(live_proxy, employee_key[1], {"request_id": request_id, "score": -1}))
@@ -98,21 +110,31 @@ def test_feedback_right_after_each_call_is_accepted(client, live_proxy, employee
     assert Feedback.objects.filter(key=employee_key[0]).count() == 60
 
 
-def test_forged_and_foreign_ids_are_not_found(live_proxy, employee_key, outsider, other_team, upstream, called,
-                                              ledger):
+def test_forged_and_foreign_ids_are_not_found(live_proxy, employee_key, outsider, other_team, upstream, called, ledger):
     _, outsider_secret = key_create(user=outsider, team=other_team)
-    foreign = httpx.post(f"{live_proxy.url}/v1/chat/completions", headers={"authorization": f"Bearer {outsider_secret}"},
-                         json={"model": "gpt-4o-mini", "messages": HELLO}).headers["x-request-id"]
+    foreign = httpx.post(
+        f"{live_proxy.url}/v1/chat/completions",
+        headers={"authorization": f"Bearer {outsider_secret}"},
+        json={"model": "gpt-4o-mini", "messages": HELLO},
+    ).headers["x-request-id"]
     # Another random part with this call's tags, tags zeroed, a made-up id, a damaged one, tags swapped.
-    forged = ["req_" + "f" * 20 + called[24:], called[:-16] + "0" * 16, "req_" + "0" * 36, called[:-1] + "x",
-              called[:24] + called[32:] + called[24:32]]
+    forged = [
+        "req_" + "f" * 20 + called[24:],
+        called[:-16] + "0" * 16,
+        "req_" + "0" * 36,
+        called[:-1] + "x",
+        called[:24] + called[32:] + called[24:32],
+    ]
 
-    answers = [rate(live_proxy, employee_key[1], {"request_id": request_id, "score": 1})
-               for request_id in [foreign, *forged]]
+    answers = [
+        rate(live_proxy, employee_key[1], {"request_id": request_id, "score": 1}) for request_id in [foreign, *forged]
+    ]
     ledger.drain()
     late = rate(live_proxy, employee_key[1], {"request_id": foreign, "score": 1})
 
-    assert [(a.status_code, a.json().get("error", {}).get("code")) for a in [*answers, late]] == [(404, "request_not_found")] * 7
+    assert [(a.status_code, a.json().get("error", {}).get("code")) for a in [*answers, late]] == [
+        (404, "request_not_found")
+    ] * 7
     assert Feedback.objects.count() == 0
 
 
@@ -121,8 +143,14 @@ def test_ids_of_an_earlier_format_are_looked_up_in_the_ledger(live_proxy, employ
 
     from usage.models import UsageEvent
 
-    UsageEvent.objects.create(request_id="req_" + "a" * 32, created_at=timezone.now(), endpoint="chat.completions",
-                              user=employee, team=team, status=200)
+    UsageEvent.objects.create(
+        request_id="req_" + "a" * 32,
+        created_at=timezone.now(),
+        endpoint="chat.completions",
+        user=employee,
+        team=team,
+        status=200,
+    )
 
     response = rate(live_proxy, employee_key[1], {"request_id": "req_" + "a" * 32, "score": 1})
 

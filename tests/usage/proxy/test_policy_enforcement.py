@@ -32,8 +32,9 @@ HELLO = [{"role": "user", "content": "hello there"}]
 HELLO_PROMPT_TOKENS = 8  # what the fake upstream reports for HELLO
 # The prompt bound of HELLO with gpt-4o-mini and a one-digit max_tokens: the bytes of the body the openai
 # client sends (compact JSON), + the reserve margin.
-HELLO_RESERVED_PROMPT = len(json.dumps({"messages": HELLO, "model": "gpt-4o-mini", "max_tokens": 5},
-                                       separators=(",", ":"))) + 16
+HELLO_RESERVED_PROMPT = (
+    len(json.dumps({"messages": HELLO, "model": "gpt-4o-mini", "max_tokens": 5}, separators=(",", ":"))) + 16
+)
 NOON = datetime(2025, 3, 12, 12, 0, tzinfo=ZoneInfo("UTC")).timestamp()
 
 
@@ -133,8 +134,11 @@ def test_issue_policy_caps_max_tokens_and_sends_rate_headers(client, upstream, e
 
     assert upstream.requests[-1]["json"]["max_tokens"] == 4096
     assert raw.headers["x-tokenwise-max-tokens-capped"] == "4096"
-    assert (raw.headers["x-ratelimit-limit-requests"], raw.headers["x-ratelimit-remaining-requests"],
-            raw.headers["x-ratelimit-limit-tokens"]) == ("60", "59", "100000")
+    assert (
+        raw.headers["x-ratelimit-limit-requests"],
+        raw.headers["x-ratelimit-remaining-requests"],
+        raw.headers["x-ratelimit-limit-tokens"],
+    ) == ("60", "59", "100000")
     event = event_of(raw.headers["x-request-id"])
     assert (event.status, event.policy_action, event.max_tokens, event.model_served) == (200, "cap", 5000, "gpt-4o")
 
@@ -147,17 +151,20 @@ def test_models_outside_the_policy_are_refused_and_hidden(client, upstream, even
     listed = [model.id for model in client.models.list().data]
 
     assert caught.value.status_code == 403
-    assert caught.value.body == {"message": "The model 'text-embedding-3-small' is not allowed by your team's policy. "
-                                            "Allowed: gpt-4o, gpt-4o-mini.",
-                                 "type": "permission_error", "param": "model", "code": "model_not_allowed"}
+    assert caught.value.body == {
+        "message": "The model 'text-embedding-3-small' is not allowed by your team's policy. "
+        "Allowed: gpt-4o, gpt-4o-mini.",
+        "type": "permission_error",
+        "param": "model",
+        "code": "model_not_allowed",
+    }
     event = event_of(caught.value.response.headers["x-request-id"])
     assert (event.status, event.error_code, event.total_tokens, event.model_served) == (403, "model_not_allowed", 0, "")
     assert listed == ["gpt-4o", "gpt-4o-mini"]
     assert all(request["path"] != "/v1/embeddings" for request in upstream.requests)
 
 
-def test_rate_limit_answers_429_with_retry_after_and_openai_headers(client, upstream, event_of, policies,
-                                                                    frozen_clock):
+def test_rate_limit_answers_429_with_retry_after_and_openai_headers(client, upstream, event_of, policies, frozen_clock):
     policies(with_team(**{"rate: {rpm: 60, tpm: 100000}": "rate: {rpm: 2, tpm: 100000}"}))
     client.chat.completions.create(model="gpt-4o-mini", messages=HELLO, max_tokens=3)
     client.chat.completions.create(model="gpt-4o-mini", messages=HELLO, max_tokens=3)
@@ -166,8 +173,12 @@ def test_rate_limit_answers_429_with_retry_after_and_openai_headers(client, upst
         client.chat.completions.create(model="gpt-4o-mini", messages=HELLO, max_tokens=3)
 
     headers = caught.value.response.headers
-    assert (headers["retry-after"], headers["x-ratelimit-limit-requests"], headers["x-ratelimit-remaining-requests"],
-            headers["x-ratelimit-reset-requests"]) == ("30", "2", "0", "1m0s")
+    assert (
+        headers["retry-after"],
+        headers["x-ratelimit-limit-requests"],
+        headers["x-ratelimit-remaining-requests"],
+        headers["x-ratelimit-reset-requests"],
+    ) == ("30", "2", "0", "1m0s")
     assert headers["x-ratelimit-limit-tokens"] == "100000"
     assert caught.value.body["code"] == "rate_limit_exceeded"
     assert caught.value.body["type"] == "rate_limit_error"
@@ -192,36 +203,45 @@ def test_budget_exhausted_answers_429_with_its_reset(client, upstream, event_of,
     assert caught.value.body["message"] == (
         f"Budget exceeded: this call may use up to {per_call} tokens, but the daily token budget of "
         f"alice@example.com in team platform ({budget} tokens) has {per_call - 1} tokens left. It resets at "
-        "2025-03-13T00:00:00+00:00. Lower max_tokens to fit, or wait until then.")
+        "2025-03-13T00:00:00+00:00. Lower max_tokens to fit, or wait until then."
+    )
     assert (headers["x-tokenwise-budget-reset"], headers["retry-after"], headers["x-tokenwise-budget-scope"]) == (
-        "2025-03-13T00:00:00+00:00", "43200", "user:alice@example.com")
+        "2025-03-13T00:00:00+00:00",
+        "43200",
+        "user:alice@example.com",
+    )
     event = event_of(headers["x-request-id"])
     assert (event.status, event.error_code, event.total_tokens) == (429, "budget_exceeded", 0)
     assert counter(team.pk, user_id=event.user_id) == (3 * (HELLO_PROMPT_TOKENS + 5), 0)
     assert len(upstream.requests) == 3
 
 
-def test_warn_serves_the_call_with_a_header_and_notifies_the_managers(client, upstream, event_of, policies, manager,
-                                                                      frozen_clock, eager_tasks):
+def test_warn_serves_the_call_with_a_header_and_notifies_the_managers(
+    client, upstream, event_of, policies, manager, frozen_clock, eager_tasks
+):
     policies(with_team(**{"tokens_per_day: 200000": "tokens_per_day: 30", "on_exceed: block": "on_exceed: warn"}))
     client.chat.completions.create(model="gpt-4o-mini", messages=HELLO, max_tokens=5)
 
     raw = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=HELLO, max_tokens=5)
     alerts_queued_wait()
 
-    assert raw.headers["x-tokenwise-warning"] == ("budget exceeded: daily token budget of team platform (30 tokens), "
-                                                  "resets at 2025-03-13T00:00:00+00:00")
+    assert raw.headers["x-tokenwise-warning"] == (
+        "budget exceeded: daily token budget of team platform (30 tokens), resets at 2025-03-13T00:00:00+00:00"
+    )
     event = event_of(raw.headers["x-request-id"])
     assert (event.status, event.policy_action, event.total_tokens) == (200, "warn", HELLO_PROMPT_TOKENS + 5)
     alert = Alert.objects.get()
     assert (alert.scope, alert.threshold_percent, alert.is_exceeded, alert.recipients) == (
-        "team", 100, True, ["maria@example.com"])
+        "team",
+        100,
+        True,
+        ["maria@example.com"],
+    )
     assert [m.to for m in mail.outbox] == [["maria@example.com"]]
 
 
 def test_downgrade_serves_the_named_cheaper_model(client, upstream, event_of, policies, frozen_clock):
-    policies(with_team(**{"tokens_per_day: 200000": "tokens_per_day: 30",
-                          "on_exceed: block": "on_exceed: downgrade"}))
+    policies(with_team(**{"tokens_per_day: 200000": "tokens_per_day: 30", "on_exceed: block": "on_exceed: downgrade"}))
     client.chat.completions.create(model="gpt-4o", messages=HELLO, max_tokens=5)
 
     raw = client.chat.completions.with_raw_response.create(model="gpt-4o", messages=HELLO, max_tokens=5)
@@ -239,7 +259,10 @@ def test_a_stream_the_client_abandons_still_settles(client, upstream, event_of, 
     policies(ISSUE_DOCUMENT)
 
     with client.chat.completions.with_streaming_response.create(
-        model="gpt-4o-mini", messages=HELLO, max_tokens=200, stream=True,
+        model="gpt-4o-mini",
+        messages=HELLO,
+        max_tokens=200,
+        stream=True,
         extra_body={"fake_fault": "slow-stream:20"},
     ) as response:
         request_id = response.headers["x-request-id"]
@@ -268,16 +291,24 @@ async def _storm(urls: list[str], secret: str, *, calls: int, concurrency: int) 
     import httpx
 
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    clients = [openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=secret, max_retries=0, timeout=60,
-                                  http_client=httpx.AsyncClient(limits=limits)) for url in urls]
+    clients = [
+        openai.AsyncOpenAI(
+            base_url=f"{url}/v1",
+            api_key=secret,
+            max_retries=0,
+            timeout=60,
+            http_client=httpx.AsyncClient(limits=limits),
+        )
+        for url in urls
+    ]
     gate = asyncio.Semaphore(concurrency)
 
     async def one(i: int) -> tuple[int, str, str]:
         async with gate:
             try:
                 raw = await clients[i % len(clients)].chat.completions.with_raw_response.create(
-                    model="gpt-4o-mini", messages=HELLO, max_tokens=1 + i % 20,
-                    extra_body={"fake_fault": "slow:100"})  # every call in flight at the same time
+                    model="gpt-4o-mini", messages=HELLO, max_tokens=1 + i % 20, extra_body={"fake_fault": "slow:100"}
+                )  # every call in flight at the same time
                 return 200, "", raw.headers["x-request-id"]
             except openai.APIStatusError as exc:
                 return exc.status_code, exc.body.get("code", ""), exc.response.headers["x-request-id"]
@@ -333,8 +364,9 @@ def _assert_held_to_the_token(team, answers: list[tuple[int, str, str]], ledger)
 
 
 @pytest.mark.slow
-def test_hundreds_of_concurrent_calls_never_overspend_the_budget(live_proxy, upstream, employee_key, team, policies,
-                                                                  ledger):
+def test_hundreds_of_concurrent_calls_never_overspend_the_budget(
+    live_proxy, upstream, employee_key, team, policies, ledger
+):
     import asyncio
 
     policies(f"teams:\n  platform:\n    budget: {{tokens_per_day: {BUDGET}}}\n")
@@ -365,18 +397,41 @@ def two_proxy_processes(live_proxy, upstream, tmp_path):
     from tests.conftest import free_port
 
     db = connection.settings_dict
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="config.settings_test", REDIS_URL=settings.REDIS_URL,
-               DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-               OPENAI_BASE_URL=upstream.base_url, OPENAI_API_KEY="sk-upstream-secret", TOKENWISE_DEMO_UPSTREAM="0",
-               TOKENWISE_LEDGER_SPOOL_DIR=settings.TOKENWISE_LEDGER_SPOOL_DIR)
+    env = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="config.settings_test",
+        REDIS_URL=settings.REDIS_URL,
+        DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        OPENAI_BASE_URL=upstream.base_url,
+        OPENAI_API_KEY="sk-upstream-secret",
+        TOKENWISE_DEMO_UPSTREAM="0",
+        TOKENWISE_LEDGER_SPOOL_DIR=settings.TOKENWISE_LEDGER_SPOOL_DIR,
+    )
     servers = []
     for n in range(2):
         port = free_port()
         log = (tmp_path / f"proxy-{n}.log").open("wb")
         process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-             "--log-level", "warning", "--no-access-log", "--lifespan", "off"],
-            cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "config.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+                "--lifespan",
+                "off",
+            ],
+            cwd=settings.BASE_DIR,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         servers.append((process, f"http://127.0.0.1:{port}"))
     try:
         for process, url in servers:
@@ -401,8 +456,9 @@ def two_proxy_processes(live_proxy, upstream, tmp_path):
 
 
 @pytest.mark.slow
-def test_two_proxy_processes_sharing_redis_hold_the_budget_to_the_token(two_proxy_processes, employee_key, team,
-                                                                        policies, ledger, outsider, other_team):
+def test_two_proxy_processes_sharing_redis_hold_the_budget_to_the_token(
+    two_proxy_processes, employee_key, team, policies, ledger, outsider, other_team
+):
     import asyncio
 
     from governance.services.keys import key_create
@@ -414,13 +470,21 @@ def test_two_proxy_processes_sharing_redis_hold_the_budget_to_the_token(two_prox
     _, other_secret = key_create(user=outsider, team=other_team, name="warm-up")
     for url in two_proxy_processes:
         openai.OpenAI(base_url=f"{url}/v1", api_key=other_secret, max_retries=0).chat.completions.create(
-            model="gpt-4o-mini", messages=HELLO, max_tokens=1)
+            model="gpt-4o-mini", messages=HELLO, max_tokens=1
+        )
 
     # Each process admits one of the team's calls before the storm: both hold counters in the shared budget
     # whatever share of the storm each wins (an event loop started later may win none of it).
-    first = [(200, "", openai.OpenAI(base_url=f"{url}/v1", api_key=secret, max_retries=0).chat.completions
-              .with_raw_response.create(model="gpt-4o-mini", messages=HELLO, max_tokens=1).headers["x-request-id"])
-             for url in two_proxy_processes]
+    first = [
+        (
+            200,
+            "",
+            openai.OpenAI(base_url=f"{url}/v1", api_key=secret, max_retries=0)
+            .chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=HELLO, max_tokens=1)
+            .headers["x-request-id"],
+        )
+        for url in two_proxy_processes
+    ]
     storm = asyncio.run(_storm(two_proxy_processes, secret, calls=STORM, concurrency=STORM))
     top_off = _top_off(two_proxy_processes, secret)
 

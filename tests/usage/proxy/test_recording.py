@@ -32,11 +32,13 @@ def batches(monkeypatch):
 
 def _calls(client, count: int) -> list[str]:
     """``count`` calls at once, half of them streamed; their request ids."""
+
     def one(index: int) -> str:
         messages = [{"role": "user", "content": f"question number {index} about batching"}]
         if index % 2:
             with client.chat.completions.with_streaming_response.create(
-                    model="gpt-4o-mini", messages=messages, stream=True) as response:
+                model="gpt-4o-mini", messages=messages, stream=True
+            ) as response:
                 for _ in response.iter_lines():
                     pass
                 return response.headers["x-request-id"]
@@ -73,8 +75,13 @@ def test_a_full_batch_is_recorded_without_waiting_for_the_window(client, ledger,
 
 
 def _event() -> UsageEventData:
-    return UsageEventData(request_id=new_request_id(), created_at=utc_now(), endpoint="chat.completions",
-                          status=200, model_requested="gpt-4o-mini")
+    return UsageEventData(
+        request_id=new_request_id(),
+        created_at=utc_now(),
+        endpoint="chat.completions",
+        status=200,
+        model_requested="gpt-4o-mini",
+    )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -97,5 +104,6 @@ def test_a_batch_goes_to_the_stream_in_order_not_to_the_database(redis_clean, se
     async_to_sync(usage_events.usage_events_publish)(batch)
     entries = redis_clean.xrange(settings.TOKENWISE_LEDGER_STREAM)
     assert [UsageEventData.from_json(fields[b"e"]).request_id for _, fields in entries] == [
-        event.request_id for event in batch]
+        event.request_id for event in batch
+    ]
     assert not UsageEvent.objects.filter(request_id__in=[event.request_id for event in batch]).exists()

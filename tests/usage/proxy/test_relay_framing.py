@@ -24,13 +24,19 @@ from usage.proxy.relay import _pass
 FIXTURES = Path(__file__).parent / "fixtures" / "streams"
 MANIFEST = json.loads((FIXTURES / "manifest.json").read_text())
 LINE_ENDS = {"lf": b"\n", "crlf": b"\r\n", "cr": b"\r"}
-USAGE = (b'data: {"id":"c","object":"chat.completion.chunk","choices":[],'
-         b'"usage":{"prompt_tokens":9,"completion_tokens":3,"total_tokens":12}}\n\n')
+USAGE = (
+    b'data: {"id":"c","object":"chat.completion.chunk","choices":[],'
+    b'"usage":{"prompt_tokens":9,"completion_tokens":3,"total_tokens":12}}\n\n'
+)
 
 
 def _call(endpoint: str, *, caller_wants_usage: bool = False) -> Call:
-    call = Call(endpoint=endpoint, request_id="req_test", started=0.0,
-                event=UsageEventData(request_id="req_test", created_at=utc_now(), endpoint=endpoint))
+    call = Call(
+        endpoint=endpoint,
+        request_id="req_test",
+        started=0.0,
+        event=UsageEventData(request_id="req_test", created_at=utc_now(), endpoint=endpoint),
+    )
     call.caller_wants_usage = caller_wants_usage
     return call
 
@@ -107,7 +113,9 @@ def test_each_event_written_in_two_halves(name, line_end):
     events = _events(name, line_end)
     call = _call(expected["endpoint"])
 
-    relayed = _relayed(call, [half for event in events for half in (event[: len(event) // 2], event[len(event) // 2:])])
+    relayed = _relayed(
+        call, [half for event in events for half in (event[: len(event) // 2], event[len(event) // 2 :])]
+    )
 
     hidden = expected["usage_event"]
     assert relayed == b"".join(event for index, event in enumerate(events) if index != hidden)

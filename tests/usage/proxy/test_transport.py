@@ -14,14 +14,20 @@ from usage.proxy.transport import UpstreamClient, UpstreamRequest
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello there"}], "max_tokens": 5}
 
 
-def request_to(url: str, *, body: dict | None = BODY, fault: str | None = None,
-               read_timeout_s: float = 10.0) -> UpstreamRequest:
+def request_to(
+    url: str, *, body: dict | None = BODY, fault: str | None = None, read_timeout_s: float = 10.0
+) -> UpstreamRequest:
     headers = {"content-type": "application/json"}
     if fault:
         headers["x-fake-fault"] = fault
-    return UpstreamRequest(method="POST" if body is not None else "GET", url=url, headers=headers,
-                           content=json.dumps(body).encode() if body is not None else None,
-                           connect_timeout_s=2.0, read_timeout_s=read_timeout_s)
+    return UpstreamRequest(
+        method="POST" if body is not None else "GET",
+        url=url,
+        headers=headers,
+        content=json.dumps(body).encode() if body is not None else None,
+        connect_timeout_s=2.0,
+        read_timeout_s=read_timeout_s,
+    )
 
 
 def run(coroutine_function):
@@ -31,6 +37,7 @@ def run(coroutine_function):
             return await coroutine_function(client)
         finally:
             await client.aclose()
+
     return asyncio.run(main())
 
 
@@ -46,8 +53,9 @@ def test_reads_a_whole_answer_with_its_status_and_headers(fake_upstream):
 
 def test_streams_server_sent_events_as_they_arrive(fake_upstream):
     async def call(client):
-        response = await client.send(request_to(f"{fake_upstream.base_url}/chat/completions",
-                                                body=dict(BODY, stream=True)), stream=True)
+        response = await client.send(
+            request_to(f"{fake_upstream.base_url}/chat/completions", body=dict(BODY, stream=True)), stream=True
+        )
         chunks = [chunk async for chunk in response.aiter_bytes()]
         await response.aclose()
         return b"".join(chunks)
@@ -79,8 +87,10 @@ def test_a_dropped_connection_is_a_protocol_error(fake_upstream):
 
 def test_a_stream_broken_mid_way_raises_while_reading(fake_upstream):
     async def call(client):
-        response = await client.send(request_to(f"{fake_upstream.base_url}/chat/completions",
-                                                body=dict(BODY, stream=True), fault="truncate"), stream=True)
+        response = await client.send(
+            request_to(f"{fake_upstream.base_url}/chat/completions", body=dict(BODY, stream=True), fault="truncate"),
+            stream=True,
+        )
         try:
             async for _ in response.aiter_bytes():
                 pass

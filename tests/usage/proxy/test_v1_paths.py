@@ -42,10 +42,18 @@ def headers(employee_key) -> dict[str, str]:
     return {"authorization": f"Bearer {employee_key[1]}", "content-type": "application/json"}
 
 
-@pytest.mark.parametrize("method, path", [
-    ("GET", "/v1/nope"), ("POST", "/v1/chat/completion"), ("GET", "/v1/fine_tuning/jobs"),
-    ("DELETE", "/v1/files/file-1"), ("GET", "/v1/"), ("GET", "/v1"), ("POST", "/v1/messages/batches/x"),
-])
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("GET", "/v1/nope"),
+        ("POST", "/v1/chat/completion"),
+        ("GET", "/v1/fine_tuning/jobs"),
+        ("DELETE", "/v1/files/file-1"),
+        ("GET", "/v1/"),
+        ("GET", "/v1"),
+        ("POST", "/v1/messages/batches/x"),
+    ],
+)
 def test_unknown_paths_answer_404_in_openai_shape(live_proxy, headers, method, path):
     response = httpx.request(method, f"{live_proxy.url}{path}", headers=headers)
 
@@ -53,10 +61,16 @@ def test_unknown_paths_answer_404_in_openai_shape(live_proxy, headers, method, p
     assert error["type"] == "invalid_request_error"
 
 
-@pytest.mark.parametrize("method, path, allowed", [
-    ("GET", "/v1/chat/completions", "POST"), ("PUT", "/v1/embeddings", "POST"), ("POST", "/v1/models", "GET"),
-    ("DELETE", "/v1/models/gpt-4o", "GET"), ("GET", "/v1/feedback", "POST"),
-])
+@pytest.mark.parametrize(
+    "method, path, allowed",
+    [
+        ("GET", "/v1/chat/completions", "POST"),
+        ("PUT", "/v1/embeddings", "POST"),
+        ("POST", "/v1/models", "GET"),
+        ("DELETE", "/v1/models/gpt-4o", "GET"),
+        ("GET", "/v1/feedback", "POST"),
+    ],
+)
 def test_wrong_methods_answer_405_in_openai_shape(live_proxy, headers, method, path, allowed):
     response = httpx.request(method, f"{live_proxy.url}{path}", headers=headers)
 
@@ -78,8 +92,12 @@ def test_a_model_outside_the_policy_or_unknown_is_not_found(client, upstream, te
         client.models.retrieve("gpt-4o")
     unknown = httpx.get(f"{live_proxy.url}/v1/models/no-such-model", headers=headers)
 
-    assert hidden.value.body == {"message": "The model 'gpt-4o' does not exist or you do not have access to it.",
-                                 "type": "invalid_request_error", "param": "model", "code": "model_not_found"}
+    assert hidden.value.body == {
+        "message": "The model 'gpt-4o' does not exist or you do not have access to it.",
+        "type": "invalid_request_error",
+        "param": "model",
+        "code": "model_not_found",
+    }
     assert_openai_error(unknown, 404, "model_not_found")
     assert client.models.retrieve("gpt-4o-mini").id == "gpt-4o-mini"
 
@@ -110,11 +128,19 @@ def test_json_nested_up_to_the_limit_is_accepted(client, upstream):
     assert upstream.requests[-1]["json"]["extra"] == depth_128
 
 
-@pytest.mark.parametrize("text, limit, expected", [
-    (nested(3), 3, False), (nested(4), 3, True), ('{"a": "[[[[[[[[[["}', 3, False),
-    ('[[1], [2], [3], [4], [5]]', 2, False), ('{"a": [{"b": [{"c": 1}]}]}', 4, True),
-    ('"\\"[[[[["', 1, False), ("[" * 10, 5, True), ("", 0, False),
-])
+@pytest.mark.parametrize(
+    "text, limit, expected",
+    [
+        (nested(3), 3, False),
+        (nested(4), 3, True),
+        ('{"a": "[[[[[[[[[["}', 3, False),
+        ("[[1], [2], [3], [4], [5]]", 2, False),
+        ('{"a": [{"b": [{"c": 1}]}]}', 4, True),
+        ('"\\"[[[[["', 1, False),
+        ("[" * 10, 5, True),
+        ("", 0, False),
+    ],
+)
 def test_depth_counts_nesting_not_brackets_in_strings(text, limit, expected):
     assert json_too_deep(text, limit=limit) is expected
 

@@ -58,8 +58,7 @@ def test_creating_a_key_shows_the_secret_once(client, team, employee):
     assert secret.startswith("tw-") and secret.encode() in response.content
     assert key.key_hash == key_hash(secret) and key.name == "laptop" and key.team == team
     assert secret.encode() not in client.get("/me/").content
-    assert AuditLogEntry.objects.filter(action="create", object_type="governance.ApiKey",
-                                        actor=employee).count() == 1
+    assert AuditLogEntry.objects.filter(action="create", object_type="governance.ApiKey", actor=employee).count() == 1
 
 
 def test_cannot_create_a_key_for_a_team_i_am_not_in(client, team, other_team, employee):

@@ -18,7 +18,7 @@ from usage.simulation.sweep import GRID, SMALL_GRID, seed_records, sweep, tune, 
 
 
 def _seeds(value: str) -> list[int]:
-    """"1..8" or "3,5,9" -> the seeds."""
+    """ "1..8" or "3,5,9" -> the seeds."""
     try:
         if ".." in value:
             first, last = value.split("..", 1)
@@ -43,14 +43,21 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="with DIR: score without raising flags")
         parser.add_argument("--tune-seeds", default="1..10", help="seeds to choose thresholds on (default 1..10)")
         parser.add_argument("--held-out-seeds", default="101..130", help="seeds to report on (default 101..130)")
-        parser.add_argument("--independent", default="1..10",
-                            help="seeds of the independent family, also reported ('' for none; default 1..10)")
+        parser.add_argument(
+            "--independent",
+            default="1..10",
+            help="seeds of the independent family, also reported ('' for none; default 1..10)",
+        )
         parser.add_argument("--family", default="standard", choices=FAMILIES, help="family to tune and hold out")
         parser.add_argument("--people", type=int, default=50)
         parser.add_argument("--days", type=int, default=60)
         parser.add_argument("--start", default="2025-03-03", metavar="YYYY-MM-DD")
-        parser.add_argument("--grid", choices=("full", "small", "none"), default="full",
-                            help="thresholds tried: full, small, or none (the defaults, untuned)")
+        parser.add_argument(
+            "--grid",
+            choices=("full", "small", "none"),
+            default="full",
+            help="thresholds tried: full, small, or none (the defaults, untuned)",
+        )
         parser.add_argument("--progress", action="store_true", help="progress bars on stderr")
 
     def handle(self, *args, **options) -> None:
@@ -79,23 +86,36 @@ class Command(BaseCommand):
         else:
             on_tuning = sweep(seeds=(), people=0, days=0, start=start, records=tuning)
             thresholds = on_tuning.thresholds
-        self.stdout.write(f"thresholds chosen on {options['family']} seeds {options['tune_seeds']} "
-                          f"({len(tuning)} x {options['people']} people x {options['days']} days): "
-                          f"{tuned_thresholds_policy(thresholds) or 'the defaults'}")
+        self.stdout.write(
+            f"thresholds chosen on {options['family']} seeds {options['tune_seeds']} "
+            f"({len(tuning)} x {options['people']} people x {options['days']} days): "
+            f"{tuned_thresholds_policy(thresholds) or 'the defaults'}"
+        )
         self.stdout.write(f"on the tuning seeds: {on_tuning.report().splitlines()[-1]}")
         del tuning
-        held_out = sweep(seeds=_seeds(options["held_out_seeds"]), family=options["family"], thresholds=thresholds,
-                         progress=progress, **size)
+        held_out = sweep(
+            seeds=_seeds(options["held_out_seeds"]),
+            family=options["family"],
+            thresholds=thresholds,
+            progress=progress,
+            **size,
+        )
         self._report("held-out", held_out)
         if options["independent"]:
-            independent = sweep(seeds=_seeds(options["independent"]), family="independent", thresholds=thresholds,
-                                progress=progress, **size)
+            independent = sweep(
+                seeds=_seeds(options["independent"]),
+                family="independent",
+                thresholds=thresholds,
+                progress=progress,
+                **size,
+            )
             self._report("independent organisation (never tuned on)", independent)
         self.stdout.write(f"took {time.perf_counter() - began:.0f} s")
 
     def _report(self, title: str, result) -> None:
-        self.stdout.write(f"\n== {title}: {len(result.seeds)} seeds, {result.people:,} people, "
-                          f"{result.events:,} events")
+        self.stdout.write(
+            f"\n== {title}: {len(result.seeds)} seeds, {result.people:,} people, {result.events:,} events"
+        )
         self.stdout.write(result.report())
         for seed, style, detector, summary in result.wrong:
             self.stdout.write(f"false flag (seed {seed}): {style} by {detector}: {summary}")

@@ -24,8 +24,12 @@ class Command(BaseCommand):
         parser.add_argument("--progress", action="store_true", help="show a progress bar on stderr")
 
     def handle(self, *args, **options) -> None:
-        with jsonl_source(options["file"], stderr=options.get("stderr") or sys.stderr,
-                          progress=options["progress"], desc="import_outcomes") as (source, on_line):
+        with jsonl_source(
+            options["file"],
+            stderr=options.get("stderr") or sys.stderr,
+            progress=options["progress"],
+            desc="import_outcomes",
+        ) as (source, on_line):
             report = outcomes_import(lines=source, on_line=on_line)
         if report.bad:
             for number, reason in report.bad:

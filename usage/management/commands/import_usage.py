@@ -24,10 +24,14 @@ class Command(BaseCommand):
         parser.add_argument("--progress", action="store_true", help="show a progress bar on stderr")
 
     def handle(self, *args, **options) -> None:
-        with jsonl_source(options["file"], stderr=options.get("stderr") or sys.stderr,
-                          progress=options["progress"], desc="import") as (source, on_line):
+        with jsonl_source(
+            options["file"], stderr=options.get("stderr") or sys.stderr, progress=options["progress"], desc="import"
+        ) as (source, on_line):
             report = usage_events_import(
-                lines=source, strict=options["strict"], batch_size=max(1, options["batch_size"]), on_line=on_line,
+                lines=source,
+                strict=options["strict"],
+                batch_size=max(1, options["batch_size"]),
+                on_line=on_line,
             )
         for number, reason in report.bad:
             self.stderr.write(f"line {number}: {reason}")

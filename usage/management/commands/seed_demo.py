@@ -37,9 +37,38 @@ BUDGETS = {
 }
 SCRIPTED = "dan@demo.tokenwise"
 SCRIPT_PROMPT = "Generate a detailed status report for my AI usage dashboard, as long as possible."
-WORDS = ("refactor", "the", "billing", "service", "explain", "this", "stack", "trace", "write", "tests", "for",
-         "parser", "summarise", "customer", "ticket", "draft", "release", "notes", "review", "pull", "request",
-         "migration", "plan", "query", "slow", "index", "docs", "api", "error", "budget")
+WORDS = (
+    "refactor",
+    "the",
+    "billing",
+    "service",
+    "explain",
+    "this",
+    "stack",
+    "trace",
+    "write",
+    "tests",
+    "for",
+    "parser",
+    "summarise",
+    "customer",
+    "ticket",
+    "draft",
+    "release",
+    "notes",
+    "review",
+    "pull",
+    "request",
+    "migration",
+    "plan",
+    "query",
+    "slow",
+    "index",
+    "docs",
+    "api",
+    "error",
+    "budget",
+)
 MODELS = ["gpt-4o-mini", "gpt-4o-mini", "gpt-4o-mini", "gpt-4o", "text-embedding-3-small", "gpt-4.1-mini"]
 
 
@@ -47,32 +76,53 @@ class Command(BaseCommand):
     help = "Create a DEMO organisation (teams, people, keys, history) and the built-in demo upstream."
 
     def add_arguments(self, parser):
-        parser.add_argument("--base-url", default=settings.TOKENWISE_BASE_URL,
-                            help="where this Tokenwise is served (the demo upstream is mounted under it)")
+        parser.add_argument(
+            "--base-url",
+            default=settings.TOKENWISE_BASE_URL,
+            help="where this Tokenwise is served (the demo upstream is mounted under it)",
+        )
         parser.add_argument("--days", type=int, default=30, help="days of synthetic usage history")
         parser.add_argument("--seed", type=int, default=7)
 
     def handle(self, *args, **options):
         with transaction.atomic():
             people = self._org()
-            provider = provider_upsert(name="demo", base_url=options["base_url"].rstrip("/") + "/demo-upstream/v1",
-                                       api_key="demo-upstream-key", actor_label=LABEL)
+            provider = provider_upsert(
+                name="demo",
+                base_url=options["base_url"].rstrip("/") + "/demo-upstream/v1",
+                api_key="demo-upstream-key",
+                actor_label=LABEL,
+            )
             route_upsert(pattern="*", provider=provider, priority=1000, actor_label=LABEL)
             # The demo upstream speaks Anthropic's Messages API too: Claude Code works against make demo. Every
             # Claude model is served as claude-sonnet-4-6 (priced by default), whatever Claude Code asks for.
-            claude = provider_upsert(name="demo-anthropic", base_url=options["base_url"].rstrip("/") + "/demo-upstream",
-                                     api_key="demo-upstream-key", kind="anthropic", actor_label=LABEL)
-            route_upsert(pattern="claude-*", provider=claude, upstream_model="claude-sonnet-4-6", priority=1000,
-                         actor_label=LABEL)
+            claude = provider_upsert(
+                name="demo-anthropic",
+                base_url=options["base_url"].rstrip("/") + "/demo-upstream",
+                api_key="demo-upstream-key",
+                kind="anthropic",
+                actor_label=LABEL,
+            )
+            route_upsert(
+                pattern="claude-*",
+                provider=claude,
+                upstream_model="claude-sonnet-4-6",
+                priority=1000,
+                actor_label=LABEL,
+            )
             keys = self._keys(people)
             self._budgets()
         events = self._history(people, days=options["days"], seed=options["seed"])
         self.stdout.write(self.style.WARNING("DEMO DATA - synthetic people, usage and answers; not for production."))
         self.stdout.write(f"Demo upstream: {provider.base_url} (synthetic answers, no provider account needed)")
-        self.stdout.write(f"History: {events} usage events over {options['days']} days; "
-                          f"{len(getattr(self, '_flags', []))} usage-chasing flags raised for review.")
+        self.stdout.write(
+            f"History: {events} usage events over {options['days']} days; "
+            f"{len(getattr(self, '_flags', []))} usage-chasing flags raised for review."
+        )
         self.stdout.write(f"Sign in at {options['base_url']}/ with any demo e-mail and password '{DEMO_PASSWORD}':")
-        self.stdout.write("  admin@demo.tokenwise (admin), maria.manager@demo.tokenwise (manager), alice@demo.tokenwise")
+        self.stdout.write(
+            "  admin@demo.tokenwise (admin), maria.manager@demo.tokenwise (manager), alice@demo.tokenwise"
+        )
         self.stdout.write("Proxy keys (shown once; earlier demo keys were revoked):")
         for email, team, secret in keys:
             self.stdout.write(f"  {email:32} {team:10} {secret}")
@@ -132,8 +182,11 @@ class Command(BaseCommand):
                 for day in range(days, 0, -1):
                     calls = 48 if scripted else rng.randint(0, 12)
                     for index in range(calls):
-                        when = (now - timedelta(days=day, minutes=index * 30) if scripted
-                                else now - timedelta(days=day, minutes=rng.randint(0, 600)))
+                        when = (
+                            now - timedelta(days=day, minutes=index * 30)
+                            if scripted
+                            else now - timedelta(days=day, minutes=rng.randint(0, 600))
+                        )
                         events.append(self._event(rng, len(events), when, user, team, keys.get(team.pk), scripted))
         usage_events_ingest(events=events)
         usage_rollups_rebuild()
@@ -154,14 +207,25 @@ class Command(BaseCommand):
         quote = self._prices.quote(model, at=when)
         cost = cost_usd(quote, prompt_tokens=prompt, cached_tokens=0, completion_tokens=completion) if quote else None
         return UsageEventData(
-            request_id=f"req_demo_{number:08d}", created_at=when,
+            request_id=f"req_demo_{number:08d}",
+            created_at=when,
             endpoint="embeddings" if model.startswith("text-embedding") else "chat.completions",
-            key_id=key_id, user_id=user.pk, team_id=team.pk, model_requested=model, model_served=model,
-            provider="demo", prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion,
-            cost_usd=None if cost is None else str(cost), price_id=quote.id if quote else None,
-            latency_ms=rng.randint(200, 4000), max_tokens=completion and 1024,
+            key_id=key_id,
+            user_id=user.pk,
+            team_id=team.pk,
+            model_requested=model,
+            model_served=model,
+            provider="demo",
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            total_tokens=prompt + completion,
+            cost_usd=None if cost is None else str(cost),
+            price_id=quote.id if quote else None,
+            latency_ms=rng.randint(200, 4000),
+            max_tokens=completion and 1024,
             purpose="nightly-script" if scripted else rng.choice(["", "coding", "support", "docs"]),
-            prompt_hash=prompt_hash(prompt_text), prompt_simhash=simhash64(prompt_text),
+            prompt_hash=prompt_hash(prompt_text),
+            prompt_simhash=simhash64(prompt_text),
             output_simhash=simhash64(" ".join(rng.choice(WORDS) for _ in range(max(1, min(completion, 60))))),
         )
 
@@ -182,15 +246,25 @@ class Command(BaseCommand):
                 continue
             for number in range(len(calls) // 8):
                 linked = rng.sample(calls, k=min(3, len(calls)))
-                outcome_record(external_id=f"demo-{user_id}-{team_id}-{number}",
-                               kind=rng.choice(["pr_merged", "ticket_resolved", "doc_published"]),
-                               occurred_at=max(e.created_at for e in linked), user=users[user_id],
-                               team=teams[team_id], request_ids=[e.request_id for e in linked], source=LABEL,
-                               source_kind="import")
+                outcome_record(
+                    external_id=f"demo-{user_id}-{team_id}-{number}",
+                    kind=rng.choice(["pr_merged", "ticket_resolved", "doc_published"]),
+                    occurred_at=max(e.created_at for e in linked),
+                    user=users[user_id],
+                    team=teams[team_id],
+                    request_ids=[e.request_id for e in linked],
+                    source=LABEL,
+                    source_kind="import",
+                )
             for event in rng.sample(calls, k=len(calls) // 5):
-                feedback_record(request_id=event.request_id, owner=CallOwner(user_id, team_id),
-                                rater_user_id=user_id, rater_team_id=team_id, key_id=event.key_id,
-                                score=1 if rng.random() < 0.8 else -1)
+                feedback_record(
+                    request_id=event.request_id,
+                    owner=CallOwner(user_id, team_id),
+                    rater_user_id=user_id,
+                    rater_team_id=team_id,
+                    key_id=event.key_id,
+                    score=1 if rng.random() < 0.8 else -1,
+                )
         now = timezone.now()
         # Flags about synthetic history are not e-mailed: the demo's people have no mailboxes.
         with override_settings(EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend"):

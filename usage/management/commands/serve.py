@@ -35,9 +35,15 @@ class Command(BaseCommand):
             call_command("seed_demo", base_url=base_url, stdout=self.stdout)
         mode = "embedded (SQLite, in-process counters, eager tasks)" if settings.EMBEDDED else "Redis + database"
         self.stdout.write(f"Tokenwise on {base_url}  - OpenAI base URL: {base_url}/v1  - mode: {mode}")
-        uvicorn.run("config.asgi:application", host=options["host"], port=options["port"], workers=workers,
-                    log_level=os.environ.get("TOKENWISE_LOG_LEVEL", "info"), lifespan="off",
-                    timeout_graceful_shutdown=10)
+        uvicorn.run(
+            "config.asgi:application",
+            host=options["host"],
+            port=options["port"],
+            workers=workers,
+            log_level=os.environ.get("TOKENWISE_LOG_LEVEL", "info"),
+            lifespan="off",
+            timeout_graceful_shutdown=10,
+        )
 
 
 def _port_check(host: str, port: int, *, demo: bool) -> None:
@@ -51,6 +57,9 @@ def _port_check(host: str, port: int, *, demo: bool) -> None:
         except OSError as exc:
             other = port + 1
             how = f"make {'demo' if demo else 'run'} PORT={other}" + (
-                f" (or: python manage.py serve{' --demo' if demo else ''} --port {other})")
-            raise CommandError(f"Cannot listen on {host}:{port} ({exc.strerror or exc}): another server is "
-                               f"probably using it. Pick another port: {how}.") from None
+                f" (or: python manage.py serve{' --demo' if demo else ''} --port {other})"
+            )
+            raise CommandError(
+                f"Cannot listen on {host}:{port} ({exc.strerror or exc}): another server is "
+                f"probably using it. Pick another port: {how}."
+            ) from None

@@ -87,8 +87,9 @@ class Command(BaseCommand):
             self.stdout.write(evaluation.report(truth))
 
     def _sweep(self, seeds: range, people: int, days: int, start: datetime, progress) -> None:
-        result = sweep(seeds=seeds, people=people, days=days, start=start, time_zone=settings.TIME_ZONE,
-                       progress=progress)
+        result = sweep(
+            seeds=seeds, people=people, days=days, start=start, time_zone=settings.TIME_ZONE, progress=progress
+        )
         self.stdout.write(
             f"{len(seeds)} seeds ({seeds.start}..{seeds.stop - 1}) x {people} people x {days} days: "
             f"{result.people:,} people, {result.events:,} events; run_all took {result.detect_s:.1f} s in all"

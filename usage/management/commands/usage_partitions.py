@@ -32,8 +32,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--ahead", type=int, default=3, help="months after the current one (default 3)")
         parser.add_argument("--since", type=_month, default=None, help="first month to create, YYYY-MM")
-        parser.add_argument("--drop-before", type=_month, default=None,
-                            help="drop every month before this one (YYYY-MM): the events are deleted")
+        parser.add_argument(
+            "--drop-before",
+            type=_month,
+            default=None,
+            help="drop every month before this one (YYYY-MM): the events are deleted",
+        )
         parser.add_argument("--list", action="store_true", help="only list the partitions")
 
     def handle(self, *args, **options) -> None:
