@@ -228,6 +228,7 @@ class Outcome(models.Model):
         indexes = [
             models.Index(fields=["team", "occurred_at"], name="outcome_team_time"),
             models.Index(fields=["user", "occurred_at"], name="outcome_user_time"),
+            models.Index(fields=["session_id"], name="outcome_session", condition=~models.Q(session_id="")),
         ]
 
     def __str__(self) -> str:

@@ -27,6 +27,7 @@ from core.redis import REDIS_ERRORS, get_sync_redis
 from governance.models import ApiKey
 from usage.events import UsageEventData
 from usage.models import DailyRollup, UsageEvent
+from usage.value import outcomes_link_session_calls
 
 logger = logging.getLogger(__name__)
 
@@ -150,6 +151,13 @@ def usage_events_ingest(*, events: list[UsageEventData]) -> int:
     with transaction.atomic():
         inserted = _insert_copy(batch) if connection.vendor == "postgresql" else _insert_portable(batch)
         _keys_last_used_advance(batch)
+        outcomes_link_session_calls(
+            calls=[
+                (event.request_id, event.session_id, event.user_id, event.created_at)
+                for event in batch
+                if event.session_id and event.user_id is not None
+            ]
+        )
         transaction.on_commit(lambda: usage_rollups_mark_dirty(slices=slices))
     return inserted
 

@@ -131,7 +131,7 @@ def outcome_record(
     existing = Outcome.objects.filter(external_id=external_id).first()
     if existing is not None:
         return existing, False
-    ids = list(dict.fromkeys(str(r) for r in request_ids))[:1000]
+    ids = list(dict.fromkeys(str(r) for r in request_ids))[:MAX_LINKED_CALLS]
     try:
         with transaction.atomic():
             outcome = Outcome.objects.create(
@@ -153,6 +153,43 @@ def outcome_record(
         return Outcome.objects.get(external_id=external_id), False
     OutcomeRequest.objects.bulk_create(OutcomeRequest(outcome=outcome, request_id=r) for r in ids)
     return outcome, True
+
+
+MAX_LINKED_CALLS = 1000  # per outcome, as ``outcome_record`` keeps them
+
+
+def outcomes_link_session_calls(*, calls: list[tuple[str, str, int, datetime]]) -> int:
+    """Link newly recorded calls - (request id, agent session id, person, when) - to the outcomes their
+    session already produced; return how many links were made.
+
+    Telemetry can arrive before the calls of its session reach the ledger (with Redis the ledger is
+    written by a worker a moment later, and a coding agent sends its last export as it exits), so an
+    outcome recorded from a session links the calls recorded by then and the ledger links the rest as
+    they arrive: a call made by the same person in the same session, at or before the outcome. Call it
+    inside the ledger write's transaction. One query when a batch has agent calls, none otherwise.
+    """
+    calls = [call for call in calls if call[1]]
+    if not calls:
+        return 0
+    outcomes = Outcome.objects.filter(
+        session_id__in={session for _, session, _, _ in calls}, user_id__in={user for _, _, user, _ in calls}
+    ).only("pk", "session_id", "user_id", "occurred_at", "request_ids")
+    links: list[OutcomeRequest] = []
+    for outcome in outcomes:
+        known = set(outcome.request_ids)
+        new = [
+            request_id
+            for request_id, session, user, at in calls
+            if session == outcome.session_id
+            and user == outcome.user_id
+            and at <= outcome.occurred_at
+            and request_id not in known
+        ][: max(0, MAX_LINKED_CALLS - len(known))]
+        if new:
+            Outcome.objects.filter(pk=outcome.pk).update(request_ids=[*outcome.request_ids, *new])
+            links += [OutcomeRequest(outcome_id=outcome.pk, request_id=request_id) for request_id in new]
+    OutcomeRequest.objects.bulk_create(links, ignore_conflicts=True)
+    return len(links)
 
 
 @transaction.atomic

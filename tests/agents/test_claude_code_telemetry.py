@@ -6,11 +6,9 @@ accepted and ignored."""
 
 from __future__ import annotations
 
-from django.conf import settings
-
 from tests.agents.test_claude_code import MODEL, claude_code, fresh_counters  # noqa: F401  (fixtures)
 from tests.usage.integrations.conftest import counters_grown, otlp_counters
-from usage.models import Outcome, UsageEvent
+from usage.models import Outcome, OutcomeRequest, UsageEvent
 
 CONTENT = "print('hello')\nprint('world')"
 
@@ -57,10 +55,10 @@ def test_claude_code_exports_its_metrics_and_its_edit_becomes_value_signals(
     )
     calls = set(UsageEvent.objects.filter(session_id=session).values_list("request_id", flat=True))
     for outcome in outcomes:
+        outcome.refresh_from_db()
         assert (outcome.user, outcome.reported_by, outcome.session_id) == (employee, employee, session)
         assert outcome.source == f"claude-code:key:{employee_key[0].prefix}"
-        # Linked to the session's calls in the ledger when the export came: with Redis, those a worker
-        # had written by then (none here: the test drains the stream only afterwards).
-        assert set(outcome.request_ids) <= calls
-        if not settings.REDIS_URL:  # embedded: a call is in the ledger before its answer ends
-            assert set(outcome.request_ids) == calls
+        # Linked to every call of the session: with Redis the export came before a worker wrote the calls
+        # (the test drains the stream only now), and the ledger linked them as it wrote them.
+        assert set(outcome.request_ids) == calls
+        assert set(OutcomeRequest.objects.filter(outcome=outcome).values_list("request_id", flat=True)) == calls

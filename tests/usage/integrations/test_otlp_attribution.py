@@ -1,9 +1,11 @@
 """Whose value a data point is: with a team's service token, the team member its ``user.email`` names
 (or whose proxied calls carry its ``session.id``); with a person's own ``tw-`` key, that person only.
 And which calls it is linked to: the session's, when Claude Code's calls through the proxy carried the
-same ``session.id``."""
+same ``session.id`` - those recorded when the point came, and those the ledger records after it."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -12,7 +14,10 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from governance.services.api_tokens import api_token_create
 from governance.services.keys import key_create
 from tests.usage.integrations.conftest import claude_code_meter, otlp_post, otlp_request
+from usage.events import UsageEventData
 from usage.models import Outcome, OutcomeRequest, UsageEvent
+from usage.services import usage_events_ingest
+from usage.value import outcome_record
 
 COMMITS = "claude_code.commit.count"
 NO_MEMBER = "no member of the credential's team matches the point's user.email or session.id"
@@ -150,3 +155,49 @@ def test_someone_elses_session_is_not_linked_to_ones_signal(live_proxy, ledger, 
     assert status == 200
     outcome = Outcome.objects.get()
     assert (outcome.user, outcome.request_ids) == (employee, [])
+
+
+def _agent_call(request_id: str, *, session: str, user, team, at) -> UsageEventData:
+    return UsageEventData(
+        request_id=request_id,
+        created_at=at,
+        endpoint="messages",
+        user_id=user.pk,
+        team_id=team.pk,
+        session_id=session,
+        model_requested="claude-sonnet-4-5",
+        total_tokens=10,
+    )
+
+
+def test_calls_that_reach_the_ledger_after_their_sessions_signal_are_linked_to_it(employee, manager, team):
+    moment = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    first = _agent_call("req_first", session="sess-late", user=employee, team=team, at=moment - timedelta(minutes=5))
+    usage_events_ingest(events=[first])
+    outcome, _ = outcome_record(
+        external_id="otlp-late",
+        kind="agent_commit",
+        occurred_at=moment,
+        source_kind="integration",
+        user=employee,
+        team=team,
+        integration="otlp",
+        session_id="sess-late",
+        request_ids=["req_first"],
+    )
+    late = [
+        _agent_call("req_late", session="sess-late", user=employee, team=team, at=moment - timedelta(seconds=1)),
+        _agent_call("req_after", session="sess-late", user=employee, team=team, at=moment + timedelta(seconds=1)),
+        _agent_call("req_other_person", session="sess-late", user=manager, team=team, at=moment),
+        _agent_call("req_other_session", session="sess-else", user=employee, team=team, at=moment),
+    ]
+
+    usage_events_ingest(events=late)
+    usage_events_ingest(events=late)  # a redelivered batch links nothing twice
+
+    outcome.refresh_from_db()
+    assert outcome.request_ids == ["req_first", "req_late"]
+    assert sorted(OutcomeRequest.objects.filter(outcome=outcome).values_list("request_id", flat=True)) == [
+        "req_first",
+        "req_late",
+    ]
