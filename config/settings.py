@@ -7,6 +7,7 @@ runs in its embedded quick-start mode: SQLite, in-process caches and counters, e
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 
@@ -188,7 +189,7 @@ TOKENWISE_DEMO_UPSTREAM = env_bool("TOKENWISE_DEMO_UPSTREAM", EMBEDDED)
 # Encrypts provider secrets stored in the database; derived from SECRET_KEY when unset.
 TOKENWISE_SECRETS_KEY = env_str("TOKENWISE_SECRETS_KEY")
 
-LOGGING = {
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},

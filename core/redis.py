@@ -67,9 +67,11 @@ class _ClosedTransportIsConnectionError:
 
     async def send_packed_command(self, command, check_health: bool = True) -> None:
         try:
-            await super().send_packed_command(command, check_health)
+            # A mixin: mypy cannot see the redis-py connection class it is mixed into, which has
+            # send_packed_command and the private _writer.
+            await super().send_packed_command(command, check_health)  # type: ignore[misc]  # mixin
         except (RuntimeError, AttributeError) as exc:
-            if isinstance(exc, AttributeError) and self._writer is not None:
+            if isinstance(exc, AttributeError) and self._writer is not None:  # type: ignore[attr-defined]  # mixin
                 raise
             raise redis.exceptions.ConnectionError(f"Redis closed the connection ({exc})") from exc
 
@@ -114,7 +116,7 @@ def _url_options(url: str) -> dict[str, Any]:
 
 def _create_async() -> AsyncRedis:
     mode, url = settings.TOKENWISE_REDIS_MODE, settings.REDIS_URL
-    timeouts = {"socket_connect_timeout": CONNECT_TIMEOUT_S, "socket_timeout": COMMAND_TIMEOUT_S}
+    timeouts: dict[str, Any] = {"socket_connect_timeout": CONNECT_TIMEOUT_S, "socket_timeout": COMMAND_TIMEOUT_S}
     if mode == "cluster":
         # Redirections and a failover (ClusterDownError, a dead node) are retried here a few times,
         # then raised: callers take their "Redis down" path.
@@ -193,6 +195,7 @@ async def _node_client(client: redis.asyncio.cluster.RedisCluster, key: str) -> 
     if not client.nodes_manager.slots_cache:
         await client.initialize()
     node = client.get_node_from_key(key)
+    assert node is not None  # the primary (replica=False); a slot no node covers raises SlotNotCoveredError
     clients = _node_clients.setdefault(asyncio.get_running_loop(), {})
     found = clients.get(node.name)
     if found is None:
@@ -224,8 +227,11 @@ async def replicated_pipeline(key: str, commands: list[tuple]) -> list:
     connection errors of ``REDIS_ERRORS``.
     """
     mode = settings.TOKENWISE_REDIS_MODE
-    cluster = get_async_redis()
-    client = await _node_client(cluster, key) if mode == "cluster" else cluster
+    client = get_async_redis()
+    assert client is not None  # callers publish to Redis only when REDIS_URL is set
+    cluster = client if isinstance(client, redis.asyncio.cluster.RedisCluster) else None  # the Cluster mode
+    if cluster is not None:
+        client = await _node_client(cluster, key)
     pipe = client.pipeline(transaction=False)
     for command in commands:
         pipe.execute_command(*command)
@@ -234,14 +240,14 @@ async def replicated_pipeline(key: str, commands: list[tuple]) -> list:
     try:
         replies = await pipe.execute(raise_on_error=False)
     except REDIS_ERRORS:
-        if mode == "cluster":
+        if cluster is not None:
             await _node_clients_forget(cluster)
         raise
     if mode == "standalone":
         return replies
     acknowledged = replies.pop()
     if isinstance(acknowledged, Exception) or acknowledged < 1:
-        if mode == "cluster":
+        if cluster is not None:
             await _node_clients_forget(cluster)  # MOVED or READONLY after a failover: the slot moved
         raise NotReplicated(f"no replica acknowledged the write within {REPLICA_WAIT_MS} ms")
     return replies

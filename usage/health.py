@@ -67,6 +67,7 @@ async def _check(name: str, probe) -> dict[str, Any]:
 
 async def _stream_backlog() -> dict[str, int]:
     client = get_async_redis()
+    assert client is not None  # checked only when REDIS_URL is set
     await client.ping()
     stream = settings.TOKENWISE_LEDGER_STREAM
     length = await client.xlen(stream)

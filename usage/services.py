@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterable
 from datetime import date, datetime, time as dt_time, timedelta
 from decimal import Decimal
+from typing import cast
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -58,7 +59,8 @@ def _insert_copy(events: list[UsageEventData]) -> int:
     getters = [
         (field.attname, None) if field.attname in _EVENT_FIELDS else (None, field.get_default()) for field in fields
     ]
-    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    # A concrete field always has a column; django-stubs types Field.column as optional for all fields.
+    columns = ", ".join(connection.ops.quote_name(cast(str, field.column)) for field in fields)
     table = connection.ops.quote_name(UsageEvent._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -287,7 +289,8 @@ def usage_rollups_refresh(*, slices: Iterable[RollupSlice] | None = None, time_b
         return 0  # embedded mode: slices are recomputed inline at ingest, nothing is ever queued
     deadline, done = time.monotonic() + time_budget_s, 0
     while time.monotonic() < deadline:
-        popped = client.spop(_dirty_key(), 100)
+        # With a count SPOP answers a list (redis-py's annotation says a set, which would not slice).
+        popped = cast(list[bytes | str], client.spop(_dirty_key(), 100))
         if not popped:
             break
         for index, raw in enumerate(popped):

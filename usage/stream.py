@@ -16,11 +16,12 @@ import logging
 import os
 import socket
 import time
+from typing import cast
 
 import redis
 from django.conf import settings
 
-from core.redis import get_sync_redis
+from core.redis import SyncRedis, get_sync_redis
 from usage.events import UsageEventData
 from usage.services import usage_events_ingest
 
@@ -43,7 +44,7 @@ def consumer_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-def _group_ensure(client: redis.Redis, stream: str) -> None:
+def _group_ensure(client: SyncRedis, stream: str) -> None:
     try:
         client.xgroup_create(stream, GROUP, id="0", mkstream=True)
     except redis.exceptions.ResponseError as exc:
@@ -51,7 +52,7 @@ def _group_ensure(client: redis.Redis, stream: str) -> None:
             raise
 
 
-def _consumers_forget(client: redis.Redis, stream: str, *, keep: str) -> None:
+def _consumers_forget(client: SyncRedis, stream: str, *, keep: str) -> None:
     """Remove long-idle consumers with nothing pending (one per worker process ever started)."""
     for info in client.xinfo_consumers(stream, GROUP):
         name = info["name"].decode() if isinstance(info["name"], bytes) else info["name"]
@@ -59,7 +60,7 @@ def _consumers_forget(client: redis.Redis, stream: str, *, keep: str) -> None:
             client.xgroup_delconsumer(stream, GROUP, name)
 
 
-def _entries_process(client: redis.Redis, stream: str, entries: list) -> tuple[int, int]:
+def _entries_process(client: SyncRedis, stream: str, entries: list) -> tuple[int, int]:
     """Ingest one batch of entries, then XACK + XDEL them; returns (inserted, dead).
 
     A database error propagates before anything is acknowledged: the entries stay pending.
@@ -125,7 +126,8 @@ def usage_stream_drain(
             break
 
     while time.monotonic() < deadline:
-        response = client.xreadgroup(GROUP, me, {stream: ">"}, count=count)
+        # RESP2: a list of [stream, entries] (redis-py's annotation gives RESP3's dict).
+        response = cast(list, client.xreadgroup(GROUP, me, {stream: ">"}, count=count))
         entries = response[0][1] if response else []
         if not entries:
             result.exhausted = True

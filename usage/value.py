@@ -50,7 +50,7 @@ def feedback_record(
     rater_user_id: int,
     rater_team_id: int | None,
     key_id: int | None,
-    score: int,
+    score: object,
     scale: str | None = None,
     comment: str = "",
 ) -> Feedback:
@@ -58,6 +58,8 @@ def feedback_record(
 
     The rater must be the person who made the call, or rate with a key of the call's team - checked by
     the caller against ``owner``. Idempotent per (request id, key): a repeat replaces score and comment.
+    ``score`` is taken as received (a JSON value) and checked here: raises ValueSignalError unless it is
+    an integer on its scale (``feedback_scale_for``).
     """
     scale = feedback_scale_for(score=score, scale=scale)
     lookup: dict[str, Any] = (

@@ -7,8 +7,7 @@ from datetime import timedelta
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.models import User
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -26,14 +25,8 @@ from governance.reports.flags import flag_groups
 from governance.reports.windows import PRESETS
 from governance.services.keys import key_create, key_revoke
 from governance.views.charts import mix_chart, usage_chart
-from governance.views.common import window_from_request
+from governance.views.common import AuthenticatedHttpRequest, window_from_request
 from usage.sessions import agent_activity_for_user, session_calls_for_user
-
-
-class AuthenticatedHttpRequest(HttpRequest):
-    """The request of a ``login_required`` view: its user is a signed-in ``User``, never anonymous."""
-
-    user: User
 
 
 class KeyCreateForm(forms.Form):

@@ -214,19 +214,31 @@ def _checks(
         ("user", principal.user_id, policy.person),
     )
     for scope, user_id, limits in levels:
-        ids = {"team_id": principal.team_id, "user_id": user_id}
+        team_id = principal.team_id
         if limits.rpm is not None:
             rates.append(
-                RateCheck(key=rate_key(**ids, kind="rpm"), kind="requests", limit=limits.rpm, amount=1, scope=scope)
+                RateCheck(
+                    key=rate_key(team_id=team_id, user_id=user_id, kind="rpm"),
+                    kind="requests",
+                    limit=limits.rpm,
+                    amount=1,
+                    scope=scope,
+                )
             )
         if limits.tpm is not None:
             rates.append(
-                RateCheck(key=rate_key(**ids, kind="tpm"), kind="tokens", limit=limits.tpm, amount=tokens, scope=scope)
+                RateCheck(
+                    key=rate_key(team_id=team_id, user_id=user_id, kind="tpm"),
+                    kind="tokens",
+                    limit=limits.tpm,
+                    amount=tokens,
+                    scope=scope,
+                )
             )
         for kind, limit in limits.tokens:
             budgets.append(
                 BudgetCheck(
-                    key=budget_key(**ids, unit="tok", period=periods[kind]),
+                    key=budget_key(team_id=team_id, user_id=user_id, unit="tok", period=periods[kind]),
                     unit="tokens",
                     limit=limit,
                     amount=tokens,
@@ -234,13 +246,14 @@ def _checks(
                     thresholds=limits.thresholds,
                     scope=scope,
                     period=periods[kind],
-                    **ids,
+                    team_id=team_id,
+                    user_id=user_id,
                 )
             )
         for kind, limit_usd in limits.usd:
             budgets.append(
                 BudgetCheck(
-                    key=budget_key(**ids, unit="usd", period=periods[kind]),
+                    key=budget_key(team_id=team_id, user_id=user_id, unit="usd", period=periods[kind]),
                     unit="usd",
                     limit=int(limit_usd * USD_UNITS),
                     amount=cost,
@@ -248,7 +261,8 @@ def _checks(
                     thresholds=limits.thresholds,
                     scope=scope,
                     period=periods[kind],
-                    **ids,
+                    team_id=team_id,
+                    user_id=user_id,
                 )
             )
     return rates, budgets
@@ -272,6 +286,7 @@ async def _run(plan: Plan) -> tuple[AdmitResult, Any]:
                 ) from exc
             logger.warning("counters unreachable: %s admitted by this process's own counters", plan.rid)
         else:
+            assert result.version is not None  # the admission script always answers the team's version
             policy_version_observe(plan.team_id, result.version)
             return result, redis_counters
     await _seed_local(plan)
@@ -523,7 +538,7 @@ async def settlement_send(
                     raise raw
                 raise redis.exceptions.ConnectionError(str(raw))  # not served (LOADING, READONLY ...)
         except REDIS_ERRORS:
-            if command is None:
+            if settlement is None or command is None:  # a command comes from a settlement
                 return
             try:  # the answer is lost, not necessarily the settlement: send it again, safely
                 await settlement.run_again()
@@ -535,7 +550,7 @@ async def settlement_send(
         except Exception:
             logger.exception("settlement failed for %s", request_id)
             return
-        if command is not None:
+        if settlement is not None and command is not None:
             await _settle_quietly(settlement.reply(raw), request_id)
 
     return answer()

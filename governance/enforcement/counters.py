@@ -203,6 +203,7 @@ class RedisCounters:
 
     async def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
         client = get_async_redis()
+        assert client is not None  # these counters are used only when REDIS_URL is set
         try:
             return await client.evalsha(self._shas[name], len(keys), *keys, *args)
         except redis.exceptions.NoScriptError:

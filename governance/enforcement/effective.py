@@ -262,11 +262,11 @@ def policy_version_observe(team_id: int, version: int) -> None:
 async def _shared_lookup(team_id: int, user_id: int) -> EffectivePolicy:
     client = get_async_redis()
     entry_key = _entry_key(team_id, user_id)
-    version = None
+    version: int | None = None
     if client is not None:
         try:
-            version, raw = await client.mget(policy_version_key(team_id), entry_key)
-            version = int(version or 0)
+            raw_version, raw = await client.mget(policy_version_key(team_id), entry_key)
+            version = int(raw_version or 0)
             policy_version_observe(team_id, version)
             if raw is not None:
                 entry = json.loads(raw)

@@ -18,6 +18,7 @@ import dataclasses
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Sum
@@ -118,11 +119,12 @@ def budgets_current(*, now: float) -> list[BudgetCheck]:
 
 def _reconcile_redis(budgets: list[BudgetCheck], *, now: float, quiet_s: float, report: ReconcileReport) -> None:
     client = get_sync_redis()
+    assert client is not None  # called only when REDIS_URL is set
     pipe = client.pipeline(transaction=False)
     for budget in budgets:
         pipe.hmget(budget.key, "u", "t")
     seen = pipe.execute()
-    counters = []
+    counters: list[list[Any]] = []  # per budget: key, used, settled at, target, expiry
     for budget, (used, settled_at) in zip(budgets, seen, strict=False):
         used_seen = -1 if used is None else int(used)
         t_seen = "" if settled_at is None else settled_at.decode()

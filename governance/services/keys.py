@@ -187,14 +187,14 @@ async def _principal_lookup(hash_value: str) -> KeyPrincipal | None:
 
     client = get_async_redis()
     entry_key, generation_key = _CACHE_KEY.format(hash_value), _GENERATION_KEY.format(hash_value)
-    generation = b""
+    generation: bytes | str = b""
     if client is not None:
         try:
-            raw, generation = await client.mget(entry_key, generation_key)
+            raw, raw_generation = await client.mget(entry_key, generation_key)
             if raw is not None:
                 data = json.loads(raw)
                 return KeyPrincipal(**data) if data else None
-            generation = generation or b""
+            generation = raw_generation or b""
         except REDIS_ERRORS:
             client = None  # Redis down: fall through to the database
     principal = await sync_to_async(_principal_from_db, thread_sensitive=False)(hash_value)

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.models import User
 from django.http import Http404, HttpRequest
 
 from governance.permissions import user_is_admin
 from governance.reports import Period
 from governance.reports.windows import DEFAULT_WINDOW, Window, window_parse, window_preset
+
+
+class AuthenticatedHttpRequest(HttpRequest):
+    """The request of a ``login_required`` view: its user is a signed-in ``User``, never anonymous."""
+
+    user: User
 
 
 def window_from_request(request: HttpRequest) -> tuple[Window, str]:

@@ -20,14 +20,14 @@ from governance.reports.people import person_page
 from governance.reports.rollups import person_label
 from governance.reports.windows import PRESETS
 from governance.views.charts import shares_chart, stacked_chart
-from governance.views.common import window_from_request
+from governance.views.common import AuthenticatedHttpRequest, window_from_request
 from governance.visibility import person_teams_visible
 
 FILTER_FIELDS = ("user", "team", "key", "model", "purpose", "client", "session", "status", "q")
 
 
 @login_required
-def person_view(request: HttpRequest, user_id: int) -> HttpResponse:
+def person_view(request: AuthenticatedHttpRequest, user_id: int) -> HttpResponse:
     """One person's usage, what drove it, sessions, value against peers and flags (within the teams one may see)."""
     subject = get_user_model().objects.filter(pk=user_id).first() if user_id < 2**63 else None
     if subject is None:
@@ -79,7 +79,7 @@ def _int(value: str | None) -> int | None:
 
 
 @login_required
-def request_log(request: HttpRequest) -> HttpResponse:
+def request_log(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The calls one may see, newest first, 50 a page, with filters and a search box."""
     window, window_error = window_from_request(request)
     get = request.GET

@@ -511,6 +511,7 @@ class DemoUpstream:
             raise ApiError(400, "max_tokens: Field required", param="max_tokens")
         scripted = anthropic.scripted_tool_call(payload, self.tool_calls)
         tool_name = anthropic.tool_to_use(payload)
+        tool: tuple[str, str, dict] | None
         if scripted is not None:
             tool = (self._new_id("toolu_"), *scripted)
         else:

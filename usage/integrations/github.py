@@ -122,7 +122,7 @@ def github_signal_read(*, event: str, payload: dict) -> GithubSignal | None:
     if event == "pull_request" and action == "closed":
         pull = payload.get("pull_request") or {}
         author = pull.get("user")
-        if not pull.get("merged") or _is_bot(author) or not pull.get("id"):
+        if not pull.get("merged") or author is None or _is_bot(author) or not pull.get("id"):
             return None
         return GithubSignal(
             kind="pr_merged",
@@ -134,7 +134,7 @@ def github_signal_read(*, event: str, payload: dict) -> GithubSignal | None:
     if event == "pull_request_review" and action == "submitted":
         review, pull = payload.get("review") or {}, payload.get("pull_request") or {}
         reviewer, author = review.get("user"), pull.get("user") or {}
-        if _is_bot(reviewer) or not review.get("id"):
+        if reviewer is None or _is_bot(reviewer) or not review.get("id"):
             return None
         if reviewer["login"].lower() == str(author.get("login", "")).lower():
             return None  # a comment on one's own pull request reviews nothing
@@ -147,7 +147,12 @@ def github_signal_read(*, event: str, payload: dict) -> GithubSignal | None:
         )
     if event == "issues" and action == "closed":
         issue, closer = payload.get("issue") or {}, payload.get("sender")
-        if issue.get("state_reason") not in (None, "completed") or _is_bot(closer) or not issue.get("id"):
+        if (
+            issue.get("state_reason") not in (None, "completed")
+            or closer is None
+            or _is_bot(closer)
+            or not issue.get("id")
+        ):
             return None  # closed as not planned (or a duplicate) is no result
         return GithubSignal(
             kind="issue_closed",
@@ -205,6 +210,7 @@ def _identity_touch(login: str) -> GithubIdentity:
 
 
 def _signal_record(*, delivery: GithubDelivery, user) -> Outcome:
+    assert delivery.occurred_at is not None  # set on every delivery with a signal, the only ones recorded
     integration_kinds_register({delivery.kind})
     outcome, _ = outcome_record(
         external_id=delivery.external_id,

@@ -95,7 +95,9 @@ async def _failures_count(address: str, window: int) -> int:
         key = _REDIS_KEY.format(window, address)
         try:
             async with client.pipeline(transaction=False) as pipe:
-                count, _ = await pipe.incr(key).expire(key, 2 * WINDOW_S).execute()
+                pipe.incr(key)
+                pipe.expire(key, 2 * WINDOW_S)
+                count, _ = await pipe.execute()
             return int(count)
         except REDIS_ERRORS:
             pass  # counted in this process meanwhile

@@ -343,6 +343,7 @@ async def _record_batch_join(call: Call) -> None:
         batch.timer = loop.call_later(settings.TOKENWISE_RECORD_DELAY_S, _record_batch_start, loop, batch)
     batch.calls.append(call)
     if len(batch.calls) >= RECORD_BATCH_MAX:
+        assert batch.timer is not None  # set when the batch opened
         batch.timer.cancel()
         _record_batch_start(loop, batch)
     await asyncio.shield(batch.done)

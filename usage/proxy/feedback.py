@@ -34,7 +34,8 @@ async def _call_owner(request_id: str, principal: KeyPrincipal) -> CallOwner | N
         try:
             raw = await client.get(CALL_OWNER_KEY.format(request_id))
             if raw:
-                user_id, _, team_id = raw.decode().partition(":")
+                text = raw.decode() if isinstance(raw, bytes) else raw  # bytes: no decode_responses
+                user_id, _, team_id = text.partition(":")
                 return CallOwner(user_id=int(user_id), team_id=int(team_id) if team_id else None)
         except REDIS_ERRORS:
             pass

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.core.exceptions import RequestAborted
@@ -61,11 +63,12 @@ class LeanASGIHandler(ASGIHandler):
         await self.handle(scope, receive, send)
 
     def load_middleware(self, is_async: bool = False) -> None:
-        self._view_middleware = []
-        self._template_response_middleware = []
-        self._exception_middleware = []
+        self._view_middleware: list[Callable[..., Any]] = []
+        self._template_response_middleware: list[Callable[..., Any]] = []
+        self._exception_middleware: list[Callable[..., Any]] = []
         self._middleware_chain = convert_exception_to_response(
-            self._get_response_async if is_async else self._get_response
+            # Django's private BaseHandler methods, which django-stubs does not declare.
+            self._get_response_async if is_async else self._get_response  # type: ignore[attr-defined]
         )
 
     async def handle(self, scope, receive, send) -> None:
@@ -78,6 +81,7 @@ class LeanASGIHandler(ASGIHandler):
         set_script_prefix(get_script_prefix(scope))
         request, error_response = self.create_request(scope, body_file)
         if request is None:
+            assert error_response is not None  # create_request answers a request or an error response
             body_file.close()
             await self.send_response(error_response, send)
             return

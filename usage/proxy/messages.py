@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
 from governance.enforcement.admission import admission_admit, models_visible
@@ -33,7 +34,7 @@ from usage.proxy.auth_throttle import proxy_authenticate
 from usage.proxy.call import Call
 from usage.proxy.errors import ProxyError
 from usage.proxy.relay import relay
-from usage.proxy.transport import UpstreamRequest
+from usage.proxy.transport import UpstreamRequest, UpstreamResponse
 from usage.proxy.upstream import Upstream, http_client, upstream_for
 from usage.proxy.views import FALLBACK_STATUSES, call_answer, read_body
 
@@ -110,7 +111,7 @@ def forward_body(call: Call, raw: bytes, body: dict[str, Any], upstream: Upstrea
 
     A lowered ``max_tokens`` (a policy cap, or fitted to the budget left) lowers a thinking budget that
     no longer fits under it (the API wants ``budget_tokens < max_tokens``)."""
-    changed = {}
+    changed: dict[str, Any] = {}
     if upstream.model != body["model"]:
         changed["model"] = upstream.model
     limit = call.admission.max_tokens if call.admission is not None else None
@@ -145,7 +146,7 @@ def _upstream_request(request: HttpRequest, upstream: Upstream, path: str, paylo
     )
 
 
-async def _send(call: Call, request: HttpRequest, upstream: Upstream, payload: bytes) -> httpx.Response:
+async def _send(call: Call, request: HttpRequest, upstream: Upstream, payload: bytes) -> UpstreamResponse:
     call.event.provider, call.event.model_served = upstream.provider, upstream.model
     try:
         return await http_client().send(
@@ -161,7 +162,7 @@ async def _send(call: Call, request: HttpRequest, upstream: Upstream, payload: b
 
 async def _send_with_fallback(
     call: Call, request: HttpRequest, upstream: Upstream, raw: bytes, body: dict[str, Any]
-) -> httpx.Response:
+) -> UpstreamResponse:
     """As ``views.send_with_fallback``: the route's fallback provider once, when the first one fails
     before answering anything usable (unreachable, timeout, 429, 5xx)."""
     fallback = upstream.fallback
@@ -197,7 +198,7 @@ def _error_body(status: int, raw: bytes) -> tuple[bytes, str]:
     ).encode(), f"upstream_{status}"
 
 
-async def _answer_whole(call: Call, response: httpx.Response) -> HttpResponse:
+async def _answer_whole(call: Call, response: UpstreamResponse) -> HttpResponse:
     """Read a non-streamed (or error) upstream answer and pass it through."""
     try:
         raw = await response.aread()
@@ -235,7 +236,8 @@ async def _served_model_of(model: str) -> str | None:
     return None if upstream is None else upstream.model
 
 
-async def _forward_message(call: Call, request: HttpRequest) -> HttpResponse:
+async def _forward_message(call: Call, request: HttpRequest) -> HttpResponseBase:
+    assert call.principal is not None  # _forward identified the caller
     raw, body = read_body(request)
     asked = _check_body(body)
     call.observe_request(body)
@@ -281,6 +283,7 @@ async def _forward_message(call: Call, request: HttpRequest) -> HttpResponse:
 
 async def _forward_count(call: Call, request: HttpRequest) -> HttpResponse:
     """count_tokens: the caller's policy must allow the model; recorded with no tokens and cost 0."""
+    assert call.principal is not None  # _forward identified the caller
     raw, body = read_body(request)
     call.observe_request(body)
     call.tokens = Tokens()  # nothing is generated or billed: never estimated
@@ -298,7 +301,7 @@ async def _forward_count(call: Call, request: HttpRequest) -> HttpResponse:
     return await _answer_whole(call, await _send(call, request, upstream, payload))
 
 
-async def _anthropic_call(request: HttpRequest, endpoint: str) -> HttpResponse:
+async def _anthropic_call(request: HttpRequest, endpoint: str) -> HttpResponseBase:
     """One proxied Messages API call: every exit path records exactly one usage event."""
     if request.method != "POST":
         return anthropic_error(
@@ -311,7 +314,7 @@ async def _anthropic_call(request: HttpRequest, endpoint: str) -> HttpResponse:
     return await call_answer(call, _forward(call, request, endpoint), refusal=_response_for, failure=_server_error)
 
 
-async def _forward(call: Call, request: HttpRequest, endpoint: str) -> HttpResponse:
+async def _forward(call: Call, request: HttpRequest, endpoint: str) -> HttpResponseBase:
     _authorization_from_api_key(request)
     call.identify(await proxy_authenticate(request))
     if endpoint == "messages":
@@ -326,12 +329,12 @@ def _server_error(
 
 
 @csrf_exempt
-async def messages(request: HttpRequest) -> HttpResponse:
+async def messages(request: HttpRequest) -> HttpResponseBase:
     return await _anthropic_call(request, "messages")
 
 
 @csrf_exempt
-async def count_tokens(request: HttpRequest) -> HttpResponse:
+async def count_tokens(request: HttpRequest) -> HttpResponseBase:
     return await _anthropic_call(request, "messages.count_tokens")
 
 

@@ -22,6 +22,7 @@ import httpx
 
 from usage.proxy.accounting import tokens_from_anthropic_usage, tokens_from_usage
 from usage.proxy.call import Call
+from usage.proxy.transport import UpstreamResponse
 
 _EOL = rb"(?:\r\n|\r(?!\n)|\n)"  # a CR that ends the bytes at hand ends its line (see ``_pass``)
 _EVENT = re.compile(rb"(?:[^\r\n]++" + _EOL + rb")*+" + _EOL)  # non-blank lines, then the blank one
@@ -132,7 +133,9 @@ def _pass(call: Call, data: bytes, *, final: bool = False) -> tuple[bytes, bytes
     start = _last_event_end(data, match.start(), has_cr)  # where the event to act on begins
     out = [data[:start]]
     while start < end:
-        stop = _EVENT.match(data, start).end()
+        whole = _EVENT.match(data, start)
+        assert whole is not None  # [start, end) holds whole events: one begins at start
+        stop = whole.end()
         event = data[start:stop]
         if observe_event(call, event):
             out.append(event)
@@ -166,7 +169,7 @@ def _stream_error(message: str, code: str, endpoint: str = "") -> bytes:
     return b"data: " + json.dumps(body).encode() + b"\n\n"
 
 
-async def relay(call: Call, upstream: httpx.Response) -> AsyncIterator[bytes]:
+async def relay(call: Call, upstream: UpstreamResponse) -> AsyncIterator[bytes]:
     """Yield the upstream's events as they arrive; settle and record when the stream ends in any way."""
     status, error_code = 200, ""
     buffer = b""
@@ -200,7 +203,7 @@ async def relay(call: Call, upstream: httpx.Response) -> AsyncIterator[bytes]:
             pass  # the settlement task goes on by itself
 
 
-async def _close_quietly(upstream: httpx.Response) -> None:
+async def _close_quietly(upstream: UpstreamResponse) -> None:
     try:
         await asyncio.shield(upstream.aclose())
     except (asyncio.CancelledError, httpx.HTTPError, RuntimeError):

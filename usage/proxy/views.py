@@ -17,8 +17,10 @@ from typing import Any
 import httpx
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.core.handlers.asgi import ASGIRequest
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
 from governance.enforcement.admission import admission_admit, models_visible
@@ -38,6 +40,7 @@ from usage.proxy.errors import (
 )
 from usage.proxy.json_depth import json_depth_limit, json_too_deep
 from usage.proxy.relay import relay
+from usage.proxy.transport import UpstreamResponse
 from usage.proxy.upstream import Upstream, build_request, http_client, upstream_for, upstreams_all
 
 logger = logging.getLogger(__name__)
@@ -79,6 +82,7 @@ def read_body(request: HttpRequest) -> tuple[bytes, dict[str, Any]]:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         declared = 0
+    assert isinstance(request, ASGIRequest)  # the /v1 views are async: served under ASGI
     if declared > limit or request.scope.get(BODY_TOO_LARGE):
         raise ProxyError(413, f"Request body is larger than the {limit}-byte limit.", code="request_too_large")
     try:
@@ -132,8 +136,8 @@ def forward_body(call: Call, raw: bytes, body: dict[str, Any], upstream: Upstrea
             # least "model", so ``...}`` becomes ``...,"stream_options":{...}}``), not re-serialised.
             end = raw.rstrip().rfind(b"}")
             return raw[:end] + _INCLUDE_USAGE + raw[end:]
-        options = body.get("stream_options") if isinstance(body.get("stream_options"), dict) else {}
-        body = dict(body, stream_options=dict(options, include_usage=True))
+        options = body.get("stream_options")
+        body = dict(body, stream_options=dict(options if isinstance(options, dict) else {}, include_usage=True))
         changed = True
     return json.dumps(body).encode() if changed else raw
 
@@ -144,7 +148,7 @@ async def served_model_of(model: str) -> str | None:
     return None if upstream is None else upstream.model
 
 
-async def send_upstream(call: Call, upstream: Upstream, payload: bytes) -> httpx.Response:
+async def send_upstream(call: Call, upstream: Upstream, payload: bytes) -> UpstreamResponse:
     request = build_request(upstream, method="POST", path=PATHS[call.endpoint], body=payload)
     call.event.provider, call.event.model_served = upstream.provider, upstream.model
     try:
@@ -162,7 +166,7 @@ async def send_upstream(call: Call, upstream: Upstream, payload: bytes) -> httpx
         ) from exc
 
 
-async def send_with_fallback(call: Call, upstream: Upstream, raw: bytes, body: dict[str, Any]) -> httpx.Response:
+async def send_with_fallback(call: Call, upstream: Upstream, raw: bytes, body: dict[str, Any]) -> UpstreamResponse:
     """Send to the route's provider; when it fails before answering anything usable (unreachable,
     timeout, 429 or 5xx), send once to the route's fallback provider, if it has one.
 
@@ -193,7 +197,7 @@ async def send_with_fallback(call: Call, upstream: Upstream, raw: bytes, body: d
     return await send_upstream(call, fallback, forward_body(call, raw, body, fallback))
 
 
-async def answer_whole(call: Call, response: httpx.Response) -> HttpResponse:
+async def answer_whole(call: Call, response: UpstreamResponse) -> HttpResponse:
     """Read a non-streamed (or error) upstream answer and pass it through."""
     try:
         raw = await response.aread()
@@ -235,7 +239,7 @@ async def answer_whole(call: Call, response: httpx.Response) -> HttpResponse:
     return out
 
 
-async def proxy(request: HttpRequest, endpoint: str) -> HttpResponse:
+async def proxy(request: HttpRequest, endpoint: str) -> HttpResponseBase:
     """One proxied POST: every exit path records exactly one usage event."""
     if request.method != "POST":
         return _method_not_allowed(request, "POST")
@@ -255,15 +259,16 @@ def _server_error(
 
 async def call_answer(
     call: Call,
-    forward: Awaitable[HttpResponse],
+    forward: Awaitable[HttpResponseBase],
     *,
     refusal: Callable[..., HttpResponse],
     failure: Callable[..., HttpResponse],
-) -> HttpResponse:
+) -> HttpResponseBase:
     """Await ``forward`` (the call's authentication, admission and forwarding) and answer, whatever happens,
     recording exactly one usage event: ``refusal(exc, request_id=...)`` shapes a governance or proxy
     refusal and ``failure(status=, code=, message=, request_id=, headers=)`` Tokenwise's own 503 and 500,
     each in the protocol's error shape (OpenAI's on /v1/chat..., Anthropic's on /v1/messages)."""
+    response: HttpResponseBase
     try:
         response = await forward
     except (GovernanceError, ProxyError) as exc:
@@ -305,9 +310,10 @@ async def call_answer(
     return response
 
 
-async def _forward(call: Call, request: HttpRequest, endpoint: str) -> HttpResponse:
+async def _forward(call: Call, request: HttpRequest, endpoint: str) -> HttpResponseBase:
     """Authenticate, admit and forward one OpenAI API call; raises what ``call_answer`` turns into errors."""
-    call.identify(await proxy_authenticate(request))
+    principal = await proxy_authenticate(request)
+    call.identify(principal)
     raw, body = read_body(request)
     if body.get("stream") is True and endpoint not in STREAMABLE:
         raise ProxyError(
@@ -316,7 +322,7 @@ async def _forward(call: Call, request: HttpRequest, endpoint: str) -> HttpRespo
     call.observe_request(body)
     upstream = await upstream_for(body["model"])  # priced as the model it will serve
     call.admission = await admission_admit(
-        principal=call.principal,
+        principal=principal,
         endpoint=endpoint,
         model=body["model"],
         max_tokens=call.event.max_tokens,
@@ -344,22 +350,22 @@ async def _forward(call: Call, request: HttpRequest, endpoint: str) -> HttpRespo
 
 
 @csrf_exempt
-async def chat_completions(request: HttpRequest) -> HttpResponse:
+async def chat_completions(request: HttpRequest) -> HttpResponseBase:
     return await proxy(request, "chat.completions")
 
 
 @csrf_exempt
-async def completions(request: HttpRequest) -> HttpResponse:
+async def completions(request: HttpRequest) -> HttpResponseBase:
     return await proxy(request, "completions")
 
 
 @csrf_exempt
-async def embeddings(request: HttpRequest) -> HttpResponse:
+async def embeddings(request: HttpRequest) -> HttpResponseBase:
     return await proxy(request, "embeddings")
 
 
 @csrf_exempt
-async def responses(request: HttpRequest) -> HttpResponse:
+async def responses(request: HttpRequest) -> HttpResponseBase:
     return await proxy(request, "responses")
 
 
