@@ -33,7 +33,7 @@ from core.redis import get_sync_redis  # noqa: E402
 from governance.models import ApiKey, Team  # noqa: E402
 from governance.services.keys import key_create  # noqa: E402
 from governance.services.orgs import membership_ensure, team_get_or_create, user_get_or_create  # noqa: E402
-from usage.events import UsageEventData, utc_now  # noqa: E402
+from usage.event_record import UsageEventData, utc_now  # noqa: E402
 from usage.models import DailyRollup, UsageEvent  # noqa: E402
 from usage.services import usage_events_ingest, usage_rollups_refresh  # noqa: E402
 

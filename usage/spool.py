@@ -21,7 +21,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from usage.events import UsageEventData
+from usage.event_record import UsageEventData
 
 logger = logging.getLogger(__name__)
 

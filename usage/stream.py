@@ -22,7 +22,7 @@ import redis
 from django.conf import settings
 
 from core.redis import SyncRedis, get_sync_redis
-from usage.events import UsageEventData
+from usage.event_record import UsageEventData
 from usage.services import usage_events_ingest
 
 logger = logging.getLogger(__name__)

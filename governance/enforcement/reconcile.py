@@ -61,9 +61,9 @@ def _aware(epoch: float) -> datetime:
 
 def ledger_usage(*, budget: BudgetCheck) -> int:
     """What the ledger recorded for a budget's scope and period: tokens, or 1e-8 USD units."""
-    from usage.models import UsageEvent
+    from usage.selectors import usage_events_all
 
-    events = UsageEvent.objects.filter(
+    events = usage_events_all().filter(
         team_id=budget.team_id, created_at__gte=_aware(budget.period.start), created_at__lt=_aware(budget.period.end)
     )
     if budget.user_id is not None:

@@ -140,7 +140,7 @@ def seeded(live_web):
         price_table_load,
     )
     from tests.factories import TeamFactory, UserFactory
-    from usage.events import UsageEventData
+    from usage.event_record import UsageEventData
     from usage.models import Outcome
     from usage.services import usage_events_ingest, usage_rollups_rebuild
 

@@ -18,14 +18,8 @@ from django.conf import settings
 from governance.enforcement.admission import Admission, admission_settlement, settlement_send
 from governance.services.keys import KeyPrincipal
 from governance.services.pricing import cost_usd, price_quote
-from usage.events import (
-    UsageEventData,
-    call_owner_command,
-    new_request_id,
-    request_id_signed,
-    usage_events_publish,
-    utc_now,
-)
+from usage.event_record import UsageEventData, utc_now
+from usage.events import call_owner_command, new_request_id, request_id_signed, usage_events_publish
 from usage.fingerprints import prompt_fingerprints, simhash64, text_of_messages
 from usage.log_context import current_request_id
 from usage.metrics import metrics_observe_call

@@ -195,7 +195,7 @@ class Command(BaseCommand):
 
     def _event(self, rng: random.Random, number: int, when, user, team, key_id, scripted: bool):
         from governance.services.pricing import cost_usd, price_table_load
-        from usage.events import UsageEventData
+        from usage.event_record import UsageEventData
         from usage.fingerprints import prompt_hash, simhash64
 
         if not hasattr(self, "_prices"):
