@@ -94,6 +94,9 @@ TOKENWISE_REDIS_MODE = env_str("TOKENWISE_REDIS_MODE", "standalone").strip().low
 if TOKENWISE_REDIS_MODE not in ("standalone", "cluster", "sentinel"):
     raise RuntimeError(f"TOKENWISE_REDIS_MODE must be standalone, cluster or sentinel, got {TOKENWISE_REDIS_MODE!r}")
 TOKENWISE_REDIS_SENTINELS = env_list("TOKENWISE_REDIS_SENTINELS", [])
+# Cluster mode: more seed nodes (host:port,...) besides the one REDIS_URL names, so a process that starts
+# (or rebuilds its client) while that node is down still finds the cluster.
+TOKENWISE_REDIS_CLUSTER_NODES = env_list("TOKENWISE_REDIS_CLUSTER_NODES", [])
 TOKENWISE_REDIS_SENTINEL_MASTER = env_str("TOKENWISE_REDIS_SENTINEL_MASTER", "mymaster")
 if TOKENWISE_REDIS_MODE == "sentinel" and REDIS_URL and not TOKENWISE_REDIS_SENTINELS:
     raise RuntimeError("TOKENWISE_REDIS_MODE=sentinel needs TOKENWISE_REDIS_SENTINELS=host:port,...")

@@ -5,7 +5,8 @@ Every part of Tokenwise - the proxy's hot path, workers, commands - takes its cl
 
 - ``standalone``: the server ``REDIS_URL`` names;
 - ``cluster``: a Redis Cluster; ``REDIS_URL`` names any node, the client discovers the others and
-  follows ``MOVED`` / ``ASK`` redirections and failovers;
+  follows ``MOVED`` / ``ASK`` redirections and failovers; ``TOKENWISE_REDIS_CLUSTER_NODES``
+  (``host:port,...``) adds seeds, for a process that starts while the node ``REDIS_URL`` names is down;
 - ``sentinel``: the primary that ``TOKENWISE_REDIS_SENTINELS`` (``host:port,...``) report for
   ``TOKENWISE_REDIS_SENTINEL_MASTER``; ``REDIS_URL`` gives the database, the credentials and TLS (its
   host is not used). After a failover the clients reconnect to the new primary.
@@ -91,13 +92,22 @@ class _SentinelConnection(_ClosedTransportIsConnectionError, redis.asyncio.senti
 _async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncRedis] = weakref.WeakKeyDictionary()
 
 
+def _addresses(items: list[str], default_port: int) -> list[tuple[str, int]]:
+    addresses = []
+    for item in items:
+        host, _, port = item.strip().rpartition(":")
+        addresses.append((host or "localhost", int(port or default_port)))
+    return addresses
+
+
 def sentinel_addresses() -> list[tuple[str, int]]:
     """``TOKENWISE_REDIS_SENTINELS`` as (host, port) pairs."""
-    addresses = []
-    for item in settings.TOKENWISE_REDIS_SENTINELS:
-        host, _, port = item.rpartition(":")
-        addresses.append((host or "localhost", int(port or 26379)))
-    return addresses
+    return _addresses(settings.TOKENWISE_REDIS_SENTINELS, 26379)
+
+
+def cluster_seed_addresses() -> list[tuple[str, int]]:
+    """``TOKENWISE_REDIS_CLUSTER_NODES`` as (host, port) pairs: seeds besides the node ``REDIS_URL`` names."""
+    return _addresses(settings.TOKENWISE_REDIS_CLUSTER_NODES, 6379)
 
 
 def _url_options(url: str) -> dict[str, Any]:
@@ -121,7 +131,11 @@ def _create_async() -> AsyncRedis:
         # Redirections and a failover (ClusterDownError, a dead node) are retried here a few times,
         # then raised: callers take their "Redis down" path.
         client = redis.asyncio.cluster.RedisCluster.from_url(
-            url, max_connections=ASYNC_POOL_SIZE, cluster_error_retry_attempts=2, **timeouts
+            url,
+            startup_nodes=[redis.asyncio.cluster.ClusterNode(host, port) for host, port in cluster_seed_addresses()],
+            max_connections=ASYNC_POOL_SIZE,
+            cluster_error_retry_attempts=2,
+            **timeouts,
         )
         connection_class = _SSLConnection if url.startswith("rediss:") else _Connection
         client.nodes_manager.connection_kwargs["connection_class"] = connection_class  # nodes found later
@@ -170,7 +184,8 @@ def get_sync_redis() -> SyncRedis | None:
     mode, url = settings.TOKENWISE_REDIS_MODE, settings.REDIS_URL
     timeouts = {"socket_connect_timeout": CONNECT_TIMEOUT_S, "socket_timeout": 5.0}
     if mode == "cluster":
-        return redis.cluster.RedisCluster.from_url(url, cluster_error_retry_attempts=2, **timeouts)
+        seeds = [redis.cluster.ClusterNode(host, port) for host, port in cluster_seed_addresses()]
+        return redis.cluster.RedisCluster.from_url(url, startup_nodes=seeds, cluster_error_retry_attempts=2, **timeouts)
     if mode == "sentinel":
         sentinel = redis.sentinel.Sentinel(sentinel_addresses(), **timeouts)
         return sentinel.master_for(settings.TOKENWISE_REDIS_SENTINEL_MASTER, **timeouts, **_url_options(url))

@@ -183,7 +183,17 @@ def redis_cluster(tmp_path):
                 timeout_s=30,
                 what=f"the cluster seen from {port}",
             )
-        yield {"mode": {"TOKENWISE_REDIS_MODE": "cluster", "REDIS_URL": "redis://127.0.0.1:7100/0"}, "servers": servers}
+        # Every node as a seed: a process that (re)starts its client after the node REDIS_URL names died
+        # still finds the cluster.
+        seeds = ",".join(f"127.0.0.1:{port}" for port in CLUSTER_PORTS)
+        yield {
+            "mode": {
+                "TOKENWISE_REDIS_MODE": "cluster",
+                "REDIS_URL": "redis://127.0.0.1:7100/0",
+                "TOKENWISE_REDIS_CLUSTER_NODES": seeds,
+            },
+            "servers": servers,
+        }
     finally:
         servers.stop()
 
@@ -236,7 +246,8 @@ def on_topology(request, settings):
     """The topology the test is parametrised with; this process's clients point at it too."""
     topology = request.getfixturevalue(request.param)
     for name, value in topology["mode"].items():
-        setattr(settings, name, value.split(",") if name == "TOKENWISE_REDIS_SENTINELS" else value)
+        listed = name in ("TOKENWISE_REDIS_SENTINELS", "TOKENWISE_REDIS_CLUSTER_NODES")
+        setattr(settings, name, value.split(",") if listed else value)
     get_sync_redis.cache_clear()
     yield topology
     get_sync_redis.cache_clear()
