@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import sys
 import threading
 import time
 from datetime import UTC
@@ -20,6 +21,14 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def celery_worker_argv(*, queue: str, hostname: str) -> list[str]:
+    """The command of one Celery worker process as the scale tests run it: solo pool, one queue, INFO logs."""
+    return [
+        sys.executable, "-m", "celery", "-A", "config", "worker", "-P", "solo", "-Q", queue,
+        "--without-heartbeat", "--without-mingle", "--without-gossip", "--loglevel", "INFO", "--hostname", hostname,
+    ]  # fmt: skip
 
 
 class LiveServer:

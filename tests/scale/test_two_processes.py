@@ -35,7 +35,7 @@ from governance.enforcement.periods import period_of
 from governance.models import Membership
 from governance.services.keys import key_create
 from governance.services.policies import policy_set
-from tests.conftest import free_port
+from tests.conftest import celery_worker_argv, free_port
 from tests.factories import TeamFactory, UserFactory
 from usage.models import UsageEvent
 from usage.stream import GROUP
@@ -121,25 +121,7 @@ def proxies_and_workers(env: dict[str, str], *, folder: Path, queue: str, name: 
             with open(path, "wb") as log:
                 processes.append(
                     subprocess.Popen(
-                        [
-                            sys.executable,
-                            "-m",
-                            "celery",
-                            "-A",
-                            "config",
-                            "worker",
-                            "-P",
-                            "solo",
-                            "-Q",
-                            queue,
-                            "--without-heartbeat",
-                            "--without-mingle",
-                            "--without-gossip",
-                            "--loglevel",
-                            "INFO",
-                            "--hostname",
-                            f"{name}-{n}@%h",
-                        ],
+                        celery_worker_argv(queue=queue, hostname=f"{name}-{n}@%h"),
                         cwd=BASE_DIR,
                         env=env,
                         stdout=log,

@@ -3,7 +3,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +14,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from governance.models import ApiKey
+from tests.conftest import celery_worker_argv
 from usage.events import usage_events_publish
 from usage.models import DailyRollup, UsageEvent
 from usage.stream import GROUP, usage_stream_drain
@@ -208,25 +208,7 @@ def test_a_celery_worker_drains_published_events_into_the_database(
     }
     with open(log_path, "wb") as log:
         worker = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "-P",
-                "solo",
-                "-Q",
-                queue,
-                "--without-heartbeat",
-                "--without-mingle",
-                "--without-gossip",
-                "--loglevel",
-                "INFO",
-                "--hostname",
-                f"{redis_keys_token}@%h",
-            ],
+            celery_worker_argv(queue=queue, hostname=f"{redis_keys_token}@%h"),
             cwd=BASE_DIR,
             env=env,
             stdout=log,
