@@ -123,7 +123,7 @@ def upstream_service(*, logdir: Path, env: dict[str, str], chunk_delay_ms: float
     argv = [
         PYTHON,
         "-m",
-        "usage.demo_upstream",
+        "devtools.demo_upstream",
         "--port",
         str(port),
         "--workers",

@@ -19,8 +19,8 @@ import uvicorn
 
 from bench.loadgen import chat_body, messages_body
 from bench.processes import Service, uvicorn_service
+from devtools.demo_upstream import make_app
 from tests.fake_upstream import FakeUpstream
-from usage.demo_upstream import make_app
 
 
 class TappedUpstream(FakeUpstream):

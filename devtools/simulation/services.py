@@ -21,11 +21,11 @@ from django.core.management import call_command
 from django.db import transaction
 from tqdm import tqdm
 
+from devtools.simulation.evaluation import Confusion, confusion, confusion_table, innocent
+from devtools.simulation.files import FEEDBACK, OUTCOME_KINDS, OUTCOMES, TARGETS, USAGE, Truth
 from governance.models import Team, UsageTarget
 from governance.services.flags import DetectionRun, detection_run
 from governance.services.targets import usage_target_save
-from usage.simulation.evaluation import Confusion, confusion, confusion_table, innocent
-from usage.simulation.files import FEEDBACK, OUTCOME_KINDS, OUTCOMES, TARGETS, USAGE, Truth
 from usage.value import CallOwner, feedback_record, outcome_kind_set
 
 ACTOR = "simulate_org"

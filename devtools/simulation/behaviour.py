@@ -17,8 +17,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from usage.simulation.org import HEAVY, HONEST, OrgPlan, PersonPlan
-from usage.simulation.text import answer_text, prompt_text, retyped, words
+from devtools.simulation.org import HEAVY, HONEST, OrgPlan, PersonPlan
+from devtools.simulation.text import answer_text, prompt_text, retyped, words
 
 DAY = timedelta(days=1)
 JUMP_SPAN = timedelta(days=10)  # how long the announcement jumper keeps their usage up

@@ -502,7 +502,7 @@ class DemoUpstream:
         return name
 
     async def _messages(self, payload: dict[str, Any], faults: Faults, exchange: Exchange) -> Any:
-        """Anthropic's Messages API: any ``claude-*`` model; see ``usage.demo_upstream.anthropic``."""
+        """Anthropic's Messages API: any ``claude-*`` model; see ``devtools.demo_upstream.anthropic``."""
         model = self._anthropic_model(payload)
         if not isinstance(payload.get("messages"), list) or not payload["messages"]:
             raise ApiError(400, "messages: Field required", param="messages")
@@ -560,7 +560,7 @@ def make_app(
     ``api_key``: when set, every ``/v1`` call must send ``Authorization: Bearer <api_key>`` (else 401).
     ``latency_ms``: wait before every answer (time to first byte). ``chunk_delay_ms``: wait after each
     streamed content chunk (a ``slow-stream`` fault overrides it per request). ``framing``: how streams
-    are written by default (``usage.demo_upstream.framing``; a ``framing:<name>`` fault overrides it).
+    are written by default (``devtools.demo_upstream.framing``; a ``framing:<name>`` fault overrides it).
     """
     return DemoUpstream(
         api_key=api_key,

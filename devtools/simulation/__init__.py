@@ -1,4 +1,4 @@
-"""A simulated organisation for measuring the usage-chasing detectors (issue 4, part 6).
+"""A simulated organisation for measuring the usage-chasing detectors.
 
 ``org.org_plan`` decides who is who (honest people of several working styles, heavy but productive
 users, and each kind of chaser), ``behaviour.person_history`` writes each person's calls, outcomes and

@@ -18,6 +18,9 @@ from typing import Any, TextIO
 
 from tqdm import tqdm
 
+from devtools.simulation.behaviour import person_history, team_outcomes
+from devtools.simulation.evaluation import Confusion, confusion, innocent
+from devtools.simulation.org import HEAVY, OUTCOME_WEIGHTS, OrgPlan, org_plan
 from governance.detectors import (
     EventRecord,
     Grouped,
@@ -30,9 +33,6 @@ from governance.detectors import (
     run_all,
 )
 from usage.interchange import usage_record_parse
-from usage.simulation.behaviour import person_history, team_outcomes
-from usage.simulation.evaluation import Confusion, confusion, innocent
-from usage.simulation.org import HEAVY, OUTCOME_WEIGHTS, OrgPlan, org_plan
 
 
 def _score(raw: int) -> float:

@@ -11,8 +11,7 @@ import httpx
 import openai
 import pytest
 
-from tests.fake_upstream import FakeUpstream
-from usage.demo_upstream import (
+from devtools.demo_upstream import (
     TRUNCATE_AFTER_DELTAS,
     cached_prompt_tokens,
     chat_prompt_tokens,
@@ -21,6 +20,7 @@ from usage.demo_upstream import (
     responses_input_tokens,
     synthetic_answer,
 )
+from tests.fake_upstream import FakeUpstream
 
 KEY = "sk-upstream-test"
 MODEL_IDS = [

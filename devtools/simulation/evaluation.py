@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from devtools.simulation.org import HEAVY, HONEST
 from governance.detectors import DETECTORS
-from usage.simulation.org import HEAVY, HONEST
 
 OVERALL = "overall (per person)"
 

@@ -29,8 +29,8 @@ import zoneinfo
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from devtools.simulation.family import Variation, variation_draw
 from governance.detectors.base import Thresholds
-from usage.simulation.family import Variation, variation_draw
 
 HONEST, HEAVY = "honest", "heavy_productive"
 # (kind, style) of every chaser variant; the kind is the detector that should flag them.

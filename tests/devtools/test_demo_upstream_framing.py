@@ -9,9 +9,9 @@ import httpx
 import openai
 import pytest
 
+from devtools.demo_upstream import payloads, synthetic_answer
+from devtools.demo_upstream.framing import FRAMINGS, SPLIT_PAUSE_MS, USAGE_PAUSE_MS, frame
 from tests.fake_upstream import FakeUpstream
-from usage.demo_upstream import payloads, synthetic_answer
-from usage.demo_upstream.framing import FRAMINGS, SPLIT_PAUSE_MS, USAGE_PAUSE_MS, frame
 
 HELLO = [{"role": "user", "content": "hello there general kenobi"}]
 USAGE = payloads.chat_usage(prompt=9, completion=3, cached=0, reasoning=0)

@@ -6,7 +6,7 @@ Used by demo mode (Tokenwise pointed at it instead of a paid provider), by the t
 streaming - counts tokens by a deterministic rule (see ``tokens``), injects faults on request (see
 ``faults``) and records what it received (``DemoUpstream.requests`` / ``.stats``, ``/_fake/*``).
 
-Run it: ``python -m usage.demo_upstream --host 127.0.0.1 --port 9100 [--api-key KEY]``.
+Run it: ``python -m devtools.demo_upstream --host 127.0.0.1 --port 9100 [--api-key KEY]``.
 Plain ASGI, no Django import, so it starts fast and costs little per call.
 """
 

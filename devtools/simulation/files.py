@@ -20,8 +20,8 @@ from typing import Any, TextIO
 
 from tqdm import tqdm
 
-from usage.simulation.behaviour import person_history, team_outcomes
-from usage.simulation.org import OUTCOME_WEIGHTS, OrgPlan
+from devtools.simulation.behaviour import person_history, team_outcomes
+from devtools.simulation.org import OUTCOME_WEIGHTS, OrgPlan
 
 USAGE, OUTCOMES, FEEDBACK = "usage.jsonl", "outcomes.jsonl", "feedback.jsonl"
 TARGETS, OUTCOME_KINDS, TRUTH = "targets.json", "outcome_kinds.json", "truth.json"

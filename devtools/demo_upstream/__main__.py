@@ -1,6 +1,6 @@
 """Command line: serve Tokenwise's demo upstream (synthetic OpenAI answers) with uvicorn.
 
-    python -m usage.demo_upstream --host 127.0.0.1 --port 9100 [--api-key KEY] [--latency-ms 0]
+    python -m devtools.demo_upstream --host 127.0.0.1 --port 9100 [--api-key KEY] [--latency-ms 0]
         [--chunk-delay-ms 0] [--framing NAME] [--workers 1] [--fd N] [--log-level warning] [--access-log]
 
 ``--fd`` serves on an already-bound socket (the test helper passes one bound to port 0, so there is no
@@ -30,7 +30,7 @@ def app_from_options() -> DemoUpstream:
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m usage.demo_upstream",
+        prog="python -m devtools.demo_upstream",
         description="Tokenwise's built-in demo upstream: an OpenAI-compatible server with synthetic answers.",
     )
     parser.add_argument("--host", default="127.0.0.1")
