@@ -6,7 +6,7 @@ import dataclasses
 import statistics
 from collections.abc import Sequence
 
-from bench.loadgen import percentile
+from bench.harness.loadgen import percentile
 
 
 @dataclasses.dataclass(slots=True)

@@ -20,10 +20,10 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection
 
-from bench.loadgen import COMPLETED, run_count
-from bench.org import BenchOrg
-from bench.report import check, ms, stats_ms
-from bench.stack import Stack
+from bench.harness.loadgen import COMPLETED, run_count
+from bench.harness.org import BenchOrg
+from bench.harness.report import check, ms, stats_ms
+from bench.harness.stack import Stack
 
 INGEST_TARGET = 5000  # events/s
 LOCK_MIN_S = 3.0  # the ledger table stays locked at least this long: a call waiting on it would show
@@ -161,7 +161,7 @@ def _events(n: int, org: BenchOrg, prefix: str) -> list[str]:
 
 
 async def ingest_rate(*, quick: bool) -> None:
-    from bench.org import bench_org_create
+    from bench.harness.org import bench_org_create
     from core.redis import get_async_redis
 
     n = 30_000 if quick else 100_000

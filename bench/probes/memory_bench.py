@@ -14,10 +14,10 @@ import os
 import time
 from pathlib import Path
 
-from bench.loadgen import Target, build_request, chat_body, hold_streams, run_count
-from bench.processes import rss_kb, upstream_service, uvicorn_service
-from bench.report import check
-from bench.stack import tokenwise_env
+from bench.harness.loadgen import Target, build_request, chat_body, hold_streams, run_count
+from bench.harness.processes import rss_kb, upstream_service, uvicorn_service
+from bench.harness.report import check
+from bench.harness.stack import tokenwise_env
 
 STREAMS = 500
 LIMIT_MB = 200.0
@@ -26,7 +26,7 @@ LIMIT_MB = 200.0
 async def memory(*, logdir: Path, quick: bool) -> None:
     from asgiref.sync import sync_to_async
 
-    from bench.org import bench_org_create
+    from bench.harness.org import bench_org_create
 
     streams = STREAMS
     print(f"\n## Memory: one Tokenwise process, {streams} concurrent streams", flush=True)

@@ -1,6 +1,6 @@
 """Target 3: reports at scale - a team's monthly report (page and API) and the organisation summary.
 
-The data set (bench/generate.py: 10 million events, 100 teams, 5,000 people, 12 months; ``--quick``:
+The data set (bench/harness/generate.py: 10 million events, 100 teams, 5,000 people, 12 months; ``--quick``:
 500,000) is generated once and kept. Then, for last month:
 
 * the team report: the selector ``governance.reports.team_report``, the page ``/teams/<slug>/`` and the
@@ -21,7 +21,7 @@ import statistics
 import time
 from datetime import timedelta
 
-from bench.report import check, ms
+from bench.harness.report import check, ms
 
 TEAM_TARGET_S = 0.300
 ORG_TARGET_S = 1.0
@@ -54,7 +54,7 @@ def reports(*, quick: bool, events: int | None) -> None:
     from django.test import Client
     from django.utils import timezone
 
-    from bench.generate import TEAM_PREFIX, dataset_ensure, rollups_settle
+    from bench.harness.generate import TEAM_PREFIX, dataset_ensure, rollups_settle
     from governance.models import Team
     from governance.reports import org_summary, period_parse, team_report
     from usage.models import DailyRollup

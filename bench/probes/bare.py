@@ -7,7 +7,7 @@ piece by piece as it arrives. No auth, no policy, no ledger, no framework: the f
 throughput target (docs/performance.md, "The bare-forwarder floor"), so that the comparison is about
 everything Tokenwise does above moving the bytes.
 
-    BENCH_UPSTREAM_URL=http://127.0.0.1:9100 uvicorn bench.bare:application --workers 2 --lifespan off
+    BENCH_UPSTREAM_URL=http://127.0.0.1:9100 uvicorn bench.probes.bare:application --workers 2 --lifespan off
 """
 
 from __future__ import annotations

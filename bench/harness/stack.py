@@ -1,7 +1,7 @@
 """The stack under test: fake upstream, the forwarders, and Tokenwise in its production layout.
 
-The forwarders: the bare one (bench/bare.py: raw ASGI, no Django) and the two on Django
-(bench/floor.py: Django's own handler, and the lean handler Tokenwise serves ``/v1/`` with).
+The forwarders: the bare one (bench/probes/bare.py: raw ASGI, no Django) and the two on Django
+(bench/probes/floor.py: Django's own handler, and the lean handler Tokenwise serves ``/v1/`` with).
 
 Tokenwise runs as it does in production: ``uvicorn config.asgi:application`` with several workers on
 PostgreSQL and Redis, a Celery worker draining the ledger stream and Celery beat scheduling it.
@@ -14,8 +14,8 @@ import os
 import time
 from pathlib import Path
 
-from bench.loadgen import Target, build_request, chat_body, messages_body
-from bench.processes import Service, celery_services, cpu_seconds, upstream_service, uvicorn_service
+from bench.harness.loadgen import Target, build_request, chat_body, messages_body
+from bench.harness.processes import Service, celery_services, cpu_seconds, upstream_service, uvicorn_service
 
 BENCH_SECRET_KEY = "bench-secret-key-not-for-production-0123456789abcdefghijklmnopqrstuvwxyz"
 
@@ -123,12 +123,14 @@ def stack_start(*, logdir: Path, workers: int, celery_workers: int = 1, chunk_de
     floor_env.pop("DJANGO_SETTINGS_MODULE", None)
     started: list[Service] = [upstream]
     try:
-        bare = uvicorn_service("bare", "bench.bare:application", logdir=logdir, env=floor_env, workers=workers)
+        bare = uvicorn_service("bare", "bench.probes.bare:application", logdir=logdir, env=floor_env, workers=workers)
         started.append(bare.start())
-        floor = uvicorn_service("floor", "bench.floor:application", logdir=logdir, env=floor_env, workers=workers)
+        floor = uvicorn_service(
+            "floor", "bench.probes.floor:application", logdir=logdir, env=floor_env, workers=workers
+        )
         started.append(floor.start())
         floor_lean = uvicorn_service(
-            "floor-lean", "bench.floor:lean_application", logdir=logdir, env=floor_env, workers=workers
+            "floor-lean", "bench.probes.floor:lean_application", logdir=logdir, env=floor_env, workers=workers
         )
         started.append(floor_lean.start())
         tokenwise = uvicorn_service("tokenwise", "config.asgi:application", logdir=logdir, env=env, workers=workers)

@@ -5,8 +5,8 @@ Two measurements:
 * the production path, ``governance.services.flags.detection_run`` (what ``manage.py detect`` and the
   beat task run): load a window of about a million events from PostgreSQL through the detection
   selector, run every detector with each team's thresholds, store the findings as flags. The window
-  is the most recent stretch of the reports data set (bench/generate.py) holding ~1 million events.
-* the detectors alone, ``run_all``, over the detectors' own synthetic million (bench/detectors_bench.py:
+  is the most recent stretch of the reports data set (bench/harness/generate.py) holding ~1 million events.
+* the detectors alone, ``run_all``, over the detectors' own synthetic million (bench/probes/detectors_bench.py:
   100 teams, 5,000 people, one in ten a usage chaser of some kind, so every detector finds work).
 
 ``--quick`` runs both on 200,000 events; the figures are printed but not judged (not the target's scale).
@@ -18,7 +18,7 @@ import random
 import time
 from datetime import UTC, datetime, time as dt_time, timedelta
 
-from bench.report import check
+from bench.harness.report import check
 
 TARGET_S = 30.0
 TARGET_EVENTS = 1_000_000
@@ -49,7 +49,7 @@ def _window_with(events: int) -> tuple[datetime, datetime, int]:
         if total >= events:
             break
     if first is None:
-        raise RuntimeError("no usage data: run the reports section (bench/generate.py) first")
+        raise RuntimeError("no usage data: run the reports section (bench/harness/generate.py) first")
     last = per_day[0][0]
     return (
         datetime.combine(first, dt_time.min, UTC),
@@ -59,7 +59,7 @@ def _window_with(events: int) -> tuple[datetime, datetime, int]:
 
 
 def detection(*, quick: bool) -> None:
-    from bench.detectors_bench import DAYS, START, build
+    from bench.probes.detectors_bench import DAYS, START, build
     from governance.detectors import Thresholds, Window, run_all
     from governance.services.flags import detection_run
 

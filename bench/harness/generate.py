@@ -1,6 +1,6 @@
 """The reports data set: millions of usage events (default 10 million, 100 teams, 5,000 people, 12 months).
 
-    DATABASE_URL=postgres://.../tokenwise_bench .venv/bin/python -m bench.generate [--events 10000000]
+    DATABASE_URL=postgres://.../tokenwise_bench .venv/bin/python -m bench.harness.generate [--events 10000000]
         [--teams 100] [--people 5000] [--months 12] [--seed 7] [--force]
 
 Writes to the configured PostgreSQL database (a scratch one: ``--force`` empties the usage-event and
@@ -27,7 +27,7 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 PREFIX = "req_gen"
@@ -435,7 +435,7 @@ def _first_event_day() -> date | None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.generate", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.harness.generate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--teams", type=int, default=100)
     parser.add_argument("--people", type=int, default=5000)

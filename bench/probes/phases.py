@@ -1,7 +1,7 @@
 """Where a call's time goes, step by step, at concurrency 1: Tokenwise's ASGI app driven in-process.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/tokenwise_bench REDIS_URL=redis://127.0.0.1:6379/13 \
-        .venv/bin/python -m bench.phases [--stream] [--calls 1500]
+        .venv/bin/python -m bench.probes.phases [--stream] [--calls 1500]
 
 Starts the fake upstream, then calls ``config.asgi.application`` directly (no HTTP server, no load
 generator: what is left is Tokenwise's own path, upstream client included) and prints the median wall
@@ -23,7 +23,7 @@ from pathlib import Path
 
 
 def _environment(upstream_port: int) -> None:
-    from bench.stack import tokenwise_env
+    from bench.harness.stack import tokenwise_env
 
     os.environ.update(tokenwise_env(upstream_port=upstream_port))
 
@@ -43,7 +43,7 @@ def _timed(stats: dict, module, name: str) -> None:
 
 
 async def _drive(application, *, secret: str, stream: bool, calls: int, stats: dict) -> None:
-    from bench.loadgen import chat_body
+    from bench.harness.loadgen import chat_body
 
     body = json.dumps(chat_body(stream=stream)).encode()
     headers = [
@@ -105,7 +105,7 @@ def main() -> None:
     parser.add_argument("--stream", action="store_true")
     parser.add_argument("--calls", type=int, default=1500)
     arguments = parser.parse_args()
-    from bench.processes import upstream_service
+    from bench.harness.processes import upstream_service
 
     logdir = Path(tempfile.mkdtemp(prefix="tokenwise-phases-"))
     with upstream_service(logdir=logdir, env=dict(os.environ)) as upstream:
@@ -113,7 +113,7 @@ def main() -> None:
         import django
 
         django.setup()
-        from bench.org import bench_org_create
+        from bench.harness.org import bench_org_create
 
         org = bench_org_create(label="phases")
         from config.asgi import application

@@ -1,6 +1,6 @@
 """Time ``governance.detectors.run_all`` over synthetic usage: 100 teams, 5,000 people, 30 days.
 
-    .venv/bin/python bench/detectors_bench.py [--events 1000000] [--seed 7]
+    .venv/bin/python bench/probes/detectors_bench.py [--events 1000000] [--seed 7]
 
 Most people are ordinary office-hours users, some are heavy but productive ("whale"), and one in
 two of the rest chases usage in one of the nine ways, so every detector has real work to do. Prints
@@ -18,9 +18,8 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-# The repository root instead of bench/ itself: bench/org.py would shadow the "org" package that the
-# standard library's copy module probes for (Jython), breaking ``import dataclasses``.
-sys.path[0] = str(Path(__file__).resolve().parents[1])
+# Run by path, the script sees bench/probes/ as sys.path[0]; the product's packages live at the repository root.
+sys.path[0] = str(Path(__file__).resolve().parents[2])
 
 from governance.detectors import (  # noqa: E402
     EventRecord,

@@ -10,10 +10,10 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 
-from bench.loadgen import Sample, percentile, run_count, run_duration
-from bench.processes import cpu_seconds
-from bench.report import check, ms, stats_ms
-from bench.stack import Stack
+from bench.harness.loadgen import Sample, percentile, run_count, run_duration
+from bench.harness.processes import cpu_seconds
+from bench.harness.report import check, ms, stats_ms
+from bench.harness.stack import Stack
 
 OVERHEAD_MEDIAN_S = 0.002
 OVERHEAD_P99_S = 0.010

@@ -1,8 +1,8 @@
 """Redis clients compared on the hot path's command: one ``EVALSHA`` of ``lua/admit.lua`` at a time.
 
-    .venv/bin/python -m bench.redis_clients redis-py [--url redis://127.0.0.1:6379/12]
-    .venv/bin/python -m bench.redis_clients coredis          # with coredis importable
-    .venv/bin/python -m bench.redis_clients mux --mux-path <checkout>/governance/redis_mux.py
+    .venv/bin/python -m bench.probes.redis_clients redis-py [--url redis://127.0.0.1:6379/12]
+    .venv/bin/python -m bench.probes.redis_clients coredis          # with coredis importable
+    .venv/bin/python -m bench.probes.redis_clients mux --mux-path <checkout>/governance/redis_mux.py
 
 Prints p50 and p99 wall time and the CPU per call, after a warm-up (docs/performance.md). ``mux`` is the
 former hand-written multiplexed connection, loaded from a checkout of a commit that still had it.
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import uvloop
 
-SOURCE = (Path(__file__).resolve().parent.parent / "governance/enforcement/lua/admit.lua").read_text()
+SOURCE = (Path(__file__).resolve().parents[2] / "governance/enforcement/lua/admit.lua").read_text()
 SHA = hashlib.sha1(SOURCE.encode()).hexdigest()
 KEYS = ["tw:{t9}:policy:version", "tw:{t9}:resv", "tw:{t9}:resv:deadlines", "tw:{t9}:r:t9:rpm"]
 

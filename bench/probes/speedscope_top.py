@@ -1,6 +1,6 @@
 """Summarise a py-spy speedscope profile: the functions with the most inclusive and self time.
 
-    .venv/bin/python -m bench.speedscope_top profile.json [--top 25] [--filter usage/] [--breakdown [--cpu-ms 1.2]]
+    .venv/bin/python -m bench.probes.speedscope_top profile.json [--top 25] [--filter usage/] [--breakdown [--cpu-ms 1.2]]
 
 ``--breakdown`` sorts every busy sample of a Tokenwise profile into one component of the hot path (the
 innermost component on its stack; code resumed by the event loop by the library it belongs to), the

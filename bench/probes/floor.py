@@ -11,7 +11,7 @@ and no auth, no policy, no ledger. Served two ways:
   work (keys, policy, counters, ledger, fingerprints) costs, with the serving layer's savings taken
   out; the benchmark prints it beside the judged figure.
 
-    BENCH_UPSTREAM_URL=http://127.0.0.1:9100 uvicorn bench.floor:application --workers 2
+    BENCH_UPSTREAM_URL=http://127.0.0.1:9100 uvicorn bench.probes.floor:application --workers 2
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Profile Tokenwise's hot path with py-spy while the load generator drives it.
 
     DATABASE_URL=postgres://... REDIS_URL=redis://... \
-        .venv/bin/python -m bench.profile_hot_path [--stream] [--concurrency 1] [--seconds 20] [--out /tmp/tw.json]
+        .venv/bin/python -m bench.probes.profile_hot_path [--stream] [--concurrency 1] [--seconds 20] [--out /tmp/tw.json]
 
 Starts the fake upstream and one Tokenwise uvicorn process (plus Celery), attaches ``py-spy record``
 (speedscope format) to the Tokenwise process, drives it, then prints the functions with the most
@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.processes import ROOT
+from bench.harness.processes import ROOT
 
 
 def main() -> None:
@@ -46,10 +46,10 @@ def main() -> None:
     call_command("migrate", interactive=False, verbosity=0)
     from asgiref.sync import async_to_sync
 
-    from bench.loadgen import run_count, run_duration
-    from bench.org import bench_org_create
-    from bench.speedscope_top import summarise
-    from bench.stack import stack_start
+    from bench.harness.loadgen import run_count, run_duration
+    from bench.harness.org import bench_org_create
+    from bench.harness.stack import stack_start
+    from bench.probes.speedscope_top import summarise
 
     logdir = Path(tempfile.mkdtemp(prefix="tokenwise-profile-"))
     out = arguments.out or str(logdir / "tokenwise.speedscope.json")

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from asgiref.sync import sync_to_async
 
-from bench import ledger_bench, proxy_bench
-from bench.loadgen import COMPLETED
-from bench.org import bench_org_create
-from bench.stack import stack_start
+from bench.harness.loadgen import COMPLETED
+from bench.harness.org import bench_org_create
+from bench.harness.stack import stack_start
+from bench.probes import ledger_bench, proxy_bench
 
 
 async def proxy_and_ledger(*, logdir: Path, quick: bool, workers: int, proxy: set[str], ledger: bool) -> None:

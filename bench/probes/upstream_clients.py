@@ -1,6 +1,6 @@
 """Client CPU per upstream call: httpx vs aiohttp (the measurement behind usage/proxy/transport.py).
 
-    .venv/bin/python -m bench.upstream_clients [--calls 2000]
+    .venv/bin/python -m bench.probes.upstream_clients [--calls 2000]
 
 Starts the fake upstream, then sends the same chat call with ``httpx.AsyncClient`` (pooled, streamed
 read, as the proxy did), ``httpx2`` (the fork the openai package now uses) and ``aiohttp``, at
@@ -20,8 +20,8 @@ from pathlib import Path
 import aiohttp
 import httpx
 
-from bench.loadgen import chat_body
-from bench.processes import upstream_service
+from bench.harness.loadgen import chat_body
+from bench.harness.processes import upstream_service
 
 
 async def _run(name: str, one, *, concurrency: int, calls: int) -> None:

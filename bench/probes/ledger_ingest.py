@@ -1,7 +1,7 @@
 """Ledger ingest throughput: events/s into the configured database.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/tw_ledger REDIS_URL=redis://127.0.0.1:6379/3 \
-        .venv/bin/python bench/ledger_ingest.py --events 50000
+        .venv/bin/python bench/probes/ledger_ingest.py --events 50000
 
 Measures (1) ``usage_events_ingest`` in batches of TOKENWISE_LEDGER_BATCH_SIZE, (2) with Redis, the
 whole worker path: XADD to a scratch stream, then ``usage_stream_drain`` (XREADGROUP, JSON parse,
@@ -19,7 +19,7 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 import django
