@@ -30,18 +30,21 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
+from devtools.synthetic import MODELS, Mix, office_second
+
 PREFIX = "req_gen"
 TEAM_PREFIX = "gen-"
 ROWS_PER_WRITE = 20_000
-
-# (model asked, model served, provider, $ per 1M input, $ per 1M output, share of calls)
-MODELS = (
-    ("gpt-4o-mini", "gpt-4o-mini-2024-07-18", "openai", 0.15, 0.60, 0.40),
-    ("gpt-4o", "gpt-4o-2024-08-06", "openai", 2.50, 10.00, 0.20),
-    ("gpt-4.1-mini", "gpt-4.1-mini-2025-04-14", "openai", 0.40, 1.60, 0.15),
-    ("gpt-4.1", "gpt-4.1-2025-04-14", "openai", 2.00, 8.00, 0.10),
-    ("o4-mini", "o4-mini-2025-04-16", "openai", 1.10, 4.40, 0.10),
-    ("text-embedding-3-small", "text-embedding-3-small", "openai", 0.02, 0.0, 0.05),
+# Share of calls per model (the models' served names, providers and list prices: devtools.synthetic.MODELS).
+MODEL_MIX = Mix(
+    (
+        ("gpt-4o-mini", 0.40),
+        ("gpt-4o", 0.20),
+        ("gpt-4.1-mini", 0.15),
+        ("gpt-4.1", 0.10),
+        ("o4-mini", 0.10),
+        ("text-embedding-3-small", 0.05),
+    )
 )
 
 
@@ -136,11 +139,6 @@ def events_copy(*, events: int, people: list[Person], start: date, end: date, rn
         cumulative_people.append(acc)
     import bisect
 
-    model_cut = []
-    acc = 0.0
-    for model in MODELS:
-        acc += model[5]
-        model_cut.append(acc)
     rand = rng.random
     purposes = ("", "", "", "triage", "code-review", "support", "summarise")
     clients = ("claude-cli/2.1.3", "codex_cli_rs/0.40.0", "OpenAI/Python 1.99.0", "Anthropic/Python 0.64.0")
@@ -164,31 +162,27 @@ def events_copy(*, events: int, people: list[Person], start: date, end: date, rn
                 weekend = day.weekday() >= 5
                 day_prefix = day.isoformat()
                 # Office hours (8-19 UTC) for most calls, some around the clock; sorted within the day.
-                seconds = sorted(
-                    (8 * 3600 + rand() * 11 * 3600) if (rand() < 0.9 and not weekend) else rand() * 86400
-                    for _ in range(count)
-                )
+                seconds = sorted(office_second(rand, weekend=weekend) for _ in range(count))
                 for second in seconds:
                     person = people[bisect.bisect_left(cumulative_people, rand() * cumulative_people[-1])]
-                    m = MODELS[min(bisect.bisect_left(model_cut, rand() * model_cut[-1]), len(MODELS) - 1)]
+                    m = MODELS[MODEL_MIX.pick(rand())]
                     roll = rand()
                     status = 429 if roll < 0.02 else (502 if roll < 0.025 else 200)
-                    embedding = m[0].startswith("text-embedding")
+                    embedding = m.embedding
                     stream = (not embedding) and rand() < 0.5
                     if status == 200:
                         prompt = int(50 + rand() * rand() * 4000)
                         completion = 0 if embedding else int(10 + rand() * rand() * 1200)
                         cached = int(prompt * 0.3) if rand() < 0.3 else 0
-                        reasoning = int(completion * 0.4) if m[0] == "o4-mini" else 0
-                        cost = (prompt * m[3] + completion * m[4]) / 1e6
-                        cost_text = f"{cost:.8f}"
-                        served, provider, error_code = m[1], m[2], ""
+                        reasoning = int(completion * 0.4) if m.name == "o4-mini" else 0
+                        cost_text = f"{m.list_cost_usd(prompt, completion):.8f}"
+                        served, provider, error_code = m.served, m.provider, ""
                         latency = int(200 + rand() * 3000)
                         ttfb = str(int(80 + rand() * 600)) if stream else str(latency)
                     else:
                         prompt = completion = cached = reasoning = 0
                         cost_text = "0.00000000"
-                        served, provider = ("", "") if status == 429 else (m[1], m[2])
+                        served, provider = ("", "") if status == 429 else (m.served, m.provider)
                         error_code = "rate_limited" if status == 429 else "upstream_502"
                         latency = int(2 + rand() * 30) if status == 429 else int(200 + rand() * 2000)
                         ttfb = null
@@ -213,7 +207,7 @@ def events_copy(*, events: int, people: list[Person], start: date, end: date, rn
                     buffer.append(
                         f"{PREFIX}{written:012d}\t{day_prefix} {h:02d}:{mi:02d}:{s:09.6f}+00\t{person.key_id}\t"
                         f"{person.user_id}\t{person.team_id}\t"
-                        f"{'embeddings' if embedding else 'chat.completions'}\t{m[0]}\t{served}\t{provider}\t"
+                        f"{'embeddings' if embedding else 'chat.completions'}\t{m.name}\t{served}\t{provider}\t"
                         f"{status}\t{error_code}\t{'t' if stream else 'f'}\t{prompt}\t{completion}\t{cached}\t"
                         f"{reasoning}\t{prompt + completion}\t{cost_text}\t{null}\t{latency}\t{ttfb}\tf\t"
                         f"{'t' if stream and rand() < 0.03 else 'f'}\t{null if embedding else 1024}\t"

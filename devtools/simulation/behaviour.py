@@ -18,7 +18,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from devtools.simulation.org import HEAVY, HONEST, OrgPlan, PersonPlan
-from devtools.simulation.text import answer_text, prompt_text, retyped, words
+from devtools.synthetic import (
+    Call,
+    answer_text,
+    import_record,
+    lognormal_int,
+    mix_of,
+    poisson,
+    prompt_text,
+    retyped,
+    words,
+)
 
 DAY = timedelta(days=1)
 JUMP_SPAN = timedelta(days=10)  # how long the announcement jumper keeps their usage up
@@ -205,23 +215,6 @@ def _chaser_habits(style: str, base: Habits, burn: float = 2.5) -> Habits:
 
 
 @dataclass(slots=True)
-class Call:
-    at: datetime
-    model: str
-    endpoint: str
-    prompt: str
-    output: str
-    prompt_tokens: int
-    completion_tokens: int
-    max_tokens: int | None
-    stream: bool
-    client_disconnected: bool = False
-    status: int = 200
-    error_code: str = ""
-    request_id: str = ""
-
-
-@dataclass(slots=True)
 class PersonHistory:
     usage: list[dict[str, Any]] = field(default_factory=list)  # import_usage records, oldest first
     outcomes: list[dict[str, Any]] = field(default_factory=list)  # import_outcomes records
@@ -279,18 +272,6 @@ def _scaled(person: PersonPlan, plan: OrgPlan, habits: Habits) -> Habits:
     return replace(scaled, outcomes_per_day=rate * v.outcome_scale)
 
 
-def _lognormal(rng: random.Random, median: float, sigma: float, low: int, high: int) -> int:
-    return min(max(int(rng.lognormvariate(math.log(median), sigma)), low), high)
-
-
-def _poisson(rng: random.Random, mean: float) -> int:
-    limit, k, product = math.exp(-mean), 0, rng.random()
-    while product > limit:
-        k += 1
-        product *= rng.random()
-    return k
-
-
 def _session_times(rng: random.Random, day: datetime, offset: int, calls: int, habits: Habits) -> list[datetime]:
     """``calls`` moments on ``day`` in office hours (local 08:30-19:00): a few sessions of bursty calls."""
     sessions = min(rng.randint(*habits.sessions), calls)
@@ -315,14 +296,13 @@ def _session_times(rng: random.Random, day: datetime, offset: int, calls: int, h
 def _fresh_call(rng: random.Random, habits: Habits, at: datetime, previous: Call | None) -> Call:
     """One ordinary call of someone with ``habits`` (``previous``: their call before, for retries)."""
     if rng.random() < habits.embeddings_share:
-        tokens = _lognormal(rng, 2_000, 0.8, 20, 8_000)
+        tokens = lognormal_int(rng, 2_000, 0.8, 20, 8_000)
         return Call(
             at, "text-embedding-3-small", "/v1/embeddings", words(rng, rng.randint(20, 40)), "", tokens, 0, None, False
         )
-    models, weights = zip(*habits.models, strict=True)
-    model = rng.choices(models, weights)[0]
-    prompt_tokens = _lognormal(rng, habits.prompt_median, habits.prompt_sigma, 20, 200_000)
-    completion_tokens = _lognormal(rng, habits.completion_median, habits.completion_sigma, 5, 16_000)
+    model = mix_of(habits.models).pick(rng.random())
+    prompt_tokens = lognormal_int(rng, habits.prompt_median, habits.prompt_sigma, 20, 200_000)
+    completion_tokens = lognormal_int(rng, habits.completion_median, habits.completion_sigma, 5, 16_000)
     prompt = prompt_text(rng)
     if previous is not None and previous.output:
         draw = rng.random()
@@ -578,7 +558,7 @@ def _outcomes(
         number = (datetime.combine(today[0].at.date(), datetime.min.time(), tzinfo=plan.start.tzinfo) - plan.start).days
         rate = habits.outcomes_per_day * calendar.ramp.get(number, 1.0)
         rate *= 2.5 if number in calendar.on_call else 1.5 if number in calendar.catch_up else 1.0  # incidents closed
-        for _ in range(_poisson(rng, rate)):
+        for _ in range(poisson(rng, rate)):
             occurred = min(today[-1].at + timedelta(minutes=rng.uniform(5, 120)), plan.end - timedelta(seconds=1))
             record = {
                 "external_id": f"sim-{plan.tag}-{person.index:03d}-o{len(outcomes)}",
@@ -609,34 +589,6 @@ def _feedback(rng: random.Random, person: PersonPlan, habits: Habits, calls: lis
     return rated
 
 
-def usage_record(call: Call, person: PersonPlan) -> dict[str, Any]:
-    """A call as an ``import_usage`` record, its text in ``prompt`` / ``output`` (fingerprinted, dropped)."""
-    record: dict[str, Any] = {
-        "request_id": call.request_id,
-        "created_at": call.at.isoformat(),
-        "user": person.email,
-        "team": person.team.slug,
-        "endpoint": call.endpoint,
-        "model": call.model,
-        "status": call.status,
-        "stream": call.stream,
-        "prompt_tokens": call.prompt_tokens,
-        "completion_tokens": call.completion_tokens,
-        "total_tokens": call.prompt_tokens + call.completion_tokens,
-        "max_tokens": call.max_tokens,
-        "client_disconnected": call.client_disconnected,
-        "latency_ms": 0 if call.status >= 400 else 250 + call.completion_tokens * 12,
-        "prompt": [{"role": "user", "content": call.prompt}]
-        if call.endpoint.endswith("chat/completions")
-        else call.prompt,
-    }
-    if call.error_code:
-        record["error_code"] = call.error_code
-    if call.output:
-        record["output"] = call.output
-    return record
-
-
 def person_history(person: PersonPlan, plan: OrgPlan) -> PersonHistory:
     """The person's calls, outcomes and feedback over the plan's window (deterministic, see module doc)."""
     family = plan.variation.family
@@ -659,7 +611,7 @@ def person_history(person: PersonPlan, plan: OrgPlan) -> PersonHistory:
     for number, call in enumerate(everything):
         call.request_id = f"{prefix}-{number:05d}"
     calls = [c for c in calls if plan.start <= c.at < plan.end]
-    history = PersonHistory(usage=[usage_record(c, person) for c in everything])
+    history = PersonHistory(usage=[import_record(c, user=person.email, team=person.team.slug) for c in everything])
     history.outcomes = _outcomes(rng, person, plan, habits, calls, calendar)
     for batch in published:
         batch = [c for c in batch if c.request_id]
@@ -698,4 +650,4 @@ def team_outcomes(plan: OrgPlan) -> list[dict[str, Any]]:
     return outcomes
 
 
-__all__ = ["HABITS", "Call", "Habits", "PersonHistory", "habits_of", "person_history", "team_outcomes", "usage_record"]
+__all__ = ["HABITS", "Habits", "PersonHistory", "habits_of", "person_history", "team_outcomes"]
