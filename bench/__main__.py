@@ -36,7 +36,7 @@ def _django_setup() -> None:
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith(("postgres://", "postgresql://")) or not os.environ.get("REDIS_URL"):
         sys.exit("The benchmark needs DATABASE_URL (PostgreSQL) and REDIS_URL, pointing at scratch stores.")
-    from bench.database import database_ensure
+    from bench.harness.database import database_ensure
 
     database_ensure(url)
     import django
@@ -54,7 +54,7 @@ def main() -> int:
     if unknown:
         sys.exit(f"unknown sections: {', '.join(sorted(unknown))}")
     _django_setup()
-    from bench import report
+    from bench.harness import report
 
     logdir = Path(arguments.logdir or tempfile.mkdtemp(prefix="tokenwise-bench-"))
     print(
@@ -65,7 +65,7 @@ def main() -> int:
     started = time.monotonic()
     parts = {part for part in PROXY_PARTS if "proxy" in sections or part in sections}
     if parts or "ledger" in sections:
-        from bench.run_proxy import proxy_and_ledger
+        from bench.harness.run_proxy import proxy_and_ledger
 
         asyncio.run(
             proxy_and_ledger(
@@ -77,15 +77,15 @@ def main() -> int:
             )
         )
     if "memory" in sections:
-        from bench.memory_bench import memory
+        from bench.probes.memory_bench import memory
 
         asyncio.run(memory(logdir=logdir, quick=arguments.quick))
     if "reports" in sections:
-        from bench.reports_bench import reports
+        from bench.probes.reports_bench import reports
 
         reports(quick=arguments.quick, events=arguments.events)
     if "detectors" in sections:
-        from bench.detection_bench import detection
+        from bench.probes.detection_bench import detection
 
         detection(quick=arguments.quick)
     print(f"\nbenchmark took {time.monotonic() - started:.0f} s")

@@ -20,7 +20,7 @@ DEMO_PREFIX = "/demo-upstream"
 
 
 def _with_demo_upstream(django_app):
-    from usage.demo_upstream import app as demo_app
+    from devtools.demo_upstream import app as demo_app
 
     async def application(scope, receive, send):
         path = scope.get("path", "")

@@ -1,4 +1,4 @@
-"""Run Tokenwise's demo upstream (``usage.demo_upstream``) as a real HTTP server for tests.
+"""Run Tokenwise's demo upstream (``devtools.demo_upstream``) as a real HTTP server for tests.
 
     with FakeUpstream(api_key="sk-up") as upstream:
         client = openai.OpenAI(base_url=upstream.base_url, api_key="sk-up", max_retries=0)
@@ -7,12 +7,12 @@
         assert upstream.stats["streams_completed"] == 1
 
 By default uvicorn serves it from a daemon thread of the test process (fast to start; ``.app`` is the
-live ``DemoUpstream``). ``FakeUpstream(subprocess=True)`` runs ``python -m usage.demo_upstream`` in a
+live ``DemoUpstream``). ``FakeUpstream(subprocess=True)`` runs ``python -m devtools.demo_upstream`` in a
 child process instead (for multi-process tests); ``requests`` / ``stats`` / ``reset()`` then go over
 HTTP (``/_fake/*``). Either way the socket is bound to 127.0.0.1 port 0 here and handed over, so
 parallel runs never fight for a port. Faults are asked per request: ``extra_body={"fake_fault": ...}``
-or the ``x-fake-fault`` header (see ``usage.demo_upstream.faults``). ``framing`` is how streams are
-written unless a request asks otherwise (``usage.demo_upstream.framing``; settable on a running
+or the ``x-fake-fault`` header (see ``devtools.demo_upstream.faults``). ``framing`` is how streams are
+written unless a request asks otherwise (``devtools.demo_upstream.framing``; settable on a running
 thread-served upstream as ``.framing``).
 """
 
@@ -31,8 +31,8 @@ from typing import Any
 import httpx
 import uvicorn
 
-from usage.demo_upstream import DemoUpstream, make_app
-from usage.demo_upstream.framing import framing_check
+from devtools.demo_upstream import DemoUpstream, make_app
+from devtools.demo_upstream.framing import framing_check
 
 _REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -121,7 +121,7 @@ class FakeUpstream:
         command = [
             sys.executable,
             "-m",
-            "usage.demo_upstream",
+            "devtools.demo_upstream",
             "--fd",
             str(self._socket.fileno()),
             "--latency-ms",

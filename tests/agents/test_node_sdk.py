@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from devtools.demo_upstream.tokens import count_tokens
 from tests.agents.conftest import AGENTS, NODE_MODULES, agent_run
-from usage.demo_upstream.tokens import count_tokens
 from usage.models import UsageEvent
 
 SCRIPT = Path(__file__).with_name("anthropic_sdk.cjs")

@@ -1,4 +1,4 @@
-"""The benchmark's bare forwarder (bench/bare.py) relays the demo upstream's answers byte for byte.
+"""The benchmark's bare forwarder (bench/probes/bare.py) relays the demo upstream's answers byte for byte.
 
 Tokenwise's throughput is judged as a ratio to it: a floor that dropped or reshaped bytes would make the
 ratio meaningless. The forwarder runs as the benchmark runs it (uvicorn, its own process); the demo
@@ -17,10 +17,10 @@ import httpx
 import pytest
 import uvicorn
 
-from bench.loadgen import chat_body, messages_body
-from bench.processes import Service, uvicorn_service
+from bench.harness.loadgen import chat_body, messages_body
+from bench.harness.processes import Service, uvicorn_service
+from devtools.demo_upstream import make_app
 from tests.fake_upstream import FakeUpstream
-from usage.demo_upstream import make_app
 
 
 class TappedUpstream(FakeUpstream):
@@ -65,7 +65,7 @@ def bare(upstream: TappedUpstream, tmp_path_factory: pytest.TempPathFactory) -> 
     env = dict(os.environ, BENCH_UPSTREAM_URL=upstream.url)
     env.pop("DJANGO_SETTINGS_MODULE", None)
     logdir: Path = tmp_path_factory.mktemp("bare")
-    with uvicorn_service("bare", "bench.bare:application", logdir=logdir, env=env, workers=1) as service:
+    with uvicorn_service("bare", "bench.probes.bare:application", logdir=logdir, env=env, workers=1) as service:
         yield service
 
 

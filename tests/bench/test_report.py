@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench import report
+from bench.harness import report
 
 
 @pytest.fixture(autouse=True)

@@ -16,16 +16,16 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
+from devtools.simulation.behaviour import person_history
+from devtools.simulation.evaluation import OVERALL, confusion, confusion_table, innocent
+from devtools.simulation.files import truth_read
+from devtools.simulation.org import CHASERS, HEAVY, HONEST, org_plan
+from devtools.simulation.services import scenario_evaluate
+from devtools.simulation.sweep import sweep
 from governance.detectors import DETECTORS
 from governance.models import Flag, UsageTarget
 from usage.fingerprints import simhash64, text_of_messages
 from usage.models import Feedback, OutcomeRequest, UsageEvent
-from usage.simulation.behaviour import person_history
-from usage.simulation.evaluation import OVERALL, confusion, confusion_table, innocent
-from usage.simulation.files import truth_read
-from usage.simulation.org import CHASERS, HEAVY, HONEST, org_plan
-from usage.simulation.services import scenario_evaluate
-from usage.simulation.sweep import sweep
 
 START = datetime(2025, 3, 3, tzinfo=UTC)  # a Monday; the window holds the April and May month ends
 SEED = 1

@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from devtools.simulation.org import AGENTIC, ARCHETYPES, HEAVY, org_plan
+from devtools.simulation.sweep import SMALL_GRID, seed_records, sweep, tune
 from governance.detectors import Thresholds
-from usage.simulation.org import AGENTIC, ARCHETYPES, HEAVY, org_plan
-from usage.simulation.sweep import SMALL_GRID, seed_records, sweep, tune
 
 START = datetime(2025, 3, 3, tzinfo=UTC)
 SIZE = {"people": 36, "days": 40, "start": START}

@@ -8,6 +8,7 @@ import json
 import tiktoken
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
 
+from devtools.demo_upstream import tokens as demo
 from governance.enforcement.bounds import (
     RequestShape,
     model_limits,
@@ -16,7 +17,6 @@ from governance.enforcement.bounds import (
     prompt_bound,
     request_shape,
 )
-from usage.demo_upstream import tokens as demo
 
 MARGIN = 16
 UNKNOWN_IMAGE = 4096
@@ -161,7 +161,7 @@ prompt_item = st.one_of(words, st.lists(st.integers(min_value=0, max_value=100_0
 
 
 def billed_by_demo(endpoint: str, body: dict) -> int:
-    """What the demo upstream bills for ``body`` (its rules: usage/demo_upstream/tokens.py and app.py)."""
+    """What the demo upstream bills for ``body`` (its rules: devtools/demo_upstream/tokens.py and app.py)."""
     if endpoint == "chat.completions":
         asked = body.get("max_completion_tokens", body.get("max_tokens"))
         return demo.chat_prompt_tokens(body["messages"]) + demo.completion_budget(asked) * body.get("n", 1)

@@ -5,7 +5,7 @@ import time
 import openai
 import pytest
 
-from usage.demo_upstream.framing import FRAMINGS
+from devtools.demo_upstream.framing import FRAMINGS
 from usage.models import UsageEvent
 
 

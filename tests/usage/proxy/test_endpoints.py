@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
+from devtools.demo_upstream.tokens import chat_prompt_tokens, count_tokens
 from governance.models import Price
 from governance.services.pricing import price_snapshot_invalidate
-from usage.demo_upstream.tokens import chat_prompt_tokens, count_tokens
 from usage.fingerprints import prompt_hash, simhash64
 from usage.models import UsageEvent
 

@@ -12,10 +12,10 @@ import httpx
 import pytest
 from django.db import OperationalError
 
+from devtools.demo_upstream.tokens import count_tokens
 from governance.enforcement.counters import local_counters
 from governance.enforcement.effective import policy_cache_clear
 from governance.services.policies import policy_set
-from usage.demo_upstream.tokens import count_tokens
 from usage.models import UsageEvent
 
 MODEL = "claude-sonnet-4-5"

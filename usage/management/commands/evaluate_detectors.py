@@ -11,10 +11,10 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from usage.simulation.family import FAMILIES
-from usage.simulation.files import TRUTH, truth_read
-from usage.simulation.services import scenario_evaluate
-from usage.simulation.sweep import GRID, SMALL_GRID, seed_records, sweep, tune, tuned_thresholds_policy
+from devtools.simulation.family import FAMILIES
+from devtools.simulation.files import TRUTH, truth_read
+from devtools.simulation.services import scenario_evaluate
+from devtools.simulation.sweep import GRID, SMALL_GRID, seed_records, sweep, tune, tuned_thresholds_policy
 
 
 def _seeds(value: str) -> list[int]:

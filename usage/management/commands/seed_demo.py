@@ -12,6 +12,7 @@ from django.db import transaction
 from django.test.utils import override_settings
 from django.utils import timezone
 
+from devtools.synthetic import Call, Mix, event_data, words
 from governance.models import ApiKey, Membership, Team
 from governance.services.keys import key_create, key_revoke
 from governance.services.orgs import membership_set, team_get_or_create, user_get_or_create
@@ -37,39 +38,8 @@ BUDGETS = {
 }
 SCRIPTED = "dan@demo.tokenwise"
 SCRIPT_PROMPT = "Generate a detailed status report for my AI usage dashboard, as long as possible."
-WORDS = (
-    "refactor",
-    "the",
-    "billing",
-    "service",
-    "explain",
-    "this",
-    "stack",
-    "trace",
-    "write",
-    "tests",
-    "for",
-    "parser",
-    "summarise",
-    "customer",
-    "ticket",
-    "draft",
-    "release",
-    "notes",
-    "review",
-    "pull",
-    "request",
-    "migration",
-    "plan",
-    "query",
-    "slow",
-    "index",
-    "docs",
-    "api",
-    "error",
-    "budget",
-)
-MODELS = ["gpt-4o-mini", "gpt-4o-mini", "gpt-4o-mini", "gpt-4o", "text-embedding-3-small", "gpt-4.1-mini"]
+# The demo's model mix (served by the demo upstream, priced by the price table).
+MODEL_MIX = Mix((("gpt-4o-mini", 3), ("gpt-4o", 1), ("text-embedding-3-small", 1), ("gpt-4.1-mini", 1)))
 
 
 class Command(BaseCommand):
@@ -194,39 +164,38 @@ class Command(BaseCommand):
         return len(events)
 
     def _event(self, rng: random.Random, number: int, when, user, team, key_id, scripted: bool):
-        from governance.services.pricing import cost_usd, price_table_load
-        from usage.event_record import UsageEventData
-        from usage.fingerprints import prompt_hash, simhash64
+        from governance.services.pricing import price_table_load
 
         if not hasattr(self, "_prices"):
             self._prices = price_table_load()
-        model = "gpt-4o" if scripted else rng.choice(MODELS)
-        prompt_text = SCRIPT_PROMPT if scripted else " ".join(rng.choice(WORDS) for _ in range(rng.randint(8, 40)))
-        prompt = 1900 if scripted else rng.randint(50, 2500)
-        completion = 0 if model.startswith("text-embedding") else (8 if scripted else rng.randint(20, 800))
-        quote = self._prices.quote(model, at=when)
-        cost = cost_usd(quote, prompt_tokens=prompt, cached_tokens=0, completion_tokens=completion) if quote else None
-        return UsageEventData(
+        model = "gpt-4o" if scripted else MODEL_MIX.pick(rng.random())
+        embedding = model.startswith("text-embedding")
+        prompt = SCRIPT_PROMPT if scripted else words(rng, rng.randint(8, 40))
+        prompt_tokens = 1900 if scripted else rng.randint(50, 2500)
+        completion_tokens = 0 if embedding else (8 if scripted else rng.randint(20, 800))
+        latency_ms = rng.randint(200, 4000)
+        purpose = "nightly-script" if scripted else rng.choice(["", "coding", "support", "docs"])
+        call = Call(
+            at=when,
+            model=model,
+            endpoint="embeddings" if embedding else "chat.completions",
+            prompt=prompt,
+            output=words(rng, max(1, min(completion_tokens, 60))),
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            max_tokens=completion_tokens and 1024,
+            stream=False,
             request_id=f"req_demo_{number:08d}",
-            created_at=when,
-            endpoint="embeddings" if model.startswith("text-embedding") else "chat.completions",
-            key_id=key_id,
+        )
+        return event_data(
+            call,
             user_id=user.pk,
             team_id=team.pk,
-            model_requested=model,
-            model_served=model,
+            key_id=key_id,
             provider="demo",
-            prompt_tokens=prompt,
-            completion_tokens=completion,
-            total_tokens=prompt + completion,
-            cost_usd=None if cost is None else str(cost),
-            price_id=quote.id if quote else None,
-            latency_ms=rng.randint(200, 4000),
-            max_tokens=completion and 1024,
-            purpose="nightly-script" if scripted else rng.choice(["", "coding", "support", "docs"]),
-            prompt_hash=prompt_hash(prompt_text),
-            prompt_simhash=simhash64(prompt_text),
-            output_simhash=simhash64(" ".join(rng.choice(WORDS) for _ in range(max(1, min(completion, 60))))),
+            prices=self._prices,
+            latency_ms=latency_ms,
+            purpose=purpose,
         )
 
     def _value(self, rng: random.Random, people: dict, events: list) -> None:

@@ -11,11 +11,11 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from usage.simulation.evaluation import confusion_table
-from usage.simulation.files import TRUTH, scenario_write, truth_read
-from usage.simulation.org import MIN_DAYS, MIN_PEOPLE, org_plan
-from usage.simulation.services import scenario_evaluate, scenario_load
-from usage.simulation.sweep import sweep
+from devtools.simulation.evaluation import confusion_table
+from devtools.simulation.files import TRUTH, scenario_write, truth_read
+from devtools.simulation.org import MIN_DAYS, MIN_PEOPLE, org_plan
+from devtools.simulation.services import scenario_evaluate, scenario_load
+from devtools.simulation.sweep import sweep
 
 
 def _start(value: str | None, days: int) -> datetime:
