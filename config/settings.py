@@ -340,7 +340,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         DATABASES["default"]["OPTIONS"].setdefault("options", "-c jit=off")
 # TOKENWISE_LOG_FORMAT=json: one JSON object per log line (python-json-logger), with the request id.
 TOKENWISE_LOG_FORMAT = env_str("TOKENWISE_LOG_FORMAT", "plain").strip().lower()
-LOGGING["filters"] = {"request_id": {"()": "usage.log_context.RequestIdFilter"}}
+LOGGING["filters"] = {"request_id": {"()": "core.log_context.RequestIdFilter"}}
 LOGGING["handlers"]["console"]["filters"] = ["request_id"]
 LOGGING["formatters"]["json"] = {
     "()": "pythonjsonlogger.json.JsonFormatter",

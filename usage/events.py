@@ -21,8 +21,8 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import Error as DatabaseError
 
+from core import metrics
 from core.redis import REDIS_ERRORS, replicated_pipeline
-from usage import metrics
 from usage.event_record import UsageEventData
 
 logger = logging.getLogger(__name__)

@@ -15,11 +15,11 @@ import openai
 import pytest
 from django.test import Client
 
+from core.log_context import RequestIdFilter, current_request_id
 from core.redis import get_sync_redis
 from tests.conftest import calls_recorded_wait
 from tests.faults.harness import free_port
 from usage.events import usage_events_publish
-from usage.log_context import RequestIdFilter, current_request_id
 from usage.models import DailyRollup, UsageEvent
 from usage.retention import retention_cutoff, usage_events_prune
 from usage.services import usage_events_ingest, usage_rollups_rebuild
@@ -160,7 +160,7 @@ def test_metrics_add_up_over_worker_processes(db, settings, tmp_path):
     folder = tmp_path / "prom"
     folder.mkdir()
     script = (
-        "from usage.metrics import REQUESTS; "
+        "from core.metrics import REQUESTS; "
         "REQUESTS.labels('chat.completions', '200').inc(); REQUESTS.labels('chat.completions', '200').inc()"
     )
     for _ in range(2):  # two "workers", each its own process
