@@ -29,8 +29,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from prometheus_client.core import GaugeMetricFamily
 
 from core.redis import REDIS_ERRORS, get_async_redis, get_sync_redis
-from usage.spool import usage_spool_backlog
-from usage.stream import GROUP
+from usage.ledger.spool import usage_spool_backlog
+from usage.ledger.stream import GROUP
 
 logger = logging.getLogger(__name__)
 

@@ -19,11 +19,11 @@ from core.log_context import RequestIdFilter, current_request_id
 from core.redis import get_sync_redis
 from tests.conftest import calls_recorded_wait
 from tests.faults.harness import free_port
-from usage.events import usage_events_publish
+from usage.ledger.events import usage_events_publish
+from usage.ledger.ingest import usage_events_ingest, usage_rollups_rebuild
+from usage.ledger.retention import retention_cutoff, usage_events_prune
+from usage.ledger.spool import usage_spool_append, usage_spool_backlog, usage_spool_drain
 from usage.models import DailyRollup, UsageEvent
-from usage.retention import retention_cutoff, usage_events_prune
-from usage.services import usage_events_ingest, usage_rollups_rebuild
-from usage.spool import usage_spool_append, usage_spool_backlog, usage_spool_drain
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,9 +35,9 @@ def unreachable_redis(settings, monkeypatch):
     The rollup queue remembers a Redis failure for a few seconds; that memory is put back afterwards,
     so the next test finds Redis as it was.
     """
-    from usage import services
+    from usage.ledger import ingest as ledger_ingest
 
-    monkeypatch.setattr(services, "_queue_down_until", services._queue_down_until)
+    monkeypatch.setattr(ledger_ingest, "_queue_down_until", ledger_ingest._queue_down_until)
     settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
     get_sync_redis.cache_clear()
     yield
@@ -258,7 +258,7 @@ NOW = datetime(2025, 6, 15, 12, 0, tzinfo=UTC)
 
 def test_prune_deletes_raw_events_past_retention_and_keeps_rollups(transactional_db, settings, make_event):
     settings.TIME_ZONE = "UTC"
-    from usage.partitions import usage_partitions_ensure
+    from usage.ledger.partitions import usage_partitions_ensure
 
     usage_partitions_ensure(since=date(2025, 1, 1), today=NOW.date(), months_ahead=0)
     ages_days = [200, 120, 31, 30, 29, 0]

@@ -20,9 +20,9 @@ from core.metrics import metrics_observe_call
 from governance.enforcement.admission import Admission, admission_settlement, settlement_send
 from governance.services.keys import KeyPrincipal
 from governance.services.pricing import cost_usd, price_quote
-from usage.event_record import UsageEventData, utc_now
-from usage.events import call_owner_command, new_request_id, request_id_signed, usage_events_publish
 from usage.fingerprints import prompt_fingerprints, simhash64, text_of_messages
+from usage.ledger.event_record import UsageEventData, utc_now
+from usage.ledger.events import call_owner_command, new_request_id, request_id_signed, usage_events_publish
 from usage.proxy.accounting import Tokens, delta_text_of, estimate_tokens, requested_max_tokens
 from usage.proxy.client_info import call_context_read
 

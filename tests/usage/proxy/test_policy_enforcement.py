@@ -59,7 +59,7 @@ def ledger(settings):
     (embedded mode's in-memory SQLite locks whole tables while hundreds of calls write at once)."""
     from django.db import OperationalError
 
-    from usage.spool import usage_spool_drain
+    from usage.ledger.spool import usage_spool_drain
 
     class Ledger:
         def drain(self) -> None:

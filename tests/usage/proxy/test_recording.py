@@ -10,9 +10,9 @@ import pytest
 from asgiref.sync import async_to_sync
 
 from tests.conftest import calls_recorded_wait
-from usage import events as usage_events
-from usage.event_record import UsageEventData, utc_now
-from usage.events import new_request_id
+from usage.ledger import events as usage_events
+from usage.ledger.event_record import UsageEventData, utc_now
+from usage.ledger.events import new_request_id
 from usage.models import UsageEvent
 from usage.proxy import call as proxy_call
 

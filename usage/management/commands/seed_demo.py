@@ -166,8 +166,8 @@ class Command(BaseCommand):
         Everyone works honestly except dan@demo.tokenwise, whose script sends the same prompt around the
         clock - so the demo has a usage-chasing flag to review.
         """
+        from usage.ledger.ingest import usage_events_ingest, usage_rollups_rebuild
         from usage.models import UsageEvent
-        from usage.services import usage_events_ingest, usage_rollups_rebuild
 
         existing = UsageEvent.objects.filter(request_id__startswith="req_demo_").count()
         if existing:
@@ -195,8 +195,8 @@ class Command(BaseCommand):
 
     def _event(self, rng: random.Random, number: int, when, user, team, key_id, scripted: bool):
         from governance.services.pricing import cost_usd, price_table_load
-        from usage.event_record import UsageEventData
         from usage.fingerprints import prompt_hash, simhash64
+        from usage.ledger.event_record import UsageEventData
 
         if not hasattr(self, "_prices"):
             self._prices = price_table_load()

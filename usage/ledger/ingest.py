@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from core.redis import REDIS_ERRORS, get_sync_redis
 from governance.models import ApiKey
-from usage.event_record import UsageEventData
+from usage.ledger.event_record import UsageEventData
 from usage.models import DailyRollup, UsageEvent
 from usage.value import outcomes_link_session_calls
 
