@@ -34,7 +34,8 @@ from governance.models import ApiKey, Team  # noqa: E402
 from governance.services.keys import key_create  # noqa: E402
 from governance.services.orgs import membership_ensure, team_get_or_create, user_get_or_create  # noqa: E402
 from usage.ledger.event_record import UsageEventData, utc_now  # noqa: E402
-from usage.ledger.ingest import usage_events_ingest, usage_rollups_refresh  # noqa: E402
+from usage.ledger.ingest import usage_events_ingest  # noqa: E402
+from usage.ledger.rollups import usage_rollups_refresh  # noqa: E402
 from usage.models import DailyRollup, UsageEvent  # noqa: E402
 
 

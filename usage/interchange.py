@@ -24,7 +24,8 @@ from governance.services.orgs import membership_ensure, team_get_or_create, user
 from governance.services.pricing import COST_QUANTUM, PriceTable, cost_usd, price_table_load
 from usage.fingerprints import prompt_fingerprints, simhash64, text_of_messages
 from usage.ledger.event_record import UsageEventData
-from usage.ledger.ingest import usage_events_ingest, usage_rollups_refresh
+from usage.ledger.ingest import usage_events_ingest
+from usage.ledger.rollups import usage_rollups_refresh
 from usage.models import UsageEvent
 
 EXPORT_FIELDS: tuple[str, ...] = (

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import Error as DatabaseError
 
 from core.redis import REDIS_ERRORS
-from usage.ledger.ingest import usage_rollups_refresh
+from usage.ledger.rollups import usage_rollups_refresh
 from usage.ledger.spool import usage_spool_drain
 from usage.ledger.stream import usage_stream_drain
 

@@ -141,7 +141,8 @@ def seeded(live_web):
     )
     from tests.factories import TeamFactory, UserFactory
     from usage.ledger.event_record import UsageEventData
-    from usage.ledger.ingest import usage_events_ingest, usage_rollups_rebuild
+    from usage.ledger.ingest import usage_events_ingest
+    from usage.ledger.rollups import usage_rollups_rebuild
     from usage.models import Outcome
 
     platform, research = TeamFactory(slug="platform", name="Platform"), TeamFactory(slug="research", name="Research")

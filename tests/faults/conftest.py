@@ -112,7 +112,7 @@ def assert_ledger_matches(answers: list[Answer], stack: Stack) -> dict:
     """
     from django.db.models import Sum
 
-    from usage.ledger.ingest import usage_rollups_refresh
+    from usage.ledger.rollups import usage_rollups_refresh
     from usage.ledger.spool import usage_spool_backlog
     from usage.ledger.stream import usage_stream_backlog
     from usage.models import DailyRollup, UsageEvent

@@ -20,8 +20,9 @@ from core.redis import get_sync_redis
 from tests.conftest import calls_recorded_wait
 from tests.faults.harness import free_port
 from usage.ledger.events import usage_events_publish
-from usage.ledger.ingest import usage_events_ingest, usage_rollups_rebuild
+from usage.ledger.ingest import usage_events_ingest
 from usage.ledger.retention import retention_cutoff, usage_events_prune
+from usage.ledger.rollups import usage_rollups_rebuild
 from usage.ledger.spool import usage_spool_append, usage_spool_backlog, usage_spool_drain
 from usage.models import DailyRollup, UsageEvent
 
@@ -35,9 +36,9 @@ def unreachable_redis(settings, monkeypatch):
     The rollup queue remembers a Redis failure for a few seconds; that memory is put back afterwards,
     so the next test finds Redis as it was.
     """
-    from usage.ledger import ingest as ledger_ingest
+    from usage.ledger import rollups
 
-    monkeypatch.setattr(ledger_ingest, "_queue_down_until", ledger_ingest._queue_down_until)
+    monkeypatch.setattr(rollups, "_queue_down_until", rollups._queue_down_until)
     settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
     get_sync_redis.cache_clear()
     yield

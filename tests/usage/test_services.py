@@ -7,12 +7,8 @@ import pytest
 from django.conf import settings
 
 from governance.models import ApiKey
-from usage.ledger.ingest import (
-    usage_events_ingest,
-    usage_rollups_mark_dirty,
-    usage_rollups_rebuild,
-    usage_rollups_refresh,
-)
+from usage.ledger.ingest import usage_events_ingest
+from usage.ledger.rollups import usage_rollups_mark_dirty, usage_rollups_rebuild, usage_rollups_refresh
 from usage.models import DailyRollup, UsageEvent
 
 T0 = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
@@ -364,20 +360,20 @@ def test_refreshes_inline_when_redis_is_unreachable(db, team, make_event, ingest
     import socket
 
     from core.redis import get_sync_redis
-    from usage.ledger import ingest as ledger_ingest
+    from usage.ledger import rollups
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         closed_port = sock.getsockname()[1]
     settings.REDIS_URL = f"redis://127.0.0.1:{closed_port}/0"
-    monkeypatch.setattr(ledger_ingest, "_queue_down_until", 0.0)
+    monkeypatch.setattr(rollups, "_queue_down_until", 0.0)
     get_sync_redis.cache_clear()
     try:
         ingest([make_event(request_id="req_a", team_id=team.pk)])
         ingest([make_event(request_id="req_b", team_id=team.pk)])  # Redis not retried: straight inline
 
         assert list(DailyRollup.objects.values_list("team_id", "requests")) == [(team.pk, 2)]
-        assert ledger_ingest._queue_down_until > 0
+        assert rollups._queue_down_until > 0
     finally:
         get_sync_redis.cache_clear()
 

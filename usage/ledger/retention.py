@@ -13,8 +13,8 @@ from datetime import datetime, time as dt_time, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from usage.ledger.ingest import usage_rollups_refresh
 from usage.ledger.partitions import usage_events_partitioned, usage_partitions_drop
+from usage.ledger.rollups import usage_rollups_refresh
 from usage.models import UsageEvent
 
 logger = logging.getLogger(__name__)
