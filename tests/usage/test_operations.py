@@ -129,7 +129,7 @@ def test_metrics_count_calls_tokens_and_rejections(live_proxy, employee_key, spo
     httpx.post(
         f"{live_proxy.url}/v1/chat/completions", content=b"{", headers={"authorization": f"Bearer {employee_key[1]}"}
     )
-    # Calls are counted when recorded, just after their response (usage/proxy/call.py): wait for that.
+    # Calls are counted when recorded, just after their response (usage/ledger/recorder.py): wait for that.
     calls_recorded_wait()
     after = httpx.get(f"{live_proxy.url}/metrics").text
 
