@@ -1,4 +1,8 @@
-"""Celery tasks of the ledger (scheduled by ``CELERY_BEAT_SCHEDULE``)."""
+"""Celery tasks of the ledger (scheduled by ``CELERY_BEAT_SCHEDULE``, which names them ``usage.tasks.…``).
+
+Thin interfaces over ``usage.ledger``, kept in the app's ``tasks`` module where Celery's autodiscovery
+finds them.
+"""
 
 from __future__ import annotations
 

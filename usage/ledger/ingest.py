@@ -30,8 +30,8 @@ def _insert_copy(events: list[UsageEventData]) -> int:
     """PostgreSQL: COPY the batch into a scratch table, then one INSERT ... ON CONFLICT DO NOTHING.
 
     The same statement ``bulk_create(ignore_conflicts=True)`` issues, minus Django's per-value Python
-    preparation, which caps that path near 5,000 rows/s on two cores; COPY runs about 20,000 rows/s.
-    The statement's row count is exactly the number of rows inserted.
+    preparation, which bounds that path's throughput (docs/performance.md, "Ingest"). The statement's
+    row count is exactly the number of rows inserted.
     """
     fields = [field for field in UsageEvent._meta.concrete_fields if not field.primary_key]
     getters = [
@@ -79,7 +79,7 @@ def _insert_portable(events: list[UsageEventData]) -> int:
 def _keys_last_used_advance(events: list[UsageEventData]) -> None:
     """Each key's ``last_used_at`` moves to its newest event in the batch, never backwards.
 
-    PostgreSQL: one UPDATE for the whole batch (ORM CASE expressions cost ~1 ms per key to compile).
+    PostgreSQL: one UPDATE for the whole batch (ORM CASE expressions are slow to compile per key).
     Elsewhere: one UPDATE per key, in key order.
     """
     latest: dict[int, datetime] = {}
