@@ -340,7 +340,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         DATABASES["default"]["OPTIONS"].setdefault("options", "-c jit=off")
 # TOKENWISE_LOG_FORMAT=json: one JSON object per log line (python-json-logger), with the request id.
 TOKENWISE_LOG_FORMAT = env_str("TOKENWISE_LOG_FORMAT", "plain").strip().lower()
-LOGGING["filters"] = {"request_id": {"()": "usage.log_context.RequestIdFilter"}}
+LOGGING["filters"] = {"request_id": {"()": "core.log_context.RequestIdFilter"}}
 LOGGING["handlers"]["console"]["filters"] = ["request_id"]
 LOGGING["formatters"]["json"] = {
     "()": "pythonjsonlogger.json.JsonFormatter",
@@ -360,7 +360,7 @@ TOKENWISE_POLICY_CACHE_TTL_S = env_float("TOKENWISE_POLICY_CACHE_TTL_S", 30.0)
 # A reservation not settled within this time (its process died) is released by the next admission.
 TOKENWISE_RESERVATION_TTL_S = env_float("TOKENWISE_RESERVATION_TTL_S", 900.0)
 # The calls a proxy process answers within this window are recorded together (fingerprints, ledger
-# events in one write), once the window ends: off the path of the calls that follow (usage/proxy/call.py).
+# events in one write), once the window ends: off the path of the calls that follow (usage/ledger/recorder.py).
 TOKENWISE_RECORD_DELAY_S = env_float("TOKENWISE_RECORD_DELAY_S", 0.025)
 # Worst case reserved per call (governance/enforcement/bounds.py): the request's bytes + media parts +
 # this margin (the reply primer, a request-wide preamble), + the output bound of every choice.

@@ -226,8 +226,8 @@ def event_data(
     """A call as the ledger's ``UsageEventData``, priced with ``prices`` (``price_table_load()``) and
     fingerprinted from its text, for writing with ``usage_events_ingest``."""
     from governance.services.pricing import cost_usd
-    from usage.event_record import UsageEventData
     from usage.fingerprints import prompt_hash, simhash64
+    from usage.ledger.event_record import UsageEventData
 
     quote = prices.quote(call.model, at=call.at)
     cost = (

@@ -8,7 +8,7 @@
   nor the database is reachable (events would only reach the local spool), when Redis is down and
   ``TOKENWISE_REDIS_FAILURE_MODE=closed`` (calls would be refused), or when the backlog is above
   ``TOKENWISE_READYZ_MAX_BACKLOG`` (workers are not keeping up).
-- ``/metrics`` is the Prometheus text format of ``usage.metrics`` plus the ledger backlog gauges,
+- ``/metrics`` is the Prometheus text format of ``core.metrics`` plus the ledger backlog gauges,
   merged over worker processes when ``PROMETHEUS_MULTIPROC_DIR`` is set.
 """
 
@@ -29,8 +29,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from prometheus_client.core import GaugeMetricFamily
 
 from core.redis import REDIS_ERRORS, get_async_redis, get_sync_redis
-from usage.spool import usage_spool_backlog
-from usage.stream import GROUP
+from usage.ledger.spool import usage_spool_backlog
+from usage.ledger.stream import GROUP
 
 logger = logging.getLogger(__name__)
 

@@ -22,10 +22,11 @@ from django.utils.text import slugify
 from governance.models import Team
 from governance.services.orgs import membership_ensure, team_get_or_create, user_get_or_create
 from governance.services.pricing import COST_QUANTUM, PriceTable, cost_usd, price_table_load
-from usage.event_record import UsageEventData
 from usage.fingerprints import prompt_fingerprints, simhash64, text_of_messages
+from usage.ledger.event_record import UsageEventData
+from usage.ledger.ingest import usage_events_ingest
+from usage.ledger.rollups import usage_rollups_refresh
 from usage.models import UsageEvent
-from usage.services import usage_events_ingest, usage_rollups_refresh
 
 EXPORT_FIELDS: tuple[str, ...] = (
     "request_id",

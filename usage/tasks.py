@@ -1,4 +1,8 @@
-"""Celery tasks of the ledger (scheduled by ``CELERY_BEAT_SCHEDULE``)."""
+"""Celery tasks of the ledger (scheduled by ``CELERY_BEAT_SCHEDULE``, which names them ``usage.tasks.…``).
+
+Thin interfaces over ``usage.ledger``, kept in the app's ``tasks`` module where Celery's autodiscovery
+finds them.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,9 @@ from django.conf import settings
 from django.db import Error as DatabaseError
 
 from core.redis import REDIS_ERRORS
-from usage.services import usage_rollups_refresh
-from usage.spool import usage_spool_drain
-from usage.stream import usage_stream_drain
+from usage.ledger.rollups import usage_rollups_refresh
+from usage.ledger.spool import usage_spool_drain
+from usage.ledger.stream import usage_stream_drain
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +55,7 @@ def usage_events_prune_task() -> int:
 
     Idempotent; deletes in short batches. Scheduled daily by ``CELERY_BEAT_SCHEDULE``.
     """
-    from usage.retention import usage_events_prune
+    from usage.ledger.retention import usage_events_prune
 
     return usage_events_prune(days=settings.TOKENWISE_RETENTION_DAYS)
 
@@ -62,6 +66,6 @@ def usage_partitions_ensure_task(months_ahead: int = 3) -> int:
 
     Scheduled daily by ``CELERY_BEAT_SCHEDULE``; does nothing on SQLite or an unpartitioned table.
     """
-    from usage.partitions import usage_partitions_ensure
+    from usage.ledger.partitions import usage_partitions_ensure
 
     return len(usage_partitions_ensure(months_ahead=months_ahead))

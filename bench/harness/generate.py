@@ -8,7 +8,7 @@ rollup tables first). Teams ``gen-000`` ... with their people, memberships and k
 inserts; events are streamed with one psycopg ``COPY`` (text format, built row by row, a progress bar
 per million); monthly partitions for the whole range are created first. Daily rollups are then
 computed with one ``INSERT ... SELECT ... GROUP BY`` per month - the same sums as
-``usage.services._rollup_slice_recompute`` (checked on a sample slice against the service itself) -
+``usage.ledger.rollups._rollup_slice_recompute`` (checked on a sample slice against the service itself) -
 and the tables are analysed. Running it again with the same parameters does nothing.
 
 Shape: people use Tokenwise on working days, mostly in office hours; a few heavy users; six models with
@@ -315,8 +315,8 @@ def rollups_build(*, start: date, end: date) -> float:
 
 def rollup_sample_matches_service(*, day: date, team_id: int) -> bool:
     """Recompute one (day, team) slice with the ledger's own service; the rows must not change."""
+    from usage.ledger.rollups import usage_rollups_refresh
     from usage.models import DailyRollup
-    from usage.services import usage_rollups_refresh
 
     def rows():
         return sorted(
@@ -368,7 +368,7 @@ def dataset_ensure(
     from django.db import connection
 
     from governance.models import Team
-    from usage.partitions import usage_partitions_ensure
+    from usage.ledger.partitions import usage_partitions_ensure
 
     today = today or datetime.now(UTC).date()
     end = today + timedelta(days=1)

@@ -124,7 +124,7 @@ async def hot_path_without_database(stack: Stack, *, org: BenchOrg, quick: bool)
 
 
 def _events(n: int, org: BenchOrg, prefix: str) -> list[str]:
-    from usage.event_record import UsageEventData, utc_now
+    from usage.ledger.event_record import UsageEventData, utc_now
 
     now = utc_now()
     out = []

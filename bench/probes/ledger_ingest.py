@@ -33,9 +33,10 @@ from core.redis import get_sync_redis  # noqa: E402
 from governance.models import ApiKey, Team  # noqa: E402
 from governance.services.keys import key_create  # noqa: E402
 from governance.services.orgs import membership_ensure, team_get_or_create, user_get_or_create  # noqa: E402
-from usage.event_record import UsageEventData, utc_now  # noqa: E402
+from usage.ledger.event_record import UsageEventData, utc_now  # noqa: E402
+from usage.ledger.ingest import usage_events_ingest  # noqa: E402
+from usage.ledger.rollups import usage_rollups_refresh  # noqa: E402
 from usage.models import DailyRollup, UsageEvent  # noqa: E402
-from usage.services import usage_events_ingest, usage_rollups_refresh  # noqa: E402
 
 
 def make_keys(n_people: int, n_teams: int) -> list[ApiKey]:
@@ -130,7 +131,7 @@ def main() -> None:
 
         client = get_sync_redis()
         if client is not None:
-            from usage.stream import usage_stream_drain
+            from usage.ledger.stream import usage_stream_drain
 
             settings.TOKENWISE_LEDGER_STREAM = f"bench:{tag}:events"
             stream_events = make_events(args.events, keys, tag + "s")

@@ -57,8 +57,8 @@ def reports(*, quick: bool, events: int | None) -> None:
     from bench.harness.generate import TEAM_PREFIX, dataset_ensure, rollups_settle
     from governance.models import Team
     from governance.reports import org_summary, period_parse, team_report
+    from usage.ledger.partitions import usage_partitions_list
     from usage.models import DailyRollup
-    from usage.partitions import usage_partitions_list
 
     count = events or (500_000 if quick else 10_000_000)
     print(f"\n## Reports at scale ({count:,} events asked, 100 teams, 5,000 people, 12 months)", flush=True)

@@ -37,8 +37,8 @@ import redis
 from django.conf import settings
 from django.db import DatabaseError
 
+from core import clock
 from core.redis import REDIS_ERRORS, get_async_redis
-from governance.enforcement import clock
 from governance.enforcement.bounds import RequestShape, output_bound, output_limit, prompt_bound
 from governance.enforcement.counters import (
     USD_UNITS,

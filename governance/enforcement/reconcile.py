@@ -23,8 +23,8 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Sum
 
+from core import clock
 from core.redis import get_sync_redis
-from governance.enforcement import clock
 from governance.enforcement.counters import (
     USD_UNITS,
     BudgetCheck,

@@ -140,9 +140,10 @@ def seeded(live_web):
         price_table_load,
     )
     from tests.factories import TeamFactory, UserFactory
-    from usage.event_record import UsageEventData
+    from usage.ledger.event_record import UsageEventData
+    from usage.ledger.ingest import usage_events_ingest
+    from usage.ledger.rollups import usage_rollups_rebuild
     from usage.models import Outcome
-    from usage.services import usage_events_ingest, usage_rollups_rebuild
 
     platform, research = TeamFactory(slug="platform", name="Platform"), TeamFactory(slug="research", name="Research")
     people = {

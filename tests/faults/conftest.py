@@ -72,8 +72,8 @@ class Stack:
 
     def drain(self) -> None:
         """What a worker does, to the end: the whole stream (pending entries too), then the spool."""
-        from usage.spool import usage_spool_drain
-        from usage.stream import usage_stream_drain
+        from usage.ledger.spool import usage_spool_drain
+        from usage.ledger.stream import usage_stream_drain
 
         while not usage_stream_drain(time_budget_s=30, claim_idle_ms=0).exhausted:
             pass
@@ -112,10 +112,10 @@ def assert_ledger_matches(answers: list[Answer], stack: Stack) -> dict:
     """
     from django.db.models import Sum
 
+    from usage.ledger.rollups import usage_rollups_refresh
+    from usage.ledger.spool import usage_spool_backlog
+    from usage.ledger.stream import usage_stream_backlog
     from usage.models import DailyRollup, UsageEvent
-    from usage.services import usage_rollups_refresh
-    from usage.spool import usage_spool_backlog
-    from usage.stream import usage_stream_backlog
 
     unanswered = [a for a in answers if a.request_id is None]
     assert unanswered == [], f"calls without any HTTP answer: {summarize(unanswered)}"

@@ -12,7 +12,7 @@ import pytest
 
 from tests.faults.conftest import assert_budgets_settled, assert_ledger_matches
 from tests.faults.harness import Load, wait_until
-from usage.stream import GROUP
+from usage.ledger.stream import GROUP
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 

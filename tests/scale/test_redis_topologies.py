@@ -50,8 +50,8 @@ from tests.scale.test_two_processes import (
     _stop,
     proxies_and_workers,
 )
+from usage.ledger.stream import GROUP
 from usage.models import UsageEvent
-from usage.stream import GROUP
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 

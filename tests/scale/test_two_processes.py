@@ -37,8 +37,8 @@ from governance.services.keys import key_create
 from governance.services.policies import policy_set
 from tests.conftest import celery_worker_argv, free_port
 from tests.factories import TeamFactory, UserFactory
+from usage.ledger.stream import GROUP
 from usage.models import UsageEvent
-from usage.stream import GROUP
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 

@@ -55,7 +55,7 @@ def make_event():
     """Builds a ``UsageEventData`` with sensible values; keyword arguments override any field."""
     from datetime import datetime
 
-    from usage.event_record import UsageEventData
+    from usage.ledger.event_record import UsageEventData
 
     counter = iter(range(1, 1_000_000))
 

@@ -13,8 +13,8 @@ from django.core.management import CommandError, call_command
 from governance.models import Membership, Price, Team
 from usage.fingerprints import prompt_hash, simhash64
 from usage.interchange import EXPORT_FIELDS
+from usage.ledger.ingest import usage_events_ingest
 from usage.models import UsageEvent
-from usage.services import usage_events_ingest
 
 T0 = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
 CONTRACT_FIELDS = [

@@ -15,15 +15,16 @@ import openai
 import pytest
 from django.test import Client
 
+from core.log_context import RequestIdFilter, current_request_id
 from core.redis import get_sync_redis
 from tests.conftest import calls_recorded_wait
 from tests.faults.harness import free_port
-from usage.events import usage_events_publish
-from usage.log_context import RequestIdFilter, current_request_id
+from usage.ledger.events import usage_events_publish
+from usage.ledger.ingest import usage_events_ingest
+from usage.ledger.retention import retention_cutoff, usage_events_prune
+from usage.ledger.rollups import usage_rollups_rebuild
+from usage.ledger.spool import usage_spool_append, usage_spool_backlog, usage_spool_drain
 from usage.models import DailyRollup, UsageEvent
-from usage.retention import retention_cutoff, usage_events_prune
-from usage.services import usage_events_ingest, usage_rollups_rebuild
-from usage.spool import usage_spool_append, usage_spool_backlog, usage_spool_drain
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,9 +36,9 @@ def unreachable_redis(settings, monkeypatch):
     The rollup queue remembers a Redis failure for a few seconds; that memory is put back afterwards,
     so the next test finds Redis as it was.
     """
-    from usage import services
+    from usage.ledger import rollups
 
-    monkeypatch.setattr(services, "_queue_down_until", services._queue_down_until)
+    monkeypatch.setattr(rollups, "_queue_down_until", rollups._queue_down_until)
     settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
     get_sync_redis.cache_clear()
     yield
@@ -128,7 +129,7 @@ def test_metrics_count_calls_tokens_and_rejections(live_proxy, employee_key, spo
     httpx.post(
         f"{live_proxy.url}/v1/chat/completions", content=b"{", headers={"authorization": f"Bearer {employee_key[1]}"}
     )
-    # Calls are counted when recorded, just after their response (usage/proxy/call.py): wait for that.
+    # Calls are counted when recorded, just after their response (usage/ledger/recorder.py): wait for that.
     calls_recorded_wait()
     after = httpx.get(f"{live_proxy.url}/metrics").text
 
@@ -160,7 +161,7 @@ def test_metrics_add_up_over_worker_processes(db, settings, tmp_path):
     folder = tmp_path / "prom"
     folder.mkdir()
     script = (
-        "from usage.metrics import REQUESTS; "
+        "from core.metrics import REQUESTS; "
         "REQUESTS.labels('chat.completions', '200').inc(); REQUESTS.labels('chat.completions', '200').inc()"
     )
     for _ in range(2):  # two "workers", each its own process
@@ -258,7 +259,7 @@ NOW = datetime(2025, 6, 15, 12, 0, tzinfo=UTC)
 
 def test_prune_deletes_raw_events_past_retention_and_keeps_rollups(transactional_db, settings, make_event):
     settings.TIME_ZONE = "UTC"
-    from usage.partitions import usage_partitions_ensure
+    from usage.ledger.partitions import usage_partitions_ensure
 
     usage_partitions_ensure(since=date(2025, 1, 1), today=NOW.date(), months_ahead=0)
     ages_days = [200, 120, 31, 30, 29, 0]

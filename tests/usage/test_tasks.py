@@ -15,9 +15,9 @@ from django.db import connection
 
 from governance.models import ApiKey
 from tests.conftest import celery_worker_argv
-from usage.events import usage_events_publish
+from usage.ledger.events import usage_events_publish
+from usage.ledger.stream import GROUP, usage_stream_drain
 from usage.models import DailyRollup, UsageEvent
-from usage.stream import GROUP, usage_stream_drain
 from usage.tasks import usage_events_flush_task, usage_rollups_refresh_task
 
 T0 = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)

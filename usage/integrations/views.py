@@ -23,6 +23,7 @@ from google.protobuf import json_format
 from google.rpc.status_pb2 import Status
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
 
+from core.metrics import OTLP_DATA_POINTS, OTLP_EXPORTS, labelled
 from governance.apis.auth import auth_failure_count, auth_failures_exceeded
 from governance.exceptions import AuthenticationFailed
 from governance.models import IntegrationSecret
@@ -44,7 +45,6 @@ from usage.integrations.otlp import (
     otlp_response_encode,
 )
 from usage.integrations.selectors import github_identities_list
-from usage.metrics import OTLP_DATA_POINTS, OTLP_EXPORTS, labelled
 from usage.proxy.body_limit import BODY_TOO_LARGE
 
 # --- GitHub webhook ------------------------------------------------------------------------------

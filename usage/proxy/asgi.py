@@ -6,7 +6,7 @@ CSRF-exempt, nothing is rendered in a browser, and HTTPS is terminated - and red
 balancer in front (docs/scaling.md).
 
 A call's record - fingerprints and ledger event, in a batch with the other calls of its window
-(usage/proxy/call.py) - is waited for after its response is sent (``AFTER_RESPONSE``): still inside this
+(usage/ledger/recorder.py) - is waited for after its response is sent (``AFTER_RESPONSE``): still inside this
 request's ASGI call, so a graceful shutdown waits for it, but no longer between the upstream's answer
 and the caller.
 """

@@ -31,11 +31,11 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import HttpRequest
 
+from core import metrics
 from core.redis import REDIS_ERRORS, get_async_redis
 from governance.exceptions import AuthenticationFailed, KnownKeyRefused
 from governance.services.audit import audit_security_event
 from governance.services.keys import KEY_PREFIX, KeyPrincipal, key_authenticate, key_hash
-from usage import metrics
 from usage.proxy.errors import ProxyError
 
 WINDOW_S = 60

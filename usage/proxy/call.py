@@ -5,36 +5,29 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import logging
 import re
 import time
-import weakref
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
-
+from core.log_context import current_request_id
+from core.metrics import metrics_observe_call
 from governance.enforcement.admission import Admission, admission_settlement, settlement_send
 from governance.services.keys import KeyPrincipal
 from governance.services.pricing import cost_usd, price_quote
-from usage.event_record import UsageEventData, utc_now
-from usage.events import call_owner_command, new_request_id, request_id_signed, usage_events_publish
 from usage.fingerprints import prompt_fingerprints, simhash64, text_of_messages
-from usage.log_context import current_request_id
-from usage.metrics import metrics_observe_call
+from usage.ledger.event_record import UsageEventData, utc_now
+from usage.ledger.events import call_owner_command, new_request_id, request_id_signed
+from usage.ledger.recorder import call_record
 from usage.proxy.accounting import Tokens, delta_text_of, estimate_tokens, requested_max_tokens
 from usage.proxy.client_info import call_context_read
-
-logger = logging.getLogger(__name__)
 
 PURPOSE_HEADER = "HTTP_X_TOKENWISE_PURPOSE"
 # The ASGI scope entry where the proxy's handler (usage/proxy/asgi.py) collects what a call still has to
 # do once its response is sent: settle and record. The caller has its answer a round trip sooner.
 AFTER_RESPONSE = "tokenwise.after_response"
 STREAM_BATCH_BYTES = 32768  # relayed stream bytes parsed together (a short answer's: once, when recorded)
-RECORD_BATCH_MAX = 128  # calls recorded together at most; a full batch is recorded at once
-RECORD_SLICE = 4  # calls fingerprinted between two yields to the event loop
 # Settlement tasks that must outlive a cancelled request (client disconnect); kept referenced here.
 _background: set[asyncio.Task] = set()
 _in_flight = 0  # calls begun in this process and not yet recorded
@@ -122,10 +115,10 @@ class Call:
         Settlement - the reservation replaced by the actual usage - is queued for the counters before
         the answer is written, and written right after it in the same event-loop turn (not waited for:
         commands on the connection run in order), so it reaches Redis before anything the caller can
-        send next: a caller's next call never meets this call's reservation. The rest - fingerprints, the ledger
-        event - is recorded with the other calls of this window (``_record_batch_join``), waited for after
-        the response is sent when the proxy's handler serves the call (``AFTER_RESPONSE``), else now, in
-        a task of its own that a cancelled request cannot stop.
+        send next: a caller's next call never meets this call's reservation. The rest - fingerprints,
+        the ledger event - is recorded with the other calls of this window (``usage.ledger.recorder``),
+        waited for after the response is sent when the proxy's handler serves the call
+        (``AFTER_RESPONSE``), else now, in a task of its own that a cancelled request cannot stop.
         """
         if self.ended:
             return
@@ -234,14 +227,10 @@ class Call:
         try:
             if self.admission is not None and not self.admission.settled:  # ``end`` was cut short
                 await self._settle(status=self.event.status, error_code=self.event.error_code)
-            await self._record()
+            await call_record(self)
         finally:
             global _in_flight
             _in_flight -= 1
-
-    async def _record(self) -> None:
-        """Hand the call to this event loop's next batch of records and wait until it is published."""
-        await _record_batch_join(self)
 
     def fingerprint(self) -> None:
         """Fingerprint the prompt and the answer (their text is kept only when the policy says so)."""
@@ -308,65 +297,3 @@ class Call:
     def finish_in_background(self) -> asyncio.Task:
         """Run ``finish`` in its own task, so a cancelled request (client gone) is still recorded."""
         return _in_background(self.finish())
-
-
-# --- Recording in batches --------------------------------------------------------------------------
-# A call's record - fingerprints, its settlement's answer, metrics, the ledger event - is work for after
-# its answer. Done per call, right after it, that work lands in the middle of the caller's next call (at
-# concurrency 1 it added ~0.5-0.9 ms to every call, docs/performance.md). The calls one event loop
-# answers within ``TOKENWISE_RECORD_DELAY_S`` are recorded together instead: fingerprinted in slices,
-# published in one write (one XADD each). Each call still waits for its batch - inside its own request
-# when the proxy's handler serves it (``AFTER_RESPONSE``), so a graceful stop waits for every record.
-
-
-@dataclasses.dataclass(slots=True)
-class _RecordBatch:
-    calls: list[Call]
-    done: asyncio.Future
-    timer: asyncio.TimerHandle | None = None
-
-
-_open_batches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _RecordBatch] = weakref.WeakKeyDictionary()
-
-
-async def _record_batch_join(call: Call) -> None:
-    loop = asyncio.get_running_loop()
-    batch = _open_batches.get(loop)
-    if batch is None:
-        batch = _open_batches[loop] = _RecordBatch(calls=[], done=loop.create_future())
-        batch.timer = loop.call_later(settings.TOKENWISE_RECORD_DELAY_S, _record_batch_start, loop, batch)
-    batch.calls.append(call)
-    if len(batch.calls) >= RECORD_BATCH_MAX:
-        assert batch.timer is not None  # set when the batch opened
-        batch.timer.cancel()
-        _record_batch_start(loop, batch)
-    await asyncio.shield(batch.done)
-
-
-def _record_batch_start(loop: asyncio.AbstractEventLoop, batch: _RecordBatch) -> None:
-    if _open_batches.get(loop) is batch:
-        del _open_batches[loop]
-    _in_background(_record_batch_run(batch))
-
-
-async def _record_batch_run(batch: _RecordBatch) -> None:
-    try:
-        for index, call in enumerate(batch.calls, start=1):
-            try:
-                call.fingerprint()
-            except Exception:  # a fingerprint is never worth an event
-                logger.exception("fingerprints failed for %s", call.request_id)
-            if index % RECORD_SLICE == 0:
-                await asyncio.sleep(0)  # other calls' I/O in between
-        for call in batch.calls:
-            if call.settling is not None:
-                await call.settling
-            metrics_observe_call(call.event)
-        await usage_events_publish([call.event for call in batch.calls])
-    except asyncio.CancelledError:
-        batch.done.cancel()
-        raise
-    except Exception as exc:  # noqa: BLE001 - the local disk failed too (``usage_events_publish``): the waiters get it
-        batch.done.set_exception(exc)
-    else:
-        batch.done.set_result(None)

@@ -18,7 +18,7 @@ import re
 
 from django.conf import settings
 
-from usage.event_record import UsageEventData
+from usage.ledger.event_record import UsageEventData
 
 _SESSION_HEADERS: tuple[str, ...] = ("HTTP_X_CLAUDE_CODE_SESSION_ID", "HTTP_SESSION_ID")
 _PRODUCT = re.compile(r"([A-Za-z0-9._+-]+)/([A-Za-z0-9._+-]+)(?:\s+([0-9][A-Za-z0-9._+-]*))?")

@@ -11,7 +11,7 @@ from django.views.decorators.csrf import csrf_exempt
 from core.redis import REDIS_ERRORS, get_async_redis
 from governance.exceptions import GovernanceError
 from governance.services.keys import KeyPrincipal
-from usage.events import CALL_OWNER_KEY, request_id_verify
+from usage.ledger.events import CALL_OWNER_KEY, request_id_verify
 from usage.proxy.auth_throttle import proxy_authenticate
 from usage.proxy.errors import ProxyError, error_response, response_for_exception
 from usage.proxy.json_depth import json_depth_limit, json_too_deep

@@ -25,10 +25,10 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
+from core import metrics
 from governance.enforcement.admission import admission_admit, models_visible
 from governance.enforcement.bounds import request_shape
 from governance.exceptions import BudgetExceeded, GovernanceError, ModelNotAllowed
-from usage import metrics
 from usage.proxy.accounting import Tokens, output_text_of, tokens_from_anthropic_usage
 from usage.proxy.auth_throttle import proxy_authenticate
 from usage.proxy.call import Call

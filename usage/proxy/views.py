@@ -23,10 +23,10 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
+from core import metrics
 from governance.enforcement.admission import admission_admit, models_visible
 from governance.enforcement.bounds import request_shape
 from governance.exceptions import GovernanceError, KnownKeyRefused
-from usage import metrics
 from usage.proxy.accounting import output_text_of, requested_max_tokens, tokens_from_usage
 from usage.proxy.auth_throttle import proxy_authenticate
 from usage.proxy.body_limit import BODY_TOO_LARGE

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from asgiref.sync import async_to_sync
 
+from core import clock as enforcement_clock
 from core.redis import get_sync_redis
-from governance.enforcement import clock as enforcement_clock
 from governance.enforcement.counters import local_counters
 from governance.enforcement.effective import policy_cache_clear
 from governance.models import Membership, Policy

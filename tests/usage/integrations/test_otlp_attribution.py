@@ -14,9 +14,9 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from governance.services.api_tokens import api_token_create
 from governance.services.keys import key_create
 from tests.usage.integrations.conftest import claude_code_meter, otlp_post, otlp_request
-from usage.event_record import UsageEventData
+from usage.ledger.event_record import UsageEventData
+from usage.ledger.ingest import usage_events_ingest
 from usage.models import Outcome, OutcomeRequest, UsageEvent
-from usage.services import usage_events_ingest
 from usage.value import outcome_record
 
 COMMITS = "claude_code.commit.count"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from usage.event_record import UsageEventData, utc_now
+from usage.ledger.event_record import UsageEventData, utc_now
 from usage.proxy.client_info import call_context_read, client_of
 
 

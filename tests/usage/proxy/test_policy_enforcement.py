@@ -18,8 +18,8 @@ from django.conf import settings
 from django.core import mail
 from django.core.management import call_command
 
+from core import clock as enforcement_clock
 from core.redis import get_sync_redis
-from governance.enforcement import clock as enforcement_clock
 from governance.enforcement.counters import budget_key, local_counters
 from governance.enforcement.effective import policy_cache_clear
 from governance.enforcement.periods import period_of
@@ -59,7 +59,7 @@ def ledger(settings):
     (embedded mode's in-memory SQLite locks whole tables while hundreds of calls write at once)."""
     from django.db import OperationalError
 
-    from usage.spool import usage_spool_drain
+    from usage.ledger.spool import usage_spool_drain
 
     class Ledger:
         def drain(self) -> None:

@@ -1,5 +1,5 @@
 """Recording in batches: the calls a proxy process answers within ``TOKENWISE_RECORD_DELAY_S`` are
-fingerprinted and published together, each exactly once (usage/proxy/call.py)."""
+fingerprinted and published together, each exactly once (usage/ledger/recorder.py)."""
 
 from __future__ import annotations
 
@@ -10,24 +10,23 @@ import pytest
 from asgiref.sync import async_to_sync
 
 from tests.conftest import calls_recorded_wait
-from usage import events as usage_events
-from usage.event_record import UsageEventData, utc_now
-from usage.events import new_request_id
+from usage.ledger import events as usage_events, recorder
+from usage.ledger.event_record import UsageEventData, utc_now
+from usage.ledger.events import new_request_id
 from usage.models import UsageEvent
-from usage.proxy import call as proxy_call
 
 
 @pytest.fixture
 def batches(monkeypatch):
     """The sizes of the batches the proxy publishes (the real publication still runs)."""
     sizes: list[int] = []
-    publish = proxy_call.usage_events_publish
+    publish = recorder.usage_events_publish
 
     async def counted(events):
         sizes.append(len(events))
         await publish(events)
 
-    monkeypatch.setattr(proxy_call, "usage_events_publish", counted)
+    monkeypatch.setattr(recorder, "usage_events_publish", counted)
     return sizes
 
 
@@ -65,7 +64,7 @@ def test_calls_answered_within_the_window_are_recorded_together_each_once(client
 
 def test_a_full_batch_is_recorded_without_waiting_for_the_window(client, ledger, settings, batches, monkeypatch):
     settings.TOKENWISE_RECORD_DELAY_S = 60.0
-    monkeypatch.setattr(proxy_call, "RECORD_BATCH_MAX", 4)
+    monkeypatch.setattr(recorder, "RECORD_BATCH_MAX", 4)
     started = time.monotonic()
     request_ids = _calls(client, 4)
     calls_recorded_wait(timeout_s=10)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from usage.event_record import UsageEventData, utc_now
+from usage.ledger.event_record import UsageEventData, utc_now
 from usage.proxy.accounting import Tokens
 from usage.proxy.call import Call
 from usage.proxy.relay import _pass

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from usage.event_record import UsageEventData, utc_now
+from usage.ledger.event_record import UsageEventData, utc_now
 from usage.proxy.call import Call
 
 

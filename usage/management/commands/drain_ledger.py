@@ -5,9 +5,9 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import Error as DatabaseError
 
-from usage.services import usage_rollups_refresh
-from usage.spool import usage_spool_drain
-from usage.stream import CLAIM_IDLE_MS, usage_stream_backlog, usage_stream_drain
+from usage.ledger.rollups import usage_rollups_refresh
+from usage.ledger.spool import usage_spool_drain
+from usage.ledger.stream import CLAIM_IDLE_MS, usage_stream_backlog, usage_stream_drain
 
 
 class Command(BaseCommand):

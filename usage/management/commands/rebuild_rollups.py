@@ -6,7 +6,7 @@ from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from usage.services import usage_rollups_rebuild
+from usage.ledger.rollups import usage_rollups_rebuild
 
 
 def _day(value: str | None, option: str) -> date | None:

@@ -136,8 +136,9 @@ class Command(BaseCommand):
         Everyone works honestly except dan@demo.tokenwise, whose script sends the same prompt around the
         clock - so the demo has a usage-chasing flag to review.
         """
+        from usage.ledger.ingest import usage_events_ingest
+        from usage.ledger.rollups import usage_rollups_rebuild
         from usage.models import UsageEvent
-        from usage.services import usage_events_ingest, usage_rollups_rebuild
 
         existing = UsageEvent.objects.filter(request_id__startswith="req_demo_").count()
         if existing:

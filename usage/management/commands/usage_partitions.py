@@ -6,7 +6,7 @@ from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from usage.partitions import (
+from usage.ledger.partitions import (
     usage_events_partitioned,
     usage_partitions_drop,
     usage_partitions_ensure,

@@ -14,8 +14,8 @@ from prometheus_client import Counter, Histogram
 
 
 class FinishedCall(Protocol):
-    """What ``metrics_observe_call`` reads of a call's record (``usage.events.UsageEventData`` has it all;
-    described here so that the ledger's module can import this one without a cycle)."""
+    """What ``metrics_observe_call`` reads of a call's record (``usage.ledger.event_record.UsageEventData``
+    has it all; described here so that core imports nothing of usage)."""
 
     endpoint: str
     status: int

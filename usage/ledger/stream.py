@@ -22,8 +22,8 @@ import redis
 from django.conf import settings
 
 from core.redis import SyncRedis, get_sync_redis
-from usage.event_record import UsageEventData
-from usage.services import usage_events_ingest
+from usage.ledger.event_record import UsageEventData
+from usage.ledger.ingest import usage_events_ingest
 
 logger = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from datetime import datetime, time as dt_time, timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from usage.ledger.partitions import usage_events_partitioned, usage_partitions_drop
+from usage.ledger.rollups import usage_rollups_refresh
 from usage.models import UsageEvent
-from usage.partitions import usage_events_partitioned, usage_partitions_drop
-from usage.services import usage_rollups_refresh
 
 logger = logging.getLogger(__name__)
 

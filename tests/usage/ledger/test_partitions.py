@@ -7,14 +7,14 @@ from datetime import UTC, date, datetime
 import pytest
 from django.db import connection
 
-from usage.models import UsageEvent
-from usage.partitions import (
+from usage.ledger.ingest import usage_events_ingest
+from usage.ledger.partitions import (
     usage_events_partitioned,
     usage_partitions_drop,
     usage_partitions_ensure,
     usage_partitions_list,
 )
-from usage.services import usage_events_ingest
+from usage.models import UsageEvent
 
 
 @pytest.fixture

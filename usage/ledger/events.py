@@ -21,9 +21,11 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import Error as DatabaseError
 
+from core import metrics
 from core.redis import REDIS_ERRORS, replicated_pipeline
-from usage import metrics
-from usage.event_record import UsageEventData
+from usage.ledger.event_record import UsageEventData
+from usage.ledger.ingest import usage_events_ingest
+from usage.ledger.spool import usage_spool_append
 
 logger = logging.getLogger(__name__)
 
@@ -131,7 +133,7 @@ async def usage_events_publish(events: list[UsageEventData]) -> None:
     the topology has replicas (``core.redis.replicated_pipeline``); the events Redis did not take (any
     Redis error, or no Redis) are written directly through ``usage_events_ingest``, idempotent on
     ``request_id``; when the database fails too, they are appended to the local spool file
-    (``usage.spool``), re-ingested by the next drain. Raises only if the local disk fails as well.
+    (``usage.ledger.spool``), re-ingested by the next drain. Raises only if the local disk fails as well.
     """
     if not events:
         return
@@ -163,9 +165,6 @@ async def usage_events_publish(events: list[UsageEventData]) -> None:
                 )
     if not left:
         return
-    from usage.services import usage_events_ingest  # (both import this module)
-    from usage.spool import usage_spool_append
-
     try:
         await sync_to_async(usage_events_ingest, thread_sensitive=True)(events=left)
         metrics.LEDGER_PUBLISHED.labels("database").inc(len(left))

@@ -21,7 +21,8 @@ from pathlib import Path
 
 from django.conf import settings
 
-from usage.event_record import UsageEventData
+from usage.ledger.event_record import UsageEventData
+from usage.ledger.ingest import usage_events_ingest
 
 logger = logging.getLogger(__name__)
 
@@ -116,8 +117,6 @@ def usage_spool_drain() -> int:
     A file is deleted only after its events are committed; a database error propagates and leaves the
     file (as ``*.draining``) for the next drain.
     """
-    from usage.services import usage_events_ingest
-
     folder = spool_dir()
     if not folder.is_dir():
         return 0

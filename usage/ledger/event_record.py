@@ -1,7 +1,7 @@
 """The record of one proxied call as the ledger carries it (stream, spool, database): ``UsageEventData``.
 
-Below every ledger module: the publisher (``usage.events``), the writer (``usage.services``) and the
-spool all import it, and it imports none of them.
+Below every ledger module: the publisher (``usage.ledger.events``), the writer (``usage.ledger.ingest``)
+and the spool all import it, and it imports none of them.
 """
 
 from __future__ import annotations
