@@ -12,16 +12,16 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from governance.api_permissions import MANAGE, READ
-from governance.api_selectors import (
+from governance.apis.common import BaseApi, PageFilterSerializer, ordering_field, page_response, paginated
+from governance.exceptions import GovernanceError
+from governance.models import ApiToken, Membership
+from governance.selectors.api import (
     api_tokens_visible,
     keys_visible,
     memberships_of_person,
     person_by_id,
     teams_visible,
 )
-from governance.apis.common import BaseApi, PageFilterSerializer, ordering_field, page_response, paginated
-from governance.exceptions import GovernanceError
-from governance.models import ApiToken, Membership
 from governance.services.api_tokens import api_token_create, api_token_revoke
 from governance.services.keys import key_create, key_revoke
 

@@ -14,10 +14,10 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from governance.api_permissions import READ
-from governance.api_selectors import person_by_id, policies_visible
 from governance.apis.common import BaseApi, PageFilterSerializer, ordering_field, page_response, paginated
 from governance.enforcement.effective import POLICY_FIELDS
 from governance.models import Membership, Policy, Team
+from governance.selectors.api import person_by_id, policies_visible
 from governance.services.policies import policy_delete, policy_save, policy_set
 
 _COUNT: dict[str, Any] = {"required": False, "allow_null": True, "min_value": 0}

@@ -8,9 +8,9 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from governance.api_permissions import READ
-from governance.api_selectors import memberships_visible, teams_visible
 from governance.apis.common import BaseApi, PageFilterSerializer, ordering_field, page_response, paginated
 from governance.models import Membership, Team
+from governance.selectors.api import memberships_visible, teams_visible
 from governance.services.orgs import membership_remove, membership_set, team_create, team_rename, user_get_or_create
 
 

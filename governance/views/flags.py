@@ -12,9 +12,7 @@ from django.urls import reverse
 from governance.exceptions import FlagReplyRefused, SelfReviewRefused
 from governance.models import Flag, FlagReview, Team
 from governance.permissions import teams_managed_by, user_manages_team
-from governance.reports import flag_detail, flags_for_team
-from governance.reports.flag_chart import chart_rows, flag_chart
-from governance.reports.flags import flag_groups, flags_related
+from governance.selectors.flags import chart_rows, flag_chart, flag_detail, flag_groups, flags_for_team, flags_related
 
 
 class FlagReviewForm(forms.Form):

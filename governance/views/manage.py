@@ -23,10 +23,9 @@ from django.views.decorators.http import require_POST
 
 from governance.exceptions import GovernanceError
 from governance.models import AuditLogEntry, Membership, ModelRoute, Price, Provider, Team
-from governance.reports import period_this_month
-from governance.reports.admin_overview import admin_overview
-from governance.reports.windows import PRESETS
-from governance.selectors import models_to_price
+from governance.periods import PRESETS, period_this_month
+from governance.selectors.admin_overview import admin_overview
+from governance.selectors.pricing import models_to_price
 from governance.services.orgs import membership_remove, membership_set, team_create, user_get_or_create
 from governance.services.pricing import price_set
 from governance.services.providers import provider_upsert, route_delete, route_upsert

@@ -14,11 +14,11 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from governance.models import ApiKey, Team
+from governance.periods import PRESETS
 from governance.permissions import teams_managed_by, user_is_admin
-from governance.reports.calls import STATUS_CHOICES, CallFilters, call_cost_parts, call_detail, calls_page
-from governance.reports.people import person_page
-from governance.reports.rollups import person_label
-from governance.reports.windows import PRESETS
+from governance.selectors.calls import STATUS_CHOICES, CallFilters, call_cost_parts, call_detail, calls_page
+from governance.selectors.people import person_page
+from governance.selectors.rollups import person_label
 from governance.views.charts import shares_chart, stacked_chart
 from governance.views.common import AuthenticatedHttpRequest, window_from_request
 from governance.visibility import person_teams_visible

@@ -1,4 +1,4 @@
-"""Reads of governance data (and of the ledger, for admins' views of it)."""
+"""Reads for pricing: the served models that still need a price."""
 
 from __future__ import annotations
 
@@ -56,47 +56,3 @@ def models_to_price(*, since: datetime | None = None) -> list[ModelToPrice]:
         for row in rows
         if table.quote(row["model_served"], at=now) is None
     ]
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class PolicyRow:
-    """One rule of a team's policy as its managers read it: the value in force and where it is set."""
-
-    name: str  # the policy document's name, e.g. "budget.tokens_per_month"
-    value: str  # as people read it: lists joined, booleans as yes/no
-    source: str  # "team" or "organisation default"
-
-
-def team_policy_rows(*, team_id: int) -> list[PolicyRow]:
-    """The rules in force for a team (team level over the organisation default), one query.
-
-    Personal overrides are not listed: they belong to the people they apply to.
-    """
-    from governance.enforcement.effective import POLICY_FIELDS, policy_levels_load
-    from governance.services.policy_document import DOCUMENT_NAME
-
-    levels = policy_levels_load(team_id=team_id, user_id=0)
-    rows = []
-    for field in POLICY_FIELDS:
-        for level, label in (("team", "team"), ("org", "organisation default")):
-            value = (levels[level] or {}).get(field)
-            if value is not None:
-                rows.append(PolicyRow(name=DOCUMENT_NAME.get(field, field), value=_readable(value), source=label))
-                break
-    return rows
-
-
-def _readable(value: object) -> str:
-    from decimal import Decimal
-
-    if isinstance(value, (Decimal, float)):  # 25.0000 -> 25, 0.5000 -> 0.5
-        return f"{Decimal(str(value)).normalize():f}"
-    if isinstance(value, str) and value.startswith("[") and value.endswith("]"):
-        return value[1:-1]
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, (list, tuple)):
-        return ", ".join(str(item) for item in value)
-    if isinstance(value, dict):
-        return ", ".join(f"{key}={item}" for key, item in value.items())
-    return str(value)

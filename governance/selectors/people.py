@@ -1,22 +1,34 @@
-"""A person's own usage: over time, per team, and what is left of each budget."""
+"""People's usage: a person's own usage page (``person_usage``, ``recent_calls_for_user``) and the person
+page a manager or admin reads (``person_page``: usage over a window, what drove it, sessions, value against
+peers, flags).
+
+For ``person_page``, ``team_ids`` narrows everything to the teams the viewer may see the person in (a
+manager sees only their own teams' share of a person's usage); None means every team (oneself, admins).
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import statistics
 from datetime import date, datetime
 from decimal import Decimal
 
+from django.db.models import Sum
 from django.utils import timezone
 
 from governance.models import Membership, Team
-from governance.reports.budgets import BudgetBurn, BudgetLimits, person_budget_limits, team_budget_limits
-from governance.reports.periods import Period
-from governance.reports.rollups import DayPoint, ModelShare, Totals, burns, days_series, model_mix, rollups, totals_of
-from governance.reports.value import (
+from governance.periods import Period, period_previous
+from governance.selectors.budgets import BudgetBurn, BudgetLimits, person_budget_limits, team_budget_limits
+from governance.selectors.drivers import SpendDrivers, sessions_for, spend_drivers
+from governance.selectors.flags import FlagView, flags_for_person
+from governance.selectors.rollups import DayPoint, ModelShare, Totals, burns, days_series, model_mix, rollups, totals_of
+from governance.selectors.value import (
+    MTOK,
     ValueMetrics,
+    ValueTally,
     feedback_scores_for,
     value_metrics_compute,
-    value_signals_for,
+    value_tallies_for,
 )
 
 
@@ -86,8 +98,8 @@ def person_usage(*, user, period: Period, today: date | None = None) -> PersonUs
             )
         )
     totals = totals_of(rows)
-    signals = value_signals_for(user_id=user.pk, start=period.start, end=period.end)
-    signal = signals.total if signals.by_user else None
+    tallies = value_tallies_for(user_id=user.pk, start=period.start, end=period.end)
+    tally = tallies.total if tallies.by_user else None
     return PersonUsage(
         user_id=user.pk,
         period=period,
@@ -96,7 +108,7 @@ def person_usage(*, user, period: Period, today: date | None = None) -> PersonUs
         models=model_mix(rows),
         teams=teams,
         value=value_metrics_compute(
-            signal=signal, tokens=totals.tokens, cost_usd=totals.cost_usd, requests=totals.requests
+            tally=tally, tokens=totals.tokens, cost_usd=totals.cost_usd, requests=totals.requests
         ),
     )
 
@@ -156,3 +168,90 @@ def recent_calls_for_user(*, user, limit: int = 20) -> list[RecentCall]:
         )
         for event in events
     ]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PersonPage:
+    user_id: int
+    period: Period
+    team_ids: list[int] | None
+    totals: Totals
+    previous: Totals
+    drivers: SpendDrivers
+    sessions: list[dict]
+    value: ValueMetrics
+    peers_outcomes_per_mtok: float | None  # the median of the person's team peers (with value data)
+    peers: int  # how many peers that median is over
+    flags: list[FlagView]
+
+
+def _scoped(rows, team_ids):
+    return rows if team_ids is None else rows.filter(team_id__in=team_ids)
+
+
+def _tally_sum(tallies: list[ValueTally]) -> ValueTally | None:
+    if not tallies:
+        return None
+    return ValueTally(
+        outcomes=sum(s.outcomes for s in tallies),
+        outcome_count=sum(s.outcome_count for s in tallies),
+        feedback_count=sum(s.feedback_count for s in tallies),
+        positive_feedback_count=sum(s.positive_feedback_count for s in tallies),
+    )
+
+
+def person_page(*, user, period: Period, team_ids: list[int] | None) -> PersonPage:
+    """Everything the person page shows for ``user`` over ``period`` within ``team_ids`` (None: all teams).
+
+    Peers are the other people of the same teams; their median value per token counts only peers with
+    value data and tokens. About fifteen queries plus three per team.
+    """
+    rows = _scoped(rollups(start=period.start, end=period.end, user_id=user.pk), team_ids)
+    previous_period = period_previous(period)
+    previous = totals_of(
+        _scoped(rollups(start=previous_period.start, end=previous_period.end, user_id=user.pk), team_ids)
+    )
+    totals = totals_of(rows)
+    teams = (
+        team_ids
+        if team_ids is not None
+        else list(Membership.objects.filter(user=user).values_list("team_id", flat=True).distinct())
+    )
+    own: list[ValueTally] = []
+    peer_rates: list[float] = []
+    for team_id in teams:
+        tallies = value_tallies_for(team_id=team_id, start=period.start, end=period.end)
+        if user.pk in tallies.by_user:
+            own.append(tallies.by_user[user.pk])
+        tokens = dict(
+            rollups(start=period.start, end=period.end, team_id=team_id)
+            .values("user_id")
+            .annotate(tokens=Sum("total_tokens"))
+            .values_list("user_id", "tokens")
+        )
+        for peer_id, peer_tally in tallies.by_user.items():
+            if peer_id not in (None, user.pk) and tokens.get(peer_id):
+                peer_rates.append(peer_tally.outcomes * MTOK / tokens[peer_id])
+    if team_ids is None:  # outcomes reported with no team still count for the person themselves
+        whole = value_tallies_for(user_id=user.pk, start=period.start, end=period.end)
+        tally = whole.total if whole.by_user else None
+    else:
+        tally = _tally_sum(own)
+    flags = [flag for flag in flags_for_person(user=user) if team_ids is None or flag.team_id in team_ids]
+    return PersonPage(
+        user_id=user.pk,
+        period=period,
+        team_ids=team_ids,
+        totals=totals,
+        previous=previous,
+        drivers=spend_drivers(
+            period=period, user_id=user.pk, team_ids=team_ids, dimensions=("model", "purpose", "client")
+        ),
+        sessions=sessions_for(period=period, user_id=user.pk, team_ids=team_ids),
+        value=value_metrics_compute(
+            tally=tally, tokens=totals.tokens, cost_usd=totals.cost_usd, requests=totals.requests
+        ),
+        peers_outcomes_per_mtok=statistics.median(peer_rates) if peer_rates else None,
+        peers=len(peer_rates),
+        flags=flags,
+    )
