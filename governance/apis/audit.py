@@ -6,7 +6,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 
 from governance.apis.common import BaseApi, PageFilterSerializer, page_response, paginated
-from governance.selectors.api import audit_entries_all
+from governance.selectors.audit import audit_entries_all
 
 
 class AuditEntryOutputSerializer(serializers.Serializer):

@@ -19,9 +19,10 @@ from governance.selectors.api import (
     api_tokens_visible,
     keys_visible,
     memberships_of_person,
-    person_by_id,
     teams_visible,
 )
+from governance.selectors.people import person_by_id
+from governance.selectors.teams import is_member
 from governance.services.api_tokens import api_token_create, api_token_revoke
 from governance.services.keys import key_create, key_revoke
 
@@ -93,7 +94,7 @@ class KeyListApi(BaseApi):
         if data["is_service"] and not access.is_admin and team.pk not in access.managed_team_ids:
             raise PermissionDenied("Only the team's managers create service keys.")
         owner = person_by_id(user_id=owner_id)
-        if owner is None or not Membership.objects.filter(user=owner, team=team).exists():
+        if owner is None or not is_member(user_id=owner.pk, team_id=team.pk):
             raise GovernanceError("The person is not a member of this team.", param="team")
         key, secret = key_create(
             user=owner,

@@ -6,11 +6,13 @@ weekly digest, the exports and the detection run. Usage figures come from ``usag
 governance into usage.
 
 - ``api``: what an API caller may see - the per-caller querysets every ``/api/`` read starts from;
-- ``policies``, ``pricing``: the rules in force for a team; the served models still to be priced;
-- ``team``, ``people``, ``org``, ``admin_overview``: the report pages (a team's report, a person's usage
-  and person page, the organisation summary, the admin's overview), built from ``rollups``,
-  ``budgets`` (limits and burn-down), ``value`` (value tallies and metrics), ``drivers`` (what drove
-  spend) and ``flags`` (flags as pages show them, and a flag's chart);
+- ``teams``, ``keys``, ``policies``, ``providers``, ``pricing``, ``audit``: the organisation as the admin
+  pages and the API list it (teams and memberships, a person's keys, policy levels, providers and
+  routes, prices and the models still to be priced, the audit log);
+- ``team``, ``people``, ``org``, ``admin_overview``: the report pages (a team's report; a person, by id
+  or e-mail, with their usage and person page; the organisation summary; the admin's overview), built
+  from ``rollups``, ``budgets`` (limits and burn-down), ``value`` (value tallies and metrics),
+  ``drivers`` (what drove spend) and ``flags`` (flags as pages show them, and a flag's chart);
 - ``calls``: the request log, newest first;
 - ``detection``: the detectors' inputs, their thresholds per team, and flags as export records.
 

@@ -143,6 +143,11 @@ def _view(flag: Flag) -> FlagView:
     )
 
 
+def flags_with_team() -> QuerySet[Flag]:
+    """Every flag with its team (for a view that checks who may act on it)."""
+    return Flag.objects.select_related("team")
+
+
 def _flags() -> QuerySet[Flag]:
     return Flag.objects.select_related("user", "team").prefetch_related("reviews__reviewer", "replies__author")
 

@@ -1,13 +1,14 @@
-"""Reads for pricing: the served models that still need a price."""
+"""Reads of prices: every model's price history, and the served models that still need a price."""
 
 from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
 
-from django.db.models import Count, Max, Min, Sum
+from django.db.models import Count, Max, Min, QuerySet, Sum
 from django.utils import timezone
 
+from governance.models import Price
 from governance.services.pricing import price_table_load
 
 
@@ -56,3 +57,18 @@ def models_to_price(*, since: datetime | None = None) -> list[ModelToPrice]:
         for row in rows
         if table.quote(row["model_served"], at=now) is None
     ]
+
+
+def prices_all() -> QuerySet[Price]:
+    """Every price row."""
+    return Price.objects.all()
+
+
+def price_history() -> list[tuple[Price, list[Price]]]:
+    """Per model (by name): the newest price and the older ones, newest first. One query."""
+    current: dict[str, Price] = {}
+    history: dict[str, list[Price]] = {}
+    for price in Price.objects.order_by("model", "-valid_from", "-id"):
+        current.setdefault(price.model, price)
+        history.setdefault(price.model, []).append(price)
+    return [(price, history[model][1:]) for model, price in sorted(current.items())]

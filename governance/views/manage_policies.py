@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
@@ -12,7 +11,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
-from governance.models import Policy, Team
+from governance.models import Policy
+from governance.selectors.people import person_by_email
 from governance.selectors.policies import (
     policies_all,
     policies_in_order,
@@ -20,6 +20,7 @@ from governance.selectors.policies import (
     policy_value_readable,
     teams_without_team_policy,
 )
+from governance.selectors.teams import teams_all
 from governance.views.common import admin_required
 
 SHOWN_FIELDS = (
@@ -70,7 +71,7 @@ class PolicyForm(forms.Form):
     """The fields of one policy level; an empty field is "not set here" (inherited from the level above)."""
 
     scope = forms.ChoiceField(choices=Policy.Scope.choices)
-    team = forms.ModelChoiceField(queryset=Team.objects.order_by("slug"), required=False, to_field_name="slug")
+    team = forms.ModelChoiceField(queryset=teams_all(), required=False, to_field_name="slug")
     user_email = forms.EmailField(required=False, label="Person (e-mail)", help_text="For a person-in-team policy.")
     usd_per_day = forms.DecimalField(required=False, min_value=0, max_digits=14, decimal_places=4, label="USD / day")
     usd_per_week = forms.DecimalField(required=False, min_value=0, max_digits=14, decimal_places=4, label="USD / week")
@@ -124,7 +125,7 @@ class PolicyForm(forms.Form):
         if scope in (Policy.Scope.TEAM, Policy.Scope.USER) and team is None:
             self.add_error("team", "Choose the team.")
         if scope == Policy.Scope.USER:
-            user = get_user_model().objects.filter(email__iexact=email or "").first() if email else None
+            user = person_by_email(email=email) if email else None
             if user is None:
                 self.add_error("user_email", "Give the e-mail of a person in the team.")
             cleaned["user"] = user
