@@ -387,7 +387,7 @@ CELERY_BEAT_SCHEDULE["governance-counters-reconcile"] = {
     "schedule": 300.0,
 }
 
-# --- Usage-chasing detection (governance/detection.py, governance/services/flags.py) ----------------
+# --- Usage-chasing detection (governance/selectors/detection.py, governance/services/flags.py) -----
 # Each run judges the trailing window of this many days; flags are de-duplicated across runs.
 TOKENWISE_DETECTION_WINDOW_DAYS = env_int("TOKENWISE_DETECTION_WINDOW_DAYS", 30)
 TOKENWISE_DETECTION_INTERVAL_S = env_int("TOKENWISE_DETECTION_INTERVAL_S", 3600)

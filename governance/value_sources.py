@@ -1,8 +1,8 @@
 """Which value signals count: the per-source trust admins set, and the one selector that applies it.
 
 Every outcome records its provenance (``Outcome.source_kind``, ``reported_by``, ``api_token``,
-``integration``). Value metrics (``governance/reports/value.py``) and detection
-(``governance/detection.py``) read outcomes only through ``outcomes_trusted``, so both count the same
+``integration``). Value metrics (``governance/selectors/value.py``) and detection
+(``governance/selectors/detection.py``) read outcomes only through ``outcomes_trusted``, so both count the same
 outcomes: those from a trusted source, minus self-reports - an outcome reported by the very person it
 is about (``reported_by == user``) - unless the source's ``counts_self_reports`` says otherwise.
 

@@ -14,15 +14,10 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from governance.models import ApiKey, Team
-from governance.reports import (
-    feedback_available,
-    flags_for_person,
-    period_this_month,
-    person_usage,
-    recent_calls_for_user,
-)
-from governance.reports.flags import flag_groups
-from governance.reports.windows import PRESETS
+from governance.periods import PRESETS, period_this_month
+from governance.selectors.flags import flag_groups, flags_for_person
+from governance.selectors.people import person_usage, recent_calls_for_user
+from governance.selectors.value import feedback_available
 from governance.services.keys import key_create, key_revoke
 from governance.views.charts import mix_chart, usage_chart
 from governance.views.common import AuthenticatedHttpRequest, window_from_request

@@ -3,7 +3,7 @@
 The data set (bench/harness/generate.py: 10 million events, 100 teams, 5,000 people, 12 months; ``--quick``:
 500,000) is generated once and kept. Then, for last month:
 
-* the team report: the selector ``governance.reports.team_report``, the page ``/teams/<slug>/`` and the
+* the team report: the selector ``governance.selectors.team.team_report``, the page ``/teams/<slug>/`` and the
   API ``/api/reports/teams/<id>/``;
 * the person page (``person_page``, ``/people/<id>/``) of the team's heaviest user, and the request log's
   first page (``/requests/`` for the team, the person and everyone) and one call, under the same target;
@@ -56,7 +56,9 @@ def reports(*, quick: bool, events: int | None) -> None:
 
     from bench.harness.generate import TEAM_PREFIX, dataset_ensure, rollups_settle
     from governance.models import Team
-    from governance.reports import org_summary, period_parse, team_report
+    from governance.periods import period_parse
+    from governance.selectors.org import org_summary
+    from governance.selectors.team import team_report
     from usage.ledger.partitions import usage_partitions_list
     from usage.models import DailyRollup
 
@@ -102,7 +104,7 @@ def reports(*, quick: bool, events: int | None) -> None:
     client.force_login(staff)
     from django.db.models import Sum
 
-    from governance.reports.people import person_page
+    from governance.selectors.people import person_page
     from usage.models import UsageEvent
 
     heaviest = (

@@ -5,8 +5,8 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 
-from governance.api_selectors import audit_entries_all
 from governance.apis.common import BaseApi, PageFilterSerializer, page_response, paginated
+from governance.selectors.audit import audit_entries_all
 
 
 class AuditEntryOutputSerializer(serializers.Serializer):

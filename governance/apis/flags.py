@@ -13,9 +13,9 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from governance.api_permissions import MANAGE, READ
-from governance.api_selectors import flags_visible
 from governance.apis.common import BaseApi, PageFilterSerializer, ordering_field, page_response, paginated
 from governance.models import Flag, FlagReview
+from governance.selectors.api import flags_visible
 from governance.services.flags import flag_review
 
 

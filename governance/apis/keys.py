@@ -12,16 +12,17 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from governance.api_permissions import MANAGE, READ
-from governance.api_selectors import (
-    api_tokens_visible,
-    keys_visible,
-    memberships_of_person,
-    person_by_id,
-    teams_visible,
-)
 from governance.apis.common import BaseApi, PageFilterSerializer, ordering_field, page_response, paginated
 from governance.exceptions import GovernanceError
 from governance.models import ApiToken, Membership
+from governance.selectors.api import (
+    api_tokens_visible,
+    keys_visible,
+    memberships_of_person,
+    teams_visible,
+)
+from governance.selectors.people import person_by_id
+from governance.selectors.teams import is_member
 from governance.services.api_tokens import api_token_create, api_token_revoke
 from governance.services.keys import key_create, key_revoke
 
@@ -93,7 +94,7 @@ class KeyListApi(BaseApi):
         if data["is_service"] and not access.is_admin and team.pk not in access.managed_team_ids:
             raise PermissionDenied("Only the team's managers create service keys.")
         owner = person_by_id(user_id=owner_id)
-        if owner is None or not Membership.objects.filter(user=owner, team=team).exists():
+        if owner is None or not is_member(user_id=owner.pk, team_id=team.pk):
             raise GovernanceError("The person is not a member of this team.", param="team")
         key, secret = key_create(
             user=owner,

@@ -14,10 +14,12 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from governance.api_permissions import READ
-from governance.api_selectors import person_by_id, policies_visible
 from governance.apis.common import BaseApi, PageFilterSerializer, ordering_field, page_response, paginated
 from governance.enforcement.effective import POLICY_FIELDS
-from governance.models import Membership, Policy, Team
+from governance.models import Policy, Team
+from governance.selectors.api import policies_visible
+from governance.selectors.people import person_by_id
+from governance.selectors.teams import is_member
 from governance.services.policies import policy_delete, policy_save, policy_set
 
 _COUNT: dict[str, Any] = {"required": False, "allow_null": True, "min_value": 0}
@@ -148,7 +150,7 @@ class PolicyListApi(BaseApi):
         user = None
         if data.get("user"):
             user = person_by_id(user_id=data["user"])
-            if user is None or not Membership.objects.filter(user=user, team=team).exists():
+            if user is None or not is_member(user_id=user.pk, team_id=team.pk):
                 raise ValidationError({"user": ["Not a member of this team."]})
         values = {field: data.get(field) for field in POLICY_FIELDS}
         policy = _saved(policy_set, scope=data["scope"], team=team, user=user, values=values, actor=request.user)

@@ -14,8 +14,9 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from governance.api_permissions import READ
-from governance.api_selectors import prices_all, providers_all, routes_all
 from governance.apis.common import BaseApi, PageFilterSerializer, ordering_field, page_response, paginated
+from governance.selectors.pricing import prices_all
+from governance.selectors.providers import providers_all, routes_all
 from governance.services.pricing import price_set
 from governance.services.providers import provider_upsert, route_delete, route_upsert
 

@@ -1,5 +1,5 @@
 """Reports: a team's report, the caller's own usage, the organisation summary - the web pages' selectors
-(``governance.reports``) rendered as JSON. People are ordered by value per token, never by volume."""
+(``governance.selectors``) rendered as JSON. People are ordered by value per token, never by volume."""
 
 from __future__ import annotations
 
@@ -12,9 +12,12 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from governance.api_permissions import READ
-from governance.api_selectors import teams_visible
 from governance.apis.common import BaseApi
-from governance.reports import org_summary, period_parse, person_usage, team_report
+from governance.periods import period_parse
+from governance.selectors.api import teams_visible
+from governance.selectors.org import org_summary
+from governance.selectors.people import person_usage
+from governance.selectors.team import team_report
 
 _MONEY: dict[str, Any] = {"max_digits": 24, "decimal_places": 8}
 

@@ -8,9 +8,10 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from governance.api_permissions import READ
-from governance.api_selectors import memberships_visible, teams_visible
 from governance.apis.common import BaseApi, PageFilterSerializer, ordering_field, page_response, paginated
 from governance.models import Membership, Team
+from governance.selectors.api import memberships_visible, teams_visible
+from governance.selectors.teams import memberships_all
 from governance.services.orgs import membership_remove, membership_set, team_create, team_rename, user_get_or_create
 
 
@@ -128,7 +129,7 @@ class MembershipDetailApi(BaseApi):
 
     @extend_schema(operation_id="memberships_update", request=InputSerializer, responses=MembershipOutputSerializer)
     def patch(self, request, membership_id: int):
-        membership = get_object_or_404(Membership.objects.select_related("user", "team"), pk=membership_id)
+        membership = get_object_or_404(memberships_all(), pk=membership_id)
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         membership = membership_set(

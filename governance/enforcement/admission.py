@@ -53,9 +53,9 @@ from governance.enforcement.counters import (
     redis_counters,
 )
 from governance.enforcement.effective import EffectivePolicy, Limits, policy_for, policy_version_observe
-from governance.enforcement.periods import periods_at
 from governance.enforcement.responses import budget_exceeded_error, exceeded_warning, rate_headers, rate_limited_error
 from governance.exceptions import EnforcementUnavailable, MaxTokensTooLarge, ModelNotAllowed, ModelUnpriced
+from governance.periods import periods_at
 from governance.services.alerts import alert_crossings_queue
 from governance.services.keys import KeyPrincipal
 from governance.services.pricing import PriceQuote, cost_usd, price_quote

@@ -31,7 +31,7 @@ import redis
 
 from core.redis import get_async_redis
 from governance.enforcement.effective import policy_version_key, team_tag
-from governance.enforcement.periods import Period
+from governance.periods import Period
 
 Command = tuple[Any, ...]
 USD_UNITS = 10**8  # counter units per USD
@@ -87,7 +87,7 @@ class BudgetCheck:
 
     @property
     def expire_at(self) -> int:
-        return int(self.period.end) + KEY_GRACE_S
+        return int(self.period.ends_at) + KEY_GRACE_S
 
 
 @dataclasses.dataclass(slots=True)

@@ -35,7 +35,7 @@ from governance.enforcement.counters import (
     reservations_key,
 )
 from governance.enforcement.effective import POLICY_FIELDS, Limits, policy_resolve
-from governance.enforcement.periods import periods_at
+from governance.periods import periods_at
 
 
 @dataclasses.dataclass(slots=True)
@@ -64,7 +64,9 @@ def ledger_usage(*, budget: BudgetCheck) -> int:
     from usage.selectors import usage_events_all
 
     events = usage_events_all().filter(
-        team_id=budget.team_id, created_at__gte=_aware(budget.period.start), created_at__lt=_aware(budget.period.end)
+        team_id=budget.team_id,
+        created_at__gte=_aware(budget.period.starts_at),
+        created_at__lt=_aware(budget.period.ends_at),
     )
     if budget.user_id is not None:
         events = events.filter(user_id=budget.user_id)

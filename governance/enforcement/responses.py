@@ -90,7 +90,7 @@ def budget_exceeded_error(plan: Plan, result: AdmitResult, *, principal: KeyPrin
         f"{held_note}. It resets at {reset}.{advice}"
     )
     headers = {
-        "Retry-After": str(max(1, math.ceil(budget.period.end - plan.now))),
+        "Retry-After": str(max(1, math.ceil(budget.period.ends_at - plan.now))),
         "x-tokenwise-budget-reset": reset,
         "x-tokenwise-budget-scope": _scope_header(budget.scope, principal),
         "x-tokenwise-budget-period": budget.period.kind,

@@ -20,7 +20,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from governance.models import Membership, Team
-from governance.reports import Period, TeamReport, budget_period, team_report
+from governance.periods import Period, budget_period
+from governance.selectors.team import TeamReport, team_report
 
 logger = logging.getLogger(__name__)
 

@@ -30,10 +30,10 @@ from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.utils import timezone
 
-from governance.detection import detection_inputs, detection_thresholds
 from governance.detectors import DETECTORS, Finding, Window, group_events, run_all
 from governance.exceptions import FlagReplyRefused, SelfReviewRefused
 from governance.models import Flag, FlagReply, FlagReview, Team
+from governance.selectors.detection import detection_inputs, detection_thresholds
 from governance.services.audit import audit_record
 
 logger = logging.getLogger(__name__)

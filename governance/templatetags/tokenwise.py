@@ -112,7 +112,7 @@ def tokens_short(value) -> str:
 @register.filter
 def change(current, previous) -> dict:
     """The change against the previous period, for a card: ``{"text": "+12% vs previous 30 days", "kind": "up"}``."""
-    from governance.reports.windows import change_ratio
+    from governance.periods import change_ratio
 
     ratio = change_ratio(current, previous)
     if ratio is None:

@@ -11,7 +11,8 @@ from datetime import date
 
 from django.utils import timezone
 
-from governance.reports import BudgetBurn, DayPoint, ModelShare
+from governance.selectors.budgets import BudgetBurn
+from governance.selectors.rollups import DayPoint, ModelShare
 
 
 def usage_chart(days: Sequence[DayPoint], *, today: date | None = None) -> dict:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from django.contrib.auth.models import User
 from django.http import Http404, HttpRequest
 
+from governance.periods import DEFAULT_WINDOW, Period, Window, window_parse, window_preset
 from governance.permissions import user_is_admin
-from governance.reports import Period
-from governance.reports.windows import DEFAULT_WINDOW, Window, window_parse, window_preset
 
 
 class AuthenticatedHttpRequest(HttpRequest):

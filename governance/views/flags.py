@@ -12,9 +12,15 @@ from django.urls import reverse
 from governance.exceptions import FlagReplyRefused, SelfReviewRefused
 from governance.models import Flag, FlagReview, Team
 from governance.permissions import teams_managed_by, user_manages_team
-from governance.reports import flag_detail, flags_for_team
-from governance.reports.flag_chart import chart_rows, flag_chart
-from governance.reports.flags import flag_groups, flags_related
+from governance.selectors.flags import (
+    chart_rows,
+    flag_chart,
+    flag_detail,
+    flag_groups,
+    flags_for_team,
+    flags_related,
+    flags_with_team,
+)
 
 
 class FlagReviewForm(forms.Form):
@@ -44,7 +50,7 @@ class FlagReviewForm(forms.Form):
 
 
 def _reviewable_flag(request: HttpRequest, flag_id: int) -> Flag:
-    flag = get_object_or_404(Flag.objects.select_related("team"), pk=flag_id)
+    flag = get_object_or_404(flags_with_team(), pk=flag_id)
     if not user_manages_team(user=request.user, team=flag.team):
         raise Http404("not found")
     return flag
@@ -121,7 +127,7 @@ class FlagReplyForm(forms.Form):
 def my_flag(request: HttpRequest, flag_id: int) -> HttpResponse:
     """The flagged person's own view of a flag: why, what they can do, the chart, the example calls and
     the history; POST: their reply (audited). Anyone else's flag is a 404."""
-    flag = get_object_or_404(Flag.objects.select_related("team"), pk=flag_id, user=request.user)
+    flag = get_object_or_404(flags_with_team(), pk=flag_id, user=request.user)
     form = FlagReplyForm(request.POST or None)
     status = 200
     if request.method == "POST":

@@ -15,18 +15,19 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db import IntegrityError
-from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from governance.exceptions import GovernanceError
-from governance.models import AuditLogEntry, Membership, ModelRoute, Price, Provider, Team
-from governance.reports import period_this_month
-from governance.reports.admin_overview import admin_overview
-from governance.reports.windows import PRESETS
-from governance.selectors import models_to_price
+from governance.models import Membership, ModelRoute, Provider, Team
+from governance.periods import PRESETS, period_this_month
+from governance.selectors.admin_overview import admin_overview
+from governance.selectors.audit import audit_actions, audit_entries_filtered, audit_object_types
+from governance.selectors.pricing import models_to_price, price_history
+from governance.selectors.providers import providers_all, providers_with_route_counts, routes_all
+from governance.selectors.teams import memberships_all, team_memberships, teams_with_member_counts
 from governance.services.orgs import membership_remove, membership_set, team_create, user_get_or_create
 from governance.services.pricing import price_set
 from governance.services.providers import provider_upsert, route_delete, route_upsert
@@ -101,10 +102,7 @@ def manage_teams(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Team {team.slug} created.")
             return redirect(reverse("governance:manage_team", args=[team.slug]))
-    teams = Team.objects.annotate(
-        members=Count("memberships", distinct=True),
-        managers=Count("memberships", filter=Q(memberships__role=Membership.Role.MANAGER), distinct=True),
-    ).order_by("slug")
+    teams = teams_with_member_counts()
     return _render(
         request, "teams.html", {"teams": teams, "form": form}, status=400 if request.method == "POST" else 200
     )
@@ -121,7 +119,7 @@ def manage_team(request: HttpRequest, slug: str) -> HttpResponse:
         membership_set(user=user, team=team, role=form.cleaned_data["role"], actor=request.user)
         messages.success(request, f"{user.email} is now a {form.cleaned_data['role']} of {team.slug}.")
         return redirect(reverse("governance:manage_team", args=[team.slug]))
-    memberships = team.memberships.select_related("user").order_by("role", "user__email")
+    memberships = team_memberships(team=team)
     return _render(
         request,
         "team.html",
@@ -135,7 +133,7 @@ def manage_team(request: HttpRequest, slug: str) -> HttpResponse:
 def manage_membership(request: HttpRequest, membership_id: int) -> HttpResponse:
     """Change a member's role (``role=…``) or remove them (``remove=1``; their team keys are revoked)."""
     admin_required(request)
-    membership = get_object_or_404(Membership.objects.select_related("team", "user"), pk=membership_id)
+    membership = get_object_or_404(memberships_all(), pk=membership_id)
     team_slug = membership.team.slug
     if request.POST.get("remove"):
         membership_remove(membership=membership, actor=request.user)
@@ -186,7 +184,7 @@ class ProviderForm(forms.Form):
 
 class RouteForm(forms.Form):
     pattern = forms.CharField(max_length=200, help_text="A model name or a glob, e.g. gpt-4o* or *.")
-    provider = forms.ModelChoiceField(queryset=Provider.objects.order_by("name"))
+    provider = forms.ModelChoiceField(queryset=providers_all())
     upstream_model = forms.CharField(
         max_length=200,
         required=False,
@@ -194,14 +192,14 @@ class RouteForm(forms.Form):
         help_text="Model name sent upstream; empty keeps the asked name.",
     )
     priority = forms.IntegerField(initial=100, help_text="Lower wins when several patterns match.")
-    fallback_provider = forms.ModelChoiceField(queryset=Provider.objects.order_by("name"), required=False)
+    fallback_provider = forms.ModelChoiceField(queryset=providers_all(), required=False)
 
 
 @login_required
 def manage_providers(request: HttpRequest) -> HttpResponse:
     """Providers (secrets write-only) and model routes, with forms to add or update either."""
     admin_required(request)
-    editing = Provider.objects.filter(name=request.GET.get("edit", "")).first()
+    editing = providers_all().filter(name=request.GET.get("edit", "")).first()
     initial = (
         {
             "name": editing.name,
@@ -247,8 +245,8 @@ def manage_providers(request: HttpRequest) -> HttpResponse:
         request,
         "providers.html",
         {
-            "providers": Provider.objects.annotate(route_count=Count("routes")).order_by("name"),
-            "routes": ModelRoute.objects.select_related("provider", "fallback_provider"),
+            "providers": providers_with_route_counts(),
+            "routes": routes_all(),
             "provider_form": provider_form,
             "route_form": route_form,
             "editing": editing,
@@ -327,12 +325,7 @@ def manage_prices(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"New price for {price.model} from {price.valid_from:%Y-%m-%d %H:%M}.")
             return redirect(reverse("governance:manage_prices"))
-    current: dict[str, Price] = {}
-    history: dict[str, list[Price]] = {}
-    for price in Price.objects.order_by("model", "-valid_from", "-id"):
-        current.setdefault(price.model, price)
-        history.setdefault(price.model, []).append(price)
-    rows = [(price, history[model][1:]) for model, price in sorted(current.items())]
+    rows = price_history()
     return _render(
         request,
         "prices.html",
@@ -348,16 +341,8 @@ def manage_prices(request: HttpRequest) -> HttpResponse:
 def manage_audit(request: HttpRequest) -> HttpResponse:
     """The audit log, newest first, filtered by action, object type or actor, 50 per page."""
     admin_required(request)
-    entries = AuditLogEntry.objects.select_related("actor")
     filters = {name: request.GET.get(name, "").strip() for name in ("action", "object_type", "actor")}
-    if filters["action"]:
-        entries = entries.filter(action=filters["action"])
-    if filters["object_type"]:
-        entries = entries.filter(object_type=filters["object_type"])
-    if filters["actor"]:
-        entries = entries.filter(
-            Q(actor_label__icontains=filters["actor"]) | Q(actor__email__icontains=filters["actor"])
-        )
+    entries = audit_entries_filtered(**filters)
     page = Paginator(entries, 50).get_page(request.GET.get("page"))
     query = urlencode({name: value for name, value in filters.items() if value})
     return _render(
@@ -367,7 +352,7 @@ def manage_audit(request: HttpRequest) -> HttpResponse:
             "page": page,
             "filters": filters,
             "query": query,
-            "actions": AuditLogEntry.objects.order_by().values_list("action", flat=True).distinct(),
-            "object_types": AuditLogEntry.objects.order_by().values_list("object_type", flat=True).distinct(),
+            "actions": audit_actions(),
+            "object_types": audit_object_types(),
         },
     )

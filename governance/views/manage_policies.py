@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
@@ -12,7 +11,16 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
-from governance.models import Policy, Team
+from governance.models import Policy
+from governance.selectors.people import person_by_email
+from governance.selectors.policies import (
+    policies_all,
+    policies_in_order,
+    policy_levels_above,
+    policy_value_readable,
+    teams_without_team_policy,
+)
+from governance.selectors.teams import teams_all
 from governance.views.common import admin_required
 
 SHOWN_FIELDS = (
@@ -42,9 +50,7 @@ def _rows(policy: Policy) -> list[tuple[str, object]]:
 def manage_policies(request: HttpRequest) -> HttpResponse:
     """Every policy, organisation default first; only the fields a level sets are shown."""
     admin_required(request)
-    policies = list(Policy.objects.select_related("team", "user").order_by("scope", "team__slug", "user__email"))
-    order: dict[str, int] = {Policy.Scope.ORG: 0, Policy.Scope.TEAM: 1, Policy.Scope.USER: 2}
-    policies.sort(key=lambda p: (order[p.scope], p.team.slug if p.team else "", p.user.email if p.user else ""))
+    policies = policies_in_order()
     return render(
         request,
         "governance/manage/policies.html",
@@ -52,7 +58,7 @@ def manage_policies(request: HttpRequest) -> HttpResponse:
             "nav": "admin",
             "policies": [(policy, _rows(policy)) for policy in policies],
             "has_org_policy": any(policy.scope == Policy.Scope.ORG for policy in policies),
-            "teams_without_policy": Team.objects.exclude(policies__scope=Policy.Scope.TEAM).order_by("slug"),
+            "teams_without_policy": teams_without_team_policy(),
         },
     )
 
@@ -65,7 +71,7 @@ class PolicyForm(forms.Form):
     """The fields of one policy level; an empty field is "not set here" (inherited from the level above)."""
 
     scope = forms.ChoiceField(choices=Policy.Scope.choices)
-    team = forms.ModelChoiceField(queryset=Team.objects.order_by("slug"), required=False, to_field_name="slug")
+    team = forms.ModelChoiceField(queryset=teams_all(), required=False, to_field_name="slug")
     user_email = forms.EmailField(required=False, label="Person (e-mail)", help_text="For a person-in-team policy.")
     usd_per_day = forms.DecimalField(required=False, min_value=0, max_digits=14, decimal_places=4, label="USD / day")
     usd_per_week = forms.DecimalField(required=False, min_value=0, max_digits=14, decimal_places=4, label="USD / week")
@@ -119,7 +125,7 @@ class PolicyForm(forms.Form):
         if scope in (Policy.Scope.TEAM, Policy.Scope.USER) and team is None:
             self.add_error("team", "Choose the team.")
         if scope == Policy.Scope.USER:
-            user = get_user_model().objects.filter(email__iexact=email or "").first() if email else None
+            user = person_by_email(email=email) if email else None
             if user is None:
                 self.add_error("user_email", "Give the e-mail of a person in the team.")
             cleaned["user"] = user
@@ -184,19 +190,13 @@ FIELD_GROUPS = (
 
 def _inherited(*, scope: str, team_slug: str | None) -> dict[str, str]:
     """What each field would be without this level: the team's value (for a person), else the organisation's."""
-    from governance.selectors import _readable
-
-    levels = []
-    if scope == Policy.Scope.USER and team_slug:
-        levels.append(("team", Policy.objects.filter(scope=Policy.Scope.TEAM, team__slug=team_slug).first()))
-    if scope != Policy.Scope.ORG:
-        levels.append(("organisation default", Policy.objects.filter(scope=Policy.Scope.ORG).first()))
+    levels = policy_levels_above(scope=scope, team_slug=team_slug)
     inherited = {}
     for field in EDITABLE_FIELDS:
         for label, level in levels:
             value = getattr(level, field, None) if level is not None else None
             if value not in (None, "", []):
-                inherited[field] = f"{_readable(value)} ({label})"
+                inherited[field] = f"{policy_value_readable(value)} ({label})"
                 break
         else:
             inherited[field] = "not set (no limit)" if scope != Policy.Scope.ORG else ""
@@ -214,7 +214,7 @@ def manage_policy_edit(request: HttpRequest, policy_id: int | None = None) -> Ht
     from governance.services.policies import policy_delete, policy_save
 
     admin_required(request)
-    policy = get_object_or_404(Policy.objects.select_related("team", "user"), pk=policy_id) if policy_id else None
+    policy = get_object_or_404(policies_all(), pk=policy_id) if policy_id else None
     if request.method == "POST" and policy is not None and request.POST.get("delete"):
         policy_delete(policy=policy, actor=request.user)
         messages.success(request, f"Policy for {policy} deleted; that level now inherits everything.")

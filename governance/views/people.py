@@ -8,17 +8,18 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from governance.models import ApiKey, Team
+from governance.models import ApiKey
+from governance.periods import PRESETS
 from governance.permissions import teams_managed_by, user_is_admin
-from governance.reports.calls import STATUS_CHOICES, CallFilters, call_cost_parts, call_detail, calls_page
-from governance.reports.people import person_page
-from governance.reports.rollups import person_label
-from governance.reports.windows import PRESETS
+from governance.selectors.calls import STATUS_CHOICES, CallFilters, call_cost_parts, call_detail, calls_page
+from governance.selectors.keys import keys_of_person
+from governance.selectors.people import person_by_id, person_page
+from governance.selectors.rollups import person_label
+from governance.selectors.teams import teams_all, teams_of_person
 from governance.views.charts import shares_chart, stacked_chart
 from governance.views.common import AuthenticatedHttpRequest, window_from_request
 from governance.visibility import person_teams_visible
@@ -29,7 +30,7 @@ FILTER_FIELDS = ("user", "team", "key", "model", "purpose", "client", "session",
 @login_required
 def person_view(request: AuthenticatedHttpRequest, user_id: int) -> HttpResponse:
     """One person's usage, what drove it, sessions, value against peers and flags (within the teams one may see)."""
-    subject = get_user_model().objects.filter(pk=user_id).first() if user_id < 2**63 else None
+    subject = person_by_id(user_id=user_id) if user_id < 2**63 else None
     if subject is None:
         raise Http404("not found")
     team_ids = person_teams_visible(viewer=request.user, subject_id=user_id)
@@ -37,9 +38,7 @@ def person_view(request: AuthenticatedHttpRequest, user_id: int) -> HttpResponse
         raise Http404("not found")  # the same answer as for an id that does not exist
     window, window_error = window_from_request(request)
     page = person_page(user=subject, period=window.period, team_ids=team_ids)
-    teams = Team.objects.filter(memberships__user=subject).distinct().order_by("slug")
-    if team_ids is not None:
-        teams = teams.filter(pk__in=team_ids)
+    teams = teams_of_person(user_id=subject.pk, team_ids=team_ids)
     return render(
         request,
         "governance/person_page.html",
@@ -99,11 +98,11 @@ def request_log(request: AuthenticatedHttpRequest) -> HttpResponse:
     kept = {name: get[name] for name in FILTER_FIELDS if get.get(name)}
     kept.update(_window_params(window))
     if user_is_admin(request.user):
-        teams = Team.objects.order_by("slug")
+        teams = teams_all()
         keys = ApiKey.objects.none()
     else:
         teams = teams_managed_by(user=request.user).order_by("slug")
-        keys = ApiKey.objects.filter(user=request.user).order_by("name")
+        keys = keys_of_person(user_id=request.user.pk)
     return render(
         request,
         "governance/request_log.html",

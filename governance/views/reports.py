@@ -11,12 +11,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from governance.models import Team
+from governance.periods import PRESETS, period_this_month
 from governance.permissions import teams_managed_by
-from governance.reports import CSV_TABLES, period_this_month, team_report, team_report_csv
-from governance.reports.drivers import spend_drivers
-from governance.reports.rollups import rollups, totals_of
-from governance.reports.windows import PRESETS
-from governance.selectors import team_policy_rows
+from governance.selectors.drivers import spend_drivers
+from governance.selectors.policies import team_policy_rows
+from governance.selectors.rollups import rollups, totals_of
+from governance.selectors.team import CSV_TABLES, team_report, team_report_csv
 from governance.views.charts import burn_chart, mix_chart, shares_chart, stacked_chart, usage_chart
 from governance.views.common import period_from_request, window_from_request
 

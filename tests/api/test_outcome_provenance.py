@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from governance.reports.value import value_signals_for
+from governance.selectors.value import value_tallies_for
 from governance.services.api_tokens import api_token_create
 from governance.value_sources import value_source_trust_set
 from tests.api.conftest import DAY, Api
@@ -16,8 +16,8 @@ pytestmark = pytest.mark.django_db
 
 
 def _alice_value(world) -> float:
-    signals = value_signals_for(start=date(2026, 3, 1), end=date(2026, 3, 31), team_id=world.team_a.pk)
-    return signals.by_user[world.people["alice"].pk].outcomes
+    tallies = value_tallies_for(start=date(2026, 3, 1), end=date(2026, 3, 31), team_id=world.team_a.pk)
+    return tallies.by_user[world.people["alice"].pk].outcomes
 
 
 def test_a_manager_cannot_report_outcomes_about_themselves(api, world):
@@ -44,8 +44,8 @@ def test_a_service_token_outcome_about_its_creator_is_recorded_but_not_counted(w
     assert response.status_code == 201
     body = response.json()
     assert (body["source_kind"], body["reported_by_id"]) == ("service_token", maria)
-    signals = value_signals_for(start=date(2026, 3, 1), end=date(2026, 3, 31), team_id=world.team_a.pk)
-    assert maria not in signals.by_user
+    tallies = value_tallies_for(start=date(2026, 3, 1), end=date(2026, 3, 31), team_id=world.team_a.pk)
+    assert maria not in tallies.by_user
 
 
 def test_provenance_is_recorded_and_an_admin_can_distrust_a_source(api, world):

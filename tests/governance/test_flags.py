@@ -11,7 +11,7 @@ from django.core import mail
 from config.celery import app
 from governance.detectors import Finding
 from governance.models import AuditLogEntry, Flag, FlagReview, Membership
-from governance.reports import flags_for_person
+from governance.selectors.flags import flags_for_person
 from governance.services.flag_notify import flag_notify
 from governance.services.flags import flag_next_state, flag_review, flags_raise
 from governance.tasks import flag_notify_task, flags_detect_task

@@ -41,8 +41,8 @@ from django.db.models import Sum
 from core.redis import get_sync_redis
 from governance.enforcement.counters import budget_key
 from governance.enforcement.effective import team_tag
-from governance.enforcement.periods import period_of
 from governance.enforcement.reconcile import counters_reconcile
+from governance.periods import period_of
 from governance.services.policies import policy_set
 from tests.scale.test_two_processes import (
     _database_url,

@@ -31,8 +31,8 @@ from django.db.models import Sum
 
 from core.redis import get_sync_redis
 from governance.enforcement.counters import budget_key
-from governance.enforcement.periods import period_of
 from governance.models import Membership
+from governance.periods import period_of
 from governance.services.keys import key_create
 from governance.services.policies import policy_set
 from tests.conftest import celery_worker_argv, free_port

@@ -20,10 +20,10 @@ from rest_framework.exceptions import NotFound, PermissionDenied, ValidationErro
 from rest_framework.response import Response
 
 from governance.api_permissions import OUTCOMES, READ
-from governance.api_selectors import person_by_id
 from governance.apis.common import BaseApi, PageFilterSerializer, ordering_field, page_response, paginated
 from governance.exceptions import PermissionRefused
 from governance.models import ApiToken, Membership, Team, ValueSource
+from governance.selectors.people import person_by_id
 from governance.value_sources import value_source_trust_all, value_source_trust_set
 from usage.api_selectors import (
     feedback_visible,

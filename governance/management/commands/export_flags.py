@@ -6,9 +6,9 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from governance.detection import flag_records
 from governance.management.options import parse_moment
 from governance.models import Flag, Team
+from governance.selectors.detection import flag_records
 
 
 class Command(BaseCommand):

@@ -19,8 +19,8 @@ from governance.enforcement.admission import (
 from governance.enforcement.bounds import RequestShape
 from governance.enforcement.counters import budget_key
 from governance.enforcement.effective import policy_cache_invalidate
-from governance.enforcement.periods import period_of
 from governance.exceptions import BudgetExceeded, MaxTokensTooLarge, ModelNotAllowed, ModelUnpriced, RateLimited
+from governance.periods import period_of
 from governance.services.policies import policy_set
 
 MARGIN = 16  # TOKENWISE_RESERVE_PROMPT_MARGIN_TOKENS

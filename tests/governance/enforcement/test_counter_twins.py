@@ -30,10 +30,12 @@ from governance.enforcement.counters import (
     _settle_keys_args,
     lua_source,
 )
-from governance.enforcement.periods import Period
+from governance.periods import Period
 
 START = 1_741_773_600.0  # 2025-03-12 10:00 UTC
-PERIOD = Period(kind="day", first_day=date(2025, 3, 12), start=START - 36_000, end=START + 50_400)
+PERIOD = Period(
+    start=date(2025, 3, 12), end=date(2025, 3, 12), kind="day", starts_at=START - 36_000, ends_at=START + 50_400
+)
 BUDGET_KEYS = ["tw:{t1}:b:t1:tokens:d2025-03-12", "tw:{t1}:b:u1.7:usd:d2025-03-12"]
 RATE_KEYS = [("tw:{t1}:r:t1:requests", "requests"), ("tw:{t1}:r:u1.7:tokens", "tokens")]
 

@@ -8,7 +8,8 @@ from django.test import override_settings
 from django.utils import timezone
 
 from governance.models import Alert, Policy
-from governance.reports import Period, budget_burn
+from governance.periods import Period
+from governance.selectors.budgets import budget_burn
 from tests.governance.views.helpers import flag_add, rollup_add
 from usage.models import OutcomeKind
 

@@ -22,8 +22,8 @@ from core import clock as enforcement_clock
 from core.redis import get_sync_redis
 from governance.enforcement.counters import budget_key, local_counters
 from governance.enforcement.effective import policy_cache_clear
-from governance.enforcement.periods import period_of
 from governance.models import Alert
+from governance.periods import period_of
 from governance.services.alerts import alerts_queued_wait
 from tests.conftest import calls_recorded_wait
 from tests.governance.test_policies import ISSUE_DOCUMENT

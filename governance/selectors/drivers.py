@@ -17,8 +17,8 @@ from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from governance.reports.periods import Period
-from governance.reports.rollups import ZERO, person_label, rollups
+from governance.periods import Period
+from governance.selectors.rollups import ZERO, person_label, rollups
 
 TOP = 6  # slices shown by name; the rest are summed as "Others"
 DIMENSIONS = ("person", "model", "purpose", "client")

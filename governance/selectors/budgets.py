@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from governance.models import Policy, Team
-from governance.reports.periods import Period
+from governance.periods import Period
 
 ZERO = Decimal("0")
 

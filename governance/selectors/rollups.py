@@ -9,8 +9,8 @@ from decimal import Decimal
 
 from django.db.models import Sum
 
-from governance.reports.budgets import BudgetBurn, BudgetLimits, budget_burn
-from governance.reports.periods import Period, budget_period
+from governance.periods import Period, budget_period
+from governance.selectors.budgets import BudgetBurn, BudgetLimits, budget_burn
 
 ZERO = Decimal("0")
 

@@ -6,22 +6,10 @@ read; anything else is then answered with 404. See ``governance/api_permissions.
 
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 
 from governance.api_permissions import READ, Access
-from governance.models import (
-    ApiKey,
-    ApiToken,
-    AuditLogEntry,
-    Flag,
-    Membership,
-    ModelRoute,
-    Policy,
-    Price,
-    Provider,
-    Team,
-)
+from governance.models import ApiKey, ApiToken, Flag, Membership, Policy, Team
 
 
 def _team_scoped(access: Access, *, team_field: str, user_field: str | None) -> Q | None:
@@ -80,27 +68,6 @@ def policies_visible(*, access: Access) -> QuerySet[Policy]:
         condition |= Q(scope=Policy.Scope.TEAM, team_id__in=access.member_team_ids)
         condition |= Q(scope=Policy.Scope.USER, user_id=access.person_id)
     return queryset.filter(condition)
-
-
-def providers_all() -> QuerySet[Provider]:
-    return Provider.objects.order_by("name")
-
-
-def routes_all() -> QuerySet[ModelRoute]:
-    return ModelRoute.objects.select_related("provider", "fallback_provider")
-
-
-def prices_all() -> QuerySet[Price]:
-    return Price.objects.all()
-
-
-def audit_entries_all() -> QuerySet[AuditLogEntry]:
-    return AuditLogEntry.objects.select_related("actor")
-
-
-def person_by_id(*, user_id: int):
-    """A person by id, or None."""
-    return get_user_model().objects.filter(pk=user_id).first()
 
 
 def flags_visible(*, access: Access) -> QuerySet[Flag]:

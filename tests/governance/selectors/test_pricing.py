@@ -9,7 +9,7 @@ from django.db import IntegrityError
 from django.utils import timezone as dj_timezone
 
 from governance.models import AuditLogEntry, Price
-from governance.selectors import ModelToPrice, models_to_price
+from governance.selectors.pricing import ModelToPrice, models_to_price
 from governance.services import pricing
 from governance.services.pricing import DEFAULT_PRICES, PriceQuote, cost_usd, price_quote, price_set
 from usage.models import UsageEvent

@@ -17,10 +17,10 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from governance.models import Membership, Team
-from governance.reports.budgets import BudgetBurn, team_budget_limits
-from governance.reports.flags import FlagView, flags_open_for_team
-from governance.reports.periods import Period
-from governance.reports.rollups import (
+from governance.periods import Period
+from governance.selectors.budgets import BudgetBurn, team_budget_limits
+from governance.selectors.flags import FlagView, flags_open_for_team
+from governance.selectors.rollups import (
     SUMS,
     ZERO,
     DayPoint,
@@ -33,7 +33,7 @@ from governance.reports.rollups import (
     rollups,
     totals_of,
 )
-from governance.reports.value import ValueMetrics, value_metrics_compute, value_signals_for
+from governance.selectors.value import ValueMetrics, value_metrics_compute, value_tallies_for
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -81,7 +81,7 @@ def team_report(*, team: Team, period: Period, today: date | None = None) -> Tea
     member_ids = set(Membership.objects.filter(team=team).values_list("user_id", flat=True))
     user_ids = {uid for uid in per_person if uid is not None} | member_ids
     users = get_user_model().objects.in_bulk(user_ids)
-    signals = value_signals_for(team_id=team.pk, start=period.start, end=period.end)
+    tallies = value_tallies_for(team_id=team.pk, start=period.start, end=period.end)
     people = []
     for user_id in set(per_person) | user_ids:
         sums = per_person.get(user_id, {})
@@ -94,7 +94,7 @@ def team_report(*, team: Team, period: Period, today: date | None = None) -> Tea
                 tokens=tokens,
                 cost_usd=cost,
                 value=value_metrics_compute(
-                    signal=signals.by_user.get(user_id),
+                    tally=tallies.by_user.get(user_id),
                     tokens=tokens,
                     cost_usd=cost,
                     requests=sums.get("requests") or 0,
@@ -103,7 +103,7 @@ def team_report(*, team: Team, period: Period, today: date | None = None) -> Tea
         )
     people.sort(key=_people_rank_key)
     totals = totals_of(rows)
-    team_signal = signals.total if signals.by_user else None  # nothing reported: no value data
+    team_tally = tallies.total if tallies.by_user else None  # nothing reported: no value data
     anchor = min(max(today, period.start), period.end)
     return TeamReport(
         team_id=team.pk,
@@ -115,7 +115,7 @@ def team_report(*, team: Team, period: Period, today: date | None = None) -> Tea
         models=model_mix(rows),
         people=people,
         value=value_metrics_compute(
-            signal=team_signal, tokens=totals.tokens, cost_usd=totals.cost_usd, requests=totals.requests
+            tally=team_tally, tokens=totals.tokens, cost_usd=totals.cost_usd, requests=totals.requests
         ),
         budgets=burns(limits=team_budget_limits(team=team), anchor=anchor, today=today, team_id=team.pk),
         flags=flags_open_for_team(team=team),

@@ -1,8 +1,9 @@
 """Value metrics for the reports: outcomes per million tokens, cost per outcome, feedback rate.
 
-``value_signals_for`` reads the value signals (reported outcomes, per-call feedback) and
-``value_metrics_compute`` turns them and the usage volume into the metrics. A person for whom nothing
-was reported has no signal: their metrics are None ("no data"), never a made-up zero value per token.
+``value_tallies_for`` counts up the value signals (reported outcomes, per-call feedback) per person and
+``value_metrics_compute`` turns a tally and the usage volume into the metrics. A person for whom nothing
+was reported has no tally: their metrics are None ("no data"), never a made-up zero value per token.
+(The detectors read the same signals uncounted, one record each: ``governance.detectors.ValueSignals``.)
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ MTOK = 1_000_000
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class ValueSignal:
+class ValueTally:
     """What was reported for one person (or a whole team) in a period."""
 
     outcomes: float = 0.0  # sum of outcome value x the admin's weight for its kind
@@ -28,12 +29,12 @@ class ValueSignal:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class ValueSignals:
-    """Signals per person (user id; None for calls with no person) and for the whole selection."""
+class ValueTallies:
+    """Tallies per person (user id; None for calls with no person) and for the whole selection."""
 
     available: bool  # False while the value tables do not exist
-    by_user: dict[int | None, ValueSignal]
-    total: ValueSignal
+    by_user: dict[int | None, ValueTally]
+    total: ValueTally
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -47,13 +48,13 @@ class ValueMetrics:
     positive_feedback_rate: float | None  # share of feedback that was positive
 
 
-def value_metrics_compute(*, signal: ValueSignal | None, tokens: int, cost_usd: Decimal, requests: int) -> ValueMetrics:
-    """Pure: the metrics of one person or team from their signal and volume.
+def value_metrics_compute(*, tally: ValueTally | None, tokens: int, cost_usd: Decimal, requests: int) -> ValueMetrics:
+    """Pure: the metrics of one person or team from their tally and volume.
 
-    No signal (nothing reported) gives all-None metrics. Outcomes per million tokens is None with no
+    No tally (nothing reported) gives all-None metrics. Outcomes per million tokens is None with no
     tokens; cost per outcome is None with no outcomes.
     """
-    if signal is None:
+    if tally is None:
         return ValueMetrics(
             outcomes=None,
             outcomes_per_mtok=None,
@@ -62,17 +63,15 @@ def value_metrics_compute(*, signal: ValueSignal | None, tokens: int, cost_usd: 
             positive_feedback_rate=None,
         )
     return ValueMetrics(
-        outcomes=signal.outcomes,
-        outcomes_per_mtok=signal.outcomes * MTOK / tokens if tokens else None,
+        outcomes=tally.outcomes,
+        outcomes_per_mtok=tally.outcomes * MTOK / tokens if tokens else None,
         cost_per_outcome=(
-            (cost_usd / Decimal(str(signal.outcomes))).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
-            if signal.outcomes
+            (cost_usd / Decimal(str(tally.outcomes))).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
+            if tally.outcomes
             else None
         ),
-        feedback_rate=signal.feedback_count / requests if requests else None,
-        positive_feedback_rate=(
-            signal.positive_feedback_count / signal.feedback_count if signal.feedback_count else None
-        ),
+        feedback_rate=tally.feedback_count / requests if requests else None,
+        positive_feedback_rate=(tally.positive_feedback_count / tally.feedback_count if tally.feedback_count else None),
     )
 
 
@@ -85,9 +84,9 @@ def _day_bounds(start: date, end: date) -> tuple[datetime, datetime]:
     )
 
 
-def value_signals_for(
+def value_tallies_for(
     *, start: date, end: date, team_id: int | None = None, user_id: int | None = None
-) -> ValueSignals:
+) -> ValueTallies:
     """Outcomes (by when they occurred) and rated calls (by when the call was made) between ``start`` and ``end``.
 
     Days are inclusive, in the organisation's time zone; filtered by team and/or person. An outcome
@@ -119,16 +118,16 @@ def value_signals_for(
     for uid in set(outcomes) | set(feedback):
         value, count = outcomes.get(uid, (0.0, 0))
         given, liked = feedback.get(uid, (0, 0))
-        by_user[uid] = ValueSignal(
+        by_user[uid] = ValueTally(
             outcomes=value, outcome_count=count, feedback_count=given, positive_feedback_count=liked
         )
-    total = ValueSignal(
-        outcomes=sum(signal.outcomes for signal in by_user.values()),
-        outcome_count=sum(signal.outcome_count for signal in by_user.values()),
-        feedback_count=sum(signal.feedback_count for signal in by_user.values()),
-        positive_feedback_count=sum(signal.positive_feedback_count for signal in by_user.values()),
+    total = ValueTally(
+        outcomes=sum(tally.outcomes for tally in by_user.values()),
+        outcome_count=sum(tally.outcome_count for tally in by_user.values()),
+        feedback_count=sum(tally.feedback_count for tally in by_user.values()),
+        positive_feedback_count=sum(tally.positive_feedback_count for tally in by_user.values()),
     )
-    return ValueSignals(available=True, by_user=by_user, total=total)
+    return ValueTallies(available=True, by_user=by_user, total=total)
 
 
 def _calls_with_feedback(*, since: datetime, until: datetime, scope: dict) -> dict[int | None, tuple[int, int]]:

@@ -5,8 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from governance.reports import Period
-from governance.reports.windows import change_ratio, period_label, period_previous, window_parse, window_preset
+from governance.periods import Period, change_ratio, period_label, period_previous, window_parse, window_preset
 from governance.templatetags.tokenwise import change, tokens_short, usd_headline
 
 TODAY = date(2026, 12, 5)

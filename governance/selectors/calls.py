@@ -14,7 +14,7 @@ from decimal import Decimal
 from django.db.models import Q
 from django.utils import timezone
 
-from governance.reports.periods import Period
+from governance.periods import Period
 from governance.visibility import calls_visible_filter
 
 PAGE_SIZE = 50

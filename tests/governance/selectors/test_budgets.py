@@ -3,7 +3,8 @@
 from datetime import date
 from decimal import Decimal
 
-from governance.reports import Period, budget_burn, budget_period
+from governance.periods import Period, budget_period
+from governance.selectors.budgets import budget_burn
 
 NOVEMBER = Period(start=date(2026, 11, 1), end=date(2026, 11, 30))
 

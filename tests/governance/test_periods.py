@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from governance.enforcement.periods import period_from_id, period_of, periods_at
+from governance.periods import period_from_id, period_of, periods_at
 
 
 def at(text: str, tz: str) -> float:
@@ -22,7 +22,7 @@ def test_day_is_the_local_calendar_day():
     day = period_of("day", at=moment, tz_name="Asia/Tokyo")
     utc_day = period_of("day", at=moment, tz_name="UTC")
 
-    assert (day.id, local(day.start, "Asia/Tokyo"), local(day.end, "Asia/Tokyo")) == (
+    assert (day.id, local(day.starts_at, "Asia/Tokyo"), local(day.ends_at, "Asia/Tokyo")) == (
         "d2025-03-12",
         "2025-03-12T00:00:00+09:00",
         "2025-03-13T00:00:00+09:00",
@@ -38,18 +38,22 @@ def test_week_starts_on_monday():
     before = period_of("week", at=sunday_night, tz_name="Europe/Berlin")
     after = period_of("week", at=monday, tz_name="Europe/Berlin")
 
-    assert (before.id, before.first_day, local(before.end, "Europe/Berlin")) == (
+    assert (before.id, before.start, local(before.ends_at, "Europe/Berlin")) == (
         "w2025-03-10",
         date(2025, 3, 10),
         "2025-03-17T00:00:00+01:00",
     )
-    assert (after.id, after.start) == ("w2025-03-17", monday)
+    assert (after.id, after.starts_at) == ("w2025-03-17", monday)
 
 
 def test_month_rolls_over_the_year():
     december = period_of("month", at=at("2025-12-31 23:59", "America/Los_Angeles"), tz_name="America/Los_Angeles")
 
-    assert (december.id, local(december.start, "America/Los_Angeles"), local(december.end, "America/Los_Angeles")) == (
+    assert (
+        december.id,
+        local(december.starts_at, "America/Los_Angeles"),
+        local(december.ends_at, "America/Los_Angeles"),
+    ) == (
         "m2025-12",
         "2025-12-01T00:00:00-08:00",
         "2026-01-01T00:00:00-08:00",
@@ -61,8 +65,8 @@ def test_daylight_saving_days_are_23_and_25_hours_long():
     autumn = period_of("day", at=at("2025-11-02 12:00", "America/New_York"), tz_name="America/New_York")
     march = period_of("month", at=at("2025-03-20 12:00", "Europe/Paris"), tz_name="Europe/Paris")
 
-    assert (spring.end - spring.start, autumn.end - autumn.start) == (23 * 3600, 25 * 3600)
-    assert march.end - march.start == 31 * 86400 - 3600
+    assert (spring.ends_at - spring.starts_at, autumn.ends_at - autumn.starts_at) == (23 * 3600, 25 * 3600)
+    assert march.ends_at - march.starts_at == 31 * 86400 - 3600
 
 
 def test_period_id_round_trips():

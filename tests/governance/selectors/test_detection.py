@@ -10,7 +10,9 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 
-from governance.detection import (
+from governance.detectors import EventRecord, OutcomeRecord, Target, Thresholds
+from governance.models import AuditLogEntry, Flag, Policy, UsageTarget
+from governance.selectors.detection import (
     detection_events,
     detection_inputs,
     detection_signals,
@@ -18,8 +20,6 @@ from governance.detection import (
     feedback_scores,
     period_ends,
 )
-from governance.detectors import EventRecord, OutcomeRecord, Target, Thresholds
-from governance.models import AuditLogEntry, Flag, Policy, UsageTarget
 from governance.services.flags import detection_run
 from governance.services.targets import usage_target_delete, usage_target_save
 from tests.factories import TeamFactory, UserFactory

@@ -1,12 +1,11 @@
 """Reads for usage-chasing detection: the detectors' inputs, their thresholds, and flags as records.
 
 ``detection_inputs`` turns one window of the ledger into the plain records the pure detectors read
-(``governance.detectors.base``). It is built for a million events (measured: 3.6-5 s on a shared
-two-core machine, about 2.5 s of it Python): one ORM ``values_list`` query, its rows streamed from
-PostgreSQL in binary (no model instances, no per-row Python parsing) person by person, the served
-model, cost and fingerprints shaped in SQL, and one ``EventRecord`` built per row with the garbage
-collector paused. Value signals,
-announced targets and the period ends inside the window come from a handful of small queries.
+(``governance.detectors.base``). It is built for a million events (figures in docs/performance.md): one
+ORM ``values_list`` query, its rows streamed from PostgreSQL in binary (no model instances, no per-row
+Python parsing) person by person, the served model, cost and fingerprints shaped in SQL, and one
+``EventRecord`` built per row with the garbage collector paused. Value signals, announced targets and
+the period ends inside the window come from a handful of small queries.
 
 ``detection_thresholds`` resolves each team's detector thresholds from policy; ``flag_records`` is the
 ``export_flags`` format.

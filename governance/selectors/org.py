@@ -7,8 +7,8 @@ import dataclasses
 from django.db.models import Count
 
 from governance.models import Membership, Team
-from governance.reports.periods import Period
-from governance.reports.rollups import SUMS, ZERO, DayPoint, Totals, days_series, rollups, totals_of
+from governance.periods import Period
+from governance.selectors.rollups import SUMS, ZERO, DayPoint, Totals, days_series, rollups, totals_of
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -6,8 +6,8 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from governance.reports.drivers import spend_drivers
-from governance.reports.windows import window_preset
+from governance.periods import window_preset
+from governance.selectors.drivers import spend_drivers
 from tests.factories import UserFactory
 from tests.governance.views.helpers import event_add, rollup_add
 from usage.models import UsageEvent

@@ -10,11 +10,10 @@ from django.db.models import Count, Sum
 from django.utils import timezone
 
 from governance.models import Alert, Flag, Team
-from governance.reports.budgets import BudgetBurn, team_budget_limits
-from governance.reports.org import OrgSummary, org_summary
-from governance.reports.periods import Period
-from governance.reports.rollups import ZERO, burns, rollups
-from governance.reports.windows import period_previous
+from governance.periods import Period, period_previous
+from governance.selectors.budgets import BudgetBurn, team_budget_limits
+from governance.selectors.org import OrgSummary, org_summary
+from governance.selectors.rollups import ZERO, burns, rollups
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
