@@ -6,7 +6,6 @@ Only modules under ``config/`` read the environment; everything else reads setti
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -57,8 +56,3 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
-
-
-def env_path(name: str, default: Path) -> Path:
-    raw = os.environ.get(name)
-    return Path(raw) if raw else default

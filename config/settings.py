@@ -334,8 +334,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
         "connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT_S", 3)
     )
-    # PostgreSQL's JIT compiles any query it estimates as big: 40-600 ms spent compiling report and
-    # ledger aggregates that then run in a fraction of that (docs/performance.md). Off unless asked.
+    # PostgreSQL's JIT compiles any query it estimates as big, and compiling report and ledger
+    # aggregates costs more than running them (docs/performance.md). Off unless asked.
     if not env_bool("DATABASE_JIT", False):
         DATABASES["default"]["OPTIONS"].setdefault("options", "-c jit=off")
 # TOKENWISE_LOG_FORMAT=json: one JSON object per log line (python-json-logger), with the request id.

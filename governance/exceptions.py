@@ -85,12 +85,6 @@ class MaxTokensTooLarge(GovernanceError):
     type = "invalid_request_error"
 
 
-class UnknownModel(GovernanceError):
-    status = 404
-    code = "model_not_found"
-    type = "invalid_request_error"
-
-
 class EnforcementUnavailable(GovernanceError):
     """The usage counters cannot be reached and the deployment fails closed."""
 

@@ -104,15 +104,6 @@ def period_of(kind: str, *, at: float, tz_name: str | None = None) -> Period:
     )
 
 
-def period_from_id(period_id: str, *, tz_name: str | None = None) -> Period:
-    """The budget period named by ``Period.id`` (inverse of ``id``)."""
-    kind = {"d": "day", "w": "week", "m": "month"}[period_id[0]]
-    text = period_id[1:] + ("-01" if kind == "month" else "")
-    first = date.fromisoformat(text)
-    tz = ZoneInfo(tz_name or settings.TIME_ZONE)
-    return period_of(kind, at=_midnight(first, tz) + 1, tz_name=tz_name)
-
-
 _memo: tuple[str, float, float, tuple[Period, Period, Period]] | None = None
 
 

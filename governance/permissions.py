@@ -38,20 +38,3 @@ def user_manages_team(*, user, team: Team) -> bool:
 def user_is_manager(*, user) -> bool:
     """Does ``user`` manage at least one team (or is an admin)?"""
     return teams_managed_by(user=user).exists()
-
-
-def user_may_view_person(*, viewer, subject_id: int, team: Team | None = None) -> bool:
-    """May ``viewer`` see the usage and flags of the person ``subject_id``?
-
-    Yes for oneself and for admins; a manager may see a person only within a team they manage
-    (``team`` given) - never that person's usage in other teams.
-    """
-    if not getattr(viewer, "is_authenticated", False):
-        return False
-    if viewer.pk == subject_id or user_is_admin(viewer):
-        return True
-    if team is None:
-        return False
-    return (
-        user_manages_team(user=viewer, team=team) and Membership.objects.filter(user_id=subject_id, team=team).exists()
-    )
