@@ -20,8 +20,8 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from governance.enforcement.counters import USD_UNITS
 from governance.models import Alert, Membership, Team
-from governance.services.alerts import USD_UNITS
 
 logger = logging.getLogger(__name__)
 

@@ -18,8 +18,6 @@ from django.db import connection
 
 logger = logging.getLogger(__name__)
 
-USD_UNITS = 10**8  # as governance.enforcement.counters (not imported: the hot path imports this module)
-
 
 def alert_payload(*, budget, level: int, used: int, exceeded: bool) -> dict[str, Any]:
     """The JSON the task receives for one crossing of a ``BudgetCheck``."""
