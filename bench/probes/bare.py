@@ -1,6 +1,6 @@
 """The bare forwarder: the cheapest honest async reverse proxy - raw ASGI on uvicorn, no Django at all.
 
-One pooled aiohttp session per process (the HTTP client Tokenwise forwards with, usage/proxy/transport.py),
+One pooled aiohttp session per process (the HTTP client Tokenwise forwards with, usage/proxy/upstream_http.py),
 the request's body and content type sent to the same path upstream, the answer's status, content type
 and bytes passed back: a non-streamed answer whole with its length, a stream (``text/event-stream``)
 piece by piece as it arrives. No auth, no policy, no ledger, no framework: the floor of issue 18's

@@ -1,7 +1,7 @@
 """The floor: a minimal pass-through reverse proxy on the same stack as Tokenwise, with nothing else.
 
 One async Django view (no apps, no middleware) under uvicorn, forwarding with one pooled aiohttp session
-per process (Tokenwise's upstream transport, usage/proxy/transport.py), streams relayed chunk by chunk -
+per process (Tokenwise's upstream client, usage/proxy/upstream_http.py), streams relayed chunk by chunk -
 and no auth, no policy, no ledger. Served two ways:
 
 - ``application``: Django's own ASGI handler, as ``get_asgi_application()`` gives it - the minimal

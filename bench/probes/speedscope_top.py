@@ -92,7 +92,7 @@ COMPONENTS = (
             "Call.output_text",
         ),
     ),
-    ("upstream transport (aiohttp)", ("UpstreamClient.send", "UpstreamResponse.")),
+    ("upstream transport (aiohttp)", ("ClientSession.", "ClientResponse.", "StreamReader.")),
     ("key authentication", ("key_authenticate",)),
     ("uvicorn: writing the response (HTTP encoding, the socket write)", ("RequestResponseCycle.send",)),
     (

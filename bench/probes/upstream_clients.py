@@ -1,4 +1,4 @@
-"""Client CPU per upstream call: httpx vs aiohttp (the measurement behind usage/proxy/transport.py).
+"""Client CPU per upstream call: httpx vs aiohttp (the measurement behind usage/proxy/upstream_http.py).
 
     .venv/bin/python -m bench.probes.upstream_clients [--calls 2000]
 

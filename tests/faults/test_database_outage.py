@@ -11,6 +11,7 @@ import time
 import httpx
 import pytest
 
+from governance.services.route_changes import ROUTES_VERSION_KEY
 from tests.faults.conftest import assert_budgets_settled, assert_ledger_matches
 from tests.faults.harness import Load, wait_until
 from usage.models import UsageEvent
@@ -28,7 +29,8 @@ def test_proxy_serves_through_a_database_outage_and_the_stream_catches_up(stack,
     stack.pg.cut()
     time.sleep(0.3)  # a COMMIT already on its way may still land
     recorded_at_cut = UsageEvent.objects.count()
-    load.wait_for(250)  # spans several route and price refreshes (1 s here) and worker flushes
+    redis_client.incr(ROUTES_VERSION_KEY)  # a route change announced: the proxy's re-read fails, its table stays
+    load.wait_for(250)  # spans that re-read, several price refreshes (1 s here) and worker flushes
     backlog_during = redis_client.xlen("tokenwise:events")
     ready_during = httpx.get(f"{proxy.url}/readyz", timeout=10)
     recorded_during = UsageEvent.objects.count()

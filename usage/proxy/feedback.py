@@ -13,9 +13,12 @@ from governance.exceptions import GovernanceError
 from governance.services.keys import KeyPrincipal
 from usage.ledger.events import CALL_OWNER_KEY, request_id_verify
 from usage.proxy.auth_throttle import proxy_authenticate
+from usage.proxy.body_limit import body_within_limit
 from usage.proxy.errors import ProxyError, error_response, response_for_exception
 from usage.proxy.json_depth import json_depth_limit, json_too_deep
 from usage.value import CallOwner, ValueSignalError, call_owner_from_db, feedback_record
+
+FEEDBACK_MAX_BYTES = 64 * 1024  # a score and a comment
 
 
 async def _call_owner(request_id: str, principal: KeyPrincipal) -> CallOwner | None:
@@ -110,9 +113,7 @@ async def feedback(request: HttpRequest) -> HttpResponse:
         )
     try:
         principal = await proxy_authenticate(request)
-        if len(request.body) > 64 * 1024:
-            raise ProxyError(413, "Feedback bodies are limited to 64 KiB.", code="request_too_large")
-        result = await _rate(principal, _parse(request.body))
+        result = await _rate(principal, _parse(body_within_limit(request, FEEDBACK_MAX_BYTES)))
     except (GovernanceError, ProxyError) as exc:
         return response_for_exception(exc, request_id="")
     return HttpResponse(json.dumps(result), content_type="application/json")

@@ -10,7 +10,7 @@ work):
 - a **thread per request** (asgiref's ``ThreadSensitiveContext``, created and joined per request);
 - the **request signals**: ``request_started`` and ``request_finished`` run their receivers through
   ``sync_to_async`` - two hops to a worker thread per request, each copying the request's context
-  there and back (asgiref's ``_restore_context`` alone cost ~0.15 ms per call here). Their receivers
+  there and back (asgiref's ``_restore_context`` is a large part of that). Their receivers
   reset the query log and close database connections that are broken or too old, in the thread that
   owns them. Here no query runs on the event loop's thread; the rare database work of an API call
   (a cache refill, a fallback write) runs in asgiref's one long-lived sync thread. That thread's
@@ -18,8 +18,20 @@ work):
   a second (``CONNECTION_CHECK_S``) instead of twice per request.
 
 URL resolution, the request object, exception handling and the response encoding are Django's own.
-This module imports nothing of Tokenwise's apps: the benchmark's bare forwarder (bench/floor.py) is
+This module imports nothing of Tokenwise's apps: the benchmark's bare forwarder (bench/probes/floor.py) is
 served by the same handler, so the two are compared on equal terms.
+
+Why ``handle`` is a copy of Django 5.2's ``ASGIHandler.handle`` rather than an override of a smaller
+method: the per-request costs above sit inside that one method, with no hook around them. It calls
+``signals.request_started.asend`` (a thread hop for the sync receivers Django connects to every
+sender, so they cannot be left out for this handler), and ends with ``sync_to_async(response.close)()``
+- a thread hop on every response even with no receiver, since ``HttpResponse.close`` is sync and sends
+``request_finished``. The surrounding methods it calls (``read_body``, ``create_request``,
+``run_get_response``, ``send_response``, ``listen_for_disconnect``) are used unchanged; only the
+middleware (``load_middleware``) and the per-request thread (``__call__``) are overridden through
+Django's own methods. ``response.close`` is not called: ``/v1/`` answers hold no resource to free
+(an ``HttpResponse``, or a ``StreamingHttpResponse`` whose iterator ``send_response`` closes itself).
+Django upgrades must compare ``handle`` with the new ``ASGIHandler.handle``.
 """
 
 from __future__ import annotations
@@ -72,7 +84,8 @@ class LeanASGIHandler(ASGIHandler):
         )
 
     async def handle(self, scope, receive, send) -> None:
-        """Django's ``ASGIHandler.handle`` (5.2), without the request signals (see the module docstring)."""
+        """Django's ``ASGIHandler.handle`` (5.2) without the request signals and ``response.close``
+        (see the module docstring)."""
         try:
             body_file = await self.read_body(receive)
         except RequestAborted:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import httpx
+import aiohttp
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
@@ -34,8 +34,15 @@ from usage.proxy.auth_throttle import proxy_authenticate
 from usage.proxy.call import Call
 from usage.proxy.errors import ProxyError
 from usage.proxy.relay import relay
-from usage.proxy.transport import UpstreamRequest, UpstreamResponse
-from usage.proxy.upstream import Upstream, http_client, upstream_for
+from usage.proxy.upstream import Upstream, upstream_for
+from usage.proxy.upstream_http import (
+    UPSTREAM_ERRORS,
+    broken,
+    unreachable,
+    upstream_release,
+    upstream_session,
+    upstream_timeout,
+)
 from usage.proxy.views import FALLBACK_STATUSES, call_answer, read_body
 
 KIND = "anthropic"
@@ -122,7 +129,7 @@ def forward_body(call: Call, raw: bytes, body: dict[str, Any], upstream: Upstrea
     return json.dumps(dict(body, **changed)).encode() if changed else raw
 
 
-def _upstream_request(request: HttpRequest, upstream: Upstream, path: str, payload: bytes) -> UpstreamRequest:
+def _upstream_headers(request: HttpRequest, upstream: Upstream) -> dict[str, str]:
     headers = {
         "accept": request.META.get("HTTP_ACCEPT") or "application/json",
         "content-type": "application/json",
@@ -134,35 +141,29 @@ def _upstream_request(request: HttpRequest, upstream: Upstream, path: str, paylo
     if upstream.api_key:
         headers["x-api-key"] = upstream.api_key
     headers.update(upstream.extra_headers)
+    return headers
+
+
+async def _send(call: Call, request: HttpRequest, upstream: Upstream, payload: bytes) -> aiohttp.ClientResponse:
+    """POST ``payload`` to ``upstream``; the answer's body is left to read (ProxyError 502/504 before one)."""
+    call.event.provider, call.event.model_served = upstream.provider, upstream.model
     base = upstream.base_url.removesuffix("/v1")
     query = request.META.get("QUERY_STRING")
-    return UpstreamRequest(
-        method="POST",
-        url=f"{base}{path}" + (f"?{query}" if query else ""),
-        headers=headers,
-        content=payload,
-        connect_timeout_s=settings.TOKENWISE_UPSTREAM_CONNECT_TIMEOUT_S,
-        read_timeout_s=settings.TOKENWISE_UPSTREAM_READ_TIMEOUT_S,
-    )
-
-
-async def _send(call: Call, request: HttpRequest, upstream: Upstream, payload: bytes) -> UpstreamResponse:
-    call.event.provider, call.event.model_served = upstream.provider, upstream.model
     try:
-        return await http_client().send(
-            _upstream_request(request, upstream, PATHS[call.endpoint], payload), stream=True
+        return await upstream_session().post(
+            f"{base}{PATHS[call.endpoint]}" + (f"?{query}" if query else ""),
+            data=payload,
+            headers=_upstream_headers(request, upstream),
+            timeout=upstream_timeout(),
+            allow_redirects=False,
         )
-    except httpx.TimeoutException:
-        raise ProxyError(504, "The upstream provider did not answer in time.", code="upstream_timeout") from None
-    except httpx.HTTPError as exc:
-        raise ProxyError(
-            502, f"Could not reach the upstream provider ({type(exc).__name__}).", code="upstream_connection_error"
-        ) from exc
+    except UPSTREAM_ERRORS as exc:
+        raise unreachable(exc) from exc
 
 
 async def _send_with_fallback(
     call: Call, request: HttpRequest, upstream: Upstream, raw: bytes, body: dict[str, Any]
-) -> UpstreamResponse:
+) -> aiohttp.ClientResponse:
     """As ``views.send_with_fallback``: the route's fallback provider once, when the first one fails
     before answering anything usable (unreachable, timeout, 429, 5xx)."""
     fallback = upstream.fallback
@@ -173,10 +174,10 @@ async def _send_with_fallback(
             raise
         failure = exc.code
     else:
-        if fallback is None or response.status_code not in FALLBACK_STATUSES:
+        if fallback is None or response.status not in FALLBACK_STATUSES:
             return response
-        failure = f"status_{response.status_code}"
-        await response.aclose()
+        failure = f"status_{response.status}"
+        upstream_release(response)
     metrics.UPSTREAM_ERRORS.labels(upstream.provider, metrics.UPSTREAM_KINDS.get(failure, failure)).inc()
     metrics.UPSTREAM_FALLBACKS.labels(upstream.provider, fallback.provider).inc()
     return await _send(call, request, fallback, forward_body(call, raw, body, fallback))
@@ -198,20 +199,16 @@ def _error_body(status: int, raw: bytes) -> tuple[bytes, str]:
     ).encode(), f"upstream_{status}"
 
 
-async def _answer_whole(call: Call, response: UpstreamResponse) -> HttpResponse:
+async def _answer_whole(call: Call, response: aiohttp.ClientResponse) -> HttpResponse:
     """Read a non-streamed (or error) upstream answer and pass it through."""
     try:
-        raw = await response.aread()
-    except httpx.TimeoutException:
-        raise ProxyError(504, "The upstream provider did not answer in time.", code="upstream_timeout") from None
-    except httpx.HTTPError:
-        raise ProxyError(
-            502, "The upstream connection broke before the answer was complete.", code="upstream_connection_error"
-        ) from None
+        raw = await response.read()
+    except UPSTREAM_ERRORS as exc:
+        raise broken(exc) from None
     finally:
-        await response.aclose()
+        upstream_release(response)
     call.mark_first_byte()
-    status = response.status_code
+    status = response.status
     if status >= 400:
         raw, call.event.error_code = _error_body(status, raw)
         call.event.model_served = ""  # nothing was served
@@ -270,7 +267,7 @@ async def _forward_message(call: Call, request: HttpRequest) -> HttpResponseBase
             param="model",
         )
     upstream_response = await _send_with_fallback(call, request, upstream, raw, body)
-    if call.event.stream and upstream_response.status_code < 400:
+    if call.event.stream and upstream_response.status < 400:
         response = StreamingHttpResponse(relay(call, upstream_response), content_type="text/event-stream")
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"

@@ -18,11 +18,11 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
+import aiohttp
 
 from usage.proxy.accounting import tokens_from_anthropic_usage, tokens_from_usage
 from usage.proxy.call import Call
-from usage.proxy.transport import UpstreamResponse
+from usage.proxy.upstream_http import upstream_release
 
 _EOL = rb"(?:\r\n|\r(?!\n)|\n)"  # a CR that ends the bytes at hand ends its line (see ``_pass``)
 _EVENT = re.compile(rb"(?:[^\r\n]++" + _EOL + rb")*+" + _EOL)  # non-blank lines, then the blank one
@@ -169,12 +169,12 @@ def _stream_error(message: str, code: str, endpoint: str = "") -> bytes:
     return b"data: " + json.dumps(body).encode() + b"\n\n"
 
 
-async def relay(call: Call, upstream: UpstreamResponse) -> AsyncIterator[bytes]:
+async def relay(call: Call, upstream: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
     """Yield the upstream's events as they arrive; settle and record when the stream ends in any way."""
     status, error_code = 200, ""
     buffer = b""
     try:
-        async for piece in upstream.aiter_bytes():
+        async for piece in upstream.content.iter_any():
             call.mark_first_byte()
             out, buffer = _pass(call, buffer + piece if buffer else piece)
             if out:
@@ -185,10 +185,10 @@ async def relay(call: Call, upstream: UpstreamResponse) -> AsyncIterator[bytes]:
             if out + buffer:
                 call.stream_keep(out)
                 yield out + buffer
-    except httpx.TimeoutException:
+    except TimeoutError:  # aiohttp's read timeout (checked first: it is a ClientError too)
         error_code = "upstream_timeout"
         yield _stream_error("The upstream stopped sending within the timeout.", error_code, call.endpoint)
-    except httpx.HTTPError:
+    except aiohttp.ClientError:
         error_code = "upstream_stream_interrupted"
         yield _stream_error("The upstream connection broke before the stream ended.", error_code, call.endpoint)
     except (asyncio.CancelledError, GeneratorExit):
@@ -196,15 +196,15 @@ async def relay(call: Call, upstream: UpstreamResponse) -> AsyncIterator[bytes]:
         error_code = "client_disconnected"
         raise
     finally:
-        await _close_quietly(upstream)  # cancels the upstream generation when the client left
+        _close_quietly(upstream)  # cancels the upstream generation when the client left
         try:
             await call.end(status=status, error_code=error_code or call.event.error_code)
         except (asyncio.CancelledError, RuntimeError):
             pass  # the settlement task goes on by itself
 
 
-async def _close_quietly(upstream: UpstreamResponse) -> None:
+def _close_quietly(upstream: aiohttp.ClientResponse) -> None:
     try:
-        await asyncio.shield(upstream.aclose())
-    except (asyncio.CancelledError, httpx.HTTPError, RuntimeError):
+        upstream_release(upstream)
+    except RuntimeError:  # the event loop is closing
         pass

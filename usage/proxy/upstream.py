@@ -1,10 +1,18 @@
-"""Upstream providers: routing a model name to a provider, and the pooled HTTP client.
+"""Upstream providers: routing a model name to a provider, and the request headers sent to it.
 
 The default provider is configured like the ``openai`` package (``OPENAI_BASE_URL``, ``OPENAI_API_KEY``),
 and for the Messages API like the ``anthropic`` one (``ANTHROPIC_BASE_URL``, ``ANTHROPIC_API_KEY``);
 admins add providers (of kind ``openai`` or ``anthropic``) and model routes in the database. A call
-only follows the routes to providers of its protocol. Routes are cached in-process and refreshed at
-most every ``ROUTES_TTL_S`` seconds, so the database is not read in the steady state.
+only follows the routes to providers of its protocol.
+
+The routing table is kept in-process, built from ``governance.route_selectors.routes_active`` (plain
+values, read in the sync thread), and read again only when the routing version changes
+(``governance.services.route_changes``): this process's own version, compared on every call, so a change
+made here applies to the next call; and, with Redis, the shared version key, read at most once per
+``ROUTES_CHECK_S`` by the call that finds the check due - so a change made in another process (an admin
+page, a command, another worker) reaches every proxy process within about ``ROUTES_CHECK_S``. A version
+read that fails (Redis down) keeps the table; the next one that succeeds reads the table again, since
+a change may have been missed meanwhile. The database is not read in the steady state.
 """
 
 from __future__ import annotations
@@ -21,13 +29,14 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import DatabaseError
 
-from governance.services.route_changes import routes_version
-from usage.proxy.transport import UpstreamClient, UpstreamRequest, upstream_client
+from core.redis import REDIS_ERRORS
+from governance.route_selectors import ProviderRow, RouteRow, routes_active
+from governance.services.route_changes import routes_version, routes_version_shared
 
 logger = logging.getLogger(__name__)
 
-ROUTES_TTL_S = 15.0
-ROUTES_RETRY_S = 2.0
+ROUTES_CHECK_S = 1.0  # how often a process reads the shared routing version (Redis mode)
+ROUTES_RETRY_S = 2.0  # after a failed read of the table (database down), the next attempt
 DEFAULT_PROVIDER = "default"
 
 
@@ -48,87 +57,94 @@ class Upstream:
 class _Route:
     pattern: str
     is_glob: bool
-    provider: str
-    base_url: str
-    api_key: str
     upstream_model: str
-    extra_headers: tuple[tuple[str, str], ...]
-    fallback: Upstream | None = None  # with model "": filled in per call
-    kind: str = "openai"
+    upstream: Upstream  # with model "": filled in per call (as its fallback's)
 
 
-_routes: tuple[float, list[_Route]] = (0.0, [])
-_routes_version = 0  # ``routes_version()`` when ``_routes`` was loaded: a newer one means an admin change
-_routes_loaded = threading.Event()  # set once a routing table was read from the database
-# One lock per event loop (a lock waited on belongs to its loop; a process may run several loops).
-_routes_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+def _upstream_of(provider: ProviderRow, fallback: Upstream | None = None) -> Upstream:
+    return Upstream(
+        provider=provider.name,
+        base_url=provider.base_url,
+        api_key=provider.api_key,
+        model="",
+        extra_headers=provider.extra_headers,
+        fallback=fallback,
+        kind=provider.kind,
+    )
 
 
-def _load_routes() -> list[_Route]:
-    from governance.models import ModelRoute
-    from governance.services.providers import provider_secret  # decrypts at rest-encrypted secrets
-
-    def headers_of(provider) -> tuple[tuple[str, str], ...]:
-        return tuple(sorted((str(k), str(v)) for k, v in (provider.extra_headers or {}).items()))
-
-    routes = []
-    for route in ModelRoute.objects.select_related("provider", "fallback_provider").filter(provider__is_active=True):
-        provider, second = route.provider, route.fallback_provider
-        fallback = None
-        if second is not None and second.is_active and second.pk != provider.pk and second.kind == provider.kind:
-            fallback = Upstream(
-                provider=second.name,
-                base_url=second.base_url.rstrip("/"),
-                api_key=provider_secret(second),
-                model="",
-                extra_headers=headers_of(second),
-                kind=second.kind,
-            )
-        routes.append(
-            _Route(
-                pattern=route.pattern,
-                is_glob=any(ch in route.pattern for ch in "*?["),
-                provider=provider.name,
-                base_url=provider.base_url.rstrip("/"),
-                api_key=provider_secret(provider),
-                upstream_model=route.upstream_model,
-                extra_headers=headers_of(provider),
-                fallback=fallback,
-                kind=provider.kind,
-            )
+def _table_of(rows: list[RouteRow]) -> list[_Route]:
+    return [
+        _Route(
+            pattern=row.pattern,
+            is_glob=any(ch in row.pattern for ch in "*?["),
+            upstream_model=row.upstream_model,
+            upstream=_upstream_of(row.provider, None if row.fallback is None else _upstream_of(row.fallback)),
         )
-    return routes
+        for row in rows
+    ]
+
+
+@dataclasses.dataclass(slots=True)
+class _Table:
+    routes: list[_Route]
+    # What the table was read at: (``routes_version()``, ``epoch``); None before the first read.
+    read_at: tuple[int, int] | None = None
+    epoch: int = 0  # bumped by every shared version seen to change, and by ``routes_invalidate``
+    shared: int | None = None  # the last ``routes_version_shared()`` read (None: not known)
+    shared_check_at: float = 0.0  # when the shared version is next read
+    retry_at: float = 0.0  # after a failed read of the table: not before this
+
+
+_table = _Table(routes=[])
+_table_loaded = threading.Event()  # set once a routing table was read from the database
+# One lock per event loop (a lock waited on belongs to its loop; a process may run several loops).
+_table_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
 
 
 def routes_invalidate() -> None:
-    """Forget this process's route snapshot (called after an admin change)."""
-    global _routes
-    _routes = (0.0, _routes[1])  # expired: reloaded by the next call (kept only if the database is down)
+    """Read the routing table again on the next call (kept if the database is down)."""
+    _table.epoch += 1
+    _table.retry_at = 0.0
+
+
+async def _shared_version_check(now: float) -> None:
+    """Read the shared version; a new one (or the first after failed reads) makes the table stale."""
+    _table.shared_check_at = now + ROUTES_CHECK_S
+    try:
+        shared = await routes_version_shared()
+    except REDIS_ERRORS:
+        _table.shared = None  # unknown: the next successful read reads the table again
+        return
+    if shared is not None and shared != _table.shared:
+        _table.shared = shared
+        _table.epoch += 1
 
 
 async def _current_routes() -> list[_Route]:
-    global _routes, _routes_version
-    expires_at, routes = _routes
-    if expires_at > time.monotonic() and _routes_version == routes_version():
-        return routes
+    now = time.monotonic()
+    if now >= _table.shared_check_at:
+        await _shared_version_check(now)
+    if _table.read_at == (routes_version(), _table.epoch) or now < _table.retry_at:
+        return _table.routes
     loop = asyncio.get_running_loop()
-    lock = _routes_locks.get(loop)
+    lock = _table_locks.get(loop)
     if lock is None:
-        lock = _routes_locks[loop] = asyncio.Lock()
+        lock = _table_locks[loop] = asyncio.Lock()
     async with lock:
-        version = routes_version()
-        if _routes[0] <= time.monotonic() or _routes_version != version:
-            _routes_version = version
+        wanted = (routes_version(), _table.epoch)  # a change during the read leaves the table stale
+        if _table.read_at != wanted and time.monotonic() >= _table.retry_at:
             try:
-                _routes = (time.monotonic() + ROUTES_TTL_S, await sync_to_async(_load_routes)())
-                _routes_loaded.set()
+                _table.routes = _table_of(await sync_to_async(routes_active)())
+                _table.read_at = wanted
+                _table_loaded.set()
             except DatabaseError:
-                if not _routes_loaded.is_set():
+                if not _table_loaded.is_set():
                     raise  # never loaded: no routing table to fall back on
                 # Keep routing with the last table and retry soon (a database outage).
                 logger.warning("model routes unreadable; keeping the last ones for %ss", ROUTES_RETRY_S)
-                _routes = (time.monotonic() + ROUTES_RETRY_S, _routes[1])
-    return _routes[1]
+                _table.retry_at = time.monotonic() + ROUTES_RETRY_S
+    return _table.routes
 
 
 async def upstream_for(model: str, kind: str = "openai") -> Upstream | None:
@@ -137,22 +153,15 @@ async def upstream_for(model: str, kind: str = "openai") -> Upstream | None:
 
     Returns None when no route matches and no default provider is configured.
     """
-    routes = [route for route in await _current_routes() if route.kind == kind]
+    routes = [route for route in await _current_routes() if route.upstream.kind == kind]
     chosen = next((r for r in routes if not r.is_glob and r.pattern == model), None)
     if chosen is None:
         chosen = next((r for r in routes if r.is_glob and fnmatch.fnmatchcase(model, r.pattern)), None)
     if chosen is not None:
         served = chosen.upstream_model or model
-        fallback = None if chosen.fallback is None else dataclasses.replace(chosen.fallback, model=served)
-        return Upstream(
-            provider=chosen.provider,
-            base_url=chosen.base_url,
-            api_key=chosen.api_key,
-            model=served,
-            extra_headers=chosen.extra_headers,
-            fallback=fallback,
-            kind=kind,
-        )
+        upstream = chosen.upstream
+        fallback = None if upstream.fallback is None else dataclasses.replace(upstream.fallback, model=served)
+        return dataclasses.replace(upstream, model=served, fallback=fallback)
     if kind == "anthropic":
         if not settings.ANTHROPIC_BASE_URL:
             return None
@@ -176,15 +185,9 @@ async def upstream_for(model: str, kind: str = "openai") -> Upstream | None:
 async def upstreams_all() -> list[Upstream]:
     """One entry per distinct provider (for listing models)."""
     seen: dict[str, Upstream] = {}
-    for r in await _current_routes():
-        if r.kind != "openai":
-            continue
-        seen.setdefault(
-            r.provider,
-            Upstream(
-                provider=r.provider, base_url=r.base_url, api_key=r.api_key, model="", extra_headers=r.extra_headers
-            ),
-        )
+    for route in await _current_routes():
+        if route.upstream.kind == "openai":
+            seen.setdefault(route.upstream.provider, dataclasses.replace(route.upstream, fallback=None))
     if settings.OPENAI_BASE_URL:
         seen.setdefault(
             DEFAULT_PROVIDER,
@@ -198,26 +201,12 @@ async def upstreams_all() -> list[Upstream]:
     return list(seen.values())
 
 
-# --- The pooled client (one per event loop, i.e. one per worker process) --------------------------
-
-
-def http_client() -> UpstreamClient:
-    """The pooled upstream client of this process (aiohttp; see usage/proxy/transport.py)."""
-    return upstream_client()
-
-
-def build_request(upstream: Upstream, *, method: str, path: str, body: bytes | None) -> UpstreamRequest:
+def upstream_headers(upstream: Upstream, *, json_body: bool) -> dict[str, str]:
+    """The headers of a request to an OpenAI-compatible ``upstream`` (its key, its extra headers)."""
     headers = {"accept": "application/json, text/event-stream"}
     if upstream.api_key:
         headers["authorization"] = f"Bearer {upstream.api_key}"
-    if body is not None:
+    if json_body:
         headers["content-type"] = "application/json"
     headers.update(upstream.extra_headers)
-    return UpstreamRequest(
-        method=method,
-        url=f"{upstream.base_url}{path}",
-        headers=headers,
-        content=body,
-        connect_timeout_s=settings.TOKENWISE_UPSTREAM_CONNECT_TIMEOUT_S,
-        read_timeout_s=settings.TOKENWISE_UPSTREAM_READ_TIMEOUT_S,
-    )
+    return headers

@@ -14,10 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import httpx
-from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
-from django.core.handlers.asgi import ASGIRequest
+import aiohttp
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
@@ -29,7 +26,7 @@ from governance.enforcement.bounds import request_shape
 from governance.exceptions import GovernanceError, KnownKeyRefused
 from usage.proxy.accounting import output_text_of, requested_max_tokens, tokens_from_usage
 from usage.proxy.auth_throttle import proxy_authenticate
-from usage.proxy.body_limit import BODY_TOO_LARGE
+from usage.proxy.body_limit import body_within_limit
 from usage.proxy.call import Call
 from usage.proxy.errors import (
     ProxyError,
@@ -40,8 +37,15 @@ from usage.proxy.errors import (
 )
 from usage.proxy.json_depth import json_depth_limit, json_too_deep
 from usage.proxy.relay import relay
-from usage.proxy.transport import UpstreamResponse
-from usage.proxy.upstream import Upstream, build_request, http_client, upstream_for, upstreams_all
+from usage.proxy.upstream import Upstream, upstream_for, upstream_headers, upstreams_all
+from usage.proxy.upstream_http import (
+    UPSTREAM_ERRORS,
+    broken,
+    unreachable,
+    upstream_release,
+    upstream_session,
+    upstream_timeout,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -77,22 +81,7 @@ def _method_not_allowed(request: HttpRequest, allowed: str) -> HttpResponse:
 
 def read_body(request: HttpRequest) -> tuple[bytes, dict[str, Any]]:
     """The raw body and its JSON object; ProxyError 413 when too large, 400 when not a JSON object."""
-    limit = settings.TOKENWISE_MAX_BODY_BYTES
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    assert isinstance(request, ASGIRequest)  # the /v1 views are async: served under ASGI
-    if declared > limit or request.scope.get(BODY_TOO_LARGE):
-        raise ProxyError(413, f"Request body is larger than the {limit}-byte limit.", code="request_too_large")
-    try:
-        raw = request.body
-    except RequestDataTooBig:
-        raise ProxyError(
-            413, f"Request body is larger than the {limit}-byte limit.", code="request_too_large"
-        ) from None
-    if len(raw) > limit:
-        raise ProxyError(413, f"Request body is larger than the {limit}-byte limit.", code="request_too_large")
+    raw = body_within_limit(request)
     if json_too_deep(raw):
         raise ProxyError(400, f"The JSON body nests deeper than {json_depth_limit()} levels.", code="invalid_json")
     try:
@@ -148,25 +137,24 @@ async def served_model_of(model: str) -> str | None:
     return None if upstream is None else upstream.model
 
 
-async def send_upstream(call: Call, upstream: Upstream, payload: bytes) -> UpstreamResponse:
-    request = build_request(upstream, method="POST", path=PATHS[call.endpoint], body=payload)
+async def send_upstream(call: Call, upstream: Upstream, payload: bytes) -> aiohttp.ClientResponse:
+    """POST ``payload`` to ``upstream``; the answer's body is left to read (ProxyError 502/504 before one)."""
     call.event.provider, call.event.model_served = upstream.provider, upstream.model
     try:
-        return await http_client().send(request, stream=True)
-    except httpx.TimeoutException:
-        raise ProxyError(
-            504, "The upstream provider did not answer in time.", code="upstream_timeout", type="server_error"
-        ) from None
-    except httpx.HTTPError as exc:
-        raise ProxyError(
-            502,
-            f"Could not reach the upstream provider ({type(exc).__name__}).",
-            code="upstream_connection_error",
-            type="server_error",
-        ) from exc
+        return await upstream_session().post(
+            f"{upstream.base_url}{PATHS[call.endpoint]}",
+            data=payload,
+            headers=upstream_headers(upstream, json_body=True),
+            timeout=upstream_timeout(),
+            allow_redirects=False,
+        )
+    except UPSTREAM_ERRORS as exc:
+        raise unreachable(exc) from exc
 
 
-async def send_with_fallback(call: Call, upstream: Upstream, raw: bytes, body: dict[str, Any]) -> UpstreamResponse:
+async def send_with_fallback(
+    call: Call, upstream: Upstream, raw: bytes, body: dict[str, Any]
+) -> aiohttp.ClientResponse:
     """Send to the route's provider; when it fails before answering anything usable (unreachable,
     timeout, 429 or 5xx), send once to the route's fallback provider, if it has one.
 
@@ -181,10 +169,10 @@ async def send_with_fallback(call: Call, upstream: Upstream, raw: bytes, body: d
             raise
         failure = exc.code
     else:
-        if fallback is None or response.status_code not in FALLBACK_STATUSES:
+        if fallback is None or response.status not in FALLBACK_STATUSES:
             return response
-        failure = f"status_{response.status_code}"
-        await response.aclose()
+        failure = f"status_{response.status}"
+        upstream_release(response)
     metrics.UPSTREAM_ERRORS.labels(upstream.provider, metrics.UPSTREAM_KINDS.get(failure, failure)).inc()
     metrics.UPSTREAM_FALLBACKS.labels(upstream.provider, fallback.provider).inc()
     logger.warning(
@@ -197,25 +185,16 @@ async def send_with_fallback(call: Call, upstream: Upstream, raw: bytes, body: d
     return await send_upstream(call, fallback, forward_body(call, raw, body, fallback))
 
 
-async def answer_whole(call: Call, response: UpstreamResponse) -> HttpResponse:
+async def answer_whole(call: Call, response: aiohttp.ClientResponse) -> HttpResponse:
     """Read a non-streamed (or error) upstream answer and pass it through."""
     try:
-        raw = await response.aread()
-    except httpx.TimeoutException:
-        raise ProxyError(
-            504, "The upstream provider did not answer in time.", code="upstream_timeout", type="server_error"
-        ) from None
-    except httpx.HTTPError:
-        raise ProxyError(
-            502,
-            "The upstream connection broke before the answer was complete.",
-            code="upstream_connection_error",
-            type="server_error",
-        ) from None
+        raw = await response.read()
+    except UPSTREAM_ERRORS as exc:
+        raise broken(exc) from None
     finally:
-        await response.aclose()
+        upstream_release(response)
     call.mark_first_byte()
-    status = response.status_code
+    status = response.status
     if status >= 400:
         raw = upstream_error_body(status, raw)
         try:
@@ -341,7 +320,7 @@ async def _forward(call: Call, request: HttpRequest, endpoint: str) -> HttpRespo
             param="model",
         )
     upstream_response = await send_with_fallback(call, upstream, raw, body)
-    if call.event.stream and upstream_response.status_code < 400:
+    if call.event.stream and upstream_response.status < 400:
         response = StreamingHttpResponse(relay(call, upstream_response), content_type="text/event-stream")
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"
@@ -379,10 +358,15 @@ async def _provider_models(upstream: Upstream) -> list[dict[str, Any]]:
         return cached[1]
     models: list[dict[str, Any]] = []
     try:
-        response = await http_client().send(build_request(upstream, method="GET", path="/models", body=None))
-        data = response.json() if response.status_code == 200 else {}
+        async with upstream_session().get(
+            f"{upstream.base_url}/models",
+            headers=upstream_headers(upstream, json_body=False),
+            timeout=upstream_timeout(),
+            allow_redirects=False,
+        ) as response:
+            data = json.loads(await response.read()) if response.status == 200 else {}
         models = [m for m in data.get("data", []) if isinstance(m, dict) and isinstance(m.get("id"), str)]
-    except (httpx.HTTPError, ValueError, AttributeError):
+    except (*UPSTREAM_ERRORS, ValueError, AttributeError):
         models = []  # an unreachable provider lists nothing; retried after the TTL
     _models_cache[upstream.provider] = (time.monotonic() + MODELS_TTL_S, models)
     return models
