@@ -5,7 +5,7 @@ and for the Messages API like the ``anthropic`` one (``ANTHROPIC_BASE_URL``, ``A
 admins add providers (of kind ``openai`` or ``anthropic``) and model routes in the database. A call
 only follows the routes to providers of its protocol.
 
-The routing table is kept in-process, built from ``governance.route_selectors.routes_active`` (plain
+The routing table is kept in-process, built from ``governance.selectors.routes.routes_active`` (plain
 values, read in the sync thread), and read again only when the routing version changes
 (``governance.services.route_changes``): this process's own version, compared on every call, so a change
 made here applies to the next call; and, with Redis, the shared version key, read at most once per
@@ -30,7 +30,7 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from core.redis import REDIS_ERRORS
-from governance.route_selectors import ProviderRow, RouteRow, routes_active
+from governance.selectors.routes import ProviderRow, RouteRow, routes_active
 from governance.services.route_changes import routes_version, routes_version_shared
 
 logger = logging.getLogger(__name__)
