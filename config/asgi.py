@@ -53,7 +53,7 @@ if settings.TOKENWISE_DEMO_UPSTREAM:
     application = _with_demo_upstream(application)
 
 # Everything loaded so far (Django, every app, URLconf and view) lives as long as the worker: moved out
-# of the garbage collector's sight, so a full collection scans only what requests create - 1-4 ms
-# instead of 50-70 ms, a stall that hit whichever call was running (docs/performance.md).
+# of the garbage collector's sight, so a full collection scans only what requests create: a much
+# shorter stall for whichever call is running when it happens (figures in docs/performance.md).
 gc.collect()
 gc.freeze()
