@@ -192,8 +192,9 @@ class _Lanes:
     for the primary at each connect and takes a ``READONLY`` from a demoted primary as a connection
     error). A command is written whole without waiting for the socket (one small command at a time per
     connection), its reply read with the connection's timeout. A command is never sent twice: a
-    connection the server closed while idle is reconnected before use; one that fails in use is
-    disconnected and the error raised.
+    connection whose close the loop has seen while it was idle is reconnected before use; one that
+    fails in use (including a close that arrived in the same loop iteration) is disconnected and the
+    error raised, for the caller's "Redis down" path.
     """
 
     def __init__(self, pool: aioredis.ConnectionPool) -> None:
