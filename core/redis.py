@@ -15,16 +15,23 @@ In a Cluster every key that one script or one multi-key command touches must sha
 carry hash tags (``governance.enforcement.counters``, docs/scaling.md).
 
 The async clients are bound to the event loop that first used them, so one is kept per loop.
+
+The hot path's commands (admission, settlement) go through ``execute`` and ``pipeline``: on a standalone
+Redis or behind Sentinel they take a connection from a small per-loop stack (``_Lanes``) and talk to it
+directly, without the client's per-command pool checkout, retry wrapper and timeouts around each write;
+in a Cluster they go through the Cluster client, which routes them by slot and follows redirections.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import weakref
 from typing import Any
 from urllib.parse import urlsplit
 
+import hiredis
 import redis
 import redis.asyncio as aioredis
 import redis.asyncio.cluster
@@ -174,6 +181,133 @@ def get_async_redis() -> AsyncRedis | None:
     if client is None:
         client = _async_clients[loop] = _create_async()
     return client
+
+
+class _Lanes:
+    """Connections of one loop for single commands and pipelines, each used by one caller at a time.
+
+    Taken last-in first-out (the most recently used connection is warm), at most ``ASYNC_POOL_SIZE`` at
+    once; past that a caller waits up to ``ASYNC_POOL_WAIT_S`` for one, then gets a ``ConnectionError``.
+    The connections are the client pool's kind (``_Connection``, or Sentinel's, which asks the sentinels
+    for the primary at each connect and takes a ``READONLY`` from a demoted primary as a connection
+    error). A command is written whole without waiting for the socket (one small command at a time per
+    connection), its reply read with the connection's timeout. A command is never sent twice: a
+    connection whose close the loop has seen while it was idle is reconnected before use; one that
+    fails in use (including a close that arrived in the same loop iteration) is disconnected and the
+    error raised, for the caller's "Redis down" path.
+    """
+
+    def __init__(self, pool: aioredis.ConnectionPool) -> None:
+        self._pool = pool
+        self._idle: list[aioredis.Connection] = []
+        self._count = 0
+        self._waiters: collections.deque[asyncio.Future] = collections.deque()
+
+    async def _take(self) -> aioredis.Connection:
+        if self._idle:
+            connection = self._idle.pop()
+        elif self._count < ASYNC_POOL_SIZE:
+            self._count += 1
+            connection = self._pool.make_connection()
+        else:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                async with asyncio.timeout(ASYNC_POOL_WAIT_S):
+                    connection = await waiter
+            except BaseException as exc:
+                if waiter.done() and not waiter.cancelled():
+                    self._give(waiter.result())  # handed over just as the wait ended: pass it on
+                waiter.cancel()
+                if isinstance(exc, TimeoutError):
+                    raise redis.exceptions.ConnectionError("No connection available.") from exc
+                raise
+        reader = connection._reader
+        if reader is None or reader.at_eof() or connection._writer.transport.is_closing():  # type: ignore[union-attr]  # set with _reader
+            await connection.disconnect(nowait=True)
+            try:
+                await connection.connect()
+            except BaseException:
+                self._give(connection)
+                raise
+        return connection
+
+    def _give(self, connection: aioredis.Connection) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(connection)
+                return
+        self._idle.append(connection)
+
+    async def execute(self, args: tuple) -> Any:
+        connection = await self._take()
+        try:
+            connection._writer.write(hiredis.pack_command(args))  # type: ignore[union-attr]  # connected by _take
+            return await connection.read_response()
+        except redis.exceptions.ResponseError:
+            raise  # an error reply: the connection stays in step
+        except BaseException:
+            await connection.disconnect(nowait=True)
+            raise
+        finally:
+            self._give(connection)
+
+    async def pipeline(self, commands: list[tuple]) -> list:
+        connection = await self._take()
+        try:
+            connection._writer.write(b"".join(hiredis.pack_command(c) for c in commands))  # type: ignore[union-attr]  # connected by _take
+            replies: list = []
+            for _ in commands:
+                try:
+                    replies.append(await connection.read_response())
+                except redis.exceptions.ResponseError as error:
+                    replies.append(error)
+            return replies
+        except BaseException:
+            await connection.disconnect(nowait=True)
+            raise
+        finally:
+            self._give(connection)
+
+
+_lanes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Lanes] = weakref.WeakKeyDictionary()
+
+
+def _lanes_or_cluster() -> _Lanes | redis.asyncio.cluster.RedisCluster:
+    client = get_async_redis()
+    assert client is not None  # the hot path sends commands to Redis only when REDIS_URL is set
+    if isinstance(client, redis.asyncio.cluster.RedisCluster):
+        return client
+    loop = asyncio.get_running_loop()
+    lanes = _lanes.get(loop)
+    if lanes is None:
+        lanes = _lanes[loop] = _Lanes(client.connection_pool)
+    return lanes
+
+
+async def execute(*args: Any) -> Any:
+    """One command on the hot path; its reply, an error reply raised (``NoScriptError`` ...).
+
+    Raises the connection errors of ``REDIS_ERRORS``; the command may have run when the error is a
+    timeout or a connection lost after the write.
+    """
+    target = _lanes_or_cluster()
+    if isinstance(target, _Lanes):
+        return await target.execute(args)
+    return await target.execute_command(*args)
+
+
+async def pipeline(commands: list[tuple]) -> list:
+    """``commands`` in one round trip (in a Cluster: one per node their keys live on); the replies in
+    order, error replies as exception objects. Raises the connection errors of ``REDIS_ERRORS``."""
+    target = _lanes_or_cluster()
+    if isinstance(target, _Lanes):
+        return await target.pipeline(commands)
+    pipe = target.pipeline(transaction=False)
+    for command in commands:
+        pipe.execute_command(*command)
+    return await pipe.execute(raise_on_error=False)
 
 
 @functools.cache

@@ -37,8 +37,9 @@ import redis
 from django.conf import settings
 from django.db import DatabaseError
 
+import core.redis
 from core import clock
-from core.redis import REDIS_ERRORS, get_async_redis
+from core.redis import REDIS_ERRORS
 from governance.enforcement.bounds import RequestShape, output_bound, output_limit, prompt_bound
 from governance.enforcement.counters import (
     USD_UNITS,
@@ -521,14 +522,10 @@ async def settlement_send(
     command = None if settlement is None else settlement.command
     if settlement is not None and command is None:
         await _settle_quietly(settlement.run(), request_id)
-    client = get_async_redis()
     commands = ((command,) if command is not None else ()) + also
-    if client is None or not commands:
+    if not settings.REDIS_URL or not commands:
         return _settle_quietly(None, request_id)
-    pipe = client.pipeline(transaction=False)
-    for each in commands:
-        pipe.execute_command(*each)
-    replies = asyncio.ensure_future(pipe.execute(raise_on_error=False))
+    replies = asyncio.ensure_future(core.redis.pipeline(list(commands)))
 
     async def answer() -> None:
         try:

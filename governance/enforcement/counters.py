@@ -29,7 +29,7 @@ from typing import Any
 
 import redis
 
-from core.redis import get_async_redis
+import core.redis
 from governance.enforcement.effective import policy_version_key, team_tag
 from governance.periods import Period
 
@@ -202,12 +202,10 @@ class RedisCounters:
         self._shas = {name: hashlib.sha1(source.encode()).hexdigest() for name, source in self._sources.items()}
 
     async def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
-        client = get_async_redis()
-        assert client is not None  # these counters are used only when REDIS_URL is set
         try:
-            return await client.evalsha(self._shas[name], len(keys), *keys, *args)
+            return await core.redis.execute("EVALSHA", self._shas[name], len(keys), *keys, *args)
         except redis.exceptions.NoScriptError:
-            return await client.eval(self._sources[name], len(keys), *keys, *args)
+            return await core.redis.execute("EVAL", self._sources[name], len(keys), *keys, *args)
 
     async def admit(self, plan: Plan) -> AdmitResult:
         return _admit_result(await self._run("admit", *_admit_keys_args(plan)), plan)

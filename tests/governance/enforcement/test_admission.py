@@ -6,9 +6,9 @@ import math
 from decimal import Decimal
 
 import pytest
-import redis.asyncio.client
 import redis.exceptions
 
+import core.redis
 from governance.enforcement.admission import (
     admission_admit,
     admission_settle,
@@ -338,14 +338,14 @@ def test_a_settlement_sent_again_after_a_lost_answer_counts_once(counters, clock
 def test_a_settlement_whose_answer_times_out_is_sent_again(counters, clock, run, alice, team_policy, monkeypatch):
     team_policy(tokens_per_day=100)
     settlement = admission_settlement(admit(run, alice, max_tokens=10, prompt=4), total_tokens=12, cost_usd=None)
-    execute = redis.asyncio.client.Pipeline.execute
+    pipeline = core.redis.pipeline
 
-    async def lost(self, *args, **kwargs):  # the first pipeline runs, but its answer times out
-        monkeypatch.setattr(redis.asyncio.client.Pipeline, "execute", execute)
-        await execute(self, *args, **kwargs)
+    async def lost(commands):  # the first pipeline runs, but its answer times out
+        monkeypatch.setattr(core.redis, "pipeline", pipeline)
+        await pipeline(commands)
         raise redis.exceptions.TimeoutError("Timeout reading from 127.0.0.1:6379")
 
-    monkeypatch.setattr(redis.asyncio.client.Pipeline, "execute", lost)
+    monkeypatch.setattr(core.redis, "pipeline", lost)
 
     async def send_and_read():
         await (await settlement_send(settlement, request_id="req_lost"))
