@@ -161,9 +161,10 @@ def budget_burn(
     forecast_at_end = spent + rate * (period.end - as_of).days
     if run_out_on is None and limit and rate > 0:
         days_needed = math.ceil((Decimal(limit) - spent) / rate)
-        candidate = as_of + timedelta(days=days_needed)
-        if candidate <= period.end:
-            run_out_on = candidate
+        # Compared in days before any date arithmetic: a large budget spent slowly runs out past the
+        # last date a ``date`` can hold.
+        if days_needed <= (period.end - as_of).days:
+            run_out_on = as_of + timedelta(days=days_needed)
     return BudgetBurn(
         unit=unit,
         period_name=period_name,

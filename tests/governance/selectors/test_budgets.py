@@ -3,6 +3,8 @@
 from datetime import date
 from decimal import Decimal
 
+from hypothesis import given, strategies as st
+
 from governance.periods import Period, budget_period
 from governance.selectors.budgets import budget_burn
 
@@ -35,6 +37,33 @@ def test_gives_the_day_the_budget_would_run_out():
     assert burn.forecast_at_end == Decimal("300")
     assert burn.run_out_on == date(2026, 11, 15)
     assert burn.is_over is False
+
+
+def test_a_huge_budget_spent_slowly_has_no_run_out_day():
+    # The straight line crosses the limit millions of years out: past what a date can hold.
+    burn = budget_burn(
+        unit="tokens",
+        period_name="month",
+        period=NOVEMBER,
+        limit=10**15,
+        daily={date(2026, 11, 1): 1},
+        today=date(2026, 11, 10),
+    )
+
+    assert (burn.spent, burn.run_out_on) == (1, None)
+
+
+@given(
+    limit=st.integers(min_value=0, max_value=10**18),
+    spends=st.dictionaries(st.integers(min_value=1, max_value=30), st.integers(min_value=0, max_value=10**12)),
+    today=st.dates(min_value=date(2026, 10, 1), max_value=date(2027, 1, 31)),
+)
+def test_run_out_day_is_within_the_period_whatever_the_amounts(limit, spends, today):
+    daily = {date(2026, 11, day): amount for day, amount in spends.items()}
+
+    burn = budget_burn(unit="tokens", period_name="month", period=NOVEMBER, limit=limit, daily=daily, today=today)
+
+    assert burn.run_out_on is None or NOVEMBER.start <= burn.run_out_on <= NOVEMBER.end
 
 
 def test_gives_the_day_an_exhausted_budget_ran_out():
