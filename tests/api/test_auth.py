@@ -240,3 +240,11 @@ def test_command_refuses_the_admin_scope_for_a_non_staff_person(world):
 
     with pytest.raises(CommandError, match="Only a staff person's personal token can hold the admin scope."):
         call_command("create_api_token", "--user", "alice@example.com", "--scopes", "admin")
+
+
+@pytest.mark.parametrize("days", ["0", "-3", "36501", "10000000"])
+def test_command_refuses_an_expiry_out_of_range(world, days):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="--days must be between 1 and 36500"):
+        call_command("create_api_token", "--user", "ROOT@example.com", "--scopes", "admin", "--days", days)

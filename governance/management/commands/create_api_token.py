@@ -13,6 +13,8 @@ from governance.exceptions import GovernanceError
 from governance.models import ApiToken, Team
 from governance.services.api_tokens import api_token_create
 
+MAX_DAYS = 36_500  # a hundred years: far enough for any expiry, near enough for date arithmetic
+
 
 class Command(BaseCommand):
     help = "Create a REST API token for an existing person (or a team's service token). Printed once."
@@ -33,8 +35,8 @@ class Command(BaseCommand):
             team = Team.objects.filter(slug=options["team"]).first()
             if team is None:
                 raise CommandError(f"no team {options['team']!r}")
-        if options["days"] is not None and options["days"] < 1:
-            raise CommandError("--days must be at least 1")
+        if options["days"] is not None and not 1 <= options["days"] <= MAX_DAYS:
+            raise CommandError(f"--days must be between 1 and {MAX_DAYS} (or left out: never expires)")
         expires_at = timezone.now() + timedelta(days=options["days"]) if options["days"] else None
         scopes = [scope.strip() for scope in options["scopes"].split(",") if scope.strip()]
         try:
