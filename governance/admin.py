@@ -285,7 +285,7 @@ class ValueSourceTrustAdmin(admin.ModelAdmin):
     list_filter = ("source_kind", "is_trusted")
 
     def save_model(self, request, obj, form, change) -> None:
-        from governance.value_sources import value_source_trust_set
+        from governance.services.value_sources import value_source_trust_set
 
         obj.pk = value_source_trust_set(
             source_kind=obj.source_kind,

@@ -11,7 +11,7 @@ do is their role narrowed by the token's scopes:
 | service token of a team | that team's data (read_reports) | that team's outcomes (post_outcomes); flags (manage_team) |
 
 A browser session holds every scope its person's role allows. Objects outside what a caller may read are
-answered with 404, never 403, so ids cannot be probed. The web pages' checks (``governance/permissions.py``)
+answered with 404, never 403, so ids cannot be probed. The web pages' checks (``governance/selectors/access.py``)
 encode the same table; both take "admin" from ``user_is_admin``.
 """
 
@@ -22,7 +22,7 @@ import dataclasses
 from rest_framework.permissions import BasePermission
 
 from governance.models import ApiToken, Membership
-from governance.permissions import user_is_admin
+from governance.selectors.access import user_is_admin
 
 READ = ApiToken.Scope.READ_REPORTS
 MANAGE = ApiToken.Scope.MANAGE_TEAM

@@ -72,7 +72,7 @@ def outcome_kinds_all() -> QuerySet[OutcomeKind]:
 
 
 def outcomes_all() -> QuerySet[Outcome]:
-    """Every outcome, whatever its source (``governance.value_sources.outcomes_trusted`` narrows it)."""
+    """Every outcome, whatever its source (``governance.selectors.value_sources.outcomes_trusted`` narrows it)."""
     return Outcome.objects.all()
 
 

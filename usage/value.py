@@ -116,7 +116,7 @@ def outcome_record(
     credential reported it (``reported_by``), the token used (``api_token``) and, for an integration,
     its name (``integration``, required then), and the coding agent's session it came from
     (``session_id``, telemetry only). Which provenances count for value is the admins' choice
-    (``governance.value_sources``); who may report what is the interfaces' check.
+    (``governance.selectors.value_sources``); who may report what is the interfaces' check.
 
     Idempotent on ``external_id``: a retry returns the stored outcome unchanged. Needs a person or a
     team (ValueSignalError otherwise). Unknown kinds are accepted (weight 1 until an admin sets one).

@@ -11,7 +11,7 @@ from governance.api_permissions import READ
 from governance.apis.common import BaseApi, PageFilterSerializer, ordering_field, page_response, paginated
 from governance.models import Membership, Team
 from governance.selectors.api import memberships_visible, teams_visible
-from governance.selectors.teams import memberships_all
+from governance.selectors.teams import memberships_all, teams_all
 from governance.services.orgs import membership_remove, membership_set, team_create, team_rename, user_get_or_create
 
 
@@ -75,7 +75,7 @@ class TeamDetailApi(BaseApi):
 
     @extend_schema(operation_id="teams_update", request=InputSerializer, responses=TeamOutputSerializer)
     def patch(self, request, team_id: int):
-        team = get_object_or_404(Team, pk=team_id)
+        team = get_object_or_404(teams_all(), pk=team_id)
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         team = team_rename(team=team, name=payload.validated_data["name"], actor=request.user)
@@ -110,7 +110,7 @@ class MembershipListApi(BaseApi):
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
-        team = get_object_or_404(Team, pk=data["team"])
+        team = get_object_or_404(teams_all(), pk=data["team"])
         user = user_get_or_create(email=data["email"], actor=request.user)
         membership = membership_set(user=user, team=team, role=data["role"], actor=request.user)
         return Response(MembershipOutputSerializer(membership).data, status=201)

@@ -15,7 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from governance.periods import Period
-from governance.visibility import calls_visible_filter
+from governance.selectors.access import calls_visible_filter
 
 PAGE_SIZE = 50
 STATUS_CHOICES = (

@@ -166,7 +166,7 @@ def feedback_scores(*, since: datetime) -> dict[str, float]:
 def outcome_records(*, start: datetime, end: datetime) -> list[OutcomeRecord]:
     """Outcomes that occurred in ``[start, end)`` from sources admins trust (``outcomes_trusted``), each
     weighted ``value x`` its kind's weight (1 if unset)."""
-    from governance.value_sources import outcomes_trusted
+    from governance.selectors.value_sources import outcomes_trusted
 
     kind_weight = outcome_kinds_all().filter(kind=OuterRef("kind")).values("weight")[:1]
     rows = (

@@ -243,7 +243,7 @@ def flag_chart(*, flag: Flag) -> dict:
 
 def _outcome_rows(flag: Flag, start, end):
     """(user id, day, weighted value) of the team's trusted outcomes in the period, one per outcome."""
-    from governance.value_sources import outcomes_trusted
+    from governance.selectors.value_sources import outcomes_trusted
 
     kind_weight = outcome_kinds_all().filter(kind=OuterRef("kind")).values("weight")[:1]
     return (

@@ -93,7 +93,7 @@ def value_tallies_for(
     counts ``value x weight of its kind`` (weight 1 for a kind no admin has weighed); only outcomes
     from sources admins trust count (``outcomes_trusted``). Five queries.
     """
-    from governance.value_sources import outcomes_trusted
+    from governance.selectors.value_sources import outcomes_trusted
     from usage.selectors import outcome_kinds_all
 
     since, until = _day_bounds(start, end)

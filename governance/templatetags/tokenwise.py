@@ -6,7 +6,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django import template
 
-from governance.permissions import user_is_admin, user_is_manager
+from governance.selectors.access import user_is_admin, user_is_manager
 
 register = template.Library()
 

@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 
-from governance.permissions import teams_managed_by, user_is_admin
+from governance.selectors.access import teams_managed_by, user_is_admin
 from governance.services.login_throttle import (
     lockout_seconds,
     login_failure_record,

@@ -6,7 +6,7 @@ from django.contrib.auth.models import User
 from django.http import Http404, HttpRequest
 
 from governance.periods import DEFAULT_WINDOW, Period, Window, window_parse, window_preset
-from governance.permissions import user_is_admin
+from governance.selectors.access import user_is_admin
 
 
 class AuthenticatedHttpRequest(HttpRequest):

@@ -10,8 +10,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
 from governance.exceptions import FlagReplyRefused, SelfReviewRefused
-from governance.models import Flag, FlagReview, Team
-from governance.permissions import teams_managed_by, user_manages_team
+from governance.models import Flag, FlagReview
+from governance.selectors.access import teams_managed_by, user_manages_team
 from governance.selectors.flags import (
     chart_rows,
     flag_chart,
@@ -21,6 +21,7 @@ from governance.selectors.flags import (
     flags_related,
     flags_with_team,
 )
+from governance.selectors.teams import teams_all
 
 
 class FlagReviewForm(forms.Form):
@@ -59,7 +60,7 @@ def _reviewable_flag(request: HttpRequest, flag_id: int) -> Flag:
 @login_required
 def team_flags(request: HttpRequest, slug: str) -> HttpResponse:
     """All of a team's flags, open first-class, reviewed ones with their decision."""
-    team = get_object_or_404(Team, slug=slug)
+    team = get_object_or_404(teams_all(), slug=slug)
     if not user_manages_team(user=request.user, team=team):
         raise Http404("not found")
     flags = flags_for_team(team=team)

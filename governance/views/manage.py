@@ -21,13 +21,13 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from governance.exceptions import GovernanceError
-from governance.models import Membership, ModelRoute, Provider, Team
+from governance.models import Membership, Provider
 from governance.periods import PRESETS, period_this_month
 from governance.selectors.admin_overview import admin_overview
 from governance.selectors.audit import audit_actions, audit_entries_filtered, audit_object_types
 from governance.selectors.pricing import models_to_price, price_history
 from governance.selectors.providers import providers_all, providers_with_route_counts, routes_all
-from governance.selectors.teams import memberships_all, team_memberships, teams_with_member_counts
+from governance.selectors.teams import memberships_all, team_memberships, teams_all, teams_with_member_counts
 from governance.services.orgs import membership_remove, membership_set, team_create, user_get_or_create
 from governance.services.pricing import price_set
 from governance.services.providers import provider_upsert, route_delete, route_upsert
@@ -112,7 +112,7 @@ def manage_teams(request: HttpRequest) -> HttpResponse:
 def manage_team(request: HttpRequest, slug: str) -> HttpResponse:
     """One team: its members and their roles; add a person by e-mail."""
     admin_required(request)
-    team = get_object_or_404(Team, slug=slug)
+    team = get_object_or_404(teams_all(), slug=slug)
     form = MembershipAddForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = user_get_or_create(email=form.cleaned_data["email"], actor=request.user)
@@ -262,7 +262,7 @@ def manage_provider_test(request: HttpRequest, provider_id: int) -> HttpResponse
     from governance.services.provider_check import provider_connection_test
 
     admin_required(request)
-    provider = get_object_or_404(Provider, pk=provider_id)
+    provider = get_object_or_404(providers_all(), pk=provider_id)
     result = provider_connection_test(provider=provider)
     (messages.success if result.ok else messages.error)(request, f"{provider.name}: {result.message}")
     return redirect(reverse("governance:manage_providers"))
@@ -272,7 +272,7 @@ def manage_provider_test(request: HttpRequest, provider_id: int) -> HttpResponse
 @require_POST
 def manage_route_delete(request: HttpRequest, route_id: int) -> HttpResponse:
     admin_required(request)
-    route = get_object_or_404(ModelRoute, pk=route_id)
+    route = get_object_or_404(routes_all(), pk=route_id)
     route_delete(route=route, actor=request.user)
     messages.success(request, f"Route {route.pattern} deleted.")
     return redirect(reverse("governance:manage_providers"))

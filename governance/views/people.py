@@ -1,6 +1,6 @@
 """Drill-down pages: a person's page, the request log and one call - each narrowed to what the viewer may see.
 
-Permissions are read from the database on every request (``governance.visibility``); anything outside
+Permissions are read from the database on every request (``governance.selectors.access``); anything outside
 them is a 404, the same answer as for an id that does not exist.
 """
 
@@ -14,7 +14,7 @@ from django.shortcuts import render
 
 from governance.models import ApiKey
 from governance.periods import PRESETS
-from governance.permissions import teams_managed_by, user_is_admin
+from governance.selectors.access import person_teams_visible, teams_managed_by, user_is_admin
 from governance.selectors.calls import STATUS_CHOICES, CallFilters, call_cost_parts, call_detail, calls_page
 from governance.selectors.keys import keys_of_person
 from governance.selectors.people import person_by_id, person_page
@@ -22,7 +22,6 @@ from governance.selectors.rollups import person_label
 from governance.selectors.teams import teams_all, teams_of_person
 from governance.views.charts import shares_chart, stacked_chart
 from governance.views.common import AuthenticatedHttpRequest, window_from_request
-from governance.visibility import person_teams_visible
 
 FILTER_FIELDS = ("user", "team", "key", "model", "purpose", "client", "session", "status", "q")
 

@@ -12,11 +12,12 @@ from django.utils import timezone
 
 from governance.models import Team
 from governance.periods import PRESETS, period_this_month
-from governance.permissions import teams_managed_by
+from governance.selectors.access import teams_managed_by
 from governance.selectors.drivers import spend_drivers
 from governance.selectors.policies import team_policy_rows
 from governance.selectors.rollups import rollups, totals_of
 from governance.selectors.team import CSV_TABLES, team_report, team_report_csv
+from governance.selectors.teams import teams_all
 from governance.views.charts import burn_chart, mix_chart, shares_chart, stacked_chart, usage_chart
 from governance.views.common import period_from_request, window_from_request
 
@@ -28,7 +29,7 @@ def _worst_risk(budgets) -> str:
 
 
 def _managed_team(request: HttpRequest, slug: str) -> Team:
-    team = get_object_or_404(Team, slug=slug)
+    team = get_object_or_404(teams_all(), slug=slug)
     if not teams_managed_by(user=request.user).filter(pk=team.pk).exists():
         raise Http404("not found")  # the same answer whether the team exists or not
     return team

@@ -8,7 +8,7 @@ import pytest
 
 from governance.selectors.value import value_tallies_for
 from governance.services.api_tokens import api_token_create
-from governance.value_sources import value_source_trust_set
+from governance.services.value_sources import value_source_trust_set
 from tests.api.conftest import DAY, Api
 from usage.models import Outcome
 

@@ -7,7 +7,7 @@ an outcome whose ``user`` is the caller, or a team outcome (no ``user``) for a t
 to, is refused with 403 - value must come from outside the person measured. Every outcome records its
 provenance (``source_kind`` person or service_token, ``reported_by``, ``api_token``); a service token's
 outcome about its own creator is recorded but, by default, does not count for them
-(``governance.value_sources``).
+(``governance.selectors.value_sources``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from governance.apis.common import BaseApi, PageFilterSerializer, ordering_field
 from governance.exceptions import PermissionRefused
 from governance.models import ApiToken, Membership, Team, ValueSource
 from governance.selectors.people import person_by_id
-from governance.value_sources import value_source_trust_all, value_source_trust_set
+from governance.selectors.value_sources import value_source_trust_all
+from governance.services.value_sources import value_source_trust_set
 from usage.api_selectors import (
     feedback_visible,
     outcome_by_external_id,

@@ -56,7 +56,7 @@ def value_signals_by_source(
     (``outcomes_trusted``: trusted sources, no self-reports unless allowed) and how many are
     self-reports. ``team_ids`` narrows to those teams (a manager's view of a person); None: every
     team. One query."""
-    from governance.value_sources import outcomes_trusted_q
+    from governance.selectors.value_sources import outcomes_trusted_q
 
     zone = timezone.get_default_timezone()
     since = datetime.combine(start, time.min, tzinfo=zone)

@@ -8,7 +8,7 @@ from datetime import date
 
 from django import template
 
-from governance.value_sources import value_source_trust_all
+from governance.selectors.value_sources import value_source_trust_all
 from usage.integrations.selectors import value_signals_by_source
 
 register = template.Library()

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from governance.models import AuditLogEntry, GithubIdentity, IntegrationSecret
-from governance.value_sources import outcomes_trusted
+from governance.selectors.value_sources import outcomes_trusted
 from tests.usage.integrations.conftest import SECRET, github_example, github_examples, github_sign
 from usage.integrations.github import github_identity_map
 from usage.models import GithubDelivery, Outcome, OutcomeKind

@@ -15,7 +15,7 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality
 
 from governance.models import Membership, ValueSource
 from governance.services.api_tokens import api_token_create
-from governance.value_sources import value_source_trust_set
+from governance.services.value_sources import value_source_trust_set
 from tests.factories import TeamFactory, UserFactory
 from tests.usage.integrations.conftest import github_example, table_rows
 from usage.integrations.github import github_identity_map

@@ -1,5 +1,7 @@
 """Which value signals count: the per-source trust admins set, and the one selector that applies it.
 
+Admins change the trust with ``governance.services.value_sources.value_source_trust_set``.
+
 Every outcome records its provenance (``Outcome.source_kind``, ``reported_by``, ``api_token``,
 ``integration``). Value metrics (``governance/selectors/value.py``) and detection
 (``governance/selectors/detection.py``) read outcomes only through ``outcomes_trusted``, so both count the same
@@ -15,11 +17,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from django.db import transaction
 from django.db.models import F, Q, QuerySet
 
 from governance.models import ValueSource, ValueSourceTrust
-from governance.services.audit import audit_record, audit_snapshot
 
 VALUE_SOURCE_DEFAULTS: dict[str, bool] = {kind: True for kind in ValueSource.values}
 
@@ -94,38 +94,3 @@ def outcomes_trusted() -> QuerySet:
     from usage.selectors import outcomes_all
 
     return outcomes_all().filter(outcomes_trusted_q())
-
-
-@transaction.atomic
-def value_source_trust_set(
-    *,
-    source_kind: str,
-    integration: str = "",
-    is_trusted: bool,
-    counts_self_reports: bool = False,
-    actor=None,
-    actor_label: str = "",
-) -> ValueSourceTrust:
-    """Set whether a source's outcomes count (admins). Audited (create/update, before/after).
-
-    Raises ValueError for an unknown kind or an integration name on a kind other than ``integration``.
-    """
-    if source_kind not in ValueSource.values:
-        raise ValueError(f"unknown source kind {source_kind!r}")
-    integration = integration.strip().lower()
-    if integration and source_kind != ValueSource.INTEGRATION:
-        raise ValueError("only the 'integration' kind has per-integration settings")
-    row = ValueSourceTrust.objects.select_for_update().filter(source_kind=source_kind, integration=integration).first()
-    before = audit_snapshot(row) if row else None
-    row = row or ValueSourceTrust(source_kind=source_kind, integration=integration)
-    row.is_trusted, row.counts_self_reports = is_trusted, counts_self_reports
-    row.save()
-    audit_record(
-        actor=actor,
-        actor_label=actor_label,
-        action="update" if before else "create",
-        instance=row,
-        before=before,
-        after=audit_snapshot(row),
-    )
-    return row
