@@ -18,7 +18,7 @@ from governance.apis.common import BaseApi, PageFilterSerializer, ordering_field
 from governance.selectors.pricing import prices_all
 from governance.selectors.providers import providers_all, routes_all
 from governance.services.pricing import price_set
-from governance.services.providers import provider_upsert, route_delete, route_upsert
+from governance.services.providers import extra_headers_problem, provider_upsert, route_delete, route_upsert
 
 
 class ProviderOutputSerializer(serializers.Serializer):
@@ -69,6 +69,12 @@ class ProviderInputSerializer(serializers.Serializer):
         help_text="Write-only values; names are returned.",
     )
     is_active = serializers.BooleanField(default=True)
+
+    def validate_extra_headers(self, value: dict) -> dict:
+        problem = extra_headers_problem(value)
+        if problem:
+            raise serializers.ValidationError(problem)
+        return value
 
     class Meta:
         ref_name = "ProviderInput"

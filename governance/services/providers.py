@@ -6,11 +6,13 @@ import base64
 import functools
 import hashlib
 import os
+import re
 
 from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
 from django.db import transaction
 
+from governance.exceptions import GovernanceError
 from governance.models import ModelRoute, Provider
 from governance.services.audit import audit_record, audit_snapshot
 from governance.services.route_changes import routes_changed
@@ -52,6 +54,27 @@ def _after_change() -> None:
     transaction.on_commit(routes_changed)  # the proxy reloads its routing table on the next call
 
 
+# RFC 9110: a field name is a token; a value is visible ASCII, spaces and tabs (no CR, LF or NUL, which
+# would split or end the request upstream, and which PostgreSQL's JSON cannot store).
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+_HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*\Z")
+
+
+def extra_headers_problem(headers: dict) -> str | None:
+    """Why ``headers`` cannot be sent upstream as extra HTTP headers, or None when every one can."""
+    for name, value in headers.items():
+        if not isinstance(name, str) or not _HEADER_NAME.match(name):
+            return f"{name!r} is not an HTTP header name (letters, digits and !#$%&'*+-.^_`|~ only)."
+        if not isinstance(value, str) or not _HEADER_VALUE.match(value):
+            return f"The value of {name} must be printable ASCII text (no line breaks or control characters)."
+    return None
+
+
+class ProviderInvalid(GovernanceError):
+    status = 400
+    code = "invalid_provider"
+
+
 @transaction.atomic
 def provider_upsert(
     *,
@@ -67,6 +90,9 @@ def provider_upsert(
 ) -> Provider:
     """Create or update a provider. ``api_key=None`` keeps the stored secret, ``kind=None`` the stored
     protocol (a new provider: ``openai``). Audited (secret masked)."""
+    problem = extra_headers_problem(extra_headers or {})
+    if problem:
+        raise ProviderInvalid(problem, param="extra_headers")
     provider = Provider.objects.select_for_update().filter(name=name).first()
     before = audit_snapshot(provider) if provider else None
     provider = provider or Provider(name=name)

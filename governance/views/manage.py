@@ -30,7 +30,7 @@ from governance.selectors.providers import providers_all, providers_with_route_c
 from governance.selectors.teams import memberships_all, team_memberships, teams_all, teams_with_member_counts
 from governance.services.orgs import membership_remove, membership_set, team_create, user_get_or_create
 from governance.services.pricing import price_set
-from governance.services.providers import provider_upsert, route_delete, route_upsert
+from governance.services.providers import extra_headers_problem, provider_upsert, route_delete, route_upsert
 from governance.views.charts import trend_chart, usage_chart
 from governance.views.common import admin_required, window_from_request
 
@@ -179,6 +179,9 @@ class ProviderForm(forms.Form):
             raise forms.ValidationError(f"Not valid JSON: {exc.msg}") from exc
         if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
             raise forms.ValidationError("Give a JSON object of header names to text values.")
+        problem = extra_headers_problem(value)
+        if problem:
+            raise forms.ValidationError(problem)
         return value
 
 

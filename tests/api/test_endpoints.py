@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from governance.models import ApiKey, AuditLogEntry, Flag, FlagReview, Membership, Policy, Provider
 from governance.services.keys import key_hash
 from governance.services.providers import provider_secret
@@ -141,6 +143,43 @@ def test_provider_secret_is_write_only_and_kept_when_omitted(api, world):
     assert provider.base_url == "https://b.example/v1"
     assert provider_secret(provider) == "sk-provider-very-secret-0001"
     assert "sk-provider-very-secret-0001" not in provider.api_key_encrypted
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"x-org\u0000": "v"},  # NUL: neither HTTP nor PostgreSQL's JSON can carry it
+        {"x-org": "v\u0000"},
+        {"x-org": "v\r\nx-injected: 1"},  # a line break would add a header upstream
+        {"x org": "v"},
+        {"\ua40c": "v"},
+        {"": "v"},
+        {"x-org": "caf\u00e9"},
+    ],
+)
+def test_provider_extra_headers_must_be_sendable(api, world, headers):
+    admin = api("admin")
+
+    created = admin.post(
+        "/api/providers/", {"name": "vendor", "base_url": "https://v.example/v1", "extra_headers": headers}
+    )
+    changed = admin.call("PUT", f"/api/providers/{world.provider.pk}/", {"extra_headers": headers})
+
+    assert (created.status_code, changed.status_code) == (400, 400)
+    assert all(field.startswith("extra_headers") for field in created.json()["error"]["fields"])
+    assert not Provider.objects.filter(name="vendor").exists()
+    assert Provider.objects.get(pk=world.provider.pk).extra_headers == world.provider.extra_headers
+
+
+def test_provider_extra_headers_of_every_token_character_are_kept(api, world):
+    headers = {"x-Org_1.!#$%&'*+^`|~": "Bearer a-b c\td/e=f"}
+
+    created = api("admin").post(
+        "/api/providers/", {"name": "vendor", "base_url": "https://v.example/v1", "extra_headers": headers}
+    )
+
+    assert created.status_code == 201
+    assert Provider.objects.get(name="vendor").extra_headers == headers
 
 
 def test_policy_set_replaces_and_patch_changes_only_given_fields(api, world):

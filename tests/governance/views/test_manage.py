@@ -52,6 +52,23 @@ def test_changes_a_role_and_removes_a_member_revoking_their_keys(client, signed_
     assert ApiKey.objects.get(pk=employee_key[0].pk).revoked_at is not None
 
 
+def test_provider_form_refuses_headers_that_cannot_be_sent(client, signed_in_admin):
+    page = client.post(
+        "/manage/providers/",
+        {
+            "form": "provider",
+            "provider-name": "azure",
+            "provider-base_url": "https://llm.example/v1",
+            "provider-extra_headers": '{"x-org": "a\\r\\nx-injected: 1"}',
+            "provider-is_active": "on",
+        },
+    )
+
+    assert page.status_code == 400
+    assert b"must be printable ASCII text" in page.content
+    assert not Provider.objects.filter(name="azure").exists()
+
+
 def test_provider_secret_is_write_only(client, signed_in_admin):
     client.post(
         "/manage/providers/",
