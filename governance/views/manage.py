@@ -153,6 +153,7 @@ class ProviderForm(forms.Form):
     name = forms.SlugField(max_length=64)
     base_url = forms.URLField(
         max_length=500,
+        assume_scheme="https",  # a base URL typed without a scheme is an HTTPS one
         label="Base URL",
         help_text="OpenAI-compatible: https://…/v1; Anthropic: https://api.anthropic.com",
     )
