@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from governance.detectors import EventRecord, OutcomeRecord, Target, Thresholds, ValueSignals
 from governance.models import Flag, Policy, UsageTarget
+from governance.selectors.value_sources import outcomes_trusted
 from usage.selectors import feedback_all, feedback_normalised_score, outcome_kinds_all, usage_events_all
 
 logger = logging.getLogger(__name__)
@@ -166,8 +167,6 @@ def feedback_scores(*, since: datetime) -> dict[str, float]:
 def outcome_records(*, start: datetime, end: datetime) -> list[OutcomeRecord]:
     """Outcomes that occurred in ``[start, end)`` from sources admins trust (``outcomes_trusted``), each
     weighted ``value x`` its kind's weight (1 if unset)."""
-    from governance.selectors.value_sources import outcomes_trusted
-
     kind_weight = outcome_kinds_all().filter(kind=OuterRef("kind")).values("weight")[:1]
     rows = (
         outcomes_trusted()

@@ -28,6 +28,7 @@ from django.db.models.functions import Cast, Coalesce, TruncDate
 from governance.detectors.stats import median
 from governance.models import Flag, FlagReview, Team
 from governance.selectors.rollups import person_label
+from governance.selectors.value_sources import outcomes_trusted
 from usage.selectors import outcome_kinds_all, usage_events_all
 
 ADVICE = {
@@ -243,8 +244,6 @@ def flag_chart(*, flag: Flag) -> dict:
 
 def _outcome_rows(flag: Flag, start, end):
     """(user id, day, weighted value) of the team's trusted outcomes in the period, one per outcome."""
-    from governance.selectors.value_sources import outcomes_trusted
-
     kind_weight = outcome_kinds_all().filter(kind=OuterRef("kind")).values("weight")[:1]
     return (
         outcomes_trusted()

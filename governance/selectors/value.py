@@ -15,6 +15,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.db.models import Count, Exists, OuterRef, Q, Sum
 from django.utils import timezone
 
+from governance.selectors.value_sources import outcomes_trusted
+
 MTOK = 1_000_000
 
 
@@ -93,7 +95,6 @@ def value_tallies_for(
     counts ``value x weight of its kind`` (weight 1 for a kind no admin has weighed); only outcomes
     from sources admins trust count (``outcomes_trusted``). Five queries.
     """
-    from governance.selectors.value_sources import outcomes_trusted
     from usage.selectors import outcome_kinds_all
 
     since, until = _day_bounds(start, end)
