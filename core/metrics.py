@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 
 class FinishedCall(Protocol):
@@ -67,6 +67,12 @@ UPSTREAM_FALLBACKS = Counter(
     "tokenwise_upstream_fallbacks_total", "Calls retried on a route's fallback provider.", ["provider", "fallback"]
 )
 CLIENT_DISCONNECTS = Counter("tokenwise_proxy_client_disconnects_total", "Streams the caller abandoned.", ["endpoint"])
+CALLS_UNRECORDED = Gauge(
+    "tokenwise_proxy_calls_unrecorded",
+    "Calls begun and not yet recorded: answered or still running, their usage event not yet handed to "
+    "the ledger. Zero once a stopped load is fully recorded.",
+    multiprocess_mode="livesum",
+)
 LEDGER_PUBLISHED = Counter(
     "tokenwise_ledger_published_total",
     "Usage events handed to the ledger, by where they went (stream, database, spool).",

@@ -71,7 +71,10 @@ def calls_recorded_wait(timeout_s: float = 10.0) -> None:
     """Wait until the live server has recorded every call it answered: calls are settled and published
     just after their response is sent (usage/proxy/asgi.py), so a test can read the ledger a moment
     before the last call is in it."""
-    from usage.proxy.call import calls_in_flight
+    from prometheus_client import REGISTRY
+
+    def calls_in_flight() -> float:
+        return REGISTRY.get_sample_value("tokenwise_proxy_calls_unrecorded") or 0
 
     deadline = time.monotonic() + timeout_s
     while calls_in_flight() > 0:

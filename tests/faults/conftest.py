@@ -71,7 +71,11 @@ class Stack:
         return worker
 
     def drain(self) -> None:
-        """What a worker does, to the end: the whole stream (pending entries too), then the spool."""
+        """What a worker does, to the end, once the proxies have recorded every call they answered: the
+        whole stream (pending entries too), then the spool."""
+        for process in self.processes:
+            if isinstance(process, ProxyProcess):
+                process.wait_recorded()
         from usage.ledger.spool import usage_spool_drain
         from usage.ledger.stream import usage_stream_drain
 

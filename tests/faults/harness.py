@@ -249,6 +249,18 @@ class ProxyProcess:
                 samples[name] = float(value)
         return samples
 
+    def wait_recorded(self, timeout_s: float = 30) -> None:
+        """Block until every call this process began is recorded: a caller has its answer before the
+        call's event is published (the record follows the response), so a count taken the moment a
+        load stops would miss the last calls' events."""
+        if self.process is None or self.process.poll() is not None:
+            return  # stopped: a graceful stop records every call before the process exits
+        wait_until(
+            lambda: self.metrics().get("tokenwise_proxy_calls_unrecorded") == 0,
+            timeout_s=timeout_s,
+            what="the proxy to record every call it answered",
+        )
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)

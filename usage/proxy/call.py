@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from core.log_context import current_request_id
-from core.metrics import metrics_observe_call
+from core.metrics import CALLS_UNRECORDED, metrics_observe_call
 from governance.enforcement.admission import Admission, admission_settlement, settlement_send
 from governance.services.keys import KeyPrincipal
 from governance.services.pricing import cost_usd, price_quote
@@ -30,7 +30,6 @@ AFTER_RESPONSE = "tokenwise.after_response"
 STREAM_BATCH_BYTES = 32768  # relayed stream bytes parsed together (a short answer's: once, when recorded)
 # Settlement tasks that must outlive a cancelled request (client disconnect); kept referenced here.
 _background: set[asyncio.Task] = set()
-_in_flight = 0  # calls begun in this process and not yet recorded
 
 
 # The text of a relayed chat or completions stream, read without parsing every chunk: the string values
@@ -50,11 +49,6 @@ def _json_or_none(data: bytes) -> Any:
         return json.loads(data)
     except ValueError:
         return None
-
-
-def calls_in_flight() -> int:
-    """Calls this process has begun and not yet recorded (settled and published)."""
-    return _in_flight
 
 
 def _in_background(work: Awaitable[None]) -> asyncio.Task:
@@ -94,13 +88,12 @@ class Call:
 
     @classmethod
     def begin(cls, endpoint: str, request) -> Call:
-        global _in_flight
         request_id = new_request_id()
         current_request_id.set(request_id)
         event = UsageEventData(request_id=request_id, created_at=utc_now(), endpoint=endpoint)
         event.purpose = (request.META.get(PURPOSE_HEADER) or "")[:100]
         call_context_read(event, request.META)
-        _in_flight += 1
+        CALLS_UNRECORDED.inc()
         return cls(
             endpoint=endpoint,
             request_id=request_id,
@@ -147,7 +140,6 @@ class Call:
         """End a call that came with no known key (none, or an unknown one): counted in the metrics,
         not recorded - the ledger holds the calls of known keys (``usage.proxy.auth_throttle`` counts
         the failures per address)."""
-        global _in_flight
         if self.ended:
             return
         self.ended = self.finished = True
@@ -155,7 +147,7 @@ class Call:
         event.status, event.error_code = status, error_code[:64]
         event.latency_ms = int((time.perf_counter() - self.started) * 1000)
         metrics_observe_call(event)
-        _in_flight -= 1
+        CALLS_UNRECORDED.dec()
 
     def identify(self, principal: KeyPrincipal) -> None:
         """The caller is known: attribute the call, and sign its request id for them (the id then proves
@@ -229,8 +221,7 @@ class Call:
                 await self._settle(status=self.event.status, error_code=self.event.error_code)
             await call_record(self)
         finally:
-            global _in_flight
-            _in_flight -= 1
+            CALLS_UNRECORDED.dec()
 
     def fingerprint(self) -> None:
         """Fingerprint the prompt and the answer (their text is kept only when the policy says so)."""
