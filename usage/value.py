@@ -10,7 +10,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from governance.models import ApiToken, Team, ValueSource
-from governance.services.audit import audit_record, audit_snapshot
+from governance.services.audit import audited_upsert
 from usage.models import Feedback, Outcome, OutcomeKind, OutcomeRequest, UsageEvent
 
 BINARY_SCORES = (-1, 1)
@@ -201,18 +201,9 @@ def outcome_kind_set(
     """Set the weight of an outcome kind (admins). Audited."""
     if Decimal(str(weight)) < 0:
         raise ValueSignalError("weight must not be negative")
-    item = OutcomeKind.objects.select_for_update().filter(kind=kind).first()
-    before = audit_snapshot(item) if item else None
-    item = item or OutcomeKind(kind=kind)
-    item.weight = Decimal(str(weight))
-    item.description = description or item.description
-    item.save()
-    audit_record(
-        actor=actor,
-        actor_label=actor_label,
-        action="update" if before else "create",
-        instance=item,
-        before=before,
-        after=audit_snapshot(item),
-    )
-    return item
+
+    def change(item: OutcomeKind) -> None:
+        item.weight = Decimal(str(weight))
+        item.description = description or item.description
+
+    return audited_upsert(OutcomeKind, lookup={"kind": kind}, change=change, actor=actor, actor_label=actor_label)

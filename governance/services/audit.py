@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from django.db import models
 
 from governance.models import AuditLogEntry
+
+ModelT = TypeVar("ModelT", bound=models.Model)
 
 SECRET_FIELDS = frozenset({"key_hash", "token_hash", "api_key_encrypted", "password", "secret_encrypted"})
 SECRET_VALUE_FIELDS = frozenset({"extra_headers"})  # names are kept, values (often credentials) masked
@@ -68,3 +71,40 @@ def audit_security_event(*, action: str, subject_type: str, subject: str, detail
         before=None,
         after=details,
     )
+
+
+def audited_save(
+    instance: ModelT, *, before: dict[str, Any] | None, actor: Any = None, actor_label: str = ""
+) -> ModelT:
+    """Save ``instance`` and record it as a create (``before`` is None) or an update from ``before``
+    (the stored row's ``audit_snapshot``, taken before the change). Call it inside the transaction of
+    the change."""
+    instance.save()
+    audit_record(
+        actor=actor,
+        actor_label=actor_label,
+        action="create" if before is None else "update",
+        instance=instance,
+        before=before,
+        after=audit_snapshot(instance),
+    )
+    return instance
+
+
+def audited_upsert(
+    model: type[ModelT],
+    *,
+    lookup: dict[str, Any],
+    change: Callable[[ModelT], None],
+    actor: Any = None,
+    actor_label: str = "",
+) -> ModelT:
+    """Create or update the one row matching ``lookup``: the stored row locked for the transaction
+    (a new one built from ``lookup``), ``change`` applied, saved and audited (``audited_save``). Call it
+    inside a transaction."""
+    row = model._default_manager.select_for_update().filter(**lookup).first()
+    before = None if row is None else audit_snapshot(row)
+    if row is None:
+        row = model(**lookup)
+    change(row)
+    return audited_save(row, before=before, actor=actor, actor_label=actor_label)

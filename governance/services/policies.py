@@ -20,7 +20,7 @@ from django.db.models import Q
 from governance.detectors.base import Thresholds
 from governance.enforcement.effective import POLICY_FIELDS, policy_cache_invalidate, policy_resolve
 from governance.models import Membership, Policy, Team
-from governance.services.audit import audit_record, audit_snapshot
+from governance.services.audit import audit_record, audit_snapshot, audited_save
 from governance.services.policy_document import (
     DOCUMENT_NAME,
     DOCUMENT_ORDER,
@@ -77,15 +77,7 @@ def policy_save(*, policy: Policy, actor=None, actor_label: str = "") -> Policy:
         before = audit_snapshot(stored) if stored is not None else None
     _validate(policy)
     policy.full_clean(validate_unique=False, validate_constraints=False)
-    policy.save()
-    audit_record(
-        actor=actor,
-        actor_label=actor_label,
-        action="create" if before is None else "update",
-        instance=policy,
-        before=before,
-        after=audit_snapshot(policy),
-    )
+    audited_save(policy, before=before, actor=actor, actor_label=actor_label)
     team_id = policy.team_id
     transaction.on_commit(lambda: policy_cache_invalidate(team_id))
     return policy

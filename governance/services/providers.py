@@ -14,7 +14,7 @@ from django.db import transaction
 
 from governance.exceptions import GovernanceError
 from governance.models import ModelRoute, Provider
-from governance.services.audit import audit_record, audit_snapshot
+from governance.services.audit import audit_record, audit_snapshot, audited_upsert
 from governance.services.route_changes import routes_changed
 
 
@@ -93,26 +93,18 @@ def provider_upsert(
     problem = extra_headers_problem(extra_headers or {})
     if problem:
         raise ProviderInvalid(problem, param="extra_headers")
-    provider = Provider.objects.select_for_update().filter(name=name).first()
-    before = audit_snapshot(provider) if provider else None
-    provider = provider or Provider(name=name)
-    provider.base_url = base_url
-    provider.api_key_env = api_key_env
-    provider.extra_headers = extra_headers or {}
-    provider.is_active = is_active
-    if kind is not None:
-        provider.kind = kind
-    if api_key is not None:
-        provider.api_key_encrypted = secret_encrypt(api_key)
-    provider.save()
-    audit_record(
-        actor=actor,
-        actor_label=actor_label,
-        action="update" if before else "create",
-        instance=provider,
-        before=before,
-        after=audit_snapshot(provider),
-    )
+
+    def change(provider: Provider) -> None:
+        provider.base_url = base_url
+        provider.api_key_env = api_key_env
+        provider.extra_headers = extra_headers or {}
+        provider.is_active = is_active
+        if kind is not None:
+            provider.kind = kind
+        if api_key is not None:
+            provider.api_key_encrypted = secret_encrypt(api_key)
+
+    provider = audited_upsert(Provider, lookup={"name": name}, change=change, actor=actor, actor_label=actor_label)
     _after_change()
     return provider
 
@@ -129,22 +121,14 @@ def route_upsert(
     actor_label: str = "",
 ) -> ModelRoute:
     """Route model names matching ``pattern`` to ``provider``. Audited."""
-    route = ModelRoute.objects.select_for_update().filter(pattern=pattern).first()
-    before = audit_snapshot(route) if route else None
-    route = route or ModelRoute(pattern=pattern)
-    route.provider = provider
-    route.upstream_model = upstream_model
-    route.priority = priority
-    route.fallback_provider = fallback_provider
-    route.save()
-    audit_record(
-        actor=actor,
-        actor_label=actor_label,
-        action="update" if before else "create",
-        instance=route,
-        before=before,
-        after=audit_snapshot(route),
-    )
+
+    def change(route: ModelRoute) -> None:
+        route.provider = provider
+        route.upstream_model = upstream_model
+        route.priority = priority
+        route.fallback_provider = fallback_provider
+
+    route = audited_upsert(ModelRoute, lookup={"pattern": pattern}, change=change, actor=actor, actor_label=actor_label)
     _after_change()
     return route
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from governance.models import UsageTarget
-from governance.services.audit import audit_record, audit_snapshot
+from governance.services.audit import audit_record, audit_snapshot, audited_save
 
 
 @transaction.atomic
@@ -19,16 +19,7 @@ def usage_target_save(*, target: UsageTarget, actor=None, actor_label: str = "")
         stored = UsageTarget.objects.filter(pk=target.pk).first()
         before = audit_snapshot(stored) if stored is not None else None
     target.full_clean()
-    target.save()
-    audit_record(
-        actor=actor,
-        actor_label=actor_label,
-        action="update" if before else "create",
-        instance=target,
-        before=before,
-        after=audit_snapshot(target),
-    )
-    return target
+    return audited_save(target, before=before, actor=actor, actor_label=actor_label)
 
 
 @transaction.atomic

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from governance.models import ValueSource, ValueSourceTrust
-from governance.services.audit import audit_record, audit_snapshot
+from governance.services.audit import audited_upsert
 
 
 @transaction.atomic
@@ -27,17 +27,14 @@ def value_source_trust_set(
     integration = integration.strip().lower()
     if integration and source_kind != ValueSource.INTEGRATION:
         raise ValueError("only the 'integration' kind has per-integration settings")
-    row = ValueSourceTrust.objects.select_for_update().filter(source_kind=source_kind, integration=integration).first()
-    before = audit_snapshot(row) if row else None
-    row = row or ValueSourceTrust(source_kind=source_kind, integration=integration)
-    row.is_trusted, row.counts_self_reports = is_trusted, counts_self_reports
-    row.save()
-    audit_record(
+
+    def change(row: ValueSourceTrust) -> None:
+        row.is_trusted, row.counts_self_reports = is_trusted, counts_self_reports
+
+    return audited_upsert(
+        ValueSourceTrust,
+        lookup={"source_kind": source_kind, "integration": integration},
+        change=change,
         actor=actor,
         actor_label=actor_label,
-        action="update" if before else "create",
-        instance=row,
-        before=before,
-        after=audit_snapshot(row),
     )
-    return row

@@ -29,7 +29,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from governance.models import GithubIdentity, IntegrationSecret, ValueSource
-from governance.services.audit import audit_record, audit_snapshot
+from governance.services.audit import audit_record, audit_snapshot, audited_upsert
 from governance.services.providers import secret_decrypt, secret_encrypt
 from usage.integrations.common import integration_kinds_register, team_for_person
 from usage.models import GithubDelivery, Outcome
@@ -53,20 +53,13 @@ def github_webhook_secret() -> str:
 def github_webhook_secret_set(*, secret: str, actor=None, actor_label: str = "") -> IntegrationSecret:
     """Store the webhook secret, encrypted (admins; write-only: it is never shown back). Audited with the
     secret masked. An empty secret removes it, so every delivery is refused until a new one is set."""
-    row = IntegrationSecret.objects.select_for_update().filter(integration=INTEGRATION).first()
-    before = audit_snapshot(row) if row else None
-    row = row or IntegrationSecret(integration=INTEGRATION)
-    row.secret_encrypted = secret_encrypt(secret)
-    row.save()
-    audit_record(
-        actor=actor,
-        actor_label=actor_label,
-        action="update" if before else "create",
-        instance=row,
-        before=before,
-        after=audit_snapshot(row),
+
+    def change(row: IntegrationSecret) -> None:
+        row.secret_encrypted = secret_encrypt(secret)
+
+    return audited_upsert(
+        IntegrationSecret, lookup={"integration": INTEGRATION}, change=change, actor=actor, actor_label=actor_label
     )
-    return row
 
 
 def github_signature_valid(*, secret: str, body: bytes, signature: str | None) -> bool:
