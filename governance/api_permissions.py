@@ -23,6 +23,7 @@ from rest_framework.permissions import BasePermission
 
 from governance.models import ApiToken, Membership
 from governance.selectors.access import user_is_admin
+from governance.selectors.directory import team_roles_of
 
 READ = ApiToken.Scope.READ_REPORTS
 MANAGE = ApiToken.Scope.MANAGE_TEAM
@@ -94,7 +95,7 @@ def access_of(request) -> Access | None:
             token_id=token.pk,
         )
     else:
-        roles = list(Membership.objects.filter(user=user).values_list("team_id", "role"))
+        roles = team_roles_of(user=user)
         scopes = frozenset(token.scopes) if token is not None else (_ALL if is_staff else _ALL - {ADMIN})
         access = Access(
             user_id=user.pk,

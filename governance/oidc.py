@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 
+from governance.selectors.directory import people_with_email
 from governance.services.orgs import user_get_or_create
 
 
@@ -18,7 +19,7 @@ class TokenwiseOIDCBackend(OIDCAuthenticationBackend):
         email = (claims.get("email") or "").strip()
         if not email:
             return self.UserModel.objects.none()
-        return self.UserModel.objects.filter(email__iexact=email)
+        return people_with_email(email=email)
 
     def create_user(self, claims):
         user = user_get_or_create(email=claims["email"], actor_label="oidc")

@@ -21,7 +21,7 @@ from governance.selectors.api import (
     memberships_of_person,
     teams_visible,
 )
-from governance.selectors.people import person_by_id
+from governance.selectors.directory import person_by_id
 from governance.selectors.teams import is_member
 from governance.services.api_tokens import api_token_create, api_token_revoke
 from governance.services.keys import key_create, key_revoke

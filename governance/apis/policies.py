@@ -15,10 +15,10 @@ from rest_framework.response import Response
 
 from governance.api_permissions import READ
 from governance.apis.common import BaseApi, PageFilterSerializer, ordering_field, page_response, paginated
-from governance.enforcement.effective import POLICY_FIELDS
 from governance.models import Policy, Team
+from governance.policy_fields import POLICY_FIELDS
 from governance.selectors.api import policies_visible
-from governance.selectors.people import person_by_id
+from governance.selectors.directory import person_by_id
 from governance.selectors.teams import is_member
 from governance.services.policies import policy_delete, policy_save, policy_set
 

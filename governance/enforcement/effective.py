@@ -32,9 +32,11 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db.models import Q
 
 from core.redis import REDIS_ERRORS, get_async_redis, get_sync_redis
+from governance.policy_fields import LIMIT_FIELDS, RULE_FIELDS, TOKEN_FIELDS, USD_FIELDS
+from governance.selectors.directory import team_ids_all
+from governance.selectors.policies import policy_levels
 
 logger = logging.getLogger(__name__)
 
@@ -54,22 +56,6 @@ def _entry_key(team_id: int, user_id: int) -> str:
 
 
 _ENTRY_TTL_S = 3600
-
-TOKEN_FIELDS = (("day", "tokens_per_day"), ("week", "tokens_per_week"), ("month", "tokens_per_month"))
-USD_FIELDS = (("day", "usd_per_day"), ("week", "usd_per_week"), ("month", "usd_per_month"))
-LIMIT_FIELDS = (*(f for _, f in TOKEN_FIELDS), *(f for _, f in USD_FIELDS), "requests_per_minute", "tokens_per_minute")
-RULE_FIELDS = (
-    "allowed_models",
-    "max_tokens",
-    "max_tokens_action",
-    "on_exceed",
-    "downgrade_to",
-    "alert_thresholds",
-    "store_text",
-    "detector_thresholds",
-    "allow_unpriced_models",
-)
-POLICY_FIELDS = (*LIMIT_FIELDS, *RULE_FIELDS)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -155,23 +141,9 @@ def policy_resolve(
     )
 
 
-def policy_levels_load(*, team_id: int, user_id: int) -> dict[str, dict[str, Any] | None]:
-    """The field values of the three policy levels that apply (one query)."""
-    from governance.models import Policy
-
-    levels: dict[str, dict[str, Any] | None] = {"org": None, "team": None, "person": None}
-    rows = Policy.objects.filter(
-        Q(scope="org") | Q(scope="team", team_id=team_id) | Q(scope="user", team_id=team_id, user_id=user_id)
-    ).values("scope", *POLICY_FIELDS)
-    for row in rows:
-        scope = row.pop("scope")
-        levels["person" if scope == "user" else scope] = row
-    return levels
-
-
 def policy_effective_load(*, team_id: int, user_id: int) -> EffectivePolicy:
     """The effective policy from the database (no cache)."""
-    return policy_resolve(team_id=team_id, user_id=user_id, **policy_levels_load(team_id=team_id, user_id=user_id))
+    return policy_resolve(team_id=team_id, user_id=user_id, **policy_levels(team_id=team_id, user_id=user_id))
 
 
 # --- JSON form (the Redis entry) --------------------------------------------------------------------
@@ -234,9 +206,7 @@ def policy_cache_invalidate(team_id: int | None = None) -> None:
     if client is None:
         return
     if team_id is None:
-        from governance.models import Team
-
-        team_ids = list(Team.objects.values_list("id", flat=True))
+        team_ids = team_ids_all()
     else:
         team_ids = [team_id]
     try:

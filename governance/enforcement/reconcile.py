@@ -34,8 +34,10 @@ from governance.enforcement.counters import (
     lua_source,
     reservations_key,
 )
-from governance.enforcement.effective import POLICY_FIELDS, Limits, policy_resolve
+from governance.enforcement.effective import Limits, policy_resolve
 from governance.periods import periods_at
+from governance.selectors.directory import team_ids_all
+from governance.selectors.policies import policy_values_all
 
 
 @dataclasses.dataclass(slots=True)
@@ -101,13 +103,11 @@ def _budgets_of(limits: Limits, *, team_id: int, user_id: int | None, scope: str
 
 def budgets_current(*, now: float) -> list[BudgetCheck]:
     """Every budget counter of the current day/week/month that some policy defines."""
-    from governance.models import Policy, Team
-
-    rows = list(Policy.objects.values("scope", "team_id", "user_id", *POLICY_FIELDS))
+    rows = policy_values_all()
     org = next((r for r in rows if r["scope"] == "org"), None)
     teams = {r["team_id"]: r for r in rows if r["scope"] == "team"}
     budgets: list[BudgetCheck] = []
-    for team_id in Team.objects.values_list("id", flat=True):
+    for team_id in team_ids_all():
         policy = policy_resolve(team_id=team_id, user_id=0, org=org, team=teams.get(team_id), person=None)
         budgets += _budgets_of(policy.team, team_id=team_id, user_id=None, scope="team", now=now)
     for row in rows:

@@ -13,7 +13,6 @@ import statistics
 from datetime import date, datetime
 from decimal import Decimal
 
-from django.contrib.auth import get_user_model
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -31,16 +30,6 @@ from governance.selectors.value import (
     value_metrics_compute,
     value_tallies_for,
 )
-
-
-def person_by_id(*, user_id: int):
-    """A person by id, or None."""
-    return get_user_model().objects.filter(pk=user_id).first()
-
-
-def person_by_email(*, email: str):
-    """A person by e-mail (any case), or None."""
-    return get_user_model().objects.filter(email__iexact=email).first()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 from decimal import Decimal
+from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from governance.models import Policy, Team
+from governance.policy_fields import POLICY_FIELDS
 
 _SCOPE_ORDER: dict[str, int] = {Policy.Scope.ORG: 0, Policy.Scope.TEAM: 1, Policy.Scope.USER: 2}
 
@@ -23,6 +25,24 @@ def policies_in_order() -> list[Policy]:
     policies = list(policies_all().order_by("scope", "team__slug", "user__email"))
     policies.sort(key=lambda p: (_SCOPE_ORDER[p.scope], p.team.slug if p.team else "", p.user.email if p.user else ""))
     return policies
+
+
+def policy_levels(*, team_id: int, user_id: int) -> dict[str, dict[str, Any] | None]:
+    """The field values of the three policy levels that apply to a person in a team (one query):
+    ``{"org": …, "team": …, "person": …}``, None for a level without a policy."""
+    levels: dict[str, dict[str, Any] | None] = {"org": None, "team": None, "person": None}
+    rows = Policy.objects.filter(
+        Q(scope="org") | Q(scope="team", team_id=team_id) | Q(scope="user", team_id=team_id, user_id=user_id)
+    ).values("scope", *POLICY_FIELDS)
+    for row in rows:
+        scope = row.pop("scope")
+        levels["person" if scope == "user" else scope] = row
+    return levels
+
+
+def policy_values_all() -> list[dict[str, Any]]:
+    """Every policy's field values with its scope, team and person ids (one query)."""
+    return list(Policy.objects.values("scope", "team_id", "user_id", *POLICY_FIELDS))
 
 
 def teams_without_team_policy() -> QuerySet[Team]:
@@ -55,10 +75,9 @@ def team_policy_rows(*, team_id: int) -> list[PolicyRow]:
 
     Personal overrides are not listed: they belong to the people they apply to.
     """
-    from governance.enforcement.effective import POLICY_FIELDS, policy_levels_load
     from governance.services.policy_document import DOCUMENT_NAME
 
-    levels = policy_levels_load(team_id=team_id, user_id=0)
+    levels = policy_levels(team_id=team_id, user_id=0)
     rows = []
     for field in POLICY_FIELDS:
         for level, label in (("team", "team"), ("org", "organisation default")):

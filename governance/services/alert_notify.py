@@ -21,7 +21,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from governance.enforcement.counters import USD_UNITS
-from governance.models import Alert, Membership, Team
+from governance.models import Alert, Team
+from governance.selectors.directory import team_manager_emails
 
 logger = logging.getLogger(__name__)
 
@@ -57,14 +58,9 @@ def alert_message(alert: Alert, *, resets_at: datetime | None = None) -> tuple[s
 
 
 def _recipients(alert: Alert) -> list[str]:
-    emails = list(
-        Membership.objects.filter(team=alert.team, role=Membership.Role.MANAGER)
-        .exclude(user__email="")
-        .order_by("user__email")
-        .values_list("user__email", flat=True)
-    )
+    emails = team_manager_emails(team_id=alert.team_id)
     person = alert.user if alert.scope == Alert.Scope.USER else None
-    if person is not None and person.email and person.email not in emails:
+    if person is not None and person.is_active and person.email and person.email not in emails:
         emails.append(person.email)
     return emails
 

@@ -12,15 +12,14 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from governance.models import Membership, Team
 from governance.periods import Period, budget_period
+from governance.selectors.directory import managers_active, teams_managed_as_member
 from governance.selectors.team import TeamReport, team_report
 
 logger = logging.getLogger(__name__)
@@ -62,8 +61,7 @@ def digest_build(*, manager, today: date) -> Digest:
     month = budget_period(name="month", anchor=today - timedelta(days=1))
     base_url = settings.TOKENWISE_BASE_URL.rstrip("/")
     teams = []
-    managed = Team.objects.filter(memberships__user=manager, memberships__role=Membership.Role.MANAGER)
-    for team in managed.distinct().order_by("slug"):
+    for team in teams_managed_as_member(user=manager):
         report = team_report(team=team, period=week, today=today)
         url = (
             f"{base_url}{reverse('governance:team_report', args=[team.slug])}"
@@ -115,14 +113,8 @@ def digests_send_all(*, today: date | None = None) -> int:
     One manager's failure is logged and does not stop the others.
     """
     today = today or timezone.localdate()
-    managers = (
-        get_user_model()
-        .objects.filter(is_active=True, memberships__role=Membership.Role.MANAGER)
-        .distinct()
-        .order_by("pk")
-    )
     sent = 0
-    for manager in managers:
+    for manager in managers_active():
         try:
             sent += digest_send(manager=manager, today=today)
         except Exception:

@@ -12,7 +12,8 @@ from django.core.mail import send_mail
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from governance.models import Flag, Membership
+from governance.models import Flag
+from governance.selectors.directory import team_manager_emails
 
 _NOTIFIED_KEY = "flag-notified:{flag_id}:{created}"  # with the creation time: ids can be reused
 _NOTIFIED_TTL_S = 90 * 24 * 3600
@@ -20,15 +21,9 @@ _NOTIFIED_TTL_S = 90 * 24 * 3600
 
 def flag_recipients(*, flag: Flag) -> tuple[list[str], str | None]:
     """(e-mails of the team's active managers other than the person flagged, the person's e-mail or None)."""
-    managers = (
-        Membership.objects.filter(team_id=flag.team_id, role=Membership.Role.MANAGER, user__is_active=True)
-        .exclude(user_id=flag.user_id)
-        .exclude(user__email="")
-        .order_by("user__email")
-        .values_list("user__email", flat=True)
-    )
+    managers = team_manager_emails(team_id=flag.team_id, except_user_id=flag.user_id)
     person = flag.user.email if flag.user.is_active and flag.user.email else None
-    return list(dict.fromkeys(managers)), person
+    return managers, person
 
 
 def flag_notify(*, flag: Flag) -> int:

@@ -18,8 +18,9 @@ from django.db import transaction
 from django.db.models import Q
 
 from governance.detectors.base import Thresholds
-from governance.enforcement.effective import POLICY_FIELDS, policy_cache_invalidate, policy_resolve
+from governance.enforcement.effective import policy_cache_invalidate, policy_resolve
 from governance.models import Membership, Policy, Team
+from governance.policy_fields import POLICY_FIELDS
 from governance.services.audit import audit_record, audit_snapshot, audited_save
 from governance.services.policy_document import (
     DOCUMENT_NAME,

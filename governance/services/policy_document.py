@@ -34,7 +34,7 @@ from typing import Any
 
 import yaml
 
-from governance.enforcement.effective import POLICY_FIELDS
+from governance.policy_fields import POLICY_FIELDS
 
 _BUDGET = {
     "tokens_per_day": "tokens_per_day",

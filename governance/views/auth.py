@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.conf import settings
-from django.contrib.auth import get_user_model, views as auth_views
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest, HttpResponse
@@ -12,6 +12,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 
 from governance.selectors.access import teams_managed_by, user_is_admin
+from governance.selectors.directory import people_with_email, username_taken
 from governance.services.login_throttle import (
     lockout_seconds,
     login_failure_record,
@@ -32,9 +33,8 @@ class SignInForm(AuthenticationForm):
     def clean(self):
         raw = (self.cleaned_data.get("username") or "").strip()
         if "@" in raw:
-            user_model = get_user_model()
-            if not user_model.objects.filter(username=raw).exists():
-                matches = list(user_model.objects.filter(email__iexact=raw).values_list("username", flat=True)[:2])
+            if not username_taken(username=raw):
+                matches = list(people_with_email(email=raw).values_list("username", flat=True)[:2])
                 if len(matches) == 1:  # an ambiguous e-mail never picks one of several accounts
                     self.cleaned_data["username"] = matches[0]
         return super().clean()

@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
 from governance.models import Policy
-from governance.selectors.people import person_by_email
+from governance.selectors.directory import person_by_email
 from governance.selectors.policies import (
     policies_all,
     policies_in_order,

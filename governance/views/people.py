@@ -16,8 +16,9 @@ from governance.models import ApiKey
 from governance.periods import PRESETS
 from governance.selectors.access import person_teams_visible, teams_managed_by, user_is_admin
 from governance.selectors.calls import STATUS_CHOICES, CallFilters, call_cost_parts, call_detail, calls_page
+from governance.selectors.directory import person_by_id
 from governance.selectors.keys import keys_of_person
-from governance.selectors.people import person_by_id, person_page
+from governance.selectors.people import person_page
 from governance.selectors.rollups import person_label
 from governance.selectors.teams import teams_all, teams_of_person
 from governance.views.charts import shares_chart, stacked_chart

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from governance.exceptions import GovernanceError
-from governance.models import ApiToken, Team
+from governance.models import ApiToken
+from governance.selectors.directory import person_by_email, team_by_slug
 from governance.services.api_tokens import api_token_create
 
 MAX_DAYS = 36_500  # a hundred years: far enough for any expiry, near enough for date arithmetic
@@ -27,12 +27,12 @@ class Command(BaseCommand):
         parser.add_argument("--days", type=int, help="expire after this many days (default: never)")
 
     def handle(self, *args, **options):
-        user = get_user_model().objects.filter(email__iexact=options["user"].strip()).first()
+        user = person_by_email(email=options["user"].strip())
         if user is None:
             raise CommandError(f"no person with e-mail {options['user']!r}")
         team = None
         if options["team"]:
-            team = Team.objects.filter(slug=options["team"]).first()
+            team = team_by_slug(slug=options["team"])
             if team is None:
                 raise CommandError(f"no team {options['team']!r}")
         if options["days"] is not None and not 1 <= options["days"] <= MAX_DAYS:

@@ -7,8 +7,9 @@ import json
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from governance.management.options import parse_moment
-from governance.models import Flag, Team
+from governance.models import Flag
 from governance.selectors.detection import flag_records
+from governance.selectors.directory import team_by_slug
 
 
 class Command(BaseCommand):
@@ -25,7 +26,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         team = options["team"]
-        if team is not None and not Team.objects.filter(slug=team).exists():
+        if team is not None and team_by_slug(slug=team) is None:
             raise CommandError(f"--team: no team with slug {team!r}")
         since = parse_moment(options["since"], option="--since") if options["since"] else None
         for record in flag_records(team_slug=team, state=options["state"], since=since):

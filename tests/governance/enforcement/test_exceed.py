@@ -12,9 +12,10 @@ from django.core import mail
 
 from governance.enforcement.admission import admission_settle
 from governance.exceptions import BudgetExceeded
-from governance.models import Alert
+from governance.models import Alert, Membership
 from governance.services.alerts import alerts_queued_wait
 from governance.services.policies import policy_set
+from tests.factories import UserFactory
 from tests.governance.enforcement.test_admission import admit, day_key
 
 
@@ -149,6 +150,28 @@ def test_a_blocked_call_raises_the_100_percent_alert_once(
         "(a call did not fit; used so far: 25 tokens). Period starting 2025-03-12, resets "
         "at 2025-03-13T00:00:00+00:00."
     )
+
+
+def test_a_deactivated_manager_or_person_is_not_alerted(
+    counters, clock, run, alice, manager, team, employee, transactional_db, eager_tasks
+):
+    former = UserFactory(email="former-manager@example.com", is_active=False)
+    Membership.objects.create(user=former, team=team, role=Membership.Role.MANAGER)
+    policy_set(scope="team", team=team, values={"alert_thresholds": [50, 80]})
+    policy_set(scope="user", team=team, user=employee, values={"tokens_per_day": 100})
+    spend(run, alice, 55)
+    alerts_queued_wait()
+    assert Alert.objects.get().recipients == ["maria@example.com", "alice@example.com"]
+
+    type(employee).objects.filter(pk=employee.pk).update(is_active=False)  # signed off mid-period
+    spend(run, alice, 30)
+    alerts_queued_wait()
+
+    assert list(Alert.objects.order_by("threshold_percent").values_list("threshold_percent", "recipients")) == [
+        (50, ["maria@example.com", "alice@example.com"]),
+        (80, ["maria@example.com"]),
+    ]
+    assert [m.to for m in mail.outbox] == [["maria@example.com", "alice@example.com"], ["maria@example.com"]]
 
 
 def test_warn_notifies_even_without_thresholds(
