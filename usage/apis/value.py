@@ -23,7 +23,7 @@ from governance.api_permissions import OUTCOMES, READ
 from governance.apis.common import BaseApi, PageFilterSerializer, ordering_field, page_response, paginated
 from governance.exceptions import PermissionRefused
 from governance.models import ApiToken, Membership, Team, ValueSource
-from governance.selectors.people import person_by_id
+from governance.selectors.directory import person_by_id
 from governance.selectors.value_sources import value_source_trust_all
 from governance.services.value_sources import value_source_trust_set
 from usage.api_selectors import (
