@@ -100,6 +100,18 @@ async def _drive(application, *, secret: str, stream: bool, calls: int, stats: d
         await one()
 
 
+def timed_steps() -> list[tuple[object, str]]:
+    """The hot path's steps this probe times, as (module or class, coroutine function name)."""
+    from governance.enforcement import admission
+    from usage.proxy import call, views
+
+    steps: list[tuple[object, str]] = [
+        (views, name)
+        for name in ("proxy_authenticate", "admission_admit", "upstream_for", "send_with_fallback", "answer_whole")
+    ]
+    return [*steps, (call.Call, "_settle"), (call.Call, "finish"), (admission, "settlement_send")]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--stream", action="store_true")
@@ -117,15 +129,10 @@ def main() -> None:
 
         org = bench_org_create(label="phases")
         from config.asgi import application
-        from governance.enforcement import admission
-        from usage.proxy import call, views
 
         stats: dict[str, list[float]] = collections.defaultdict(list)
-        for name in ("proxy_authenticate", "admission_admit", "upstream_for", "send_with_fallback", "answer_whole"):
-            _timed(stats, views, name)
-        _timed(stats, call.Call, "_settle")
-        _timed(stats, call.Call, "_record")
-        _timed(stats, admission, "settlement_send")
+        for owner, name in timed_steps():
+            _timed(stats, owner, name)
         import uvloop
 
         cpu = time.process_time()
@@ -137,7 +144,7 @@ def main() -> None:
     )
     labels = {
         "_settle": "settle: usage, cost, settlement queued",
-        "_record": "after the answer: record",
+        "finish": "after the answer: record",
         "settlement_send": "settlement_send",
     }
     for name, values in stats.items():
