@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
 from governance.models import Policy
+from governance.policy_fields import POLICY_FIELDS
 from governance.selectors.directory import person_by_email
 from governance.selectors.policies import (
     policies_all,
@@ -144,24 +145,8 @@ class PolicyForm(forms.Form):
         return initial
 
 
-EDITABLE_FIELDS = (
-    "usd_per_day",
-    "usd_per_week",
-    "usd_per_month",
-    "tokens_per_day",
-    "tokens_per_week",
-    "tokens_per_month",
-    "requests_per_minute",
-    "tokens_per_minute",
-    "allowed_models",
-    "max_tokens",
-    "max_tokens_action",
-    "on_exceed",
-    "downgrade_to",
-    "alert_thresholds",
-    "store_text",
-    "allow_unpriced_models",
-)
+# Every field of a policy but the detectors' thresholds (a document of its own: the policy file and the API).
+EDITABLE_FIELDS = tuple(field for field in POLICY_FIELDS if field != "detector_thresholds")
 
 
 FIELD_GROUPS = (
