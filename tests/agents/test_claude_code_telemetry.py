@@ -53,12 +53,17 @@ def test_claude_code_exports_its_metrics_and_its_edit_becomes_value_signals(
     (session,) = set(
         UsageEvent.objects.filter(endpoint="messages", model_requested=MODEL).values_list("session_id", flat=True)
     )
-    calls = set(UsageEvent.objects.filter(session_id=session).values_list("request_id", flat=True))
+    session_calls = UsageEvent.objects.filter(session_id=session)
+    first_call = session_calls.order_by("created_at").values_list("request_id", flat=True)[0]  # asked for the edit
     for outcome in outcomes:
         outcome.refresh_from_db()
         assert (outcome.user, outcome.reported_by, outcome.session_id) == (employee, employee, session)
         assert outcome.source == f"claude-code:key:{employee_key[0].prefix}"
-        # Linked to every call of the session: with Redis the export came before a worker wrote the calls
-        # (the test drains the stream only now), and the ledger linked them as it wrote them.
+        # Linked to every call of the session made by the time the export counted the edit: with Redis the
+        # export came before a worker wrote the calls (the test drains the stream only now), and the ledger
+        # linked them as it wrote them. Claude Code's answer after the edit is linked only when no periodic
+        # export counted the edit before that call began (the first export's time is the outcome's).
+        calls = set(session_calls.filter(created_at__lte=outcome.occurred_at).values_list("request_id", flat=True))
+        assert first_call in calls
         assert set(outcome.request_ids) == calls
         assert set(OutcomeRequest.objects.filter(outcome=outcome).values_list("request_id", flat=True)) == calls
