@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from governance.models import ApiToken, Team, ValueSource
 from governance.services.audit import audited_upsert
@@ -160,6 +162,31 @@ def outcome_record(
 MAX_LINKED_CALLS = 1000  # per outcome, as ``outcome_record`` keeps them
 
 
+def session_links_lock(session_ids: Iterable[str]) -> None:
+    """Hold the agent sessions' link lock until the transaction ends (PostgreSQL; a no-op elsewhere).
+
+    Calls and outcomes of one session are linked from both sides - the ledger links new calls to the
+    session's outcomes, a new outcome links the calls already recorded - each reading what the other
+    committed. Two such transactions at once would each miss the other's uncommitted row, and the link
+    would be lost; holding this lock from before the read to the commit makes the second one read after
+    the first committed. Taken in one order (sorted keys), so two holders never wait on each other.
+    """
+    keys = sorted(
+        {
+            int.from_bytes(
+                hashlib.blake2b(f"tw-session:{session[:128]}".encode(), digest_size=8).digest(), "big", signed=True
+            )
+            for session in session_ids
+            if session
+        }
+    )
+    if not keys or connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        # Volatile functions in the select list run after ORDER BY: the locks are taken in key order.
+        cursor.execute("SELECT pg_advisory_xact_lock(k) FROM unnest(%s::bigint[]) AS t(k) ORDER BY k", [keys])
+
+
 def outcomes_link_session_calls(*, calls: list[tuple[str, str, int, datetime]]) -> int:
     """Link newly recorded calls - (request id, agent session id, person, when) - to the outcomes their
     session already produced; return how many links were made.
@@ -173,6 +200,7 @@ def outcomes_link_session_calls(*, calls: list[tuple[str, str, int, datetime]]) 
     calls = [call for call in calls if call[1]]
     if not calls:
         return 0
+    session_links_lock(session for _, session, _, _ in calls)
     outcomes = Outcome.objects.filter(
         session_id__in={session for _, session, _, _ in calls}, user_id__in={user for _, _, user, _ in calls}
     ).only("pk", "session_id", "user_id", "occurred_at", "request_ids")

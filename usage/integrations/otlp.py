@@ -50,7 +50,7 @@ from governance.services.api_tokens import TOKEN_PREFIX, api_token_authenticate
 from governance.services.keys import KEY_PREFIX, key_hash
 from usage.integrations.common import integration_kinds_register
 from usage.models import TelemetrySeries, UsageEvent
-from usage.value import outcome_record
+from usage.value import outcome_record, session_links_lock
 
 INTEGRATION = "otlp"
 PROTOBUF = "application/x-protobuf"
@@ -359,6 +359,7 @@ def otlp_metrics_record(*, request: ExportMetricsServiceRequest, reporter: Telem
     people: dict = {}
     points = otlp_points_read(request)
     integration_kinds_register({point.kind for point in points if point.kind})
+    session_links_lock(point.session_id for point in points)  # before any session's calls are read
     for point in points:
         try:
             if not point.kind:

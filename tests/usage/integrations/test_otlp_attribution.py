@@ -201,3 +201,79 @@ def test_calls_that_reach_the_ledger_after_their_sessions_signal_are_linked_to_i
         "req_first",
         "req_late",
     ]
+
+
+def test_a_signal_and_its_sessions_call_recorded_at_the_same_moment_are_linked(employee, team, transactional_db):
+    """The ledger writing a call while an export records its session's signal: each transaction reads what
+    the other committed, so without the session lock each would miss the other's row and the link would be
+    lost. The ledger's write is held after it looked for outcomes; the export must then wait for it."""
+    import threading
+
+    from django.db import connection, connections
+
+    if connection.vendor != "postgresql":
+        pytest.skip("two transactions at once need PostgreSQL (SQLite writes one at a time)")
+
+    from usage.integrations.otlp import TelemetryReporter, otlp_metrics_record
+
+    moment = datetime.now(UTC) - timedelta(seconds=5)
+    call = _agent_call("req_same_moment", session="sess-race", user=employee, team=team, at=moment)
+    looked, release = threading.Event(), threading.Event()
+    original = OutcomeRequest.objects.bulk_create
+
+    def held_bulk_create(*args, **kwargs):  # the ledger's link step: outcomes already read
+        if threading.current_thread().name == "ledger":
+            looked.set()
+            assert release.wait(30)
+        return original(*args, **kwargs)
+
+    reporter = TelemetryReporter(
+        team_id=team.pk,
+        reported_by_id=employee.pk,
+        person_id=employee.pk,
+        person_email=employee.email,
+        api_token_id=None,
+        label="key:race",
+    )
+    request = otlp_request(_commits(**{f"{employee.email}|sess-race": 1}))
+    export_done = threading.Event()
+
+    def ledger() -> None:
+        try:
+            usage_events_ingest(events=[call])
+        finally:
+            connections.close_all()
+
+    def export() -> None:
+        try:
+            otlp_metrics_record(request=request, reporter=reporter)
+        finally:
+            export_done.set()
+            connections.close_all()
+
+    def export_waits_on_a_lock() -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+            return cursor.fetchone()[0] > 0
+
+    OutcomeRequest.objects.bulk_create = held_bulk_create
+    try:
+        writer = threading.Thread(target=ledger, name="ledger")
+        writer.start()
+        assert looked.wait(30)
+        reader = threading.Thread(target=export, name="export")
+        reader.start()
+        deadline = datetime.now(UTC) + timedelta(seconds=30)
+        while not (export_done.is_set() or export_waits_on_a_lock()):  # a condition, not a sleep
+            assert datetime.now(UTC) < deadline, "the export neither finished nor waited"
+        release.set()
+        writer.join(30)
+        reader.join(30)
+    finally:
+        OutcomeRequest.objects.bulk_create = original
+
+    outcome = Outcome.objects.get(session_id="sess-race")
+    assert outcome.request_ids == ["req_same_moment"]
+    assert list(OutcomeRequest.objects.filter(outcome=outcome).values_list("request_id", flat=True)) == [
+        "req_same_moment"
+    ]
