@@ -171,6 +171,8 @@ def session_links_lock(session_ids: Iterable[str]) -> None:
     would be lost; holding this lock from before the read to the commit makes the second one read after
     the first committed. Taken in one order (sorted keys), so two holders never wait on each other.
     """
+    if connection.vendor != "postgresql":
+        return
     keys = sorted(
         {
             int.from_bytes(
@@ -180,7 +182,7 @@ def session_links_lock(session_ids: Iterable[str]) -> None:
             if session
         }
     )
-    if not keys or connection.vendor != "postgresql":
+    if not keys:
         return
     with connection.cursor() as cursor:
         # Volatile functions in the select list run after ORDER BY: the locks are taken in key order.

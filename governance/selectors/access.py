@@ -18,6 +18,7 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 
 from governance.models import Membership, Team
+from governance.selectors.directory import teams_managed_as_member
 
 ALL = None  # no restriction
 
@@ -33,7 +34,7 @@ def teams_managed_by(*, user) -> QuerySet[Team]:
         return Team.objects.none()
     if user_is_admin(user):
         return Team.objects.all()
-    return Team.objects.filter(memberships__user=user, memberships__role=Membership.Role.MANAGER).distinct()
+    return teams_managed_as_member(user=user)
 
 
 def user_manages_team(*, user, team: Team) -> bool:

@@ -19,7 +19,7 @@ def person_by_id(*, user_id: int):
 
 def person_by_email(*, email: str):
     """A person by e-mail (any case), or None."""
-    return get_user_model().objects.filter(email__iexact=email).first()
+    return people_with_email(email=email).first()
 
 
 def people_with_email(*, email: str) -> QuerySet:
@@ -54,12 +54,8 @@ def team_manager_emails(*, team_id: int, except_user_id: int | None = None) -> l
 
 
 def teams_managed_as_member(*, user) -> QuerySet[Team]:
-    """The teams ``user`` manages by membership (admin rights aside), by slug."""
-    return (
-        Team.objects.filter(memberships__user=user, memberships__role=Membership.Role.MANAGER)
-        .distinct()
-        .order_by("slug")
-    )
+    """The teams ``user`` manages by membership (admin rights aside; ``access.teams_managed_by`` adds them)."""
+    return Team.objects.filter(memberships__user=user, memberships__role=Membership.Role.MANAGER).distinct()
 
 
 def managers_active() -> QuerySet:

@@ -61,7 +61,7 @@ def digest_build(*, manager, today: date) -> Digest:
     month = budget_period(name="month", anchor=today - timedelta(days=1))
     base_url = settings.TOKENWISE_BASE_URL.rstrip("/")
     teams = []
-    for team in teams_managed_as_member(user=manager):
+    for team in teams_managed_as_member(user=manager).order_by("slug"):
         report = team_report(team=team, period=week, today=today)
         url = (
             f"{base_url}{reverse('governance:team_report', args=[team.slug])}"
